@@ -1,0 +1,453 @@
+//! The command line: `serve`, `demo`, `tui`, and scriptable verbs over the same client the
+//! console uses. Human tables by default, `--json` for scripts; errors on stderr, exit 1.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use color_eyre::eyre::{bail, eyre, WrapErr};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::client::outbox::{Flushed, Outbox};
+use crate::client::{Client, ClientError, StreamItem};
+use crate::config::{self, ClientConfig, ServerConfig};
+use crate::model::incident::format_duration;
+use crate::model::{Incident, IncidentId, Intent, Milestone, Role, Severity, State, Status};
+use crate::present::{age, escape_control, event_line, one_line};
+use crate::protocol::Command;
+
+#[derive(Parser, Debug)]
+#[command(name = "warroom", version, about = "A terminal war room for incident response and chaos game days")]
+pub struct Cli {
+    #[command(flatten)]
+    pub conn: Connection,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct Connection {
+    /// Server URL [env: WARROOM_SERVER; else `server` in config.toml; else http://127.0.0.1:7800]
+    #[arg(long, global = true)]
+    pub server: Option<String>,
+    /// Bearer token [env: WARROOM_TOKEN; else `token` in config.toml]
+    #[arg(long, global = true, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run the shared server.
+    Serve(ServeArgs),
+    /// Incidents: declare, list, show, and act on them.
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    /// Print the event log; --follow keeps printing new events live.
+    Events {
+        #[arg(long, short)]
+        follow: bool,
+        /// Start after this seq.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Commands queued while the server was unreachable.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
+    /// Measure the server: durable commands/s, ack latency, visibility latency.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on [default: from --config, else 127.0.0.1:7800]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory for the event store [default: from --config, else the platform data dir]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Server config file (users, tokens) [default: server.toml in the config dir]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Add demo users (one per role) and seed realistic incidents into an empty log.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IncidentCmd {
+    /// Declare an incident. If unsure of the severity, pick the higher one.
+    Declare {
+        title: String,
+        #[arg(long, short)]
+        severity: Severity,
+        #[arg(long, short)]
+        impact: Option<String>,
+        /// Mark it as a game-day drill.
+        #[arg(long)]
+        drill: bool,
+    },
+    /// List incidents: open first, worst first.
+    List {
+        /// Include closed incidents.
+        #[arg(long, short)]
+        all: bool,
+    },
+    /// Show one incident with roles, milestones, durations and timeline.
+    Show { id: IncidentId },
+    /// Add a note to the timeline.
+    Note { id: IncidentId, text: String },
+    /// Change status: declared, investigating, mitigating, mitigated, postmortem, closed.
+    Status {
+        id: IncidentId,
+        status: Status,
+        /// Needed to reopen; to close early, a closure reason: resolved, duplicate, false_positive, cancelled.
+        #[arg(long, short)]
+        reason: Option<String>,
+    },
+    /// Change severity.
+    Severity { id: IncidentId, severity: Severity },
+    /// Hand a response role to a person.
+    Assign { id: IncidentId, role: Role, person: String },
+    /// Record when a milestone happened (RFC 3339; default now).
+    Milestone { id: IncidentId, milestone: Milestone, time: Option<DateTime<Utc>> },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCmd {
+    /// Show queued commands.
+    List,
+    /// Send queued commands now.
+    Flush,
+}
+
+/// Server URL and client for the CLI and console, from flags, env, then config.toml.
+pub fn connect(conn: &Connection) -> color_eyre::Result<Client> {
+    let file = ClientConfig::load_default()?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let server = conn
+        .server
+        .clone()
+        .or_else(|| env("WARROOM_SERVER"))
+        .or(file.server)
+        .unwrap_or_else(|| config::DEFAULT_SERVER.to_string());
+    let token = conn.token.clone().or_else(|| env("WARROOM_TOKEN")).or(file.token).ok_or_else(|| {
+        eyre!(
+            "no token: set WARROOM_TOKEN, pass --token, or put `token = \"…\"` in {}",
+            config::config_dir().join("config.toml").display()
+        )
+    })?;
+    Ok(Client::new(&server, &token)?)
+}
+
+pub fn outbox_for(client: &Client) -> Outbox {
+    Outbox::for_server(&config::data_dir(), client.base())
+}
+
+pub async fn run(cli: Cli) -> color_eyre::Result<()> {
+    match cli.command {
+        Some(Cmd::Serve(args)) => serve(args).await,
+        Some(Cmd::Incident(cmd)) => incident(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Events { follow, after }) => events(&cli.conn, cli.json, follow, after).await,
+        Some(Cmd::Outbox(cmd)) => outbox(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Bench(args)) => crate::bench::run(args).await,
+        None => bail!("no command given; try `warroom --help`"),
+    }
+}
+
+async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
+    let default_path = config::config_dir().join("server.toml");
+    let (file, path) = match &args.config {
+        Some(p) => (ServerConfig::load(p)?, Some(p.clone())),
+        None if default_path.exists() => (ServerConfig::load(&default_path)?, Some(default_path)),
+        None => (ServerConfig::default(), None),
+    };
+    let data_dir = args.data.or(file.data_dir.clone()).unwrap_or_else(|| config::data_dir().join("server"));
+    let listen = args.listen.or(file.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
+    let mut users = file.users.clone();
+    let mut demo_file = None;
+    if args.demo {
+        let (demo_users, demo_path) = crate::demo::users(&data_dir)?;
+        users.extend(demo_users);
+        demo_file = Some(demo_path);
+    }
+    if users.is_empty() {
+        bail!(
+            "no users: every API call needs a bearer token. Add [[users]] (name, role, token) to {}, or run with --demo",
+            path.unwrap_or(config::config_dir().join("server.toml")).display()
+        );
+    }
+    let server = crate::server::start(crate::server::ServerOptions {
+        listen,
+        data_dir: data_dir.clone(),
+        users: users.clone(),
+    })
+    .await?;
+    if args.demo {
+        crate::demo::seed(&server.app, &users).await?;
+    }
+    // The first line is machine-read by tests and scripts: keep its shape.
+    println!("warroom listening on {}", server.url());
+    println!("data dir {}", data_dir.display());
+    if let Some(p) = demo_file {
+        println!("demo users and tokens in {}", p.display());
+    }
+    tokio::select! {
+        r = server.wait() => r,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) -> color_eyre::Result<()> {
+    let client = connect(conn)?;
+    let intent = match cmd {
+        IncidentCmd::List { all } => return list(&client, json, all).await,
+        IncidentCmd::Show { id } => return show(&client, json, id).await,
+        IncidentCmd::Declare { title, severity, impact, drill } => {
+            Intent::DeclareIncident { title, severity, impact: impact.unwrap_or_default(), drill }
+        }
+        IncidentCmd::Note { id, text } => Intent::AddNote { incident: id, text },
+        IncidentCmd::Status { id, status, reason } => Intent::SetStatus { incident: id, status, reason },
+        IncidentCmd::Severity { id, severity } => Intent::SetSeverity { incident: id, severity },
+        IncidentCmd::Assign { id, role, person } => Intent::AssignRole { incident: id, role, person },
+        IncidentCmd::Milestone { id, milestone, time } => {
+            Intent::SetMilestone { incident: id, milestone, time: time.unwrap_or_else(Utc::now) }
+        }
+    };
+    write(&client, json, Command::new(intent)).await
+}
+
+fn report_flush(flushed: &Flushed) {
+    for (cmd, ack) in &flushed.sent {
+        eprintln!("warroom: sent queued {} (seq {})", cmd.intent.kind(), ack.seq);
+    }
+    for (cmd, e) in &flushed.refused {
+        eprintln!("warroom: queued {} was refused: {e}", cmd.intent.kind());
+    }
+}
+
+/// Sends a command, after anything already queued so order is kept; queues it when the
+/// server cannot be reached.
+async fn write(client: &Client, json: bool, command: Command) -> color_eyre::Result<()> {
+    let outbox = outbox_for(client);
+    let flushed = outbox.flush(client).await?;
+    report_flush(&flushed);
+    let result = match flushed.stopped {
+        Some(e) => Err(e),
+        None => client.send(&command).await,
+    };
+    match result {
+        Ok(ack) => {
+            if json {
+                println!("{}", serde_json::to_string(&ack)?);
+            } else {
+                for e in &ack.events {
+                    println!("{}", event_line(e));
+                }
+            }
+            Ok(())
+        }
+        Err(e) if e.is_retryable() => {
+            let waiting = outbox.push(&command)?;
+            if json {
+                println!("{}", serde_json::json!({ "queued": command.id, "waiting": waiting }));
+            }
+            eprintln!("warroom: {e}");
+            eprintln!(
+                "warroom: queued {} in {} ({waiting} waiting); it is sent by the next warroom command or `warroom outbox flush`",
+                command.intent.kind(),
+                outbox.path().display()
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Serialize)]
+struct IncidentRow<'a> {
+    id: IncidentId,
+    title: &'a str,
+    severity: Severity,
+    status: Status,
+    drill: bool,
+    commander: Option<&'a str>,
+    declared_at: DateTime<Utc>,
+    impact: &'a str,
+}
+
+impl<'a> From<&'a Incident> for IncidentRow<'a> {
+    fn from(i: &'a Incident) -> Self {
+        IncidentRow {
+            id: i.id,
+            title: &i.title,
+            severity: i.severity,
+            status: i.status,
+            drill: i.drill,
+            commander: i.commander(),
+            declared_at: i.declared_at(),
+            impact: &i.impact,
+        }
+    }
+}
+
+async fn snapshot(client: &Client) -> color_eyre::Result<State> {
+    Ok(client.snapshot().await?.state)
+}
+
+async fn list(client: &Client, json: bool, all: bool) -> color_eyre::Result<()> {
+    let state = snapshot(client).await?;
+    let rows: Vec<IncidentRow> = state
+        .incidents_by_priority()
+        .into_iter()
+        .filter(|i| all || i.status.is_open())
+        .map(IncidentRow::from)
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no {}incidents", if all { "" } else { "open " });
+        return Ok(());
+    }
+    let now = Utc::now();
+    println!("{:<8} {:<5} {:<14} {:>7}  {:<12} TITLE", "ID", "SEV", "STATUS", "AGE", "COMMANDER");
+    for r in rows {
+        println!(
+            "{:<8} {:<5} {:<14} {:>7}  {:<12} {}{}",
+            r.id.to_string(),
+            r.severity.to_string(),
+            r.status.as_str(),
+            age(r.declared_at, now),
+            one_line(r.commander.unwrap_or("-")),
+            if r.drill { "[drill] " } else { "" },
+            one_line(r.title)
+        );
+    }
+    Ok(())
+}
+
+async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result<()> {
+    let state = snapshot(client).await?;
+    let inc = state.incident(id).map_err(|e| eyre!("{e}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(inc)?);
+        return Ok(());
+    }
+    let now = Utc::now();
+    println!(
+        "{} {} {}{} — {}",
+        inc.id,
+        inc.severity,
+        inc.status,
+        inc.closure.map(|c| format!(" ({c})")).unwrap_or_default(),
+        one_line(&inc.title)
+    );
+    if inc.drill {
+        println!("DRILL");
+    }
+    if !inc.impact.is_empty() {
+        println!("impact: {}", escape_control(&inc.impact));
+    }
+    println!("declared by {} {} ago", one_line(&inc.declared_by), age(inc.declared_at(), now));
+    println!("\nroles:");
+    for (role, person) in &inc.roles {
+        println!("  {:<22} {}", role.as_str(), one_line(person));
+    }
+    println!("\nmilestones:");
+    for (m, t) in &inc.milestones {
+        println!("  {:<22} {}", m.as_str(), t.format("%Y-%m-%d %H:%M:%S UTC"));
+    }
+    let d = inc.durations();
+    let show_d = |d: Option<chrono::Duration>| d.map(format_duration).unwrap_or_else(|| "-".into());
+    println!(
+        "\ntime to detect {}  acknowledge {}  mitigate {}  recover {}",
+        show_d(d.time_to_detect),
+        show_d(d.time_to_acknowledge),
+        show_d(d.time_to_mitigate),
+        show_d(d.time_to_recover)
+    );
+    println!("\ntimeline:");
+    for e in &inc.timeline {
+        println!(
+            "  {}  {:<10} {:<10} {}",
+            e.at.format("%H:%M:%S"),
+            one_line(&e.actor),
+            e.kind.tag(),
+            escape_control(&e.kind.summary()).replace('\n', "\n                                    ")
+        );
+    }
+    Ok(())
+}
+
+async fn events(conn: &Connection, json: bool, follow: bool, after: u64) -> color_eyre::Result<()> {
+    let client = connect(conn)?;
+    let print = |e: &crate::model::Event| -> color_eyre::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(e)?);
+        } else {
+            println!("{}", event_line(e));
+        }
+        Ok(())
+    };
+    if !follow {
+        let mut after = after;
+        loop {
+            let page = client.events(after, 1000).await?;
+            for e in &page.events {
+                print(e)?;
+                after = e.seq;
+            }
+            if page.events.is_empty() || after >= page.head {
+                return Ok(());
+            }
+        }
+    }
+    let mut stream = client.stream(after).await?;
+    while let Some(item) = stream.next().await {
+        match item? {
+            StreamItem::Event(e) => print(&e)?,
+            StreamItem::Hello { .. } => {}
+            StreamItem::Resync(why) => bail!("the server asked to re-sync ({why}); run again with --after"),
+        }
+    }
+    Err(ClientError::Unreachable { url: client.base().into(), detail: "the stream ended".into() })
+        .wrap_err("following events")
+}
+
+async fn outbox(conn: &Connection, json: bool, cmd: OutboxCmd) -> color_eyre::Result<()> {
+    let client = connect(conn)?;
+    let outbox = outbox_for(&client);
+    match cmd {
+        OutboxCmd::List => {
+            let pending = outbox.pending()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pending)?);
+            } else if pending.is_empty() {
+                println!("outbox empty ({})", outbox.path().display());
+            } else {
+                for c in pending {
+                    println!("{}  {}", c.id, serde_json::to_string(&c.intent)?);
+                }
+            }
+        }
+        OutboxCmd::Flush => {
+            let flushed = outbox.flush(&client).await?;
+            report_flush(&flushed);
+            println!(
+                "sent {}, refused {}, waiting {}",
+                flushed.sent.len(),
+                flushed.refused.len(),
+                flushed.remaining
+            );
+            if let Some(e) = flushed.stopped {
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! The sync client: sends commands, loads snapshots and event pages, follows the SSE stream.
+//! Typed errors tell "the server is away" (retry, queue) from "the server said no" (show it).
+
+pub mod outbox;
+pub mod replica;
+pub mod sync;
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+use reqwest::StatusCode;
+
+use crate::protocol::{Ack, ApiError, Command, Event, EventPage, Snapshot, API_PREFIX, RESYNC_EVENT};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// No answer, or the server could not serve right now: worth retrying later.
+    #[error("cannot reach {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    /// The server understood and refused: retrying the same thing will not help.
+    #[error("{detail} ({status} {error})")]
+    Rejected { status: u16, error: String, detail: String },
+    /// The server answered something this client cannot read.
+    #[error("unexpected answer from {url}: {detail}")]
+    Protocol { url: String, detail: String },
+}
+
+impl ClientError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. })
+    }
+}
+
+/// An error and its causes on one line: reqwest's own message hides "connection refused".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// One item of the event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamItem {
+    /// Connected; the server's newest seq at that moment.
+    Hello {
+        head: u64,
+    },
+    Event(Event),
+    /// The stream cannot continue from where the client is: reload the snapshot.
+    Resync(String),
+}
+
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str) -> Result<Client, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ClientError::Protocol { url: base.into(), detail: e.to_string() })?;
+        Ok(Client { base: base.trim_end_matches('/').to_string(), token: token.to_string(), http })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{API_PREFIX}{path}", self.base)
+    }
+
+    fn unreachable(&self, e: impl std::error::Error) -> ClientError {
+        ClientError::Unreachable { url: self.base.clone(), detail: error_chain(&e) }
+    }
+
+    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.text().await.unwrap_or_default();
+        let api: ApiError = serde_json::from_str(&body).unwrap_or(ApiError {
+            error: status.canonical_reason().unwrap_or("error").to_string(),
+            detail: body.chars().take(200).collect(),
+        });
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(ClientError::Unreachable {
+                url: self.base.clone(),
+                detail: format!("{} ({status})", api.detail),
+            });
+        }
+        Err(ClientError::Rejected { status: status.as_u16(), error: api.error, detail: api.detail })
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T, ClientError> {
+        let bytes = self.check(resp).await?.bytes().await.map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Protocol { url: self.base.clone(), detail: e.to_string() })
+    }
+
+    pub async fn send(&self, command: &Command) -> Result<Ack, ClientError> {
+        let resp = self
+            .http
+            .post(self.url("/commands"))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(15))
+            .json(command)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.json(resp).await
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot, ClientError> {
+        let resp = self
+            .http
+            .get(self.url("/state"))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.json(resp).await
+    }
+
+    pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ClientError> {
+        let resp = self
+            .http
+            .get(self.url(&format!("/events?after={after}&limit={limit}")))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.json(resp).await
+    }
+
+    /// Opens the live stream after `after`. Items arrive in seq order.
+    pub async fn stream(
+        &self,
+        after: u64,
+    ) -> Result<impl Stream<Item = Result<StreamItem, ClientError>> + Send + Unpin + 'static, ClientError>
+    {
+        let resp = self
+            .http
+            .get(self.url("/stream"))
+            .bearer_auth(&self.token)
+            .header("Last-Event-ID", after.to_string())
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let resp = self.check(resp).await?;
+        let base = self.base.clone();
+        Ok(Box::pin(resp.bytes_stream().eventsource().map(move |item| {
+            let protocol = |detail: String| ClientError::Protocol { url: base.clone(), detail };
+            let sse =
+                item.map_err(|e| ClientError::Unreachable { url: base.clone(), detail: e.to_string() })?;
+            match sse.event.as_str() {
+                "hello" => {
+                    let v: serde_json::Value =
+                        serde_json::from_str(&sse.data).map_err(|e| protocol(e.to_string()))?;
+                    Ok(StreamItem::Hello { head: v["head"].as_u64().unwrap_or(0) })
+                }
+                RESYNC_EVENT => Ok(StreamItem::Resync(sse.data)),
+                _ => serde_json::from_str(&sse.data)
+                    .map(StreamItem::Event)
+                    .map_err(|e| protocol(format!("event {}: {e}", sse.id))),
+            }
+        })))
+    }
+}

@@ -1,0 +1,169 @@
+//! Configuration files and paths: the server's (users, tokens, listen address) and the
+//! user's console config. Every error names the file, and the line and field when known.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::UserRole;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7800";
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7800";
+const MIN_TOKEN_LEN: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {field}: {message}")]
+    Invalid { path: PathBuf, field: String, message: String },
+}
+
+/// Parses TOML and turns toml's error (which knows line and column) into one that names the file.
+pub fn parse_toml<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let message = match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}: {}", e.message())
+            }
+            None => e.message().to_string(),
+        };
+        ConfigError::Parse { path: path.to_path_buf(), message }
+    })
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub role: UserRole,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+impl ServerConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let config: ServerConfig = parse_toml(path, &read(path)?)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |i: usize, field: &str, message: String| ConfigError::Invalid {
+            path: path.into(),
+            field: format!("users[{i}].{field}"),
+            message,
+        };
+        let mut tokens = HashSet::new();
+        let mut names = HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            if u.name.trim().is_empty() {
+                return Err(invalid(i, "name", "must not be empty".into()));
+            }
+            if !names.insert(u.name.as_str()) {
+                return Err(invalid(i, "name", format!("`{}` appears twice", u.name)));
+            }
+            if u.token.len() < MIN_TOKEN_LEN || u.token.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    i,
+                    "token",
+                    format!("must be at least {MIN_TOKEN_LEN} characters with no spaces"),
+                ));
+            }
+            if !tokens.insert(u.token.as_str()) {
+                return Err(invalid(i, "token", "is the same as another user's".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The console/CLI user's own file: `config.toml` in the config dir.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub server: Option<String>,
+    pub token: Option<String>,
+    pub theme: Option<String>,
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, String>,
+}
+
+impl ClientConfig {
+    /// Loads the user's config, or the defaults when there is no file yet.
+    pub fn load_default() -> Result<Self, ConfigError> {
+        let path = config_dir().join("config.toml");
+        if !path.exists() {
+            return Ok(ClientConfig::default());
+        }
+        parse_toml(&path, &read(&path)?)
+    }
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "warroom")
+}
+
+/// `WARROOM_CONFIG_DIR`, else the platform's config dir (`~/.config/warroom` on Linux).
+pub fn config_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WARROOM_CONFIG_DIR") {
+        return dir.into();
+    }
+    project_dirs().map_or_else(|| PathBuf::from(".warroom"), |d| d.config_dir().to_path_buf())
+}
+
+/// `WARROOM_DATA_DIR`, else the platform's data dir: client outboxes and the server's store.
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WARROOM_DATA_DIR") {
+        return dir.into();
+    }
+    project_dirs().map_or_else(|| PathBuf::from(".warroom-data"), |d| d.data_dir().to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_in_the_server_config_names_file_and_line() {
+        let text = "listen = \"127.0.0.1:1\"\n[[users]]\nname = \"a\"\nrole = \"commander\"\ntokn = \"x\"\n";
+        let err = parse_toml::<ServerConfig>(Path::new("/etc/warroom.toml"), text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("/etc/warroom.toml: line 5:"), "{msg}");
+        assert!(msg.contains("tokn"), "{msg}");
+    }
+
+    #[test]
+    fn weak_or_shared_tokens_are_refused_by_field() {
+        let mut c = ServerConfig {
+            users: vec![
+                UserConfig { name: "a".into(), role: UserRole::Commander, token: "0123456789abcdef".into() },
+                UserConfig { name: "b".into(), role: UserRole::Observer, token: "short".into() },
+            ],
+            ..Default::default()
+        };
+        let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
+        assert_eq!(msg, "w.toml: users[1].token: must be at least 16 characters with no spaces");
+        c.users[1].token = c.users[0].token.clone();
+        assert!(c.validate(Path::new("w.toml")).unwrap_err().to_string().contains("another user's"));
+        let bad_role = "[[users]]\nname = \"a\"\nrole = \"boss\"\ntoken = \"0123456789abcdef\"\n";
+        let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), bad_role).unwrap_err().to_string();
+        assert!(msg.contains("line 3") && msg.contains("boss"), "{msg}");
+    }
+}

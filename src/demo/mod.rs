@@ -1,0 +1,183 @@
+//! Demo data for `warroom demo` and `warroom serve --demo`: one user per role with fresh
+//! tokens, and a handful of realistic incidents told through ordinary commands.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, Utc};
+use color_eyre::eyre::WrapErr;
+
+use crate::config::{ServerConfig, UserConfig};
+use crate::model::{Intent, Milestone, Role, Severity, Status, UserRole};
+use crate::protocol::Command;
+use crate::server::{App, Caller};
+
+pub const DEMO_USERS_FILE: &str = "demo-users.toml";
+
+/// The demo users, one per role, read from the data dir or created there with new tokens.
+pub fn users(data_dir: &Path) -> color_eyre::Result<(Vec<UserConfig>, PathBuf)> {
+    let path = data_dir.join(DEMO_USERS_FILE);
+    if path.exists() {
+        let cfg = ServerConfig::load(&path)?;
+        return Ok((cfg.users, path));
+    }
+    let users: Vec<UserConfig> = [
+        ("alice", UserRole::Commander),
+        ("bob", UserRole::Responder),
+        ("carol", UserRole::Responder),
+        ("victor", UserRole::Villain),
+        ("olivia", UserRole::Observer),
+        ("root", UserRole::Admin),
+    ]
+    .into_iter()
+    .map(|(name, role)| UserConfig {
+        name: name.into(),
+        role,
+        token: format!("demo-{}", uuid::Uuid::new_v4().simple()),
+    })
+    .collect();
+    let cfg = ServerConfig { listen: None, data_dir: None, users: users.clone() };
+    std::fs::create_dir_all(data_dir)?;
+    let text = format!(
+        "# Demo users for this data dir: one per role. Use a token as WARROOM_TOKEN.\n{}",
+        toml::to_string_pretty(&cfg).wrap_err("writing demo users")?
+    );
+    std::fs::write(&path, text).wrap_err_with(|| format!("writing {}", path.display()))?;
+    Ok((users, path))
+}
+
+/// Seeds a few incidents, unless the log already has events.
+pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
+    if app.hub().state().seq > 0 {
+        return Ok(());
+    }
+    let caller = |name: &str| {
+        let u = users.iter().find(|u| u.name == name).unwrap_or(&users[0]);
+        Caller { name: u.name.clone(), role: u.role }
+    };
+    let now = Utc::now();
+    let script: Vec<(&str, Intent)> = vec![
+        (
+            "alice",
+            Intent::DeclareIncident {
+                title: "Checkout returns 502 for card payments".into(),
+                severity: Severity::Sev1,
+                impact: "Customers cannot pay by card; ~40% of orders failing since 09:12.".into(),
+                drill: false,
+            },
+        ),
+        (
+            "alice",
+            Intent::SetMilestone {
+                incident: "INC-1".parse().unwrap(),
+                milestone: Milestone::Started,
+                time: now - Duration::minutes(23),
+            },
+        ),
+        (
+            "alice",
+            Intent::SetMilestone {
+                incident: "INC-1".parse().unwrap(),
+                milestone: Milestone::Detected,
+                time: now - Duration::minutes(17),
+            },
+        ),
+        (
+            "alice",
+            Intent::SetStatus {
+                incident: "INC-1".parse().unwrap(),
+                status: Status::Investigating,
+                reason: None,
+            },
+        ),
+        (
+            "alice",
+            Intent::AssignRole {
+                incident: "INC-1".parse().unwrap(),
+                role: Role::Scribe,
+                person: "carol".into(),
+            },
+        ),
+        (
+            "alice",
+            Intent::AssignRole {
+                incident: "INC-1".parse().unwrap(),
+                role: Role::CustomerLiaison,
+                person: "bob".into(),
+            },
+        ),
+        (
+            "bob",
+            Intent::AddNote {
+                incident: "INC-1".parse().unwrap(),
+                text: "Staff told in #incidents; customer email queued from the off-platform list.".into(),
+            },
+        ),
+        (
+            "carol",
+            Intent::AddNote {
+                incident: "INC-1".parse().unwrap(),
+                text: "PSP gateway answers 502 on /authorize; refunds unaffected.".into(),
+            },
+        ),
+        (
+            "bob",
+            Intent::DeclareIncident {
+                title: "Prices differ between listing and product page".into(),
+                severity: Severity::Sev3,
+                impact: "Search index sync stalled; listing shows stale prices.".into(),
+                drill: false,
+            },
+        ),
+        (
+            "bob",
+            Intent::AddNote {
+                incident: "INC-2".parse().unwrap(),
+                text: "Queue depth 21k and growing; consumer stuck since 08:50.".into(),
+            },
+        ),
+        (
+            "bob",
+            Intent::SetStatus {
+                incident: "INC-2".parse().unwrap(),
+                status: Status::Mitigating,
+                reason: None,
+            },
+        ),
+        (
+            "alice",
+            Intent::DeclareIncident {
+                title: "Game day: product pages degraded".into(),
+                severity: Severity::Sev2,
+                impact: "Drill: product pages slow (p95 4s) in region EU.".into(),
+                drill: true,
+            },
+        ),
+        (
+            "carol",
+            Intent::DeclareIncident {
+                title: "Stock counts wrong for 12 SKUs".into(),
+                severity: Severity::Sev4,
+                impact: "Overselling risk on a few items.".into(),
+                drill: false,
+            },
+        ),
+        (
+            "carol",
+            Intent::SetStatus { incident: "INC-4".parse().unwrap(), status: Status::Mitigated, reason: None },
+        ),
+        (
+            "carol",
+            Intent::SetStatus {
+                incident: "INC-4".parse().unwrap(),
+                status: Status::Closed,
+                reason: Some("resolved: counts corrected from the warehouse feed".into()),
+            },
+        ),
+    ];
+    for (who, intent) in script {
+        app.submit(caller(who), Command::new(intent))
+            .await
+            .map_err(|e| color_eyre::eyre::eyre!("seeding demo data: {e}"))?;
+    }
+    Ok(())
+}

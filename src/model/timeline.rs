@@ -1,0 +1,83 @@
+//! Timeline entries: the human-readable history of one incident, one entry per fact.
+//! `at` is when it was written; an entry about the past carries its own time (milestones).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::incident::{Milestone, Role, Severity, Status};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// The seq of the event that wrote it: a stable id and a total order.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    #[serde(flatten)]
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EntryKind {
+    Declared {
+        title: String,
+        severity: Severity,
+    },
+    Note {
+        text: String,
+    },
+    StatusChange {
+        from: Status,
+        to: Status,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    SeverityChange {
+        from: Severity,
+        to: Severity,
+    },
+    RoleChange {
+        role: Role,
+        person: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+    },
+    Milestone {
+        milestone: Milestone,
+        time: DateTime<Utc>,
+    },
+}
+
+impl EntryKind {
+    /// The short tag shown in the timeline's kind column and used for colours.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            EntryKind::Declared { .. } => "declared",
+            EntryKind::Note { .. } => "note",
+            EntryKind::StatusChange { .. } => "status",
+            EntryKind::SeverityChange { .. } => "severity",
+            EntryKind::RoleChange { .. } => "role",
+            EntryKind::Milestone { .. } => "milestone",
+        }
+    }
+
+    /// One line of plain text; may contain other users' text, so callers escape before drawing.
+    pub fn summary(&self) -> String {
+        match self {
+            EntryKind::Declared { title, severity } => format!("declared {severity}: {title}"),
+            EntryKind::Note { text } => text.clone(),
+            EntryKind::StatusChange { from, to, reason } => match reason {
+                Some(r) => format!("{from} → {to} ({r})"),
+                None => format!("{from} → {to}"),
+            },
+            EntryKind::SeverityChange { from, to } => format!("{from} → {to}"),
+            EntryKind::RoleChange { role, person, previous } => match previous {
+                Some(p) => format!("{role}: {p} → {person}"),
+                None => format!("{role}: {person}"),
+            },
+            EntryKind::Milestone { milestone, time } => {
+                format!("{milestone} at {}", time.format("%Y-%m-%d %H:%M:%S UTC"))
+            }
+        }
+    }
+}

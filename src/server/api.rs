@@ -1,0 +1,267 @@
+//! The HTTP API under `/api/v1`: bearer auth, commands, snapshot, event pages, and the
+//! JSON error shape `{error, detail}` for every refusal. Bad input is a 4xx, never a 5xx.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rusqlite::Connection;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use super::hub::Hub;
+use super::store::{self, Store};
+use super::writer::{Caller, WriteError, WriteRequest};
+use crate::model::Rejection;
+use crate::protocol::{ApiError, Command};
+
+/// Commands are small; anything larger is a mistake or an attack.
+pub const MAX_BODY: usize = 64 * 1024;
+pub const DEFAULT_PAGE: usize = 1000;
+pub const MAX_PAGE: usize = 10_000;
+
+#[derive(Clone)]
+pub struct App {
+    pub(super) inner: Arc<AppInner>,
+}
+
+pub(super) struct AppInner {
+    pub hub: Arc<Hub>,
+    pub writer: mpsc::Sender<WriteRequest>,
+    pub users: HashMap<String, Caller>,
+    pub db_path: std::path::PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl App {
+    pub(super) fn new(
+        hub: Arc<Hub>,
+        writer: mpsc::Sender<WriteRequest>,
+        users: HashMap<String, Caller>,
+        db_path: std::path::PathBuf,
+    ) -> App {
+        App { inner: Arc::new(AppInner { hub, writer, users, db_path, readers: Mutex::new(Vec::new()) }) }
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    /// Submits a command as `caller`, exactly as the HTTP handler does after auth.
+    pub async fn submit(&self, caller: Caller, command: Command) -> Result<crate::protocol::Ack, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let unavailable = || WriteError::Store("the writer has stopped".into());
+        self.inner.writer.send(WriteRequest { command, caller, reply }).await.map_err(|_| unavailable())?;
+        answer.await.map_err(|_| unavailable())?
+    }
+
+    /// Reads stored event bodies on a pooled read-only connection, off the async threads.
+    pub(super) async fn event_bodies(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<store::StoredEvent>, HttpError> {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = app.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => Store::open_reader(&app.inner.db_path)?,
+            };
+            let rows = store::event_bodies(&conn, from, to, limit);
+            app.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            rows
+        })
+        .await
+        .map_err(|e| HttpError::unavailable(e.to_string()))?
+        .map_err(|e| HttpError::unavailable(e.to_string()))
+    }
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/commands", post(post_command))
+        .route("/api/v1/state", get(get_state))
+        .route("/api/v1/events", get(get_events))
+        .route("/api/v1/stream", get(super::stream::stream))
+        .route("/api/v1/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+/// A refusal: a status and the JSON body every client understands.
+#[derive(Debug)]
+pub struct HttpError(pub StatusCode, pub ApiError);
+
+impl HttpError {
+    pub fn new(status: StatusCode, error: &str, detail: impl Into<String>) -> Self {
+        HttpError(status, ApiError { error: error.into(), detail: detail.into() })
+    }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<WriteError> for HttpError {
+    fn from(e: WriteError) -> Self {
+        let detail = e.to_string();
+        match e {
+            WriteError::Rejected(Rejection::UnknownIncident(_)) => {
+                HttpError::new(StatusCode::NOT_FOUND, "unknown_incident", detail)
+            }
+            WriteError::Rejected(Rejection::Conflict(_)) => {
+                HttpError::new(StatusCode::CONFLICT, "conflict", detail)
+            }
+            WriteError::Rejected(Rejection::Invalid { .. }) => {
+                HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
+            }
+            WriteError::KeyReused(_) => {
+                HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "key_reused", detail)
+            }
+            WriteError::Store(_) => HttpError::unavailable(detail),
+        }
+    }
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let unauthorized = |detail: &str| HttpError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("send `Authorization: Bearer <token>`"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        app.inner.users.get(token).cloned().ok_or_else(|| unauthorized("unknown token"))
+    }
+}
+
+async fn healthz(State(app): State<App>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "seq": app.hub().state().seq }))
+}
+
+async fn post_command(
+    State(app): State<App>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let body = body.map_err(|r| {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            HttpError::new(status, "too_large", format!("a command may be at most {MAX_BODY} bytes"))
+        } else {
+            HttpError::new(status, "bad_request", r.body_text())
+        }
+    })?;
+    let command: Command =
+        serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("invalid command: {e}")))?;
+    if !caller.role.may(&command.intent) {
+        return Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("{} ({}) may not {}", caller.name, caller.role, command.intent.kind()),
+        ));
+    }
+    let ack = app.submit(caller, command).await?;
+    Ok(Json(ack).into_response())
+}
+
+async fn get_state(State(app): State<App>, _caller: Caller) -> Response {
+    #[derive(Serialize)]
+    struct SnapshotRef<'a> {
+        seq: u64,
+        state: &'a crate::model::State,
+    }
+    let body = {
+        let state = app.hub().state();
+        serde_json::to_vec(&SnapshotRef { seq: state.seq, state: &state }).expect("state serializes")
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Parses `a=1&b=2` into numbers, naming the parameter that is wrong.
+pub(super) fn query_numbers(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, u64>, HttpError> {
+    let mut out = HashMap::new();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !allowed.contains(&key) {
+            return Err(HttpError::bad_request(format!(
+                "unknown query parameter `{key}` (allowed: {})",
+                allowed.join(", ")
+            )));
+        }
+        let n = value
+            .parse::<u64>()
+            .map_err(|_| HttpError::bad_request(format!("`{key}` must be a whole number, got `{value}`")))?;
+        out.insert(key.to_string(), n);
+    }
+    Ok(out)
+}
+
+async fn get_events(
+    State(app): State<App>,
+    _caller: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Response, HttpError> {
+    let q = query_numbers(q.as_deref(), &["after", "limit"])?;
+    let after = q.get("after").copied().unwrap_or(0);
+    let limit = q.get("limit").map_or(DEFAULT_PAGE, |&l| l as usize);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(HttpError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}")));
+    }
+    let head = app.hub().state().seq;
+    let rows = if after >= head { Vec::new() } else { app.event_bodies(after + 1, head, limit).await? };
+    // Stored bodies are already the events' JSON: splice them rather than re-encode.
+    let mut body = String::with_capacity(rows.iter().map(|r| r.body.len() + 1).sum::<usize>() + 32);
+    body.push_str("{\"events\":[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&row.body);
+    }
+    body.push_str(&format!("],\"head\":{head}}}"));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn openapi(_caller: Caller) -> Json<serde_json::Value> {
+    Json(super::openapi::document())
+}
+
+async fn not_found() -> HttpError {
+    HttpError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/v1/openapi.json")
+}
+
+async fn method_not_allowed() -> HttpError {
+    HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}

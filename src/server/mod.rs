@@ -1,0 +1,94 @@
+//! The shared backend: one writer ordering commands into a durable log, and an axum API that
+//! serves snapshots, event pages and the live stream to every client.
+
+pub mod api;
+pub mod hub;
+pub mod openapi;
+pub mod store;
+pub mod stream;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use color_eyre::eyre::{eyre, WrapErr};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use api::App;
+pub use writer::{Caller, WriteError};
+
+use crate::config::UserConfig;
+
+pub struct ServerOptions {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub users: Vec<UserConfig>,
+}
+
+/// A running server: its address, an in-process handle for local actors, and a way to stop.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub app: App,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _lock: File,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets open requests finish, and waits for the listener to close.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server stops by itself (it does not, short of an error).
+    pub async fn wait(mut self) -> color_eyre::Result<()> {
+        (&mut self.task).await.wrap_err("server task")?.wrap_err("serving HTTP")
+    }
+}
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("events.sqlite3")
+}
+
+/// Opens the store in `data_dir`, replays it, binds `listen` and starts serving.
+pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
+    std::fs::create_dir_all(&opts.data_dir)
+        .wrap_err_with(|| format!("creating data dir {}", opts.data_dir.display()))?;
+    let lock_path = opts.data_dir.join("server.lock");
+    let lock = File::create(&lock_path).wrap_err_with(|| format!("creating {}", lock_path.display()))?;
+    lock.try_lock()
+        .map_err(|_| eyre!("data dir {} is in use by another warroom server", opts.data_dir.display()))?;
+    let path = db_path(&opts.data_dir);
+    let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
+    let state = store.load_state().wrap_err_with(|| format!("loading {}", path.display()))?;
+    let hub = Arc::new(hub::Hub::new(state.clone()));
+    let writer = writer::spawn(store, state, hub.clone());
+    let users: HashMap<String, Caller> =
+        opts.users.iter().map(|u| (u.token.clone(), Caller { name: u.name.clone(), role: u.role })).collect();
+    let app = App::new(hub, writer, users, path);
+    let listener =
+        TcpListener::bind(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let router = api::router(app.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, app, data_dir: opts.data_dir, shutdown: Some(shutdown), task, _lock: lock })
+}

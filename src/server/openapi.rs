@@ -1,0 +1,109 @@
+//! The API described as OpenAPI 3, served at `/api/v1/openapi.json`.
+
+use serde_json::{json, Value};
+
+pub fn document() -> Value {
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    let errors = |codes: &[(&str, &str)]| -> Value {
+        let mut m = serde_json::Map::new();
+        for (code, what) in codes {
+            m.insert(
+                code.to_string(),
+                json!({ "description": what, "content": { "application/json": { "schema": error } } }),
+            );
+        }
+        Value::Object(m)
+    };
+    let mut command_responses = errors(&[
+        ("400", "malformed JSON or unknown command kind"),
+        ("401", "no or unknown bearer token"),
+        ("403", "the caller's role may not do this"),
+        ("404", "unknown incident"),
+        ("409", "the command no longer applies (e.g. invalid status transition)"),
+        ("413", "body over 64 KiB"),
+        ("422", "invalid field, or the id was used for a different command"),
+        ("503", "the event store is unavailable"),
+    ]);
+    command_responses["200"] = json!({
+        "description": "durable; a replayed id returns the original answer",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Ack" } } }
+    });
+    let auth_errors = errors(&[("401", "no or unknown bearer token"), ("400", "bad query")]);
+    let with = |mut base: Value, ok: Value| {
+        base["200"] = ok;
+        base
+    };
+    json!({
+        "openapi": "3.0.3",
+        "info": { "title": "warroom", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Event-sourced war room: commands in, ordered events out." },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error", "detail"],
+                           "properties": { "error": { "type": "string" }, "detail": { "type": "string" } } },
+                "Command": {
+                    "type": "object", "required": ["id", "kind"],
+                    "properties": {
+                        "id": { "type": "string", "format": "uuid", "description": "idempotency key" },
+                        "kind": { "type": "string", "enum": ["declare_incident", "add_note", "set_status",
+                                  "set_severity", "assign_role", "set_milestone"] },
+                        "incident": { "type": "string", "example": "INC-1" },
+                        "title": { "type": "string" }, "impact": { "type": "string" }, "drill": { "type": "boolean" },
+                        "severity": { "type": "string", "enum": ["SEV1", "SEV2", "SEV3", "SEV4", "SEV5"] },
+                        "status": { "type": "string", "enum": ["declared", "investigating", "mitigating",
+                                    "mitigated", "postmortem", "closed"] },
+                        "reason": { "type": "string", "description": "needed to reopen; a closure reason (resolved, duplicate, false_positive, cancelled) to close early" },
+                        "text": { "type": "string" },
+                        "role": { "type": "string", "enum": ["incident_commander", "deputy", "scribe",
+                                  "subject_matter_expert", "customer_liaison", "internal_liaison"] },
+                        "person": { "type": "string" },
+                        "milestone": { "type": "string", "enum": ["started", "detected", "declared",
+                                       "acknowledged", "mitigated", "recovered", "resolved"] },
+                        "time": { "type": "string", "format": "date-time" }
+                    }
+                },
+                "Event": {
+                    "type": "object", "required": ["seq", "at", "actor", "role", "command_id", "kind"],
+                    "properties": {
+                        "seq": { "type": "integer" }, "at": { "type": "string", "format": "date-time" },
+                        "actor": { "type": "string" }, "role": { "type": "string" },
+                        "command_id": { "type": "string", "format": "uuid" }, "kind": { "type": "string" }
+                    },
+                    "additionalProperties": true
+                },
+                "Ack": { "type": "object", "required": ["seq", "events"],
+                         "properties": { "seq": { "type": "integer" },
+                                         "events": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } } } }
+            }
+        },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/healthz": { "get": { "summary": "liveness", "security": [],
+                "responses": { "200": { "description": "ok" } } } },
+            "/api/v1/commands": { "post": {
+                "summary": "submit one command",
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/Command" } } } },
+                "responses": command_responses } },
+            "/api/v1/state": { "get": { "summary": "snapshot `{seq, state}`",
+                "responses": with(auth_errors.clone(), json!({ "description": "snapshot" })) } },
+            "/api/v1/events": { "get": {
+                "summary": "events with seq > after, in order: `{events, head}`",
+                "parameters": [
+                    { "name": "after", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }
+                ],
+                "responses": with(auth_errors.clone(), json!({ "description": "a page of events" })) } },
+            "/api/v1/stream": { "get": {
+                "summary": "Server-Sent Events: `id` = seq, `event` = kind, `data` = event JSON; `hello` first, `resync` when the client must reload the snapshot",
+                "parameters": [
+                    { "name": "Last-Event-ID", "in": "header", "schema": { "type": "integer" } },
+                    { "name": "after", "in": "query", "schema": { "type": "integer" } }
+                ],
+                "responses": with(auth_errors.clone(), json!({ "description": "text/event-stream" })) } },
+            "/api/v1/openapi.json": { "get": { "summary": "this document",
+                "responses": with(auth_errors, json!({ "description": "OpenAPI 3" })) } }
+        }
+    })
+}
