@@ -1,0 +1,214 @@
+//! The shared war room over real HTTP: convergence, concurrency, idempotency, auth, errors.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{all_events, token, TestServer, DEADLINE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use warroom::client::replica::Replica;
+use warroom::model::{IncidentId, Intent, Severity, Status, UserRole};
+use warroom::protocol::Command;
+
+fn declare(title: &str) -> Command {
+    Command::new(Intent::DeclareIncident {
+        title: title.into(),
+        severity: Severity::Sev2,
+        impact: String::new(),
+        drill: false,
+    })
+}
+
+async fn snapshot_json(ts: &TestServer) -> String {
+    serde_json::to_string(&ts.client(UserRole::Observer).snapshot().await.unwrap().state).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_see_each_others_commands_and_match_the_server() {
+    let ts = TestServer::start().await;
+    let mut alice = Replica::spawn(ts.client(UserRole::Commander));
+    let mut bob = Replica::spawn(ts.client(UserRole::Responder));
+    let ack = ts.client(UserRole::Commander).send(&declare("Checkout is down")).await.unwrap();
+    bob.wait_for(ack.seq, DEADLINE).await.unwrap();
+    let ack = ts
+        .client(UserRole::Responder)
+        .send(&Command::new(Intent::AddNote { incident: IncidentId(1), text: "PSP 502s".into() }))
+        .await
+        .unwrap();
+    alice.wait_for(ack.seq, DEADLINE).await.unwrap();
+    bob.wait_for(ack.seq, DEADLINE).await.unwrap();
+    let server = snapshot_json(&ts).await;
+    assert_eq!(serde_json::to_string(&alice.state()).unwrap(), server);
+    assert_eq!(serde_json::to_string(&bob.state()).unwrap(), server);
+    let inc = &alice.state().incidents[&IncidentId(1)];
+    assert_eq!(inc.timeline.last().unwrap().actor, "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_writers_land_exactly_once_and_every_subscriber_agrees() {
+    const WRITERS: usize = 50;
+    const EACH: usize = 100;
+    let ts = TestServer::start().await;
+    let admin = ts.client(UserRole::Admin);
+    admin.send(&declare("load")).await.unwrap();
+    let mut subscribers: Vec<Replica> = (0..3).map(|_| Replica::spawn(ts.client(UserRole::Observer))).collect();
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let client = ts.client(if w % 2 == 0 { UserRole::Responder } else { UserRole::Commander });
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..EACH {
+                let cmd = Command::new(Intent::AddNote { incident: IncidentId(1), text: format!("w{w} n{i}") });
+                let ack = client.send(&cmd).await.unwrap();
+                acked.push((cmd.id, ack.seq));
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    let log = all_events(&admin).await;
+    assert_eq!(log.len(), 1 + WRITERS * EACH);
+    for (i, e) in log.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "seqs are gap-free and ordered");
+    }
+    let ids: Vec<_> = log.iter().map(|e| e.command_id).collect();
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "each command appears once");
+    for (id, seq) in &acked {
+        assert_eq!(log[*seq as usize - 1].command_id, *id, "the ack's seq is the command's event");
+    }
+    let head = log.last().unwrap().seq;
+    let server = snapshot_json(&ts).await;
+    for s in &mut subscribers {
+        s.wait_for(head, DEADLINE).await.unwrap();
+        assert_eq!(serde_json::to_string(&s.state()).unwrap(), server);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_command_returns_the_original_answer_and_appends_nothing() {
+    let ts = TestServer::start().await;
+    let c = ts.client(UserRole::Commander);
+    let cmd = declare("Payments failing");
+    let first = c.send(&cmd).await.unwrap();
+    c.send(&declare("another")).await.unwrap();
+    let again = c.send(&cmd).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(all_events(&c).await.len(), 2);
+    // The same key with a different body is a client bug, not a retry.
+    let reused = warroom::protocol::Command { id: cmd.id, intent: declare("different").intent };
+    let err = c.send(&reused).await.unwrap_err();
+    assert!(matches!(err, warroom::client::ClientError::Rejected { status: 422, .. }), "{err}");
+    // A different user replaying someone's key is refused too.
+    let err = ts.client(UserRole::Admin).send(&cmd).await.unwrap_err();
+    assert!(matches!(err, warroom::client::ClientError::Rejected { status: 422, .. }), "{err}");
+    assert_eq!(all_events(&c).await.len(), 2);
+}
+
+async fn call(method: &str, url: &str, token: Option<&str>, body: Option<String>) -> (StatusCode, Value) {
+    let http = reqwest::Client::new();
+    let mut req = http.request(method.parse().unwrap(), url).timeout(Duration::from_secs(10));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn cmd_json(v: Value) -> String {
+    let mut v = v;
+    v["id"] = json!(uuid::Uuid::new_v4());
+    v.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
+    let ts = TestServer::start().await;
+    let u = |p: &str| format!("{}{p}", ts.url);
+    let commander = token(UserRole::Commander);
+    let observer = token(UserRole::Observer);
+    let villain = token(UserRole::Villain);
+    let responder = token(UserRole::Responder);
+    let ok = call("POST", &u("/api/v1/commands"), Some(&commander), Some(cmd_json(json!({"kind":"declare_incident","title":"t","severity":"SEV3"})))).await;
+    assert_eq!(ok.0, StatusCode::OK, "{ok:?}");
+
+    // No token or an unknown one: 401 on every endpoint under /api/v1.
+    for (m, p) in [("POST", "/api/v1/commands"), ("GET", "/api/v1/state"), ("GET", "/api/v1/events"), ("GET", "/api/v1/stream"), ("GET", "/api/v1/openapi.json")] {
+        for t in [None, Some("not-a-real-token-at-all"), Some("")] {
+            let (status, body) = call(m, &u(p), t, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{m} {p} {t:?}");
+            assert_eq!(body["error"], "unauthorized");
+        }
+    }
+    // Liveness is public.
+    assert_eq!(call("GET", &u("/healthz"), None, None).await.0, StatusCode::OK);
+
+    let note = || cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"hi"}));
+    let cases: Vec<(&str, &str, &str, Option<String>, StatusCode, &str)> = vec![
+        ("observers never write", "POST", &observer, Some(note()), StatusCode::FORBIDDEN, "forbidden"),
+        ("villains do not touch incidents", "POST", &villain, Some(note()), StatusCode::FORBIDDEN, "forbidden"),
+        ("responders do not hand over roles", "POST", &responder,
+            Some(cmd_json(json!({"kind":"assign_role","incident":"INC-1","role":"scribe","person":"x"}))), StatusCode::FORBIDDEN, "forbidden"),
+        ("malformed JSON", "POST", &commander, Some("{\"id\": ".into()), StatusCode::BAD_REQUEST, "bad_request"),
+        ("not an object", "POST", &commander, Some("[1,2]".into()), StatusCode::BAD_REQUEST, "bad_request"),
+        ("empty body", "POST", &commander, Some(String::new()), StatusCode::BAD_REQUEST, "bad_request"),
+        ("unknown kind", "POST", &commander, Some(cmd_json(json!({"kind":"drop_tables"}))), StatusCode::BAD_REQUEST, "bad_request"),
+        ("missing field", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-1"}))), StatusCode::BAD_REQUEST, "bad_request"),
+        ("bad severity", "POST", &commander, Some(cmd_json(json!({"kind":"set_severity","incident":"INC-1","severity":"SEV9"}))), StatusCode::BAD_REQUEST, "bad_request"),
+        ("bad incident id", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-x","text":"t"}))), StatusCode::BAD_REQUEST, "bad_request"),
+        ("id is not a uuid", "POST", &commander, Some(json!({"id":"1","kind":"add_note","incident":"INC-1","text":"t"}).to_string()), StatusCode::BAD_REQUEST, "bad_request"),
+        ("unknown incident", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-42","text":"t"}))), StatusCode::NOT_FOUND, "unknown_incident"),
+        ("invalid transition", "POST", &commander, Some(cmd_json(json!({"kind":"set_status","incident":"INC-1","status":"closed"}))), StatusCode::CONFLICT, "conflict"),
+        ("empty note", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"  "}))), StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+        ("too large", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"x".repeat(70_000)}))), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+    ];
+    for (what, method, tok, body, want, code) in cases {
+        let (status, resp) = call(method, &u("/api/v1/commands"), Some(tok), body).await;
+        assert_eq!(status, want, "{what}: {resp}");
+        assert_eq!(resp["error"], code, "{what}: {resp}");
+        assert!(resp["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {resp}");
+    }
+    for (path, want) in [
+        ("/api/v1/events?after=x", StatusCode::BAD_REQUEST),
+        ("/api/v1/events?limit=0", StatusCode::BAD_REQUEST),
+        ("/api/v1/events?limit=99999999", StatusCode::BAD_REQUEST),
+        ("/api/v1/events?after=-1", StatusCode::BAD_REQUEST),
+        ("/api/v1/events?colour=red", StatusCode::BAD_REQUEST),
+        ("/api/v1/stream?after=abc", StatusCode::BAD_REQUEST),
+        ("/api/v1/nothing", StatusCode::NOT_FOUND),
+        ("/api/v1/events?after=999", StatusCode::OK),
+    ] {
+        let (status, resp) = call("GET", &u(path), Some(&observer), None).await;
+        assert_eq!(status, want, "{path}: {resp}");
+    }
+    let (status, _) = call("DELETE", &u("/api/v1/state"), Some(&commander), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    // Everything refused above left no trace.
+    assert_eq!(all_events(&ts.client(UserRole::Observer)).await.len(), 1);
+    let (status, doc) = call("GET", &u("/api/v1/openapi.json"), Some(&observer), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["paths"]["/api/v1/commands"]["post"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_change_that_no_longer_applies_is_refused_with_the_reason() {
+    let ts = TestServer::start().await;
+    let c = ts.client(UserRole::Commander);
+    c.send(&declare("x")).await.unwrap();
+    let close = |reason: &str| {
+        Command::new(Intent::SetStatus { incident: IncidentId(1), status: Status::Closed, reason: Some(reason.into()) })
+    };
+    c.send(&close("duplicate: of INC-0")).await.unwrap();
+    let err = c.send(&close("cancelled")).await.unwrap_err().to_string();
+    assert!(err.contains("cannot go from closed to closed") || err.contains("already closed"), "{err}");
+}
