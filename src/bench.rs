@@ -148,23 +148,34 @@ async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
             Some(Ok(StreamItem::Hello { .. })) => {}
             other => bail!("subscriber {s}: expected hello, got {other:?}"),
         }
-        let final_rx = final_rx.clone();
+        let mut final_rx = final_rx.clone();
+        final_rx.mark_unchanged();
         subs.push(tokio::spawn(async move {
             let mut seen: Vec<(u64, Instant)> = Vec::new();
-            while let Some(item) = stream.next().await {
-                if let Ok(StreamItem::Event(e)) = item {
-                    seen.push((e.seq, Instant::now()));
-                    if e.seq >= *final_rx.borrow() {
-                        break;
-                    }
+            let mut last = head;
+            loop {
+                if last >= *final_rx.borrow() {
+                    return Ok(seen);
+                }
+                tokio::select! {
+                    item = stream.next() => match item {
+                        Some(Ok(StreamItem::Event(e))) => {
+                            last = e.seq;
+                            seen.push((e.seq, Instant::now()));
+                        }
+                        Some(Ok(StreamItem::Resync(why))) => return Err(eyre!("subscriber {s} told to resync: {why}")),
+                        Some(Ok(StreamItem::Hello { .. })) => {}
+                        Some(Err(e)) => return Err(eyre!("subscriber {s}: {e}")),
+                        None => return Err(eyre!("subscriber {s}: stream ended")),
+                    },
+                    _ = final_rx.changed() => {}
                 }
             }
-            seen
         }));
     }
     // Offer `rate` commands/s, each sent on its own task so a slow ack never slows the pace.
     let total = (args.rate * args.seconds) as usize;
-    let sent: Arc<std::sync::Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let sent: Arc<std::sync::Mutex<Vec<(u64, Instant, Duration)>>> = Arc::default();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sends = Vec::with_capacity(total);
@@ -175,7 +186,8 @@ async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
         sends.push(tokio::spawn(async move {
             let t = Instant::now();
             let ack = c.send(&note(i)).await?;
-            sent.lock().unwrap().push((ack.seq, t));
+            let acked = t.elapsed();
+            sent.lock().unwrap().push((ack.seq, t, acked));
             Ok::<_, crate::client::ClientError>(ack.seq)
         }));
     }
@@ -189,25 +201,29 @@ async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
     for s in subs {
         let seen = tokio::time::timeout(Duration::from_secs(60), s)
             .await
-            .map_err(|_| eyre!("a subscriber never caught up"))??;
+            .map_err(|_| eyre!("a subscriber never caught up"))???;
         for (seq, at) in seen {
             arrivals.entry(seq).and_modify(|a| *a = (*a).max(at)).or_insert(at);
         }
     }
     let sent = sent.lock().unwrap();
     let mut vis: Vec<Duration> =
-        sent.iter().filter_map(|(seq, t)| arrivals.get(seq).map(|a| a.duration_since(*t))).collect();
+        sent.iter().filter_map(|(seq, t, _)| arrivals.get(seq).map(|a| a.duration_since(*t))).collect();
+    let mut acks: Vec<Duration> = sent.iter().map(|(_, _, a)| *a).collect();
+    acks.sort();
     if vis.len() != sent.len() {
         bail!("{} of {} commands never reached every subscriber", sent.len() - vis.len(), sent.len());
     }
     vis.sort();
     println!(
-        "visibility: {} commands at {:.0}/s offered, {} SSE subscribers: command→visible-on-every-subscriber p50 {} p99 {}",
+        "visibility: {} commands at {:.0}/s offered, {} SSE subscribers: command→visible-on-every-subscriber p50 {} p99 {} (ack p50 {} p99 {})",
         vis.len(),
         offered,
         args.subscribers,
         ms(percentile(&vis, 50.0)),
         ms(percentile(&vis, 99.0)),
+        ms(percentile(&acks, 50.0)),
+        ms(percentile(&acks, 99.0)),
     );
     Ok(())
 }

@@ -71,7 +71,10 @@ async fn every_acked_command_survives_a_sigkill_mid_write() {
         assert_eq!(e.seq, i as u64 + 1);
     }
     // And the restarted server keeps numbering where the log left off.
-    let ack = client.send(&Command::new(Intent::AddNote { incident: IncidentId(1), text: "after".into() })).await.unwrap();
+    let ack = client
+        .send(&Command::new(Intent::AddNote { incident: IncidentId(1), text: "after".into() }))
+        .await
+        .unwrap();
     assert_eq!(ack.seq, log.len() as u64 + 1);
 }
 
@@ -118,7 +121,11 @@ async fn cli_writes_queue_while_the_server_is_down_and_land_once_in_order() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // A second flush finds nothing to send.
     let out = cli(&url, &home, &["outbox", "flush"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("sent 0"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sent 0"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let client = Client::new(&url, &token(UserRole::Observer)).unwrap();
     let notes: Vec<String> = all_events(&client)

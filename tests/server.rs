@@ -53,14 +53,16 @@ async fn fifty_concurrent_writers_land_exactly_once_and_every_subscriber_agrees(
     let ts = TestServer::start().await;
     let admin = ts.client(UserRole::Admin);
     admin.send(&declare("load")).await.unwrap();
-    let mut subscribers: Vec<Replica> = (0..3).map(|_| Replica::spawn(ts.client(UserRole::Observer))).collect();
+    let mut subscribers: Vec<Replica> =
+        (0..3).map(|_| Replica::spawn(ts.client(UserRole::Observer))).collect();
     let mut writers = Vec::new();
     for w in 0..WRITERS {
         let client = ts.client(if w % 2 == 0 { UserRole::Responder } else { UserRole::Commander });
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0..EACH {
-                let cmd = Command::new(Intent::AddNote { incident: IncidentId(1), text: format!("w{w} n{i}") });
+                let cmd =
+                    Command::new(Intent::AddNote { incident: IncidentId(1), text: format!("w{w} n{i}") });
                 let ack = client.send(&cmd).await.unwrap();
                 acked.push((cmd.id, ack.seq));
             }
@@ -139,11 +141,23 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
     let observer = token(UserRole::Observer);
     let villain = token(UserRole::Villain);
     let responder = token(UserRole::Responder);
-    let ok = call("POST", &u("/api/v1/commands"), Some(&commander), Some(cmd_json(json!({"kind":"declare_incident","title":"t","severity":"SEV3"})))).await;
+    let ok = call(
+        "POST",
+        &u("/api/v1/commands"),
+        Some(&commander),
+        Some(cmd_json(json!({"kind":"declare_incident","title":"t","severity":"SEV3"}))),
+    )
+    .await;
     assert_eq!(ok.0, StatusCode::OK, "{ok:?}");
 
     // No token or an unknown one: 401 on every endpoint under /api/v1.
-    for (m, p) in [("POST", "/api/v1/commands"), ("GET", "/api/v1/state"), ("GET", "/api/v1/events"), ("GET", "/api/v1/stream"), ("GET", "/api/v1/openapi.json")] {
+    for (m, p) in [
+        ("POST", "/api/v1/commands"),
+        ("GET", "/api/v1/state"),
+        ("GET", "/api/v1/events"),
+        ("GET", "/api/v1/stream"),
+        ("GET", "/api/v1/openapi.json"),
+    ] {
         for t in [None, Some("not-a-real-token-at-all"), Some("")] {
             let (status, body) = call(m, &u(p), t, None).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{m} {p} {t:?}");
@@ -156,21 +170,104 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
     let note = || cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"hi"}));
     let cases: Vec<(&str, &str, &str, Option<String>, StatusCode, &str)> = vec![
         ("observers never write", "POST", &observer, Some(note()), StatusCode::FORBIDDEN, "forbidden"),
-        ("villains do not touch incidents", "POST", &villain, Some(note()), StatusCode::FORBIDDEN, "forbidden"),
-        ("responders do not hand over roles", "POST", &responder,
-            Some(cmd_json(json!({"kind":"assign_role","incident":"INC-1","role":"scribe","person":"x"}))), StatusCode::FORBIDDEN, "forbidden"),
-        ("malformed JSON", "POST", &commander, Some("{\"id\": ".into()), StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            "villains do not touch incidents",
+            "POST",
+            &villain,
+            Some(note()),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "responders do not hand over roles",
+            "POST",
+            &responder,
+            Some(cmd_json(json!({"kind":"assign_role","incident":"INC-1","role":"scribe","person":"x"}))),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "malformed JSON",
+            "POST",
+            &commander,
+            Some("{\"id\": ".into()),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
         ("not an object", "POST", &commander, Some("[1,2]".into()), StatusCode::BAD_REQUEST, "bad_request"),
         ("empty body", "POST", &commander, Some(String::new()), StatusCode::BAD_REQUEST, "bad_request"),
-        ("unknown kind", "POST", &commander, Some(cmd_json(json!({"kind":"drop_tables"}))), StatusCode::BAD_REQUEST, "bad_request"),
-        ("missing field", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-1"}))), StatusCode::BAD_REQUEST, "bad_request"),
-        ("bad severity", "POST", &commander, Some(cmd_json(json!({"kind":"set_severity","incident":"INC-1","severity":"SEV9"}))), StatusCode::BAD_REQUEST, "bad_request"),
-        ("bad incident id", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-x","text":"t"}))), StatusCode::BAD_REQUEST, "bad_request"),
-        ("id is not a uuid", "POST", &commander, Some(json!({"id":"1","kind":"add_note","incident":"INC-1","text":"t"}).to_string()), StatusCode::BAD_REQUEST, "bad_request"),
-        ("unknown incident", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-42","text":"t"}))), StatusCode::NOT_FOUND, "unknown_incident"),
-        ("invalid transition", "POST", &commander, Some(cmd_json(json!({"kind":"set_status","incident":"INC-1","status":"closed"}))), StatusCode::CONFLICT, "conflict"),
-        ("empty note", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"  "}))), StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        ("too large", "POST", &commander, Some(cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"x".repeat(70_000)}))), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        (
+            "unknown kind",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":"drop_tables"}))),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "missing field",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":"add_note","incident":"INC-1"}))),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "bad severity",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":"set_severity","incident":"INC-1","severity":"SEV9"}))),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "bad incident id",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":"add_note","incident":"INC-x","text":"t"}))),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "id is not a uuid",
+            "POST",
+            &commander,
+            Some(json!({"id":"1","kind":"add_note","incident":"INC-1","text":"t"}).to_string()),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "unknown incident",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":"add_note","incident":"INC-42","text":"t"}))),
+            StatusCode::NOT_FOUND,
+            "unknown_incident",
+        ),
+        (
+            "invalid transition",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":"set_status","incident":"INC-1","status":"closed"}))),
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        (
+            "empty note",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"  "}))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "too large",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"x".repeat(70_000)}))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
     ];
     for (what, method, tok, body, want, code) in cases {
         let (status, resp) = call(method, &u("/api/v1/commands"), Some(tok), body).await;
@@ -206,7 +303,11 @@ async fn a_status_change_that_no_longer_applies_is_refused_with_the_reason() {
     let c = ts.client(UserRole::Commander);
     c.send(&declare("x")).await.unwrap();
     let close = |reason: &str| {
-        Command::new(Intent::SetStatus { incident: IncidentId(1), status: Status::Closed, reason: Some(reason.into()) })
+        Command::new(Intent::SetStatus {
+            incident: IncidentId(1),
+            status: Status::Closed,
+            reason: Some(reason.into()),
+        })
     };
     c.send(&close("duplicate: of INC-0")).await.unwrap();
     let err = c.send(&close("cancelled")).await.unwrap_err().to_string();

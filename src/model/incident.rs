@@ -125,7 +125,7 @@ macro_rules! snake_enum {
                 let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
                 $name::ALL.iter().copied().find(|v| v.as_str() == wanted).ok_or_else(|| {
                     let names: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
-                    format!("`{s}` is not a {} ({})", $what, names.join(", "))
+                    format!("`{s}` is not a known {} ({})", $what, names.join(", "))
                 })
             }
         }

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
+use axum::body::Bytes;
 use tokio::sync::broadcast;
 
 use crate::model::{Event, State};
@@ -10,12 +11,17 @@ use crate::model::{Event, State};
 /// Subscribers further behind than this are told to re-sync instead of silently skipping.
 pub const STREAM_BUFFER: usize = 16 * 1024;
 
-/// A committed event, serialized once for every subscriber.
+/// A committed event as one ready-to-send SSE frame, built once for every subscriber.
 #[derive(Debug)]
 pub struct Published {
     pub seq: u64,
-    pub kind: &'static str,
-    pub json: Arc<str>,
+    pub frame: Bytes,
+}
+
+/// `id: seq` / `event: kind` / `data: json`. Compact JSON never contains a raw newline,
+/// so one `data:` line is always enough.
+pub fn sse_frame(seq: u64, kind: &str, json: &str) -> Bytes {
+    Bytes::from(format!("id: {seq}\nevent: {kind}\ndata: {json}\n\n"))
 }
 
 pub struct Hub {
@@ -57,11 +63,8 @@ impl Hub {
         }
         for (event, json) in committed {
             // No subscribers is fine.
-            let _ = self.events.send(Arc::new(Published {
-                seq: event.seq,
-                kind: event.fact.kind(),
-                json: json.clone(),
-            }));
+            let frame = sse_frame(event.seq, event.fact.kind(), json);
+            let _ = self.events.send(Arc::new(Published { seq: event.seq, frame }));
         }
     }
 }

@@ -1,31 +1,34 @@
 //! `GET /api/v1/stream`: committed events as Server-Sent Events. Catches up from the store
 //! after `Last-Event-ID`, then follows the broadcast; a subscriber that falls behind is told
-//! to re-sync from the snapshot rather than silently skipping events.
+//! to re-sync from the snapshot rather than silently skipping events. Frames are built once
+//! per event and shared; a subscriber that is behind gets its pending frames in one write.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use tokio::sync::{broadcast, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast;
 
 use super::api::{query_numbers, App, HttpError};
+use super::hub::{sse_frame, Published};
 use super::writer::Caller;
 use crate::protocol::RESYNC_EVENT;
 
 const CATCH_UP_PAGE: usize = 1000;
+/// Most frames coalesced into one chunk for a subscriber that is behind.
+const MAX_COALESCE: usize = 256;
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
-
-type Out = mpsc::Sender<Result<SseEvent, Infallible>>;
 
 pub async fn stream(
     State(app): State<App>,
     _caller: Caller,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<impl axum::response::IntoResponse, HttpError> {
+) -> Result<Response, HttpError> {
     let q = query_numbers(q.as_deref(), &["after"])?;
     let after = match headers.get("last-event-id") {
         Some(v) => v
@@ -38,67 +41,138 @@ pub async fn stream(
     // Subscribe before reading the head: every event past the head then reaches us.
     let live = app.hub().subscribe();
     let head = app.hub().state().seq;
-    let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = follow(&app, &tx, live, after, head) => {}
-            _ = tx.closed() => {}
-        }
+    let follower = Follower { app, live, next: after + 1, head, phase: Phase::Hello };
+    // The body itself follows the broadcast: no task or channel per subscriber, and a
+    // disconnect simply drops it.
+    let body = futures_util::stream::unfold(follower, |mut f| async move {
+        let chunk = f.step().await?;
+        Some((Ok::<_, Infallible>(chunk), f))
     });
-    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
-async fn follow(
-    app: &App,
-    tx: &Out,
-    mut live: broadcast::Receiver<std::sync::Arc<super::hub::Published>>,
-    after: u64,
+enum Phase {
+    Hello,
+    CatchUp,
+    Live,
+    Done,
+}
+
+struct Follower {
+    app: App,
+    live: broadcast::Receiver<Arc<Published>>,
+    /// The seq this subscriber needs next.
+    next: u64,
+    /// The newest seq when it subscribed: catch up to here from the store.
     head: u64,
-) {
-    let hello = SseEvent::default().event("hello").data(format!("{{\"head\":{head}}}"));
-    if tx.send(Ok(hello)).await.is_err() {
-        return;
-    }
-    if after > head {
-        // The client knows events this log never had (a reset server): only a snapshot helps.
-        let _ = tx.send(Ok(resync("the client is ahead of this server's log"))).await;
-        return;
-    }
-    let mut next = after + 1;
-    while next <= head {
-        let Ok(page) = app.event_bodies(next, head, CATCH_UP_PAGE).await else {
-            let _ = tx.send(Ok(resync("the event store could not be read"))).await;
-            return;
-        };
-        for row in page {
-            if row.seq != next || tx.send(Ok(event(row.seq, &row.kind, &row.body))).await.is_err() {
-                return;
-            }
-            next += 1;
-        }
-    }
-    loop {
-        match live.recv().await {
-            Ok(p) if p.seq < next => continue,
-            Ok(p) if p.seq == next => {
-                if tx.send(Ok(event(p.seq, p.kind, &p.json))).await.is_err() {
-                    return;
+    phase: Phase,
+}
+
+impl Follower {
+    /// The next chunk to send, or `None` when the stream ends.
+    async fn step(&mut self) -> Option<Bytes> {
+        match self.phase {
+            Phase::Hello => {
+                let hello = Bytes::from(format!("event: hello\ndata: {{\"head\":{}}}\n\n", self.head));
+                if self.next > self.head + 1 {
+                    // The client knows events this log never had (a reset server).
+                    return Some(self.end(hello, "the client is ahead of this server's log"));
                 }
-                next += 1;
+                self.phase = if self.next <= self.head { Phase::CatchUp } else { Phase::Live };
+                Some(hello)
             }
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                let _ = tx.send(Ok(resync("the subscriber fell behind"))).await;
-                return;
+            Phase::CatchUp => Some(self.catch_up().await),
+            Phase::Live => Some(self.live().await),
+            Phase::Done => None,
+        }
+    }
+
+    fn end(&mut self, mut before: Bytes, reason: &str) -> Bytes {
+        self.phase = Phase::Done;
+        let mut chunk = std::mem::take(&mut before).to_vec();
+        chunk.extend_from_slice(&resync(reason));
+        Bytes::from(chunk)
+    }
+
+    async fn catch_up(&mut self) -> Bytes {
+        let Ok(page) = self.app.event_bodies(self.next, self.head, CATCH_UP_PAGE).await else {
+            return self.end(Bytes::new(), "the event store could not be read");
+        };
+        let mut chunk = Vec::new();
+        for row in page {
+            if row.seq != self.next {
+                return self.end(Bytes::from(chunk), "the event store has a gap");
             }
-            Err(broadcast::error::RecvError::Closed) => return,
+            chunk.extend_from_slice(&sse_frame(row.seq, &row.kind, &row.body));
+            self.next += 1;
+        }
+        if self.next > self.head {
+            self.phase = Phase::Live;
+        }
+        Bytes::from(chunk)
+    }
+
+    /// Waits for the next event (or a heartbeat), then takes whatever else is already queued.
+    async fn live(&mut self) -> Bytes {
+        let mut item = match tokio::time::timeout(HEARTBEAT, self.live.recv()).await {
+            // A comment line keeps proxies and the client's silence detector content.
+            Err(_) => return Bytes::from_static(b":\n\n"),
+            Ok(r) => r,
+        };
+        let mut batch: Vec<Arc<Published>> = Vec::new();
+        loop {
+            match item {
+                Ok(p) if p.seq < self.next => {}
+                Ok(p) if p.seq == self.next => {
+                    self.next += 1;
+                    batch.push(p);
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return self.end(concat(&batch), "the subscriber fell behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.phase = Phase::Done;
+                    return concat(&batch);
+                }
+            }
+            if batch.len() >= MAX_COALESCE {
+                break;
+            }
+            item = match self.live.try_recv() {
+                Ok(p) => Ok(p),
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(broadcast::error::RecvError::Lagged(n)),
+                Err(broadcast::error::TryRecvError::Closed) => Err(broadcast::error::RecvError::Closed),
+            };
+        }
+        concat(&batch)
+    }
+}
+
+/// Frames as one chunk (zero-copy for the common single-frame case).
+fn concat(batch: &[Arc<Published>]) -> Bytes {
+    match batch {
+        [] => Bytes::new(),
+        [one] => one.frame.clone(),
+        many => {
+            let mut chunk = Vec::with_capacity(many.iter().map(|p| p.frame.len()).sum());
+            for p in many {
+                chunk.extend_from_slice(&p.frame);
+            }
+            Bytes::from(chunk)
         }
     }
 }
 
-fn event(seq: u64, kind: &str, json: &str) -> SseEvent {
-    SseEvent::default().id(seq.to_string()).event(kind).data(json)
-}
-
-fn resync(reason: &str) -> SseEvent {
-    SseEvent::default().event(RESYNC_EVENT).data(serde_json::json!({ "reason": reason }).to_string())
+fn resync(reason: &str) -> Bytes {
+    let data = serde_json::json!({ "reason": reason });
+    Bytes::from(format!("event: {RESYNC_EVENT}\ndata: {data}\n\n"))
 }

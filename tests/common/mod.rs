@@ -129,7 +129,8 @@ where
 pub async fn all_events(client: &Client) -> Vec<warroom::model::Event> {
     let mut out = Vec::new();
     loop {
-        let page = client.events(out.last().map_or(0, |e: &warroom::model::Event| e.seq), 5000).await.unwrap();
+        let page =
+            client.events(out.last().map_or(0, |e: &warroom::model::Event| e.seq), 5000).await.unwrap();
         let done = page.events.is_empty();
         out.extend(page.events);
         if done {

@@ -1,0 +1,372 @@
+//! One vocabulary of user actions, and the bindings from keys to them. The help overlay,
+//! the hint bar and the README's key table are all generated from this table, so they
+//! cannot drift; the user's `[keys]` in config.toml overrides bindings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::model::incident::snake_enum;
+use std::str::FromStr;
+
+snake_enum! {
+    /// Everything a key, a `:` command, a mouse click or the help can ask for.
+    Action {
+        Quit = "quit",
+        Help = "help",
+        CommandLine = "command_line",
+        Filter = "filter",
+        NextPane = "next_pane",
+        PrevPane = "prev_pane",
+        Down = "down",
+        Up = "up",
+        PageDown = "page_down",
+        PageUp = "page_up",
+        Top = "top",
+        Bottom = "bottom",
+        Open = "open",
+        Back = "back",
+        Zoom = "zoom",
+        ToggleTime = "toggle_time",
+        Declare = "declare",
+        Note = "note",
+        Status = "status",
+        Severity = "severity",
+        Assign = "assign",
+    } what = "action"
+}
+
+impl Action {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::Quit => "quit (terminal restored)",
+            Action::Help => "this help",
+            Action::CommandLine => "command line (:declare, :note, :status, :theme …)",
+            Action::Filter => "filter incidents",
+            Action::NextPane => "next pane",
+            Action::PrevPane => "previous pane",
+            Action::Down => "down / scroll down",
+            Action::Up => "up / scroll up",
+            Action::PageDown => "page down",
+            Action::PageUp => "page up",
+            Action::Top => "first / oldest",
+            Action::Bottom => "last / newest (follow)",
+            Action::Open => "open the incident",
+            Action::Back => "back / close",
+            Action::Zoom => "zoom the pane to full screen",
+            Action::ToggleTime => "relative / absolute times",
+            Action::Declare => "declare an incident",
+            Action::Note => "add a note",
+            Action::Status => "change status",
+            Action::Severity => "change severity",
+            Action::Assign => "assign a role",
+        }
+    }
+
+    /// The short word used in the hint bar.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::CommandLine => "cmd",
+            Action::Filter => "filter",
+            Action::Open => "open",
+            Action::Back => "back",
+            Action::Zoom => "zoom",
+            Action::Declare => "declare",
+            Action::Note => "note",
+            Action::Status => "status",
+            Action::Severity => "severity",
+            Action::Assign => "assign",
+            Action::ToggleTime => "time",
+            _ => "",
+        }
+    }
+}
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Global,
+    Incidents,
+    Detail,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Global => "everywhere",
+            Scope::Incidents => "incidents pane",
+            Scope::Detail => "incident & timeline pane",
+        }
+    }
+}
+
+/// A key with modifiers, written like `ctrl-c`, `shift-tab`, `G`, `?`, `enter`, `space`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub code: KeyCodeOrd,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+/// `KeyCode` subset with an order, so bindings sort stably.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyCodeOrd {
+    Char(char),
+    Enter,
+    Esc,
+    Tab,
+    BackTab,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Backspace,
+    Delete,
+    F(u8),
+}
+
+impl Key {
+    pub fn from_event(e: &KeyEvent) -> Option<Key> {
+        let code = match e.code {
+            KeyCode::Char(c) => KeyCodeOrd::Char(c),
+            KeyCode::Enter => KeyCodeOrd::Enter,
+            KeyCode::Esc => KeyCodeOrd::Esc,
+            KeyCode::Tab => KeyCodeOrd::Tab,
+            KeyCode::BackTab => KeyCodeOrd::BackTab,
+            KeyCode::Up => KeyCodeOrd::Up,
+            KeyCode::Down => KeyCodeOrd::Down,
+            KeyCode::Left => KeyCodeOrd::Left,
+            KeyCode::Right => KeyCodeOrd::Right,
+            KeyCode::PageUp => KeyCodeOrd::PageUp,
+            KeyCode::PageDown => KeyCodeOrd::PageDown,
+            KeyCode::Home => KeyCodeOrd::Home,
+            KeyCode::End => KeyCodeOrd::End,
+            KeyCode::Backspace => KeyCodeOrd::Backspace,
+            KeyCode::Delete => KeyCodeOrd::Delete,
+            KeyCode::F(n) => KeyCodeOrd::F(n),
+            _ => return None,
+        };
+        Some(Key {
+            code,
+            ctrl: e.modifiers.contains(KeyModifiers::CONTROL),
+            alt: e.modifiers.contains(KeyModifiers::ALT),
+        })
+    }
+}
+
+impl FromStr for Key {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Key, String> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut rest = s;
+        loop {
+            if let Some(r) = rest.strip_prefix("ctrl-") {
+                ctrl = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("alt-") {
+                alt = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let code = match rest {
+            "enter" => KeyCodeOrd::Enter,
+            "esc" => KeyCodeOrd::Esc,
+            "tab" => KeyCodeOrd::Tab,
+            "shift-tab" | "backtab" => KeyCodeOrd::BackTab,
+            "up" => KeyCodeOrd::Up,
+            "down" => KeyCodeOrd::Down,
+            "left" => KeyCodeOrd::Left,
+            "right" => KeyCodeOrd::Right,
+            "pgup" | "pageup" => KeyCodeOrd::PageUp,
+            "pgdn" | "pagedown" => KeyCodeOrd::PageDown,
+            "home" => KeyCodeOrd::Home,
+            "end" => KeyCodeOrd::End,
+            "backspace" => KeyCodeOrd::Backspace,
+            "delete" | "del" => KeyCodeOrd::Delete,
+            "space" => KeyCodeOrd::Char(' '),
+            f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => {
+                KeyCodeOrd::F(f[1..].parse().unwrap_or(1))
+            }
+            c if c.chars().count() == 1 => KeyCodeOrd::Char(c.chars().next().unwrap_or(' ')),
+            _ => return Err(format!("`{s}` is not a key (examples: q, G, ?, ctrl-c, shift-tab, enter, space, f1)")),
+        };
+        Ok(Key { code, ctrl, alt })
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            f.write_str("ctrl-")?;
+        }
+        if self.alt {
+            f.write_str("alt-")?;
+        }
+        match self.code {
+            KeyCodeOrd::Char(' ') => f.write_str("space"),
+            KeyCodeOrd::Char(c) => write!(f, "{c}"),
+            KeyCodeOrd::Enter => f.write_str("enter"),
+            KeyCodeOrd::Esc => f.write_str("esc"),
+            KeyCodeOrd::Tab => f.write_str("tab"),
+            KeyCodeOrd::BackTab => f.write_str("shift-tab"),
+            KeyCodeOrd::Up => f.write_str("↑"),
+            KeyCodeOrd::Down => f.write_str("↓"),
+            KeyCodeOrd::Left => f.write_str("←"),
+            KeyCodeOrd::Right => f.write_str("→"),
+            KeyCodeOrd::PageUp => f.write_str("pgup"),
+            KeyCodeOrd::PageDown => f.write_str("pgdn"),
+            KeyCodeOrd::Home => f.write_str("home"),
+            KeyCodeOrd::End => f.write_str("end"),
+            KeyCodeOrd::Backspace => f.write_str("backspace"),
+            KeyCodeOrd::Delete => f.write_str("delete"),
+            KeyCodeOrd::F(n) => write!(f, "f{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keymap {
+    bindings: BTreeMap<(Scope, Key), Action>,
+}
+
+const DEFAULTS: &[(Scope, &str, Action)] = &[
+    (Scope::Global, "q", Action::Quit),
+    (Scope::Global, "ctrl-c", Action::Quit),
+    (Scope::Global, "?", Action::Help),
+    (Scope::Global, ":", Action::CommandLine),
+    (Scope::Global, "tab", Action::NextPane),
+    (Scope::Global, "shift-tab", Action::PrevPane),
+    (Scope::Global, "z", Action::Zoom),
+    (Scope::Global, "t", Action::ToggleTime),
+    (Scope::Global, "d", Action::Declare),
+    (Scope::Global, "j", Action::Down),
+    (Scope::Global, "down", Action::Down),
+    (Scope::Global, "k", Action::Up),
+    (Scope::Global, "up", Action::Up),
+    (Scope::Global, "pgdn", Action::PageDown),
+    (Scope::Global, "ctrl-d", Action::PageDown),
+    (Scope::Global, "pgup", Action::PageUp),
+    (Scope::Global, "ctrl-u", Action::PageUp),
+    (Scope::Global, "g", Action::Top),
+    (Scope::Global, "home", Action::Top),
+    (Scope::Global, "G", Action::Bottom),
+    (Scope::Global, "end", Action::Bottom),
+    (Scope::Global, "n", Action::Note),
+    (Scope::Global, "s", Action::Status),
+    (Scope::Global, "v", Action::Severity),
+    (Scope::Global, "a", Action::Assign),
+    (Scope::Incidents, "/", Action::Filter),
+    (Scope::Incidents, "enter", Action::Open),
+    (Scope::Incidents, "esc", Action::Back),
+    (Scope::Detail, "esc", Action::Back),
+];
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let bindings = DEFAULTS
+            .iter()
+            .map(|(scope, key, action)| ((*scope, key.parse().expect("default keys parse")), *action))
+            .collect();
+        Keymap { bindings }
+    }
+}
+
+impl Keymap {
+    /// Applies `[keys]` from the user's config: `"ctrl-n" = "note"` binds everywhere,
+    /// `"x" = "none"` unbinds. Errors name the entry.
+    pub fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<Keymap, String> {
+        let mut map = Keymap::default();
+        for (key_text, action_text) in overrides {
+            let key: Key = key_text.parse().map_err(|e| format!("keys.{key_text}: {e}"))?;
+            map.bindings.retain(|(_, k), _| *k != key);
+            if action_text != "none" {
+                let action: Action = action_text.parse().map_err(|e| format!("keys.{key_text}: {e}"))?;
+                map.bindings.insert((Scope::Global, key), action);
+            }
+        }
+        Ok(map)
+    }
+
+    /// The pane's own binding wins over a global one.
+    pub fn lookup(&self, scope: Scope, key: Key) -> Option<Action> {
+        self.bindings.get(&(scope, key)).or_else(|| self.bindings.get(&(Scope::Global, key))).copied()
+    }
+
+    /// Keys for an action, joined for display: `j/↓`.
+    pub fn keys_for(&self, scope: Scope, action: Action) -> String {
+        let keys: Vec<String> = self
+            .bindings
+            .iter()
+            .filter(|((s, _), a)| **a == action && (*s == scope || *s == Scope::Global))
+            .map(|((_, k), _)| k.to_string())
+            .collect();
+        keys.join("/")
+    }
+
+    /// (scope, keys, action) rows in a stable order: the source for help, hints, README.
+    pub fn rows(&self) -> Vec<(Scope, String, Action)> {
+        let mut by: BTreeMap<(Scope, usize), (Vec<String>, Action)> = BTreeMap::new();
+        for ((scope, key), action) in &self.bindings {
+            let order = Action::ALL.iter().position(|a| a == action).unwrap_or(usize::MAX);
+            by.entry((*scope, order)).or_insert_with(|| (Vec::new(), *action)).0.push(key.to_string());
+        }
+        by.into_iter().map(|((scope, _), (keys, action))| (scope, keys.join(" "), action)).collect()
+    }
+
+    /// The key table as Markdown, for the README (`warroom keys --markdown`).
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| where | keys | action |\n|---|---|---|\n");
+        for (scope, keys, action) in self.rows() {
+            let keys = keys.split(' ').map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" ");
+            out.push_str(&format!("| {} | {} | {} |\n", scope.title(), keys.replace('|', "\\|"), action.describe()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_text() {
+        for text in ["q", "G", "?", "ctrl-c", "shift-tab", "enter", "space", "f5", "alt-x"] {
+            let k: Key = text.parse().unwrap();
+            assert_eq!(k.to_string(), text);
+        }
+        assert!("ctrl-".parse::<Key>().is_err());
+        assert!("hyper-x".parse::<Key>().is_err());
+    }
+
+    #[test]
+    fn pane_bindings_win_and_user_overrides_apply() {
+        let km = Keymap::default();
+        let esc: Key = "esc".parse().unwrap();
+        assert_eq!(km.lookup(Scope::Detail, esc), Some(Action::Back));
+        assert_eq!(km.lookup(Scope::Detail, "/".parse().unwrap()), None);
+        let user = BTreeMap::from([("ctrl-n".to_string(), "note".to_string()), ("n".to_string(), "none".to_string())]);
+        let km = Keymap::with_overrides(&user).unwrap();
+        assert_eq!(km.lookup(Scope::Incidents, "ctrl-n".parse().unwrap()), Some(Action::Note));
+        assert_eq!(km.lookup(Scope::Incidents, "n".parse().unwrap()), None);
+        let bad = BTreeMap::from([("x".to_string(), "explode".to_string())]);
+        assert!(Keymap::with_overrides(&bad).unwrap_err().starts_with("keys.x: `explode` is not a known action"));
+    }
+
+    #[test]
+    fn every_action_has_a_default_key() {
+        let km = Keymap::default();
+        for a in Action::ALL {
+            assert!(km.rows().iter().any(|(_, _, b)| b == a), "{a} has no key");
+        }
+    }
+}
