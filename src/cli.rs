@@ -41,6 +41,23 @@ pub struct Connection {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
+    /// Open the console (the default when no command is given).
+    Tui {
+        /// Theme: default, light, high-contrast, mono, or one of yours [default: config, or mono under NO_COLOR]
+        #[arg(long)]
+        theme: Option<String>,
+    },
+    /// Server with demo users and incidents, plus the console as commander: no set-up.
+    Demo {
+        /// Keep the data here instead of a fresh temporary dir.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address for the embedded server, so other consoles can join [default: a free port]
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        #[arg(long)]
+        theme: Option<String>,
+    },
     /// Run the shared server.
     Serve(ServeArgs),
     /// Incidents: declare, list, show, and act on them.
@@ -57,8 +74,29 @@ pub enum Cmd {
     /// Commands queued while the server was unreachable.
     #[command(subcommand)]
     Outbox(OutboxCmd),
-    /// Measure the server: durable commands/s, ack latency, visibility latency.
+    /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
+    /// Print the console's key bindings (with your overrides).
+    Keys {
+        /// As the Markdown table used in the README.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Write a commented config.toml (and the theme presets) into the config dir.
+    Init {
+        /// Overwrite an existing config.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print where configuration and data live.
+    Paths,
 }
 
 #[derive(Args, Debug)]
@@ -154,7 +192,16 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Events { follow, after }) => events(&cli.conn, cli.json, follow, after).await,
         Some(Cmd::Outbox(cmd)) => outbox(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
-        None => bail!("no command given; try `warroom --help`"),
+        Some(Cmd::Tui { theme }) => crate::tui::open(connect(&cli.conn)?, theme.as_deref()).await,
+        None => crate::tui::open(connect(&cli.conn)?, None).await,
+        Some(Cmd::Demo { data, listen, theme }) => demo(data, listen, theme).await,
+        Some(Cmd::Keys { markdown }) => keys(markdown),
+        Some(Cmd::Config(ConfigCmd::Init { force })) => config_init(force),
+        Some(Cmd::Config(ConfigCmd::Paths)) => {
+            println!("config dir  {}", config::config_dir().display());
+            println!("data dir    {}", config::data_dir().display());
+            Ok(())
+        }
     }
 }
 
@@ -199,6 +246,80 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
         r = server.wait() => r,
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
+}
+
+async fn demo(data: Option<PathBuf>, listen: String, theme: Option<String>) -> color_eyre::Result<()> {
+    // Resolve the look first: a bad theme is an error before anything starts.
+    let look = crate::tui::Look::load(theme.as_deref())?;
+    let temp = match &data {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("warroom-demo-").tempdir()?),
+    };
+    let data_dir = data.unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
+    let (users, _) = crate::demo::users(&data_dir)?;
+    let server = crate::server::start(crate::server::ServerOptions {
+        listen,
+        data_dir: data_dir.clone(),
+        users: users.clone(),
+    })
+    .await?;
+    crate::demo::seed(&server.app, &users).await?;
+    let commander = users.iter().find(|u| u.role == crate::model::UserRole::Commander).unwrap_or(&users[0]);
+    let client = Client::new(&server.url(), &commander.token)?;
+    // The demo's outbox lives with its data, not in the user's data dir.
+    std::env::set_var("WARROOM_DATA_DIR", data_dir.join("client"));
+    let result = crate::tui::run(client, look).await;
+    server.stop().await;
+    result
+}
+
+fn keys(markdown: bool) -> color_eyre::Result<()> {
+    let look = crate::tui::Look::load(None)?;
+    if markdown {
+        print!("{}", look.keymap.markdown());
+    } else {
+        for (scope, keys, action) in look.keymap.rows() {
+            println!("{:<26} {:<22} {}", scope.title(), keys, action.describe());
+        }
+    }
+    Ok(())
+}
+
+pub const CONFIG_TEMPLATE: &str = r#"# warroom console configuration (warroom config init wrote this).
+# Every setting is optional; flags and environment variables win over this file.
+
+# The shared server, and your bearer token on it (ask the server's admin).
+# Environment: WARROOM_SERVER, WARROOM_TOKEN.
+# server = "http://127.0.0.1:7800"
+# token = "…"
+
+# Theme: default, light, high-contrast, mono, or the name of a file in themes/ here.
+# A file here named like a preset overrides that preset field by field.
+# NO_COLOR in the environment selects mono unless --theme is given.
+# theme = "default"
+
+# Key overrides: "key" = "action" binds everywhere; "none" unbinds.
+# Keys look like q, G, ?, ctrl-n, alt-x, shift-tab, enter, space, f1.
+# `warroom keys` lists the actions.
+[keys]
+# "ctrl-n" = "note"
+# "x" = "none"
+"#;
+
+fn config_init(force: bool) -> color_eyre::Result<()> {
+    let dir = config::config_dir();
+    let path = dir.join("config.toml");
+    if path.exists() && !force {
+        bail!("{} exists; --force overwrites it", path.display());
+    }
+    std::fs::create_dir_all(dir.join("themes")).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&path, CONFIG_TEMPLATE).wrap_err_with(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    println!(
+        "themes: copy one of the presets (themes/*.toml in the source) to {}",
+        dir.join("themes").display()
+    );
+    Ok(())
 }
 
 async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) -> color_eyre::Result<()> {

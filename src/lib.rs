@@ -10,3 +10,4 @@ pub mod model;
 pub mod present;
 pub mod protocol;
 pub mod server;
+pub mod tui;

@@ -43,6 +43,13 @@ pub struct EventPage {
     pub head: u64,
 }
 
+/// `GET /api/v1/whoami`: who the bearer token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Whoami {
+    pub name: String,
+    pub role: crate::model::UserRole,
+}
+
 /// Every 4xx/5xx body: a stable machine code and a sentence for the human.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -138,6 +138,18 @@ impl Client {
         self.json(resp).await
     }
 
+    pub async fn whoami(&self) -> Result<crate::protocol::Whoami, ClientError> {
+        let resp = self
+            .http
+            .get(self.url("/whoami"))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.json(resp).await
+    }
+
     pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ClientError> {
         let resp = self
             .http

@@ -116,24 +116,36 @@ impl Outbox {
         std::fs::rename(&tmp, &self.path).map_err(|e| self.err(e))
     }
 
-    /// Sends queued commands in order until one cannot reach the server.
-    pub async fn flush(&self, client: &Client) -> Result<Flushed, OutboxError> {
+    /// Removes one command (once sent or refused), wherever it is in the file.
+    fn remove(&self, id: uuid::Uuid) -> Result<usize, OutboxError> {
         let _lock = self.lock()?;
         let mut queue = self.read()?;
+        queue.retain(|c| c.id != id);
+        self.write(&queue)?;
+        Ok(queue.len())
+    }
+
+    /// Sends queued commands in order until one cannot reach the server. The file lock is
+    /// held only around file access, never across the network, so queuing stays instant
+    /// while a send waits on a dead server; a command sent twice by two flushers is applied
+    /// once thanks to its idempotency key.
+    pub async fn flush(&self, client: &Client) -> Result<Flushed, OutboxError> {
         let mut done = Flushed::default();
-        while let Some(command) = queue.first().cloned() {
+        loop {
+            let Some(command) = self.pending()?.into_iter().next() else {
+                break;
+            };
             match client.send(&command).await {
-                Ok(ack) => done.sent.push((command, ack)),
+                Ok(ack) => done.sent.push((command.clone(), ack)),
                 Err(e) if e.is_retryable() => {
                     done.stopped = Some(e);
                     break;
                 }
-                Err(e) => done.refused.push((command, e)),
+                Err(e) => done.refused.push((command.clone(), e)),
             }
-            queue.remove(0);
-            self.write(&queue)?;
+            self.remove(command.id)?;
         }
-        done.remaining = queue.len();
+        done.remaining = self.pending()?.len();
         Ok(done)
     }
 }

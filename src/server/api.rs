@@ -91,6 +91,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/commands", post(post_command))
         .route("/api/v1/state", get(get_state))
+        .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/events", get(get_events))
         .route("/api/v1/stream", get(super::stream::stream))
         .route("/api/v1/openapi.json", get(openapi))
@@ -190,6 +191,10 @@ async fn post_command(
     }
     let ack = app.submit(caller, command).await?;
     Ok(Json(ack).into_response())
+}
+
+async fn whoami(caller: Caller) -> Json<crate::protocol::Whoami> {
+    Json(crate::protocol::Whoami { name: caller.name, role: caller.role })
 }
 
 async fn get_state(State(app): State<App>, _caller: Caller) -> Response {

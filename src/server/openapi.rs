@@ -102,6 +102,8 @@ pub fn document() -> Value {
                     { "name": "after", "in": "query", "schema": { "type": "integer" } }
                 ],
                 "responses": with(auth_errors.clone(), json!({ "description": "text/event-stream" })) } },
+            "/api/v1/whoami": { "get": { "summary": "`{name, role}` of the caller's token",
+                "responses": with(auth_errors.clone(), json!({ "description": "the caller" })) } },
             "/api/v1/openapi.json": { "get": { "summary": "this document",
                 "responses": with(auth_errors, json!({ "description": "OpenAPI 3" })) } }
         }

@@ -7,6 +7,8 @@ use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::incident::snake_enum;
 use std::str::FromStr;
 
@@ -198,7 +200,11 @@ impl FromStr for Key {
                 KeyCodeOrd::F(f[1..].parse().unwrap_or(1))
             }
             c if c.chars().count() == 1 => KeyCodeOrd::Char(c.chars().next().unwrap_or(' ')),
-            _ => return Err(format!("`{s}` is not a key (examples: q, G, ?, ctrl-c, shift-tab, enter, space, f1)")),
+            _ => {
+                return Err(format!(
+                    "`{s}` is not a key (examples: q, G, ?, ctrl-c, shift-tab, enter, space, f1)"
+                ))
+            }
         };
         Ok(Key { code, ctrl, alt })
     }
@@ -302,25 +308,42 @@ impl Keymap {
         self.bindings.get(&(scope, key)).or_else(|| self.bindings.get(&(Scope::Global, key))).copied()
     }
 
-    /// Keys for an action, joined for display: `j/↓`.
-    pub fn keys_for(&self, scope: Scope, action: Action) -> String {
-        let keys: Vec<String> = self
+    /// Keys for an action in a pane, plain keys before chords: `["q", "ctrl-c"]`.
+    pub fn keys_for(&self, scope: Scope, action: Action) -> Vec<String> {
+        let mut keys: Vec<&Key> = self
             .bindings
             .iter()
             .filter(|((s, _), a)| **a == action && (*s == scope || *s == Scope::Global))
-            .map(|((_, k), _)| k.to_string())
+            .map(|((_, k), _)| k)
             .collect();
-        keys.join("/")
+        keys.sort_by_key(|k| (k.ctrl || k.alt, **k));
+        keys.into_iter().map(Key::to_string).collect()
     }
 
     /// (scope, keys, action) rows in a stable order: the source for help, hints, README.
     pub fn rows(&self) -> Vec<(Scope, String, Action)> {
-        let mut by: BTreeMap<(Scope, usize), (Vec<String>, Action)> = BTreeMap::new();
-        for ((scope, key), action) in &self.bindings {
+        let mut by: BTreeMap<(Scope, usize), Action> = BTreeMap::new();
+        for ((scope, _), action) in &self.bindings {
             let order = Action::ALL.iter().position(|a| a == action).unwrap_or(usize::MAX);
-            by.entry((*scope, order)).or_insert_with(|| (Vec::new(), *action)).0.push(key.to_string());
+            by.insert((*scope, order), *action);
         }
-        by.into_iter().map(|((scope, _), (keys, action))| (scope, keys.join(" "), action)).collect()
+        by.into_iter()
+            .map(|((scope, _), action)| {
+                let keys: Vec<String> = self
+                    .bindings
+                    .iter()
+                    .filter(|((s, _), a)| *s == scope && **a == action)
+                    .map(|((_, k), _)| *k)
+                    .collect::<Vec<Key>>()
+                    .into_iter()
+                    .map(|k| (k.ctrl || k.alt, k))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .map(|(_, k)| k.to_string())
+                    .collect();
+                (scope, keys.join(" "), action)
+            })
+            .collect()
     }
 
     /// The key table as Markdown, for the README (`warroom keys --markdown`).
@@ -328,7 +351,12 @@ impl Keymap {
         let mut out = String::from("| where | keys | action |\n|---|---|---|\n");
         for (scope, keys, action) in self.rows() {
             let keys = keys.split(' ').map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" ");
-            out.push_str(&format!("| {} | {} | {} |\n", scope.title(), keys.replace('|', "\\|"), action.describe()));
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                scope.title(),
+                keys.replace('|', "\\|"),
+                action.describe()
+            ));
         }
         out
     }
@@ -354,12 +382,17 @@ mod tests {
         let esc: Key = "esc".parse().unwrap();
         assert_eq!(km.lookup(Scope::Detail, esc), Some(Action::Back));
         assert_eq!(km.lookup(Scope::Detail, "/".parse().unwrap()), None);
-        let user = BTreeMap::from([("ctrl-n".to_string(), "note".to_string()), ("n".to_string(), "none".to_string())]);
+        let user = BTreeMap::from([
+            ("ctrl-n".to_string(), "note".to_string()),
+            ("n".to_string(), "none".to_string()),
+        ]);
         let km = Keymap::with_overrides(&user).unwrap();
         assert_eq!(km.lookup(Scope::Incidents, "ctrl-n".parse().unwrap()), Some(Action::Note));
         assert_eq!(km.lookup(Scope::Incidents, "n".parse().unwrap()), None);
         let bad = BTreeMap::from([("x".to_string(), "explode".to_string())]);
-        assert!(Keymap::with_overrides(&bad).unwrap_err().starts_with("keys.x: `explode` is not a known action"));
+        assert!(Keymap::with_overrides(&bad)
+            .unwrap_err()
+            .starts_with("keys.x: `explode` is not a known action"));
     }
 
     #[test]

@@ -21,10 +21,34 @@ pub const PRESETS: &[(&str, &str)] = &[
 
 /// Every meaning a theme must define.
 pub const MEANINGS: &[&str] = &[
-    "text", "muted", "border", "focus", "selection", "title", "alert", "ok", "warn", "villain", "drill",
-    "sev1", "sev2", "sev3", "sev4", "sev5",
-    "status.declared", "status.investigating", "status.mitigating", "status.mitigated", "status.postmortem", "status.closed",
-    "entry.declared", "entry.note", "entry.status", "entry.severity", "entry.role", "entry.milestone",
+    "text",
+    "muted",
+    "border",
+    "focus",
+    "selection",
+    "title",
+    "alert",
+    "ok",
+    "warn",
+    "villain",
+    "drill",
+    "sev1",
+    "sev2",
+    "sev3",
+    "sev4",
+    "sev5",
+    "status.declared",
+    "status.investigating",
+    "status.mitigating",
+    "status.mitigated",
+    "status.postmortem",
+    "status.closed",
+    "entry.declared",
+    "entry.note",
+    "entry.status",
+    "entry.severity",
+    "entry.role",
+    "entry.milestone",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -153,7 +177,8 @@ impl Themes {
             specs.insert(name.to_string(), (parse_toml(&path, text)?, path));
         }
         if let Some(dir) = user_dir {
-            let mut entries: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            let mut entries: Vec<_> =
+                std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
             entries.sort();
             for path in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
                 let name = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
@@ -161,7 +186,11 @@ impl Themes {
                     .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
                 let user: ThemeFile = parse_toml(&path, &text)?;
                 // A new theme starts from the default, so it may define only what differs.
-                let mut merged = specs.get(&name).or_else(|| specs.get("default")).map(|(s, _)| s.clone()).unwrap_or_default();
+                let mut merged = specs
+                    .get(&name)
+                    .or_else(|| specs.get("default"))
+                    .map(|(s, _)| s.clone())
+                    .unwrap_or_default();
                 merged.extend(user);
                 specs.insert(name, (merged, path));
             }

@@ -1,0 +1,220 @@
+//! The `:` command line: the CLI's verbs against the selected incident, with completion
+//! and history. Parsing is pure and returns what to do, never does it.
+
+use crate::model::{IncidentId, Intent, Milestone, Role, Severity, Status};
+
+/// What a command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    Intent(Intent),
+    Theme(String),
+    Open(IncidentId),
+    Filter(String),
+    Help,
+    Quit,
+}
+
+/// (verb, aliases, usage): the source for completion, errors and the help overlay.
+pub const VERBS: &[(&str, &[&str], &str)] = &[
+    ("declare", &["dec"], "declare SEV TITLE…"),
+    ("note", &[], "note TEXT…"),
+    ("status", &["st"], "status STATUS [REASON…]"),
+    ("severity", &["sev"], "severity SEV"),
+    ("assign", &[], "assign ROLE PERSON"),
+    ("milestone", &[], "milestone MILESTONE (now)"),
+    ("open", &[], "open INC-N"),
+    ("filter", &[], "filter [TEXT…]"),
+    ("theme", &[], "theme NAME"),
+    ("help", &[], "help"),
+    ("quit", &["q"], "quit"),
+];
+
+fn verb_of(word: &str) -> Option<&'static str> {
+    VERBS.iter().find(|(v, aliases, _)| *v == word || aliases.contains(&word)).map(|(v, _, _)| *v)
+}
+
+fn usage(verb: &str) -> String {
+    let u = VERBS.iter().find(|(v, _, _)| *v == verb).map_or("", |(_, _, u)| *u);
+    format!("usage: :{u}")
+}
+
+/// Parses one command line. `selected` is the incident the verbs act on.
+pub fn parse(
+    line: &str,
+    selected: Option<IncidentId>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Parsed, String> {
+    let line = line.trim().trim_start_matches(':');
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let rest = rest.trim();
+    let verb = verb_of(word).ok_or_else(|| {
+        let names: Vec<&str> = VERBS.iter().map(|(v, _, _)| *v).collect();
+        format!("unknown command `{word}` (try: {})", names.join(", "))
+    })?;
+    let incident =
+        || selected.ok_or_else(|| format!(":{verb} acts on the selected incident: select one first"));
+    let args: Vec<&str> = rest.split_whitespace().collect();
+    let need = |n: usize| if args.len() < n { Err(usage(verb)) } else { Ok(()) };
+    Ok(match verb {
+        "declare" => {
+            need(2)?;
+            let severity: Severity = args[0].parse()?;
+            let title = rest[args[0].len()..].trim().to_string();
+            Parsed::Intent(Intent::DeclareIncident { title, severity, impact: String::new(), drill: false })
+        }
+        "note" => {
+            need(1)?;
+            Parsed::Intent(Intent::AddNote { incident: incident()?, text: rest.to_string() })
+        }
+        "status" => {
+            need(1)?;
+            let status: Status = args[0].parse()?;
+            let reason = rest[args[0].len()..].trim();
+            Parsed::Intent(Intent::SetStatus {
+                incident: incident()?,
+                status,
+                reason: (!reason.is_empty()).then(|| reason.to_string()),
+            })
+        }
+        "severity" => {
+            need(1)?;
+            Parsed::Intent(Intent::SetSeverity { incident: incident()?, severity: args[0].parse()? })
+        }
+        "assign" => {
+            need(2)?;
+            let role: Role = args[0].parse()?;
+            let person = rest[args[0].len()..].trim().to_string();
+            Parsed::Intent(Intent::AssignRole { incident: incident()?, role, person })
+        }
+        "milestone" => {
+            need(1)?;
+            Parsed::Intent(Intent::SetMilestone {
+                incident: incident()?,
+                milestone: args[0].parse()?,
+                time: now,
+            })
+        }
+        "open" => {
+            need(1)?;
+            Parsed::Open(args[0].parse()?)
+        }
+        "filter" => Parsed::Filter(rest.to_string()),
+        "theme" => {
+            need(1)?;
+            Parsed::Theme(args[0].to_string())
+        }
+        "help" => Parsed::Help,
+        _ => Parsed::Quit,
+    })
+}
+
+/// Candidates for the word being typed at the end of `line`.
+pub fn candidates(line: &str, themes: &[&str]) -> Vec<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let typing_new_word = line.ends_with(char::is_whitespace) || line.is_empty();
+    let (position, partial) =
+        if typing_new_word { (words.len(), "") } else { (words.len() - 1, words[words.len() - 1]) };
+    let pool: Vec<String> = if position == 0 {
+        VERBS.iter().map(|(v, _, _)| v.to_string()).collect()
+    } else if position == 1 {
+        match verb_of(words[0]) {
+            Some("declare") | Some("severity") => Severity::ALL.iter().map(|s| s.to_string()).collect(),
+            Some("status") => Status::ALL.iter().map(|s| s.to_string()).collect(),
+            Some("assign") => Role::ALL.iter().map(|s| s.to_string()).collect(),
+            Some("milestone") => Milestone::ALL.iter().map(|s| s.to_string()).collect(),
+            Some("theme") => themes.iter().map(|s| s.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    let lower = partial.to_ascii_lowercase();
+    pool.into_iter().filter(|c| c.to_ascii_lowercase().starts_with(&lower)).collect()
+}
+
+/// Completes the last word: fully when one candidate fits, else to the common prefix.
+/// Returns the new line and the candidates to show.
+pub fn complete(line: &str, themes: &[&str]) -> (String, Vec<String>) {
+    let found = candidates(line, themes);
+    let keep = if line.ends_with(char::is_whitespace) || line.is_empty() {
+        line
+    } else {
+        &line[..line.rfind(char::is_whitespace).map_or(0, |i| i + 1)]
+    };
+    match found.as_slice() {
+        [] => (line.to_string(), found),
+        [one] => (format!("{keep}{one} "), Vec::new()),
+        many => {
+            let mut prefix = many[0].clone();
+            for c in many {
+                while !c.to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase()) {
+                    prefix.pop();
+                }
+            }
+            let typed = &line[keep.len()..];
+            let new = if prefix.len() > typed.len() { format!("{keep}{prefix}") } else { line.to_string() };
+            (new, found)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        "2026-11-21T10:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn verbs_parse_against_the_selected_incident() {
+        let sel = Some(IncidentId(3));
+        assert_eq!(
+            parse(":declare SEV2 Checkout is down", None, now()),
+            Ok(Parsed::Intent(Intent::DeclareIncident {
+                title: "Checkout is down".into(),
+                severity: Severity::Sev2,
+                impact: String::new(),
+                drill: false
+            }))
+        );
+        assert_eq!(
+            parse("status closed duplicate: of INC-1", sel, now()),
+            Ok(Parsed::Intent(Intent::SetStatus {
+                incident: IncidentId(3),
+                status: Status::Closed,
+                reason: Some("duplicate: of INC-1".into())
+            }))
+        );
+        assert_eq!(
+            parse("sev 1", sel, now()),
+            Ok(Parsed::Intent(Intent::SetSeverity { incident: IncidentId(3), severity: Severity::Sev1 }))
+        );
+        assert_eq!(parse("q", None, now()), Ok(Parsed::Quit));
+        assert_eq!(parse("theme mono", None, now()), Ok(Parsed::Theme("mono".into())));
+    }
+
+    #[test]
+    fn mistakes_explain_themselves() {
+        assert!(parse("note hi", None, now()).unwrap_err().contains("select one first"));
+        assert!(parse("declare SEV9 x", None, now()).unwrap_err().contains("SEV1"));
+        assert!(parse("declare SEV2", None, now()).unwrap_err().starts_with("usage: :declare"));
+        assert!(parse("frobnicate", None, now()).unwrap_err().contains("unknown command"));
+        assert!(parse("assign boss bob", Some(IncidentId(1)), now())
+            .unwrap_err()
+            .contains("incident_commander"));
+    }
+
+    #[test]
+    fn completion_fills_verbs_and_their_arguments() {
+        assert_eq!(complete("dec", &[]).0, "declare ");
+        assert_eq!(
+            complete("status mit", &[]),
+            ("status mitigat".to_string(), vec!["mitigating".into(), "mitigated".into()])
+        );
+        assert_eq!(complete("status mitigate", &[]).0, "status mitigated ");
+        assert_eq!(complete("theme hi", &["default", "high-contrast"]).0, "theme high-contrast ");
+        assert_eq!(complete("severity ", &[]).1.len(), 5);
+        assert_eq!(complete("note something", &[]).0, "note something");
+    }
+}

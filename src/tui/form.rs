@@ -1,0 +1,289 @@
+//! Forms and menus: declare, note, reopen reason, assign; pick lists for status, closure,
+//! severity and role. A form turns keys into an `Intent` on submit and nothing else.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tui_textarea::TextArea;
+
+use super::theme::Theme;
+use crate::model::intent::{MAX_NAME, MAX_TEXT, MAX_TITLE};
+use crate::model::{ClosureReason, IncidentId, Intent, Role, Severity, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuPick {
+    Status(IncidentId, Status),
+    Close(IncidentId, ClosureReason),
+    Severity(IncidentId, Severity),
+    Role(IncidentId, Role),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Menu {
+    pub title: String,
+    pub items: Vec<(String, MenuPick)>,
+    pub selected: usize,
+}
+
+impl Menu {
+    pub fn new(title: String, items: Vec<(String, MenuPick)>) -> Menu {
+        Menu { title, items, selected: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclareField {
+    Title,
+    Severity,
+    Impact,
+    Drill,
+}
+
+#[derive(Debug)]
+pub enum Form {
+    Declare {
+        title: TextArea<'static>,
+        severity: Severity,
+        impact: TextArea<'static>,
+        drill: bool,
+        field: DeclareField,
+        error: Option<String>,
+    },
+    Note {
+        incident: IncidentId,
+        text: TextArea<'static>,
+        error: Option<String>,
+    },
+    Reason {
+        incident: IncidentId,
+        status: Status,
+        text: TextArea<'static>,
+        error: Option<String>,
+    },
+    Assign {
+        incident: IncidentId,
+        role: Role,
+        person: TextArea<'static>,
+        error: Option<String>,
+    },
+}
+
+pub enum FormOutcome {
+    Continue,
+    Cancel,
+    Submit(Intent),
+}
+
+fn area(placeholder: &str, theme: &Theme) -> TextArea<'static> {
+    let mut t = TextArea::default();
+    t.set_placeholder_text(placeholder);
+    t.set_placeholder_style(theme.get("muted"));
+    t.set_cursor_line_style(ratatui::style::Style::default());
+    t.set_style(theme.get("text"));
+    t
+}
+
+fn text_of(t: &TextArea) -> String {
+    t.lines().join("\n").trim().to_string()
+}
+
+/// Checks a field like the server will, so the user fixes it before sending.
+fn check(field: &str, text: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    let n = text.chars().count();
+    if n > max {
+        return Err(format!("{field} is {n} characters; the limit is {max}"));
+    }
+    Ok(())
+}
+
+impl Form {
+    pub fn declare(theme: &Theme) -> Form {
+        Form::Declare {
+            title: area("what is broken, for whom", theme),
+            // If unsure, assume the worst: major by default.
+            severity: Severity::Sev2,
+            impact: area("who is affected and how (optional)", theme),
+            drill: false,
+            field: DeclareField::Title,
+            error: None,
+        }
+    }
+
+    pub fn note(incident: IncidentId, theme: &Theme) -> Form {
+        Form::Note { incident, text: area("what you learned or did", theme), error: None }
+    }
+
+    pub fn reason(incident: IncidentId, status: Status, theme: &Theme) -> Form {
+        Form::Reason { incident, status, text: area("why it is reopened", theme), error: None }
+    }
+
+    pub fn assign(incident: IncidentId, role: Role, theme: &Theme) -> Form {
+        Form::Assign { incident, role, person: area("name", theme), error: None }
+    }
+
+    pub fn title(&self) -> String {
+        match self {
+            Form::Declare { .. } => "Declare an incident".into(),
+            Form::Note { incident, .. } => format!("Note on {incident}"),
+            Form::Reason { incident, status, .. } => format!("{incident} → {status}: reason"),
+            Form::Assign { incident, role, .. } => format!("{incident}: who is {role}?"),
+        }
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Form::Declare { error, .. }
+            | Form::Note { error, .. }
+            | Form::Reason { error, .. }
+            | Form::Assign { error, .. } => error.as_deref(),
+        }
+    }
+
+    fn set_error(&mut self, e: String) {
+        match self {
+            Form::Declare { error, .. }
+            | Form::Note { error, .. }
+            | Form::Reason { error, .. }
+            | Form::Assign { error, .. } => *error = Some(e),
+        }
+    }
+
+    /// The text area that receives typing, if any.
+    fn active_text(&mut self) -> Option<&mut TextArea<'static>> {
+        match self {
+            Form::Declare { title, impact, field, .. } => match field {
+                DeclareField::Title => Some(title),
+                DeclareField::Impact => Some(impact),
+                _ => None,
+            },
+            Form::Note { text, .. } | Form::Reason { text, .. } => Some(text),
+            Form::Assign { person, .. } => Some(person),
+        }
+    }
+
+    fn multiline(&self) -> bool {
+        matches!(self, Form::Note { .. } | Form::Declare { field: DeclareField::Impact, .. })
+    }
+
+    pub fn paste(&mut self, text: &str) {
+        let multiline = self.multiline();
+        if let Some(t) = self.active_text() {
+            if multiline {
+                t.insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
+            } else {
+                t.insert_str(text.replace(['\n', '\r'], " "));
+            }
+        }
+    }
+
+    fn submit(&mut self) -> FormOutcome {
+        let result = match self {
+            Form::Declare { title, severity, impact, drill, .. } => {
+                let t = text_of(title);
+                let i = text_of(impact);
+                check("title", &t, MAX_TITLE).map(|_| Intent::DeclareIncident {
+                    title: t,
+                    severity: *severity,
+                    impact: i,
+                    drill: *drill,
+                })
+            }
+            Form::Note { incident, text, .. } => {
+                let t = text_of(text);
+                check("note", &t, MAX_TEXT).map(|_| Intent::AddNote { incident: *incident, text: t })
+            }
+            Form::Reason { incident, status, text, .. } => {
+                let t = text_of(text);
+                check("reason", &t, MAX_TEXT).map(|_| Intent::SetStatus {
+                    incident: *incident,
+                    status: *status,
+                    reason: Some(t),
+                })
+            }
+            Form::Assign { incident, role, person, .. } => {
+                let p = text_of(person);
+                check("name", &p, MAX_NAME).map(|_| Intent::AssignRole {
+                    incident: *incident,
+                    role: *role,
+                    person: p,
+                })
+            }
+        };
+        match result {
+            Ok(intent) => FormOutcome::Submit(intent),
+            Err(e) => {
+                self.set_error(e);
+                FormOutcome::Continue
+            }
+        }
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) -> FormOutcome {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        match key.code {
+            KeyCode::Esc => return FormOutcome::Cancel,
+            KeyCode::Char('s') if ctrl => return self.submit(),
+            // Enter sends; Alt-Enter (or Ctrl-J) starts a new line where lines make sense.
+            KeyCode::Enter if alt && self.multiline() => {
+                if let Some(t) = self.active_text() {
+                    t.insert_newline();
+                }
+                return FormOutcome::Continue;
+            }
+            KeyCode::Char('j') if ctrl && self.multiline() => {
+                if let Some(t) = self.active_text() {
+                    t.insert_newline();
+                }
+                return FormOutcome::Continue;
+            }
+            KeyCode::Enter => return self.submit(),
+            _ => {}
+        }
+        if let Form::Declare { field, severity, drill, .. } = self {
+            let order =
+                [DeclareField::Title, DeclareField::Severity, DeclareField::Impact, DeclareField::Drill];
+            let i = order.iter().position(|f| f == field).unwrap_or(0);
+            match key.code {
+                KeyCode::Tab | KeyCode::Down
+                    if !matches!(field, DeclareField::Impact) || key.code == KeyCode::Tab =>
+                {
+                    *field = order[(i + 1) % order.len()];
+                    return FormOutcome::Continue;
+                }
+                KeyCode::BackTab => {
+                    *field = order[(i + order.len() - 1) % order.len()];
+                    return FormOutcome::Continue;
+                }
+                KeyCode::Up if !matches!(field, DeclareField::Impact) => {
+                    *field = order[(i + order.len() - 1) % order.len()];
+                    return FormOutcome::Continue;
+                }
+                _ => {}
+            }
+            match (*field, key.code) {
+                (DeclareField::Severity, KeyCode::Left | KeyCode::Char('h')) => {
+                    *severity = Severity::ALL[(*severity as usize).saturating_sub(1)];
+                }
+                (DeclareField::Severity, KeyCode::Right | KeyCode::Char('l')) => {
+                    *severity = Severity::ALL[(*severity as usize + 1).min(4)];
+                }
+                (DeclareField::Severity, KeyCode::Char(c @ '1'..='5')) => {
+                    *severity = Severity::ALL[c as usize - '1' as usize];
+                }
+                (DeclareField::Drill, KeyCode::Char(' ' | 'x')) => *drill = !*drill,
+                _ => {
+                    if let Some(t) = self.active_text() {
+                        t.input(key);
+                    }
+                }
+            }
+            return FormOutcome::Continue;
+        }
+        if let Some(t) = self.active_text() {
+            t.input(key);
+        }
+        FormOutcome::Continue
+    }
+}

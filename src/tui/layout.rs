@@ -1,0 +1,56 @@
+//! Where each pane goes for a terminal size: side by side when wide, stacked when narrow,
+//! one pane when zoomed. Pure, so drawing and mouse hit-testing agree.
+
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+
+use super::app::Pane;
+
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
+/// From this width the incidents list and the detail sit side by side.
+pub const WIDE: u16 = 120;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub incidents: Option<Rect>,
+    pub detail: Option<Rect>,
+    pub hints: Rect,
+    pub status: Rect,
+    pub too_small: bool,
+}
+
+pub fn layout(size: Rect, focus: Pane, zoom: bool) -> Areas {
+    if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
+        return Areas {
+            incidents: None,
+            detail: None,
+            hints: Rect::default(),
+            status: Rect::default(),
+            too_small: true,
+        };
+    }
+    let [main, hints, status] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(size);
+    let (incidents, detail) = if zoom {
+        match focus {
+            Pane::Incidents => (Some(main), None),
+            Pane::Detail => (None, Some(main)),
+        }
+    } else if size.width >= WIDE {
+        let [a, b] = Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(main);
+        (Some(a), Some(b))
+    } else {
+        let list = (main.height * 2 / 5).max(5);
+        let [a, b] = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Length(list), Constraint::Min(5)])
+            .areas(main);
+        (Some(a), Some(b))
+    };
+    Areas { incidents, detail, hints, status, too_small: false }
+}
+
+/// Rows of incidents that fit: the pane minus its borders and header row.
+pub fn list_rows(area: Rect) -> usize {
+    area.height.saturating_sub(3) as usize
+}

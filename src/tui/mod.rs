@@ -1,0 +1,248 @@
+//! The console. Terminal events, sync events, the 1 Hz clock and outbox results all become
+//! `Msg`s on one channel; the loop drains every queued message, then draws once if anything
+//! changed, inside a synchronized update. Idle means no wake-ups but the clock.
+
+pub mod app;
+pub mod command;
+pub mod form;
+pub mod keymap;
+pub mod layout;
+pub mod panes;
+pub mod theme;
+pub mod view;
+
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::Utc;
+use color_eyre::eyre::{eyre, WrapErr};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::client::outbox::Outbox;
+use crate::client::sync::{follow, SyncEvent};
+use crate::client::Client;
+use crate::config::{self, ClientConfig};
+use app::{App, Effect, Msg};
+use keymap::Keymap;
+use theme::Themes;
+
+/// How the console looks and which keys it uses, resolved before the terminal is touched so
+/// a bad config is a plain error message.
+pub struct Look {
+    pub keymap: Keymap,
+    pub themes: Themes,
+    pub theme: theme::Theme,
+}
+
+impl Look {
+    /// `--theme`, else mono under `NO_COLOR`, else `theme` in config.toml, else default.
+    pub fn load(theme_flag: Option<&str>) -> color_eyre::Result<Look> {
+        let cfg = ClientConfig::load_default()?;
+        let config_path = config::config_dir().join("config.toml");
+        let keymap =
+            Keymap::with_overrides(&cfg.keys).map_err(|e| eyre!("{}: {e}", config_path.display()))?;
+        let themes = Themes::load(Some(&config::config_dir().join("themes")))?;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let name = theme_flag
+            .map(str::to_string)
+            .or_else(|| no_color.then(|| "mono".to_string()))
+            .or(cfg.theme)
+            .unwrap_or_else(|| "default".into());
+        let theme = themes
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| eyre!("no theme `{name}` (have: {})", themes.names().join(", ")))?;
+        Ok(Look { keymap, themes, theme })
+    }
+}
+
+/// Runs the console against `client` until the user quits.
+pub async fn run(client: Client, look: Look) -> color_eyre::Result<()> {
+    let outbox = Outbox::for_server(&config::data_dir(), client.base());
+    let queued = outbox.pending().map(|p| p.len()).unwrap_or(0);
+    let mut app = App::new(client.base(), look.keymap, look.themes, look.theme, Utc::now());
+    app.queued = queued;
+
+    let mut terminal = ratatui::init();
+    // ratatui's hook restores the screen on panic; mouse and paste modes are ours to undo.
+    let restore_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, DisableBracketedPaste);
+        restore_hook(info);
+    }));
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste);
+    let size = terminal.size().unwrap_or_default();
+    app.update(Msg::Resize(size.width, size.height));
+
+    let result = event_loop(&mut terminal, &mut app, client, outbox).await;
+
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, DisableBracketedPaste);
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    client: Client,
+    outbox: Outbox,
+) -> color_eyre::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Msg>(4096);
+    let mut tasks = Vec::new();
+
+    // Terminal input.
+    let t = tx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut events = crossterm::event::EventStream::new();
+        while let Some(Ok(ev)) = events.next().await {
+            let msg = match ev {
+                Event::Key(k) => Msg::Key(k),
+                Event::Mouse(m) => Msg::Mouse(m),
+                Event::Paste(p) => Msg::Paste(p),
+                Event::Resize(w, h) => Msg::Resize(w, h),
+                _ => continue,
+            };
+            if t.send(msg).await.is_err() {
+                return;
+            }
+        }
+    }));
+
+    // The server: snapshot + stream, with reconnects. Coming back online kicks the outbox.
+    let (kick_tx, kick_rx) = mpsc::channel::<()>(16);
+    let (sync_tx, mut sync_rx) = mpsc::channel::<SyncEvent>(4096);
+    tasks.push(tokio::spawn(follow(client.clone(), sync_tx)));
+    let (t, kick) = (tx.clone(), kick_tx.clone());
+    tasks.push(tokio::spawn(async move {
+        while let Some(ev) = sync_rx.recv().await {
+            if matches!(ev, SyncEvent::Online) {
+                let _ = kick.try_send(());
+            }
+            if t.send(Msg::Sync(ev)).await.is_err() {
+                return;
+            }
+        }
+    }));
+
+    // Who am I: retried until the server answers.
+    let (t, c) = (tx.clone(), client.clone());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            match c.whoami().await {
+                Ok(me) => {
+                    let _ = t.send(Msg::Me(me)).await;
+                    return;
+                }
+                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_secs(2)).await,
+                Err(e) => {
+                    let _ = t
+                        .send(Msg::Flushed {
+                            sent: 0,
+                            refused: vec![e.to_string()],
+                            remaining: 0,
+                            stopped: None,
+                        })
+                        .await;
+                    return;
+                }
+            }
+        }
+    }));
+
+    // The clock: ages and flash expiry only.
+    let t = tx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            if t.send(Msg::Tick(Utc::now())).await.is_err() {
+                return;
+            }
+        }
+    }));
+
+    // The outbox flusher: sends queued commands in order whenever kicked, and retries while
+    // anything waits.
+    let flusher_outbox = Outbox::for_server(&config::data_dir(), client.base());
+    tasks.push(tokio::spawn(flusher(flusher_outbox, client, kick_rx, tx.clone())));
+
+    let mut stdout = std::io::stdout();
+    loop {
+        if app.dirty {
+            app.prepare();
+            crossterm::queue!(stdout, BeginSynchronizedUpdate)?;
+            terminal.draw(|f| view::draw(f, app))?;
+            crossterm::execute!(stdout, EndSynchronizedUpdate)?;
+            stdout.flush()?;
+            app.dirty = false;
+        }
+        let Some(first) = rx.recv().await else { break };
+        let mut quit = false;
+        let mut msg = Some(first);
+        while let Some(m) = msg {
+            for effect in app.update(m) {
+                match effect {
+                    Effect::Quit => quit = true,
+                    Effect::Send(cmd) => {
+                        // Durable before anything else: the command survives a crash or a
+                        // dead network from here on.
+                        match outbox.push(&cmd) {
+                            Ok(n) => {
+                                app.update(Msg::Queued(n));
+                            }
+                            Err(e) => app.flash(app::Level::Error, e.to_string()),
+                        }
+                        let _ = kick_tx.try_send(());
+                    }
+                }
+            }
+            msg = rx.try_recv().ok();
+        }
+        if quit {
+            break;
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, tx: mpsc::Sender<Msg>) {
+    let mut waiting = outbox.pending().map(|p| !p.is_empty()).unwrap_or(false);
+    loop {
+        if waiting {
+            // Retry on a kick (new command, back online) or every few seconds.
+            let _ = tokio::time::timeout(Duration::from_secs(3), kick.recv()).await;
+        } else if kick.recv().await.is_none() {
+            return;
+        }
+        let msg = match outbox.flush(&client).await {
+            Ok(done) => {
+                waiting = done.remaining > 0;
+                Msg::Flushed {
+                    sent: done.sent.len(),
+                    refused: done.refused.iter().map(|(_, e)| e.to_string()).collect(),
+                    remaining: done.remaining,
+                    stopped: done.stopped.map(|e| e.to_string()),
+                }
+            }
+            Err(e) => Msg::Flushed { sent: 0, refused: vec![e.to_string()], remaining: 0, stopped: None },
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Opens the console for the CLI's connection settings.
+pub async fn open(client: Client, theme: Option<&str>) -> color_eyre::Result<()> {
+    let look = Look::load(theme).wrap_err("loading the console's look")?;
+    run(client, look).await
+}

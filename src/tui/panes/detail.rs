@@ -1,0 +1,188 @@
+//! The incident pane: a header (severity, status, roles, milestones, derived durations)
+//! over the timeline. Only the entries that fit are laid out, walking back from the newest
+//! visible one, so a 50,000-entry timeline costs what a screenful does.
+
+use chrono::{DateTime, Utc};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::frame;
+use crate::model::incident::format_duration;
+use crate::model::{Incident, Milestone, TimelineEntry};
+use crate::present::{age, escape_control, one_line};
+use crate::tui::app::{App, Pane};
+use crate::tui::theme::severity_glyph;
+
+/// Lines of a long note shown before it is cut (`…`).
+const MAX_ENTRY_LINES: usize = 6;
+const GUTTER: usize = 30;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let Some(inc) = app.selected.and_then(|id| app.state.incidents.get(&id)) else {
+        let block = frame(app, Pane::Detail, Line::from(Span::styled(" Incident ", t.get("title"))));
+        let hint = Paragraph::new(Span::styled("no incident selected", t.get("muted"))).block(block);
+        f.render_widget(hint, area);
+        return;
+    };
+    let title = Line::from(vec![
+        Span::styled(format!(" {} ", inc.id), t.get("title")),
+        Span::styled(format!("{} ", one_line(&inc.title)), t.get("text")),
+    ]);
+    let block = frame(app, Pane::Detail, title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    let header = header_lines(app, inc);
+    let header_h = (header.len() as u16).min(inner.height.saturating_sub(2));
+    f.render_widget(Paragraph::new(header), Rect { height: header_h, ..inner });
+    let rest = Rect { y: inner.y + header_h, height: inner.height - header_h, ..inner };
+    if rest.height == 0 {
+        return;
+    }
+    let len = inc.timeline.len();
+    let state = if app.timeline.follow {
+        "following".to_string()
+    } else {
+        format!("{} newer below · G follows", app.timeline.offset)
+    };
+    let rule =
+        format!("─ timeline ({len}) · {state} · times {} ", if app.absolute_time { "UTC" } else { "ago" });
+    let mut rule_line = rule.clone();
+    let width = rest.width as usize;
+    let pad = width.saturating_sub(rule.chars().count());
+    rule_line.push_str(&"─".repeat(pad));
+    f.render_widget(Span::styled(rule_line, t.get("border")), Rect { height: 1, ..rest });
+    let body = Rect { y: rest.y + 1, height: rest.height - 1, ..rest };
+    f.render_widget(Paragraph::new(timeline_lines(app, inc, body.height as usize)), body);
+}
+
+fn when(app: &App, at: DateTime<Utc>) -> String {
+    if app.absolute_time {
+        at.format("%H:%M:%S").to_string()
+    } else {
+        age(at, app.now)
+    }
+}
+
+fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let mut first = vec![
+        Span::styled(format!("{} {}", severity_glyph(inc.severity), inc.severity), t.severity(inc.severity)),
+        Span::raw(" "),
+        Span::styled(inc.status.as_str(), t.status(inc.status)),
+    ];
+    if let Some(c) = inc.closure {
+        first.push(Span::styled(format!(" ({c})"), t.get("muted")));
+    }
+    if inc.drill {
+        first.push(Span::styled("  DRILL", t.get("drill")));
+    }
+    first.push(Span::styled(
+        format!("  declared by {} {} ago", one_line(&inc.declared_by), age(inc.declared_at(), app.now)),
+        t.get("muted"),
+    ));
+    let mut lines = vec![Line::from(first)];
+    if !inc.impact.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled("impact ", t.get("muted")),
+            Span::styled(one_line(&inc.impact), t.get("text")),
+        ]));
+    }
+    let mut roles = vec![Span::styled("roles  ", t.get("muted"))];
+    for (i, (role, person)) in inc.roles.iter().enumerate() {
+        if i > 0 {
+            roles.push(Span::styled(" · ", t.get("muted")));
+        }
+        let name = match role {
+            crate::model::Role::IncidentCommander => "IC",
+            crate::model::Role::Deputy => "deputy",
+            crate::model::Role::Scribe => "scribe",
+            crate::model::Role::SubjectMatterExpert => "SME",
+            crate::model::Role::CustomerLiaison => "customer",
+            crate::model::Role::InternalLiaison => "internal",
+        };
+        roles.push(Span::styled(format!("{name} "), t.get("muted")));
+        roles.push(Span::styled(one_line(person), t.get("text")));
+    }
+    lines.push(Line::from(roles));
+    let d = inc.durations();
+    let show = |d: Option<chrono::Duration>| d.map(format_duration).unwrap_or_else(|| "–".into());
+    let metric = |label: &'static str, v: String| {
+        vec![Span::styled(label, t.get("muted")), Span::styled(v, t.get("text")), Span::raw("  ")]
+    };
+    let mut m = Vec::new();
+    m.extend(metric("detect ", show(d.time_to_detect)));
+    m.extend(metric("ack ", show(d.time_to_acknowledge)));
+    m.extend(metric("mitigate ", show(d.time_to_mitigate)));
+    m.extend(metric("recover ", show(d.time_to_recover)));
+    lines.push(Line::from(m));
+    let mut ms = vec![Span::styled("times  ", t.get("muted"))];
+    for milestone in Milestone::ALL {
+        if let Some(at) = inc.milestone(*milestone) {
+            ms.push(Span::styled(format!("{milestone} "), t.get("muted")));
+            ms.push(Span::styled(format!("{}  ", at.format("%H:%M")), t.get("text")));
+        }
+    }
+    lines.push(Line::from(ms));
+    lines
+}
+
+/// The entry's text lines (escaped), capped, for the timeline.
+fn entry_text(e: &TimelineEntry) -> Vec<String> {
+    let summary = escape_control(&e.kind.summary()).into_owned();
+    let mut lines: Vec<String> = summary.lines().map(str::to_string).collect();
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    if lines.len() > MAX_ENTRY_LINES {
+        lines.truncate(MAX_ENTRY_LINES);
+        lines.push("…".into());
+    }
+    lines
+}
+
+fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let len = inc.timeline.len();
+    if len == 0 || height == 0 {
+        return vec![];
+    }
+    let newest = len - 1 - app.timeline.offset.min(len - 1);
+    // Walk back from the newest visible entry until the screen is full.
+    let mut blocks: Vec<Vec<Line>> = Vec::new();
+    let mut used = 0;
+    for e in inc.timeline[..=newest].iter().rev() {
+        let style: Style = t.entry(&e.kind);
+        let text = entry_text(e);
+        let mut block = Vec::with_capacity(text.len());
+        for (i, line) in text.into_iter().enumerate() {
+            if i == 0 {
+                block.push(Line::from(vec![
+                    Span::styled(format!("{:>8} ", when(app, e.at)), t.get("muted")),
+                    Span::styled(format!("{:<10.10} ", one_line(&e.actor)), t.get("text")),
+                    Span::styled(format!("{:<9} ", e.kind.tag()), style),
+                    Span::styled(line, style),
+                ]));
+            } else {
+                block.push(Line::from(vec![Span::raw(" ".repeat(GUTTER)), Span::styled(line, style)]));
+            }
+        }
+        used += block.len();
+        blocks.push(block);
+        if used >= height {
+            break;
+        }
+    }
+    let mut lines: Vec<Line> = blocks.into_iter().rev().flatten().collect();
+    // Keep the newest lines when the oldest entry only partly fits.
+    if lines.len() > height {
+        lines.drain(..lines.len() - height);
+    }
+    lines
+}

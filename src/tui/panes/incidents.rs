@@ -1,0 +1,83 @@
+//! The incidents pane: open first, worst first, oldest first; severity glyph and colour,
+//! status, live age, commander, drills marked; `/` filters.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
+use ratatui::Frame;
+
+use super::frame;
+use crate::present::{age, one_line};
+use crate::tui::app::{App, Pane};
+use crate::tui::layout::list_rows;
+use crate::tui::theme::severity_glyph;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let open = app.state.incidents.values().filter(|i| i.status.is_open()).count();
+    let mut title = vec![
+        Span::styled(" Incidents ", t.get("title")),
+        Span::styled(format!("{open} open "), t.get("muted")),
+    ];
+    if app.filter_editing || !app.filter.is_empty() {
+        let cursor = if app.filter_editing { "▏" } else { "" };
+        title.push(Span::styled(format!("/{}{cursor} ", one_line(&app.filter)), t.get("warn")));
+        title.push(Span::styled(format!("{} shown ", app.list.len()), t.get("muted")));
+    }
+    let block = frame(app, Pane::Incidents, Line::from(title));
+    let rows = list_rows(area);
+    let visible = app.list.iter().skip(app.list_offset).take(rows);
+    let body: Vec<Row> = visible
+        .filter_map(|id| app.state.incidents.get(id))
+        .map(|inc| {
+            let sev = t.severity(inc.severity);
+            let selected = app.selected == Some(inc.id);
+            let mut title = Vec::new();
+            if inc.drill {
+                title.push(Span::styled("DRILL ", t.get("drill")));
+            }
+            title.push(Span::styled(
+                one_line(&inc.title),
+                if inc.status.is_open() { t.get("text") } else { t.get("muted") },
+            ));
+            let row = Row::new(vec![
+                Cell::from(Span::styled(format!("{} {}", severity_glyph(inc.severity), inc.severity), sev)),
+                Cell::from(Span::styled(inc.id.to_string(), t.get("text"))),
+                Cell::from(Span::styled(inc.status.as_str(), t.status(inc.status))),
+                Cell::from(Span::styled(age(inc.declared_at(), app.now), t.get("muted"))),
+                Cell::from(Span::styled(one_line(inc.commander().unwrap_or("-")), t.get("text"))),
+                Cell::from(Line::from(title)),
+            ]);
+            if selected {
+                row.style(t.get("selection"))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let header = Row::new(["SEV", "ID", "STATUS", "AGE", "IC", "TITLE"]).style(t.get("muted"));
+    let table = Table::new(
+        body,
+        [
+            Constraint::Length(6),
+            Constraint::Length(7),
+            Constraint::Length(13),
+            Constraint::Length(6),
+            Constraint::Length(9),
+            Constraint::Min(10),
+        ],
+    )
+    .header(header)
+    .block(block)
+    .column_spacing(1);
+    f.render_widget(table, area);
+    if app.list.is_empty() {
+        let msg = if app.filter.is_empty() {
+            "no incidents — d declares one"
+        } else {
+            "nothing matches the filter"
+        };
+        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
+        f.render_widget(Span::styled(msg, t.get("muted")), inner);
+    }
+}

@@ -1,0 +1,20 @@
+//! One module per pane; each draws from `&App` only and never blocks.
+
+pub mod detail;
+pub mod incidents;
+pub mod overlay;
+pub mod status;
+
+use ratatui::widgets::{Block, BorderType, Borders};
+
+use super::app::{App, Pane};
+
+/// A pane's frame: the focused pane is drawn with the `focus` style and a thick border.
+pub fn frame<'a>(app: &App, pane: Pane, title: ratatui::text::Line<'a>) -> Block<'a> {
+    let focused = app.focus == pane;
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
+        .border_style(if focused { app.theme.get("focus") } else { app.theme.get("border") })
+        .title(title)
+}

@@ -1,0 +1,211 @@
+//! Overlays drawn over the panes: help (generated from the keymap and the command verbs),
+//! menus, forms and the `:` command line.
+
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+use ratatui::Frame;
+
+use crate::present::one_line;
+use crate::tui::app::{App, CommandLine, Overlay};
+use crate::tui::command::VERBS;
+use crate::tui::form::{DeclareField, Form, Menu};
+use crate::tui::theme::severity_glyph;
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))]).flex(Flex::Center).areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))]).flex(Flex::Center).areas(v);
+    h
+}
+
+fn popup<'a>(app: &App, title: String) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(app.theme.get("focus"))
+        .title(Span::styled(format!(" {title} "), app.theme.get("title")))
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    match &app.overlay {
+        None => {}
+        Some(Overlay::Help { scroll }) => help(f, area, app, *scroll),
+        Some(Overlay::Menu(menu)) => draw_menu(f, area, app, menu),
+        Some(Overlay::Form(form)) => draw_form(f, area, app, form),
+        Some(Overlay::Command(line)) => command_line(f, area, app, line),
+    }
+}
+
+/// The help's lines; also what `warroom keys` prints.
+pub fn help_lines(app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    let mut last_scope = None;
+    for (scope, keys, action) in app.keymap.rows() {
+        if last_scope != Some(scope) {
+            if last_scope.is_some() {
+                lines.push(Line::default());
+            }
+            lines.push(Line::from(Span::styled(scope.title().to_string(), t.get("title"))));
+            last_scope = Some(scope);
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {keys:<22}"), t.get("focus")),
+            Span::styled(action.describe().to_string(), t.get("text")),
+        ]));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled("command line (:)", t.get("title"))));
+    for (_, aliases, usage) in VERBS {
+        let alias =
+            if aliases.is_empty() { String::new() } else { format!("  (also :{})", aliases.join(", :")) };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  :{usage:<30}"), t.get("focus")),
+            Span::styled(alias, t.get("muted")),
+        ]));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        "forms: enter sends · alt-enter new line · tab next field · esc cancels",
+        t.get("muted"),
+    )));
+    lines
+}
+
+fn help(f: &mut Frame, area: Rect, app: &App, scroll: u16) {
+    let r = centered(area, 76, area.height.saturating_sub(2));
+    f.render_widget(Clear, r);
+    let p = Paragraph::new(help_lines(app))
+        .block(popup(app, "help — j/k scroll, any other key closes".into()))
+        .scroll((scroll, 0));
+    f.render_widget(p, r);
+}
+
+fn draw_menu(f: &mut Frame, area: Rect, app: &App, menu: &Menu) {
+    let t = &app.theme;
+    let width =
+        menu.items.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(10).max(menu.title.len()).max(24)
+            as u16
+            + 6;
+    let r = centered(area, width, menu.items.len() as u16 + 3);
+    f.render_widget(Clear, r);
+    let mut lines: Vec<Line> = menu
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, (label, _))| {
+            let style = if i == menu.selected { t.get("selection") } else { t.get("text") };
+            Line::from(Span::styled(format!(" {} {} ", i + 1, one_line(label)), style))
+        })
+        .collect();
+    lines.push(Line::from(Span::styled(" enter picks · esc cancels", t.get("muted"))));
+    f.render_widget(Paragraph::new(lines).block(popup(app, menu.title.clone())), r);
+}
+
+fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
+    let t = &app.theme;
+    let width = area.width.saturating_sub(8).clamp(40, 90);
+    let label = |text: &'static str, active: bool| {
+        Span::styled(format!("{text:<10}"), if active { t.get("focus") } else { t.get("muted") })
+    };
+    match form {
+        Form::Declare { title, severity, impact, drill, field, .. } => {
+            let r = centered(area, width, 13);
+            f.render_widget(Clear, r);
+            let block = popup(app, form.title());
+            let inner = block.inner(r);
+            f.render_widget(block, r);
+            let rows = Layout::vertical([
+                Constraint::Length(1),
+                Constraint::Length(1),
+                Constraint::Length(1),
+                Constraint::Length(4),
+                Constraint::Length(1),
+                Constraint::Length(1),
+                Constraint::Length(1),
+            ])
+            .split(inner);
+            let [l, v] = Layout::horizontal([Constraint::Length(10), Constraint::Min(1)]).areas(rows[0]);
+            f.render_widget(label("title", *field == DeclareField::Title), l);
+            f.render_widget(title, v);
+            let mut sevs = vec![label("severity", *field == DeclareField::Severity)];
+            for s in crate::model::Severity::ALL {
+                let style = if s == *severity {
+                    t.severity(s).add_modifier(ratatui::style::Modifier::REVERSED)
+                } else {
+                    t.get("muted")
+                };
+                sevs.push(Span::styled(format!(" {} {s} ", severity_glyph(s)), style));
+            }
+            f.render_widget(Line::from(sevs), rows[1]);
+            let [l, v] = Layout::horizontal([Constraint::Length(10), Constraint::Min(1)]).areas(rows[3]);
+            f.render_widget(label("impact", *field == DeclareField::Impact), l);
+            f.render_widget(impact, v);
+            f.render_widget(
+                Line::from(vec![
+                    label("drill", *field == DeclareField::Drill),
+                    Span::styled(
+                        if *drill { "[x] game-day drill" } else { "[ ] game-day drill" },
+                        t.get("text"),
+                    ),
+                ]),
+                rows[4],
+            );
+            footer(
+                f,
+                rows[6],
+                app,
+                form,
+                "tab next field · ←/→ or 1-5 severity · space drill · enter declares",
+            );
+        }
+        Form::Note { text, .. } => {
+            let r = centered(area, width, 10);
+            f.render_widget(Clear, r);
+            let block = popup(app, form.title());
+            let inner = block.inner(r);
+            f.render_widget(block, r);
+            let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+            f.render_widget(text, body);
+            footer(f, foot, app, form, "enter sends · alt-enter new line · esc cancels");
+        }
+        Form::Reason { text, .. } | Form::Assign { person: text, .. } => {
+            let r = centered(area, width, 5);
+            f.render_widget(Clear, r);
+            let block = popup(app, form.title());
+            let inner = block.inner(r);
+            f.render_widget(block, r);
+            let [body, foot] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)])
+                .flex(Flex::Start)
+                .areas(inner);
+            f.render_widget(text, body);
+            footer(f, foot, app, form, "enter sends · esc cancels");
+        }
+    }
+}
+
+fn footer(f: &mut Frame, area: Rect, app: &App, form: &Form, help: &'static str) {
+    let line = match form.error() {
+        Some(e) => Span::styled(e.to_string(), app.theme.get("alert")),
+        None => Span::styled(help, app.theme.get("muted")),
+    };
+    f.render_widget(line, area);
+}
+
+fn command_line(f: &mut Frame, area: Rect, app: &App, line: &CommandLine) {
+    let t = &app.theme;
+    let r = Rect { y: area.y + area.height.saturating_sub(2), height: 1, ..area };
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Line::from(vec![
+            Span::styled(":", t.get("focus")),
+            Span::styled(format!("{}▏", line.input), t.get("text")),
+        ]),
+        r,
+    );
+    if !line.candidates.is_empty() {
+        let c = Rect { y: r.y.saturating_sub(1), ..r };
+        f.render_widget(Clear, c);
+        f.render_widget(Span::styled(line.candidates.join("  "), t.get("muted")), c);
+    }
+}

@@ -1,0 +1,87 @@
+//! The two bottom lines: the focused pane's keys (from the keymap, so they cannot drift),
+//! and the status bar: connection, who you are, queued commands, last sync, flash message.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+use crate::model::incident::format_duration;
+use crate::present::one_line;
+use crate::tui::app::{App, Level};
+use crate::tui::keymap::Action;
+
+const HINTED: &[Action] = &[
+    Action::Open,
+    Action::Declare,
+    Action::Note,
+    Action::Status,
+    Action::Severity,
+    Action::Assign,
+    Action::Filter,
+    Action::Zoom,
+    Action::CommandLine,
+    Action::Help,
+    Action::Quit,
+];
+
+pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let scope = app.focus.scope();
+    let mut spans = Vec::new();
+    for action in HINTED {
+        let Some(first) = app.keymap.keys_for(scope, *action).into_iter().next() else {
+            continue;
+        };
+        spans.push(Span::styled(first, t.get("focus")));
+        spans.push(Span::styled(format!(" {}  ", action.hint()), t.get("muted")));
+    }
+    f.render_widget(Line::from(spans), area);
+}
+
+pub fn draw_status(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let mut left = Vec::new();
+    if app.conn.online {
+        left.push(Span::styled("● online", t.get("ok")));
+    } else {
+        let since = app.conn.since.map(|s| format!(" {}", format_duration(app.now - s))).unwrap_or_default();
+        left.push(Span::styled(format!("○ OFFLINE{since}"), t.get("alert")));
+    }
+    let who = match &app.me {
+        Some(me) => format!(" {} ({})", one_line(&me.name), me.role),
+        None => " …".to_string(),
+    };
+    let style = if app.me.as_ref().is_some_and(|m| m.role == crate::model::UserRole::Villain) {
+        t.get("villain")
+    } else {
+        t.get("text")
+    };
+    left.push(Span::styled(who, style));
+    left.push(Span::styled(format!(" @ {}", app.server.trim_start_matches("http://")), t.get("muted")));
+    left.push(Span::styled(" │ ", t.get("border")));
+    left.push(Span::styled(
+        format!("{} queued", app.queued),
+        if app.queued > 0 { t.get("warn") } else { t.get("muted") },
+    ));
+    if !app.conn.online {
+        if let Some(last) = app.conn.last_sync {
+            left.push(Span::styled(
+                format!(" │ last sync {} ago", format_duration(app.now - last)),
+                t.get("muted"),
+            ));
+        }
+    }
+    if let Some(flash) = &app.flash {
+        let style = match flash.level {
+            Level::Info => t.get("ok"),
+            Level::Warn => t.get("warn"),
+            Level::Error => t.get("alert"),
+        };
+        left.push(Span::styled(" │ ", t.get("border")));
+        left.push(Span::styled(one_line(&flash.text), style));
+    } else if let (false, Some(problem)) = (app.conn.online, &app.conn.problem) {
+        left.push(Span::styled(" │ ", t.get("border")));
+        left.push(Span::styled(one_line(problem), t.get("muted")));
+    }
+    f.render_widget(Line::from(left), area);
+}
