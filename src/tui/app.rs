@@ -190,11 +190,7 @@ impl App {
                 .map(|i| i.id)
                 .collect();
             if self.selected.is_none_or(|s| !self.list.contains(&s)) {
-                let keep_detail = self.selected.is_some_and(|s| self.state.incidents.contains_key(&s))
-                    && !self.filter_editing;
-                if !keep_detail {
-                    self.select(self.list.first().copied());
-                }
+                self.select(self.list.first().copied());
             }
         }
         let rows = self.areas().incidents.map_or(1, list_rows).max(1);

@@ -1,0 +1,430 @@
+//! The console drawn on ratatui's TestBackend with realistic data: snapshots of every pane at
+//! 80×24 and 160×48, the cells that carry meaning checked by style, and the user's stories
+//! driven through `update`.
+
+use chrono::{DateTime, Duration, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+use warroom::client::sync::SyncEvent;
+use warroom::model::{stamp, IncidentId, Intent, Milestone, Role, Severity, State, Status, UserRole};
+use warroom::protocol::{Snapshot, Whoami};
+use warroom::tui::app::{App, Effect, Msg, Overlay, Pane};
+use warroom::tui::keymap::Keymap;
+use warroom::tui::theme::Themes;
+use warroom::tui::view;
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-21T09:00:00Z".parse().unwrap()
+}
+
+/// A war room mid-incident: a SEV1 being worked, a drill, a stale-price SEV3, a closed one.
+fn realistic_state() -> State {
+    let mut s = State::default();
+    let mut minute = 0;
+    let mut run = |s: &mut State, actor: &str, intent: Intent| {
+        minute += 1;
+        let facts = s.decide(&intent).unwrap();
+        for e in stamp(
+            s.seq + 1,
+            t0() + Duration::minutes(minute),
+            actor,
+            UserRole::Commander,
+            uuid::Uuid::nil(),
+            facts,
+        ) {
+            s.apply(&e);
+        }
+    };
+    let inc = |n| IncidentId(n);
+    run(
+        &mut s,
+        "alice",
+        Intent::DeclareIncident {
+            title: "Checkout returns 502 for card payments".into(),
+            severity: Severity::Sev1,
+            impact: "Customers cannot pay by card; ~40% of orders failing.".into(),
+            drill: false,
+        },
+    );
+    run(
+        &mut s,
+        "alice",
+        Intent::SetMilestone {
+            incident: inc(1),
+            milestone: Milestone::Started,
+            time: t0() - Duration::minutes(7),
+        },
+    );
+    run(
+        &mut s,
+        "alice",
+        Intent::SetMilestone {
+            incident: inc(1),
+            milestone: Milestone::Detected,
+            time: t0() - Duration::minutes(3),
+        },
+    );
+    run(&mut s, "alice", Intent::SetStatus { incident: inc(1), status: Status::Investigating, reason: None });
+    run(&mut s, "alice", Intent::AssignRole { incident: inc(1), role: Role::Scribe, person: "carol".into() });
+    run(
+        &mut s,
+        "bob",
+        Intent::AddNote {
+            incident: inc(1),
+            text: "Staff told in #incidents.\nCustomer email queued.".into(),
+        },
+    );
+    run(
+        &mut s,
+        "carol",
+        Intent::AddNote { incident: inc(1), text: "PSP answers 502 on /authorize \x1b[31mred".into() },
+    );
+    run(
+        &mut s,
+        "bob",
+        Intent::DeclareIncident {
+            title: "Prices differ between listing and product page".into(),
+            severity: Severity::Sev3,
+            impact: "Search index sync stalled.".into(),
+            drill: false,
+        },
+    );
+    run(&mut s, "bob", Intent::SetStatus { incident: inc(2), status: Status::Mitigating, reason: None });
+    run(
+        &mut s,
+        "alice",
+        Intent::DeclareIncident {
+            title: "Game day: product pages degraded".into(),
+            severity: Severity::Sev2,
+            impact: String::new(),
+            drill: true,
+        },
+    );
+    run(
+        &mut s,
+        "carol",
+        Intent::DeclareIncident {
+            title: "Stock counts wrong for 12 SKUs".into(),
+            severity: Severity::Sev4,
+            impact: String::new(),
+            drill: false,
+        },
+    );
+    run(
+        &mut s,
+        "carol",
+        Intent::SetStatus { incident: inc(4), status: Status::Closed, reason: Some("duplicate".into()) },
+    );
+    s
+}
+
+fn app_with(state: State, width: u16, height: u16, theme: &str) -> App {
+    let themes = Themes::presets();
+    let theme = themes.get(theme).unwrap().clone();
+    let mut app =
+        App::new("http://127.0.0.1:7800", Keymap::default(), themes, theme, t0() + Duration::minutes(30));
+    app.update(Msg::Resize(width, height));
+    app.update(Msg::Me(Whoami { name: "alice".into(), role: UserRole::Commander }));
+    app.update(Msg::Sync(SyncEvent::Online));
+    let seq = state.seq;
+    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot { seq, state })));
+    // As the runner does before every draw.
+    app.prepare();
+    app
+}
+
+fn app(width: u16, height: u16) -> App {
+    app_with(realistic_state(), width, height, "default")
+}
+
+fn render(app: &mut App) -> Buffer {
+    app.prepare();
+    let mut term = Terminal::new(TestBackend::new(app.size.width, app.size.height)).unwrap();
+    term.draw(|f| view::draw(f, app)).unwrap();
+    term.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The first cell whose row contains `needle`, at the needle's column.
+fn find(buf: &Buffer, needle: &str) -> (u16, u16) {
+    for y in 0..buf.area.height {
+        let row: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        if let Some(byte) = row.find(needle) {
+            return (row[..byte].chars().count() as u16, y);
+        }
+    }
+    panic!("`{needle}` not on screen:\n{}", text(buf));
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn type_text(app: &mut App, s: &str) -> Vec<Effect> {
+    s.chars().flat_map(|c| app.update(key(KeyCode::Char(c)))).collect()
+}
+
+#[test]
+fn incidents_and_detail_at_80x24() {
+    insta::assert_snapshot!(text(&render(&mut app(80, 24))));
+}
+
+#[test]
+fn incidents_and_detail_side_by_side_at_160x48() {
+    insta::assert_snapshot!(text(&render(&mut app(160, 48))));
+}
+
+#[test]
+fn zoomed_timeline_at_80x24() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Enter));
+    a.update(key(KeyCode::Char('z')));
+    insta::assert_snapshot!(text(&render(&mut a)));
+}
+
+#[test]
+fn help_overlay_at_80x24() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Char('?')));
+    insta::assert_snapshot!(text(&render(&mut a)));
+}
+
+#[test]
+fn declare_form_at_80x24() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Char('d')));
+    type_text(&mut a, "Search is slow");
+    insta::assert_snapshot!(text(&render(&mut a)));
+}
+
+#[test]
+fn status_menu_and_offline_bar_at_160x48() {
+    let mut a = app(160, 48);
+    a.update(Msg::Sync(SyncEvent::Offline("connection refused".into())));
+    a.update(Msg::Queued(2));
+    a.update(key(KeyCode::Char('s')));
+    insta::assert_snapshot!(text(&render(&mut a)));
+}
+
+#[test]
+fn a_tiny_terminal_gets_a_notice_not_a_panic() {
+    for (w, h) in [(59, 24), (80, 14), (30, 3), (1, 1)] {
+        let shown = text(&render(&mut app(w, h)));
+        if w >= 20 && h >= 2 {
+            assert!(shown.contains("terminal too small"), "{w}x{h}:\n{shown}");
+        }
+    }
+}
+
+#[test]
+fn severity_and_focus_carry_their_theme_styles() {
+    let mut a = app(160, 48);
+    let buf = render(&mut a);
+    let theme = Themes::presets().get("default").unwrap().clone();
+    let (x, y) = find(&buf, "SEV1");
+    assert_eq!(buf[(x, y)].fg, theme.severity(Severity::Sev1).fg.unwrap());
+    assert_eq!(buf[(x, y)].fg, Color::Rgb(0xff, 0x55, 0x55));
+    let (x, y) = find(&buf, "SEV3");
+    assert_eq!(buf[(x, y)].fg, theme.severity(Severity::Sev3).fg.unwrap());
+    // The focused pane (incidents) has the focus colour and a thick border; the other not.
+    assert_eq!(buf[(0, 0)].symbol(), "┏");
+    assert_eq!(buf[(0, 0)].fg, theme.get("focus").fg.unwrap());
+    let (dx, _) = find(&buf, "┌");
+    assert_eq!(buf[(dx, 0)].fg, theme.get("border").fg.unwrap());
+    a.update(key(KeyCode::Tab));
+    let buf = render(&mut a);
+    assert_eq!(buf[(0, 0)].symbol(), "┌");
+    assert_eq!(buf[(dx, 0)].symbol(), "┏");
+    assert_eq!(buf[(dx, 0)].fg, theme.get("focus").fg.unwrap());
+}
+
+#[test]
+fn mono_shows_meaning_without_colour() {
+    let mut a = app_with(realistic_state(), 80, 24, "mono");
+    let buf = render(&mut a);
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            assert!(matches!(buf[(x, y)].fg, Color::Reset), "colour at {x},{y}");
+        }
+    }
+    let (x, y) = find(&buf, "SEV1");
+    assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+    assert_eq!(buf[(x - 2, y)].symbol(), "█", "severity has a glyph too");
+}
+
+#[test]
+fn other_peoples_escape_sequences_are_drawn_escaped() {
+    let mut a = app(160, 48);
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("\\u{1b}[31mred"), "{shown}");
+}
+
+#[test]
+fn writing_a_note_sends_exactly_that_note() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Char('n')));
+    assert!(matches!(a.overlay, Some(Overlay::Form(_))));
+    type_text(&mut a, "Rolled back 4412");
+    let effects = a.update(key(KeyCode::Enter));
+    match effects.as_slice() {
+        [Effect::Send(cmd)] => {
+            assert_eq!(
+                cmd.intent,
+                Intent::AddNote { incident: IncidentId(1), text: "Rolled back 4412".into() }
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(a.overlay.is_none());
+}
+
+#[test]
+fn closing_early_asks_why_and_never_offers_resolved_for_a_major() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Char('s')));
+    // The menu lists only the allowed transitions of an investigating incident.
+    let Some(Overlay::Menu(menu)) = &a.overlay else { panic!() };
+    let labels: Vec<_> = menu.items.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["mitigating", "mitigated", "postmortem", "closed"]);
+    a.update(key(KeyCode::Char('4')));
+    let Some(Overlay::Menu(menu)) = &a.overlay else { panic!("closure menu expected") };
+    let labels: Vec<_> = menu.items.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["duplicate", "false_positive", "cancelled"]);
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(
+        cmd.intent,
+        Intent::SetStatus {
+            incident: IncidentId(1),
+            status: Status::Closed,
+            reason: Some("duplicate".into())
+        }
+    );
+}
+
+#[test]
+fn the_command_line_completes_and_declares() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Char(':')));
+    type_text(&mut a, "dec");
+    a.update(key(KeyCode::Tab));
+    type_text(&mut a, "sev2 Checkout is down");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(
+        cmd.intent,
+        Intent::DeclareIncident {
+            title: "Checkout is down".into(),
+            severity: Severity::Sev2,
+            impact: String::new(),
+            drill: false
+        }
+    );
+    // History brings it back.
+    a.update(key(KeyCode::Char(':')));
+    a.update(key(KeyCode::Up));
+    let Some(Overlay::Command(line)) = &a.overlay else { panic!() };
+    assert_eq!(line.input, "declare sev2 Checkout is down");
+}
+
+#[test]
+fn observers_are_told_no_before_the_server_has_to() {
+    let mut a = app(80, 24);
+    a.update(Msg::Me(Whoami { name: "olivia".into(), role: UserRole::Observer }));
+    assert!(a.update(key(KeyCode::Char('n'))).is_empty());
+    assert!(a.overlay.is_none());
+    assert!(a.flash.as_ref().unwrap().text.contains("observer may not add note"));
+}
+
+#[test]
+fn offline_actions_are_still_accepted() {
+    let mut a = app(80, 24);
+    a.update(Msg::Sync(SyncEvent::Offline("connection refused".into())));
+    a.update(key(KeyCode::Char('n')));
+    type_text(&mut a, "written offline");
+    let effects = a.update(key(KeyCode::Enter));
+    assert!(matches!(effects.as_slice(), [Effect::Send(_)]));
+    a.update(Msg::Queued(1));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("OFFLINE") && shown.contains("1 queued"), "{shown}");
+}
+
+#[test]
+fn the_timeline_follows_new_entries_unless_scrolled_up() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Enter));
+    assert_eq!(a.focus, Pane::Detail);
+    assert!(a.timeline.follow);
+    a.update(key(KeyCode::Char('k')));
+    assert!(!a.timeline.follow);
+    assert_eq!(a.timeline.offset, 1);
+    // A new entry arrives: the reader's place is kept.
+    let facts = a.state.decide(&Intent::AddNote { incident: IncidentId(1), text: "new".into() }).unwrap();
+    let e = stamp(
+        a.state.seq + 1,
+        t0() + Duration::minutes(40),
+        "bob",
+        UserRole::Responder,
+        uuid::Uuid::nil(),
+        facts,
+    );
+    a.update(Msg::Sync(SyncEvent::Event(e[0].clone())));
+    assert_eq!(a.timeline.offset, 2);
+    a.update(key(KeyCode::Char('G')));
+    assert!(a.timeline.follow);
+    assert!(text(&render(&mut a)).contains(" new"));
+}
+
+#[test]
+fn clicking_a_row_selects_it_and_focuses_the_pane() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Tab));
+    let buf = render(&mut a);
+    let (_, y) = find(&buf, "INC-2");
+    a.update(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 5,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(a.focus, Pane::Incidents);
+    assert_eq!(a.selected, Some(IncidentId(2)));
+}
+
+#[test]
+fn filtering_narrows_the_list() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Char('/')));
+    type_text(&mut a, "drill");
+    a.update(key(KeyCode::Enter));
+    a.prepare();
+    assert_eq!(a.list, [IncidentId(3)]);
+    assert_eq!(a.selected, Some(IncidentId(3)));
+    a.update(key(KeyCode::Esc));
+    a.prepare();
+    assert_eq!(a.list.len(), 4);
+}
+
+#[test]
+fn the_readme_key_table_is_the_keymap() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&Keymap::default().markdown()),
+        "README's key table drifted: paste the output of `warroom keys --markdown`"
+    );
+}
