@@ -168,7 +168,9 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
     assert_eq!(call("GET", &u("/healthz"), None, None).await.0, StatusCode::OK);
 
     let note = || cmd_json(json!({"kind":"add_note","incident":"INC-1","text":"hi"}));
-    let cases: Vec<(&str, &str, &str, Option<String>, StatusCode, &str)> = vec![
+    // (what, method, token, body, expected status, expected error code)
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<String>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         ("observers never write", "POST", &observer, Some(note()), StatusCode::FORBIDDEN, "forbidden"),
         (
             "villains do not touch incidents",

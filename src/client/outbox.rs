@@ -131,10 +131,7 @@ impl Outbox {
     /// once thanks to its idempotency key.
     pub async fn flush(&self, client: &Client) -> Result<Flushed, OutboxError> {
         let mut done = Flushed::default();
-        loop {
-            let Some(command) = self.pending()?.into_iter().next() else {
-                break;
-            };
+        while let Some(command) = self.pending()?.into_iter().next() {
             match client.send(&command).await {
                 Ok(ack) => done.sent.push((command.clone(), ack)),
                 Err(e) if e.is_retryable() => {

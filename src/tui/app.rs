@@ -96,7 +96,7 @@ pub struct CommandLine {
 pub enum Overlay {
     Help { scroll: u16 },
     Command(CommandLine),
-    Form(Form),
+    Form(Box<Form>),
     Menu(Menu),
 }
 
@@ -421,7 +421,7 @@ impl App {
                     drill: false,
                 };
                 if self.guard(&probe) {
-                    self.overlay = Some(Overlay::Form(Form::declare(&self.theme)));
+                    self.overlay = Some(Overlay::Form(Box::new(Form::declare(&self.theme))));
                 }
             }
             Action::Note | Action::Status | Action::Severity | Action::Assign => {
@@ -435,7 +435,7 @@ impl App {
                 match action {
                     Action::Note => {
                         if self.guard(&Intent::AddNote { incident: id, text: String::new() }) {
-                            self.overlay = Some(Overlay::Form(Form::note(id, &self.theme)));
+                            self.overlay = Some(Overlay::Form(Box::new(Form::note(id, &self.theme))));
                         }
                     }
                     Action::Status => {
@@ -610,7 +610,7 @@ impl App {
                 let Some(inc) = self.state.incidents.get(&id) else { return vec![] };
                 match transition_rule(inc.status, status) {
                     Some(TransitionRule::Reopen) => {
-                        self.overlay = Some(Overlay::Form(Form::reason(id, status, &self.theme)));
+                        self.overlay = Some(Overlay::Form(Box::new(Form::reason(id, status, &self.theme))));
                         vec![]
                     }
                     Some(TransitionRule::CloseEarly) => {
@@ -638,7 +638,7 @@ impl App {
                 self.send(Intent::SetSeverity { incident: id, severity })
             }
             MenuPick::Role(id, role) => {
-                self.overlay = Some(Overlay::Form(Form::assign(id, role, &self.theme)));
+                self.overlay = Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme))));
                 vec![]
             }
         }
@@ -663,18 +663,16 @@ impl App {
                 line.input = new;
                 line.candidates = candidates;
             }
-            KeyCode::Up | KeyCode::Down => {
-                if !self.history.is_empty() {
-                    let last = self.history.len() - 1;
-                    let pos = match (line.history_pos, key.code) {
-                        (None, KeyCode::Up) => Some(last),
-                        (Some(p), KeyCode::Up) => Some(p.saturating_sub(1)),
-                        (Some(p), _) if p < last => Some(p + 1),
-                        _ => None,
-                    };
-                    line.history_pos = pos;
-                    line.input = pos.map(|p| self.history[p].clone()).unwrap_or_default();
-                }
+            KeyCode::Up | KeyCode::Down if !self.history.is_empty() => {
+                let last = self.history.len() - 1;
+                let pos = match (line.history_pos, key.code) {
+                    (None, KeyCode::Up) => Some(last),
+                    (Some(p), KeyCode::Up) => Some(p.saturating_sub(1)),
+                    (Some(p), _) if p < last => Some(p + 1),
+                    _ => None,
+                };
+                line.history_pos = pos;
+                line.input = pos.map(|p| self.history[p].clone()).unwrap_or_default();
             }
             KeyCode::Backspace => {
                 if line.input.is_empty() {

@@ -37,6 +37,8 @@ pub enum DeclareField {
     Drill,
 }
 
+/// Only one form is open at a time (boxed in the overlay), so variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Form {
     Declare {

@@ -8,7 +8,9 @@ use super::app::Pane;
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
 /// From this width the incidents list and the detail sit side by side.
-pub const WIDE: u16 = 120;
+pub const WIDE: u16 = 150;
+/// The incidents list's width when side by side: every column readable.
+const LIST_WIDTH: u16 = 76;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Areas {
@@ -37,7 +39,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool) -> Areas {
             Pane::Detail => (None, Some(main)),
         }
     } else if size.width >= WIDE {
-        let [a, b] = Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(main);
+        let [a, b] = Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(40)]).areas(main);
         (Some(a), Some(b))
     } else {
         let list = (main.height * 2 / 5).max(5);

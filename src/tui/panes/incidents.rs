@@ -26,6 +26,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     }
     let block = frame(app, Pane::Incidents, Line::from(title));
     let rows = list_rows(area);
+    // Narrow panes give the title the commander's column.
+    let wide = area.width >= 72;
     let visible = app.list.iter().skip(app.list_offset).take(rows);
     let body: Vec<Row> = visible
         .filter_map(|id| app.state.incidents.get(id))
@@ -40,14 +42,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 one_line(&inc.title),
                 if inc.status.is_open() { t.get("text") } else { t.get("muted") },
             ));
-            let row = Row::new(vec![
+            let mut cells = vec![
                 Cell::from(Span::styled(format!("{} {}", severity_glyph(inc.severity), inc.severity), sev)),
                 Cell::from(Span::styled(inc.id.to_string(), t.get("text"))),
                 Cell::from(Span::styled(inc.status.as_str(), t.status(inc.status))),
                 Cell::from(Span::styled(age(inc.declared_at(), app.now), t.get("muted"))),
-                Cell::from(Span::styled(one_line(inc.commander().unwrap_or("-")), t.get("text"))),
-                Cell::from(Line::from(title)),
-            ]);
+            ];
+            if wide {
+                cells.push(Cell::from(Span::styled(one_line(inc.commander().unwrap_or("-")), t.get("text"))));
+            }
+            cells.push(Cell::from(Line::from(title)));
+            let row = Row::new(cells);
             if selected {
                 row.style(t.get("selection"))
             } else {
@@ -55,21 +60,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             }
         })
         .collect();
-    let header = Row::new(["SEV", "ID", "STATUS", "AGE", "IC", "TITLE"]).style(t.get("muted"));
-    let table = Table::new(
-        body,
-        [
-            Constraint::Length(6),
-            Constraint::Length(7),
-            Constraint::Length(13),
-            Constraint::Length(6),
-            Constraint::Length(9),
-            Constraint::Min(10),
-        ],
-    )
-    .header(header)
-    .block(block)
-    .column_spacing(1);
+    let mut names = vec!["SEV", "ID", "STATUS", "AGE"];
+    let mut widths =
+        vec![Constraint::Length(6), Constraint::Length(7), Constraint::Length(13), Constraint::Length(6)];
+    if wide {
+        names.push("IC");
+        widths.push(Constraint::Length(9));
+    }
+    names.push("TITLE");
+    widths.push(Constraint::Min(10));
+    let header = Row::new(names).style(t.get("muted"));
+    let table = Table::new(body, widths).header(header).block(block).column_spacing(1);
     f.render_widget(table, area);
     if app.list.is_empty() {
         let msg = if app.filter.is_empty() {

@@ -1,0 +1,164 @@
+//! Real consoles in tmux against a real `warroom serve`: what a responder sees and types.
+//! Needs tmux (installed by .ci/run), so ignored in a bare `cargo test`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Proc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{token, write_config, ServerProcess, DEADLINE};
+use warroom::client::Client;
+use warroom::model::{Fact, Intent, Severity, UserRole};
+use warroom::protocol::Command;
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// One console in its own tmux server (its own socket), so tests never share sessions.
+struct Console {
+    socket: String,
+    _home: tempfile::TempDir,
+}
+
+impl Console {
+    fn open(args: &[&str], server: &str, role: UserRole) -> Console {
+        let home = tempfile::tempdir().unwrap();
+        let socket = format!("warroom-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let env = |k: &str, v: &Path| format!("{k}={}", v.display());
+        let status = Proc::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-x", "120", "-y", "36", "env"])
+            .arg(format!("WARROOM_SERVER={server}"))
+            .arg(format!("WARROOM_TOKEN={}", token(role)))
+            .arg(env("WARROOM_CONFIG_DIR", &home.path().join("config")))
+            .arg(env("WARROOM_DATA_DIR", &home.path().join("data")))
+            .arg(env!("CARGO_BIN_EXE_warroom"))
+            .args(args)
+            .status()
+            .expect("tmux is installed");
+        assert!(status.success());
+        Console { socket, _home: home }
+    }
+
+    fn screen(&self) -> String {
+        let out = Proc::new("tmux").args(["-L", &self.socket, "capture-pane", "-p"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types text literally.
+    fn type_text(&self, text: &str) {
+        assert!(Proc::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-l", text])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// Presses named keys (Enter, Escape, …).
+    fn press(&self, key: &str) {
+        assert!(Proc::new("tmux").args(["-L", &self.socket, "send-keys", key]).status().unwrap().success());
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "`{what}` never appeared:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = Proc::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+fn server_dir() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let data = dir.path().join("data");
+    (dir, config, data)
+}
+
+#[test]
+#[ignore = "needs tmux"]
+fn two_consoles_see_each_others_declarations_and_notes() {
+    let (_dir, config, data) = server_dir();
+    let server = ServerProcess::spawn(&data, &config, "127.0.0.1:0");
+    let alice = Console::open(&["tui"], &server.url, UserRole::Commander);
+    let bob = Console::open(&["tui"], &server.url, UserRole::Responder);
+    alice.wait_for("alice (commander)");
+    bob.wait_for("bob (responder)");
+
+    alice.type_text(":declare SEV2 Checkout is down");
+    alice.press("Enter");
+    let seen = bob.wait_for("Checkout is down");
+    assert!(seen.contains("SEV2"), "{seen}");
+
+    bob.press("n");
+    bob.wait_for("Note on INC-1");
+    bob.type_text("PSP returns 502 on authorize");
+    bob.press("Enter");
+    let seen = alice.wait_for("PSP returns 502 on authorize");
+    assert!(seen.contains("bob"), "the note shows who wrote it:\n{seen}");
+    alice.press("q");
+}
+
+#[test]
+#[ignore = "needs tmux"]
+fn a_note_written_offline_reaches_the_server_after_restart() {
+    let (_dir, config, data) = server_dir();
+    let mut server = ServerProcess::spawn(&data, &config, "127.0.0.1:0");
+    let listen = server.listen.clone();
+    let url = server.url.clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = Client::new(&url, &token(UserRole::Commander)).unwrap();
+    rt.block_on(client.send(&Command::new(Intent::DeclareIncident {
+        title: "Payments failing".into(),
+        severity: Severity::Sev1,
+        impact: String::new(),
+        drill: false,
+    })))
+    .unwrap();
+    let console = Console::open(&["tui"], &url, UserRole::Responder);
+    console.wait_for("Payments failing");
+    console.wait_for("online");
+
+    server.kill();
+    console.wait_for("OFFLINE");
+    console.press("n");
+    console.wait_for("Note on INC-1");
+    console.type_text("written while the server was down");
+    console.press("Enter");
+    console.wait_for("1 queued");
+
+    let _server = ServerProcess::spawn(&data, &config, &listen);
+    console.wait_for("written while the server was down");
+    console.wait_for("0 queued");
+    let notes: Vec<String> = rt
+        .block_on(async { common::all_events(&client).await })
+        .into_iter()
+        .filter_map(|e| match e.fact {
+            Fact::NoteAdded { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes, ["written while the server was down"], "applied exactly once");
+}
+
+#[test]
+#[ignore = "needs tmux"]
+fn the_demo_opens_on_its_incidents_with_no_set_up() {
+    let console = Console::open(&["demo"], "http://unused", UserRole::Commander);
+    console.wait_for("Checkout returns 502 for card payments");
+    console.wait_for("alice (commander)");
+    console.press("q");
+}
