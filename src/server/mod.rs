@@ -83,6 +83,11 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let router = api::router(app.clone());
+    // Small SSE frames must leave at once: with Nagle's algorithm a frame waits for the ACK of
+    // the previous one, and the peer delays ACKs by up to 40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
