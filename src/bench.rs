@@ -74,6 +74,7 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_path_buf(),
             users: vec![UserConfig { name: "bench".into(), role: UserRole::Admin, token: TOKEN.into() }],
+            ..Default::default()
         })
         .await?;
         let url = server.url();
@@ -152,6 +153,7 @@ fn render() -> color_eyre::Result<()> {
         let mut app = App::new("http://bench", Keymap::default(), themes, theme, chrono::Utc::now());
         app.update(Msg::Resize(w, h));
         app.update(Msg::Sync(crate::client::sync::SyncEvent::Snapshot(crate::protocol::Snapshot {
+            log: uuid::Uuid::nil(),
             seq: state.seq,
             state: state.clone(),
         })));
@@ -268,6 +270,7 @@ async fn console() -> color_eyre::Result<()> {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
         users: vec![UserConfig { name: "bench".into(), role: UserRole::Admin, token: TOKEN.into() }],
+        ..Default::default()
     })
     .await?;
     let client = Client::new(&server.url(), TOKEN)?;
@@ -394,7 +397,7 @@ async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
                             seen.push((e.seq, Instant::now()));
                         }
                         Some(Ok(StreamItem::Resync(why))) => return Err(eyre!("subscriber {s} told to resync: {why}")),
-                        Some(Ok(StreamItem::Hello { .. })) => {}
+                        Some(Ok(StreamItem::Hello { .. } | StreamItem::Heartbeat { .. })) => {}
                         Some(Err(e)) => return Err(eyre!("subscriber {s}: {e}")),
                         None => return Err(eyre!("subscriber {s}: stream ended")),
                     },

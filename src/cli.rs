@@ -231,6 +231,7 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
         listen,
         data_dir: data_dir.clone(),
         users: users.clone(),
+        ..Default::default()
     })
     .await?;
     if args.demo {
@@ -261,6 +262,7 @@ async fn demo(data: Option<PathBuf>, listen: String, theme: Option<String>) -> c
         listen,
         data_dir: data_dir.clone(),
         users: users.clone(),
+        ..Default::default()
     })
     .await?;
     crate::demo::seed(&server.app, &users).await?;
@@ -532,7 +534,7 @@ async fn events(conn: &Connection, json: bool, follow: bool, after: u64) -> colo
     while let Some(item) = stream.next().await {
         match item? {
             StreamItem::Event(e) => print(&e)?,
-            StreamItem::Hello { .. } => {}
+            StreamItem::Hello { .. } | StreamItem::Heartbeat { .. } => {}
             StreamItem::Resync(why) => bail!("the server asked to re-sync ({why}); run again with --after"),
         }
     }

@@ -32,6 +32,8 @@ pub struct Ack {
 /// `GET /api/v1/state`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// Which log this is: seqs from different logs mean nothing to each other.
+    pub log: Uuid,
     pub seq: u64,
     pub state: State,
 }

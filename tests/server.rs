@@ -315,3 +315,68 @@ async fn a_status_change_that_no_longer_applies_is_refused_with_the_reason() {
     let err = c.send(&close("cancelled")).await.unwrap_err().to_string();
     assert!(err.contains("cannot go from closed to closed") || err.contains("already closed"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_ahead_of_the_log_is_told_to_resync_and_a_replica_recovers() {
+    use futures_util::StreamExt;
+    use warroom::client::StreamItem;
+    let ts = TestServer::start().await;
+    let c = ts.client(UserRole::Commander);
+    c.send(&declare("one")).await.unwrap();
+    // A client that followed another server (or a reset one) asks for events after 99.
+    let mut stream = c.stream(99).await.unwrap();
+    assert!(matches!(stream.next().await.unwrap().unwrap(), StreamItem::Hello { head: 1, log: Some(_) }));
+    assert!(matches!(stream.next().await.unwrap().unwrap(), StreamItem::Resync(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_follows_a_server_replaced_by_a_fresh_log_on_the_same_address() {
+    let a = TestServer::start().await;
+    let c = a.client(UserRole::Commander);
+    for t in ["one", "two", "three"] {
+        c.send(&declare(t)).await.unwrap();
+    }
+    let mut replica = Replica::spawn(a.client(UserRole::Observer));
+    replica.wait_for(3, DEADLINE).await.unwrap();
+    let addr = a.server.addr;
+    a.server.stop().await;
+    // A new server on the same address with an empty log: the replica is "ahead" of it.
+    let dir = tempfile::tempdir().unwrap();
+    let b = warroom::server::start(warroom::server::ServerOptions {
+        listen: addr.to_string(),
+        data_dir: dir.path().to_path_buf(),
+        users: common::users(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = warroom::client::Client::new(&b.url(), &token(UserRole::Commander)).unwrap();
+    c.send(&declare("the only one")).await.unwrap();
+    c.send(&declare("and another")).await.unwrap();
+    c.send(&declare("and a third")).await.unwrap();
+    let ack = c.send(&declare("fourth")).await.unwrap();
+    replica.wait_for(ack.seq, DEADLINE).await.unwrap();
+    let titles: Vec<String> = replica.state().incidents.values().map(|i| i.title.clone()).collect();
+    assert_eq!(titles, ["the only one", "and another", "and a third", "fourth"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_sends_heartbeats_carrying_the_head() {
+    use futures_util::StreamExt;
+    use warroom::client::StreamItem;
+    let dir = tempfile::tempdir().unwrap();
+    let server = warroom::server::start(warroom::server::ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        users: common::users(),
+        heartbeat: Duration::from_millis(100),
+    })
+    .await
+    .unwrap();
+    let c = warroom::client::Client::new(&server.url(), &token(UserRole::Commander)).unwrap();
+    c.send(&declare("quiet")).await.unwrap();
+    let mut stream = c.stream(1).await.unwrap();
+    assert!(matches!(stream.next().await.unwrap().unwrap(), StreamItem::Hello { head: 1, .. }));
+    let next = tokio::time::timeout(DEADLINE, stream.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(next, StreamItem::Heartbeat { head: 1 });
+}

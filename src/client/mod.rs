@@ -50,11 +50,16 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// One item of the event stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamItem {
-    /// Connected; the server's newest seq at that moment.
+    /// Connected; the server's newest seq at that moment, and which log it is.
     Hello {
         head: u64,
+        log: Option<uuid::Uuid>,
     },
     Event(Event),
+    /// Nothing happened for a while; the server's newest seq.
+    Heartbeat {
+        head: u64,
+    },
     /// The stream cannot continue from where the client is: reload the snapshot.
     Resync(String),
 }
@@ -183,10 +188,16 @@ impl Client {
             let sse =
                 item.map_err(|e| ClientError::Unreachable { url: base.clone(), detail: e.to_string() })?;
             match sse.event.as_str() {
-                "hello" => {
+                "hello" | "heartbeat" => {
                     let v: serde_json::Value =
                         serde_json::from_str(&sse.data).map_err(|e| protocol(e.to_string()))?;
-                    Ok(StreamItem::Hello { head: v["head"].as_u64().unwrap_or(0) })
+                    let head = v["head"].as_u64().unwrap_or(0);
+                    Ok(if sse.event == "hello" {
+                        let log = v["log"].as_str().and_then(|l| uuid::Uuid::parse_str(l).ok());
+                        StreamItem::Hello { head, log }
+                    } else {
+                        StreamItem::Heartbeat { head }
+                    })
                 }
                 RESYNC_EVENT => Ok(StreamItem::Resync(sse.data)),
                 _ => serde_json::from_str(&sse.data)

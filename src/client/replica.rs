@@ -29,7 +29,7 @@ impl Replica {
                 match ev {
                     SyncEvent::Snapshot(snap) => *s = snap.state,
                     SyncEvent::Event(e) => s.apply(&e),
-                    SyncEvent::Online | SyncEvent::Offline(_) => continue,
+                    SyncEvent::Online | SyncEvent::Heartbeat | SyncEvent::Offline(_) => continue,
                 }
                 let _ = seq_tx.send(s.seq);
             }

@@ -18,12 +18,15 @@ pub enum SyncEvent {
     Snapshot(Snapshot),
     Event(Event),
     Online,
+    /// The server is alive and we are current.
+    Heartbeat,
     Offline(String),
 }
 
 /// Runs until the receiver is dropped.
 pub async fn follow(client: Client, tx: mpsc::Sender<SyncEvent>) {
-    let mut seq: Option<u64> = None;
+    // Where we are: which log, and the last seq applied from it.
+    let mut seq: Option<(uuid::Uuid, u64)> = None;
     let mut backoff = Duration::from_millis(200);
     let mut attempt: u32 = 0;
     loop {
@@ -46,14 +49,14 @@ pub async fn follow(client: Client, tx: mpsc::Sender<SyncEvent>) {
 async fn run_once(
     client: &Client,
     tx: &mpsc::Sender<SyncEvent>,
-    seq: &mut Option<u64>,
+    seq: &mut Option<(uuid::Uuid, u64)>,
     backoff: &mut Duration,
 ) -> Result<(), String> {
-    let after = match *seq {
+    let (log, after) = match *seq {
         Some(s) => s,
         None => {
             let snap = client.snapshot().await.map_err(|e| e.to_string())?;
-            let s = snap.seq;
+            let s = (snap.log, snap.seq);
             if tx.send(SyncEvent::Snapshot(snap)).await.is_err() {
                 return Ok(());
             }
@@ -71,16 +74,29 @@ async fn run_once(
             Ok(Some(Ok(item))) => item,
         };
         match item {
+            StreamItem::Hello { log: Some(other), .. } if other != log => {
+                *seq = None;
+                return Err("the server's log changed (a reset or another server): reloading".into());
+            }
             StreamItem::Hello { .. } => {
                 *backoff = Duration::from_millis(200);
                 if tx.send(SyncEvent::Online).await.is_err() {
                     return Ok(());
                 }
             }
+            StreamItem::Heartbeat { head } if head > current => {
+                *seq = None;
+                return Err(format!("behind the server ({current} of {head}): reloading"));
+            }
+            StreamItem::Heartbeat { .. } => {
+                if tx.send(SyncEvent::Heartbeat).await.is_err() {
+                    return Ok(());
+                }
+            }
             StreamItem::Event(e) if e.seq <= current => {}
             StreamItem::Event(e) if e.seq == current + 1 => {
                 current = e.seq;
-                *seq = Some(current);
+                *seq = Some((log, current));
                 if tx.send(SyncEvent::Event(e)).await.is_err() {
                     return Ok(());
                 }

@@ -37,6 +37,9 @@ pub(super) struct AppInner {
     pub writer: mpsc::Sender<WriteRequest>,
     pub users: HashMap<String, Caller>,
     pub db_path: std::path::PathBuf,
+    pub heartbeat: std::time::Duration,
+    /// Set when the server stops: open event streams end instead of holding shutdown up.
+    pub closing: tokio::sync::watch::Sender<bool>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -46,8 +49,24 @@ impl App {
         writer: mpsc::Sender<WriteRequest>,
         users: HashMap<String, Caller>,
         db_path: std::path::PathBuf,
+        heartbeat: std::time::Duration,
     ) -> App {
-        App { inner: Arc::new(AppInner { hub, writer, users, db_path, readers: Mutex::new(Vec::new()) }) }
+        App {
+            inner: Arc::new(AppInner {
+                hub,
+                writer,
+                users,
+                db_path,
+                heartbeat,
+                closing: tokio::sync::watch::Sender::new(false),
+                readers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Ends every open event stream (used when the server stops).
+    pub fn close_streams(&self) {
+        self.inner.closing.send_replace(true);
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -200,12 +219,14 @@ async fn whoami(caller: Caller) -> Json<crate::protocol::Whoami> {
 async fn get_state(State(app): State<App>, _caller: Caller) -> Response {
     #[derive(Serialize)]
     struct SnapshotRef<'a> {
+        log: uuid::Uuid,
         seq: u64,
         state: &'a crate::model::State,
     }
     let body = {
         let state = app.hub().state();
-        serde_json::to_vec(&SnapshotRef { seq: state.seq, state: &state }).expect("state serializes")
+        serde_json::to_vec(&SnapshotRef { log: app.hub().log, seq: state.seq, state: &state })
+            .expect("state serializes")
     };
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

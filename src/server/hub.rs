@@ -25,14 +25,16 @@ pub fn sse_frame(seq: u64, kind: &str, json: &str) -> Bytes {
 }
 
 pub struct Hub {
+    /// The log's identity (see `Store::log_id`).
+    pub log: uuid::Uuid,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<Published>>,
 }
 
 impl Hub {
-    pub fn new(state: State) -> Hub {
+    pub fn new(log: uuid::Uuid, state: State) -> Hub {
         let (events, _) = broadcast::channel(STREAM_BUFFER);
-        Hub { state: RwLock::new(state), events }
+        Hub { log, state: RwLock::new(state), events }
     }
 
     pub fn state(&self) -> RwLockReadGuard<'_, State> {

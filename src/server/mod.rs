@@ -27,6 +27,19 @@ pub struct ServerOptions {
     pub listen: String,
     pub data_dir: PathBuf,
     pub users: Vec<UserConfig>,
+    /// How long an idle event stream waits before telling the client it is still alive.
+    pub heartbeat: std::time::Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            listen: crate::config::DEFAULT_LISTEN.into(),
+            data_dir: PathBuf::new(),
+            users: Vec::new(),
+            heartbeat: stream::HEARTBEAT,
+        }
+    }
 }
 
 /// A running server: its address, an in-process handle for local actors, and a way to stop.
@@ -44,12 +57,17 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets open requests finish, and waits for the listener to close.
+    /// Stops accepting and lets open requests finish; event streams never finish by
+    /// themselves, so after a short grace the rest is cut.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = (&mut self.task).await;
+        self.app.close_streams();
+        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.task).await.is_err() {
+            self.task.abort();
+            let _ = (&mut self.task).await;
+        }
     }
 
     /// Waits until the server stops by itself (it does not, short of an error).
@@ -73,11 +91,12 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let path = db_path(&opts.data_dir);
     let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
     let state = store.load_state().wrap_err_with(|| format!("loading {}", path.display()))?;
-    let hub = Arc::new(hub::Hub::new(state.clone()));
+    let log = store.log_id().wrap_err_with(|| format!("reading {}", path.display()))?;
+    let hub = Arc::new(hub::Hub::new(log, state.clone()));
     let writer = writer::spawn(store, state, hub.clone());
     let users: HashMap<String, Caller> =
         opts.users.iter().map(|u| (u.token.clone(), Caller { name: u.name.clone(), role: u.role })).collect();
-    let app = App::new(hub, writer, users, path);
+    let app = App::new(hub, writer, users, path, opts.heartbeat);
     let listener =
         TcpListener::bind(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;

@@ -50,9 +50,27 @@ impl Store {
              CREATE TABLE IF NOT EXISTS snapshots (
                  seq INTEGER PRIMARY KEY,
                  state TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS meta (
+                 key TEXT PRIMARY KEY,
+                 value TEXT NOT NULL
              );",
         )?;
+        // The log's identity, made once with the database.
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('log_id', ?1)",
+            [Uuid::new_v4().to_string()],
+        )?;
         Ok(Store { conn })
+    }
+
+    /// The identity of this log, so clients never mix seqs of two different logs.
+    pub fn log_id(&self) -> StoreResult<Uuid> {
+        let text: String =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'log_id'", [], |r| r.get(0))?;
+        Uuid::parse_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
     }
 
     /// A second connection for readers (event pages, stream catch-up); WAL lets it read

@@ -41,7 +41,8 @@ pub async fn stream(
     // Subscribe before reading the head: every event past the head then reaches us.
     let live = app.hub().subscribe();
     let head = app.hub().state().seq;
-    let follower = Follower { app, live, next: after + 1, head, phase: Phase::Hello };
+    let closing = app.inner.closing.subscribe();
+    let follower = Follower { app, live, closing, next: after + 1, head, phase: Phase::Hello };
     // The body itself follows the broadcast: no task or channel per subscriber, and a
     // disconnect simply drops it.
     let body = futures_util::stream::unfold(follower, |mut f| async move {
@@ -69,6 +70,7 @@ enum Phase {
 struct Follower {
     app: App,
     live: broadcast::Receiver<Arc<Published>>,
+    closing: tokio::sync::watch::Receiver<bool>,
     /// The seq this subscriber needs next.
     next: u64,
     /// The newest seq when it subscribed: catch up to here from the store.
@@ -79,9 +81,16 @@ struct Follower {
 impl Follower {
     /// The next chunk to send, or `None` when the stream ends.
     async fn step(&mut self) -> Option<Bytes> {
+        if *self.closing.borrow() {
+            return None;
+        }
         match self.phase {
             Phase::Hello => {
-                let hello = Bytes::from(format!("event: hello\ndata: {{\"head\":{}}}\n\n", self.head));
+                let hello = Bytes::from(format!(
+                    "event: hello\ndata: {{\"head\":{},\"log\":\"{}\"}}\n\n",
+                    self.head,
+                    self.app.hub().log
+                ));
                 if self.next > self.head + 1 {
                     // The client knows events this log never had (a reset server).
                     return Some(self.end(hello, "the client is ahead of this server's log"));
@@ -90,7 +99,7 @@ impl Follower {
                 Some(hello)
             }
             Phase::CatchUp => Some(self.catch_up().await),
-            Phase::Live => Some(self.live().await),
+            Phase::Live => self.live().await,
             Phase::Done => None,
         }
     }
@@ -120,11 +129,22 @@ impl Follower {
         Bytes::from(chunk)
     }
 
-    /// Waits for the next event (or a heartbeat), then takes whatever else is already queued.
-    async fn live(&mut self) -> Bytes {
-        let mut item = match tokio::time::timeout(HEARTBEAT, self.live.recv()).await {
-            // A comment line keeps proxies and the client's silence detector content.
-            Err(_) => return Bytes::from_static(b":\n\n"),
+    /// Waits for the next event (or a heartbeat), then takes whatever else is already queued;
+    /// `None` when the server is stopping.
+    async fn live(&mut self) -> Option<Bytes> {
+        let waited = tokio::select! {
+            r = tokio::time::timeout(self.app.inner.heartbeat, self.live.recv()) => r,
+            _ = self.closing.changed() => return None,
+        };
+        let mut item = match waited {
+            // Keeps proxies from closing an idle stream, tells the client it is still live,
+            // and carries the head so a client that somehow missed an event notices.
+            Err(_) => {
+                return Some(Bytes::from(format!(
+                    "event: heartbeat\ndata: {{\"head\":{}}}\n\n",
+                    self.next - 1
+                )));
+            }
             Ok(r) => r,
         };
         let mut batch: Vec<Arc<Published>> = Vec::new();
@@ -136,11 +156,11 @@ impl Follower {
                     batch.push(p);
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return self.end(concat(&batch), "the subscriber fell behind");
+                    return Some(self.end(concat(&batch), "the subscriber fell behind"));
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     self.phase = Phase::Done;
-                    return concat(&batch);
+                    return Some(concat(&batch));
                 }
             }
             if batch.len() >= MAX_COALESCE {
@@ -153,7 +173,7 @@ impl Follower {
                 Err(broadcast::error::TryRecvError::Closed) => Err(broadcast::error::RecvError::Closed),
             };
         }
-        concat(&batch)
+        Some(concat(&batch))
     }
 }
 

@@ -325,6 +325,7 @@ impl App {
                     };
                 }
             }
+            SyncEvent::Heartbeat => self.conn.last_sync = Some(self.now),
             SyncEvent::Offline(why) => {
                 if self.conn.online || self.conn.since.is_none() {
                     self.conn.since = Some(self.now);

@@ -44,6 +44,7 @@ impl TestServer {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_path_buf(),
             users: users(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -63,13 +63,9 @@ pub fn draw_status(f: &mut Frame, area: Rect, app: &App) {
         format!("{} queued", app.queued),
         if app.queued > 0 { t.get("warn") } else { t.get("muted") },
     ));
-    if !app.conn.online {
-        if let Some(last) = app.conn.last_sync {
-            left.push(Span::styled(
-                format!(" │ last sync {} ago", format_duration(app.now - last)),
-                t.get("muted"),
-            ));
-        }
+    // Heartbeats keep this under ~10 s while online; offline it shows how stale the view is.
+    if let Some(last) = app.conn.last_sync {
+        left.push(Span::styled(format!(" │ synced {} ago", format_duration(app.now - last)), t.get("muted")));
     }
     if let Some(flash) = &app.flash {
         let style = match flash.level {
