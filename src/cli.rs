@@ -71,6 +71,15 @@ pub enum Cmd {
         #[arg(long, default_value_t = 0)]
         after: u64,
     },
+    /// Playbooks: the server's library, and checking files.
+    #[command(subcommand)]
+    Playbook(PlaybookCmd),
+    /// Playbook steps on an incident.
+    #[command(subcommand)]
+    Step(StepCmd),
+    /// Messages to staff, customers, the status page and socials.
+    #[command(subcommand)]
+    Comms(CommsCmd),
     /// Commands queued while the server was unreachable.
     #[command(subcommand)]
     Outbox(OutboxCmd),
@@ -155,6 +164,47 @@ pub enum IncidentCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum PlaybookCmd {
+    /// The server's playbooks (and any that failed to load).
+    List,
+    /// One playbook's steps.
+    Show { id: String },
+    /// Check playbook files; exits non-zero naming file, line and field of each problem.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Attach (or switch) an incident's playbook.
+    Attach { incident: IncidentId, playbook: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StepCmd {
+    /// Mark a step done.
+    Tick { incident: IncidentId, step: String },
+    /// Undo a tick.
+    Untick { incident: IncidentId, step: String },
+    /// Give a step to someone.
+    Assign { incident: IncidentId, step: String, person: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CommsCmd {
+    /// Send a message on a server channel: your text, or a step's template rendered now.
+    Send {
+        incident: IncidentId,
+        channel: String,
+        #[arg(long, conflicts_with = "step", required_unless_present = "step")]
+        text: Option<String>,
+        /// Use this step's message template (and tick the step once delivered).
+        #[arg(long)]
+        step: Option<String>,
+    },
+    /// Push an audience's next update back (logged).
+    Snooze { incident: IncidentId, audience: crate::model::Audience, minutes: u32 },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum OutboxCmd {
     /// Show queued commands.
     List,
@@ -191,6 +241,18 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Incident(cmd)) => incident(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Events { follow, after }) => events(&cli.conn, cli.json, follow, after).await,
         Some(Cmd::Outbox(cmd)) => outbox(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Playbook(PlaybookCmd::Validate { files })) => validate(&files),
+        Some(Cmd::Playbook(cmd)) => playbook(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Step(cmd)) => {
+            let client = connect(&cli.conn)?;
+            let intent = match cmd {
+                StepCmd::Tick { incident, step } => Intent::TickStep { incident, step },
+                StepCmd::Untick { incident, step } => Intent::UntickStep { incident, step },
+                StepCmd::Assign { incident, step, person } => Intent::AssignStep { incident, step, person },
+            };
+            write(&client, cli.json, Command::new(intent)).await
+        }
+        Some(Cmd::Comms(cmd)) => comms(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme }) => crate::tui::open(connect(&cli.conn)?, theme.as_deref()).await,
         None => crate::tui::open(connect(&cli.conn)?, None).await,
@@ -227,10 +289,19 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
             path.unwrap_or(config::config_dir().join("server.toml")).display()
         );
     }
+    let mut playbook_dirs = vec![config::config_dir().join("playbooks")];
+    playbook_dirs.extend(file.playbooks_dir.clone());
+    let mut channels = file.channels.clone();
+    if args.demo && channels.is_empty() {
+        channels = crate::demo::channels();
+    }
     let server = crate::server::start(crate::server::ServerOptions {
         listen,
         data_dir: data_dir.clone(),
         users: users.clone(),
+        channels,
+        playbook_dirs,
+        public_url: file.public_url.clone(),
         ..Default::default()
     })
     .await?;
@@ -262,6 +333,8 @@ async fn demo(data: Option<PathBuf>, listen: String, theme: Option<String>) -> c
         listen,
         data_dir: data_dir.clone(),
         users: users.clone(),
+        channels: crate::demo::channels(),
+        playbook_dirs: vec![config::config_dir().join("playbooks")],
         ..Default::default()
     })
     .await?;
@@ -338,6 +411,95 @@ async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) -> color_eyre
         IncidentCmd::Assign { id, role, person } => Intent::AssignRole { incident: id, role, person },
         IncidentCmd::Milestone { id, milestone, time } => {
             Intent::SetMilestone { incident: id, milestone, time: time.unwrap_or_else(Utc::now) }
+        }
+    };
+    write(&client, json, Command::new(intent)).await
+}
+
+fn validate(files: &[PathBuf]) -> color_eyre::Result<()> {
+    let mut bad = 0;
+    for f in files {
+        match crate::server::library::check_file(f) {
+            Ok(pb) => println!("{}: ok ({}, {} steps)", f.display(), pb.id, pb.steps.len()),
+            Err(e) => {
+                bad += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} of {} playbook files have problems", files.len());
+    }
+    Ok(())
+}
+
+async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) -> color_eyre::Result<()> {
+    let client = connect(conn)?;
+    match cmd {
+        PlaybookCmd::Attach { incident, playbook } => {
+            write(&client, json, Command::new(Intent::AttachPlaybook { incident, playbook })).await
+        }
+        PlaybookCmd::List => {
+            let lib = client.library().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lib)?);
+                return Ok(());
+            }
+            for pb in &lib.library.playbooks {
+                let sevs: Vec<String> = pb.severities.iter().map(|s| s.to_string()).collect();
+                let default =
+                    if sevs.is_empty() { "attach by hand".to_string() } else { format!("default for {}", sevs.join(" ")) };
+                let drill = if pb.drill { " (drills)" } else { "" };
+                println!("{:<22} {:<36} {} steps, {default}{drill}", pb.id, pb.title, pb.steps.len());
+            }
+            println!();
+            for (name, c) in &lib.library.channels {
+                println!("channel {name:<12} {:<11} → {}", c.kind, c.audience.label());
+            }
+            for e in &lib.errors {
+                eprintln!("warroom: {e}");
+            }
+            Ok(())
+        }
+        PlaybookCmd::Show { id } => {
+            let lib = client.library().await?;
+            let pb = lib.library.playbook(&id).ok_or_else(|| eyre!("no playbook `{id}` on this server"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(pb)?);
+                return Ok(());
+            }
+            println!("{} — {}", pb.id, pb.title);
+            for s in &pb.steps {
+                let owner = s.owner.map(|o| format!(" [{o}]")).unwrap_or_default();
+                let channel = s.channel.as_ref().map(|c| format!(" → {c}")).unwrap_or_default();
+                println!("  {:<12} {:<18} {}{owner}{channel}", s.section.as_str(), s.id, s.title);
+            }
+            Ok(())
+        }
+        PlaybookCmd::Validate { .. } => unreachable!("handled without a server"),
+    }
+}
+
+async fn comms(conn: &Connection, json: bool, cmd: CommsCmd) -> color_eyre::Result<()> {
+    let client = connect(conn)?;
+    let intent = match cmd {
+        CommsCmd::Snooze { incident, audience, minutes } => Intent::SnoozeClock { incident, audience, minutes },
+        CommsCmd::Send { incident, channel, text, step } => {
+            let text = match (text, &step) {
+                (Some(t), _) => t,
+                (None, Some(step_id)) => {
+                    // Render the step's template now, with the server's status page URL.
+                    let state = snapshot(&client).await?;
+                    let lib = client.library().await?;
+                    let inc = state.incident(incident).map_err(|e| eyre!("{e}"))?;
+                    let list = inc.checklist.as_ref().ok_or_else(|| eyre!("{incident} has no playbook attached"))?;
+                    let s = list.step(step_id).ok_or_else(|| eyre!("no step `{step_id}` in {}", list.playbook))?;
+                    crate::model::comms::render_step(inc, &s.step, &lib.library.status_page_url, Utc::now())
+                        .ok_or_else(|| eyre!("step `{step_id}` has no message template; pass --text"))?
+                }
+                (None, None) => bail!("give --text or --step"),
+            };
+            Intent::SendMessage { incident, channel, text, step }
         }
     };
     write(&client, json, Command::new(intent)).await
@@ -494,6 +656,25 @@ async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result
         show_d(d.time_to_mitigate),
         show_d(d.time_to_recover)
     );
+    let now_clocks = crate::model::comms::clocks(inc);
+    if !now_clocks.is_empty() {
+        println!("\ncommunication clocks:");
+        for c in &now_clocks {
+            println!("  {}", crate::model::comms::describe(c, now));
+        }
+    }
+    if let Some(list) = &inc.checklist {
+        println!("\nplaybook {} — {} ({}/{} done):", list.playbook, list.title, list.done(), list.steps.len());
+        for s in &list.steps {
+            let mark = if s.ticked.is_some() { "[x]" } else { "[ ]" };
+            let who = match (&s.ticked, &s.assignee) {
+                (Some(t), _) => format!("  ✓ {} {}", one_line(&t.by), t.at.format("%H:%M")),
+                (None, Some(a)) => format!("  → {}", one_line(a)),
+                _ => String::new(),
+            };
+            println!("  {mark} {:<12} {:<18} {}{who}", s.step.section.as_str(), s.step.id, s.step.title);
+        }
+    }
     println!("\ntimeline:");
     for e in &inc.timeline {
         println!(

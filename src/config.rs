@@ -48,19 +48,94 @@ pub struct UserConfig {
     pub token: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChannelKind {
+    /// Slack/Mattermost-compatible JSON `{"text": …}` to `url`.
+    Webhook,
+    /// SMTP (lettre) from `from` to every address in `recipients_file`.
+    Email,
+    /// The server's own public status page.
+    Statuspage,
+    /// JSON `{"status": …}` to `url` (Mastodon-compatible with `token`).
+    Social,
+    /// Recorded as sent, never sent: for drills.
+    DryRun,
+}
+
+impl ChannelKind {
+    pub fn default_audience(self) -> crate::model::Audience {
+        use crate::model::Audience;
+        match self {
+            ChannelKind::Webhook | ChannelKind::DryRun => Audience::Staff,
+            ChannelKind::Email => Audience::Customers,
+            ChannelKind::Statuspage => Audience::StatusPage,
+            ChannelKind::Social => Audience::Socials,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Upgrade with STARTTLS (the default: mail leaves the machine).
+    #[default]
+    Starttls,
+    /// Plain SMTP, for a relay on the same host.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub kind: ChannelKind,
+    /// Who it reaches; defaults from the kind (webhook → staff, email → customers, …).
+    pub audience: Option<crate::model::Audience>,
+    pub url: Option<String>,
+    pub token: Option<String>,
+    /// `host:port` of the SMTP server.
+    pub smtp: Option<String>,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    pub from: Option<String>,
+    /// One address a line, kept outside the platform; relative to the config file.
+    pub recipients_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// How people reach this server from outside (for `{{status_page_url}}`).
+    pub public_url: Option<String>,
+    /// More playbooks, besides the shipped ones and `playbooks/` in the config dir.
+    pub playbooks_dir: Option<PathBuf>,
     #[serde(default)]
     pub users: Vec<UserConfig>,
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
 }
 
 impl ServerConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let config: ServerConfig = parse_toml(path, &read(path)?)?;
+        let mut config: ServerConfig = parse_toml(path, &read(path)?)?;
         config.validate(path)?;
+        // Files named in the config are relative to it.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for c in &mut config.channels {
+            if let Some(f) = &c.recipients_file {
+                if f.is_relative() {
+                    c.recipients_file = Some(base.join(f));
+                }
+            }
+        }
+        if let Some(d) = &config.playbooks_dir {
+            if d.is_relative() {
+                config.playbooks_dir = Some(base.join(d));
+            }
+        }
         Ok(config)
     }
 
@@ -88,6 +163,41 @@ impl ServerConfig {
             }
             if !tokens.insert(u.token.as_str()) {
                 return Err(invalid(i, "token", "is the same as another user's".into()));
+            }
+        }
+        let mut channels = HashSet::new();
+        for (i, c) in self.channels.iter().enumerate() {
+            let bad = |field: &str, message: String| ConfigError::Invalid {
+                path: path.into(),
+                field: format!("channels[{i}].{field}"),
+                message,
+            };
+            if c.name.trim().is_empty() || c.name.contains(char::is_whitespace) {
+                return Err(bad("name", "must be a non-empty word".into()));
+            }
+            if !channels.insert(c.name.as_str()) {
+                return Err(bad("name", format!("`{}` appears twice", c.name)));
+            }
+            let need = |field: &str, v: &Option<String>| match v {
+                Some(s) if !s.trim().is_empty() => Ok(()),
+                _ => Err(bad(field, format!("a {:?} channel needs it", c.kind).to_lowercase())),
+            };
+            match c.kind {
+                ChannelKind::Webhook | ChannelKind::Social => {
+                    need("url", &c.url)?;
+                    let url = c.url.as_deref().unwrap_or("");
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(bad("url", format!("`{url}` is not an http(s) URL")));
+                    }
+                }
+                ChannelKind::Email => {
+                    need("smtp", &c.smtp)?;
+                    need("from", &c.from)?;
+                    if c.recipients_file.is_none() {
+                        return Err(bad("recipients_file", "an email channel needs it".into()));
+                    }
+                }
+                ChannelKind::Statuspage | ChannelKind::DryRun => {}
             }
         }
         Ok(())

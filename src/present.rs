@@ -59,6 +59,21 @@ pub fn event_line(e: &Event) -> String {
         Fact::MilestoneSet { incident, milestone, time } => {
             format!("{incident} {milestone} at {}", time.format("%H:%M:%S"))
         }
+        Fact::PlaybookAttached { incident, checklist } => {
+            format!("{incident} playbook {}: {}", checklist.playbook, one_line(&checklist.title))
+        }
+        Fact::StepTicked { incident, step, .. } => format!("{incident} ticked {step}"),
+        Fact::StepUnticked { incident, step } => format!("{incident} unticked {step}"),
+        Fact::StepAssigned { incident, step, person } => format!("{incident} {step} → {}", one_line(person)),
+        Fact::MessageQueued { incident, channel, text, .. } => format!("{incident} → {channel}: {}", one_line(text)),
+        Fact::MessageDelivered { incident, message, .. } => format!("{incident} delivered {message}"),
+        Fact::MessageFailed { incident, message, error, last } => {
+            let what = if *last { "gave up on" } else { "failed" };
+            format!("{incident} {what} {message}: {}", one_line(error))
+        }
+        Fact::ClockSnoozed { incident, audience, until } => {
+            format!("{incident} {} update snoozed until {}", audience.label(), until.format("%H:%M"))
+        }
         Fact::Redacted => "(redacted)".into(),
     };
     format!("{:>6}  {}  {:<10} {}", e.seq, e.at.format("%H:%M:%S"), one_line(&e.actor), what)

@@ -370,6 +370,7 @@ async fn an_idle_stream_sends_heartbeats_carrying_the_head() {
         data_dir: dir.path().to_path_buf(),
         users: common::users(),
         heartbeat: Duration::from_millis(100),
+        ..Default::default()
     })
     .await
     .unwrap();

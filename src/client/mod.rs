@@ -155,6 +155,19 @@ impl Client {
         self.json(resp).await
     }
 
+    /// The server's playbooks and channels (and what failed to load).
+    pub async fn library(&self) -> Result<crate::server::library::Loaded, ClientError> {
+        let resp = self
+            .http
+            .get(self.url("/library"))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.json(resp).await
+    }
+
     pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ClientError> {
         let resp = self
             .http

@@ -35,7 +35,7 @@ pub fn users(data_dir: &Path) -> color_eyre::Result<(Vec<UserConfig>, PathBuf)> 
         token: format!("demo-{}", uuid::Uuid::new_v4().simple()),
     })
     .collect();
-    let cfg = ServerConfig { listen: None, data_dir: None, users: users.clone() };
+    let cfg = ServerConfig { users: users.clone(), ..Default::default() };
     std::fs::create_dir_all(data_dir)?;
     let text = format!(
         "# Demo users for this data dir: one per role. Use a token as WARROOM_TOKEN.\n{}",
@@ -43,6 +43,29 @@ pub fn users(data_dir: &Path) -> color_eyre::Result<(Vec<UserConfig>, PathBuf)> 
     );
     std::fs::write(&path, text).wrap_err_with(|| format!("writing {}", path.display()))?;
     Ok((users, path))
+}
+
+/// The demo's channels: the status page is real (this server's `/status`); the others are
+/// dry runs, so a demo never emails anyone.
+pub fn channels() -> Vec<crate::config::ChannelConfig> {
+    use crate::config::{ChannelConfig, ChannelKind};
+    let ch = |name: &str, kind: ChannelKind, audience: crate::model::Audience| ChannelConfig {
+        name: name.into(),
+        kind,
+        audience: Some(audience),
+        url: None,
+        token: None,
+        smtp: None,
+        tls: Default::default(),
+        from: None,
+        recipients_file: None,
+    };
+    vec![
+        ch("staff", ChannelKind::DryRun, crate::model::Audience::Staff),
+        ch("customers", ChannelKind::DryRun, crate::model::Audience::Customers),
+        ch("public", ChannelKind::Statuspage, crate::model::Audience::StatusPage),
+        ch("socials", ChannelKind::DryRun, crate::model::Audience::Socials),
+    ]
 }
 
 /// Seeds a few incidents, unless the log already has events.

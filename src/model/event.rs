@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::access::UserRole;
+use super::comms::Checklist;
 use super::incident::{ClosureReason, IncidentId, Milestone, Role, Severity, Status};
+use super::playbook::Audience;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -63,6 +65,53 @@ pub enum Fact {
         milestone: Milestone,
         time: DateTime<Utc>,
     },
+    PlaybookAttached {
+        incident: IncidentId,
+        checklist: Checklist,
+    },
+    StepTicked {
+        incident: IncidentId,
+        step: String,
+        /// Who did the step, when not the actor (a delivered message ticks its sender's step).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    StepUnticked {
+        incident: IncidentId,
+        step: String,
+    },
+    StepAssigned {
+        incident: IncidentId,
+        step: String,
+        person: String,
+    },
+    MessageQueued {
+        incident: IncidentId,
+        message: Uuid,
+        channel: String,
+        audience: Audience,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    MessageDelivered {
+        incident: IncidentId,
+        message: Uuid,
+        #[serde(default)]
+        detail: String,
+    },
+    MessageFailed {
+        incident: IncidentId,
+        message: Uuid,
+        error: String,
+        /// True when the server gave up retrying.
+        last: bool,
+    },
+    ClockSnoozed {
+        incident: IncidentId,
+        audience: Audience,
+        until: DateTime<Utc>,
+    },
     /// An event this reader may not see (game-day secrets): same seq, no body.
     Redacted,
 }
@@ -76,6 +125,14 @@ impl Fact {
             Fact::SeverityChanged { .. } => "severity_changed",
             Fact::RoleAssigned { .. } => "role_assigned",
             Fact::MilestoneSet { .. } => "milestone_set",
+            Fact::PlaybookAttached { .. } => "playbook_attached",
+            Fact::StepTicked { .. } => "step_ticked",
+            Fact::StepUnticked { .. } => "step_unticked",
+            Fact::StepAssigned { .. } => "step_assigned",
+            Fact::MessageQueued { .. } => "message_queued",
+            Fact::MessageDelivered { .. } => "message_delivered",
+            Fact::MessageFailed { .. } => "message_failed",
+            Fact::ClockSnoozed { .. } => "clock_snoozed",
             Fact::Redacted => "redacted",
         }
     }
@@ -87,7 +144,15 @@ impl Fact {
             | Fact::StatusChanged { incident, .. }
             | Fact::SeverityChanged { incident, .. }
             | Fact::RoleAssigned { incident, .. }
-            | Fact::MilestoneSet { incident, .. } => Some(*incident),
+            | Fact::MilestoneSet { incident, .. }
+            | Fact::PlaybookAttached { incident, .. }
+            | Fact::StepTicked { incident, .. }
+            | Fact::StepUnticked { incident, .. }
+            | Fact::StepAssigned { incident, .. }
+            | Fact::MessageQueued { incident, .. }
+            | Fact::MessageDelivered { incident, .. }
+            | Fact::MessageFailed { incident, .. }
+            | Fact::ClockSnoozed { incident, .. } => Some(*incident),
             Fact::Redacted => None,
         }
     }

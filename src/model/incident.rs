@@ -123,7 +123,7 @@ macro_rules! snake_enum {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
-                $name::ALL.iter().copied().find(|v| v.as_str() == wanted).ok_or_else(|| {
+                $name::ALL.iter().copied().find(|v| v.as_str().replace('-', "_") == wanted).ok_or_else(|| {
                     let names: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
                     format!("`{s}` is not a known {} ({})", $what, names.join(", "))
                 })
@@ -296,6 +296,18 @@ pub struct Incident {
     pub timeline: Vec<TimelineEntry>,
     /// When the last entry was written: for "recently active" sorting and ages.
     pub updated_at: DateTime<Utc>,
+    /// The playbook being worked, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checklist: Option<super::comms::Checklist>,
+    /// Every message sent about this incident, with its delivery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<super::comms::Message>,
+    /// Audiences whose next update was pushed back, and until when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub snoozed: BTreeMap<super::playbook::Audience, DateTime<Utc>>,
+    /// Services this incident is about (probes link to incidents through these).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
 }
 
 /// Response metrics derived from milestones (FireFighter's definitions).
@@ -465,6 +477,10 @@ mod tests {
             milestones: BTreeMap::new(),
             timeline: vec![],
             updated_at: t0,
+            checklist: None,
+            messages: vec![],
+            snoozed: BTreeMap::new(),
+            services: vec![],
         };
         assert_eq!(inc.durations(), Durations::default());
         for (m, mins) in [

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::incident::{IncidentId, Milestone, Role, Severity, Status};
+use super::playbook::Audience;
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_TEXT: usize = 16 * 1024;
@@ -46,6 +47,48 @@ pub enum Intent {
         milestone: Milestone,
         time: DateTime<Utc>,
     },
+    /// Attach (or switch to) a playbook from the server's library.
+    AttachPlaybook {
+        incident: IncidentId,
+        playbook: String,
+    },
+    TickStep {
+        incident: IncidentId,
+        step: String,
+    },
+    UntickStep {
+        incident: IncidentId,
+        step: String,
+    },
+    AssignStep {
+        incident: IncidentId,
+        step: String,
+        person: String,
+    },
+    /// Send a message on one of the server's channels; delivery is recorded as it happens.
+    SendMessage {
+        incident: IncidentId,
+        channel: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    /// Push an audience's next update back; logged like everything else.
+    SnoozeClock {
+        incident: IncidentId,
+        audience: Audience,
+        minutes: u32,
+    },
+    /// The server's own record of a delivery attempt. Never accepted from a client.
+    RecordDelivery {
+        incident: IncidentId,
+        message: uuid::Uuid,
+        ok: bool,
+        detail: String,
+        /// On failure: give up (true) or retry later (false).
+        #[serde(default)]
+        last: bool,
+    },
 }
 
 impl Intent {
@@ -57,7 +100,19 @@ impl Intent {
             Intent::SetSeverity { .. } => "set_severity",
             Intent::AssignRole { .. } => "assign_role",
             Intent::SetMilestone { .. } => "set_milestone",
+            Intent::AttachPlaybook { .. } => "attach_playbook",
+            Intent::TickStep { .. } => "tick_step",
+            Intent::UntickStep { .. } => "untick_step",
+            Intent::AssignStep { .. } => "assign_step",
+            Intent::SendMessage { .. } => "send_message",
+            Intent::SnoozeClock { .. } => "snooze_clock",
+            Intent::RecordDelivery { .. } => "record_delivery",
         }
+    }
+
+    /// Intents only the server itself may issue (its notifier, its probes).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Intent::RecordDelivery { .. })
     }
 
     pub fn incident(&self) -> Option<IncidentId> {
@@ -67,7 +122,14 @@ impl Intent {
             | Intent::SetStatus { incident, .. }
             | Intent::SetSeverity { incident, .. }
             | Intent::AssignRole { incident, .. }
-            | Intent::SetMilestone { incident, .. } => Some(*incident),
+            | Intent::SetMilestone { incident, .. }
+            | Intent::AttachPlaybook { incident, .. }
+            | Intent::TickStep { incident, .. }
+            | Intent::UntickStep { incident, .. }
+            | Intent::AssignStep { incident, .. }
+            | Intent::SendMessage { incident, .. }
+            | Intent::SnoozeClock { incident, .. }
+            | Intent::RecordDelivery { incident, .. } => Some(*incident),
         }
     }
 }

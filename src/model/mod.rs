@@ -2,9 +2,12 @@
 //! `decide` (intent → facts, or a refusal) and `apply` (fact → new state). No I/O, no clock.
 
 pub mod access;
+pub mod comms;
 pub mod event;
 pub mod incident;
 pub mod intent;
+pub mod library;
+pub mod playbook;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -18,6 +21,9 @@ pub use incident::{
     check_transition, ClosureReason, Incident, IncidentId, Milestone, Role, Severity, Status,
 };
 pub use intent::{Intent, Rejection};
+
+pub use library::Library;
+pub use playbook::Audience;
 pub use timeline::{EntryKind, TimelineEntry};
 
 use intent::{check_text, MAX_NAME, MAX_TEXT, MAX_TITLE};
@@ -40,21 +46,35 @@ impl State {
         IncidentId(self.incidents.keys().next_back().map_or(1, |id| id.0 + 1))
     }
 
-    /// Turns an intent into the facts it causes, or says why it cannot happen now.
+    /// `decide_with` an empty library, at the epoch: for intents that need neither.
     pub fn decide(&self, intent: &Intent) -> Result<Vec<Fact>, Rejection> {
+        self.decide_with(
+            intent,
+            &Context { library: &Library::default(), now: DateTime::UNIX_EPOCH, command_id: uuid::Uuid::nil() },
+        )
+    }
+
+    /// Turns an intent into the facts it causes, or says why it cannot happen now.
+    pub fn decide_with(&self, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
         let fact = match intent {
             Intent::DeclareIncident { title, severity, impact, drill } => {
                 check_text("title", title, MAX_TITLE)?;
                 if impact.chars().count() > MAX_TEXT {
                     check_text("impact", impact, MAX_TEXT)?;
                 }
-                Fact::IncidentDeclared {
-                    incident: self.next_incident_id(),
+                let incident = self.next_incident_id();
+                let declared = Fact::IncidentDeclared {
+                    incident,
                     title: title.trim().to_string(),
                     severity: *severity,
                     impact: impact.trim().to_string(),
                     drill: *drill,
-                }
+                };
+                // Communicate first: the default playbook comes with the declaration.
+                return Ok(match cx.library.default_for(*severity, *drill) {
+                    Some(checklist) => vec![declared, Fact::PlaybookAttached { incident, checklist }],
+                    None => vec![declared],
+                });
             }
             Intent::AddNote { incident, text } => {
                 self.incident(*incident)?;
@@ -102,8 +122,118 @@ impl State {
                 self.incident(*incident)?;
                 Fact::MilestoneSet { incident: *incident, milestone: *milestone, time: *time }
             }
+            Intent::AttachPlaybook { incident, playbook } => {
+                self.incident(*incident)?;
+                let checklist = cx.library.checklist(playbook).ok_or_else(|| Rejection::Invalid {
+                    field: "playbook",
+                    detail: format!(
+                        "no playbook `{playbook}` on this server (have: {})",
+                        cx.library.playbooks.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                })?;
+                Fact::PlaybookAttached { incident: *incident, checklist }
+            }
+            Intent::TickStep { incident, step } | Intent::UntickStep { incident, step } => {
+                let s = self.step(*incident, step)?;
+                let tick = matches!(intent, Intent::TickStep { .. });
+                match (&s.ticked, tick) {
+                    (Some(t), true) => {
+                        return Err(Rejection::Conflict(format!(
+                            "{step} was already ticked by {} at {}",
+                            t.by,
+                            t.at.format("%H:%M:%S")
+                        )))
+                    }
+                    (None, false) => return Err(Rejection::Conflict(format!("{step} is not ticked"))),
+                    (None, true) => Fact::StepTicked { incident: *incident, step: step.clone(), by: None },
+                    (Some(_), false) => Fact::StepUnticked { incident: *incident, step: step.clone() },
+                }
+            }
+            Intent::AssignStep { incident, step, person } => {
+                self.step(*incident, step)?;
+                check_text("person", person, MAX_NAME)?;
+                Fact::StepAssigned { incident: *incident, step: step.clone(), person: person.trim().to_string() }
+            }
+            Intent::SendMessage { incident, channel, text, step } => {
+                self.incident(*incident)?;
+                check_text("text", text, MAX_TEXT)?;
+                let info = cx.library.channels.get(channel).ok_or_else(|| Rejection::Invalid {
+                    field: "channel",
+                    detail: format!(
+                        "no channel `{channel}` on this server (have: {})",
+                        cx.library.channels.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    ),
+                })?;
+                if let Some(s) = step {
+                    self.step(*incident, s)?;
+                }
+                Fact::MessageQueued {
+                    incident: *incident,
+                    message: cx.command_id,
+                    channel: channel.clone(),
+                    audience: info.audience,
+                    text: text.clone(),
+                    step: step.clone(),
+                }
+            }
+            Intent::SnoozeClock { incident, audience, minutes } => {
+                let inc = self.incident(*incident)?;
+                if !(1..=240).contains(minutes) {
+                    return Err(Rejection::Invalid { field: "minutes", detail: "must be between 1 and 240".into() });
+                }
+                let clock = comms::clocks(inc).into_iter().find(|c| c.audience == *audience).ok_or_else(|| {
+                    Rejection::Conflict(format!("{incident} has no {} clock running", audience.label()))
+                })?;
+                let until = clock.due.max(cx.now) + chrono::Duration::minutes(i64::from(*minutes));
+                Fact::ClockSnoozed { incident: *incident, audience: *audience, until }
+            }
+            Intent::RecordDelivery { incident, message, ok, detail, last } => {
+                let inc = self.incident(*incident)?;
+                let msg = inc
+                    .messages
+                    .iter()
+                    .find(|m| m.id == *message)
+                    .ok_or_else(|| Rejection::Invalid { field: "message", detail: format!("no message {message}") })?;
+                if !matches!(msg.delivery, comms::Delivery::Pending { .. }) {
+                    return Err(Rejection::Conflict(format!("message {message} is no longer pending")));
+                }
+                if !*ok {
+                    return Ok(vec![Fact::MessageFailed {
+                        incident: *incident,
+                        message: *message,
+                        error: detail.clone(),
+                        last: *last,
+                    }]);
+                }
+                let mut facts =
+                    vec![Fact::MessageDelivered { incident: *incident, message: *message, detail: detail.clone() }];
+                // Sending a step's message is doing the step.
+                if let Some(step) = &msg.step {
+                    if self.step(*incident, step).is_ok_and(|s| s.ticked.is_none()) {
+                        let by = Some(msg.by.clone());
+                        facts.push(Fact::StepTicked { incident: *incident, step: step.clone(), by });
+                    }
+                }
+                return Ok(facts);
+            }
         };
         Ok(vec![fact])
+    }
+
+    fn step(&self, incident: IncidentId, step: &str) -> Result<&comms::StepState, Rejection> {
+        let inc = self.incident(incident)?;
+        let list = inc
+            .checklist
+            .as_ref()
+            .ok_or_else(|| Rejection::Conflict(format!("{incident} has no playbook attached")))?;
+        list.step(step).ok_or_else(|| Rejection::Invalid {
+            field: "step",
+            detail: format!(
+                "no step `{step}` in {} (have: {})",
+                list.playbook,
+                list.steps.iter().map(|s| s.step.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        })
     }
 
     /// Folds one event into the state. Events are facts the server already validated, so
@@ -129,6 +259,10 @@ impl State {
                     milestones: BTreeMap::from([(Milestone::Declared, at)]),
                     timeline: Vec::new(),
                     updated_at: at,
+                    checklist: None,
+                    messages: Vec::new(),
+                    snoozed: BTreeMap::new(),
+                    services: Vec::new(),
                 };
                 inc.timeline.push(entry(EntryKind::Declared { title: title.clone(), severity: *severity }));
                 self.incidents.insert(*incident, inc);
@@ -165,6 +299,82 @@ impl State {
                         inc.milestones.insert(*milestone, *time);
                         EntryKind::Milestone { milestone: *milestone, time: *time }
                     }
+                    Fact::PlaybookAttached { checklist, .. } => {
+                        let mut list = checklist.clone();
+                        // Switching playbooks keeps the work already done on shared steps.
+                        if let Some(old) = &inc.checklist {
+                            for s in &mut list.steps {
+                                if let Some(prev) = old.step(&s.step.id) {
+                                    s.ticked = prev.ticked.clone();
+                                    s.assignee = prev.assignee.clone();
+                                }
+                            }
+                        }
+                        let entry = EntryKind::Playbook { playbook: list.playbook.clone(), title: list.title.clone() };
+                        inc.checklist = Some(list);
+                        entry
+                    }
+                    Fact::StepTicked { step, .. } | Fact::StepUnticked { step, .. } | Fact::StepAssigned { step, .. } => {
+                        let Some(s) = inc.checklist.as_mut().and_then(|l| l.step_mut(step)) else { return };
+                        let action = match fact {
+                            Fact::StepTicked { by, .. } => {
+                                let by = by.clone().unwrap_or_else(|| event.actor.clone());
+                                s.ticked = Some(comms::Tick { by, at });
+                                "ticked".to_string()
+                            }
+                            Fact::StepUnticked { .. } => {
+                                s.ticked = None;
+                                "unticked".to_string()
+                            }
+                            Fact::StepAssigned { person, .. } => {
+                                s.assignee = Some(person.clone());
+                                format!("assigned to {person}:")
+                            }
+                            _ => unreachable!("matched above"),
+                        };
+                        EntryKind::Step { step: step.clone(), title: s.step.title.clone(), action }
+                    }
+                    Fact::MessageQueued { message, channel, audience, text, step, .. } => {
+                        inc.messages.push(comms::Message {
+                            id: *message,
+                            channel: channel.clone(),
+                            audience: *audience,
+                            text: text.clone(),
+                            step: step.clone(),
+                            by: event.actor.clone(),
+                            at,
+                            delivery: comms::Delivery::Pending { attempts: 0, error: None },
+                        });
+                        EntryKind::Message { channel: channel.clone(), audience: *audience, text: text.clone() }
+                    }
+                    Fact::MessageDelivered { message, detail, .. } => {
+                        let Some(m) = inc.messages.iter_mut().find(|m| m.id == *message) else { return };
+                        m.delivery = comms::Delivery::Delivered { at, detail: detail.clone() };
+                        let detail = if detail.is_empty() { "delivered".to_string() } else { format!("delivered ({detail})") };
+                        EntryKind::Delivery { channel: m.channel.clone(), ok: true, detail }
+                    }
+                    Fact::MessageFailed { message, error, last, .. } => {
+                        let Some(m) = inc.messages.iter_mut().find(|m| m.id == *message) else { return };
+                        let attempts = match &m.delivery {
+                            comms::Delivery::Pending { attempts, .. } => attempts + 1,
+                            _ => 1,
+                        };
+                        m.delivery = if *last {
+                            comms::Delivery::Failed { attempts, error: error.clone() }
+                        } else {
+                            comms::Delivery::Pending { attempts, error: Some(error.clone()) }
+                        };
+                        let detail = if *last {
+                            format!("gave up after {attempts} attempts: {error}")
+                        } else {
+                            format!("attempt {attempts} failed: {error}; retrying")
+                        };
+                        EntryKind::Delivery { channel: m.channel.clone(), ok: false, detail }
+                    }
+                    Fact::ClockSnoozed { audience, until, .. } => {
+                        inc.snoozed.insert(*audience, *until);
+                        EntryKind::Snoozed { audience: *audience, until: *until }
+                    }
                     Fact::IncidentDeclared { .. } | Fact::Redacted => unreachable!("handled above"),
                 };
                 inc.timeline.push(entry(kind));
@@ -178,6 +388,14 @@ impl State {
         list.sort_by_key(|i| (!i.status.is_open(), i.severity, i.declared_at(), i.id));
         list
     }
+}
+
+/// What `decide` may know besides the state: the server's library, the time, and the id of
+/// the command being decided (it names the message a `send_message` creates).
+pub struct Context<'a> {
+    pub library: &'a Library,
+    pub now: DateTime<Utc>,
+    pub command_id: uuid::Uuid,
 }
 
 /// Stamps facts into events; used by the server's writer and by tests.

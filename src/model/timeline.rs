@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::incident::{Milestone, Role, Severity, Status};
+use super::playbook::Audience;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -46,6 +47,30 @@ pub enum EntryKind {
         milestone: Milestone,
         time: DateTime<Utc>,
     },
+    Playbook {
+        playbook: String,
+        title: String,
+    },
+    Step {
+        step: String,
+        title: String,
+        /// ticked, unticked, or assigned to someone
+        action: String,
+    },
+    Message {
+        channel: String,
+        audience: Audience,
+        text: String,
+    },
+    Delivery {
+        channel: String,
+        ok: bool,
+        detail: String,
+    },
+    Snoozed {
+        audience: Audience,
+        until: DateTime<Utc>,
+    },
 }
 
 impl EntryKind {
@@ -58,6 +83,12 @@ impl EntryKind {
             EntryKind::SeverityChange { .. } => "severity",
             EntryKind::RoleChange { .. } => "role",
             EntryKind::Milestone { .. } => "milestone",
+            EntryKind::Playbook { .. } => "playbook",
+            EntryKind::Step { .. } => "step",
+            EntryKind::Message { .. } => "message",
+            EntryKind::Delivery { ok: true, .. } => "delivered",
+            EntryKind::Delivery { ok: false, .. } => "failed",
+            EntryKind::Snoozed { .. } => "snoozed",
         }
     }
 
@@ -77,6 +108,13 @@ impl EntryKind {
             },
             EntryKind::Milestone { milestone, time } => {
                 format!("{milestone} at {}", time.format("%Y-%m-%d %H:%M:%S UTC"))
+            }
+            EntryKind::Playbook { playbook, title } => format!("playbook {playbook}: {title}"),
+            EntryKind::Step { step, title, action } => format!("{action} {step}: {title}"),
+            EntryKind::Message { channel, text, .. } => format!("→ {channel}: {text}"),
+            EntryKind::Delivery { channel, detail, .. } => format!("{channel}: {detail}"),
+            EntryKind::Snoozed { audience, until } => {
+                format!("{} update snoozed until {}", audience.label(), until.format("%H:%M UTC"))
             }
         }
     }

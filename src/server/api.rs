@@ -38,6 +38,7 @@ pub(super) struct AppInner {
     pub users: HashMap<String, Caller>,
     pub db_path: std::path::PathBuf,
     pub heartbeat: std::time::Duration,
+    pub library: Arc<super::library::Shared>,
     /// Set when the server stops: open event streams end instead of holding shutdown up.
     pub closing: tokio::sync::watch::Sender<bool>,
     readers: Mutex<Vec<Connection>>,
@@ -50,6 +51,7 @@ impl App {
         users: HashMap<String, Caller>,
         db_path: std::path::PathBuf,
         heartbeat: std::time::Duration,
+        library: Arc<super::library::Shared>,
     ) -> App {
         App {
             inner: Arc::new(AppInner {
@@ -58,6 +60,7 @@ impl App {
                 users,
                 db_path,
                 heartbeat,
+                library,
                 closing: tokio::sync::watch::Sender::new(false),
                 readers: Mutex::new(Vec::new()),
             }),
@@ -111,6 +114,9 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/commands", post(post_command))
         .route("/api/v1/state", get(get_state))
         .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/library", get(get_library))
+        .route("/status", get(super::status_page::html))
+        .route("/status.json", get(super::status_page::json))
         .route("/api/v1/events", get(get_events))
         .route("/api/v1/stream", get(super::stream::stream))
         .route("/api/v1/openapi.json", get(openapi))
@@ -201,6 +207,13 @@ async fn post_command(
     })?;
     let command: Command =
         serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("invalid command: {e}")))?;
+    if command.intent.is_internal() {
+        return Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("{} is recorded by the server itself, never sent by a client", command.intent.kind()),
+        ));
+    }
     if !caller.role.may(&command.intent) {
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,
@@ -214,6 +227,10 @@ async fn post_command(
 
 async fn whoami(caller: Caller) -> Json<crate::protocol::Whoami> {
     Json(crate::protocol::Whoami { name: caller.name, role: caller.role })
+}
+
+async fn get_library(State(app): State<App>, _caller: Caller) -> Json<super::library::Loaded> {
+    Json((*app.inner.library.get()).clone())
 }
 
 async fn get_state(State(app): State<App>, _caller: Caller) -> Response {

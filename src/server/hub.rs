@@ -16,6 +16,8 @@ pub const STREAM_BUFFER: usize = 16 * 1024;
 pub struct Published {
     pub seq: u64,
     pub frame: Bytes,
+    /// For the server's own observers (the notifier).
+    pub event: Event,
 }
 
 /// `id: seq` / `event: kind` / `data: json`. Compact JSON never contains a raw newline,
@@ -66,7 +68,7 @@ impl Hub {
         for (event, json) in committed {
             // No subscribers is fine.
             let frame = sse_frame(event.seq, event.fact.kind(), json);
-            let _ = self.events.send(Arc::new(Published { seq: event.seq, frame }));
+            let _ = self.events.send(Arc::new(Published { seq: event.seq, frame, event: event.clone() }));
         }
     }
 }

@@ -3,7 +3,10 @@
 
 pub mod api;
 pub mod hub;
+pub mod library;
+pub mod notify;
 pub mod openapi;
+pub mod status_page;
 pub mod store;
 pub mod stream;
 pub mod writer;
@@ -27,6 +30,12 @@ pub struct ServerOptions {
     pub listen: String,
     pub data_dir: PathBuf,
     pub users: Vec<UserConfig>,
+    /// Where messages can go; only these, never a destination sent by a client.
+    pub channels: Vec<crate::config::ChannelConfig>,
+    /// Directories of playbooks besides the shipped ones, in override order.
+    pub playbook_dirs: Vec<PathBuf>,
+    /// How people outside reach this server; defaults to the listen address.
+    pub public_url: Option<String>,
     /// How long an idle event stream waits before telling the client it is still alive.
     pub heartbeat: std::time::Duration,
 }
@@ -37,6 +46,9 @@ impl Default for ServerOptions {
             listen: crate::config::DEFAULT_LISTEN.into(),
             data_dir: PathBuf::new(),
             users: Vec::new(),
+            channels: Vec::new(),
+            playbook_dirs: Vec::new(),
+            public_url: None,
             heartbeat: stream::HEARTBEAT,
         }
     }
@@ -80,7 +92,8 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("events.sqlite3")
 }
 
-/// Opens the store in `data_dir`, replays it, binds `listen` and starts serving.
+/// Opens the store in `data_dir`, replays it, binds `listen`, loads the library and starts
+/// serving, delivering messages and (on Unix) reloading playbooks on SIGHUP.
 pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     std::fs::create_dir_all(&opts.data_dir)
         .wrap_err_with(|| format!("creating data dir {}", opts.data_dir.display()))?;
@@ -92,14 +105,41 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
     let state = store.load_state().wrap_err_with(|| format!("loading {}", path.display()))?;
     let log = store.log_id().wrap_err_with(|| format!("reading {}", path.display()))?;
-    let hub = Arc::new(hub::Hub::new(log, state.clone()));
-    let writer = writer::spawn(store, state, hub.clone());
-    let users: HashMap<String, Caller> =
-        opts.users.iter().map(|u| (u.token.clone(), Caller { name: u.name.clone(), role: u.role })).collect();
-    let app = App::new(hub, writer, users, path, opts.heartbeat);
     let listener =
         TcpListener::bind(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
+    let public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let load = {
+        let (channels, dirs) = (opts.channels.clone(), opts.playbook_dirs.clone());
+        move || library::load(&channels, &dirs, &public_url)
+    };
+    let loaded = load();
+    for e in &loaded.errors {
+        eprintln!("warroom: {e}");
+    }
+    let library = Arc::new(library::Shared::new(loaded));
+    let hub = Arc::new(hub::Hub::new(log, state.clone()));
+    let writer = writer::spawn(store, state, hub.clone(), library.clone());
+    let users: HashMap<String, Caller> =
+        opts.users.iter().map(|u| (u.token.clone(), Caller { name: u.name.clone(), role: u.role })).collect();
+    let app = App::new(hub, writer, users, path, opts.heartbeat, library.clone());
+    notify::spawn(app.clone(), opts.channels.clone());
+    #[cfg(unix)]
+    {
+        let library = library.clone();
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let loaded = load();
+                    eprintln!("warroom: reloaded {} playbooks ({} problems)", loaded.library.playbooks.len(), loaded.errors.len());
+                    for e in &loaded.errors {
+                        eprintln!("warroom: {e}");
+                    }
+                    library.replace(loaded);
+                }
+            });
+        }
+    }
     let (shutdown, stopped) = oneshot::channel::<()>();
     let router = api::router(app.clone());
     // Small SSE frames must leave at once: with Nagle's algorithm a frame waits for the ACK of

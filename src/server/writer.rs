@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::hub::Hub;
 use super::store::{self, Store, SNAPSHOT_EVERY};
-use crate::model::{stamp, Event, Rejection, State, UserRole};
+use super::library::Shared;
+use crate::model::{stamp, Context, Event, Library, Rejection, State, UserRole};
 use crate::protocol::{Ack, Command};
 
 /// Upper bound on commands per transaction: keeps one commit's latency bounded.
@@ -40,16 +41,16 @@ pub enum WriteError {
 }
 
 /// Starts the writer thread. It owns the store; it stops when every sender is dropped.
-pub fn spawn(store: Store, state: State, hub: Arc<Hub>) -> mpsc::Sender<WriteRequest> {
+pub fn spawn(store: Store, state: State, hub: Arc<Hub>, library: Arc<Shared>) -> mpsc::Sender<WriteRequest> {
     let (tx, rx) = mpsc::channel(4096);
     std::thread::Builder::new()
         .name("warroom-writer".into())
-        .spawn(move || run(store, state, hub, rx))
+        .spawn(move || run(store, state, hub, library, rx))
         .expect("spawn writer thread");
     tx
 }
 
-fn run(mut store: Store, mut working: State, hub: Arc<Hub>, mut rx: mpsc::Receiver<WriteRequest>) {
+fn run(mut store: Store, mut working: State, hub: Arc<Hub>, library: Arc<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
     let mut last_snapshot = store.last_snapshot_seq().unwrap_or(0);
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
@@ -59,7 +60,8 @@ fn run(mut store: Store, mut working: State, hub: Arc<Hub>, mut rx: mpsc::Receiv
                 Err(_) => break,
             }
         }
-        match write_batch(&mut store, &mut working, &batch) {
+        let lib = library.get();
+        match write_batch(&mut store, &mut working, &lib.library, &batch) {
             Ok((outcomes, fresh)) => {
                 hub.publish(&fresh);
                 answer(&store, batch, outcomes);
@@ -95,6 +97,7 @@ enum Outcome {
 fn write_batch(
     store: &mut Store,
     working: &mut State,
+    library: &Library,
     batch: &[WriteRequest],
 ) -> rusqlite::Result<(Vec<Outcome>, Vec<Committed>)> {
     (|| {
@@ -118,7 +121,8 @@ fn write_batch(
                 });
                 continue;
             }
-            match working.decide(&req.command.intent) {
+            let cx = Context { library, now, command_id: id };
+            match working.decide_with(&req.command.intent, &cx) {
                 Err(r) => outcomes.push(Outcome::Refused(r.into())),
                 Ok(facts) => {
                     let events = stamp(working.seq + 1, now, &req.caller.name, req.caller.role, id, facts);

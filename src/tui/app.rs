@@ -27,6 +27,8 @@ pub enum Msg {
     Tick(DateTime<Utc>),
     Sync(SyncEvent),
     Me(Whoami),
+    /// The server's playbooks and channels.
+    Library(crate::server::library::Loaded),
     /// Commands waiting in the outbox.
     Queued(usize),
     Flushed {
@@ -48,15 +50,17 @@ pub enum Effect {
 pub enum Pane {
     Incidents,
     Detail,
+    Playbook,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 2] = [Pane::Incidents, Pane::Detail];
+    pub const ALL: [Pane; 3] = [Pane::Incidents, Pane::Detail, Pane::Playbook];
 
     pub fn scope(self) -> Scope {
         match self {
             Pane::Incidents => Scope::Incidents,
             Pane::Detail => Scope::Detail,
+            Pane::Playbook => Scope::Playbook,
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct App {
     pub theme: Theme,
     pub size: Rect,
     pub history: Vec<String>,
+    pub library: Option<crate::server::library::Loaded>,
+    /// The selected step in the playbook pane.
+    pub step: usize,
     /// Something visible changed since the last draw.
     pub dirty: bool,
 }
@@ -169,6 +176,8 @@ impl App {
             theme,
             size: Rect::new(0, 0, 80, 24),
             history: Vec::new(),
+            library: None,
+            step: 0,
             dirty: true,
         }
     }
@@ -212,6 +221,38 @@ impl App {
         if self.selected != id {
             self.selected = id;
             self.timeline = TimelineView { follow: true, offset: 0 };
+            self.step = 0;
+        }
+    }
+
+    pub fn selected_incident(&self) -> Option<&crate::model::Incident> {
+        self.selected.and_then(|id| self.state.incidents.get(&id))
+    }
+
+    /// The step under the cursor in the playbook pane.
+    pub fn selected_step(&self) -> Option<&crate::model::comms::StepState> {
+        self.selected_incident()?.checklist.as_ref()?.steps.get(self.step)
+    }
+
+    fn status_page_url(&self) -> String {
+        self.library.as_ref().map(|l| l.library.status_page_url.clone()).unwrap_or_default()
+    }
+
+    /// Opens the message form for a channel, prefilled with the step's rendered template.
+    fn compose(&mut self, channel: String, step: Option<String>) {
+        let Some(inc) = self.selected_incident() else {
+            self.flash(Level::Warn, "select an incident first");
+            return;
+        };
+        let id = inc.id;
+        let text = step
+            .as_ref()
+            .and_then(|s| inc.checklist.as_ref()?.step(s))
+            .and_then(|s| crate::model::comms::render_step(inc, &s.step, &self.status_page_url(), self.now))
+            .unwrap_or_default();
+        let probe = Intent::SendMessage { incident: id, channel: channel.clone(), text: String::new(), step: None };
+        if self.guard(&probe) {
+            self.overlay = Some(Overlay::Form(Box::new(Form::message(id, channel, step, &text, &self.theme))));
         }
     }
 
@@ -273,6 +314,10 @@ impl App {
             }
             Msg::Me(me) => {
                 self.me = Some(me);
+                vec![]
+            }
+            Msg::Library(lib) => {
+                self.library = Some(lib);
                 vec![]
             }
             Msg::Queued(n) => {
@@ -405,7 +450,7 @@ impl App {
             Action::Back => {
                 if self.zoom {
                     self.zoom = false;
-                } else if self.focus == Pane::Detail {
+                } else if self.focus != Pane::Incidents {
                     self.focus = Pane::Incidents;
                 } else if !self.filter.is_empty() {
                     self.filter.clear();
@@ -423,6 +468,53 @@ impl App {
                 };
                 if self.guard(&probe) {
                     self.overlay = Some(Overlay::Form(Box::new(Form::declare(&self.theme))));
+                }
+            }
+            Action::Tick => {
+                let (Some(id), Some(s)) = (selected, self.selected_step()) else {
+                    self.flash(Level::Warn, "no step selected: attach a playbook with p");
+                    return vec![];
+                };
+                let step = s.step.id.clone();
+                let intent = if s.ticked.is_some() {
+                    Intent::UntickStep { incident: id, step }
+                } else {
+                    Intent::TickStep { incident: id, step }
+                };
+                return self.send(intent);
+            }
+            Action::Compose => {
+                let Some(s) = self.selected_step() else {
+                    self.flash(Level::Warn, "no step selected");
+                    return vec![];
+                };
+                match s.step.channel.clone() {
+                    Some(channel) => {
+                        let step = Some(s.step.id.clone());
+                        self.compose(channel, step);
+                    }
+                    None => self.flash(Level::Warn, "this step has no channel: use :send <channel>"),
+                }
+            }
+            Action::AttachPlaybook => {
+                let Some(id) = selected else {
+                    self.flash(Level::Warn, "select an incident first");
+                    return vec![];
+                };
+                let Some(lib) = &self.library else {
+                    self.flash(Level::Warn, "the playbook library has not loaded yet");
+                    return vec![];
+                };
+                let items = lib
+                    .library
+                    .playbooks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (format!("{} — {}", p.id, p.title), MenuPick::Playbook(id, i)))
+                    .collect();
+                let probe = Intent::AttachPlaybook { incident: id, playbook: String::new() };
+                if self.guard(&probe) {
+                    self.overlay = Some(Overlay::Menu(Menu::new(format!("{id}: playbook"), items)));
                 }
             }
             Action::Note | Action::Status | Action::Severity | Action::Assign => {
@@ -504,6 +596,7 @@ impl App {
         match self.focus {
             Pane::Incidents => self.areas().incidents.map_or(10, list_rows),
             Pane::Detail => self.areas().detail.map_or(10, |a| a.height as usize / 2),
+            Pane::Playbook => self.areas().playbook.map_or(10, |a| a.height as usize / 2),
         }
         .max(1)
     }
@@ -517,6 +610,10 @@ impl App {
                 let pos = self.selected_pos().unwrap_or(0) as isize;
                 let next = (pos + delta).clamp(0, self.list.len() as isize - 1) as usize;
                 self.select(Some(self.list[next]));
+            }
+            Pane::Playbook => {
+                let len = self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
+                self.step = (self.step as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
             }
             Pane::Detail => {
                 let len =
@@ -534,6 +631,10 @@ impl App {
             Pane::Incidents => {
                 let pick = if newest { self.list.last() } else { self.list.first() };
                 self.select(pick.copied());
+            }
+            Pane::Playbook => {
+                let len = self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
+                self.step = if newest { len.saturating_sub(1) } else { 0 };
             }
             Pane::Detail => {
                 let len =
@@ -638,6 +739,13 @@ impl App {
                 }
                 self.send(Intent::SetSeverity { incident: id, severity })
             }
+            MenuPick::Playbook(id, index) => {
+                let Some(pb) = self.library.as_ref().and_then(|l| l.library.playbooks.get(index)) else {
+                    return vec![];
+                };
+                let playbook = pb.id.clone();
+                self.send(Intent::AttachPlaybook { incident: id, playbook })
+            }
             MenuPick::Role(id, role) => {
                 self.overlay = Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme))));
                 vec![]
@@ -729,6 +837,10 @@ impl App {
                 }
                 vec![]
             }
+            Ok(Parsed::Compose(channel)) => {
+                self.compose(channel, None);
+                vec![]
+            }
             Ok(Parsed::Filter(f)) => {
                 self.filter = f;
                 self.list_stale = true;
@@ -756,6 +868,8 @@ impl App {
             Pane::Incidents
         } else if over(areas.detail) {
             Pane::Detail
+        } else if over(areas.playbook) {
+            Pane::Playbook
         } else {
             return;
         };

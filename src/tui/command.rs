@@ -10,6 +10,8 @@ pub enum Parsed {
     Theme(String),
     Open(IncidentId),
     Filter(String),
+    /// Open the message form for a channel.
+    Compose(String),
     Help,
     Quit,
 }
@@ -22,6 +24,11 @@ pub const VERBS: &[(&str, &[&str], &str)] = &[
     ("severity", &["sev"], "severity SEV"),
     ("assign", &[], "assign ROLE PERSON"),
     ("milestone", &[], "milestone MILESTONE (now)"),
+    ("tick", &[], "tick STEP"),
+    ("untick", &[], "untick STEP"),
+    ("send", &[], "send CHANNEL [TEXT…]"),
+    ("snooze", &[], "snooze AUDIENCE MINUTES"),
+    ("playbook", &[], "playbook ID"),
     ("open", &[], "open INC-N"),
     ("filter", &[], "filter [TEXT…]"),
     ("theme", &[], "theme NAME"),
@@ -94,6 +101,38 @@ pub fn parse(
                 time: now,
             })
         }
+        "tick" | "untick" => {
+            need(1)?;
+            let (incident, step) = (incident()?, args[0].to_string());
+            Parsed::Intent(if verb == "tick" {
+                Intent::TickStep { incident, step }
+            } else {
+                Intent::UntickStep { incident, step }
+            })
+        }
+        "send" => {
+            need(1)?;
+            let text = rest[args[0].len()..].trim();
+            if text.is_empty() {
+                Parsed::Compose(args[0].to_string())
+            } else {
+                Parsed::Intent(Intent::SendMessage {
+                    incident: incident()?,
+                    channel: args[0].to_string(),
+                    text: text.to_string(),
+                    step: None,
+                })
+            }
+        }
+        "snooze" => {
+            need(2)?;
+            let minutes = args[1].parse::<u32>().map_err(|_| format!("`{}` is not a number of minutes", args[1]))?;
+            Parsed::Intent(Intent::SnoozeClock { incident: incident()?, audience: args[0].parse()?, minutes })
+        }
+        "playbook" => {
+            need(1)?;
+            Parsed::Intent(Intent::AttachPlaybook { incident: incident()?, playbook: args[0].to_string() })
+        }
         "open" => {
             need(1)?;
             Parsed::Open(args[0].parse()?)
@@ -123,6 +162,7 @@ pub fn candidates(line: &str, themes: &[&str]) -> Vec<String> {
             Some("assign") => Role::ALL.iter().map(|s| s.to_string()).collect(),
             Some("milestone") => Milestone::ALL.iter().map(|s| s.to_string()).collect(),
             Some("theme") => themes.iter().map(|s| s.to_string()).collect(),
+            Some("snooze") => crate::model::Audience::ALL.iter().map(|s| s.to_string()).collect(),
             _ => Vec::new(),
         }
     } else {

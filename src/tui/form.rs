@@ -14,6 +14,8 @@ pub enum MenuPick {
     Close(IncidentId, ClosureReason),
     Severity(IncidentId, Severity),
     Role(IncidentId, Role),
+    /// An index into the library's playbooks.
+    Playbook(IncidentId, usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +68,13 @@ pub enum Form {
         person: TextArea<'static>,
         error: Option<String>,
     },
+    Message {
+        incident: IncidentId,
+        channel: String,
+        step: Option<String>,
+        text: TextArea<'static>,
+        error: Option<String>,
+    },
 }
 
 pub enum FormOutcome {
@@ -81,6 +90,25 @@ fn area(placeholder: &str, theme: &Theme) -> TextArea<'static> {
     t.set_cursor_line_style(ratatui::style::Style::default());
     t.set_style(theme.get("text"));
     t
+}
+
+/// Greedy word wrap of each paragraph at `width` columns.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = Vec::new();
+    for para in text.split('\n') {
+        let mut line = String::new();
+        for word in para.split(' ') {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+                out.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push(line);
+    }
+    out.join("\n")
 }
 
 fn text_of(t: &TextArea) -> String {
@@ -124,12 +152,23 @@ impl Form {
         Form::Assign { incident, role, person: area("name", theme), error: None }
     }
 
+    pub fn message(incident: IncidentId, channel: String, step: Option<String>, text: &str, theme: &Theme) -> Form {
+        let mut area = area("what this audience needs to know now", theme);
+        // Wrapped like an email body, so the whole message is visible while editing.
+        area.insert_str(wrap(text, 72));
+        Form::Message { incident, channel, step, text: area, error: None }
+    }
+
     pub fn title(&self) -> String {
         match self {
             Form::Declare { .. } => "Declare an incident".into(),
             Form::Note { incident, .. } => format!("Note on {incident}"),
             Form::Reason { incident, status, .. } => format!("{incident} → {status}: reason"),
             Form::Assign { incident, role, .. } => format!("{incident}: who is {role}?"),
+            Form::Message { incident, channel, step, .. } => match step {
+                Some(s) => format!("{incident} → {channel} (step {s})"),
+                None => format!("{incident} → {channel}"),
+            },
         }
     }
 
@@ -138,7 +177,8 @@ impl Form {
             Form::Declare { error, .. }
             | Form::Note { error, .. }
             | Form::Reason { error, .. }
-            | Form::Assign { error, .. } => error.as_deref(),
+            | Form::Assign { error, .. }
+            | Form::Message { error, .. } => error.as_deref(),
         }
     }
 
@@ -147,7 +187,8 @@ impl Form {
             Form::Declare { error, .. }
             | Form::Note { error, .. }
             | Form::Reason { error, .. }
-            | Form::Assign { error, .. } => *error = Some(e),
+            | Form::Assign { error, .. }
+            | Form::Message { error, .. } => *error = Some(e),
         }
     }
 
@@ -159,13 +200,13 @@ impl Form {
                 DeclareField::Impact => Some(impact),
                 _ => None,
             },
-            Form::Note { text, .. } | Form::Reason { text, .. } => Some(text),
+            Form::Note { text, .. } | Form::Reason { text, .. } | Form::Message { text, .. } => Some(text),
             Form::Assign { person, .. } => Some(person),
         }
     }
 
     fn multiline(&self) -> bool {
-        matches!(self, Form::Note { .. } | Form::Declare { field: DeclareField::Impact, .. })
+        matches!(self, Form::Note { .. } | Form::Message { .. } | Form::Declare { field: DeclareField::Impact, .. })
     }
 
     pub fn paste(&mut self, text: &str) {
@@ -201,6 +242,15 @@ impl Form {
                     incident: *incident,
                     status: *status,
                     reason: Some(t),
+                })
+            }
+            Form::Message { incident, channel, step, text, .. } => {
+                let t = text_of(text);
+                check("message", &t, MAX_TEXT).map(|_| Intent::SendMessage {
+                    incident: *incident,
+                    channel: channel.clone(),
+                    text: t,
+                    step: step.clone(),
                 })
             }
             Form::Assign { incident, role, person, .. } => {

@@ -36,6 +36,9 @@ snake_enum! {
         Status = "status",
         Severity = "severity",
         Assign = "assign",
+        Tick = "tick",
+        Compose = "compose",
+        AttachPlaybook = "attach_playbook",
     } what = "action"
 }
 
@@ -63,6 +66,9 @@ impl Action {
             Action::Status => "change status",
             Action::Severity => "change severity",
             Action::Assign => "assign a role",
+            Action::Tick => "tick / untick the step",
+            Action::Compose => "compose the step's message (rendered template)",
+            Action::AttachPlaybook => "attach or switch the playbook",
         }
     }
 
@@ -82,6 +88,9 @@ impl Action {
             Action::Severity => "severity",
             Action::Assign => "assign",
             Action::ToggleTime => "time",
+            Action::Tick => "tick",
+            Action::Compose => "message",
+            Action::AttachPlaybook => "playbook",
             _ => "",
         }
     }
@@ -93,6 +102,7 @@ pub enum Scope {
     Global,
     Incidents,
     Detail,
+    Playbook,
 }
 
 impl Scope {
@@ -101,6 +111,7 @@ impl Scope {
             Scope::Global => "everywhere",
             Scope::Incidents => "incidents pane",
             Scope::Detail => "incident & timeline pane",
+            Scope::Playbook => "playbook pane",
         }
     }
 }
@@ -275,6 +286,10 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Incidents, "enter", Action::Open),
     (Scope::Incidents, "esc", Action::Back),
     (Scope::Detail, "esc", Action::Back),
+    (Scope::Playbook, "space", Action::Tick),
+    (Scope::Playbook, "m", Action::Compose),
+    (Scope::Playbook, "esc", Action::Back),
+    (Scope::Global, "p", Action::AttachPlaybook),
 ];
 
 impl Default for Keymap {

@@ -16,6 +16,7 @@ const LIST_WIDTH: u16 = 76;
 pub struct Areas {
     pub incidents: Option<Rect>,
     pub detail: Option<Rect>,
+    pub playbook: Option<Rect>,
     pub hints: Rect,
     pub status: Rect,
     pub too_small: bool,
@@ -26,6 +27,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool) -> Areas {
         return Areas {
             incidents: None,
             detail: None,
+            playbook: None,
             hints: Rect::default(),
             status: Rect::default(),
             too_small: true,
@@ -33,23 +35,30 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool) -> Areas {
     }
     let [main, hints, status] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(size);
-    let (incidents, detail) = if zoom {
+    let (incidents, detail, playbook) = if zoom {
         match focus {
-            Pane::Incidents => (Some(main), None),
-            Pane::Detail => (None, Some(main)),
+            Pane::Incidents => (Some(main), None, None),
+            Pane::Detail => (None, Some(main), None),
+            Pane::Playbook => (None, None, Some(main)),
         }
     } else if size.width >= WIDE {
-        let [a, b] = Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(40)]).areas(main);
-        (Some(a), Some(b))
+        // Left: incidents over the playbook; right: the incident and its timeline.
+        let [left, right] = Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(40)]).areas(main);
+        let [a, c] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(left);
+        (Some(a), Some(right), Some(c))
     } else {
+        // Narrow: the lower area shows the timeline or the playbook, whichever has focus.
         let list = (main.height * 2 / 5).max(5);
         let [a, b] = Layout::default()
             .direction(Direction::Vertical)
             .constraints([Constraint::Length(list), Constraint::Min(5)])
             .areas(main);
-        (Some(a), Some(b))
+        match focus {
+            Pane::Playbook => (Some(a), None, Some(b)),
+            _ => (Some(a), Some(b), None),
+        }
     };
-    Areas { incidents, detail, hints, status, too_small: false }
+    Areas { incidents, detail, playbook, hints, status, too_small: false }
 }
 
 /// Rows of incidents that fit: the pane minus its borders and header row.

@@ -154,7 +154,21 @@ async fn event_loop(
         }
     }));
 
-    // The clock: ages and flash expiry only.
+    // The playbooks and channels, for attaching and composing: retried until loaded.
+    let (t, c) = (tx.clone(), client.clone());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            match c.library().await {
+                Ok(lib) => {
+                    let _ = t.send(Msg::Library(lib)).await;
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+            }
+        }
+    }));
+
+    // The clock: ages, communication clocks and flash expiry.
     let t = tx.clone();
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -49,6 +49,13 @@ pub const MEANINGS: &[&str] = &[
     "entry.severity",
     "entry.role",
     "entry.milestone",
+    "entry.playbook",
+    "entry.step",
+    "entry.message",
+    "entry.delivered",
+    "entry.failed",
+    "entry.snoozed",
+    "section",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -150,6 +157,12 @@ impl Theme {
             EntryKind::SeverityChange { .. } => "entry.severity",
             EntryKind::RoleChange { .. } => "entry.role",
             EntryKind::Milestone { .. } => "entry.milestone",
+            EntryKind::Playbook { .. } => "entry.playbook",
+            EntryKind::Step { .. } => "entry.step",
+            EntryKind::Message { .. } => "entry.message",
+            EntryKind::Delivery { ok: true, .. } => "entry.delivered",
+            EntryKind::Delivery { ok: false, .. } => "entry.failed",
+            EntryKind::Snoozed { .. } => "entry.snoozed",
         })
     }
 }

@@ -59,7 +59,7 @@ impl TestServer {
 
 /// Writes a server config with the test users; returns its path.
 pub fn write_config(dir: &Path) -> PathBuf {
-    let cfg = warroom::config::ServerConfig { listen: None, data_dir: None, users: users() };
+    let cfg = warroom::config::ServerConfig { users: users(), ..Default::default() };
     let path = dir.join("server.toml");
     std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
     path

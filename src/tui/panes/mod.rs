@@ -3,6 +3,7 @@
 pub mod detail;
 pub mod incidents;
 pub mod overlay;
+pub mod playbook;
 pub mod status;
 
 use ratatui::widgets::{Block, BorderType, Borders};

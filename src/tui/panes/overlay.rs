@@ -159,7 +159,7 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
                 "tab next field · ←/→ or 1-5 severity · space drill · enter declares",
             );
         }
-        Form::Note { text, .. } => {
+        Form::Note { text, .. } | Form::Message { text, .. } => {
             let r = centered(area, width, 10);
             f.render_widget(Clear, r);
             let block = popup(app, form.title());

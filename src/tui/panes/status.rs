@@ -12,6 +12,8 @@ use crate::tui::keymap::Action;
 
 const HINTED: &[Action] = &[
     Action::Open,
+    Action::Tick,
+    Action::Compose,
     Action::Declare,
     Action::Note,
     Action::Status,

@@ -1,0 +1,197 @@
+//! Communication: the checklist attached to an incident, messages and their delivery, and
+//! the clocks that say when each audience is due its next update. Clocks are a pure
+//! function of the incident and `now`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::incident::{Incident, Severity, Status};
+use super::playbook::{Audience, Playbook, Step};
+
+/// A playbook as attached to one incident, with who did what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checklist {
+    pub playbook: String,
+    pub title: String,
+    pub steps: Vec<StepState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    #[serde(flatten)]
+    pub step: Step,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticked: Option<Tick>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Checklist {
+    pub fn from_playbook(pb: &Playbook) -> Checklist {
+        Checklist {
+            playbook: pb.id.clone(),
+            title: pb.title.clone(),
+            steps: pb.steps.iter().map(|s| StepState { step: s.clone(), ticked: None, assignee: None }).collect(),
+        }
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.step.id == id)
+    }
+
+    pub fn step_mut(&mut self, id: &str) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|s| s.step.id == id)
+    }
+
+    pub fn done(&self) -> usize {
+        self.steps.iter().filter(|s| s.ticked.is_some()).count()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Delivery {
+    /// Waiting for its first attempt, or for a retry after `error`.
+    Pending {
+        attempts: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    Delivered {
+        at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
+    /// Given up after too many attempts; still visible, never silent.
+    Failed { attempts: u32, error: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: Uuid,
+    pub channel: String,
+    pub audience: Audience,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub delivery: Delivery,
+}
+
+/// When an audience is next due an update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Clock {
+    pub audience: Audience,
+    pub due: DateTime<Utc>,
+    /// The last delivered update to this audience.
+    pub last: Option<DateTime<Utc>>,
+    pub cadence: Duration,
+}
+
+impl Clock {
+    pub fn overdue(&self, now: DateTime<Utc>) -> bool {
+        now > self.due
+    }
+}
+
+/// The first message to any audience is due this soon after declaring.
+pub const FIRST_MESSAGE: i64 = 5 * 60;
+
+/// Default minutes between updates, from practice (PagerDuty, GitLab).
+pub fn default_cadence(audience: Audience, severity: Severity) -> Duration {
+    let minutes = match (audience, severity) {
+        (Audience::Staff, Severity::Sev1) => 15,
+        (_, Severity::Sev1) => 20,
+        (_, Severity::Sev2) => 30,
+        _ => 60,
+    };
+    Duration::minutes(minutes)
+}
+
+/// The clocks of an incident: one per audience its checklist communicates with, while the
+/// incident is being responded to (they stop at postmortem and closed).
+pub fn clocks(inc: &Incident) -> Vec<Clock> {
+    let Some(list) = &inc.checklist else { return Vec::new() };
+    if matches!(inc.status, Status::Postmortem | Status::Closed) {
+        return Vec::new();
+    }
+    let mut cadence: BTreeMap<Audience, Duration> = BTreeMap::new();
+    for s in &list.steps {
+        if let Some(a) = s.step.audience {
+            let every = s.step.every.get(&inc.severity).map(|e| e.duration()).unwrap_or(default_cadence(a, inc.severity));
+            let c = cadence.entry(a).or_insert(every);
+            *c = (*c).min(every);
+        }
+    }
+    cadence
+        .into_iter()
+        .map(|(audience, cadence)| {
+            let last = inc
+                .messages
+                .iter()
+                .filter(|m| m.audience == audience)
+                .filter_map(|m| match m.delivery {
+                    Delivery::Delivered { at, .. } => Some(at),
+                    _ => None,
+                })
+                .max();
+            let base = match last {
+                Some(t) => t + cadence,
+                None => inc.declared_at() + Duration::seconds(FIRST_MESSAGE),
+            };
+            let due = inc.snoozed.get(&audience).map_or(base, |s| base.max(*s));
+            Clock { audience, due, last, cadence }
+        })
+        .collect()
+}
+
+/// `due in 04:12` / `overdue 01:03`, for the console and the CLI.
+pub fn describe(clock: &Clock, now: DateTime<Utc>) -> String {
+    let d = clock.due - now;
+    let (word, d) = if d < Duration::zero() { ("overdue", -d) } else { ("due in", d) };
+    let secs = d.num_seconds();
+    let mmss = if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    } else {
+        format!("{:02}:{:02}", secs / 60, secs % 60)
+    };
+    format!("{} update {word} {mmss}", clock.audience.label())
+}
+
+/// The values a message template may use, for one incident and (optionally) one step.
+pub fn template_values(
+    inc: &Incident,
+    audience: Option<Audience>,
+    status_page_url: &str,
+    now: DateTime<Utc>,
+) -> BTreeMap<&'static str, String> {
+    let cadence = audience
+        .and_then(|a| clocks(inc).into_iter().find(|c| c.audience == a).map(|c| c.cadence))
+        .or_else(|| audience.map(|a| default_cadence(a, inc.severity)))
+        .unwrap_or_else(|| Duration::minutes(30));
+    let next = now + cadence;
+    BTreeMap::from([
+        ("title", inc.title.clone()),
+        ("severity", inc.severity.to_string()),
+        ("impact", inc.impact.clone()),
+        ("status", inc.status.to_string()),
+        ("next_update", format!("by {} UTC", next.format("%H:%M"))),
+        ("status_page_url", status_page_url.to_string()),
+    ])
+}
+
+/// A step's message, rendered for sending now.
+pub fn render_step(inc: &Incident, step: &Step, status_page_url: &str, now: DateTime<Utc>) -> Option<String> {
+    let template = step.message.as_ref()?;
+    Some(super::playbook::render(template, &template_values(inc, step.audience, status_page_url, now)))
+}

@@ -1,0 +1,54 @@
+//! What the server knows from its own files that `decide` needs: the playbooks it can attach
+//! and the channels it can send on (with the audience each reaches). Pure data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::comms::Checklist;
+use super::incident::Severity;
+use super::playbook::{Audience, Playbook};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Library {
+    pub playbooks: Vec<Playbook>,
+    /// Channel name → the audience it reaches.
+    pub channels: BTreeMap<String, ChannelInfo>,
+    /// Where the public status page lives, for message templates.
+    #[serde(default)]
+    pub status_page_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    pub kind: String,
+    pub audience: Audience,
+}
+
+impl Library {
+    pub fn playbook(&self, id: &str) -> Option<&Playbook> {
+        self.playbooks.iter().find(|p| p.id == id)
+    }
+
+    /// The checklist for a playbook, each step's audience resolved from its channel.
+    pub fn checklist(&self, id: &str) -> Option<Checklist> {
+        let mut list = Checklist::from_playbook(self.playbook(id)?);
+        for s in &mut list.steps {
+            s.step.audience = s.step.channel.as_ref().and_then(|c| self.channels.get(c)).map(|c| c.audience);
+        }
+        Some(list)
+    }
+
+    /// The playbook attached by default when an incident of this severity is declared:
+    /// a drill prefers a drill playbook.
+    pub fn default_for(&self, severity: Severity, drill: bool) -> Option<Checklist> {
+        let fits = |p: &&Playbook| p.severities.contains(&severity);
+        let pick = self
+            .playbooks
+            .iter()
+            .filter(fits)
+            .find(|p| p.drill == drill)
+            .or_else(|| self.playbooks.iter().find(|p| fits(p) && !p.drill))?;
+        self.checklist(&pick.id)
+    }
+}

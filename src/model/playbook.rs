@@ -1,0 +1,361 @@
+//! Playbooks: ordered checklists, communication first, loaded from TOML. An attached playbook
+//! is copied into the incident (the event carries the definition), so replays never depend
+//! on files that may have changed since.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::incident::{snake_enum, Role, Severity};
+
+snake_enum! {
+    /// The four parts of a response, in the order a playbook lists them.
+    Section {
+        Communicate = "communicate",
+        Diagnose = "diagnose",
+        Restore = "restore",
+        FollowUp = "follow-up",
+    } what = "section"
+}
+
+snake_enum! {
+    /// Who a message reaches; each has its own communication clock.
+    Audience {
+        Staff = "staff",
+        StatusPage = "status_page",
+        Customers = "customers",
+        Socials = "socials",
+    } what = "audience"
+}
+
+impl Audience {
+    pub fn label(self) -> &'static str {
+        match self {
+            Audience::Staff => "staff",
+            Audience::StatusPage => "status page",
+            Audience::Customers => "customers",
+            Audience::Socials => "socials",
+        }
+    }
+}
+
+/// A duration written like `20m`, `1h30m`, `45s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Every(pub i64);
+
+impl Every {
+    pub fn duration(self) -> Duration {
+        Duration::seconds(self.0)
+    }
+}
+
+impl FromStr for Every {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Every, String> {
+        let bad = || format!("`{s}` is not a duration (like 20m, 1h30m, 45s)");
+        let mut total = 0i64;
+        let mut number = String::new();
+        for c in s.trim().chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let n: i64 = number.parse().map_err(|_| bad())?;
+            number.clear();
+            total += n * match c {
+                'h' => 3600,
+                'm' => 60,
+                's' => 1,
+                _ => return Err(bad()),
+            };
+        }
+        if !number.is_empty() || total <= 0 {
+            return Err(bad());
+        }
+        Ok(Every(total))
+    }
+}
+
+impl TryFrom<String> for Every {
+    type Error = String;
+    fn try_from(s: String) -> Result<Every, String> {
+        s.parse()
+    }
+}
+
+impl From<Every> for String {
+    fn from(e: Every) -> String {
+        e.to_string()
+    }
+}
+
+impl fmt::Display for Every {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (h, m, s) = (self.0 / 3600, self.0 / 60 % 60, self.0 % 60);
+        if h > 0 {
+            write!(f, "{h}h")?;
+        }
+        if m > 0 {
+            write!(f, "{m}m")?;
+        }
+        if s > 0 || self.0 == 0 {
+            write!(f, "{s}s")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub title: String,
+    pub section: Section,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Role>,
+    /// A channel name from the server's config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Message template: `{{title}}`, `{{severity}}`, `{{impact}}`, `{{status}}`,
+    /// `{{next_update}}`, `{{status_page_url}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Repeat cadence per severity, e.g. `{ SEV1 = "20m", SEV2 = "30m" }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub every: BTreeMap<Severity, Every>,
+    /// Filled by the server at attach time from the channel's config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Audience>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbook {
+    pub id: String,
+    pub title: String,
+    /// Severities this playbook is attached to by default when an incident is declared.
+    #[serde(default)]
+    pub severities: Vec<Severity>,
+    #[serde(default)]
+    pub drill: bool,
+    #[serde(rename = "steps")]
+    pub steps: Vec<Step>,
+}
+
+pub const PLACEHOLDERS: &[&str] = &["title", "severity", "impact", "status", "next_update", "status_page_url"];
+
+/// The `{{name}}` placeholders a template uses, in order.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        out.push(after[..end].trim());
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+/// Fills `{{name}}` placeholders from `values`; unknown names stay as written.
+pub fn render(template: &str, values: &BTreeMap<&str, String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = after[..end].trim();
+        match values.get(name) {
+            Some(v) => out.push_str(v),
+            None => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A problem in a playbook file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaybookError {
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for PlaybookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(l) = self.line {
+            write!(f, "line {l}: ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Parses and checks one playbook file's text.
+pub fn parse(text: &str) -> Result<Playbook, PlaybookError> {
+    let pb: Playbook = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        PlaybookError { line, field: None, message: e.message().to_string() }
+    })?;
+    // The line of `key = …` in the i-th `[[steps]]` block (or at the top level for `None`).
+    let line_of = |step: Option<usize>, key: &str| -> Option<usize> {
+        let lines: Vec<&str> = text.lines().collect();
+        let start = match step {
+            None => 0,
+            Some(i) => lines.iter().enumerate().filter(|(_, l)| l.trim() == "[[steps]]").nth(i)?.0,
+        };
+        let block_end = lines[start + 1..].iter().position(|l| l.trim().starts_with('[')).map_or(lines.len(), |p| start + 1 + p);
+        let key_line = lines[start..block_end]
+            .iter()
+            .position(|l| l.trim_start().starts_with(key) && l.contains('='))
+            .map(|p| start + p + 1);
+        key_line.or(Some(start + 1))
+    };
+    let err = |field: String, at: Option<usize>, message: String| PlaybookError { line: at, field: Some(field), message };
+    if pb.id.trim().is_empty() || pb.id.contains(char::is_whitespace) {
+        return Err(err("id".into(), line_of(None, "id"), "must be a non-empty word".into()));
+    }
+    if pb.steps.is_empty() {
+        return Err(err("steps".into(), None, "a playbook needs at least one step".into()));
+    }
+    let mut seen = BTreeSet::new();
+    let mut last_section = Section::Communicate;
+    let mut communicated = false;
+    for (i, step) in pb.steps.iter().enumerate() {
+        let field = |f: &str| format!("steps[{i}].{f}");
+        let at = |f: &str| line_of(Some(i), f);
+        if step.id.trim().is_empty() || step.id.contains(char::is_whitespace) {
+            return Err(err(field("id"), at("id"), "must be a non-empty word".into()));
+        }
+        if !seen.insert(step.id.as_str()) {
+            return Err(err(field("id"), at("id"), format!("`{}` is used by another step", step.id)));
+        }
+        if step.section < last_section && step.section != Section::Communicate {
+            // Communicate steps may repeat at the end (all-clear); others keep their order.
+            return Err(err(field("section"), at("section"), format!("{} comes after {}", step.section, last_section)));
+        }
+        last_section = last_section.max(step.section);
+        communicated |= step.section == Section::Communicate;
+        if let Some(template) = &step.message {
+            if step.channel.is_none() {
+                return Err(err(field("message"), at("message"), "a message needs a channel".into()));
+            }
+            if let Some(bad) = placeholders(template).into_iter().find(|p| !PLACEHOLDERS.contains(p)) {
+                return Err(err(
+                    field("message"),
+                    at("message"),
+                    format!("unknown placeholder {{{{{bad}}}}} (known: {})", PLACEHOLDERS.join(", ")),
+                ));
+            }
+        }
+        if !step.every.is_empty() && step.channel.is_none() {
+            return Err(err(field("every"), at("every"), "a repeat cadence needs a channel".into()));
+        }
+        if step.audience.is_some() {
+            return Err(err(field("audience"), at("audience"), "is set by the server from the channel".into()));
+        }
+    }
+    if !communicated {
+        return Err(err("steps".into(), None, "communicate first: a playbook needs a communicate step".into()));
+    }
+    Ok(pb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "mini"
+title = "Mini"
+severities = ["SEV3"]
+
+[[steps]]
+id = "tell-staff"
+title = "Tell staff"
+section = "communicate"
+channel = "staff"
+message = "{{severity}} {{title}}: next update {{next_update}}"
+every = { SEV1 = "15m", SEV3 = "1h" }
+
+[[steps]]
+id = "look"
+title = "Look at dashboards"
+section = "diagnose"
+owner = "subject_matter_expert"
+"#;
+
+    #[test]
+    fn a_good_playbook_parses_with_its_cadences() {
+        let pb = parse(GOOD).unwrap();
+        assert_eq!(pb.steps.len(), 2);
+        assert_eq!(pb.steps[0].every[&Severity::Sev1], Every(900));
+        assert_eq!(pb.steps[1].owner, Some(Role::SubjectMatterExpert));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_field() {
+        let e = parse(&GOOD.replace("section = \"diagnose\"", "sektion = \"diagnose\"")).unwrap_err();
+        assert!(e.line.is_some() && e.message.contains("sektion"), "{e}");
+        let e = parse(&GOOD.replace("\"1h\"", "\"an hour\"")).unwrap_err();
+        assert_eq!(e.line, Some(12), "{e}");
+        let e = parse(&GOOD.replace("{{next_update}}", "{{eta}}")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("steps[0].message"));
+        assert_eq!(e.line, Some(11), "{e}");
+        let e = parse(&GOOD.replace("id = \"look\"", "id = \"tell-staff\"")).unwrap_err();
+        assert_eq!(e.to_string(), "line 15: steps[1].id: `tell-staff` is used by another step");
+        let e = parse("id = \"x\"\ntitle = \"x\"\nsteps = [ {").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn communicate_comes_first() {
+        let no_comms = GOOD.replace("section = \"communicate\"", "section = \"diagnose\"");
+        assert!(parse(&no_comms).unwrap_err().message.contains("communicate first"));
+    }
+
+    #[test]
+    fn templates_render_known_fields_and_keep_unknown_ones() {
+        let values = BTreeMap::from([("title", "Checkout down".to_string()), ("severity", "SEV1".to_string())]);
+        assert_eq!(render("{{severity}}: {{ title }} {{x}}", &values), "SEV1: Checkout down {{x}}");
+        assert_eq!(render("no braces {{", &values), "no braces {{");
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!("1h30m".parse::<Every>(), Ok(Every(5400)));
+        assert_eq!("45s".parse::<Every>(), Ok(Every(45)));
+        assert!("20".parse::<Every>().is_err());
+        assert!("0m".parse::<Every>().is_err());
+        assert_eq!(Every(5400).to_string(), "1h30m");
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    #[test]
+    fn every_shipped_playbook_is_valid() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let pb = super::parse(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            ids.push(pb.id);
+        }
+        ids.sort();
+        assert_eq!(ids, ["data-loss", "degraded-performance", "gameday-hero", "major-outage", "security-incident"]);
+    }
+}

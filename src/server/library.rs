@@ -1,0 +1,110 @@
+//! The server's library: playbooks (shipped, the config dir's, and `playbooks_dir`) and its
+//! channels, loaded at start and again on SIGHUP. One broken playbook never stops the others:
+//! its error is kept, printed and served with the library.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+use crate::config::ChannelConfig;
+use crate::model::library::{ChannelInfo, Library};
+use crate::model::playbook::{self, Playbook};
+
+/// The playbooks that ship with warroom.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("major-outage.toml", include_str!("../../playbooks/major-outage.toml")),
+    ("degraded-performance.toml", include_str!("../../playbooks/degraded-performance.toml")),
+    ("security-incident.toml", include_str!("../../playbooks/security-incident.toml")),
+    ("data-loss.toml", include_str!("../../playbooks/data-loss.toml")),
+    ("gameday-hero.toml", include_str!("../../playbooks/gameday-hero.toml")),
+];
+
+/// What `GET /api/v1/library` returns: the library and what failed to load.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Loaded {
+    #[serde(flatten)]
+    pub library: Library,
+    pub errors: Vec<String>,
+}
+
+/// Checks one playbook file; the error names the file and line.
+pub fn check_file(path: &Path) -> Result<Playbook, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    playbook::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn dir_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Loads every playbook (shipped, then each dir in order; a later one with the same id
+/// wins) and describes the channels.
+pub fn load(channels: &[ChannelConfig], dirs: &[PathBuf], public_url: &str) -> Loaded {
+    let mut out = Loaded::default();
+    let add = |pb: Playbook, out: &mut Loaded| {
+        out.library.playbooks.retain(|p| p.id != pb.id);
+        out.library.playbooks.push(pb);
+    };
+    for (name, text) in SHIPPED {
+        match playbook::parse(text) {
+            Ok(pb) => add(pb, &mut out),
+            Err(e) => out.errors.push(format!("playbooks/{name}: {e}")),
+        }
+    }
+    for dir in dirs {
+        for file in dir_files(dir) {
+            match check_file(&file) {
+                Ok(pb) => add(pb, &mut out),
+                Err(e) => out.errors.push(e),
+            }
+        }
+    }
+    for c in channels {
+        out.library.channels.insert(
+            c.name.clone(),
+            ChannelInfo { kind: format!("{:?}", c.kind).to_lowercase(), audience: c.audience.unwrap_or(c.kind.default_audience()) },
+        );
+    }
+    // A step naming a channel this server lacks still loads; the warning says so.
+    for pb in &out.library.playbooks {
+        for s in &pb.steps {
+            if let Some(c) = &s.channel {
+                if !out.library.channels.contains_key(c) {
+                    out.errors.push(format!(
+                        "playbook {}: step {}: no channel `{c}` on this server (its messages cannot be sent)",
+                        pb.id, s.id
+                    ));
+                }
+            }
+        }
+    }
+    out.library.status_page_url = format!("{}/status", public_url.trim_end_matches('/'));
+    out
+}
+
+/// The live library, swapped whole on reload.
+#[derive(Default)]
+pub struct Shared(RwLock<Arc<Loaded>>);
+
+impl Shared {
+    pub fn new(loaded: Loaded) -> Shared {
+        Shared(RwLock::new(Arc::new(loaded)))
+    }
+
+    pub fn get(&self) -> Arc<Loaded> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, loaded: Loaded) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+    }
+}

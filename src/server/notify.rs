@@ -1,0 +1,220 @@
+//! The notifier: delivers queued messages on the server's own channels (never a destination
+//! from a client) and records every attempt as a command, so delivery is on the timeline.
+//! Failures retry with backoff until delivered or given up — never silently dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::api::App;
+use super::writer::{Caller, WriteError};
+use crate::client::error_chain;
+use crate::config::{ChannelConfig, ChannelKind, SmtpTls};
+use crate::model::comms::Delivery;
+use crate::model::{Fact, IncidentId, Intent, Rejection, UserRole};
+use crate::protocol::Command;
+
+/// Attempts before giving up (about 8 minutes of backoff in all).
+pub const MAX_ATTEMPTS: u32 = 10;
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+pub fn system() -> Caller {
+    Caller { name: "warroom".into(), role: UserRole::Admin }
+}
+
+struct Job {
+    incident: IncidentId,
+    message: Uuid,
+    channel: String,
+    text: String,
+    attempts: u32,
+}
+
+struct Notifier {
+    app: App,
+    channels: HashMap<String, ChannelConfig>,
+    http: reqwest::Client,
+    in_flight: Mutex<HashSet<Uuid>>,
+}
+
+pub fn spawn(app: App, channels: Vec<ChannelConfig>) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
+    let n = Arc::new(Notifier {
+        channels: channels.into_iter().map(|c| (c.name.clone(), c)).collect(),
+        app,
+        http,
+        in_flight: Mutex::new(HashSet::new()),
+    });
+    tokio::spawn(async move { n.run().await });
+}
+
+impl Notifier {
+    async fn run(self: Arc<Self>) {
+        let mut rx = self.app.hub().subscribe();
+        // Messages still pending from before a restart (or a lag) are picked up again.
+        self.resume();
+        loop {
+            match rx.recv().await {
+                Ok(p) => {
+                    if let Fact::MessageQueued { incident, message, channel, text, .. } = &p.event.fact {
+                        self.start(Job {
+                            incident: *incident,
+                            message: *message,
+                            channel: channel.clone(),
+                            text: text.clone(),
+                            attempts: 0,
+                        });
+                    }
+                }
+                Err(RecvError::Lagged(_)) => self.resume(),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn resume(self: &Arc<Self>) {
+        let jobs: Vec<Job> = {
+            let state = self.app.hub().state();
+            state
+                .incidents
+                .values()
+                .flat_map(|inc| inc.messages.iter().map(move |m| (inc.id, m)))
+                .filter_map(|(incident, m)| match m.delivery {
+                    Delivery::Pending { attempts, .. } => Some(Job {
+                        incident,
+                        message: m.id,
+                        channel: m.channel.clone(),
+                        text: m.text.clone(),
+                        attempts,
+                    }),
+                    _ => None,
+                })
+                .collect()
+        };
+        for job in jobs {
+            self.start(job);
+        }
+    }
+
+    fn start(self: &Arc<Self>, job: Job) {
+        if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(job.message) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let id = job.message;
+            me.deliver(job).await;
+            me.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        });
+    }
+
+    async fn deliver(&self, job: Job) {
+        let mut attempt = job.attempts;
+        loop {
+            let result = match self.channels.get(&job.channel) {
+                Some(channel) => self.send(channel, &job.text).await,
+                None => Err(format!("channel `{}` is not configured on this server any more", job.channel)),
+            };
+            attempt += 1;
+            let ok = result.is_ok();
+            let last = !ok && (attempt >= MAX_ATTEMPTS || !self.channels.contains_key(&job.channel));
+            let detail = result.unwrap_or_else(|e| e);
+            // One id per attempt: a retry after a crash records the same attempt once.
+            let id = Uuid::from_u128(job.message.as_u128() ^ (u128::from(attempt) << 64 | 0xd311));
+            let intent = Intent::RecordDelivery { incident: job.incident, message: job.message, ok, detail, last };
+            match self.app.submit(system(), Command { id, intent }).await {
+                Ok(_) | Err(WriteError::KeyReused(_)) => {}
+                // Someone (an earlier run) already settled it.
+                Err(WriteError::Rejected(Rejection::Conflict(_))) => return,
+                Err(_) => return,
+            }
+            if ok || last {
+                return;
+            }
+            let backoff = FIRST_BACKOFF.saturating_mul(1 << (attempt - 1).min(16)).min(MAX_BACKOFF);
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One attempt; `Ok` carries what the receiver said, `Err` why it failed.
+    async fn send(&self, channel: &ChannelConfig, text: &str) -> Result<String, String> {
+        match channel.kind {
+            ChannelKind::DryRun => Ok("dry run: recorded, not sent".into()),
+            ChannelKind::Statuspage => Ok("published on the status page".into()),
+            ChannelKind::Webhook => self.post(channel, serde_json::json!({ "text": text })).await,
+            ChannelKind::Social => self.post(channel, serde_json::json!({ "status": text })).await,
+            ChannelKind::Email => email(channel, text).await,
+        }
+    }
+
+    async fn post(&self, channel: &ChannelConfig, body: serde_json::Value) -> Result<String, String> {
+        let url = channel.url.as_deref().ok_or("no url")?;
+        let mut req = self.http.post(url).json(&body);
+        if let Some(t) = &channel.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| error_chain(&e))?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(format!("HTTP {}", status.as_u16()))
+        } else {
+            let body = resp.text().await.unwrap_or_default();
+            Err(format!("HTTP {}: {}", status.as_u16(), body.chars().take(120).collect::<String>()))
+        }
+    }
+}
+
+/// Reads the recipients file: one address a line; blank lines and `#` comments skipped.
+pub fn recipients(channel: &ChannelConfig) -> Result<Vec<Mailbox>, String> {
+    let path = channel.recipients_file.as_ref().ok_or("no recipients_file")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(line.parse::<Mailbox>().map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?);
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no recipients", path.display()));
+    }
+    Ok(out)
+}
+
+async fn email(channel: &ChannelConfig, text: &str) -> Result<String, String> {
+    let to = recipients(channel)?;
+    let from: Mailbox = channel.from.as_deref().unwrap_or("").parse().map_err(|e| format!("from: {e}"))?;
+    let subject: String = text.lines().next().unwrap_or("Incident update").chars().take(78).collect();
+    // Recipients go in Bcc: customers never see each other's addresses.
+    let mut builder = lettre::Message::builder().from(from.clone()).to(from).subject(subject);
+    for r in &to {
+        builder = builder.bcc(r.clone());
+    }
+    let message = builder.body(text.to_string()).map_err(|e| e.to_string())?;
+    let smtp = channel.smtp.as_deref().ok_or("no smtp")?;
+    let (host, port) = match smtp.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("smtp: bad port in `{smtp}`"))?),
+        None => (smtp, 25),
+    };
+    let transport = match channel.tls {
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port),
+        SmtpTls::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| e.to_string())?.port(port)
+        }
+    }
+    .timeout(Some(Duration::from_secs(10)))
+    .build();
+    transport.send(message).await.map_err(|e| error_chain(&e))?;
+    Ok(format!("sent to {} recipients", to.len()))
+}

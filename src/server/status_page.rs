@@ -1,0 +1,120 @@
+//! The public status page (`/status`, `/status.json`): no auth, no JavaScript, readable on a
+//! phone. It shows only what was published to it — never internal notes, titles or drills.
+
+use axum::extract::State;
+use axum::response::{Html, IntoResponse};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::api::App;
+use crate::model::comms::Delivery;
+use crate::model::{Audience, Incident, State as WarState, Status};
+
+/// Cachet's public incident statuses, from ours.
+pub fn public_status(s: Status) -> &'static str {
+    match s {
+        Status::Declared | Status::Investigating => "investigating",
+        Status::Mitigating => "identified",
+        Status::Mitigated => "watching",
+        Status::Postmortem | Status::Closed => "fixed",
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublicUpdate {
+    pub at: DateTime<Utc>,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublicIncident {
+    pub id: String,
+    pub status: &'static str,
+    pub updates: Vec<PublicUpdate>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub updated: DateTime<Utc>,
+    pub incidents: Vec<PublicIncident>,
+}
+
+fn published(inc: &Incident) -> Vec<PublicUpdate> {
+    inc.messages
+        .iter()
+        .filter(|m| m.audience == Audience::StatusPage)
+        .filter_map(|m| match m.delivery {
+            Delivery::Delivered { at, .. } => Some(PublicUpdate { at, text: m.text.clone() }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The page's content: incidents with at least one published update, newest first.
+pub fn page(state: &WarState, now: DateTime<Utc>) -> Page {
+    let mut incidents: Vec<PublicIncident> = state
+        .incidents
+        .values()
+        .filter(|i| !i.drill)
+        .filter_map(|i| {
+            let mut updates = published(i);
+            if updates.is_empty() {
+                return None;
+            }
+            updates.reverse();
+            Some(PublicIncident { id: i.id.to_string(), status: public_status(i.status), updates })
+        })
+        .collect();
+    incidents.sort_by_key(|i| std::cmp::Reverse(i.updates.first().map(|u| u.at)));
+    Page { updated: now, incidents }
+}
+
+pub async fn json(State(app): State<App>) -> Json<Page> {
+    Json(page(&app.hub().state(), Utc::now()))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub async fn html(State(app): State<App>) -> impl IntoResponse {
+    let p = page(&app.hub().state(), Utc::now());
+    let open = p.incidents.iter().filter(|i| i.status != "fixed").count();
+    let banner = if open == 0 {
+        "<p class=\"ok\">All systems operational</p>".to_string()
+    } else {
+        format!("<p class=\"bad\">{open} ongoing incident{}</p>", if open == 1 { "" } else { "s" })
+    };
+    let mut body = String::new();
+    for i in &p.incidents {
+        body.push_str(&format!(
+            "<section><h2>Incident {} <span class=\"st {}\">{}</span></h2><ol>",
+            esc(&i.id),
+            i.status,
+            i.status
+        ));
+        for u in &i.updates {
+            body.push_str(&format!(
+                "<li><time datetime=\"{}\">{}</time><p>{}</p></li>",
+                u.at.to_rfc3339(),
+                u.at.format("%Y-%m-%d %H:%M UTC"),
+                esc(&u.text)
+            ));
+        }
+        body.push_str("</ol></section>");
+    }
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta http-equiv=\"refresh\" content=\"30\"><title>Status</title><style>\
+body{{font-family:system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;color:#222}}\
+h1{{font-size:1.4rem}}h2{{font-size:1.1rem}}.ok{{background:#e6f6ea;padding:.8rem;border-radius:.4rem}}\
+.bad{{background:#fdecea;padding:.8rem;border-radius:.4rem}}ol{{list-style:none;padding:0}}\
+li{{border-left:3px solid #ccc;padding-left:.8rem;margin:.8rem 0}}time{{color:#666;font-size:.9rem}}\
+.st{{font-size:.8rem;padding:.1rem .4rem;border-radius:.3rem;background:#eee}}.investigating{{background:#fdecea}}\
+.identified{{background:#fff4e0}}.watching{{background:#e8f0fe}}.fixed{{background:#e6f6ea}}</style></head>\
+<body><h1>Service status</h1>{banner}{body}<footer><small>Updated {}</small></footer></body></html>",
+        p.updated.format("%Y-%m-%d %H:%M:%S UTC")
+    ))
+}
