@@ -447,8 +447,11 @@ async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) -> color_eyre
             }
             for pb in &lib.library.playbooks {
                 let sevs: Vec<String> = pb.severities.iter().map(|s| s.to_string()).collect();
-                let default =
-                    if sevs.is_empty() { "attach by hand".to_string() } else { format!("default for {}", sevs.join(" ")) };
+                let default = if sevs.is_empty() {
+                    "attach by hand".to_string()
+                } else {
+                    format!("default for {}", sevs.join(" "))
+                };
                 let drill = if pb.drill { " (drills)" } else { "" };
                 println!("{:<22} {:<36} {} steps, {default}{drill}", pb.id, pb.title, pb.steps.len());
             }
@@ -483,7 +486,9 @@ async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) -> color_eyre
 async fn comms(conn: &Connection, json: bool, cmd: CommsCmd) -> color_eyre::Result<()> {
     let client = connect(conn)?;
     let intent = match cmd {
-        CommsCmd::Snooze { incident, audience, minutes } => Intent::SnoozeClock { incident, audience, minutes },
+        CommsCmd::Snooze { incident, audience, minutes } => {
+            Intent::SnoozeClock { incident, audience, minutes }
+        }
         CommsCmd::Send { incident, channel, text, step } => {
             let text = match (text, &step) {
                 (Some(t), _) => t,
@@ -492,8 +497,11 @@ async fn comms(conn: &Connection, json: bool, cmd: CommsCmd) -> color_eyre::Resu
                     let state = snapshot(&client).await?;
                     let lib = client.library().await?;
                     let inc = state.incident(incident).map_err(|e| eyre!("{e}"))?;
-                    let list = inc.checklist.as_ref().ok_or_else(|| eyre!("{incident} has no playbook attached"))?;
-                    let s = list.step(step_id).ok_or_else(|| eyre!("no step `{step_id}` in {}", list.playbook))?;
+                    let list =
+                        inc.checklist.as_ref().ok_or_else(|| eyre!("{incident} has no playbook attached"))?;
+                    let s = list
+                        .step(step_id)
+                        .ok_or_else(|| eyre!("no step `{step_id}` in {}", list.playbook))?;
                     crate::model::comms::render_step(inc, &s.step, &lib.library.status_page_url, Utc::now())
                         .ok_or_else(|| eyre!("step `{step_id}` has no message template; pass --text"))?
                 }
@@ -664,7 +672,13 @@ async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result
         }
     }
     if let Some(list) = &inc.checklist {
-        println!("\nplaybook {} — {} ({}/{} done):", list.playbook, list.title, list.done(), list.steps.len());
+        println!(
+            "\nplaybook {} — {} ({}/{} done):",
+            list.playbook,
+            list.title,
+            list.done(),
+            list.steps.len()
+        );
         for s in &list.steps {
             let mark = if s.ticked.is_some() { "[x]" } else { "[ ]" };
             let who = match (&s.ticked, &s.assignee) {

@@ -65,7 +65,9 @@ pub fn event_line(e: &Event) -> String {
         Fact::StepTicked { incident, step, .. } => format!("{incident} ticked {step}"),
         Fact::StepUnticked { incident, step } => format!("{incident} unticked {step}"),
         Fact::StepAssigned { incident, step, person } => format!("{incident} {step} → {}", one_line(person)),
-        Fact::MessageQueued { incident, channel, text, .. } => format!("{incident} → {channel}: {}", one_line(text)),
+        Fact::MessageQueued { incident, channel, text, .. } => {
+            format!("{incident} → {channel}: {}", one_line(text))
+        }
         Fact::MessageDelivered { incident, message, .. } => format!("{incident} delivered {message}"),
         Fact::MessageFailed { incident, message, error, last } => {
             let what = if *last { "gave up on" } else { "failed" };

@@ -121,6 +121,38 @@ fn realistic_state() -> State {
     s
 }
 
+/// The server library with the shipped playbooks and the demo's channels.
+fn library() -> warroom::server::library::Loaded {
+    warroom::server::library::load(&warroom::demo::channels(), &[], "https://status.example.com")
+}
+
+/// The realistic war room with the shipped major-outage playbook on INC-1, two steps done.
+fn with_playbook() -> State {
+    let mut s = realistic_state();
+    let lib = library();
+    for (who, intent) in [
+        ("alice", Intent::AttachPlaybook { incident: IncidentId(1), playbook: "major-outage".into() }),
+        ("bob", Intent::TickStep { incident: IncidentId(1), step: "notify-staff".into() }),
+        (
+            "carol",
+            Intent::AssignStep {
+                incident: IncidentId(1),
+                step: "email-customers".into(),
+                person: "dana".into(),
+            },
+        ),
+    ] {
+        let cx = warroom::model::Context { library: &lib.library, now: t0(), command_id: uuid::Uuid::nil() };
+        let facts = s.decide_with(&intent, &cx).unwrap();
+        for e in
+            stamp(s.seq + 1, t0() + Duration::minutes(20), who, UserRole::Responder, uuid::Uuid::nil(), facts)
+        {
+            s.apply(&e);
+        }
+    }
+    s
+}
+
 fn app_with(state: State, width: u16, height: u16, theme: &str) -> App {
     let themes = Themes::presets();
     let theme = themes.get(theme).unwrap().clone();
@@ -219,6 +251,61 @@ fn status_menu_and_offline_bar_at_160x48() {
     a.update(Msg::Queued(2));
     a.update(key(KeyCode::Char('s')));
     insta::assert_snapshot!(text(&render(&mut a)));
+}
+
+#[test]
+fn playbook_pane_with_clocks_at_160x48() {
+    let mut a = app_with(with_playbook(), 160, 48, "default");
+    a.update(Msg::Library(library()));
+    insta::assert_snapshot!(text(&render(&mut a)));
+}
+
+#[test]
+fn playbook_pane_alone_at_80x24() {
+    let mut a = app_with(with_playbook(), 80, 24, "default");
+    a.update(key(KeyCode::Tab));
+    a.update(key(KeyCode::Tab));
+    assert_eq!(a.focus, Pane::Playbook);
+    insta::assert_snapshot!(text(&render(&mut a)));
+}
+
+#[test]
+fn an_overdue_clock_is_drawn_as_an_alert() {
+    let mut a = app_with(with_playbook(), 160, 48, "default");
+    // Declared at 09:01, no message delivered: the first updates were due at 09:06.
+    let buf = render(&mut a);
+    let theme = Themes::presets().get("default").unwrap().clone();
+    let (x, y) = find(&buf, "staff update overdue");
+    assert_eq!(buf[(x, y)].fg, theme.get("alert").fg.unwrap());
+}
+
+#[test]
+fn space_ticks_and_m_composes_the_steps_rendered_message() {
+    let mut a = app_with(with_playbook(), 160, 48, "default");
+    a.update(Msg::Library(library()));
+    a.update(key(KeyCode::Tab));
+    a.update(key(KeyCode::Tab));
+    // The first step is already ticked by bob: space unticks it.
+    let effects = a.update(key(KeyCode::Char(' ')));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(cmd.intent, Intent::UntickStep { incident: IncidentId(1), step: "notify-staff".into() });
+    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Char('m')));
+    assert!(text(&render(&mut a)).contains("INC-1 → public (step status-page)"));
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    match &cmd.intent {
+        Intent::SendMessage { incident, channel, text, step } => {
+            assert_eq!(
+                (*incident, channel.as_str(), step.as_deref()),
+                (IncidentId(1), "public", Some("status-page"))
+            );
+            assert!(text.starts_with("We are investigating: Customers cannot pay by card"), "{text}");
+            assert!(text.contains("Next update by 09:50 UTC"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -23,11 +23,15 @@ struct Console {
 
 impl Console {
     fn open(args: &[&str], server: &str, role: UserRole) -> Console {
+        Console::open_sized(args, server, role, (120, 36))
+    }
+
+    fn open_sized(args: &[&str], server: &str, role: UserRole, (w, h): (u16, u16)) -> Console {
         let home = tempfile::tempdir().unwrap();
         let socket = format!("warroom-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let env = |k: &str, v: &Path| format!("{k}={}", v.display());
         let status = Proc::new("tmux")
-            .args(["-L", &socket, "new-session", "-d", "-x", "120", "-y", "36", "env"])
+            .args(["-L", &socket, "new-session", "-d", "-x", &w.to_string(), "-y", &h.to_string(), "env"])
             .arg(format!("WARROOM_SERVER={server}"))
             .arg(format!("WARROOM_TOKEN={}", token(role)))
             .arg(env("WARROOM_CONFIG_DIR", &home.path().join("config")))
@@ -60,13 +64,17 @@ impl Console {
     }
 
     fn wait_for(&self, what: &str) -> String {
+        self.wait_until(what, |s| s.contains(what))
+    }
+
+    fn wait_until(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let s = self.screen();
-            if s.contains(what) {
+            if cond(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "`{what}` never appeared:\n{s}");
+            assert!(Instant::now() < deadline, "{what} never appeared:\n{s}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -160,5 +168,31 @@ fn the_demo_opens_on_its_incidents_with_no_set_up() {
     let console = Console::open(&["demo"], "http://unused", UserRole::Commander);
     console.wait_for("Checkout returns 502 for card payments");
     console.wait_for("alice (commander)");
+    console.press("q");
+}
+
+#[test]
+#[ignore = "needs tmux"]
+fn ticking_a_step_and_sending_its_message_resets_the_clock() {
+    let console = Console::open_sized(&["demo"], "http://unused", UserRole::Commander, (160, 44));
+    console.wait_for("Major outage 0/11 done");
+    console.wait_for("status page update due in 04:");
+    console.press("Tab");
+    console.press("Tab");
+    console.press("Space");
+    console.wait_for("Major outage 1/11 done");
+    console.wait_for("✓ alice");
+    console.press("j");
+    console.press("j");
+    console.press("m");
+    console.wait_for("INC-1 → public (step status-page)");
+    console.press("Enter");
+    console.wait_for("Major outage 2/11 done");
+    console.wait_for("public: delivered (published on the status page)");
+    // Sending on the status page reset its clock to the SEV1 cadence (20 min).
+    let shown = console.wait_until("a reset status page clock", |s| {
+        s.contains("status page update due in 19:") || s.contains("status page update due in 20:00")
+    });
+    assert!(shown.contains("staff update due in 04:"), "the other clocks keep running:\n{shown}");
     console.press("q");
 }

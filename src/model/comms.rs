@@ -40,7 +40,11 @@ impl Checklist {
         Checklist {
             playbook: pb.id.clone(),
             title: pb.title.clone(),
-            steps: pb.steps.iter().map(|s| StepState { step: s.clone(), ticked: None, assignee: None }).collect(),
+            steps: pb
+                .steps
+                .iter()
+                .map(|s| StepState { step: s.clone(), ticked: None, assignee: None })
+                .collect(),
         }
     }
 
@@ -128,7 +132,12 @@ pub fn clocks(inc: &Incident) -> Vec<Clock> {
     let mut cadence: BTreeMap<Audience, Duration> = BTreeMap::new();
     for s in &list.steps {
         if let Some(a) = s.step.audience {
-            let every = s.step.every.get(&inc.severity).map(|e| e.duration()).unwrap_or(default_cadence(a, inc.severity));
+            let every = s
+                .step
+                .every
+                .get(&inc.severity)
+                .map(|e| e.duration())
+                .unwrap_or(default_cadence(a, inc.severity));
             let c = cadence.entry(a).or_insert(every);
             *c = (*c).min(every);
         }
@@ -194,4 +203,163 @@ pub fn template_values(
 pub fn render_step(inc: &Incident, step: &Step, status_page_url: &str, now: DateTime<Utc>) -> Option<String> {
     let template = step.message.as_ref()?;
     Some(super::playbook::render(template, &template_values(inc, step.audience, status_page_url, now)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::library::ChannelInfo;
+    use crate::model::{stamp, Context, IncidentId, Intent, Library, State, UserRole};
+
+    fn lib() -> Library {
+        let pb = crate::model::playbook::parse(
+            r#"
+id = "p"
+title = "P"
+severities = ["SEV1", "SEV3"]
+[[steps]]
+id = "staff"
+title = "Tell staff"
+section = "communicate"
+channel = "staff"
+every = { SEV1 = "10m" }
+[[steps]]
+id = "page"
+title = "Status page"
+section = "communicate"
+channel = "public"
+"#,
+        )
+        .unwrap();
+        Library {
+            playbooks: vec![pb],
+            channels: BTreeMap::from([
+                ("staff".into(), ChannelInfo { kind: "webhook".into(), audience: Audience::Staff }),
+                ("public".into(), ChannelInfo { kind: "statuspage".into(), audience: Audience::StatusPage }),
+            ]),
+            status_page_url: "https://status.example.com/status".into(),
+        }
+    }
+
+    fn t(min: i64) -> DateTime<Utc> {
+        "2026-11-21T10:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(min)
+    }
+
+    fn run(s: &mut State, lib: &Library, at: DateTime<Utc>, intent: Intent) -> Vec<crate::model::Event> {
+        let id = uuid::Uuid::new_v4();
+        let facts = s.decide_with(&intent, &Context { library: lib, now: at, command_id: id }).unwrap();
+        let events = stamp(s.seq + 1, at, "alice", UserRole::Commander, id, facts);
+        for e in &events {
+            s.apply(e);
+        }
+        events
+    }
+
+    fn declared(sev: Severity) -> (State, Library) {
+        let (mut s, lib) = (State::default(), lib());
+        let intent = Intent::DeclareIncident {
+            title: "Checkout".into(),
+            severity: sev,
+            impact: "cards fail".into(),
+            drill: false,
+        };
+        run(&mut s, &lib, t(0), intent);
+        (s, lib)
+    }
+
+    #[test]
+    fn every_audience_is_due_its_first_message_within_five_minutes() {
+        let (s, _) = declared(Severity::Sev1);
+        let c = clocks(&s.incidents[&IncidentId(1)]);
+        assert_eq!(c.iter().map(|c| c.audience).collect::<Vec<_>>(), [Audience::Staff, Audience::StatusPage]);
+        assert!(c.iter().all(|c| c.due == t(5) && c.last.is_none()));
+        assert_eq!(describe(&c[0], t(1)), "staff update due in 04:00");
+        assert_eq!(describe(&c[0], t(7)), "staff update overdue 02:00");
+    }
+
+    #[test]
+    fn a_delivered_message_resets_its_audience_clock_by_the_cadence() {
+        let (mut s, lib) = declared(Severity::Sev1);
+        let id = IncidentId(1);
+        let ev = run(
+            &mut s,
+            &lib,
+            t(2),
+            Intent::SendMessage {
+                incident: id,
+                channel: "staff".into(),
+                text: "hi".into(),
+                step: Some("staff".into()),
+            },
+        );
+        let message = match &ev[0].fact {
+            crate::model::Fact::MessageQueued { message, .. } => *message,
+            other => panic!("{other:?}"),
+        };
+        // Queued is not told: the clock only moves on delivery.
+        assert_eq!(clocks(&s.incidents[&id])[0].due, t(5));
+        run(
+            &mut s,
+            &lib,
+            t(3),
+            Intent::RecordDelivery { incident: id, message, ok: true, detail: String::new(), last: false },
+        );
+        let c = clocks(&s.incidents[&id]);
+        // The step's SEV1 cadence (10m) wins over the default (15m for staff).
+        assert_eq!((c[0].audience, c[0].due, c[0].cadence), (Audience::Staff, t(13), Duration::minutes(10)));
+        // The status page keeps the SEV1 default (20m) and is still due its first message.
+        assert_eq!((c[1].due, c[1].cadence), (t(5), Duration::minutes(20)));
+        assert!(s.incidents[&id].checklist.as_ref().unwrap().step("staff").unwrap().ticked.is_some());
+    }
+
+    #[test]
+    fn snoozing_pushes_one_clock_back_and_is_on_the_timeline() {
+        let (mut s, lib) = declared(Severity::Sev3);
+        let id = IncidentId(1);
+        run(
+            &mut s,
+            &lib,
+            t(4),
+            Intent::SnoozeClock { incident: id, audience: Audience::StatusPage, minutes: 15 },
+        );
+        let c = clocks(&s.incidents[&id]);
+        assert_eq!(c.iter().find(|c| c.audience == Audience::StatusPage).unwrap().due, t(20));
+        assert_eq!(c.iter().find(|c| c.audience == Audience::Staff).unwrap().due, t(5));
+        assert_eq!(s.incidents[&id].timeline.last().unwrap().kind.tag(), "snoozed");
+        let err = s
+            .decide_with(
+                &Intent::SnoozeClock { incident: id, audience: Audience::Socials, minutes: 5 },
+                &Context { library: &lib, now: t(4), command_id: uuid::Uuid::nil() },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("no socials clock"), "{err}");
+    }
+
+    #[test]
+    fn clocks_stop_at_the_postmortem() {
+        let (mut s, lib) = declared(Severity::Sev3);
+        let id = IncidentId(1);
+        run(
+            &mut s,
+            &lib,
+            t(1),
+            Intent::SetStatus { incident: id, status: crate::model::Status::Postmortem, reason: None },
+        );
+        assert!(clocks(&s.incidents[&id]).is_empty());
+    }
+
+    #[test]
+    fn templates_render_incident_fields_and_the_next_update() {
+        let (s, lib) = declared(Severity::Sev1);
+        let inc = &s.incidents[&IncidentId(1)];
+        let mut step = inc.checklist.as_ref().unwrap().step("staff").unwrap().step.clone();
+        step.message = Some(
+            "{{severity}} {{title}} ({{status}}): {{impact}}; next {{next_update}} {{status_page_url}}"
+                .into(),
+        );
+        assert_eq!(
+            render_step(inc, &step, &lib.status_page_url, t(2)).unwrap(),
+            "SEV1 Checkout (declared): cards fail; next by 10:12 UTC https://status.example.com/status"
+        );
+    }
 }

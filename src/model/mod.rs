@@ -50,7 +50,11 @@ impl State {
     pub fn decide(&self, intent: &Intent) -> Result<Vec<Fact>, Rejection> {
         self.decide_with(
             intent,
-            &Context { library: &Library::default(), now: DateTime::UNIX_EPOCH, command_id: uuid::Uuid::nil() },
+            &Context {
+                library: &Library::default(),
+                now: DateTime::UNIX_EPOCH,
+                command_id: uuid::Uuid::nil(),
+            },
         )
     }
 
@@ -152,7 +156,11 @@ impl State {
             Intent::AssignStep { incident, step, person } => {
                 self.step(*incident, step)?;
                 check_text("person", person, MAX_NAME)?;
-                Fact::StepAssigned { incident: *incident, step: step.clone(), person: person.trim().to_string() }
+                Fact::StepAssigned {
+                    incident: *incident,
+                    step: step.clone(),
+                    person: person.trim().to_string(),
+                }
             }
             Intent::SendMessage { incident, channel, text, step } => {
                 self.incident(*incident)?;
@@ -179,21 +187,23 @@ impl State {
             Intent::SnoozeClock { incident, audience, minutes } => {
                 let inc = self.incident(*incident)?;
                 if !(1..=240).contains(minutes) {
-                    return Err(Rejection::Invalid { field: "minutes", detail: "must be between 1 and 240".into() });
+                    return Err(Rejection::Invalid {
+                        field: "minutes",
+                        detail: "must be between 1 and 240".into(),
+                    });
                 }
-                let clock = comms::clocks(inc).into_iter().find(|c| c.audience == *audience).ok_or_else(|| {
-                    Rejection::Conflict(format!("{incident} has no {} clock running", audience.label()))
-                })?;
+                let clock =
+                    comms::clocks(inc).into_iter().find(|c| c.audience == *audience).ok_or_else(|| {
+                        Rejection::Conflict(format!("{incident} has no {} clock running", audience.label()))
+                    })?;
                 let until = clock.due.max(cx.now) + chrono::Duration::minutes(i64::from(*minutes));
                 Fact::ClockSnoozed { incident: *incident, audience: *audience, until }
             }
             Intent::RecordDelivery { incident, message, ok, detail, last } => {
                 let inc = self.incident(*incident)?;
-                let msg = inc
-                    .messages
-                    .iter()
-                    .find(|m| m.id == *message)
-                    .ok_or_else(|| Rejection::Invalid { field: "message", detail: format!("no message {message}") })?;
+                let msg = inc.messages.iter().find(|m| m.id == *message).ok_or_else(|| {
+                    Rejection::Invalid { field: "message", detail: format!("no message {message}") }
+                })?;
                 if !matches!(msg.delivery, comms::Delivery::Pending { .. }) {
                     return Err(Rejection::Conflict(format!("message {message} is no longer pending")));
                 }
@@ -205,8 +215,11 @@ impl State {
                         last: *last,
                     }]);
                 }
-                let mut facts =
-                    vec![Fact::MessageDelivered { incident: *incident, message: *message, detail: detail.clone() }];
+                let mut facts = vec![Fact::MessageDelivered {
+                    incident: *incident,
+                    message: *message,
+                    detail: detail.clone(),
+                }];
                 // Sending a step's message is doing the step.
                 if let Some(step) = &msg.step {
                     if self.step(*incident, step).is_ok_and(|s| s.ticked.is_none()) {
@@ -310,11 +323,16 @@ impl State {
                                 }
                             }
                         }
-                        let entry = EntryKind::Playbook { playbook: list.playbook.clone(), title: list.title.clone() };
+                        let entry = EntryKind::Playbook {
+                            playbook: list.playbook.clone(),
+                            title: list.title.clone(),
+                        };
                         inc.checklist = Some(list);
                         entry
                     }
-                    Fact::StepTicked { step, .. } | Fact::StepUnticked { step, .. } | Fact::StepAssigned { step, .. } => {
+                    Fact::StepTicked { step, .. }
+                    | Fact::StepUnticked { step, .. }
+                    | Fact::StepAssigned { step, .. } => {
                         let Some(s) = inc.checklist.as_mut().and_then(|l| l.step_mut(step)) else { return };
                         let action = match fact {
                             Fact::StepTicked { by, .. } => {
@@ -345,12 +363,20 @@ impl State {
                             at,
                             delivery: comms::Delivery::Pending { attempts: 0, error: None },
                         });
-                        EntryKind::Message { channel: channel.clone(), audience: *audience, text: text.clone() }
+                        EntryKind::Message {
+                            channel: channel.clone(),
+                            audience: *audience,
+                            text: text.clone(),
+                        }
                     }
                     Fact::MessageDelivered { message, detail, .. } => {
                         let Some(m) = inc.messages.iter_mut().find(|m| m.id == *message) else { return };
                         m.delivery = comms::Delivery::Delivered { at, detail: detail.clone() };
-                        let detail = if detail.is_empty() { "delivered".to_string() } else { format!("delivered ({detail})") };
+                        let detail = if detail.is_empty() {
+                            "delivered".to_string()
+                        } else {
+                            format!("delivered ({detail})")
+                        };
                         EntryKind::Delivery { channel: m.channel.clone(), ok: true, detail }
                     }
                     Fact::MessageFailed { message, error, last, .. } => {

@@ -146,7 +146,8 @@ pub struct Playbook {
     pub steps: Vec<Step>,
 }
 
-pub const PLACEHOLDERS: &[&str] = &["title", "severity", "impact", "status", "next_update", "status_page_url"];
+pub const PLACEHOLDERS: &[&str] =
+    &["title", "severity", "impact", "status", "next_update", "status_page_url"];
 
 /// The `{{name}}` placeholders a template uses, in order.
 pub fn placeholders(template: &str) -> Vec<&str> {
@@ -216,14 +217,21 @@ pub fn parse(text: &str) -> Result<Playbook, PlaybookError> {
             None => 0,
             Some(i) => lines.iter().enumerate().filter(|(_, l)| l.trim() == "[[steps]]").nth(i)?.0,
         };
-        let block_end = lines[start + 1..].iter().position(|l| l.trim().starts_with('[')).map_or(lines.len(), |p| start + 1 + p);
+        let block_end = lines[start + 1..]
+            .iter()
+            .position(|l| l.trim().starts_with('['))
+            .map_or(lines.len(), |p| start + 1 + p);
         let key_line = lines[start..block_end]
             .iter()
             .position(|l| l.trim_start().starts_with(key) && l.contains('='))
             .map(|p| start + p + 1);
         key_line.or(Some(start + 1))
     };
-    let err = |field: String, at: Option<usize>, message: String| PlaybookError { line: at, field: Some(field), message };
+    let err = |field: String, at: Option<usize>, message: String| PlaybookError {
+        line: at,
+        field: Some(field),
+        message,
+    };
     if pb.id.trim().is_empty() || pb.id.contains(char::is_whitespace) {
         return Err(err("id".into(), line_of(None, "id"), "must be a non-empty word".into()));
     }
@@ -244,7 +252,11 @@ pub fn parse(text: &str) -> Result<Playbook, PlaybookError> {
         }
         if step.section < last_section && step.section != Section::Communicate {
             // Communicate steps may repeat at the end (all-clear); others keep their order.
-            return Err(err(field("section"), at("section"), format!("{} comes after {}", step.section, last_section)));
+            return Err(err(
+                field("section"),
+                at("section"),
+                format!("{} comes after {}", step.section, last_section),
+            ));
         }
         last_section = last_section.max(step.section);
         communicated |= step.section == Section::Communicate;
@@ -264,11 +276,19 @@ pub fn parse(text: &str) -> Result<Playbook, PlaybookError> {
             return Err(err(field("every"), at("every"), "a repeat cadence needs a channel".into()));
         }
         if step.audience.is_some() {
-            return Err(err(field("audience"), at("audience"), "is set by the server from the channel".into()));
+            return Err(err(
+                field("audience"),
+                at("audience"),
+                "is set by the server from the channel".into(),
+            ));
         }
     }
     if !communicated {
-        return Err(err("steps".into(), None, "communicate first: a playbook needs a communicate step".into()));
+        return Err(err(
+            "steps".into(),
+            None,
+            "communicate first: a playbook needs a communicate step".into(),
+        ));
     }
     Ok(pb)
 }
@@ -328,7 +348,8 @@ owner = "subject_matter_expert"
 
     #[test]
     fn templates_render_known_fields_and_keep_unknown_ones() {
-        let values = BTreeMap::from([("title", "Checkout down".to_string()), ("severity", "SEV1".to_string())]);
+        let values =
+            BTreeMap::from([("title", "Checkout down".to_string()), ("severity", "SEV1".to_string())]);
         assert_eq!(render("{{severity}}: {{ title }} {{x}}", &values), "SEV1: Checkout down {{x}}");
         assert_eq!(render("no braces {{", &values), "no braces {{");
     }
@@ -356,6 +377,9 @@ mod shipped {
             ids.push(pb.id);
         }
         ids.sort();
-        assert_eq!(ids, ["data-loss", "degraded-performance", "gameday-hero", "major-outage", "security-incident"]);
+        assert_eq!(
+            ids,
+            ["data-loss", "degraded-performance", "gameday-hero", "major-outage", "security-incident"]
+        );
     }
 }

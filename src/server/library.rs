@@ -71,7 +71,10 @@ pub fn load(channels: &[ChannelConfig], dirs: &[PathBuf], public_url: &str) -> L
     for c in channels {
         out.library.channels.insert(
             c.name.clone(),
-            ChannelInfo { kind: format!("{:?}", c.kind).to_lowercase(), audience: c.audience.unwrap_or(c.kind.default_audience()) },
+            ChannelInfo {
+                kind: format!("{:?}", c.kind).to_lowercase(),
+                audience: c.audience.unwrap_or(c.kind.default_audience()),
+            },
         );
     }
     // A step naming a channel this server lacks still loads; the warning says so.

@@ -131,7 +131,11 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     let loaded = load();
-                    eprintln!("warroom: reloaded {} playbooks ({} problems)", loaded.library.playbooks.len(), loaded.errors.len());
+                    eprintln!(
+                        "warroom: reloaded {} playbooks ({} problems)",
+                        loaded.library.playbooks.len(),
+                        loaded.errors.len()
+                    );
                     for e in &loaded.errors {
                         eprintln!("warroom: {e}");
                     }

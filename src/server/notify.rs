@@ -131,7 +131,8 @@ impl Notifier {
             let detail = result.unwrap_or_else(|e| e);
             // One id per attempt: a retry after a crash records the same attempt once.
             let id = Uuid::from_u128(job.message.as_u128() ^ (u128::from(attempt) << 64 | 0xd311));
-            let intent = Intent::RecordDelivery { incident: job.incident, message: job.message, ok, detail, last };
+            let intent =
+                Intent::RecordDelivery { incident: job.incident, message: job.message, ok, detail, last };
             match self.app.submit(system(), Command { id, intent }).await {
                 Ok(_) | Err(WriteError::KeyReused(_)) => {}
                 // Someone (an earlier run) already settled it.
@@ -192,6 +193,11 @@ pub fn recipients(channel: &ChannelConfig) -> Result<Vec<Mailbox>, String> {
     Ok(out)
 }
 
+fn from_address(channel: &ChannelConfig) -> Result<lettre::Address, String> {
+    let from: Mailbox = channel.from.as_deref().unwrap_or("").parse().map_err(|e| format!("from: {e}"))?;
+    Ok(from.email)
+}
+
 async fn email(channel: &ChannelConfig, text: &str) -> Result<String, String> {
     let to = recipients(channel)?;
     let from: Mailbox = channel.from.as_deref().unwrap_or("").parse().map_err(|e| format!("from: {e}"))?;
@@ -215,6 +221,12 @@ async fn email(channel: &ChannelConfig, text: &str) -> Result<String, String> {
     }
     .timeout(Some(Duration::from_secs(10)))
     .build();
-    transport.send(message).await.map_err(|e| error_chain(&e))?;
+    // The envelope carries only the recipients: the `To: from` header is not a delivery.
+    let envelope = lettre::address::Envelope::new(
+        Some(from_address(channel)?),
+        to.iter().map(|m| m.email.clone()).collect(),
+    )
+    .map_err(|e| e.to_string())?;
+    transport.send_raw(&envelope, &message.formatted()).await.map_err(|e| error_chain(&e))?;
     Ok(format!("sent to {} recipients", to.len()))
 }

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::hub::Hub;
-use super::store::{self, Store, SNAPSHOT_EVERY};
 use super::library::Shared;
+use super::store::{self, Store, SNAPSHOT_EVERY};
 use crate::model::{stamp, Context, Event, Library, Rejection, State, UserRole};
 use crate::protocol::{Ack, Command};
 
@@ -50,7 +50,13 @@ pub fn spawn(store: Store, state: State, hub: Arc<Hub>, library: Arc<Shared>) ->
     tx
 }
 
-fn run(mut store: Store, mut working: State, hub: Arc<Hub>, library: Arc<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
+fn run(
+    mut store: Store,
+    mut working: State,
+    hub: Arc<Hub>,
+    library: Arc<Shared>,
+    mut rx: mpsc::Receiver<WriteRequest>,
+) {
     let mut last_snapshot = store.last_snapshot_seq().unwrap_or(0);
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];

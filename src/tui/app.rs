@@ -250,9 +250,11 @@ impl App {
             .and_then(|s| inc.checklist.as_ref()?.step(s))
             .and_then(|s| crate::model::comms::render_step(inc, &s.step, &self.status_page_url(), self.now))
             .unwrap_or_default();
-        let probe = Intent::SendMessage { incident: id, channel: channel.clone(), text: String::new(), step: None };
+        let probe =
+            Intent::SendMessage { incident: id, channel: channel.clone(), text: String::new(), step: None };
         if self.guard(&probe) {
-            self.overlay = Some(Overlay::Form(Box::new(Form::message(id, channel, step, &text, &self.theme))));
+            self.overlay =
+                Some(Overlay::Form(Box::new(Form::message(id, channel, step, &text, &self.theme))));
         }
     }
 
@@ -612,7 +614,8 @@ impl App {
                 self.select(Some(self.list[next]));
             }
             Pane::Playbook => {
-                let len = self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
+                let len =
+                    self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
                 self.step = (self.step as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
             }
             Pane::Detail => {
@@ -633,7 +636,8 @@ impl App {
                 self.select(pick.copied());
             }
             Pane::Playbook => {
-                let len = self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
+                let len =
+                    self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
                 self.step = if newest { len.saturating_sub(1) } else { 0 };
             }
             Pane::Detail => {

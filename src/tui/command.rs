@@ -126,7 +126,8 @@ pub fn parse(
         }
         "snooze" => {
             need(2)?;
-            let minutes = args[1].parse::<u32>().map_err(|_| format!("`{}` is not a number of minutes", args[1]))?;
+            let minutes =
+                args[1].parse::<u32>().map_err(|_| format!("`{}` is not a number of minutes", args[1]))?;
             Parsed::Intent(Intent::SnoozeClock { incident: incident()?, audience: args[0].parse()?, minutes })
         }
         "playbook" => {

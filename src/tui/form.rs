@@ -152,7 +152,13 @@ impl Form {
         Form::Assign { incident, role, person: area("name", theme), error: None }
     }
 
-    pub fn message(incident: IncidentId, channel: String, step: Option<String>, text: &str, theme: &Theme) -> Form {
+    pub fn message(
+        incident: IncidentId,
+        channel: String,
+        step: Option<String>,
+        text: &str,
+        theme: &Theme,
+    ) -> Form {
         let mut area = area("what this audience needs to know now", theme);
         // Wrapped like an email body, so the whole message is visible while editing.
         area.insert_str(wrap(text, 72));
@@ -206,7 +212,10 @@ impl Form {
     }
 
     fn multiline(&self) -> bool {
-        matches!(self, Form::Note { .. } | Form::Message { .. } | Form::Declare { field: DeclareField::Impact, .. })
+        matches!(
+            self,
+            Form::Note { .. } | Form::Message { .. } | Form::Declare { field: DeclareField::Impact, .. }
+        )
     }
 
     pub fn paste(&mut self, text: &str) {

@@ -43,7 +43,8 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool) -> Areas {
         }
     } else if size.width >= WIDE {
         // Left: incidents over the playbook; right: the incident and its timeline.
-        let [left, right] = Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(40)]).areas(main);
+        let [left, right] =
+            Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(40)]).areas(main);
         let [a, c] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(left);
         (Some(a), Some(right), Some(c))
     } else {

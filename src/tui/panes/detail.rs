@@ -135,7 +135,11 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
     clocks.sort_by_key(|c| c.due);
     if let Some(c) = clocks.first() {
         let style = if c.overdue(app.now) { t.get("alert") } else { t.get("warn") };
-        let more = if clocks.len() > 1 { format!("  (+{} more in the playbook pane)", clocks.len() - 1) } else { String::new() };
+        let more = if clocks.len() > 1 {
+            format!("  (+{} more in the playbook pane)", clocks.len() - 1)
+        } else {
+            String::new()
+        };
         lines.push(Line::from(vec![
             Span::styled("comms  ", t.get("muted")),
             Span::styled(crate::model::comms::describe(c, app.now), style),

@@ -55,15 +55,19 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let mark = if s.ticked.is_some() { "[x]" } else { "[ ]" };
         let mut spans = vec![
             Span::styled(format!("{mark} "), if s.ticked.is_some() { t.get("ok") } else { t.get("text") }),
-            Span::styled(one_line(&s.step.title), if s.ticked.is_some() { t.get("muted") } else { t.get("text") }),
+            Span::styled(
+                one_line(&s.step.title),
+                if s.ticked.is_some() { t.get("muted") } else { t.get("text") },
+            ),
         ];
         if let Some(c) = &s.step.channel {
             spans.push(Span::styled(format!(" → {c}"), t.get("entry.message")));
         }
         match (&s.ticked, &s.assignee, s.step.owner) {
-            (Some(tick), _, _) => {
-                spans.push(Span::styled(format!("  ✓ {} {}", one_line(&tick.by), tick.at.format("%H:%M")), t.get("muted")))
-            }
+            (Some(tick), _, _) => spans.push(Span::styled(
+                format!("  ✓ {} {}", one_line(&tick.by), tick.at.format("%H:%M")),
+                t.get("muted"),
+            )),
             (None, Some(a), _) => spans.push(Span::styled(format!("  ⇢ {}", one_line(a)), t.get("warn"))),
             (None, None, Some(owner)) => spans.push(Span::styled(format!("  ({owner})"), t.get("muted"))),
             _ => {}
