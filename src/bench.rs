@@ -85,6 +85,7 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
                 severity: Severity::Sev3,
                 impact: String::new(),
                 drill: true,
+                services: Vec::new(),
             }))
             .await?;
         if wants("server") {
@@ -125,6 +126,7 @@ pub fn big_state(incidents: u64, entries: u64, heavy: u64) -> crate::model::Stat
                 severity: crate::model::Severity::ALL[(i % 5) as usize],
                 impact: "some customers see errors".into(),
                 drill: i % 3 == 0,
+                services: Vec::new(),
             },
         );
     }
@@ -281,6 +283,7 @@ async fn console() -> color_eyre::Result<()> {
                 severity: crate::model::Severity::ALL[i % 5],
                 impact: String::new(),
                 drill: i % 3 == 0,
+                services: Vec::new(),
             })
         })
         .collect();

@@ -402,9 +402,13 @@ async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) -> color_eyre
     let intent = match cmd {
         IncidentCmd::List { all } => return list(&client, json, all).await,
         IncidentCmd::Show { id } => return show(&client, json, id).await,
-        IncidentCmd::Declare { title, severity, impact, drill } => {
-            Intent::DeclareIncident { title, severity, impact: impact.unwrap_or_default(), drill }
-        }
+        IncidentCmd::Declare { title, severity, impact, drill } => Intent::DeclareIncident {
+            title,
+            severity,
+            impact: impact.unwrap_or_default(),
+            drill,
+            services: Vec::new(),
+        },
         IncidentCmd::Note { id, text } => Intent::AddNote { incident: id, text },
         IncidentCmd::Status { id, status, reason } => Intent::SetStatus { incident: id, status, reason },
         IncidentCmd::Severity { id, severity } => Intent::SetSeverity { incident: id, severity },

@@ -76,6 +76,15 @@ pub fn event_line(e: &Event) -> String {
         Fact::ClockSnoozed { incident, audience, until } => {
             format!("{incident} {} update snoozed until {}", audience.label(), until.format("%H:%M"))
         }
+        Fact::ProbeChanged { probe, from, to, failed } => {
+            let why =
+                if failed.is_empty() { String::new() } else { format!(": {}", one_line(&failed.join("; "))) };
+            format!("{probe} {from} → {to}{why}")
+        }
+        Fact::ComponentSet { component, status } => match status {
+            Some(s) => format!("status page: {component} set to {s}"),
+            None => format!("status page: {component} follows its probe again"),
+        },
         Fact::Redacted => "(redacted)".into(),
     };
     format!("{:>6}  {}  {:<10} {}", e.seq, e.at.format("%H:%M:%S"), one_line(&e.actor), what)

@@ -51,6 +51,7 @@ fn declare_sev1() -> Command {
         severity: Severity::Sev1,
         impact: "Card payments fail.".into(),
         drill: false,
+        services: Vec::new(),
     })
 }
 

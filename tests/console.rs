@@ -47,6 +47,7 @@ fn realistic_state() -> State {
             severity: Severity::Sev1,
             impact: "Customers cannot pay by card; ~40% of orders failing.".into(),
             drill: false,
+            services: Vec::new(),
         },
     );
     run(
@@ -90,6 +91,7 @@ fn realistic_state() -> State {
             severity: Severity::Sev3,
             impact: "Search index sync stalled.".into(),
             drill: false,
+            services: Vec::new(),
         },
     );
     run(&mut s, "bob", Intent::SetStatus { incident: inc(2), status: Status::Mitigating, reason: None });
@@ -101,6 +103,7 @@ fn realistic_state() -> State {
             severity: Severity::Sev2,
             impact: String::new(),
             drill: true,
+            services: Vec::new(),
         },
     );
     run(
@@ -111,6 +114,7 @@ fn realistic_state() -> State {
             severity: Severity::Sev4,
             impact: String::new(),
             drill: false,
+            services: Vec::new(),
         },
     );
     run(
@@ -419,7 +423,8 @@ fn the_command_line_completes_and_declares() {
             title: "Checkout is down".into(),
             severity: Severity::Sev2,
             impact: String::new(),
-            drill: false
+            drill: false,
+            services: Vec::new()
         }
     );
     // History brings it back.

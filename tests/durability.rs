@@ -26,6 +26,7 @@ async fn every_acked_command_survives_a_sigkill_mid_write() {
             severity: Severity::Sev1,
             impact: String::new(),
             drill: false,
+            services: Vec::new(),
         }))
         .await
         .unwrap();

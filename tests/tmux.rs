@@ -134,6 +134,7 @@ fn a_note_written_offline_reaches_the_server_after_restart() {
         severity: Severity::Sev1,
         impact: String::new(),
         drill: false,
+        services: Vec::new(),
     })))
     .unwrap();
     let console = Console::open(&["tui"], &url, UserRole::Responder);

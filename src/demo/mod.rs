@@ -86,6 +86,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 severity: Severity::Sev1,
                 impact: "Customers cannot pay by card; ~40% of orders failing since 09:12.".into(),
                 drill: false,
+                services: Vec::new(),
             },
         ),
         (
@@ -149,6 +150,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 severity: Severity::Sev3,
                 impact: "Search index sync stalled; listing shows stale prices.".into(),
                 drill: false,
+                services: Vec::new(),
             },
         ),
         (
@@ -173,6 +175,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 severity: Severity::Sev2,
                 impact: "Drill: product pages slow (p95 4s) in region EU.".into(),
                 drill: true,
+                services: Vec::new(),
             },
         ),
         (
@@ -182,6 +185,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 severity: Severity::Sev4,
                 impact: "Overselling risk on a few items.".into(),
                 drill: false,
+                services: Vec::new(),
             },
         ),
         (

@@ -28,6 +28,7 @@ impl UserRole {
             (Admin | Commander, _) => true,
             (Observer | Villain, _) => false,
             (Responder, Intent::AssignRole { .. }) => false,
+            (_, Intent::RecordProbe { .. } | Intent::RecordDelivery { .. }) => false,
             (Responder, _) => true,
         }
     }

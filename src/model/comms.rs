@@ -262,6 +262,7 @@ channel = "public"
             severity: sev,
             impact: "cards fail".into(),
             drill: false,
+            services: Vec::new(),
         };
         run(&mut s, &lib, t(0), intent);
         (s, lib)

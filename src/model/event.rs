@@ -33,6 +33,8 @@ pub enum Fact {
         severity: Severity,
         impact: String,
         drill: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        services: Vec<String>,
     },
     NoteAdded {
         incident: IncidentId,
@@ -112,6 +114,17 @@ pub enum Fact {
         audience: Audience,
         until: DateTime<Utc>,
     },
+    ProbeChanged {
+        probe: String,
+        from: super::probe::Health,
+        to: super::probe::Health,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failed: Vec<String>,
+    },
+    ComponentSet {
+        component: String,
+        status: Option<super::incident::ComponentStatus>,
+    },
     /// An event this reader may not see (game-day secrets): same seq, no body.
     Redacted,
 }
@@ -133,6 +146,8 @@ impl Fact {
             Fact::MessageDelivered { .. } => "message_delivered",
             Fact::MessageFailed { .. } => "message_failed",
             Fact::ClockSnoozed { .. } => "clock_snoozed",
+            Fact::ProbeChanged { .. } => "probe_changed",
+            Fact::ComponentSet { .. } => "component_set",
             Fact::Redacted => "redacted",
         }
     }
@@ -153,7 +168,7 @@ impl Fact {
             | Fact::MessageDelivered { incident, .. }
             | Fact::MessageFailed { incident, .. }
             | Fact::ClockSnoozed { incident, .. } => Some(*incident),
-            Fact::Redacted => None,
+            Fact::Redacted | Fact::ProbeChanged { .. } | Fact::ComponentSet { .. } => None,
         }
     }
 }

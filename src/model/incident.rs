@@ -146,6 +146,16 @@ snake_enum! {
 }
 
 snake_enum! {
+    /// Cachet's component statuses, for a human override on the status page.
+    ComponentStatus {
+        Operational = "operational",
+        PerformanceIssues = "performance_issues",
+        PartialOutage = "partial_outage",
+        MajorOutage = "major_outage",
+    } what = "component status"
+}
+
+snake_enum! {
     /// Why an incident was closed; needed whenever it skips the postmortem.
     ClosureReason {
         Resolved = "resolved",

@@ -21,6 +21,9 @@ pub enum Intent {
         impact: String,
         #[serde(default)]
         drill: bool,
+        /// Services (probe names) this incident is about.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        services: Vec<String>,
     },
     AddNote {
         incident: IncidentId,
@@ -79,6 +82,19 @@ pub enum Intent {
         audience: Audience,
         minutes: u32,
     },
+    /// Override a status page component (or `null` to follow its probe again).
+    SetComponent {
+        component: String,
+        status: Option<super::incident::ComponentStatus>,
+    },
+    /// The server's probe runner: a probe's health changed. Never accepted from a client.
+    RecordProbe {
+        probe: String,
+        health: super::probe::Health,
+        failed: Vec<String>,
+        /// Declare an incident of this severity if none is linked to the service.
+        auto_declare: Option<Severity>,
+    },
     /// The server's own record of a delivery attempt. Never accepted from a client.
     RecordDelivery {
         incident: IncidentId,
@@ -107,17 +123,19 @@ impl Intent {
             Intent::SendMessage { .. } => "send_message",
             Intent::SnoozeClock { .. } => "snooze_clock",
             Intent::RecordDelivery { .. } => "record_delivery",
+            Intent::SetComponent { .. } => "set_component",
+            Intent::RecordProbe { .. } => "record_probe",
         }
     }
 
     /// Intents only the server itself may issue (its notifier, its probes).
     pub fn is_internal(&self) -> bool {
-        matches!(self, Intent::RecordDelivery { .. })
+        matches!(self, Intent::RecordDelivery { .. } | Intent::RecordProbe { .. })
     }
 
     pub fn incident(&self) -> Option<IncidentId> {
         match self {
-            Intent::DeclareIncident { .. } => None,
+            Intent::DeclareIncident { .. } | Intent::SetComponent { .. } | Intent::RecordProbe { .. } => None,
             Intent::AddNote { incident, .. }
             | Intent::SetStatus { incident, .. }
             | Intent::SetSeverity { incident, .. }

@@ -8,6 +8,7 @@ pub mod incident;
 pub mod intent;
 pub mod library;
 pub mod playbook;
+pub mod probe;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,12 @@ pub struct State {
     /// The seq of the last event applied.
     pub seq: u64,
     pub incidents: BTreeMap<IncidentId, Incident>,
+    /// Each probe's health: only changes are events.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub probes: BTreeMap<String, probe::ProbeState>,
+    /// Status page components a human set by hand (they stop following their probe).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub components: BTreeMap<String, incident::ComponentStatus>,
 }
 
 impl State {
@@ -61,7 +68,7 @@ impl State {
     /// Turns an intent into the facts it causes, or says why it cannot happen now.
     pub fn decide_with(&self, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
         let fact = match intent {
-            Intent::DeclareIncident { title, severity, impact, drill } => {
+            Intent::DeclareIncident { title, severity, impact, drill, services } => {
                 check_text("title", title, MAX_TITLE)?;
                 if impact.chars().count() > MAX_TEXT {
                     check_text("impact", impact, MAX_TEXT)?;
@@ -73,6 +80,11 @@ impl State {
                     severity: *severity,
                     impact: impact.trim().to_string(),
                     drill: *drill,
+                    services: services
+                        .iter()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
                 };
                 // Communicate first: the default playbook comes with the declaration.
                 return Ok(match cx.library.default_for(*severity, *drill) {
@@ -199,6 +211,45 @@ impl State {
                 let until = clock.due.max(cx.now) + chrono::Duration::minutes(i64::from(*minutes));
                 Fact::ClockSnoozed { incident: *incident, audience: *audience, until }
             }
+            Intent::SetComponent { component, status } => {
+                check_text("component", component, MAX_NAME)?;
+                if status.is_none() && !self.components.contains_key(component) {
+                    return Err(Rejection::Conflict(format!("{component} already follows its probe")));
+                }
+                Fact::ComponentSet { component: component.clone(), status: *status }
+            }
+            Intent::RecordProbe { probe, health, failed, auto_declare } => {
+                let from = self.probes.get(probe).map_or(probe::Health::Unknown, |p| p.health);
+                if from == *health {
+                    return Err(Rejection::Conflict(format!("{probe} is already {health}")));
+                }
+                let mut facts = vec![Fact::ProbeChanged {
+                    probe: probe.clone(),
+                    from,
+                    to: *health,
+                    failed: failed.clone(),
+                }];
+                let linked =
+                    self.incidents.values().any(|i| i.status.is_open() && i.services.contains(probe));
+                if let (Some(severity), true, false) = (auto_declare, *health == probe::Health::Down, linked)
+                {
+                    // During a game day (an open drill), what the probes find is part of it.
+                    let drill = self.incidents.values().any(|i| i.status.is_open() && i.drill);
+                    let incident = self.next_incident_id();
+                    facts.push(Fact::IncidentDeclared {
+                        incident,
+                        title: format!("{probe} is down"),
+                        severity: *severity,
+                        impact: failed.join("; "),
+                        drill,
+                        services: vec![probe.clone()],
+                    });
+                    if let Some(checklist) = cx.library.default_for(*severity, drill) {
+                        facts.push(Fact::PlaybookAttached { incident, checklist });
+                    }
+                }
+                return Ok(facts);
+            }
             Intent::RecordDelivery { incident, message, ok, detail, last } => {
                 let inc = self.incident(*incident)?;
                 let msg = inc.messages.iter().find(|m| m.id == *message).ok_or_else(|| {
@@ -257,7 +308,7 @@ impl State {
         let at = event.at;
         let entry = |kind: EntryKind| TimelineEntry { seq: event.seq, at, actor: event.actor.clone(), kind };
         match &event.fact {
-            Fact::IncidentDeclared { incident, title, severity, impact, drill } => {
+            Fact::IncidentDeclared { incident, title, severity, impact, drill, services } => {
                 let mut inc = Incident {
                     id: *incident,
                     title: title.clone(),
@@ -275,12 +326,41 @@ impl State {
                     checklist: None,
                     messages: Vec::new(),
                     snoozed: BTreeMap::new(),
-                    services: Vec::new(),
+                    services: services.clone(),
                 };
                 inc.timeline.push(entry(EntryKind::Declared { title: title.clone(), severity: *severity }));
                 self.incidents.insert(*incident, inc);
             }
             Fact::Redacted => {}
+            Fact::ProbeChanged { probe, to, failed, .. } => {
+                self.probes.insert(
+                    probe.clone(),
+                    probe::ProbeState { health: *to, since: at, failed: failed.clone() },
+                );
+                // Every open incident about this service hears of it; a bad turn is the
+                // moment of detection if nobody recorded one.
+                for inc in
+                    self.incidents.values_mut().filter(|i| i.status.is_open() && i.services.contains(probe))
+                {
+                    inc.updated_at = at;
+                    if to.is_bad() {
+                        inc.milestones.entry(Milestone::Detected).or_insert(at);
+                    }
+                    inc.timeline.push(entry(EntryKind::Health {
+                        probe: probe.clone(),
+                        health: *to,
+                        failed: failed.clone(),
+                    }));
+                }
+            }
+            Fact::ComponentSet { component, status } => match status {
+                Some(s) => {
+                    self.components.insert(component.clone(), *s);
+                }
+                None => {
+                    self.components.remove(component);
+                }
+            },
             fact => {
                 let Some(inc) = fact.incident().and_then(|id| self.incidents.get_mut(&id)) else {
                     return;
@@ -401,7 +481,10 @@ impl State {
                         inc.snoozed.insert(*audience, *until);
                         EntryKind::Snoozed { audience: *audience, until: *until }
                     }
-                    Fact::IncidentDeclared { .. } | Fact::Redacted => unreachable!("handled above"),
+                    Fact::IncidentDeclared { .. }
+                    | Fact::Redacted
+                    | Fact::ProbeChanged { .. }
+                    | Fact::ComponentSet { .. } => unreachable!("handled above"),
                 };
                 inc.timeline.push(entry(kind));
             }
@@ -471,7 +554,13 @@ mod tests {
         let ev = run(
             state,
             "alice",
-            Intent::DeclareIncident { title: title.into(), severity: sev, impact: "".into(), drill: false },
+            Intent::DeclareIncident {
+                title: title.into(),
+                severity: sev,
+                impact: "".into(),
+                drill: false,
+                services: Vec::new(),
+            },
         )
         .unwrap();
         ev[0].fact.incident().unwrap()
@@ -544,7 +633,8 @@ mod tests {
                     title: long,
                     severity: Severity::Sev1,
                     impact: "".into(),
-                    drill: false
+                    drill: false,
+                    services: Vec::new()
                 }
             ),
             Err(Rejection::Invalid { field: "title", .. })
@@ -580,6 +670,7 @@ mod tests {
                 severity: Severity::Sev3,
                 impact: "".into(),
                 drill: false,
+                services: Vec::new(),
             },
         };
         replica.apply(&declared);
@@ -617,6 +708,7 @@ mod tests {
                 severity: Severity::Sev2,
                 impact: "i".into(),
                 drill: true,
+                services: Vec::new(),
             },
             Fact::NoteAdded { incident: inc, text: "n".into() },
             Fact::StatusChanged {

@@ -71,6 +71,13 @@ pub enum EntryKind {
         audience: Audience,
         until: DateTime<Utc>,
     },
+    /// A linked service's probe changed.
+    Health {
+        probe: String,
+        health: super::probe::Health,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failed: Vec<String>,
+    },
 }
 
 impl EntryKind {
@@ -89,6 +96,7 @@ impl EntryKind {
             EntryKind::Delivery { ok: true, .. } => "delivered",
             EntryKind::Delivery { ok: false, .. } => "failed",
             EntryKind::Snoozed { .. } => "snoozed",
+            EntryKind::Health { .. } => "health",
         }
     }
 
@@ -113,6 +121,13 @@ impl EntryKind {
             EntryKind::Step { step, title, action } => format!("{action} {step}: {title}"),
             EntryKind::Message { channel, text, .. } => format!("→ {channel}: {text}"),
             EntryKind::Delivery { channel, detail, .. } => format!("{channel}: {detail}"),
+            EntryKind::Health { probe, health, failed } => {
+                if failed.is_empty() {
+                    format!("{probe} is {health}")
+                } else {
+                    format!("{probe} is {health}: {}", failed.join("; "))
+                }
+            }
             EntryKind::Snoozed { audience, until } => {
                 format!("{} update snoozed until {}", audience.label(), until.format("%H:%M UTC"))
             }

@@ -467,6 +467,7 @@ impl App {
                     severity: Severity::Sev1,
                     impact: String::new(),
                     drill: false,
+                    services: Vec::new(),
                 };
                 if self.guard(&probe) {
                     self.overlay = Some(Overlay::Form(Box::new(Form::declare(&self.theme))));

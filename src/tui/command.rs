@@ -67,7 +67,13 @@ pub fn parse(
             need(2)?;
             let severity: Severity = args[0].parse()?;
             let title = rest[args[0].len()..].trim().to_string();
-            Parsed::Intent(Intent::DeclareIncident { title, severity, impact: String::new(), drill: false })
+            Parsed::Intent(Intent::DeclareIncident {
+                title,
+                severity,
+                impact: String::new(),
+                drill: false,
+                services: Vec::new(),
+            })
         }
         "note" => {
             need(1)?;
@@ -216,7 +222,8 @@ mod tests {
                 title: "Checkout is down".into(),
                 severity: Severity::Sev2,
                 impact: String::new(),
-                drill: false
+                drill: false,
+                services: Vec::new()
             }))
         );
         assert_eq!(

@@ -239,6 +239,7 @@ impl Form {
                     severity: *severity,
                     impact: i,
                     drill: *drill,
+                    services: Vec::new(),
                 })
             }
             Form::Note { incident, text, .. } => {

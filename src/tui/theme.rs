@@ -163,6 +163,8 @@ impl Theme {
             EntryKind::Delivery { ok: true, .. } => "entry.delivered",
             EntryKind::Delivery { ok: false, .. } => "entry.failed",
             EntryKind::Snoozed { .. } => "entry.snoozed",
+            EntryKind::Health { health, .. } if health.is_bad() => "alert",
+            EntryKind::Health { .. } => "ok",
         })
     }
 }
