@@ -156,6 +156,7 @@ fn render() -> color_eyre::Result<()> {
         app.update(Msg::Resize(w, h));
         app.update(Msg::Sync(crate::client::sync::SyncEvent::Snapshot(crate::protocol::Snapshot {
             log: uuid::Uuid::nil(),
+            probes: Vec::new(),
             seq: state.seq,
             state: state.clone(),
         })));
@@ -400,7 +401,7 @@ async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
                             seen.push((e.seq, Instant::now()));
                         }
                         Some(Ok(StreamItem::Resync(why))) => return Err(eyre!("subscriber {s} told to resync: {why}")),
-                        Some(Ok(StreamItem::Hello { .. } | StreamItem::Heartbeat { .. })) => {}
+                        Some(Ok(StreamItem::Hello { .. } | StreamItem::Heartbeat { .. } | StreamItem::Sample(_))) => {}
                         Some(Err(e)) => return Err(eyre!("subscriber {s}: {e}")),
                         None => return Err(eyre!("subscriber {s}: stream ended")),
                     },

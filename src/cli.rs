@@ -83,6 +83,9 @@ pub enum Cmd {
     /// Commands queued while the server was unreachable.
     #[command(subcommand)]
     Outbox(OutboxCmd),
+    /// Health probes the server runs.
+    #[command(subcommand)]
+    Probe(ProbeCmd),
     /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
     /// Print the console's key bindings (with your overrides).
@@ -205,6 +208,14 @@ pub enum CommsCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ProbeCmd {
+    /// Every probe: state, last latency, last error.
+    List,
+    /// One probe: definition, state and recent samples.
+    Show { name: String },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum OutboxCmd {
     /// Show queued commands.
     List,
@@ -253,6 +264,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
             write(&client, cli.json, Command::new(intent)).await
         }
         Some(Cmd::Comms(cmd)) => comms(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Probe(cmd)) => probe(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme }) => crate::tui::open(connect(&cli.conn)?, theme.as_deref()).await,
         None => crate::tui::open(connect(&cli.conn)?, None).await,
@@ -292,8 +304,21 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
     let mut playbook_dirs = vec![config::config_dir().join("playbooks")];
     playbook_dirs.extend(file.playbooks_dir.clone());
     let mut channels = file.channels.clone();
-    if args.demo && channels.is_empty() {
-        channels = crate::demo::channels();
+    let mut probes = file.probes.clone();
+    let mut shop = None;
+    if args.demo {
+        if channels.is_empty() {
+            channels = crate::demo::channels();
+        }
+        let s = crate::demo::shop::Shop::start().await?;
+        probes.extend(s.probes());
+        let path = data_dir.join("demo-shop.toml");
+        std::fs::create_dir_all(&data_dir)?;
+        std::fs::write(
+            &path,
+            format!("admin_url = \"{}\"\nadmin_token = \"{}\"\n", s.admin_url, s.admin_token),
+        )?;
+        shop = Some((s, path));
     }
     let server = crate::server::start(crate::server::ServerOptions {
         listen,
@@ -302,6 +327,7 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
         channels,
         playbook_dirs,
         public_url: file.public_url.clone(),
+        probes,
         ..Default::default()
     })
     .await?;
@@ -313,6 +339,13 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
     println!("data dir {}", data_dir.display());
     if let Some(p) = demo_file {
         println!("demo users and tokens in {}", p.display());
+    }
+    if let Some((s, path)) = &shop {
+        println!(
+            "demo shop admin {} (token in {}): POST /admin/services/NAME/stop|start",
+            s.admin_url,
+            path.display()
+        );
     }
     tokio::select! {
         r = server.wait() => r,
@@ -329,12 +362,18 @@ async fn demo(data: Option<PathBuf>, listen: String, theme: Option<String>) -> c
     };
     let data_dir = data.unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
     let (users, _) = crate::demo::users(&data_dir)?;
+    let shop = crate::demo::shop::Shop::start().await?;
+    std::fs::write(
+        data_dir.join("demo-shop.toml"),
+        format!("admin_url = \"{}\"\nadmin_token = \"{}\"\n", shop.admin_url, shop.admin_token),
+    )?;
     let server = crate::server::start(crate::server::ServerOptions {
         listen,
         data_dir: data_dir.clone(),
         users: users.clone(),
         channels: crate::demo::channels(),
         playbook_dirs: vec![config::config_dir().join("playbooks")],
+        probes: shop.probes(),
         ..Default::default()
     })
     .await?;
@@ -515,6 +554,77 @@ async fn comms(conn: &Connection, json: bool, cmd: CommsCmd) -> color_eyre::Resu
         }
     };
     write(&client, json, Command::new(intent)).await
+}
+
+async fn probe(conn: &Connection, json: bool, cmd: ProbeCmd) -> color_eyre::Result<()> {
+    use crate::model::probe::Health;
+    let client = connect(conn)?;
+    let snap = client.snapshot().await?;
+    let health = |name: &str| snap.state.probes.get(name).map_or(Health::Unknown, |p| p.health);
+    match cmd {
+        ProbeCmd::List => {
+            if json {
+                let rows: Vec<_> = snap
+                    .probes
+                    .iter()
+                    .map(|p| {
+                        let last = p.samples.last();
+                        serde_json::json!({
+                            "name": p.name,
+                            "state": health(&p.name),
+                            "last_latency_ms": last.map(|s| s.response_ms),
+                            "last_error": last.and_then(|s| s.failed.first()),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            if snap.probes.is_empty() {
+                println!("no probes configured on this server");
+            }
+            for p in &snap.probes {
+                let last = p.samples.last();
+                let latency = last.map_or("–".into(), |s| format!("{}ms", s.response_ms));
+                let error = last.and_then(|s| s.failed.first()).map(|e| one_line(e)).unwrap_or_default();
+                println!("{:<16} {:<9} {:>7}  {error}", p.name, health(&p.name).as_str(), latency);
+            }
+        }
+        ProbeCmd::Show { name } => {
+            let p = snap
+                .probes
+                .iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| eyre!("no probe `{name}` on this server"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(p)?);
+                return Ok(());
+            }
+            let state = snap.state.probes.get(&name);
+            println!("{} ({} {}, every {} ms): {}", p.name, p.kind, p.target, p.interval_ms, health(&name));
+            if let Some(s) = state {
+                println!("since {}", s.since.format("%Y-%m-%d %H:%M:%S UTC"));
+                for f in &s.failed {
+                    println!("  failed: {}", one_line(f));
+                }
+            }
+            println!("conditions: {}", p.conditions.join(" · "));
+            if !p.degraded.is_empty() {
+                println!("degraded when only: {}", p.degraded.join(" · "));
+            }
+            println!("\nrecent samples:");
+            for s in p.samples.iter().rev().take(10) {
+                let why = s.failed.first().map(|f| format!("  {}", one_line(f))).unwrap_or_default();
+                println!(
+                    "  {}  {:<9} {:>6}ms{why}",
+                    s.at.format("%H:%M:%S"),
+                    s.health.as_str(),
+                    s.response_ms
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn report_flush(flushed: &Flushed) {
@@ -733,7 +843,7 @@ async fn events(conn: &Connection, json: bool, follow: bool, after: u64) -> colo
     while let Some(item) = stream.next().await {
         match item? {
             StreamItem::Event(e) => print(&e)?,
-            StreamItem::Hello { .. } | StreamItem::Heartbeat { .. } => {}
+            StreamItem::Hello { .. } | StreamItem::Heartbeat { .. } | StreamItem::Sample(_) => {}
             StreamItem::Resync(why) => bail!("the server asked to re-sync ({why}); run again with --after"),
         }
     }

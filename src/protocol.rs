@@ -36,6 +36,9 @@ pub struct Snapshot {
     pub log: Uuid,
     pub seq: u64,
     pub state: State,
+    /// Each probe's definition and recent samples (telemetry: not in the log).
+    #[serde(default)]
+    pub probes: Vec<crate::server::probes::ProbeView>,
 }
 
 /// `GET /api/v1/events`: a page of events after a seq, and the newest seq there is.

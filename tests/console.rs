@@ -166,7 +166,12 @@ fn app_with(state: State, width: u16, height: u16, theme: &str) -> App {
     app.update(Msg::Me(Whoami { name: "alice".into(), role: UserRole::Commander }));
     app.update(Msg::Sync(SyncEvent::Online));
     let seq = state.seq;
-    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot { log: uuid::Uuid::nil(), seq, state })));
+    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot {
+        log: uuid::Uuid::nil(),
+        seq,
+        state,
+        probes: Vec::new(),
+    })));
     // As the runner does before every draw.
     app.prepare();
     app

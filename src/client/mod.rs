@@ -56,6 +56,8 @@ pub enum StreamItem {
         log: Option<uuid::Uuid>,
     },
     Event(Event),
+    /// A probe sample (telemetry: not in the log, no seq).
+    Sample(crate::model::probe::Sample),
     /// Nothing happened for a while; the server's newest seq.
     Heartbeat {
         head: u64,
@@ -213,6 +215,9 @@ impl Client {
                     })
                 }
                 RESYNC_EVENT => Ok(StreamItem::Resync(sse.data)),
+                "sample" => serde_json::from_str(&sse.data)
+                    .map(StreamItem::Sample)
+                    .map_err(|e| protocol(format!("sample: {e}"))),
                 _ => serde_json::from_str(&sse.data)
                     .map(StreamItem::Event)
                     .map_err(|e| protocol(format!("event {}: {e}", sse.id))),

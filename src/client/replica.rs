@@ -29,7 +29,10 @@ impl Replica {
                 match ev {
                     SyncEvent::Snapshot(snap) => *s = snap.state,
                     SyncEvent::Event(e) => s.apply(&e),
-                    SyncEvent::Online | SyncEvent::Heartbeat | SyncEvent::Offline(_) => continue,
+                    SyncEvent::Online
+                    | SyncEvent::Heartbeat
+                    | SyncEvent::Sample(_)
+                    | SyncEvent::Offline(_) => continue,
                 }
                 let _ = seq_tx.send(s.seq);
             }

@@ -20,6 +20,7 @@ pub enum SyncEvent {
     Online,
     /// The server is alive and we are current.
     Heartbeat,
+    Sample(crate::model::probe::Sample),
     Offline(String),
 }
 
@@ -87,6 +88,11 @@ async fn run_once(
             StreamItem::Heartbeat { head } if head > current => {
                 *seq = None;
                 return Err(format!("behind the server ({current} of {head}): reloading"));
+            }
+            StreamItem::Sample(s) => {
+                if tx.send(SyncEvent::Sample(s)).await.is_err() {
+                    return Ok(());
+                }
             }
             StreamItem::Heartbeat { .. } => {
                 if tx.send(SyncEvent::Heartbeat).await.is_err() {

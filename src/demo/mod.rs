@@ -1,6 +1,8 @@
 //! Demo data for `warroom demo` and `warroom serve --demo`: one user per role with fresh
 //! tokens, and a handful of realistic incidents told through ordinary commands.
 
+pub mod shop;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
@@ -86,7 +88,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 severity: Severity::Sev1,
                 impact: "Customers cannot pay by card; ~40% of orders failing since 09:12.".into(),
                 drill: false,
-                services: Vec::new(),
+                services: vec!["payment".into()],
             },
         ),
         (
@@ -150,7 +152,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 severity: Severity::Sev3,
                 impact: "Search index sync stalled; listing shows stale prices.".into(),
                 drill: false,
-                services: Vec::new(),
+                services: vec!["search".into(), "listing".into(), "product-page".into()],
             },
         ),
         (

@@ -332,15 +332,19 @@ impl State {
                 self.incidents.insert(*incident, inc);
             }
             Fact::Redacted => {}
-            Fact::ProbeChanged { probe, to, failed, .. } => {
+            Fact::ProbeChanged { probe, from, to, failed } => {
                 self.probes.insert(
                     probe.clone(),
                     probe::ProbeState { health: *to, since: at, failed: failed.clone() },
                 );
                 // Every open incident about this service hears of it; a bad turn is the
                 // moment of detection if nobody recorded one.
-                for inc in
-                    self.incidents.values_mut().filter(|i| i.status.is_open() && i.services.contains(probe))
+                // A first "up" (a probe just started) is no news to an incident.
+                let news = !(*from == probe::Health::Unknown && *to == probe::Health::Up);
+                for inc in self
+                    .incidents
+                    .values_mut()
+                    .filter(|i| news && i.status.is_open() && i.services.contains(probe))
                 {
                     inc.updated_at = at;
                     if to.is_bad() {

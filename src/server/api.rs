@@ -39,6 +39,7 @@ pub(super) struct AppInner {
     pub db_path: std::path::PathBuf,
     pub heartbeat: std::time::Duration,
     pub library: Arc<super::library::Shared>,
+    pub telemetry: Arc<super::probes::Telemetry>,
     /// Set when the server stops: open event streams end instead of holding shutdown up.
     pub closing: tokio::sync::watch::Sender<bool>,
     readers: Mutex<Vec<Connection>>,
@@ -52,6 +53,7 @@ impl App {
         db_path: std::path::PathBuf,
         heartbeat: std::time::Duration,
         library: Arc<super::library::Shared>,
+        telemetry: Arc<super::probes::Telemetry>,
     ) -> App {
         App {
             inner: Arc::new(AppInner {
@@ -61,10 +63,16 @@ impl App {
                 db_path,
                 heartbeat,
                 library,
+                telemetry,
                 closing: tokio::sync::watch::Sender::new(false),
                 readers: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Watches for the server stopping (probe runners and streams end then).
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.closing.subscribe()
     }
 
     /// Ends every open event stream (used when the server stops).
@@ -239,10 +247,12 @@ async fn get_state(State(app): State<App>, _caller: Caller) -> Response {
         log: uuid::Uuid,
         seq: u64,
         state: &'a crate::model::State,
+        probes: Vec<super::probes::ProbeView>,
     }
+    let probes = app.inner.telemetry.views();
     let body = {
         let state = app.hub().state();
-        serde_json::to_vec(&SnapshotRef { log: app.hub().log, seq: state.seq, state: &state })
+        serde_json::to_vec(&SnapshotRef { log: app.hub().log, seq: state.seq, state: &state, probes })
             .expect("state serializes")
     };
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()

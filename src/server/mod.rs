@@ -6,6 +6,7 @@ pub mod hub;
 pub mod library;
 pub mod notify;
 pub mod openapi;
+pub mod probes;
 pub mod status_page;
 pub mod store;
 pub mod stream;
@@ -36,6 +37,8 @@ pub struct ServerOptions {
     pub playbook_dirs: Vec<PathBuf>,
     /// How people outside reach this server; defaults to the listen address.
     pub public_url: Option<String>,
+    /// Health probes the server runs.
+    pub probes: Vec<crate::config::ProbeConfig>,
     /// How long an idle event stream waits before telling the client it is still alive.
     pub heartbeat: std::time::Duration,
 }
@@ -49,6 +52,7 @@ impl Default for ServerOptions {
             channels: Vec::new(),
             playbook_dirs: Vec::new(),
             public_url: None,
+            probes: Vec::new(),
             heartbeat: stream::HEARTBEAT,
         }
     }
@@ -122,8 +126,17 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let writer = writer::spawn(store, state, hub.clone(), library.clone());
     let users: HashMap<String, Caller> =
         opts.users.iter().map(|u| (u.token.clone(), Caller { name: u.name.clone(), role: u.role })).collect();
-    let app = App::new(hub, writer, users, path, opts.heartbeat, library.clone());
+    let specs = opts
+        .probes
+        .iter()
+        .map(|p| {
+            probes::Spec::from_config(p).map_err(|(field, msg)| eyre!("probe {}: {field}: {msg}", p.name))
+        })
+        .collect::<color_eyre::Result<Vec<_>>>()?;
+    let telemetry = Arc::new(probes::Telemetry::new(specs));
+    let app = App::new(hub, writer, users, path, opts.heartbeat, library.clone(), telemetry.clone());
     notify::spawn(app.clone(), opts.channels.clone());
+    probes::spawn(app.clone(), telemetry);
     #[cfg(unix)]
     {
         let library = library.clone();

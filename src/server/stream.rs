@@ -42,7 +42,8 @@ pub async fn stream(
     let live = app.hub().subscribe();
     let head = app.hub().state().seq;
     let closing = app.inner.closing.subscribe();
-    let follower = Follower { app, live, closing, next: after + 1, head, phase: Phase::Hello };
+    let samples = app.inner.telemetry.subscribe();
+    let follower = Follower { app, live, samples, closing, next: after + 1, head, phase: Phase::Hello };
     // The body itself follows the broadcast: no task or channel per subscriber, and a
     // disconnect simply drops it.
     let body = futures_util::stream::unfold(follower, |mut f| async move {
@@ -71,6 +72,8 @@ struct Follower {
     app: App,
     live: broadcast::Receiver<Arc<Published>>,
     closing: tokio::sync::watch::Receiver<bool>,
+    /// Probe samples: streamed, never logged, no seq.
+    samples: broadcast::Receiver<Bytes>,
     /// The seq this subscriber needs next.
     next: u64,
     /// The newest seq when it subscribed: catch up to here from the store.
@@ -134,6 +137,11 @@ impl Follower {
     async fn live(&mut self) -> Option<Bytes> {
         let waited = tokio::select! {
             r = tokio::time::timeout(self.app.inner.heartbeat, self.live.recv()) => r,
+            s = self.samples.recv() => match s {
+                Ok(frame) => return Some(frame),
+                // Telemetry is lossy by design: a lagging subscriber just misses samples.
+                Err(_) => return Some(Bytes::new()),
+            },
             _ = self.closing.changed() => return None,
         };
         let mut item = match waited {

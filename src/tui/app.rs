@@ -51,16 +51,18 @@ pub enum Pane {
     Incidents,
     Detail,
     Playbook,
+    Health,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 3] = [Pane::Incidents, Pane::Detail, Pane::Playbook];
+    pub const ALL: [Pane; 4] = [Pane::Incidents, Pane::Detail, Pane::Playbook, Pane::Health];
 
     pub fn scope(self) -> Scope {
         match self {
             Pane::Incidents => Scope::Incidents,
             Pane::Detail => Scope::Detail,
             Pane::Playbook => Scope::Playbook,
+            Pane::Health => Scope::Health,
         }
     }
 }
@@ -137,6 +139,10 @@ pub struct App {
     pub size: Rect,
     pub history: Vec<String>,
     pub library: Option<crate::server::library::Loaded>,
+    /// Probe definitions and recent samples (telemetry, from the snapshot and the stream).
+    pub probes: Vec<crate::server::probes::ProbeView>,
+    /// The selected probe in the health pane.
+    pub probe: usize,
     /// The selected step in the playbook pane.
     pub step: usize,
     /// Something visible changed since the last draw.
@@ -177,13 +183,15 @@ impl App {
             size: Rect::new(0, 0, 80, 24),
             history: Vec::new(),
             library: None,
+            probes: Vec::new(),
+            probe: 0,
             step: 0,
             dirty: true,
         }
     }
 
     pub fn areas(&self) -> Areas {
-        layout(self.size, self.focus, self.zoom)
+        layout(self.size, self.focus, self.zoom, self.probes.len())
     }
 
     /// Brings derived view data up to date; the runner calls it once before each draw.
@@ -342,6 +350,7 @@ impl App {
         match ev {
             SyncEvent::Snapshot(snap) => {
                 self.state = snap.state;
+                self.probes = snap.probes;
                 self.conn.last_sync = Some(self.now);
                 self.list_stale = true;
             }
@@ -373,6 +382,14 @@ impl App {
                 }
             }
             SyncEvent::Heartbeat => self.conn.last_sync = Some(self.now),
+            SyncEvent::Sample(sample) => {
+                if let Some(p) = self.probes.iter_mut().find(|p| p.name == sample.probe) {
+                    if p.samples.len() >= crate::server::probes::RING_MAX {
+                        p.samples.remove(0);
+                    }
+                    p.samples.push(sample);
+                }
+            }
             SyncEvent::Offline(why) => {
                 if self.conn.online || self.conn.since.is_none() {
                     self.conn.since = Some(self.now);
@@ -471,6 +488,29 @@ impl App {
                 };
                 if self.guard(&probe) {
                     self.overlay = Some(Overlay::Form(Box::new(Form::declare(&self.theme))));
+                }
+            }
+            Action::DeclareFromProbe => {
+                let Some(p) = self.probes.get(self.probe) else {
+                    self.flash(Level::Warn, "no probe selected");
+                    return vec![];
+                };
+                let name = p.name.clone();
+                let severity = p.auto_declare.unwrap_or(Severity::Sev3);
+                let state = self.state.probes.get(&name);
+                let health = state.map_or(crate::model::probe::Health::Unknown, |s| s.health);
+                let impact = state.map(|s| s.failed.join("; ")).unwrap_or_default();
+                let probe = Intent::DeclareIncident {
+                    title: String::new(),
+                    severity,
+                    impact: String::new(),
+                    drill: false,
+                    services: Vec::new(),
+                };
+                if self.guard(&probe) {
+                    let title = format!("{name} is {health}");
+                    let form = Form::declare_prefilled(&self.theme, &title, severity, &impact, vec![name]);
+                    self.overlay = Some(Overlay::Form(Box::new(form)));
                 }
             }
             Action::Tick => {
@@ -600,6 +640,7 @@ impl App {
             Pane::Incidents => self.areas().incidents.map_or(10, list_rows),
             Pane::Detail => self.areas().detail.map_or(10, |a| a.height as usize / 2),
             Pane::Playbook => self.areas().playbook.map_or(10, |a| a.height as usize / 2),
+            Pane::Health => self.areas().health.map_or(10, |a| a.height as usize / 2),
         }
         .max(1)
     }
@@ -618,6 +659,10 @@ impl App {
                 let len =
                     self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
                 self.step = (self.step as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
+            }
+            Pane::Health => {
+                let len = self.probes.len();
+                self.probe = (self.probe as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
             }
             Pane::Detail => {
                 let len =
@@ -641,6 +686,7 @@ impl App {
                     self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
                 self.step = if newest { len.saturating_sub(1) } else { 0 };
             }
+            Pane::Health => self.probe = if newest { self.probes.len().saturating_sub(1) } else { 0 },
             Pane::Detail => {
                 let len =
                     self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
@@ -875,6 +921,8 @@ impl App {
             Pane::Detail
         } else if over(areas.playbook) {
             Pane::Playbook
+        } else if over(areas.health) {
+            Pane::Health
         } else {
             return;
         };

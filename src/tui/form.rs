@@ -48,6 +48,8 @@ pub enum Form {
         severity: Severity,
         impact: TextArea<'static>,
         drill: bool,
+        /// Services (probes) the incident is about, when declared from the health board.
+        services: Vec<String>,
         field: DeclareField,
         error: Option<String>,
     },
@@ -135,9 +137,28 @@ impl Form {
             severity: Severity::Sev2,
             impact: area("who is affected and how (optional)", theme),
             drill: false,
+            services: Vec::new(),
             field: DeclareField::Title,
             error: None,
         }
+    }
+
+    /// The declare form filled in from a probe: title, service, severity and impact.
+    pub fn declare_prefilled(
+        theme: &Theme,
+        title: &str,
+        severity: Severity,
+        impact: &str,
+        services: Vec<String>,
+    ) -> Form {
+        let mut form = Form::declare(theme);
+        if let Form::Declare { title: t, severity: s, impact: i, services: sv, .. } = &mut form {
+            t.insert_str(title);
+            *s = severity;
+            i.insert_str(wrap(impact, 60));
+            *sv = services;
+        }
+        form
     }
 
     pub fn note(incident: IncidentId, theme: &Theme) -> Form {
@@ -231,7 +252,7 @@ impl Form {
 
     fn submit(&mut self) -> FormOutcome {
         let result = match self {
-            Form::Declare { title, severity, impact, drill, .. } => {
+            Form::Declare { title, severity, impact, drill, services, .. } => {
                 let t = text_of(title);
                 let i = text_of(impact);
                 check("title", &t, MAX_TITLE).map(|_| Intent::DeclareIncident {
@@ -239,7 +260,7 @@ impl Form {
                     severity: *severity,
                     impact: i,
                     drill: *drill,
-                    services: Vec::new(),
+                    services: services.clone(),
                 })
             }
             Form::Note { incident, text, .. } => {

@@ -39,6 +39,7 @@ snake_enum! {
         Tick = "tick",
         Compose = "compose",
         AttachPlaybook = "attach_playbook",
+        DeclareFromProbe = "declare_from_probe",
     } what = "action"
 }
 
@@ -69,6 +70,7 @@ impl Action {
             Action::Tick => "tick / untick the step",
             Action::Compose => "compose the step's message (rendered template)",
             Action::AttachPlaybook => "attach or switch the playbook",
+            Action::DeclareFromProbe => "declare an incident for this service, prefilled",
         }
     }
 
@@ -91,6 +93,7 @@ impl Action {
             Action::Tick => "tick",
             Action::Compose => "message",
             Action::AttachPlaybook => "playbook",
+            Action::DeclareFromProbe => "declare",
             _ => "",
         }
     }
@@ -103,6 +106,7 @@ pub enum Scope {
     Incidents,
     Detail,
     Playbook,
+    Health,
 }
 
 impl Scope {
@@ -112,6 +116,7 @@ impl Scope {
             Scope::Incidents => "incidents pane",
             Scope::Detail => "incident & timeline pane",
             Scope::Playbook => "playbook pane",
+            Scope::Health => "health pane",
         }
     }
 }
@@ -290,6 +295,8 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Playbook, "m", Action::Compose),
     (Scope::Playbook, "esc", Action::Back),
     (Scope::Global, "p", Action::AttachPlaybook),
+    (Scope::Health, "i", Action::DeclareFromProbe),
+    (Scope::Health, "esc", Action::Back),
 ];
 
 impl Default for Keymap {

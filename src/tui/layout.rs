@@ -17,17 +17,19 @@ pub struct Areas {
     pub incidents: Option<Rect>,
     pub detail: Option<Rect>,
     pub playbook: Option<Rect>,
+    pub health: Option<Rect>,
     pub hints: Rect,
     pub status: Rect,
     pub too_small: bool,
 }
 
-pub fn layout(size: Rect, focus: Pane, zoom: bool) -> Areas {
+pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize) -> Areas {
     if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
         return Areas {
             incidents: None,
             detail: None,
             playbook: None,
+            health: None,
             hints: Rect::default(),
             status: Rect::default(),
             too_small: true,
@@ -35,31 +37,37 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool) -> Areas {
     }
     let [main, hints, status] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(size);
-    let (incidents, detail, playbook) = if zoom {
+    let (incidents, detail, playbook, health) = if zoom {
         match focus {
-            Pane::Incidents => (Some(main), None, None),
-            Pane::Detail => (None, Some(main), None),
-            Pane::Playbook => (None, None, Some(main)),
+            Pane::Incidents => (Some(main), None, None, None),
+            Pane::Detail => (None, Some(main), None, None),
+            Pane::Playbook => (None, None, Some(main), None),
+            Pane::Health => (None, None, None, Some(main)),
         }
     } else if size.width >= WIDE {
-        // Left: incidents over the playbook; right: the incident and its timeline.
+        // Left: incidents, the health board, the playbook; right: the incident's timeline.
         let [left, right] =
             Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(40)]).areas(main);
-        let [a, c] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(left);
-        (Some(a), Some(right), Some(c))
+        let board = (probes as u16 + 2).clamp(3, main.height / 3);
+        let [a, h, c] =
+            Layout::vertical([Constraint::Percentage(35), Constraint::Length(board), Constraint::Min(6)])
+                .areas(left);
+        (Some(a), Some(right), Some(c), Some(h))
     } else {
-        // Narrow: the lower area shows the timeline or the playbook, whichever has focus.
+        // Narrow: the lower area shows the timeline, the playbook or the health board,
+        // whichever has focus.
         let list = (main.height * 2 / 5).max(5);
         let [a, b] = Layout::default()
             .direction(Direction::Vertical)
             .constraints([Constraint::Length(list), Constraint::Min(5)])
             .areas(main);
         match focus {
-            Pane::Playbook => (Some(a), None, Some(b)),
-            _ => (Some(a), Some(b), None),
+            Pane::Playbook => (Some(a), None, Some(b), None),
+            Pane::Health => (Some(a), None, None, Some(b)),
+            _ => (Some(a), Some(b), None, None),
         }
     };
-    Areas { incidents, detail, playbook, hints, status, too_small: false }
+    Areas { incidents, detail, playbook, health, hints, status, too_small: false }
 }
 
 /// Rows of incidents that fit: the pane minus its borders and header row.

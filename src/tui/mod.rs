@@ -61,6 +61,9 @@ impl Look {
     }
 }
 
+/// At most one frame per this long; input is still handled at once.
+const FRAME: Duration = Duration::from_millis(16);
+
 /// Runs the console against `client` until the user quits.
 pub async fn run(client: Client, look: Look) -> color_eyre::Result<()> {
     let outbox = Outbox::for_server(&config::data_dir(), client.base());
@@ -187,16 +190,29 @@ async fn event_loop(
     tasks.push(tokio::spawn(flusher(flusher_outbox, client, kick_rx, tx.clone())));
 
     let mut stdout = std::io::stdout();
+    let mut last_draw = std::time::Instant::now() - FRAME;
     loop {
-        if app.dirty {
-            app.prepare();
-            crossterm::queue!(stdout, BeginSynchronizedUpdate)?;
-            terminal.draw(|f| view::draw(f, app))?;
-            crossterm::execute!(stdout, EndSynchronizedUpdate)?;
-            stdout.flush()?;
-            app.dirty = false;
-        }
-        let Some(first) = rx.recv().await else { break };
+        let first = if app.dirty && last_draw.elapsed() < FRAME {
+            // A frame went out moments ago: gather what arrives until the next slot, so a
+            // stream of samples costs at most one frame per slot.
+            match tokio::time::timeout(FRAME - last_draw.elapsed(), rx.recv()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(_) => continue,
+            }
+        } else {
+            if app.dirty {
+                app.prepare();
+                crossterm::queue!(stdout, BeginSynchronizedUpdate)?;
+                terminal.draw(|f| view::draw(f, app))?;
+                crossterm::execute!(stdout, EndSynchronizedUpdate)?;
+                stdout.flush()?;
+                app.dirty = false;
+                last_draw = std::time::Instant::now();
+            }
+            let Some(m) = rx.recv().await else { break };
+            m
+        };
         let mut quit = false;
         let mut msg = Some(first);
         while let Some(m) = msg {

@@ -35,6 +35,9 @@ pub fn draw(f: &mut Frame, app: &App) {
     if let Some(r) = areas.playbook {
         panes::playbook::draw(f, r, app);
     }
+    if let Some(r) = areas.health {
+        panes::health::draw(f, r, app);
+    }
     panes::status::draw_hints(f, areas.hints, app);
     panes::status::draw_status(f, areas.status, app);
     panes::overlay::draw(f, full, app);

@@ -1,6 +1,7 @@
 //! One module per pane; each draws from `&App` only and never blocks.
 
 pub mod detail;
+pub mod health;
 pub mod incidents;
 pub mod overlay;
 pub mod playbook;

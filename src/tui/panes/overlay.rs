@@ -109,7 +109,7 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
         Span::styled(format!("{text:<10}"), if active { t.get("focus") } else { t.get("muted") })
     };
     match form {
-        Form::Declare { title, severity, impact, drill, field, .. } => {
+        Form::Declare { title, severity, impact, drill, field, services, .. } => {
             let r = centered(area, width, 13);
             f.render_widget(Clear, r);
             let block = popup(app, form.title());
@@ -151,6 +151,15 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
                 ]),
                 rows[4],
             );
+            if !services.is_empty() {
+                f.render_widget(
+                    Line::from(vec![
+                        label("services", false),
+                        Span::styled(services.join(", "), t.get("text")),
+                    ]),
+                    rows[5],
+                );
+            }
             footer(
                 f,
                 rows[6],

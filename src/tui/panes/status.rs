@@ -14,6 +14,7 @@ const HINTED: &[Action] = &[
     Action::Open,
     Action::Tick,
     Action::Compose,
+    Action::DeclareFromProbe,
     Action::Declare,
     Action::Note,
     Action::Status,

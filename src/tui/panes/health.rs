@@ -1,0 +1,115 @@
+//! The health board: every probe with its state glyph and colour, last latency, a latency
+//! sparkline, uptime over the last hour, the failed condition, and a bad service's incidents.
+
+use chrono::Duration;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::frame;
+use crate::model::probe::Health;
+use crate::present::one_line;
+use crate::server::probes::ProbeView;
+use crate::tui::app::{App, Pane};
+
+pub fn glyph(h: Health) -> &'static str {
+    match h {
+        Health::Up => "●",
+        Health::Degraded => "◐",
+        Health::Down => "✖",
+        Health::Unknown => "○",
+    }
+}
+
+/// The last `width` latencies as block characters, scaled to their maximum.
+pub fn sparkline(p: &ProbeView, width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let tail: Vec<u64> = p.samples.iter().rev().take(width).map(|s| s.response_ms).collect();
+    let max = tail.iter().copied().max().unwrap_or(0).max(1);
+    let mut s: String = tail.iter().rev().map(|v| BARS[((*v * 7) / max).min(7) as usize]).collect();
+    while s.chars().count() < width {
+        s.insert(0, ' ');
+    }
+    s
+}
+
+/// Share of the last hour's samples that were not down.
+pub fn uptime(p: &ProbeView, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+    let hour: Vec<_> = p.samples.iter().filter(|s| now - s.at <= Duration::hours(1)).collect();
+    if hour.is_empty() {
+        return None;
+    }
+    Some(hour.iter().filter(|s| s.health != Health::Down).count() as f64 * 100.0 / hour.len() as f64)
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let bad = app.state.probes.values().filter(|p| p.health.is_bad()).count();
+    let mut title = vec![Span::styled(" Health ", t.get("title"))];
+    if app.probes.is_empty() {
+        title.push(Span::styled("no probes configured ", t.get("muted")));
+    } else if bad > 0 {
+        title.push(Span::styled(format!("{bad} of {} bad ", app.probes.len()), t.get("alert")));
+    } else {
+        title.push(Span::styled(format!("{} ok ", app.probes.len()), t.get("ok")));
+    }
+    let block = frame(app, Pane::Health, Line::from(title));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let name_w = app.probes.iter().map(|p| p.name.chars().count()).max().unwrap_or(4).min(18);
+    let spark_w = if inner.width > 90 { 24 } else { 10 };
+    let lines: Vec<Line> = app
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let state = app.state.probes.get(&p.name);
+            let health = state.map_or(Health::Unknown, |s| s.health);
+            let style = match health {
+                Health::Up => t.get("ok"),
+                Health::Degraded => t.get("warn"),
+                Health::Down => t.get("alert"),
+                Health::Unknown => t.get("muted"),
+            };
+            let last = p.samples.last();
+            let latency = last.map_or("–".to_string(), |s| format!("{}ms", s.response_ms));
+            let up = uptime(p, app.now).map_or("  –  ".to_string(), |u| format!("{u:5.1}%"));
+            let mut spans = vec![
+                Span::styled(format!("{} {:<8} ", glyph(health), health.as_str()), style),
+                Span::styled(format!("{:<name_w$.name_w$} ", one_line(&p.name)), t.get("text")),
+                Span::styled(format!("{latency:>7} "), t.get("muted")),
+                Span::styled(sparkline(p, spark_w), style),
+                Span::styled(format!(" {up} "), t.get("muted")),
+            ];
+            if health.is_bad() {
+                let why =
+                    state.and_then(|s| s.failed.first()).or_else(|| last.and_then(|s| s.failed.first()));
+                if let Some(why) = why {
+                    spans.push(Span::styled(one_line(why), style));
+                }
+                let linked: Vec<String> = app
+                    .state
+                    .incidents
+                    .values()
+                    .filter(|inc| inc.status.is_open() && inc.services.contains(&p.name))
+                    .map(|inc| inc.id.to_string())
+                    .collect();
+                let tail = if linked.is_empty() {
+                    "  i declares".to_string()
+                } else {
+                    format!("  {}", linked.join(" "))
+                };
+                spans.push(Span::styled(tail, t.get("warn")));
+            }
+            let line = Line::from(spans);
+            if i == app.probe && app.focus == Pane::Health {
+                line.style(t.get("selection"))
+            } else {
+                line
+            }
+        })
+        .collect();
+    let skip = (app.probe + 1).saturating_sub(inner.height as usize);
+    f.render_widget(Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()), inner);
+}
