@@ -205,6 +205,9 @@ pub enum CommsCmd {
     },
     /// Push an audience's next update back (logged).
     Snooze { incident: IncidentId, audience: crate::model::Audience, minutes: u32 },
+    /// Set a status page component by hand (operational, performance_issues, partial_outage,
+    /// major_outage), or `auto` to follow its probe again.
+    Component { component: String, status: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -532,6 +535,10 @@ async fn comms(conn: &Connection, json: bool, cmd: CommsCmd) -> color_eyre::Resu
         CommsCmd::Snooze { incident, audience, minutes } => {
             Intent::SnoozeClock { incident, audience, minutes }
         }
+        CommsCmd::Component { component, status } => Intent::SetComponent {
+            component,
+            status: if status == "auto" { None } else { Some(status.parse().map_err(|e: String| eyre!(e))?) },
+        },
         CommsCmd::Send { incident, channel, text, step } => {
             let text = match (text, &step) {
                 (Some(t), _) => t,

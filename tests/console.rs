@@ -157,6 +157,73 @@ fn with_playbook() -> State {
     s
 }
 
+/// Five probes with an hour of samples; payment is down, search degraded.
+fn probes(state: &mut State) -> Vec<warroom::server::probes::ProbeView> {
+    use warroom::model::probe::{Health, Sample};
+    let now = t0() + Duration::minutes(30);
+    let mut views = Vec::new();
+    for (name, health, ms, failed) in [
+        ("search", Health::Degraded, 480u64, vec!["[RESPONSE_TIME] (480) < 300".to_string()]),
+        ("product-page", Health::Up, 42, vec![]),
+        ("listing", Health::Up, 38, vec![]),
+        ("payment", Health::Down, 0, vec!["[STATUS] (503) == 200".to_string()]),
+        ("stock", Health::Up, 12, vec![]),
+    ] {
+        let samples = (0..120)
+            .map(|i| {
+                let at = now - Duration::seconds(30 * (120 - i));
+                let recent = i >= 110;
+                Sample {
+                    probe: name.into(),
+                    at,
+                    scheduled: at,
+                    health: if recent { health } else { Health::Up },
+                    response_ms: if recent { ms } else { 20 + (i as u64 * 7) % 30 },
+                    status: Some(if recent && health == Health::Down { 503 } else { 200 }),
+                    failed: if recent { failed.clone() } else { vec![] },
+                }
+            })
+            .collect();
+        views.push(warroom::server::probes::ProbeView {
+            name: name.into(),
+            kind: "http".into(),
+            target: format!("http://127.0.0.1:9000/{name}/health"),
+            interval_ms: 30_000,
+            conditions: vec!["[STATUS] == 200".into(), "[RESPONSE_TIME] < 300".into()],
+            degraded: vec!["[RESPONSE_TIME] < 1000".into()],
+            auto_declare: (name == "payment").then_some(Severity::Sev2),
+            samples,
+        });
+        for to in [Health::Up, health] {
+            let from = state.probes.get(name).map_or(Health::Unknown, |p| p.health);
+            if from == to {
+                continue;
+            }
+            let fact =
+                warroom::model::Fact::ProbeChanged { probe: name.into(), from, to, failed: failed.clone() };
+            for e in stamp(
+                state.seq + 1,
+                now - Duration::minutes(5),
+                "warroom",
+                UserRole::Admin,
+                uuid::Uuid::nil(),
+                vec![fact],
+            ) {
+                state.apply(&e);
+            }
+        }
+    }
+    views
+}
+
+fn with_probes(width: u16, height: u16) -> App {
+    let mut state = realistic_state();
+    let views = probes(&mut state);
+    let mut a = app_with(state, width, height, "default");
+    a.probes = views;
+    a
+}
+
 fn app_with(state: State, width: u16, height: u16, theme: &str) -> App {
     let themes = Themes::presets();
     let theme = themes.get(theme).unwrap().clone();
@@ -315,6 +382,47 @@ fn space_ticks_and_m_composes_the_steps_rendered_message() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn health_board_beside_everything_at_160x48() {
+    insta::assert_snapshot!(text(&render(&mut with_probes(160, 48))));
+}
+
+#[test]
+fn health_pane_at_80x24() {
+    let mut a = with_probes(80, 24);
+    for _ in 0..3 {
+        a.update(key(KeyCode::Tab));
+    }
+    assert_eq!(a.focus, Pane::Health);
+    insta::assert_snapshot!(text(&render(&mut a)));
+}
+
+#[test]
+fn i_on_a_down_probe_declares_prefilled_with_the_service() {
+    let mut a = with_probes(80, 24);
+    for _ in 0..3 {
+        a.update(key(KeyCode::Tab));
+    }
+    for _ in 0..3 {
+        a.update(key(KeyCode::Char('j')));
+    }
+    a.update(key(KeyCode::Char('i')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("payment is down") && shown.contains("services  payment"), "{shown}");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(
+        cmd.intent,
+        Intent::DeclareIncident {
+            title: "payment is down".into(),
+            severity: Severity::Sev2,
+            impact: "[STATUS] (503) == 200".into(),
+            drill: false,
+            services: vec!["payment".into()],
+        }
+    );
 }
 
 #[test]

@@ -35,8 +35,17 @@ pub struct PublicIncident {
 }
 
 #[derive(Debug, Serialize)]
+pub struct Component {
+    pub name: String,
+    pub status: &'static str,
+    /// True when a human set it; otherwise it follows its probe.
+    pub manual: bool,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Page {
     pub updated: DateTime<Utc>,
+    pub components: Vec<Component>,
     pub incidents: Vec<PublicIncident>,
 }
 
@@ -67,7 +76,21 @@ pub fn page(state: &WarState, now: DateTime<Utc>) -> Page {
         })
         .collect();
     incidents.sort_by_key(|i| std::cmp::Reverse(i.updates.first().map(|u| u.at)));
-    Page { updated: now, incidents }
+    let mut names: Vec<&String> = state.probes.keys().chain(state.components.keys()).collect();
+    names.sort();
+    names.dedup();
+    let components = names
+        .into_iter()
+        .map(|name| match state.components.get(name) {
+            Some(s) => Component { name: name.clone(), status: s.as_str(), manual: true },
+            None => Component {
+                name: name.clone(),
+                status: state.probes.get(name).map_or("unknown", |p| p.health.component()),
+                manual: false,
+            },
+        })
+        .collect();
+    Page { updated: now, components, incidents }
 }
 
 pub async fn json(State(app): State<App>) -> Json<Page> {
@@ -81,12 +104,25 @@ fn esc(s: &str) -> String {
 pub async fn html(State(app): State<App>) -> impl IntoResponse {
     let p = page(&app.hub().state(), Utc::now());
     let open = p.incidents.iter().filter(|i| i.status != "fixed").count();
-    let banner = if open == 0 {
+    let broken = p.components.iter().filter(|c| c.status != "operational" && c.status != "unknown").count();
+    let banner = if open == 0 && broken == 0 {
         "<p class=\"ok\">All systems operational</p>".to_string()
     } else {
         format!("<p class=\"bad\">{open} ongoing incident{}</p>", if open == 1 { "" } else { "s" })
     };
     let mut body = String::new();
+    if !p.components.is_empty() {
+        body.push_str("<ul class=\"components\">");
+        for c in &p.components {
+            body.push_str(&format!(
+                "<li><span>{}</span> <span class=\"st c-{}\">{}</span></li>",
+                esc(&c.name),
+                c.status,
+                c.status.replace('_', " ")
+            ));
+        }
+        body.push_str("</ul>");
+    }
     for i in &p.incidents {
         body.push_str(&format!(
             "<section><h2>Incident {} <span class=\"st {}\">{}</span></h2><ol>",
@@ -113,7 +149,10 @@ h1{{font-size:1.4rem}}h2{{font-size:1.1rem}}.ok{{background:#e6f6ea;padding:.8re
 .bad{{background:#fdecea;padding:.8rem;border-radius:.4rem}}ol{{list-style:none;padding:0}}\
 li{{border-left:3px solid #ccc;padding-left:.8rem;margin:.8rem 0}}time{{color:#666;font-size:.9rem}}\
 .st{{font-size:.8rem;padding:.1rem .4rem;border-radius:.3rem;background:#eee}}.investigating{{background:#fdecea}}\
-.identified{{background:#fff4e0}}.watching{{background:#e8f0fe}}.fixed{{background:#e6f6ea}}</style></head>\
+.identified{{background:#fff4e0}}.watching{{background:#e8f0fe}}.fixed{{background:#e6f6ea}}\
+.components li{{display:flex;justify-content:space-between;border-left:none;padding:.3rem 0;margin:0;border-bottom:1px solid #eee}}\
+.c-operational{{background:#e6f6ea}}.c-performance_issues{{background:#fff4e0}}.c-partial_outage{{background:#fdecea}}\
+.c-major_outage{{background:#f8d7da;font-weight:bold}}</style></head>\
 <body><h1>Service status</h1>{banner}{body}<footer><small>Updated {}</small></footer></body></html>",
         p.updated.format("%Y-%m-%d %H:%M:%S UTC")
     ))

@@ -22,12 +22,14 @@ pub fn glyph(h: Health) -> &'static str {
     }
 }
 
-/// The last `width` latencies as block characters, scaled to their maximum.
+/// The last `width` latencies as block characters, scaled between their minimum and maximum
+/// so the shape shows (a steady service is a flat low line).
 pub fn sparkline(p: &ProbeView, width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let tail: Vec<u64> = p.samples.iter().rev().take(width).map(|s| s.response_ms).collect();
-    let max = tail.iter().copied().max().unwrap_or(0).max(1);
-    let mut s: String = tail.iter().rev().map(|v| BARS[((*v * 7) / max).min(7) as usize]).collect();
+    let (min, max) = (tail.iter().copied().min().unwrap_or(0), tail.iter().copied().max().unwrap_or(0));
+    let span = (max - min).max(1);
+    let mut s: String = tail.iter().rev().map(|v| BARS[(((*v - min) * 7) / span).min(7) as usize]).collect();
     while s.chars().count() < width {
         s.insert(0, ' ');
     }
