@@ -197,3 +197,43 @@ fn ticking_a_step_and_sending_its_message_resets_the_clock() {
     assert!(shown.contains("staff update due in 04:"), "the other clocks keep running:\n{shown}");
     console.press("q");
 }
+
+#[test]
+#[ignore = "needs tmux"]
+fn a_stopped_service_turns_red_on_two_consoles_and_i_declares() {
+    let (_dir, config, data) = server_dir();
+    let server = ServerProcess::spawn_with(&data, &config, "127.0.0.1:0", &["--demo"]);
+    let alice = Console::open_sized(&["tui"], &server.url, UserRole::Commander, (160, 44));
+    let bob = Console::open_sized(&["tui"], &server.url, UserRole::Responder, (160, 44));
+    for c in [&alice, &bob] {
+        c.wait_for("Health 5 up");
+    }
+    // Break the payment service through the demo shop's admin endpoint.
+    let shop = std::fs::read_to_string(data.join("demo-shop.toml")).unwrap();
+    let field = |k: &str| shop.lines().find(|l| l.starts_with(k)).unwrap().split('"').nth(1).unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let resp = rt
+        .block_on(
+            reqwest::Client::new()
+                .post(format!("{}/admin/services/payment/stop", field("admin_url")))
+                .bearer_auth(field("admin_token"))
+                .send(),
+        )
+        .unwrap();
+    assert!(resp.status().is_success());
+    for c in [&alice, &bob] {
+        c.wait_for("✖ down     payment");
+    }
+    // Health pane, the payment row, i: the declare form comes prefilled.
+    for _ in 0..3 {
+        bob.press("Tab");
+    }
+    for _ in 0..3 {
+        bob.press("j");
+    }
+    bob.press("i");
+    bob.wait_for("services  payment");
+    bob.press("Enter");
+    let shown = alice.wait_for("payment is down");
+    assert!(shown.contains("SEV2"), "severity from the probe:\n{shown}");
+}

@@ -74,10 +74,16 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn spawn(data: &Path, config: &Path, listen: &str) -> ServerProcess {
+        ServerProcess::spawn_with(data, config, listen, &[])
+    }
+
+    pub fn spawn_with(data: &Path, config: &Path, listen: &str, extra: &[&str]) -> ServerProcess {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let mut child = Proc::new(env!("CARGO_BIN_EXE_warroom"))
-                .args(["serve", "--listen", listen, "--data"])
+                .args(["serve", "--listen", listen])
+                .args(extra)
+                .arg("--data")
                 .arg(data)
                 .arg("--config")
                 .arg(config)

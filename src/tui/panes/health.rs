@@ -47,14 +47,18 @@ pub fn uptime(p: &ProbeView, now: chrono::DateTime<chrono::Utc>) -> Option<f64> 
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    let bad = app.state.probes.values().filter(|p| p.health.is_bad()).count();
+    let health_of = |name: &str| app.state.probes.get(name).map_or(Health::Unknown, |p| p.health);
+    let count = |h: Health| app.probes.iter().filter(|p| health_of(&p.name) == h).count();
+    let (bad, waiting) = (count(Health::Degraded) + count(Health::Down), count(Health::Unknown));
     let mut title = vec![Span::styled(" Health ", t.get("title"))];
     if app.probes.is_empty() {
         title.push(Span::styled("no probes configured ", t.get("muted")));
     } else if bad > 0 {
         title.push(Span::styled(format!("{bad} of {} bad ", app.probes.len()), t.get("alert")));
+    } else if waiting > 0 {
+        title.push(Span::styled(format!("{waiting} of {} not probed yet ", app.probes.len()), t.get("muted")));
     } else {
-        title.push(Span::styled(format!("{} ok ", app.probes.len()), t.get("ok")));
+        title.push(Span::styled(format!("{} up ", app.probes.len()), t.get("ok")));
     }
     let block = frame(app, Pane::Health, Line::from(title));
     let inner = block.inner(area);
