@@ -337,14 +337,22 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
     if args.demo {
         crate::demo::seed(&server.app, &users).await?;
     }
+    // Start-up lines go to stdout, but a server must not die because nobody reads them
+    // (a closed pipe makes println! panic).
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), $($t)*);
+        }};
+    }
     // The first line is machine-read by tests and scripts: keep its shape.
-    println!("warroom listening on {}", server.url());
-    println!("data dir {}", data_dir.display());
+    say!("warroom listening on {}", server.url());
+    say!("data dir {}", data_dir.display());
     if let Some(p) = demo_file {
-        println!("demo users and tokens in {}", p.display());
+        say!("demo users and tokens in {}", p.display());
     }
     if let Some((s, path)) = &shop {
-        println!(
+        say!(
             "demo shop admin {} (token in {}): POST /admin/services/NAME/stop|start",
             s.admin_url,
             path.display()
@@ -664,7 +672,7 @@ async fn write(client: &Client, json: bool, command: Command) -> color_eyre::Res
             }
             Ok(())
         }
-        Err(e) if e.is_retryable() => {
+        Err(e) if e.keeps_queued() => {
             let waiting = outbox.push(&command)?;
             if json {
                 println!("{}", serde_json::json!({ "queued": command.id, "waiting": waiting }));

@@ -210,7 +210,8 @@ fn a_stopped_service_turns_red_on_two_consoles_and_i_declares() {
     }
     // Break the payment service through the demo shop's admin endpoint.
     let shop = std::fs::read_to_string(data.join("demo-shop.toml")).unwrap();
-    let field = |k: &str| shop.lines().find(|l| l.starts_with(k)).unwrap().split('"').nth(1).unwrap().to_string();
+    let field =
+        |k: &str| shop.lines().find(|l| l.starts_with(k)).unwrap().split('"').nth(1).unwrap().to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let resp = rt
         .block_on(

@@ -30,6 +30,12 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, ClientError::Unreachable { .. })
     }
+
+    /// Whether a queued command should stay queued: anything but a warroom server's own
+    /// refusal (an answer from a proxy or some other service refuses nothing).
+    pub fn keeps_queued(&self) -> bool {
+        !matches!(self, ClientError::Rejected { .. })
+    }
 }
 
 /// An error and its causes on one line: reqwest's own message hides "connection refused".
@@ -101,10 +107,16 @@ impl Client {
             return Ok(resp);
         }
         let body = resp.text().await.unwrap_or_default();
-        let api: ApiError = serde_json::from_str(&body).unwrap_or(ApiError {
-            error: status.canonical_reason().unwrap_or("error").to_string(),
-            detail: body.chars().take(200).collect(),
-        });
+        let Ok(api) = serde_json::from_str::<ApiError>(&body) else {
+            // Not a warroom answer: a proxy, a wrong URL, another service on the port.
+            return Err(ClientError::Protocol {
+                url: self.base.clone(),
+                detail: format!(
+                    "HTTP {status} that is not from a warroom server: {}",
+                    body.chars().take(120).collect::<String>()
+                ),
+            });
+        };
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             return Err(ClientError::Unreachable {
                 url: self.base.clone(),

@@ -134,7 +134,7 @@ impl Outbox {
         while let Some(command) = self.pending()?.into_iter().next() {
             match client.send(&command).await {
                 Ok(ack) => done.sent.push((command.clone(), ack)),
-                Err(e) if e.is_retryable() => {
+                Err(e) if e.keeps_queued() => {
                     done.stopped = Some(e);
                     break;
                 }

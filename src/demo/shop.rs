@@ -40,6 +40,9 @@ struct Service {
     addr: SocketAddr,
     latency_ms: Arc<AtomicU64>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The first listener, kept until the first start: reserving a port by binding and
+    /// dropping it would let another process take it in between.
+    first: Mutex<Option<tokio::net::TcpListener>>,
 }
 
 /// The running shop.
@@ -65,10 +68,10 @@ impl Shop {
         for name in SERVICES {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
-            drop(listener);
+            let first = Mutex::new(Some(listener));
             services.insert(
                 name,
-                Arc::new(Service { name, addr, latency_ms: Arc::default(), task: Mutex::new(None) }),
+                Arc::new(Service { name, addr, latency_ms: Arc::default(), task: Mutex::new(None), first }),
             );
         }
         let admin_token = format!("shop-{}", uuid::Uuid::new_v4().simple());
@@ -104,9 +107,13 @@ impl Shop {
         if svc.task.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|t| !t.is_finished()) {
             return Ok(());
         }
-        let listener = tokio::net::TcpListener::bind(svc.addr)
-            .await
-            .wrap_err_with(|| format!("binding {} on {}", svc.name, svc.addr))?;
+        let first = svc.first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let listener = match first {
+            Some(l) => l,
+            None => tokio::net::TcpListener::bind(svc.addr)
+                .await
+                .wrap_err_with(|| format!("binding {} on {}", svc.name, svc.addr))?,
+        };
         let latency = svc.latency_ms.clone();
         let router =
             routes(svc.name, self.ctx()).layer(axum::middleware::from_fn(move |req: Request, next: Next| {

@@ -93,7 +93,13 @@ impl ServerProcess {
                 .spawn()
                 .unwrap();
             let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let mut out = BufReader::new(child.stdout.take().unwrap());
+            out.read_line(&mut line).unwrap();
+            // Keep draining both pipes for the child's whole life: a closed or full pipe must
+            // never be what stops the server under test.
+            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            let mut err = child.stderr.take().unwrap();
+            std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
             if let Some(url) = line.trim().strip_prefix("warroom listening on ") {
                 let listen = url.trim_start_matches("http://").to_string();
                 return ServerProcess { child, url: url.to_string(), listen };

@@ -56,7 +56,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     } else if bad > 0 {
         title.push(Span::styled(format!("{bad} of {} bad ", app.probes.len()), t.get("alert")));
     } else if waiting > 0 {
-        title.push(Span::styled(format!("{waiting} of {} not probed yet ", app.probes.len()), t.get("muted")));
+        title
+            .push(Span::styled(format!("{waiting} of {} not probed yet ", app.probes.len()), t.get("muted")));
     } else {
         title.push(Span::styled(format!("{} up ", app.probes.len()), t.get("ok")));
     }
