@@ -17,7 +17,7 @@ use crate::protocol::Command;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which parts to run: server, visibility, render, console (comma-separated). Default: all.
+    /// Which parts to run: server, visibility, render, console, probes (comma-separated). Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Concurrent writers for the throughput run.
@@ -102,6 +102,82 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     if wants("console") {
         console().await?;
     }
+    if wants("probes") {
+        probes().await?;
+    }
+    Ok(())
+}
+
+/// 1,000 HTTP probes every 5 s against a local target, run by a real `warroom serve` in its
+/// own process: its CPU share and how late checks start against their schedule.
+async fn probes() -> color_eyre::Result<()> {
+    const PROBES: usize = 1000;
+    const MEASURE: Duration = Duration::from_secs(30);
+    use axum::routing::get;
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/health", target.local_addr()?);
+    tokio::spawn(async move {
+        let app = axum::Router::new().route("/health", get(|| async { r#"{"status":"UP"}"# }));
+        let _ = axum::serve(target, app).await;
+    });
+    let dir = tempfile::tempdir()?;
+    let mut config =
+        String::from("[[users]]\nname = \"bench\"\nrole = \"admin\"\ntoken = \"bench-token-0123456789\"\n");
+    for i in 0..PROBES {
+        config.push_str(&format!(
+            "[[probes]]\nname = \"svc-{i}\"\nurl = \"{url}\"\ninterval = \"5s\"\ntimeout = \"2s\"\n\
+             conditions = [\"[STATUS] == 200\", \"[RESPONSE_TIME] < 300\", \"[BODY].status == UP\"]\n"
+        ));
+    }
+    let config_path = dir.path().join("server.toml");
+    std::fs::write(&config_path, config)?;
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config_path)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("WARROOM_CONFIG_DIR", dir.path().join("cfg"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().ok_or_else(|| eyre!("no pid"))?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        child.stdout.take().ok_or_else(|| eyre!("no stdout"))?,
+    ));
+    let first = lines.next_line().await?.unwrap_or_default();
+    let server = first
+        .strip_prefix("warroom listening on ")
+        .ok_or_else(|| eyre!("server did not start: {first}"))?
+        .to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // One full round to start every probe, then measure.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let (cpu0, t0) = (cpu_seconds(pid)?, Instant::now());
+    let since = chrono::Utc::now();
+    tokio::time::sleep(MEASURE).await;
+    let cpu = (cpu_seconds(pid)? - cpu0) / t0.elapsed().as_secs_f64();
+    let snap = Client::new(&server, "bench-token-0123456789")?.snapshot().await?;
+    let mut late: Vec<Duration> = snap
+        .probes
+        .iter()
+        .flat_map(|p| p.samples.iter())
+        .filter(|s| s.scheduled >= since)
+        .map(|s| (s.at - s.scheduled).to_std().unwrap_or_default())
+        .collect();
+    late.sort();
+    let up = snap.state.probes.values().filter(|p| p.health == crate::model::probe::Health::Up).count();
+    println!(
+        "probes: {PROBES} http probes every 5 s, {} checks in {} s ({up} up): server CPU {:.1}% of one core; schedule jitter p50 {} p99 {} max {}; RSS {:.1} MB",
+        late.len(),
+        MEASURE.as_secs(),
+        cpu * 100.0,
+        ms(percentile(&late, 50.0)),
+        ms(percentile(&late, 99.0)),
+        ms(late.last().copied().unwrap_or_default()),
+        rss_mb(pid)?
+    );
+    child.kill().await?;
     Ok(())
 }
 
