@@ -77,17 +77,22 @@ pub fn load(channels: &[ChannelConfig], dirs: &[PathBuf], public_url: &str) -> L
             },
         );
     }
-    // A step naming a channel this server lacks still loads; the warning says so.
+    // A step naming a channel this server lacks still loads; one line per playbook says so.
     for pb in &out.library.playbooks {
-        for s in &pb.steps {
-            if let Some(c) = &s.channel {
-                if !out.library.channels.contains_key(c) {
-                    out.errors.push(format!(
-                        "playbook {}: step {}: no channel `{c}` on this server (its messages cannot be sent)",
-                        pb.id, s.id
-                    ));
-                }
-            }
+        let mut missing: Vec<&str> = pb
+            .steps
+            .iter()
+            .filter_map(|s| s.channel.as_deref())
+            .filter(|c| !out.library.channels.contains_key(*c))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            out.errors.push(format!(
+                "playbook {}: no channel {} on this server: those steps' messages cannot be sent",
+                pb.id,
+                missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            ));
         }
     }
     out.library.status_page_url = format!("{}/status", public_url.trim_end_matches('/'));
