@@ -70,13 +70,7 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     println!("machine: {}", machine());
     if wants("server") || wants("visibility") {
         let dir = tempfile::tempdir()?;
-        let server = crate::server::start(crate::server::ServerOptions {
-            listen: "127.0.0.1:0".into(),
-            data_dir: dir.path().to_path_buf(),
-            users: vec![UserConfig { name: "bench".into(), role: UserRole::Admin, token: TOKEN.into() }],
-            ..Default::default()
-        })
-        .await?;
+        let server = bench_server(dir.path()).await?;
         let url = server.url();
         let client = Client::new(&url, TOKEN)?;
         client
@@ -345,13 +339,7 @@ async fn console() -> color_eyre::Result<()> {
 
     // A console on a big war room, left idle.
     let dir = tempfile::tempdir()?;
-    let server = crate::server::start(crate::server::ServerOptions {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().to_path_buf(),
-        users: vec![UserConfig { name: "bench".into(), role: UserRole::Admin, token: TOKEN.into() }],
-        ..Default::default()
-    })
-    .await?;
+    let server = bench_server(dir.path()).await?;
     let client = Client::new(&server.url(), TOKEN)?;
     let declares: Vec<Command> = (0..1_000)
         .map(|i| {
@@ -408,6 +396,17 @@ async fn console() -> color_eyre::Result<()> {
     tmux(&["-L", &socket, "kill-server"])?;
     server.stop().await;
     Ok(())
+}
+
+/// An in-process server with one admin user, in `dir`.
+async fn bench_server(dir: &std::path::Path) -> color_eyre::Result<crate::server::RunningServer> {
+    crate::server::start(crate::server::ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        users: vec![UserConfig { name: "bench".into(), role: UserRole::Admin, token: TOKEN.into() }],
+        ..Default::default()
+    })
+    .await
 }
 
 fn note(i: usize) -> Command {

@@ -145,53 +145,38 @@ impl Client {
         self.json(resp).await
     }
 
-    pub async fn snapshot(&self) -> Result<Snapshot, ClientError> {
+    /// A GET under `/api/v1`, answered with JSON.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
         let resp = self
             .http
-            .get(self.url("/state"))
+            .get(self.url(path))
             .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
         self.json(resp).await
     }
 
+    pub async fn snapshot(&self) -> Result<Snapshot, ClientError> {
+        self.get("/state", Duration::from_secs(30)).await
+    }
+
     pub async fn whoami(&self) -> Result<crate::protocol::Whoami, ClientError> {
-        let resp = self
-            .http
-            .get(self.url("/whoami"))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        self.json(resp).await
+        self.get("/whoami", Duration::from_secs(10)).await
     }
 
     /// The server's playbooks and channels (and what failed to load).
     pub async fn library(&self) -> Result<crate::server::library::Loaded, ClientError> {
-        let resp = self
-            .http
-            .get(self.url("/library"))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        self.json(resp).await
+        self.get("/library", Duration::from_secs(10)).await
     }
 
     pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ClientError> {
-        let resp = self
-            .http
-            .get(self.url(&format!("/events?after={after}&limit={limit}")))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        self.json(resp).await
+        self.get(&format!("/events?after={after}&limit={limit}"), Duration::from_secs(30)).await
     }
 
     /// Opens the live stream after `after`. Items arrive in seq order.

@@ -31,6 +31,8 @@ pub enum Msg {
     Library(crate::server::library::Loaded),
     /// Commands waiting in the outbox.
     Queued(usize),
+    /// Something the user should know went wrong.
+    Error(String),
     Flushed {
         sent: usize,
         refused: Vec<String>,
@@ -332,6 +334,10 @@ impl App {
             }
             Msg::Queued(n) => {
                 self.queued = n;
+                vec![]
+            }
+            Msg::Error(e) => {
+                self.flash(Level::Error, e);
                 vec![]
             }
             Msg::Flushed { sent: _, refused, remaining, stopped } => {

@@ -132,44 +132,15 @@ async fn event_loop(
         }
     }));
 
-    // Who am I: retried until the server answers.
-    let (t, c) = (tx.clone(), client.clone());
-    tasks.push(tokio::spawn(async move {
-        loop {
-            match c.whoami().await {
-                Ok(me) => {
-                    let _ = t.send(Msg::Me(me)).await;
-                    return;
-                }
-                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_secs(2)).await,
-                Err(e) => {
-                    let _ = t
-                        .send(Msg::Flushed {
-                            sent: 0,
-                            refused: vec![e.to_string()],
-                            remaining: 0,
-                            stopped: None,
-                        })
-                        .await;
-                    return;
-                }
-            }
-        }
-    }));
-
-    // The playbooks and channels, for attaching and composing: retried until loaded.
-    let (t, c) = (tx.clone(), client.clone());
-    tasks.push(tokio::spawn(async move {
-        loop {
-            match c.library().await {
-                Ok(lib) => {
-                    let _ = t.send(Msg::Library(lib)).await;
-                    return;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
-            }
-        }
-    }));
+    // Who I am, and the server's playbooks and channels: fetched until the server answers.
+    tasks.push(tokio::spawn(fetch(
+        tx.clone(),
+        client.clone(),
+        |c| async move { c.whoami().await.map(Msg::Me) },
+    )));
+    tasks.push(tokio::spawn(fetch(tx.clone(), client.clone(), |c| async move {
+        c.library().await.map(Msg::Library)
+    })));
 
     // The clock: ages, communication clocks and flash expiry.
     let t = tx.clone();
@@ -242,6 +213,27 @@ async fn event_loop(
         t.abort();
     }
     Ok(())
+}
+
+/// Fetches something once, retrying while the server is away; a refusal is shown.
+async fn fetch<F, Fut>(tx: mpsc::Sender<Msg>, client: Client, get: F)
+where
+    F: Fn(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<Msg, crate::client::ClientError>>,
+{
+    loop {
+        match get(client.clone()).await {
+            Ok(msg) => {
+                let _ = tx.send(msg).await;
+                return;
+            }
+            Err(e) if e.keeps_queued() => tokio::time::sleep(Duration::from_secs(2)).await,
+            Err(e) => {
+                let _ = tx.send(Msg::Error(e.to_string())).await;
+                return;
+            }
+        }
+    }
 }
 
 async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, tx: mpsc::Sender<Msg>) {
