@@ -150,7 +150,7 @@ h1{{font-size:1.4rem}}h2{{font-size:1.1rem}}.ok{{background:#e6f6ea;padding:.8re
 li{{border-left:3px solid #ccc;padding-left:.8rem;margin:.8rem 0}}time{{color:#666;font-size:.9rem}}\
 .st{{font-size:.8rem;padding:.1rem .4rem;border-radius:.3rem;background:#eee}}.investigating{{background:#fdecea}}\
 .identified{{background:#fff4e0}}.watching{{background:#e8f0fe}}.fixed{{background:#e6f6ea}}\
-.components li{{display:flex;justify-content:space-between;border-left:none;padding:.3rem 0;margin:0;border-bottom:1px solid #eee}}\
+.components{{padding:0}}.components li{{display:flex;justify-content:space-between;border-left:none;padding:.3rem 0;margin:0;border-bottom:1px solid #eee}}\
 .c-operational{{background:#e6f6ea}}.c-performance_issues{{background:#fff4e0}}.c-partial_outage{{background:#fdecea}}\
 .c-major_outage{{background:#f8d7da;font-weight:bold}}</style></head>\
 <body><h1>Service status</h1>{banner}{body}<footer><small>Updated {}</small></footer></body></html>",
