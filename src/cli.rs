@@ -477,7 +477,7 @@ fn validate(files: &[PathBuf]) -> color_eyre::Result<()> {
             Ok(pb) => println!("{}: ok ({}, {} steps)", f.display(), pb.id, pb.steps.len()),
             Err(e) => {
                 bad += 1;
-                eprintln!("{e}");
+                crate::stderr!("{e}");
             }
         }
     }
@@ -514,7 +514,7 @@ async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) -> color_eyre
                 println!("channel {name:<12} {:<11} → {}", c.kind, c.audience.label());
             }
             for e in &lib.errors {
-                eprintln!("warroom: {e}");
+                crate::stderr!("warroom: {e}");
             }
             Ok(())
         }
@@ -644,10 +644,10 @@ async fn probe(conn: &Connection, json: bool, cmd: ProbeCmd) -> color_eyre::Resu
 
 fn report_flush(flushed: &Flushed) {
     for (cmd, ack) in &flushed.sent {
-        eprintln!("warroom: sent queued {} (seq {})", cmd.intent.kind(), ack.seq);
+        crate::stderr!("warroom: sent queued {} (seq {})", cmd.intent.kind(), ack.seq);
     }
     for (cmd, e) in &flushed.refused {
-        eprintln!("warroom: queued {} was refused: {e}", cmd.intent.kind());
+        crate::stderr!("warroom: queued {} was refused: {e}", cmd.intent.kind());
     }
 }
 
@@ -677,8 +677,8 @@ async fn write(client: &Client, json: bool, command: Command) -> color_eyre::Res
             if json {
                 println!("{}", serde_json::json!({ "queued": command.id, "waiting": waiting }));
             }
-            eprintln!("warroom: {e}");
-            eprintln!(
+            crate::stderr!("warroom: {e}");
+            crate::stderr!(
                 "warroom: queued {} in {} ({waiting} waiting); it is sent by the next warroom command or `warroom outbox flush`",
                 command.intent.kind(),
                 outbox.path().display()

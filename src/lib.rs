@@ -1,6 +1,16 @@
 //! warroom: a terminal war-room console for incident response and chaos game days.
 //! One ordered event log on a server, folded by the same pure reducer on every client.
 
+/// Like `eprintln!`, but a closed or dead stderr is ignored instead of panicking: a
+/// diagnostic must never be what kills the server or skips the console's cleanup.
+#[macro_export]
+macro_rules! stderr {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod bench;
 pub mod cli;
 pub mod client;

@@ -5,7 +5,7 @@ use clap::Parser;
 fn main() {
     // Panics get color-eyre's report, after the console has restored the terminal.
     if let Err(e) = color_eyre::install() {
-        eprintln!("warroom: {e}");
+        warroom::stderr!("warroom: {e}");
     }
     let cli = warroom::cli::Cli::parse();
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -15,7 +15,7 @@ fn main() {
         .and_then(|rt| rt.block_on(warroom::cli::run(cli)));
     if let Err(e) = result {
         // A user's mistake or an unreachable server is a sentence, not a backtrace.
-        eprintln!("warroom: {e:#}");
+        warroom::stderr!("warroom: {e:#}");
         std::process::exit(1);
     }
 }

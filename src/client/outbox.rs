@@ -99,7 +99,7 @@ impl Outbox {
             // A torn last line (crash mid-append) was never acknowledged to anyone: skip it.
             match serde_json::from_str(&line) {
                 Ok(c) => out.push(c),
-                Err(e) => eprintln!("warroom: {}: line {}: skipped: {e}", self.path.display(), i + 1),
+                Err(e) => crate::stderr!("warroom: {}: line {}: skipped: {e}", self.path.display(), i + 1),
             }
         }
         Ok(out)

@@ -119,7 +119,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     };
     let loaded = load();
     for e in &loaded.errors {
-        eprintln!("warroom: {e}");
+        crate::stderr!("warroom: {e}");
     }
     let library = Arc::new(library::Shared::new(loaded));
     let hub = Arc::new(hub::Hub::new(log, state.clone()));
@@ -144,13 +144,13 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     let loaded = load();
-                    eprintln!(
+                    crate::stderr!(
                         "warroom: reloaded {} playbooks ({} problems)",
                         loaded.library.playbooks.len(),
                         loaded.errors.len()
                     );
                     for e in &loaded.errors {
-                        eprintln!("warroom: {e}");
+                        crate::stderr!("warroom: {e}");
                     }
                     library.replace(loaded);
                 }

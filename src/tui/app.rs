@@ -33,6 +33,8 @@ pub enum Msg {
     Queued(usize),
     /// Something the user should know went wrong.
     Error(String),
+    /// Leave now (a signal): whatever is open.
+    Quit,
     Flushed {
         sent: usize,
         refused: Vec<String>,
@@ -336,6 +338,7 @@ impl App {
                 self.queued = n;
                 vec![]
             }
+            Msg::Quit => vec![Effect::Quit],
             Msg::Error(e) => {
                 self.flash(Level::Error, e);
                 vec![]

@@ -84,8 +84,13 @@ pub async fn run(client: Client, look: Look) -> color_eyre::Result<()> {
 
     let result = event_loop(&mut terminal, &mut app, client, outbox).await;
 
+    // The terminal may be gone (closed window, SIGHUP): restoring must not print, because
+    // eprintln! to a dead terminal panics and the demo's cleanup would never run.
+    let _ = terminal.show_cursor();
     let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, DisableBracketedPaste);
-    ratatui::restore();
+    let _ = ratatui::try_restore();
+    // Terminal's Drop only retries showing the cursor and prints (panics) when it cannot.
+    std::mem::forget(terminal);
     result
 }
 
@@ -141,6 +146,25 @@ async fn event_loop(
     tasks.push(tokio::spawn(fetch(tx.clone(), client.clone(), |c| async move {
         c.library().await.map(Msg::Library)
     })));
+
+    // SIGTERM or SIGHUP (a closed terminal, `kill`) quit like `q`: the terminal is restored
+    // and a demo's temporary data dir is removed.
+    #[cfg(unix)]
+    {
+        let t = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            let _ = t.send(Msg::Quit).await;
+        }));
+    }
 
     // The clock: ages, communication clocks and flash expiry.
     let t = tx.clone();
