@@ -139,3 +139,59 @@ async fn cli_writes_queue_while_the_server_is_down_and_land_once_in_order() {
         .collect();
     assert_eq!(notes, ["first", "second", "third", "fourth"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_a_snapshot_and_the_events_after_it_rebuilds_the_same_state() {
+    use warroom::server::store::SNAPSHOT_EVERY;
+    use warroom::server::{start, ServerOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        users: common::users(),
+        ..Default::default()
+    };
+    let server = start(opts()).await.unwrap();
+    let client = Client::new(&server.url(), &token(UserRole::Commander)).unwrap();
+    client
+        .send(&Command::new(Intent::DeclareIncident {
+            title: "long one".into(),
+            severity: Severity::Sev5,
+            impact: String::new(),
+            drill: false,
+            services: vec![],
+        }))
+        .await
+        .unwrap();
+    // Past one snapshot, with events after it.
+    let total = SNAPSHOT_EVERY + 150;
+    let mut writers = Vec::new();
+    for w in 0..20u64 {
+        let c = client.clone();
+        writers.push(tokio::spawn(async move {
+            for i in (w..total).step_by(20) {
+                c.send(&Command::new(Intent::AddNote { incident: IncidentId(1), text: format!("n{i}") }))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let before = serde_json::to_string(&client.snapshot().await.unwrap().state).unwrap();
+    server.stop().await;
+    let db = warroom::server::store::Store::open(&warroom::server::db_path(dir.path())).unwrap();
+    assert!(db.last_snapshot_seq().unwrap() >= SNAPSHOT_EVERY, "a snapshot was written");
+    drop(db);
+
+    let server = start(opts()).await.unwrap();
+    let client = Client::new(&server.url(), &token(UserRole::Commander)).unwrap();
+    let after = serde_json::to_string(&client.snapshot().await.unwrap().state).unwrap();
+    assert_eq!(after, before);
+    let ack = client
+        .send(&Command::new(Intent::AddNote { incident: IncidentId(1), text: "next".into() }))
+        .await
+        .unwrap();
+    assert_eq!(ack.seq, total + 2);
+}

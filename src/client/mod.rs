@@ -27,10 +27,6 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, ClientError::Unreachable { .. })
-    }
-
     /// Whether a queued command should stay queued: anything but a warroom server's own
     /// refusal (an answer from a proxy or some other service refuses nothing).
     pub fn keeps_queued(&self) -> bool {

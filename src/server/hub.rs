@@ -49,10 +49,6 @@ impl Hub {
         self.events.subscribe()
     }
 
-    pub fn subscribers(&self) -> usize {
-        self.events.receiver_count()
-    }
-
     /// Applies committed events, then announces them: a subscriber that reads the state
     /// after subscribing never misses an event.
     pub fn publish(&self, committed: &[(Event, Arc<str>)]) {
