@@ -181,8 +181,13 @@ async fn a_restart_from_a_snapshot_and_the_events_after_it_rebuilds_the_same_sta
     }
     let before = serde_json::to_string(&client.snapshot().await.unwrap().state).unwrap();
     server.stop().await;
+    // Snapshots are written in the background: wait for it.
     let db = warroom::server::store::Store::open(&warroom::server::db_path(dir.path())).unwrap();
-    assert!(db.last_snapshot_seq().unwrap() >= SNAPSHOT_EVERY, "a snapshot was written");
+    common::eventually("a snapshot", || {
+        let seq = db.last_snapshot_seq().unwrap();
+        async move { seq >= SNAPSHOT_EVERY }
+    })
+    .await;
     drop(db);
 
     let server = start(opts()).await.unwrap();

@@ -13,6 +13,7 @@ pub const SNAPSHOT_EVERY: u64 = 10_000;
 
 pub struct Store {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 /// What the log remembers of a command it has seen.
@@ -61,7 +62,11 @@ impl Store {
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('log_id', ?1)",
             [Uuid::new_v4().to_string()],
         )?;
-        Ok(Store { conn })
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The identity of this log, so clients never mix seqs of two different logs.
@@ -117,18 +122,19 @@ impl Store {
         Ok(state)
     }
 
+    /// A write transaction from the start (BEGIN IMMEDIATE): a deferred one that reads first
+    /// and upgrades later gets SQLITE_BUSY at once when another connection wrote in between,
+    /// instead of waiting its turn.
     pub fn transaction(&mut self) -> StoreResult<Transaction<'_>> {
-        self.conn.transaction()
+        self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
     }
 
-    pub fn write_snapshot(&self, state: &State) -> StoreResult<()> {
+    pub fn write_snapshot(&mut self, state: &State) -> StoreResult<()> {
         let json = serde_json::to_string(state).expect("state serializes");
-        self.conn.execute(
-            "INSERT OR REPLACE INTO snapshots(seq, state) VALUES (?1, ?2)",
-            params![state.seq, json],
-        )?;
-        self.conn.execute("DELETE FROM snapshots WHERE seq < ?1", [state.seq])?;
-        Ok(())
+        let tx = self.transaction()?;
+        tx.execute("INSERT OR REPLACE INTO snapshots(seq, state) VALUES (?1, ?2)", params![state.seq, json])?;
+        tx.execute("DELETE FROM snapshots WHERE seq < ?1", [state.seq])?;
+        tx.commit()
     }
 
     /// The events a command wrote, for answering its replay.

@@ -58,6 +58,17 @@ fn run(
     mut rx: mpsc::Receiver<WriteRequest>,
 ) {
     let mut last_snapshot = store.last_snapshot_seq().unwrap_or(0);
+    // Snapshots are written off the commit path: serializing and writing a large state took
+    // tens of milliseconds, stalling every command queued behind it.
+    let (snapshots, pending) = std::sync::mpsc::sync_channel::<State>(1);
+    let path = store.path().to_path_buf();
+    let _ = std::thread::Builder::new().name("warroom-snapshot".into()).spawn(move || {
+        let Ok(mut store) = Store::open(&path) else { return };
+        while let Ok(state) = pending.recv() {
+            // A failed snapshot only costs start-up time; the log is intact.
+            let _ = store.write_snapshot(&state);
+        }
+    });
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -71,11 +82,11 @@ fn run(
             Ok((outcomes, fresh)) => {
                 hub.publish(&fresh);
                 answer(&store, batch, outcomes);
-                if working.seq >= last_snapshot + SNAPSHOT_EVERY {
-                    // A failed snapshot only costs start-up time; the log is intact.
-                    if store.write_snapshot(&working).is_ok() {
-                        last_snapshot = working.seq;
-                    }
+                // One snapshot at a time; if the last is still being written, try next batch.
+                if working.seq >= last_snapshot + SNAPSHOT_EVERY
+                    && snapshots.try_send(working.clone()).is_ok()
+                {
+                    last_snapshot = working.seq;
                 }
             }
             Err(e) => {
