@@ -169,11 +169,14 @@ fn probes(state: &mut State) -> Vec<warroom::server::probes::ProbeView> {
         ("payment", Health::Down, 0, vec!["[STATUS] (503) == 200".to_string()]),
         ("stock", Health::Up, 12, vec![]),
     ] {
+        let mut down = 0;
         let samples = (0..120)
             .map(|i| {
                 let at = now - Duration::seconds(30 * (120 - i));
                 let recent = i >= 110;
+                down += i64::from(recent && health == Health::Down);
                 Sample {
+                    uptime_hour: (i + 1 - down) as f64 * 100.0 / (i + 1) as f64,
                     probe: name.into(),
                     at,
                     scheduled: at,
@@ -184,6 +187,7 @@ fn probes(state: &mut State) -> Vec<warroom::server::probes::ProbeView> {
                 }
             })
             .collect();
+        let samples: Vec<Sample> = samples;
         views.push(warroom::server::probes::ProbeView {
             name: name.into(),
             kind: "http".into(),
@@ -423,6 +427,21 @@ fn i_on_a_down_probe_declares_prefilled_with_the_service() {
             services: vec!["payment".into()],
         }
     );
+}
+
+#[test]
+fn probe_samples_wait_for_the_clock_instead_of_costing_a_frame_each() {
+    let mut a = with_probes(160, 48);
+    render(&mut a);
+    a.dirty = false;
+    let mut sample = a.probes[0].samples.last().unwrap().clone();
+    sample.response_ms = 999;
+    a.update(Msg::Sync(SyncEvent::Sample(sample)));
+    assert!(!a.dirty, "a sample alone does not redraw");
+    assert_eq!(a.probes[0].samples.last().unwrap().response_ms, 999, "but it is kept");
+    a.update(Msg::Tick(a.now + Duration::seconds(1)));
+    assert!(a.dirty);
+    assert!(text(&render(&mut a)).contains("999ms"));
 }
 
 #[test]

@@ -167,6 +167,13 @@ async fn a_service_goes_up_degraded_down_and_up_and_every_client_sees_exactly_th
     let samples = &snap.probes[0].samples;
     assert!(samples.len() >= 8, "{} samples", samples.len());
     assert!(samples.iter().any(|s| s.health == Degraded) && samples.iter().any(|s| s.health == Down));
+    // Uptime over the hour comes with each sample, from the server's full ring.
+    let uptime = samples.last().unwrap().uptime_hour;
+    assert!(uptime > 0.0 && uptime < 100.0, "some samples were down: {uptime}");
+    assert!(
+        samples.len() <= warroom::server::probes::SNAPSHOT_SAMPLES,
+        "the snapshot carries recent samples only"
+    );
 
     // The public status page follows the probe unless a human overrides it.
     let page: serde_json::Value =

@@ -473,6 +473,10 @@ pub struct Sample {
     pub status: Option<u16>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<String>,
+    /// Share of this probe's samples in the last hour that were not down, this one included
+    /// (computed by the server from its full ring, so clients need not hold an hour).
+    #[serde(default)]
+    pub uptime_hour: f64,
 }
 
 #[cfg(test)]

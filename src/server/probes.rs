@@ -20,6 +20,8 @@ use crate::protocol::Command;
 
 /// Samples kept per probe: an hour at the probe's interval, at most this many.
 pub const RING_MAX: usize = 1000;
+/// Samples per probe sent with a snapshot: enough for sparklines, small for a thousand probes.
+pub const SNAPSHOT_SAMPLES: usize = 60;
 /// Checks running at once across all probes; the rest wait their turn (briefly).
 const CONCURRENCY: usize = 512;
 /// Bytes of a response body read for `[BODY]` conditions.
@@ -135,25 +137,35 @@ impl Telemetry {
                 conditions: s.conditions.iter().map(|c| c.text().to_string()).collect(),
                 degraded: s.degraded.iter().map(|c| c.text().to_string()).collect(),
                 auto_declare: s.auto_declare,
-                samples: rings.get(&s.name).map(|r| r.iter().cloned().collect()).unwrap_or_default(),
+                samples: rings
+                    .get(&s.name)
+                    .map(|r| r.iter().skip(r.len().saturating_sub(SNAPSHOT_SAMPLES)).cloned().collect())
+                    .unwrap_or_default(),
             })
             .collect()
     }
 
-    fn record(&self, spec: &Spec, sample: Sample) {
+    fn record(&self, spec: &Spec, mut sample: Sample) {
         let cap = ((3600 * 1000) / spec.interval.as_millis().max(1) as usize).clamp(10, RING_MAX);
-        let frame = Bytes::from(format!(
-            "event: sample\ndata: {}\n\n",
-            serde_json::to_string(&sample).unwrap_or_default()
-        ));
         {
             let mut rings = self.rings.lock().unwrap_or_else(|p| p.into_inner());
             let ring = rings.entry(spec.name.clone()).or_default();
             if ring.len() >= cap {
                 ring.pop_front();
             }
-            ring.push_back(sample);
+            let hour_ago = sample.at - chrono::Duration::hours(1);
+            let (n, ok) = ring
+                .iter()
+                .filter(|s| s.at >= hour_ago)
+                .chain(std::iter::once(&sample))
+                .fold((0u32, 0u32), |(n, ok), s| (n + 1, ok + u32::from(s.health != Health::Down)));
+            sample.uptime_hour = f64::from(ok) * 100.0 / f64::from(n.max(1));
+            ring.push_back(sample.clone());
         }
+        let frame = Bytes::from(format!(
+            "event: sample\ndata: {}\n\n",
+            serde_json::to_string(&sample).unwrap_or_default()
+        ));
         // Telemetry is lossy by design: nobody listening is fine.
         let _ = self.live.send(frame);
     }
@@ -211,6 +223,7 @@ async fn run(
                 response_ms: observation.response_ms,
                 status: observation.status,
                 failed: verdict.failed.clone(),
+                uptime_hour: 0.0,
             },
         );
         recent.push_back(verdict.health);

@@ -36,13 +36,10 @@ pub fn sparkline(p: &ProbeView, width: usize) -> String {
     s
 }
 
-/// Share of the last hour's samples that were not down.
+/// Uptime over the last hour, as the server computed it with the latest sample (the console
+/// holds only recent samples); none once the latest sample is over an hour old.
 pub fn uptime(p: &ProbeView, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
-    let hour: Vec<_> = p.samples.iter().filter(|s| now - s.at <= Duration::hours(1)).collect();
-    if hour.is_empty() {
-        return None;
-    }
-    Some(hour.iter().filter(|s| s.health != Health::Down).count() as f64 * 100.0 / hour.len() as f64)
+    p.samples.last().filter(|s| now - s.at <= Duration::hours(1)).map(|s| s.uptime_hour)
 }
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
@@ -66,10 +63,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(block, area);
     let name_w = app.probes.iter().map(|p| p.name.chars().count()).max().unwrap_or(4).min(18);
     let spark_w = if inner.width > 90 { 24 } else { 10 };
+    // Only the rows that fit are built: each scans up to an hour of samples.
+    let skip = (app.probe + 1).saturating_sub(inner.height as usize);
     let lines: Vec<Line> = app
         .probes
         .iter()
         .enumerate()
+        .skip(skip)
+        .take(inner.height as usize)
         .map(|(i, p)| {
             let state = app.state.probes.get(&p.name);
             let health = state.map_or(Health::Unknown, |s| s.health);
@@ -117,6 +118,5 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             }
         })
         .collect();
-    let skip = (app.probe + 1).saturating_sub(inner.height as usize);
-    f.render_widget(Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()), inner);
+    f.render_widget(Paragraph::new(lines), inner);
 }
