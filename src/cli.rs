@@ -392,8 +392,7 @@ async fn demo(data: Option<PathBuf>, listen: String, theme: Option<String>) -> c
     let commander = users.iter().find(|u| u.role == crate::model::UserRole::Commander).unwrap_or(&users[0]);
     let client = Client::new(&server.url(), &commander.token)?;
     // The demo's outbox lives with its data, not in the user's data dir.
-    std::env::set_var("WARROOM_DATA_DIR", data_dir.join("client"));
-    let result = crate::tui::run(client, look).await;
+    let result = crate::tui::run(client, look, &data_dir.join("client")).await;
     server.stop().await;
     result
 }

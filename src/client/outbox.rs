@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{Client, ClientError};
 use crate::protocol::{Ack, Command};
 
+#[derive(Debug, Clone)]
 pub struct Outbox {
     path: PathBuf,
     lock_path: PathBuf,

@@ -62,7 +62,6 @@ impl Default for ServerOptions {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub app: App,
-    pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _lock: File,
@@ -171,5 +170,5 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
             })
             .await
     });
-    Ok(RunningServer { addr, app, data_dir: opts.data_dir, shutdown: Some(shutdown), task, _lock: lock })
+    Ok(RunningServer { addr, app, shutdown: Some(shutdown), task, _lock: lock })
 }

@@ -107,9 +107,10 @@ impl Follower {
         }
     }
 
-    fn end(&mut self, mut before: Bytes, reason: &str) -> Bytes {
+    /// The last chunk: what was still to send, then the resync notice.
+    fn end(&mut self, before: Bytes, reason: &str) -> Bytes {
         self.phase = Phase::Done;
-        let mut chunk = std::mem::take(&mut before).to_vec();
+        let mut chunk = before.to_vec();
         chunk.extend_from_slice(&resync(reason));
         Bytes::from(chunk)
     }

@@ -64,9 +64,10 @@ impl Look {
 /// At most one frame per this long; input is still handled at once.
 const FRAME: Duration = Duration::from_millis(16);
 
-/// Runs the console against `client` until the user quits.
-pub async fn run(client: Client, look: Look) -> color_eyre::Result<()> {
-    let outbox = Outbox::for_server(&config::data_dir(), client.base());
+/// Runs the console against `client` until the user quits; commands made offline wait in
+/// an outbox under `data_dir`.
+pub async fn run(client: Client, look: Look, data_dir: &std::path::Path) -> color_eyre::Result<()> {
+    let outbox = Outbox::for_server(data_dir, client.base());
     let queued = outbox.pending().map(|p| p.len()).unwrap_or(0);
     let mut app = App::new(client.base(), look.keymap, look.themes, look.theme, Utc::now());
     app.queued = queued;
@@ -181,8 +182,7 @@ async fn event_loop(
 
     // The outbox flusher: sends queued commands in order whenever kicked, and retries while
     // anything waits.
-    let flusher_outbox = Outbox::for_server(&config::data_dir(), client.base());
-    tasks.push(tokio::spawn(flusher(flusher_outbox, client, kick_rx, tx.clone())));
+    tasks.push(tokio::spawn(flusher(outbox.clone(), client, kick_rx, tx.clone())));
 
     let mut stdout = std::io::stdout();
     let mut last_draw = std::time::Instant::now() - FRAME;
@@ -290,5 +290,5 @@ async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, t
 /// Opens the console for the CLI's connection settings.
 pub async fn open(client: Client, theme: Option<&str>) -> color_eyre::Result<()> {
     let look = Look::load(theme).wrap_err("loading the console's look")?;
-    run(client, look).await
+    run(client, look, &config::data_dir()).await
 }
