@@ -113,7 +113,10 @@ impl Client {
                 ),
             });
         };
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        // A warroom 500 is a bug met deciding this very command: sending it again would meet
+        // it again, so it is a refusal, not a reason to keep it queued.
+        let transient = status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR;
+        if transient || status == StatusCode::TOO_MANY_REQUESTS {
             return Err(ClientError::Unreachable {
                 url: self.base.clone(),
                 detail: format!("{} ({status})", api.detail),

@@ -14,11 +14,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use rusqlite::Connection;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::hub::Hub;
 use super::store::{self, Store};
-use super::writer::{Caller, WriteError, WriteRequest};
+use super::writer::{Caller, Handle, WriteError, WriteRequest};
 use crate::model::Rejection;
 use crate::protocol::{ApiError, Command};
 
@@ -34,7 +34,7 @@ pub struct App {
 
 pub(super) struct AppInner {
     pub hub: Arc<Hub>,
-    pub writer: mpsc::Sender<WriteRequest>,
+    pub writer: Handle,
     pub users: HashMap<String, Caller>,
     pub db_path: std::path::PathBuf,
     pub heartbeat: std::time::Duration,
@@ -48,7 +48,7 @@ pub(super) struct AppInner {
 impl App {
     pub(super) fn new(
         hub: Arc<Hub>,
-        writer: mpsc::Sender<WriteRequest>,
+        writer: Handle,
         users: HashMap<String, Caller>,
         db_path: std::path::PathBuf,
         heartbeat: std::time::Duration,
@@ -80,6 +80,11 @@ impl App {
         self.inner.closing.send_replace(true);
     }
 
+    /// Whether commands can be written now (and the test hooks that break it).
+    pub fn writer_health(&self) -> &Arc<super::writer::Health> {
+        &self.inner.writer.health
+    }
+
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
     }
@@ -88,7 +93,8 @@ impl App {
     pub async fn submit(&self, caller: Caller, command: Command) -> Result<crate::protocol::Ack, WriteError> {
         let (reply, answer) = oneshot::channel();
         let unavailable = || WriteError::Store("the writer has stopped".into());
-        self.inner.writer.send(WriteRequest { command, caller, reply }).await.map_err(|_| unavailable())?;
+        let request = WriteRequest { command, caller, reply };
+        self.inner.writer.tx.send(request).await.map_err(|_| unavailable())?;
         answer.await.map_err(|_| unavailable())?
     }
 
@@ -173,6 +179,7 @@ impl From<WriteError> for HttpError {
                 HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "key_reused", detail)
             }
             WriteError::Store(_) => HttpError::unavailable(detail),
+            WriteError::Internal(_) => HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail),
         }
     }
 }
@@ -196,8 +203,18 @@ impl FromRequestParts<App> for Caller {
     }
 }
 
-async fn healthz(State(app): State<App>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "seq": app.hub().state().seq }))
+/// The truth for load balancers and monitors: 200 while commands can be written, 503 with
+/// the reason while they cannot.
+async fn healthz(State(app): State<App>) -> Response {
+    let seq = app.hub().state().seq;
+    match app.writer_health().problem() {
+        None => Json(serde_json::json!({ "status": "ok", "seq": seq })).into_response(),
+        Some(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "detail": problem, "seq": seq })),
+        )
+            .into_response(),
+    }
 }
 
 async fn post_command(

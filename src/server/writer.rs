@@ -1,8 +1,12 @@
 //! The single writer: orders commands into events. It drains every queued command into one
 //! SQLite transaction (group commit), then publishes the events and answers each caller.
+//! It is supervised: a panic while deciding is contained to the command that caused it, and
+//! whether writes are possible at all is kept in [`Health`] for `/healthz`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
@@ -16,6 +20,8 @@ use crate::protocol::{Ack, Command};
 
 /// Upper bound on commands per transaction: keeps one commit's latency bounded.
 const MAX_BATCH: usize = 512;
+/// While the store fails, how often the writer checks whether it can write again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// Who sent a command, as established by the bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,66 +44,268 @@ pub enum WriteError {
     KeyReused(Uuid),
     #[error("the event store failed: {0}")]
     Store(String),
+    /// A bug met while deciding this command: it was refused, nothing of it was written,
+    /// and the writer went on with the next one.
+    #[error("the server hit a bug deciding this command; nothing was written ({0})")]
+    Internal(String),
+}
+
+/// Whether the writer can write, and if not why: what `/healthz` reports.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// The store failed the last write; cleared by the next one that works.
+    store: Mutex<Option<String>>,
+    /// The writer cannot go on (it stopped, or the served state is suspect) until restart.
+    fatal: Mutex<Option<String>>,
+    /// Test hooks: make the writer fail as a real fault would (see [`Failpoint`]).
+    failpoints: Mutex<Vec<Failpoint>>,
+}
+
+/// Faults a test can inject to see the writer's supervision work. Never set in production.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failpoint {
+    /// Panic while deciding the command with this id.
+    PanicOn(Uuid),
+    /// Every write transaction fails as if the disk were gone, until removed.
+    StoreDown,
+}
+
+impl Health {
+    /// `None` while commands can be written; otherwise why not.
+    pub fn problem(&self) -> Option<String> {
+        let fatal = self.fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        fatal.or_else(|| self.store.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    fn store_failing(&self) -> bool {
+        self.store.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    fn set_store_problem(&self, problem: Option<String>) {
+        *self.store.lock().unwrap_or_else(|p| p.into_inner()) = problem;
+    }
+
+    fn set_fatal(&self, why: String) {
+        self.fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);
+    }
+
+    #[doc(hidden)]
+    pub fn set_failpoint(&self, failpoint: Failpoint, on: bool) {
+        let mut list = self.failpoints.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|f| *f != failpoint);
+        if on {
+            list.push(failpoint);
+        }
+    }
+
+    fn failpoint(&self, failpoint: &Failpoint) -> bool {
+        self.failpoints.lock().unwrap_or_else(|p| p.into_inner()).contains(failpoint)
+    }
+}
+
+/// The writer as the API sees it: where to send commands, and its health.
+#[derive(Clone)]
+pub struct Handle {
+    pub tx: mpsc::Sender<WriteRequest>,
+    pub health: Arc<Health>,
 }
 
 /// Starts the writer thread. It owns the store; it stops when every sender is dropped.
-pub fn spawn(store: Store, state: State, hub: Arc<Hub>, library: Arc<Shared>) -> mpsc::Sender<WriteRequest> {
+pub fn spawn(store: Store, state: State, hub: Arc<Hub>, library: Arc<Shared>) -> Handle {
     let (tx, rx) = mpsc::channel(4096);
+    let health = Arc::new(Health::default());
+    let writer = Writer::new(store, state, hub, library, health.clone());
     std::thread::Builder::new()
         .name("warroom-writer".into())
-        .spawn(move || run(store, state, hub, library, rx))
+        .spawn(move || writer.run(rx))
         .expect("spawn writer thread");
-    tx
+    Handle { tx, health }
 }
 
-fn run(
-    mut store: Store,
-    mut working: State,
+/// Marks the writer as gone when its thread ends, however it ends.
+struct Gone(Arc<Health>);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        let why = if std::thread::panicking() { "the writer crashed" } else { "the writer stopped" };
+        self.0.set_fatal(why.into());
+    }
+}
+
+struct Writer {
+    store: Store,
+    /// The state as of the last commit plus the batch being decided.
+    working: State,
     hub: Arc<Hub>,
     library: Arc<Shared>,
-    mut rx: mpsc::Receiver<WriteRequest>,
-) {
-    let mut last_snapshot = store.last_snapshot_seq().unwrap_or(0);
-    // Snapshots are written off the commit path: serializing and writing a large state took
-    // tens of milliseconds, stalling every command queued behind it.
-    let (snapshots, pending) = std::sync::mpsc::sync_channel::<State>(1);
-    let path = store.path().to_path_buf();
-    let _ = std::thread::Builder::new().name("warroom-snapshot".into()).spawn(move || {
-        let Ok(mut store) = Store::open(&path) else { return };
-        while let Ok(state) = pending.recv() {
-            // A failed snapshot only costs start-up time; the log is intact.
-            let _ = store.write_snapshot(&state);
-        }
-    });
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(req) => batch.push(req),
-                Err(_) => break,
-            }
-        }
-        let lib = library.get();
-        match write_batch(&mut store, &mut working, &lib.library, &batch) {
-            Ok((outcomes, fresh)) => {
-                hub.publish(&fresh);
-                answer(&store, batch, outcomes);
-                // One snapshot at a time; if the last is still being written, try next batch.
-                if working.seq >= last_snapshot + SNAPSHOT_EVERY
-                    && snapshots.try_send(working.clone()).is_ok()
-                {
-                    last_snapshot = working.seq;
+    health: Arc<Health>,
+    last_snapshot: u64,
+    snapshots: std::sync::mpsc::SyncSender<State>,
+}
+
+impl Writer {
+    fn new(store: Store, working: State, hub: Arc<Hub>, library: Arc<Shared>, health: Arc<Health>) -> Writer {
+        let last_snapshot = store.last_snapshot_seq().unwrap_or(0);
+        // Snapshots are written off the commit path: serializing and writing a large state took
+        // tens of milliseconds, stalling every command queued behind it.
+        let (snapshots, pending) = std::sync::mpsc::sync_channel::<State>(1);
+        let path = store.path().to_path_buf();
+        let spawned = std::thread::Builder::new().name("warroom-snapshot".into()).spawn(move || {
+            let mut store = match Store::open(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    crate::stderr!("warroom: no state snapshots will be written ({}: {e})", path.display());
+                    return;
+                }
+            };
+            while let Ok(state) = pending.recv() {
+                // A failed snapshot only costs start-up time (the log is intact), but an
+                // operator should know why restarts got slow.
+                if let Err(e) = store.write_snapshot(&state) {
+                    crate::stderr!("warroom: writing the snapshot at seq {} failed: {e}", state.seq);
                 }
             }
+        });
+        if let Err(e) = spawned {
+            crate::stderr!("warroom: no state snapshots will be written (thread: {e})");
+        }
+        Writer { store, working, hub, library, health, last_snapshot, snapshots }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<WriteRequest>) {
+        let _gone = Gone(self.health.clone());
+        // Only to wait with a timeout while the store fails; commands never run on it.
+        let clock = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+            Ok(rt) => rt,
             Err(e) => {
+                self.health.set_fatal(format!("the writer could not start its clock: {e}"));
+                return;
+            }
+        };
+        loop {
+            let first = if self.health.store_failing() {
+                match clock.block_on(async { tokio::time::timeout(STORE_RETRY, rx.recv()).await }) {
+                    Err(_) => {
+                        self.check_store();
+                        continue;
+                    }
+                    Ok(None) => return,
+                    Ok(Some(req)) => req,
+                }
+            } else {
+                match rx.blocking_recv() {
+                    None => return,
+                    Some(req) => req,
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(req) => batch.push(req),
+                    Err(_) => break,
+                }
+            }
+            self.handle(batch);
+        }
+    }
+
+    /// Decides, commits, publishes and answers one batch. A panic while deciding refuses
+    /// only the command that caused it: the batch's transaction rolls back and each of its
+    /// commands is tried again on its own.
+    fn handle(&mut self, batch: Vec<WriteRequest>) {
+        let library = self.library.get();
+        let decided = catch_unwind(AssertUnwindSafe(|| {
+            write_batch(&mut self.store, &mut self.working, &library.library, &batch, &self.health)
+        }));
+        match decided {
+            Ok(Ok((outcomes, fresh))) => {
+                self.health.set_store_problem(None);
+                self.publish(&fresh);
+                answer(&self.store, batch, outcomes);
+                // One snapshot at a time; if the last is still being written, try next batch.
+                if self.working.seq >= self.last_snapshot + SNAPSHOT_EVERY
+                    && self.snapshots.try_send(self.working.clone()).is_ok()
+                {
+                    self.last_snapshot = self.working.seq;
+                }
+            }
+            Ok(Err(e)) => {
                 // Nothing of this batch is durable: forget it and tell every caller.
-                working = hub.state().clone();
+                self.working = self.hub.state().clone();
+                self.health.set_store_problem(Some(format!("the event store cannot write: {e}")));
                 for req in batch {
                     let _ = req.reply.send(Err(WriteError::Store(e.to_string())));
                 }
             }
+            Err(panic) => {
+                self.working = self.hub.state().clone();
+                if batch.len() > 1 {
+                    for req in batch {
+                        self.handle(vec![req]);
+                    }
+                    return;
+                }
+                let why = panic_text(&panic);
+                for req in batch {
+                    crate::stderr!(
+                        "warroom: refused command {} ({} by {}): the writer panicked: {why}",
+                        req.command.id,
+                        req.command.intent.kind(),
+                        req.caller.name
+                    );
+                    let _ = req.reply.send(Err(WriteError::Internal(why.clone())));
+                }
+            }
         }
     }
+
+    /// Applies committed events to the shared state and announces them. They are durable
+    /// already, so a panic here cannot be refused: the served state may now differ from the
+    /// log, which only a restart (a fold of the log) repairs. Say so on `/healthz`.
+    fn publish(&mut self, fresh: &[Committed]) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.hub.publish(fresh))) {
+            let seq = fresh.first().map_or(0, |(e, _)| e.seq);
+            let why = format!(
+                "publishing the events from seq {seq} panicked ({}): the served state may differ from the log; restart the server",
+                panic_text(&panic)
+            );
+            crate::stderr!("warroom: {why}");
+            self.health.set_fatal(why);
+        }
+    }
+
+    /// While the store fails, try a real write now and then so `/healthz` turns healthy as
+    /// soon as writes work again, even when no command comes.
+    fn check_store(&mut self) {
+        let result = begin(&mut self.store, &self.health).and_then(|tx| {
+            tx.execute("UPDATE meta SET value = value WHERE key = 'log_id'", [])?;
+            tx.commit()
+        });
+        if result.is_ok() {
+            self.health.set_store_problem(None);
+        }
+    }
+}
+
+/// A panic's message, for the refusal and the operator's log.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Starts a write transaction, unless a test made the store fail.
+fn begin<'s>(store: &'s mut Store, health: &Health) -> rusqlite::Result<rusqlite::Transaction<'s>> {
+    if health.failpoint(&Failpoint::StoreDown) {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some("disk I/O error (injected by a test)".into()),
+        ));
+    }
+    store.transaction()
 }
 
 /// An event with its JSON, serialized once for the store and every subscriber.
@@ -116,9 +324,10 @@ fn write_batch(
     working: &mut State,
     library: &Library,
     batch: &[WriteRequest],
+    health: &Health,
 ) -> rusqlite::Result<(Vec<Outcome>, Vec<Committed>)> {
     (|| {
-        let tx = store.transaction()?;
+        let tx = begin(store, health)?;
         let now = Utc::now();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut fresh: Vec<Committed> = Vec::new();
@@ -137,6 +346,9 @@ fn write_batch(
                     Outcome::Refused(WriteError::KeyReused(id))
                 });
                 continue;
+            }
+            if health.failpoint(&Failpoint::PanicOn(id)) {
+                panic!("injected by a test for command {id}");
             }
             let cx = Context { library, now, command_id: id };
             match working.decide_with(&req.command.intent, &cx) {
