@@ -14,7 +14,14 @@ use crate::client::{Client, ClientError, StreamItem};
 use crate::config::{self, ClientConfig, ServerConfig};
 use crate::model::incident::format_duration;
 use crate::model::{Incident, IncidentId, Intent, Milestone, Role, Severity, State, Status};
-use crate::present::{age, escape_control, event_line, one_line};
+use crate::present::{age, escape_control, event_line, json_safe, one_line};
+
+/// Human output: every line goes through the one escaping gate (see `present::print_line`).
+macro_rules! out {
+    ($($t:tt)*) => {
+        crate::present::print_line(&format!($($t)*))
+    };
+}
 use crate::protocol::Command;
 
 #[derive(Parser, Debug)]
@@ -275,8 +282,8 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Keys { markdown }) => keys(markdown),
         Some(Cmd::Config(ConfigCmd::Init { force })) => config_init(force),
         Some(Cmd::Config(ConfigCmd::Paths)) => {
-            println!("config dir  {}", config::config_dir().display());
-            println!("data dir    {}", config::data_dir().display());
+            out!("config dir  {}", config::config_dir().display());
+            out!("data dir    {}", config::data_dir().display());
             Ok(())
         }
     }
@@ -400,10 +407,10 @@ async fn demo(data: Option<PathBuf>, listen: String, theme: Option<String>) -> c
 fn keys(markdown: bool) -> color_eyre::Result<()> {
     let look = crate::tui::Look::load(None)?;
     if markdown {
-        print!("{}", look.keymap.markdown());
+        out!("{}", look.keymap.markdown().trim_end());
     } else {
         for (scope, keys, action) in look.keymap.rows() {
-            println!("{:<26} {:<22} {}", scope.title(), keys, action.describe());
+            out!("{:<26} {:<22} {}", scope.title(), keys, action.describe());
         }
     }
     Ok(())
@@ -438,11 +445,8 @@ fn config_init(force: bool) -> color_eyre::Result<()> {
     }
     std::fs::create_dir_all(dir.join("themes")).wrap_err_with(|| format!("creating {}", dir.display()))?;
     std::fs::write(&path, CONFIG_TEMPLATE).wrap_err_with(|| format!("writing {}", path.display()))?;
-    println!("wrote {}", path.display());
-    println!(
-        "themes: copy one of the presets (themes/*.toml in the source) to {}",
-        dir.join("themes").display()
-    );
+    out!("wrote {}", path.display());
+    out!("themes: copy one of the presets (themes/*.toml in the source) to {}", dir.join("themes").display());
     Ok(())
 }
 
@@ -473,7 +477,7 @@ fn validate(files: &[PathBuf]) -> color_eyre::Result<()> {
     let mut bad = 0;
     for f in files {
         match crate::server::library::check_file(f) {
-            Ok(pb) => println!("{}: ok ({}, {} steps)", f.display(), pb.id, pb.steps.len()),
+            Ok(pb) => out!("{}: ok ({}, {} steps)", f.display(), pb.id, pb.steps.len()),
             Err(e) => {
                 bad += 1;
                 crate::stderr!("{e}");
@@ -495,7 +499,7 @@ async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) -> color_eyre
         PlaybookCmd::List => {
             let lib = client.library().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&lib)?);
+                out!("{}", json_safe(serde_json::to_string_pretty(&lib)?));
                 return Ok(());
             }
             for pb in &lib.library.playbooks {
@@ -506,11 +510,11 @@ async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) -> color_eyre
                     format!("default for {}", sevs.join(" "))
                 };
                 let drill = if pb.drill { " (drills)" } else { "" };
-                println!("{:<22} {:<36} {} steps, {default}{drill}", pb.id, pb.title, pb.steps.len());
+                out!("{:<22} {:<36} {} steps, {default}{drill}", pb.id, pb.title, pb.steps.len());
             }
-            println!();
+            out!("");
             for (name, c) in &lib.library.channels {
-                println!("channel {name:<12} {:<11} → {}", c.kind, c.audience.label());
+                out!("channel {name:<12} {:<11} → {}", c.kind, c.audience.label());
             }
             for e in &lib.errors {
                 crate::stderr!("warroom: {e}");
@@ -521,14 +525,14 @@ async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) -> color_eyre
             let lib = client.library().await?;
             let pb = lib.library.playbook(&id).ok_or_else(|| eyre!("no playbook `{id}` on this server"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(pb)?);
+                out!("{}", json_safe(serde_json::to_string_pretty(pb)?));
                 return Ok(());
             }
-            println!("{} — {}", pb.id, pb.title);
+            out!("{} — {}", pb.id, pb.title);
             for s in &pb.steps {
                 let owner = s.owner.map(|o| format!(" [{o}]")).unwrap_or_default();
                 let channel = s.channel.as_ref().map(|c| format!(" → {c}")).unwrap_or_default();
-                println!("  {:<12} {:<18} {}{owner}{channel}", s.section.as_str(), s.id, s.title);
+                out!("  {:<12} {:<18} {}{owner}{channel}", s.section.as_str(), s.id, s.title);
             }
             Ok(())
         }
@@ -591,17 +595,17 @@ async fn probe(conn: &Connection, json: bool, cmd: ProbeCmd) -> color_eyre::Resu
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                out!("{}", json_safe(serde_json::to_string_pretty(&rows)?));
                 return Ok(());
             }
             if snap.probes.is_empty() {
-                println!("no probes configured on this server");
+                out!("no probes configured on this server");
             }
             for p in &snap.probes {
                 let last = p.samples.last();
                 let latency = last.map_or("–".into(), |s| format!("{}ms", s.response_ms));
                 let error = last.and_then(|s| s.failed.first()).map(|e| one_line(e)).unwrap_or_default();
-                println!("{:<16} {:<9} {:>7}  {error}", p.name, health(&p.name).as_str(), latency);
+                out!("{:<16} {:<9} {:>7}  {error}", p.name, health(&p.name).as_str(), latency);
             }
         }
         ProbeCmd::Show { name } => {
@@ -611,30 +615,25 @@ async fn probe(conn: &Connection, json: bool, cmd: ProbeCmd) -> color_eyre::Resu
                 .find(|p| p.name == name)
                 .ok_or_else(|| eyre!("no probe `{name}` on this server"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(p)?);
+                out!("{}", json_safe(serde_json::to_string_pretty(p)?));
                 return Ok(());
             }
             let state = snap.state.probes.get(&name);
-            println!("{} ({} {}, every {} ms): {}", p.name, p.kind, p.target, p.interval_ms, health(&name));
+            out!("{} ({} {}, every {} ms): {}", p.name, p.kind, p.target, p.interval_ms, health(&name));
             if let Some(s) = state {
-                println!("since {}", s.since.format("%Y-%m-%d %H:%M:%S UTC"));
+                out!("since {}", s.since.format("%Y-%m-%d %H:%M:%S UTC"));
                 for f in &s.failed {
-                    println!("  failed: {}", one_line(f));
+                    out!("  failed: {}", one_line(f));
                 }
             }
-            println!("conditions: {}", p.conditions.join(" · "));
+            out!("conditions: {}", p.conditions.join(" · "));
             if !p.degraded.is_empty() {
-                println!("degraded when only: {}", p.degraded.join(" · "));
+                out!("degraded when only: {}", p.degraded.join(" · "));
             }
-            println!("\nrecent samples:");
+            out!("\nrecent samples:");
             for s in p.samples.iter().rev().take(10) {
                 let why = s.failed.first().map(|f| format!("  {}", one_line(f))).unwrap_or_default();
-                println!(
-                    "  {}  {:<9} {:>6}ms{why}",
-                    s.at.format("%H:%M:%S"),
-                    s.health.as_str(),
-                    s.response_ms
-                );
+                out!("  {}  {:<9} {:>6}ms{why}", s.at.format("%H:%M:%S"), s.health.as_str(), s.response_ms);
             }
         }
     }
@@ -663,10 +662,10 @@ async fn write(client: &Client, json: bool, command: Command) -> color_eyre::Res
     match result {
         Ok(ack) => {
             if json {
-                println!("{}", serde_json::to_string(&ack)?);
+                out!("{}", json_safe(serde_json::to_string(&ack)?));
             } else {
                 for e in &ack.events {
-                    println!("{}", event_line(e));
+                    out!("{}", event_line(e));
                 }
             }
             Ok(())
@@ -674,7 +673,10 @@ async fn write(client: &Client, json: bool, command: Command) -> color_eyre::Res
         Err(e) if e.keeps_queued() => {
             let waiting = outbox.push(&command)?;
             if json {
-                println!("{}", serde_json::json!({ "queued": command.id, "waiting": waiting }));
+                out!(
+                    "{}",
+                    json_safe(serde_json::json!({ "queued": command.id, "waiting": waiting }).to_string())
+                );
             }
             crate::stderr!("warroom: {e}");
             crate::stderr!(
@@ -728,17 +730,17 @@ async fn list(client: &Client, json: bool, all: bool) -> color_eyre::Result<()> 
         .map(IncidentRow::from)
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        out!("{}", json_safe(serde_json::to_string_pretty(&rows)?));
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no {}incidents", if all { "" } else { "open " });
+        out!("no {}incidents", if all { "" } else { "open " });
         return Ok(());
     }
     let now = Utc::now();
-    println!("{:<8} {:<5} {:<14} {:>7}  {:<12} TITLE", "ID", "SEV", "STATUS", "AGE", "COMMANDER");
+    out!("{:<8} {:<5} {:<14} {:>7}  {:<12} TITLE", "ID", "SEV", "STATUS", "AGE", "COMMANDER");
     for r in rows {
-        println!(
+        out!(
             "{:<8} {:<5} {:<14} {:>7}  {:<12} {}{}",
             r.id.to_string(),
             r.severity.to_string(),
@@ -756,11 +758,11 @@ async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result
     let state = snapshot(client).await?;
     let inc = state.incident(id).map_err(|e| eyre!("{e}"))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(inc)?);
+        out!("{}", json_safe(serde_json::to_string_pretty(inc)?));
         return Ok(());
     }
     let now = Utc::now();
-    println!(
+    out!(
         "{} {} {}{} — {}",
         inc.id,
         inc.severity,
@@ -769,23 +771,23 @@ async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result
         one_line(&inc.title)
     );
     if inc.drill {
-        println!("DRILL");
+        out!("DRILL");
     }
     if !inc.impact.is_empty() {
-        println!("impact: {}", escape_control(&inc.impact));
+        out!("impact: {}", escape_control(&inc.impact));
     }
-    println!("declared by {} {} ago", one_line(&inc.declared_by), age(inc.declared_at(), now));
-    println!("\nroles:");
+    out!("declared by {} {} ago", one_line(&inc.declared_by), age(inc.declared_at(), now));
+    out!("\nroles:");
     for (role, person) in &inc.roles {
-        println!("  {:<22} {}", role.as_str(), one_line(person));
+        out!("  {:<22} {}", role.as_str(), one_line(person));
     }
-    println!("\nmilestones:");
+    out!("\nmilestones:");
     for (m, t) in &inc.milestones {
-        println!("  {:<22} {}", m.as_str(), t.format("%Y-%m-%d %H:%M:%S UTC"));
+        out!("  {:<22} {}", m.as_str(), t.format("%Y-%m-%d %H:%M:%S UTC"));
     }
     let d = inc.durations();
     let show_d = |d: Option<chrono::Duration>| d.map(format_duration).unwrap_or_else(|| "-".into());
-    println!(
+    out!(
         "\ntime to detect {}  acknowledge {}  mitigate {}  recover {}",
         show_d(d.time_to_detect),
         show_d(d.time_to_acknowledge),
@@ -794,19 +796,13 @@ async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result
     );
     let now_clocks = crate::model::comms::clocks(inc);
     if !now_clocks.is_empty() {
-        println!("\ncommunication clocks:");
+        out!("\ncommunication clocks:");
         for c in &now_clocks {
-            println!("  {}", crate::model::comms::describe(c, now));
+            out!("  {}", crate::model::comms::describe(c, now));
         }
     }
     if let Some(list) = &inc.checklist {
-        println!(
-            "\nplaybook {} — {} ({}/{} done):",
-            list.playbook,
-            list.title,
-            list.done(),
-            list.steps.len()
-        );
+        out!("\nplaybook {} — {} ({}/{} done):", list.playbook, list.title, list.done(), list.steps.len());
         for s in &list.steps {
             let mark = if s.ticked.is_some() { "[x]" } else { "[ ]" };
             let who = match (&s.ticked, &s.assignee) {
@@ -814,12 +810,12 @@ async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result
                 (None, Some(a)) => format!("  → {}", one_line(a)),
                 _ => String::new(),
             };
-            println!("  {mark} {:<12} {:<18} {}{who}", s.step.section.as_str(), s.step.id, s.step.title);
+            out!("  {mark} {:<12} {:<18} {}{who}", s.step.section.as_str(), s.step.id, s.step.title);
         }
     }
-    println!("\ntimeline:");
+    out!("\ntimeline:");
     for e in &inc.timeline {
-        println!(
+        out!(
             "  {}  {:<10} {:<10} {}",
             e.at.format("%H:%M:%S"),
             one_line(&e.actor),
@@ -834,9 +830,9 @@ async fn events(conn: &Connection, json: bool, follow: bool, after: u64) -> colo
     let client = connect(conn)?;
     let print = |e: &crate::model::Event| -> color_eyre::Result<()> {
         if json {
-            println!("{}", serde_json::to_string(e)?);
+            out!("{}", json_safe(serde_json::to_string(e)?));
         } else {
-            println!("{}", event_line(e));
+            out!("{}", event_line(e));
         }
         Ok(())
     };
@@ -872,19 +868,19 @@ async fn outbox(conn: &Connection, json: bool, cmd: OutboxCmd) -> color_eyre::Re
         OutboxCmd::List => {
             let pending = outbox.pending()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&pending)?);
+                out!("{}", json_safe(serde_json::to_string_pretty(&pending)?));
             } else if pending.is_empty() {
-                println!("outbox empty ({})", outbox.path().display());
+                out!("outbox empty ({})", outbox.path().display());
             } else {
                 for c in pending {
-                    println!("{}  {}", c.id, serde_json::to_string(&c.intent)?);
+                    out!("{}  {}", c.id, json_safe(serde_json::to_string(&c.intent)?));
                 }
             }
         }
         OutboxCmd::Flush => {
             let flushed = outbox.flush(&client).await?;
             report_flush(&flushed);
-            println!(
+            out!(
                 "sent {}, refused {}, waiting {}",
                 flushed.sent.len(),
                 flushed.refused.len(),

@@ -2,12 +2,14 @@
 //! One ordered event log on a server, folded by the same pure reducer on every client.
 
 /// Like `eprintln!`, but a closed or dead stderr is ignored instead of panicking: a
-/// diagnostic must never be what kills the server or skips the console's cleanup.
+/// diagnostic must never be what kills the server or skips the console's cleanup. Messages
+/// often quote other people's text (a refusal naming a step), so they are escaped too.
 #[macro_export]
 macro_rules! stderr {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
+        let line = format!($($t)*);
+        let _ = writeln!(std::io::stderr(), "{}", $crate::present::escape_control(&line));
     }};
 }
 

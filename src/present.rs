@@ -8,23 +8,52 @@ use chrono::{DateTime, Utc};
 use crate::model::incident::format_duration;
 use crate::model::{Event, Fact};
 
+/// Whether `c` must never reach a terminal as it is: C0 and C1 controls (escape sequences,
+/// bells, carriage returns, the 8-bit CSI U+009B) and the bidi overrides and isolates that make
+/// a terminal draw text in another order than it was written ("Trojan source").
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Makes text from another user safe to draw: control characters (escape sequences, bells,
-/// carriage returns) are shown as `\u{..}` instead of acting on the terminal.
+/// carriage returns) are shown as `\u{..}` instead of acting on the terminal. The one escaping
+/// function: the console, CLI tables, `events` and stderr all draw through it.
 pub fn escape_control(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
     }
     Cow::Owned(
         s.chars()
-            .map(|c| {
-                if c.is_control() && c != '\n' && c != '\t' {
-                    c.escape_unicode().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
+            .map(|c| if is_unsafe(c) { c.escape_unicode().to_string() } else { c.to_string() })
             .collect(),
     )
+}
+
+/// JSON for a terminal: serde_json escapes C0 controls but leaves U+007F–U+009F and the bidi
+/// controls raw; this writes them as `\uXXXX` too, which is the same JSON to any parser.
+pub fn json_safe(json: String) -> String {
+    if !json.chars().any(is_unsafe) {
+        return json;
+    }
+    json.chars()
+        .map(|c| if is_unsafe(c) && c != '\n' { format!("\\u{:04x}", c as u32) } else { c.to_string() })
+        .collect()
+}
+
+/// Writes one line of human output to stdout through [`escape_control`]: the single gate
+/// between other people's text and the reader's terminal. A reader that went away
+/// (`warroom events | head`) ends the program quietly, as Unix tools do.
+pub fn print_line(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{}", escape_control(line)) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        crate::stderr!("warroom: writing to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// Escapes and folds onto one line (for tables and single-line lists).
@@ -99,5 +128,15 @@ mod tests {
         assert_eq!(escape_control("plain text"), Cow::Borrowed("plain text"));
         assert_eq!(escape_control("\x1b[2Jboom\x07"), "\\u{1b}[2Jboom\\u{7}");
         assert_eq!(one_line("a\nb\rc"), "a b\\u{d}c");
+        assert_eq!(escape_control("\u{9b}2J \u{202e}gnp.exe"), "\\u{9b}2J \\u{202e}gnp.exe");
+        assert_eq!(escape_control("مرحبا é 🔥"), Cow::Borrowed("مرحبا é 🔥"));
+    }
+
+    #[test]
+    fn json_for_a_terminal_escapes_what_serde_leaves_raw_and_stays_the_same_json() {
+        let value = serde_json::json!({ "t": "a\u{1b}[2J\u{9b}\u{7f}\u{202e}é\nb" });
+        let text = json_safe(serde_json::to_string_pretty(&value).unwrap());
+        assert!(!text.chars().any(|c| is_unsafe(c) && c != '\n'), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), value);
     }
 }

@@ -22,7 +22,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     };
     let inc = inc.expect("checked above");
     let title = Line::from(vec![
-        Span::styled(format!(" {} ", list.title), t.get("title")),
+        Span::styled(format!(" {} ", one_line(&list.title)), t.get("title")),
         Span::styled(format!("{}/{} done ", list.done(), list.steps.len()), t.get("muted")),
     ]);
     let block = frame(app, Pane::Playbook, title);
@@ -61,7 +61,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             ),
         ];
         if let Some(c) = &s.step.channel {
-            spans.push(Span::styled(format!(" → {c}"), t.get("entry.message")));
+            spans.push(Span::styled(format!(" → {}", one_line(c)), t.get("entry.message")));
         }
         match (&s.ticked, &s.assignee, s.step.owner) {
             (Some(tick), _, _) => spans.push(Span::styled(
