@@ -297,6 +297,9 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
         None => (ServerConfig::default(), None),
     };
     let data_dir = args.data.or(file.data_dir.clone()).unwrap_or_else(|| config::data_dir().join("server"));
+    if data_dir.as_os_str().is_empty() {
+        bail!("--data must not be empty: leave it out for {}", config::data_dir().join("server").display());
+    }
     let listen = args.listen.or(file.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
     let mut users = file.users.clone();
     let mut demo_file = None;

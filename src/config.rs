@@ -199,6 +199,13 @@ impl ServerConfig {
             field: format!("users[{i}].{field}"),
             message,
         };
+        if self.data_dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            return Err(ConfigError::Invalid {
+                path: path.into(),
+                field: "data_dir".into(),
+                message: "must not be empty (leave it out for the platform's data dir)".into(),
+            });
+        }
         let mut tokens = HashSet::new();
         let mut names = HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
@@ -208,7 +215,8 @@ impl ServerConfig {
             if !names.insert(u.name.as_str()) {
                 return Err(invalid(i, "name", format!("`{}` appears twice", u.name)));
             }
-            if u.token.len() < MIN_TOKEN_LEN || u.token.chars().any(char::is_whitespace) {
+            // Characters, not bytes: nine `é` are 18 bytes but a 9-character token.
+            if u.token.chars().count() < MIN_TOKEN_LEN || u.token.chars().any(char::is_whitespace) {
                 return Err(invalid(
                     i,
                     "token",
@@ -301,7 +309,8 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
 
 /// `WARROOM_CONFIG_DIR`, else the platform's config dir (`~/.config/warroom` on Linux).
 pub fn config_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("WARROOM_CONFIG_DIR") {
+    // An empty variable is unset, as for PATH-like variables: never "the current directory".
+    if let Some(dir) = std::env::var_os("WARROOM_CONFIG_DIR").filter(|d| !d.is_empty()) {
         return dir.into();
     }
     project_dirs().map_or_else(|| PathBuf::from(".warroom"), |d| d.config_dir().to_path_buf())
@@ -309,7 +318,7 @@ pub fn config_dir() -> PathBuf {
 
 /// `WARROOM_DATA_DIR`, else the platform's data dir: client outboxes and the server's store.
 pub fn data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("WARROOM_DATA_DIR") {
+    if let Some(dir) = std::env::var_os("WARROOM_DATA_DIR").filter(|d| !d.is_empty()) {
         return dir.into();
     }
     project_dirs().map_or_else(|| PathBuf::from(".warroom-data"), |d| d.data_dir().to_path_buf())
@@ -339,10 +348,20 @@ mod tests {
         };
         let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
         assert_eq!(msg, "w.toml: users[1].token: must be at least 16 characters with no spaces");
+        c.users[1].token = "ééééééééé".into();
+        let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
+        assert!(msg.contains("users[1].token"), "18 bytes but 9 characters: {msg}");
         c.users[1].token = c.users[0].token.clone();
         assert!(c.validate(Path::new("w.toml")).unwrap_err().to_string().contains("another user's"));
         let bad_role = "[[users]]\nname = \"a\"\nrole = \"boss\"\ntoken = \"0123456789abcdef\"\n";
         let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), bad_role).unwrap_err().to_string();
         assert!(msg.contains("line 3") && msg.contains("boss"), "{msg}");
+    }
+
+    #[test]
+    fn an_empty_data_dir_is_refused_not_taken_as_the_current_directory() {
+        let c = ServerConfig { data_dir: Some(PathBuf::new()), ..Default::default() };
+        let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
+        assert!(msg.starts_with("w.toml: data_dir: must not be empty"), "{msg}");
     }
 }
