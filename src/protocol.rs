@@ -66,3 +66,6 @@ pub struct ApiError {
 pub const RESYNC_EVENT: &str = "resync";
 
 pub const API_PREFIX: &str = "/api/v1";
+
+/// The error code of a read that asks for events after this log's head (see `check_after`).
+pub const AHEAD_OF_LOG: &str = "ahead_of_log";

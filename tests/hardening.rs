@@ -104,3 +104,102 @@ async fn healthz_is_503_exactly_while_the_store_cannot_write() {
         .collect();
     assert_eq!(titles, ["before", "after"]);
 }
+
+/// A log written before times were range-checked can hold a milestone at the end of the
+/// calendar. Such a log must still load, serve, take commands and be shown by every client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_holding_a_time_at_the_end_of_the_calendar_stops_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let options = || warroom::server::ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: data.clone(),
+        users: common::users(),
+        // Channels give the playbook's steps audiences, and so the incident its clocks.
+        channels: warroom::demo::channels(),
+        ..Default::default()
+    };
+    let server = warroom::server::start(options()).await.unwrap();
+    let admin = warroom::client::Client::new(&server.url(), &common::token(UserRole::Admin)).unwrap();
+    let declared = admin
+        .send(&Command::new(Intent::DeclareIncident {
+            title: "Checkout".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+        }))
+        .await
+        .unwrap();
+    server.stop().await;
+    // The event as the old version wrote it, straight into the store.
+    let seq = declared.seq + 1;
+    let body = serde_json::json!({
+        "seq": seq, "at": "2026-11-22T10:00:00Z", "actor": "bob", "role": "responder",
+        "command_id": uuid::Uuid::new_v4(), "kind": "milestone_set", "incident": "INC-1",
+        "milestone": "declared", "time": "+262142-12-31T23:59:59Z"
+    });
+    let db = rusqlite::Connection::open(warroom::server::db_path(&data)).unwrap();
+    db.execute(
+        "INSERT INTO events(seq, command_id, at, actor, kind, body) VALUES (?1, ?2, ?3, 'bob', 'milestone_set', ?4)",
+        rusqlite::params![seq, body["command_id"].as_str().unwrap(), "2026-11-22T10:00:00+00:00", body.to_string()],
+    )
+    .unwrap();
+    drop(db);
+
+    let server = warroom::server::start(options()).await.unwrap();
+    let url = server.url();
+    let commander = warroom::client::Client::new(&url, &common::token(UserRole::Commander)).unwrap();
+    // The command that used to panic the writer: refused or done, never a crash.
+    let snooze = Command::new(Intent::SnoozeClock {
+        incident: warroom::model::IncidentId(1),
+        audience: warroom::model::Audience::Staff,
+        minutes: 10,
+    });
+    match commander.send(&snooze).await {
+        Ok(_) | Err(ClientError::Rejected { status: 409 | 422, .. }) => {}
+        other => panic!("snooze on the poisoned incident: {other:?}"),
+    }
+    commander.send(&note("writes go on")).await.expect("the writer is alive");
+    assert_eq!(healthz(&url).await.0, StatusCode::OK);
+
+    // Every client folds and shows it: the CLI and the console.
+    for args in [&["incident", "show", "INC-1"][..], &["incident", "list"], &["events"]] {
+        let out = tokio::task::block_in_place(|| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+                .args(args)
+                .env("WARROOM_SERVER", &url)
+                .env("WARROOM_TOKEN", common::token(UserRole::Observer))
+                .env("WARROOM_DATA_DIR", dir.path().join("client"))
+                .env("WARROOM_CONFIG_DIR", dir.path().join("no-config"))
+                .output()
+                .unwrap()
+        });
+        assert!(
+            out.status.success(),
+            "warroom {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let snapshot = commander.snapshot().await.unwrap();
+    let themes = warroom::tui::theme::Themes::presets();
+    let theme = themes.get("default").unwrap().clone();
+    let mut app = warroom::tui::app::App::new(
+        &url,
+        warroom::tui::keymap::Keymap::default(),
+        themes,
+        theme,
+        chrono::Utc::now(),
+    );
+    app.update(warroom::tui::app::Msg::Resize(160, 48));
+    app.update(warroom::tui::app::Msg::Sync(warroom::client::sync::SyncEvent::Snapshot(snapshot)));
+    app.selected = Some(warroom::model::IncidentId(1));
+    for pane in warroom::tui::app::Pane::ALL {
+        app.focus = pane;
+        app.prepare();
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
+        term.draw(|f| warroom::tui::view::draw(f, &mut app)).unwrap();
+    }
+    server.stop().await;
+}

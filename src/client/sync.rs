@@ -65,7 +65,15 @@ async fn run_once(
             s
         }
     };
-    let mut stream = client.stream(after).await.map_err(|e| e.to_string())?;
+    let mut stream = match client.stream(after).await {
+        Ok(s) => s,
+        // We hold events this log never had (the server was reset): start over from its snapshot.
+        Err(super::ClientError::Rejected { error, detail, .. }) if error == crate::protocol::AHEAD_OF_LOG => {
+            *seq = None;
+            return Err(format!("re-syncing: {detail}"));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let mut current = after;
     loop {
         let item = match tokio::time::timeout(SILENCE, stream.next()).await {

@@ -294,6 +294,19 @@ pub(super) fn query_numbers(raw: Option<&str>, allowed: &[&str]) -> Result<HashM
     Ok(out)
 }
 
+/// A reader can only be behind the log or at its head. Past it, it knows events this log
+/// never had (its server was reset or replaced): a 400 its sync reads as "reload".
+pub(super) fn check_after(after: u64, head: u64) -> Result<(), HttpError> {
+    if after > head {
+        return Err(HttpError::new(
+            StatusCode::BAD_REQUEST,
+            crate::protocol::AHEAD_OF_LOG,
+            format!("after {after} is beyond this log's newest event ({head}): reload the snapshot"),
+        ));
+    }
+    Ok(())
+}
+
 async fn get_events(
     State(app): State<App>,
     _caller: Caller,
@@ -306,6 +319,7 @@ async fn get_events(
         return Err(HttpError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}")));
     }
     let head = app.hub().state().seq;
+    check_after(after, head)?;
     let rows = if after >= head { Vec::new() } else { app.event_bodies(after + 1, head, limit).await? };
     // Stored bodies are already the events' JSON: splice them rather than re-encode.
     let mut body = String::with_capacity(rows.iter().map(|r| r.body.len() + 1).sum::<usize>() + 32);
