@@ -723,7 +723,8 @@ async fn write(client: &Client, json: bool, command: Command) -> color_eyre::Res
             Ok(())
         }
         Err(e) if e.keeps_queued() => {
-            let waiting = outbox.push(&command).map_err(|q| color_eyre::Report::new(q).wrap_err(e.to_string()))?;
+            let waiting =
+                outbox.push(&command).map_err(|q| color_eyre::Report::new(q).wrap_err(e.to_string()))?;
             if json {
                 println!(
                     "{}",
@@ -970,8 +971,11 @@ async fn outbox(conn: &Connection, json: bool, cmd: OutboxCmd) -> color_eyre::Re
             match client.whoami().await {
                 Ok(me) => remember(&outbox, None, Some(&me.name)),
                 Err(e) => {
-                    let flushed =
-                        Flushed { waiting: outbox.waiting()?, stopped: Some(e.clone()), ..Flushed::default() };
+                    let flushed = Flushed {
+                        waiting: outbox.waiting()?,
+                        stopped: Some(e.clone()),
+                        ..Flushed::default()
+                    };
                     return Err(flush_stopped(&e, &outbox, &flushed));
                 }
             }

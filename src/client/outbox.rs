@@ -96,7 +96,11 @@ impl fmt::Display for Waiting {
         }
         let mut parts = vec![format!("{} yours", self.yours)];
         for (who, n) in &self.others {
-            parts.push(if who.starts_with("token ") { format!("{n} by {who}") } else { format!("{n} {who}'s") });
+            parts.push(if who.starts_with("token ") {
+                format!("{n} by {who}")
+            } else {
+                format!("{n} {who}'s")
+            });
         }
         if self.unknown_owner > 0 {
             parts.push(format!("{} of unknown owner", self.unknown_owner));
@@ -369,20 +373,22 @@ impl Outbox {
             if raw.trim().is_empty() {
                 continue;
             }
-            let item = parse_line(raw).map_err(|e| format!("line {}: {e}", i + 1)).map(|(owner, at, command)| {
-                let name = owner
-                    .as_ref()
-                    .and_then(|o| o.name.clone().or_else(|| names.and_then(|n| n.get(&o.token).cloned())));
-                let yours = owner.as_ref().is_some_and(|o| {
-                    o.token == self.me || (name.is_some() && my_name.is_some() && name == my_name)
-                });
-                let who = match (&owner, name) {
-                    (None, _) => "unknown owner".to_string(),
-                    (Some(_), Some(n)) => n,
-                    (Some(o), None) => format!("token {}", o.token.chars().take(8).collect::<String>()),
-                };
-                Queued { queued_by: owner, queued_at: at, who, yours, command }
-            });
+            let item = parse_line(raw).map_err(|e| format!("line {}: {e}", i + 1)).map(
+                |Parsed { owner, at, command }| {
+                    let name = owner.as_ref().and_then(|o| {
+                        o.name.clone().or_else(|| names.and_then(|n| n.get(&o.token).cloned()))
+                    });
+                    let yours = owner.as_ref().is_some_and(|o| {
+                        o.token == self.me || (name.is_some() && my_name.is_some() && name == my_name)
+                    });
+                    let who = match (&owner, name) {
+                        (None, _) => "unknown owner".to_string(),
+                        (Some(_), Some(n)) => n,
+                        (Some(o), None) => format!("token {}", o.token.chars().take(8).collect::<String>()),
+                    };
+                    Queued { queued_by: owner, queued_at: at, who, yours, command }
+                },
+            );
             lines.push(Line { raw: raw.to_string(), item });
         }
         if let Some(raw) = torn {
@@ -419,7 +425,8 @@ impl Outbox {
             match why {
                 Some(why) => {
                     let r = Rejected { at: now, why, line: line.raw };
-                    rejected.push_str(&serde_json::to_string(&r).map_err(|e| self.err(&self.rejected_path, e))?);
+                    rejected
+                        .push_str(&serde_json::to_string(&r).map_err(|e| self.err(&self.rejected_path, e))?);
                     rejected.push('\n');
                 }
                 None => {
@@ -607,12 +614,19 @@ fn append_line(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// What one readable line says; owner and time are missing from first-format lines.
+struct Parsed {
+    owner: Option<Owner>,
+    at: Option<DateTime<Utc>>,
+    command: Command,
+}
+
 /// One line: this version's entry, or a bare command of the first format (no owner).
-fn parse_line(raw: &str) -> Result<(Option<Owner>, Option<DateTime<Utc>>, Command), String> {
+fn parse_line(raw: &str) -> Result<Parsed, String> {
     match serde_json::from_str::<Entry>(raw) {
-        Ok(e) => Ok((Some(e.queued_by), Some(e.queued_at), e.command)),
+        Ok(e) => Ok(Parsed { owner: Some(e.queued_by), at: Some(e.queued_at), command: e.command }),
         Err(entry_err) => match serde_json::from_str::<Command>(raw) {
-            Ok(c) => Ok((None, None, c)),
+            Ok(command) => Ok(Parsed { owner: None, at: None, command }),
             Err(_) => Err(entry_err.to_string()),
         },
     }
@@ -662,7 +676,10 @@ mod tests {
         let w = bob.push(&note("b2")).unwrap();
         assert_eq!(w.to_string(), "3 (2 yours, 1 alice's)");
         let w = alice.waiting().unwrap();
-        assert_eq!(w.to_string(), "3 (1 yours, 2 by token 26b5c8a3)".replace("26b5c8a3", &fingerprint("tb")[..8]));
+        assert_eq!(
+            w.to_string(),
+            "3 (1 yours, 2 by token 26b5c8a3)".replace("26b5c8a3", &fingerprint("tb")[..8])
+        );
         // Once the server names bob, alice sees his name.
         bob.reached(None, Some("bob")).unwrap();
         assert_eq!(alice.waiting().unwrap().to_string(), "3 (1 yours, 2 bob's)");

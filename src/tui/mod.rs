@@ -295,7 +295,8 @@ async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, t
                 let mut refused: Vec<String> =
                     done.refused.iter().map(|(_, e)| format!("{e} (moved to {rejected})")).collect();
                 if done.unreadable > 0 {
-                    refused.push(format!("{} unreadable outbox line(s) moved to {rejected}", done.unreadable));
+                    refused
+                        .push(format!("{} unreadable outbox line(s) moved to {rejected}", done.unreadable));
                 }
                 let auth = done.stopped_on_auth().then(|| {
                     let why = done.stopped.as_ref().map(|e| e.to_string()).unwrap_or_default();
