@@ -733,7 +733,7 @@ async fn write(client: &Client, json: bool, command: Command) -> color_eyre::Res
             }
             crate::stderr!("warroom: {e}");
             crate::stderr!(
-                "warroom: queued {} in {} (waiting {waiting}); your next warroom command or `warroom outbox flush` sends it",
+                "warroom: queued {} in {}; waiting {waiting}; your next warroom command or `warroom outbox flush` sends it",
                 command.intent.kind(),
                 outbox.path().display()
             );

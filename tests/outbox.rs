@@ -283,7 +283,7 @@ fn queuing_for_a_server_never_reached_is_refused_with_a_clear_error() {
     let out = cli(&url, dir.path(), &token(UserRole::Commander), &["incident", "note", "INC-1", "lost?"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("cannot reach") && stderr.contains("never answered"), "{stderr}");
+    assert!(stderr.contains("cannot reach") && stderr.contains("never reached"), "{stderr}");
     let queued = std::fs::read_dir(dir.path().join("data"))
         .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with(".jsonl")))
         .unwrap_or(false);

@@ -165,8 +165,8 @@ pub enum OutboxError {
     File { path: PathBuf, detail: String },
     /// Queuing for a server that never answered would hide a typo in its URL.
     #[error(
-        "not queued: {server} has never answered this client, so it may be a typo (the servers \
-         reached are kept in {}); check --server, WARROOM_SERVER or `server` in config.toml",
+        "not queued: never reached {server} (a typo in its URL?); check --server, WARROOM_SERVER \
+         or `server` in config.toml (the servers this client reached are kept in {})",
         known.display()
     )]
     NeverReached { server: String, known: PathBuf },
