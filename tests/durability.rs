@@ -112,8 +112,10 @@ async fn cli_writes_queue_while_the_server_is_down_and_land_once_in_order() {
     assert!(!out.status.success(), "reads fail clearly while the server is down");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
     let out = cli(&url, &home, &["outbox", "list", "--json"]);
-    let pending: Vec<Command> = serde_json::from_slice(&out.stdout).unwrap();
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pending = listing["queued"].as_array().unwrap();
     assert_eq!(pending.len(), 3);
+    assert!(pending.iter().all(|q| q["yours"] == true && q["who"] == "bob"), "{listing}");
 
     let server = ServerProcess::spawn(&data, &config, &server.listen);
     assert_eq!(server.url, url, "restarted on the same address");

@@ -238,3 +238,16 @@ fn a_stopped_service_turns_red_on_two_consoles_and_i_declares() {
     let shown = alice.wait_for("payment is down");
     assert!(shown.contains("SEV2"), "severity from the probe:\n{shown}");
 }
+
+#[test]
+#[ignore = "needs tmux"]
+fn a_console_that_never_reached_its_server_queues_nothing_and_says_why() {
+    // A port nothing listens on, as with a typo in WARROOM_SERVER.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let console = Console::open(&["tui"], &format!("http://{addr}"), UserRole::Commander);
+    console.wait_for("OFFLINE");
+    console.type_text(":declare SEV2 Typo in the URL");
+    console.press("Enter");
+    let seen = console.wait_for("never reached");
+    assert!(seen.contains("0 queued"), "{seen}");
+}

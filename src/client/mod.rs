@@ -89,6 +89,11 @@ impl Client {
         &self.base
     }
 
+    /// Who this client acts as, without the token: what the outbox records as owner.
+    pub fn token_fingerprint(&self) -> String {
+        outbox::fingerprint(&self.token)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{API_PREFIX}{path}", self.base)
     }

@@ -67,10 +67,12 @@ const FRAME: Duration = Duration::from_millis(16);
 /// Runs the console against `client` until the user quits; commands made offline wait in
 /// an outbox under `data_dir`.
 pub async fn run(client: Client, look: Look, data_dir: &std::path::Path) -> color_eyre::Result<()> {
-    let outbox = Outbox::for_server(data_dir, client.base());
-    let queued = outbox.pending().map(|p| p.len()).unwrap_or(0);
+    let outbox = Outbox::open(data_dir, &client);
     let mut app = App::new(client.base(), look.keymap, look.themes, look.theme, Utc::now());
-    app.queued = queued;
+    match outbox.waiting() {
+        Ok(w) => app.queued = w.yours,
+        Err(e) => app.flash(app::Level::Error, e.to_string()),
+    }
 
     let mut terminal = ratatui::init();
     // ratatui's hook restores the screen on panic; mouse and paste modes are ours to undo.
@@ -122,15 +124,21 @@ async fn event_loop(
         }
     }));
 
-    // The server: snapshot + stream, with reconnects. Coming back online kicks the outbox.
+    // The server: snapshot + stream, with reconnects. Coming back online kicks the outbox;
+    // a snapshot records the server as reached, which is what lets commands queue for it.
     let (kick_tx, kick_rx) = mpsc::channel::<()>(16);
     let (sync_tx, mut sync_rx) = mpsc::channel::<SyncEvent>(4096);
     tasks.push(tokio::spawn(follow(client.clone(), sync_tx)));
-    let (t, kick) = (tx.clone(), kick_tx.clone());
+    let (t, kick, ob) = (tx.clone(), kick_tx.clone(), outbox.clone());
     tasks.push(tokio::spawn(async move {
         while let Some(ev) = sync_rx.recv().await {
             if matches!(ev, SyncEvent::Online) {
                 let _ = kick.try_send(());
+            }
+            if let SyncEvent::Snapshot(snap) = &ev {
+                if let Err(e) = ob.reached(Some(snap.log), None) {
+                    let _ = t.send(Msg::Error(e.to_string())).await;
+                }
             }
             if t.send(Msg::Sync(ev)).await.is_err() {
                 return;
@@ -139,11 +147,18 @@ async fn event_loop(
     }));
 
     // Who I am, and the server's playbooks and channels: fetched until the server answers.
-    tasks.push(tokio::spawn(fetch(
-        tx.clone(),
-        client.clone(),
-        |c| async move { c.whoami().await.map(Msg::Me) },
-    )));
+    let (t, ob) = (tx.clone(), outbox.clone());
+    tasks.push(tokio::spawn(fetch(tx.clone(), client.clone(), move |c| {
+        let (t, ob) = (t.clone(), ob.clone());
+        async move {
+            let me = c.whoami().await?;
+            // The name shows others whose queued commands they see.
+            if let Err(e) = ob.reached(None, Some(&me.name)) {
+                let _ = t.send(Msg::Error(e.to_string())).await;
+            }
+            Ok(Msg::Me(me))
+        }
+    })));
     tasks.push(tokio::spawn(fetch(tx.clone(), client.clone(), |c| async move {
         c.library().await.map(Msg::Library)
     })));
@@ -216,10 +231,11 @@ async fn event_loop(
                     Effect::Quit => quit = true,
                     Effect::Send(cmd) => {
                         // Durable before anything else: the command survives a crash or a
-                        // dead network from here on.
+                        // dead network from here on. A server never reached gets no queue
+                        // (its URL may be a typo): the error says so in the flash.
                         match outbox.push(&cmd) {
-                            Ok(n) => {
-                                app.update(Msg::Queued(n));
+                            Ok(w) => {
+                                app.update(Msg::Queued(w.yours));
                             }
                             Err(e) => app.flash(app::Level::Error, e.to_string()),
                         }
@@ -260,29 +276,47 @@ where
     }
 }
 
+/// Sends this user's queued commands (never another user's) whenever kicked, and retries
+/// every few seconds while any wait, except after the server refused the token: retrying
+/// cannot help until the user acts, so it waits for the next kick.
 async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, tx: mpsc::Sender<Msg>) {
-    let mut waiting = outbox.pending().map(|p| !p.is_empty()).unwrap_or(false);
+    let mut retry = outbox.waiting().is_ok_and(|w| w.yours > 0);
     loop {
-        if waiting {
+        if retry {
             // Retry on a kick (new command, back online) or every few seconds.
             let _ = tokio::time::timeout(Duration::from_secs(3), kick.recv()).await;
         } else if kick.recv().await.is_none() {
             return;
         }
-        let msg = match outbox.flush(&client).await {
+        let msgs = match outbox.flush(&client).await {
             Ok(done) => {
-                waiting = done.remaining > 0;
-                Msg::Flushed {
-                    sent: done.sent.len(),
-                    refused: done.refused.iter().map(|(_, e)| e.to_string()).collect(),
-                    remaining: done.remaining,
-                    stopped: done.stopped.map(|e| e.to_string()),
+                retry = done.waiting.yours > 0 && !done.stopped_on_auth();
+                let rejected = done.rejected_path.display().to_string();
+                let mut refused: Vec<String> =
+                    done.refused.iter().map(|(_, e)| format!("{e} (moved to {rejected})")).collect();
+                if done.unreadable > 0 {
+                    refused
+                        .push(format!("{} unreadable outbox line(s) moved to {rejected}", done.unreadable));
                 }
+                let auth = done.stopped_on_auth().then(|| {
+                    let why = done.stopped.as_ref().map(|e| e.to_string()).unwrap_or_default();
+                    format!("outbox kept: the server refused your token ({why})")
+                });
+                let mut msgs = vec![Msg::Flushed {
+                    sent: done.sent.len(),
+                    refused,
+                    remaining: done.waiting.yours,
+                    stopped: done.stopped.map(|e| e.to_string()),
+                }];
+                msgs.extend(auth.map(Msg::Error));
+                msgs
             }
-            Err(e) => Msg::Flushed { sent: 0, refused: vec![e.to_string()], remaining: 0, stopped: None },
+            Err(e) => vec![Msg::Error(e.to_string())],
         };
-        if tx.send(msg).await.is_err() {
-            return;
+        for msg in msgs {
+            if tx.send(msg).await.is_err() {
+                return;
+            }
         }
     }
 }
