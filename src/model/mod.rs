@@ -9,6 +9,8 @@ pub mod intent;
 pub mod library;
 pub mod playbook;
 pub mod probe;
+#[cfg(test)]
+mod props;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -88,8 +90,13 @@ impl State {
                 check_text("title", title, MAX_TITLE)?;
                 check_len("impact", impact, MAX_TEXT)?;
                 check_count("services", services, MAX_SERVICES)?;
-                for s in services {
-                    check_len("services", s, MAX_NAME)?;
+                for (i, s) in services.iter().enumerate() {
+                    check_len("services", s, MAX_NAME).map_err(|e| match e {
+                        Rejection::Invalid { field, detail } => {
+                            Rejection::Invalid { field, detail: format!("entry {} {detail}", i + 1) }
+                        }
+                        other => other,
+                    })?;
                 }
                 let incident = self.next_incident_id()?;
                 let declared = Fact::IncidentDeclared {
@@ -422,7 +429,6 @@ impl State {
                 let Some(inc) = fact.incident().and_then(|id| self.incidents.get_mut(&id)) else {
                     return;
                 };
-                inc.updated_at = at;
                 let kind = match fact {
                     Fact::NoteAdded { text, .. } => EntryKind::Note { text: text.clone() },
                     Fact::StatusChanged { from, to, reason, closure, .. } => {
@@ -551,6 +557,8 @@ impl State {
                     | Fact::ProbeChanged { .. }
                     | Fact::ComponentSet { .. } => return,
                 };
+                // Only a fact that wrote an entry counts as activity.
+                inc.updated_at = at;
                 inc.timeline.push(entry(kind));
             }
         }
@@ -721,6 +729,132 @@ mod tests {
             Err(Rejection::Invalid { field: "title", .. })
         ));
         assert_eq!(s, before);
+    }
+
+    #[test]
+    fn every_string_list_and_time_an_intent_carries_has_a_limit_that_names_its_field() {
+        let mut s = State::default();
+        let id = declare(&mut s, "x", Severity::Sev2);
+        let long = |n: usize| "é".repeat(n + 1);
+        let declare_with = |title: String, impact: String, services: Vec<String>| Intent::DeclareIncident {
+            title,
+            severity: Severity::Sev3,
+            impact,
+            drill: false,
+            services,
+        };
+        let cases = [
+            ("title", declare_with(long(MAX_TITLE), String::new(), Vec::new())),
+            ("impact", declare_with("t".into(), long(MAX_TEXT), Vec::new())),
+            ("services", declare_with("t".into(), String::new(), vec!["s".into(); MAX_SERVICES + 1])),
+            ("services", declare_with("t".into(), String::new(), vec![long(MAX_NAME)])),
+            (
+                "reason",
+                Intent::SetStatus { incident: id, status: Status::Closed, reason: Some(long(MAX_TEXT)) },
+            ),
+            ("person", Intent::AssignRole { incident: id, role: Role::Deputy, person: long(MAX_NAME) }),
+            ("playbook", Intent::AttachPlaybook { incident: id, playbook: long(MAX_NAME) }),
+            ("step", Intent::TickStep { incident: id, step: long(MAX_NAME) }),
+            ("step", Intent::AssignStep { incident: id, step: String::new(), person: "p".into() }),
+            (
+                "channel",
+                Intent::SendMessage { incident: id, channel: long(MAX_NAME), text: "t".into(), step: None },
+            ),
+            ("component", Intent::SetComponent { component: long(MAX_NAME), status: None }),
+            (
+                "probe",
+                Intent::RecordProbe {
+                    probe: long(MAX_NAME),
+                    health: probe::Health::Down,
+                    failed: vec![],
+                    auto_declare: None,
+                },
+            ),
+            ("minutes", Intent::SnoozeClock { incident: id, audience: Audience::Staff, minutes: 0 }),
+        ];
+        for (field, intent) in cases {
+            match s.decide(&intent) {
+                Err(Rejection::Invalid { field: f, detail }) => assert_eq!(f, field, "{detail}"),
+                other => panic!("{}: expected {field} to be refused, got {other:?}", intent.kind()),
+            }
+        }
+        let at = |time: &str| Intent::SetMilestone {
+            incident: id,
+            milestone: Milestone::Started,
+            time: time.parse().unwrap(),
+        };
+        // Without a clock, `decide` takes the state's latest time (t(0) here) as now.
+        assert_eq!(s.latest_time(), t(0));
+        for bad in ["1969-12-31T23:59:59Z", "-262143-01-01T00:00:00Z", "+262142-12-31T23:59:59Z"] {
+            assert!(matches!(s.decide(&at(bad)), Err(Rejection::Invalid { field: "time", .. })), "{bad}");
+        }
+        assert!(s.decide(&at(&(t(0) - chrono::Duration::days(400)).to_rfc3339())).is_ok());
+        assert!(s.decide(&at(&(t(0) + chrono::Duration::hours(23)).to_rfc3339())).is_ok());
+        assert!(s.decide(&at(&(t(0) + chrono::Duration::hours(25)).to_rfc3339())).is_err());
+    }
+
+    #[test]
+    fn the_servers_own_reports_are_cut_not_refused() {
+        let s = State::default();
+        let failed = vec!["x".repeat(5000); 40];
+        let facts = s
+            .decide(&Intent::RecordProbe {
+                probe: "payment".into(),
+                health: probe::Health::Down,
+                failed,
+                auto_declare: Some(Severity::Sev2),
+            })
+            .unwrap();
+        let Fact::ProbeChanged { failed, .. } = &facts[0] else { panic!("{facts:?}") };
+        assert_eq!(failed.len(), MAX_FAILED + 1);
+        assert_eq!(failed.last().map(String::as_str), Some("… and 8 more"));
+        assert!(failed.iter().all(|f| f.chars().count() <= MAX_DETAIL + 1));
+        let Fact::IncidentDeclared { impact, .. } = &facts[1] else { panic!("{facts:?}") };
+        assert!(impact.chars().count() <= MAX_TEXT + 1);
+    }
+
+    #[test]
+    fn a_damaged_log_cannot_make_apply_or_numbering_panic() {
+        let mut s = State::default();
+        let last = IncidentId(u64::MAX);
+        let fact = Fact::IncidentDeclared {
+            incident: last,
+            title: "t".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+        };
+        let events = stamp(1, t(0), "a", UserRole::Admin, Uuid::nil(), vec![fact]);
+        s.apply(&events[0]);
+        assert!(matches!(s.next_incident_id(), Err(Rejection::Conflict(_))));
+        assert!(matches!(declare_err(&s), Err(Rejection::Conflict(_))));
+        // An event already applied (a replayed page, a duplicate frame) changes nothing.
+        let before = s.clone();
+        s.apply(&events[0]);
+        let stale = stamp(0, t(1), "a", UserRole::Admin, Uuid::nil(), vec![Fact::Redacted]);
+        s.apply(&stale[0]);
+        assert_eq!(s, before);
+        // Facts about steps, messages or incidents this replica lacks only move the seq.
+        let orphans = vec![
+            Fact::StepTicked { incident: last, step: "nope".into(), by: None },
+            Fact::MessageDelivered { incident: last, message: Uuid::nil(), detail: String::new() },
+            Fact::NoteAdded { incident: IncidentId(7), text: "n".into() },
+        ];
+        for e in stamp(2, t(2), "a", UserRole::Admin, Uuid::nil(), orphans) {
+            s.apply(&e);
+        }
+        assert_eq!((s.seq, &s.incidents), (4, &before.incidents));
+    }
+
+    fn declare_err(s: &State) -> Result<Vec<Fact>, Rejection> {
+        s.decide(&Intent::DeclareIncident {
+            title: "t".into(),
+            severity: Severity::Sev4,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+        })
     }
 
     #[test]
