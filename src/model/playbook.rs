@@ -42,14 +42,15 @@ impl Audience {
     }
 }
 
-/// A duration written like `20m`, `1h30m`, `45s`; at most [`Every::MAX`].
+/// A duration written like `20m`, `1h30m`, `45s`. Any positive `i64` of seconds reads (an
+/// attached playbook in an old log must keep reading); playbook files stop at [`Every::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Every(pub i64);
 
 impl Every {
-    /// 30 days: a cadence is minutes or hours; the bound keeps due-time sums far from
-    /// overflowing and refuses typos like `9999999h`.
+    /// 30 days, for playbook files: a cadence is minutes or hours, and the bound catches
+    /// typos like `9999999h`.
     pub const MAX: i64 = 30 * 86_400;
 
     /// Total even for an `Every` built by hand out of range: it saturates.
@@ -62,7 +63,7 @@ impl FromStr for Every {
     type Err = String;
     fn from_str(s: &str) -> Result<Every, String> {
         let bad = || format!("`{s}` is not a duration (like 20m, 1h30m, 45s)");
-        let too_long = || format!("`{s}` is longer than the longest cadence, 30 days");
+        let too_long = || format!("`{s}` is too long a duration to count in seconds");
         let mut total = 0i64;
         let mut number = String::new();
         for c in s.trim().chars() {
@@ -82,9 +83,6 @@ impl FromStr for Every {
         }
         if !number.is_empty() || total <= 0 {
             return Err(bad());
-        }
-        if total > Every::MAX {
-            return Err(too_long());
         }
         Ok(Every(total))
     }
@@ -282,6 +280,13 @@ pub fn parse(text: &str) -> Result<Playbook, PlaybookError> {
                 ));
             }
         }
+        if let Some((severity, every)) = step.every.iter().find(|(_, e)| e.0 > Every::MAX) {
+            return Err(err(
+                field("every"),
+                at("every"),
+                format!("{severity} = \"{every}\" is longer than the longest cadence, 30 days"),
+            ));
+        }
         if !step.every.is_empty() && step.channel.is_none() {
             return Err(err(field("every"), at("every"), "a repeat cadence needs a channel".into()));
         }
@@ -341,6 +346,12 @@ owner = "subject_matter_expert"
         assert!(e.line.is_some() && e.message.contains("sektion"), "{e}");
         let e = parse(&GOOD.replace("\"1h\"", "\"an hour\"")).unwrap_err();
         assert_eq!(e.line, Some(12), "{e}");
+        let e = parse(&GOOD.replace("\"1h\"", "\"721h\"")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 12: steps[0].every: SEV3 = \"721h\" is longer than the longest cadence, 30 days"
+        );
+        assert!(parse(&GOOD.replace("\"1h\"", "\"720h\"")).is_ok());
         let e = parse(&GOOD.replace("{{next_update}}", "{{eta}}")).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("steps[0].message"));
         assert_eq!(e.line, Some(11), "{e}");
@@ -370,9 +381,8 @@ owner = "subject_matter_expert"
         assert_eq!("45s".parse::<Every>(), Ok(Every(45)));
         assert!("20".parse::<Every>().is_err());
         assert!("0m".parse::<Every>().is_err());
-        assert!("720h".parse::<Every>().is_ok());
-        assert!("721h".parse::<Every>().unwrap_err().contains("30 days"));
-        assert!("99999999999999999h".parse::<Every>().is_err());
+        assert!("99999999999999999h".parse::<Every>().unwrap_err().contains("too long"));
+        assert_eq!(Every(i64::MAX).to_string().parse::<Every>(), Ok(Every(i64::MAX)));
         assert_eq!(Every(i64::MAX).duration(), Duration::MAX);
         assert_eq!(Every(5400).to_string(), "1h30m");
     }
