@@ -115,6 +115,10 @@ pub fn event_line(e: &Event) -> String {
             None => format!("status page: {component} follows its probe again"),
         },
         Fact::Redacted => "(redacted)".into(),
+        Fact::Unknown(u) => match u.incident {
+            Some(incident) => format!("{incident} unreadable entry: {}", one_line(&u.kind)),
+            None => format!("unreadable entry: {}", one_line(&u.kind)),
+        },
     };
     format!("{:>6}  {}  {:<10} {}", e.seq, e.at.format("%H:%M:%S"), one_line(&e.actor), what)
 }

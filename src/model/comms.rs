@@ -96,6 +96,8 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Clock {
     pub audience: Audience,
+    /// [`NEVER`] when the due time is past the last representable one (a milestone or a
+    /// delivery at the end of time in a damaged log): shown as "never", sorted last.
     pub due: DateTime<Utc>,
     /// The last delivered update to this audience.
     pub last: Option<DateTime<Utc>>,
@@ -110,6 +112,9 @@ impl Clock {
 
 /// The first message to any audience is due this soon after declaring.
 pub const FIRST_MESSAGE: i64 = 5 * 60;
+
+/// The due time of a clock that can never come due.
+pub const NEVER: DateTime<Utc> = DateTime::<Utc>::MAX_UTC;
 
 /// Default minutes between updates, from practice (PagerDuty, GitLab).
 pub fn default_cadence(audience: Audience, severity: Severity) -> Duration {
@@ -155,9 +160,10 @@ pub fn clocks(inc: &Incident) -> Vec<Clock> {
                 })
                 .max();
             let base = match last {
-                Some(t) => t + cadence,
-                None => inc.declared_at() + Duration::seconds(FIRST_MESSAGE),
-            };
+                Some(t) => t.checked_add_signed(cadence),
+                None => inc.declared_at().checked_add_signed(Duration::seconds(FIRST_MESSAGE)),
+            }
+            .unwrap_or(NEVER);
             let due = inc.snoozed.get(&audience).map_or(base, |s| base.max(*s));
             Clock { audience, due, last, cadence }
         })
@@ -166,6 +172,10 @@ pub fn clocks(inc: &Incident) -> Vec<Clock> {
 
 /// `due in 04:12` / `overdue 01:03`, for the console and the CLI.
 pub fn describe(clock: &Clock, now: DateTime<Utc>) -> String {
+    if clock.due == NEVER {
+        return format!("{} update due: never", clock.audience.label());
+    }
+    // Two representable times are at most ~525 000 years apart: their difference fits.
     let d = clock.due - now;
     let (word, d) = if d < Duration::zero() { ("overdue", -d) } else { ("due in", d) };
     let secs = d.num_seconds();
@@ -188,13 +198,17 @@ pub fn template_values(
         .and_then(|a| clocks(inc).into_iter().find(|c| c.audience == a).map(|c| c.cadence))
         .or_else(|| audience.map(|a| default_cadence(a, inc.severity)))
         .unwrap_or_else(|| Duration::minutes(30));
-    let next = now + cadence;
+    // Past the end of time there is no next update to promise.
+    let next_update = match now.checked_add_signed(cadence) {
+        Some(next) => format!("by {} UTC", next.format("%H:%M")),
+        None => "later".to_string(),
+    };
     BTreeMap::from([
         ("title", inc.title.clone()),
         ("severity", inc.severity.to_string()),
         ("impact", inc.impact.clone()),
         ("status", inc.status.to_string()),
-        ("next_update", format!("by {} UTC", next.format("%H:%M"))),
+        ("next_update", next_update),
         ("status_page_url", status_page_url.to_string()),
     ])
 }
@@ -347,6 +361,35 @@ channel = "public"
             Intent::SetStatus { incident: id, status: crate::model::Status::Postmortem, reason: None },
         );
         assert!(clocks(&s.incidents[&id]).is_empty());
+    }
+
+    #[test]
+    fn a_milestone_at_the_end_of_time_is_refused_and_one_already_logged_breaks_nothing() {
+        use crate::model::{Fact, Milestone, Rejection};
+        let (mut s, lib) = declared(Severity::Sev1);
+        let id = IncidentId(1);
+        let end: DateTime<Utc> = "+262142-12-31T23:59:59Z".parse().unwrap();
+        let cx = Context { library: &lib, now: t(1), command_id: uuid::Uuid::nil() };
+        let set = Intent::SetMilestone { incident: id, milestone: Milestone::Declared, time: end };
+        let err = s.decide_with(&set, &cx).unwrap_err();
+        assert!(matches!(err, Rejection::Invalid { field: "time", .. }), "{err}");
+        // A log written before the check may hold it already: every reader stays up.
+        let fact = Fact::MilestoneSet { incident: id, milestone: Milestone::Declared, time: end };
+        for e in stamp(s.seq + 1, t(1), "mallory", UserRole::Responder, uuid::Uuid::nil(), vec![fact]) {
+            s.apply(&e);
+            crate::present::event_line(&e);
+        }
+        let inc = &s.incidents[&id];
+        let c = clocks(inc);
+        assert_eq!(c.len(), 2);
+        assert!(c.iter().all(|c| !c.overdue(t(1))));
+        assert_eq!(describe(&c[0], t(1)), "staff update due: never");
+        let step = &inc.checklist.as_ref().unwrap().steps[0].step;
+        render_step(inc, step, &lib.status_page_url, DateTime::<Utc>::MAX_UTC);
+        inc.durations();
+        let snooze = Intent::SnoozeClock { incident: id, audience: Audience::Staff, minutes: 15 };
+        let err = s.decide_with(&snooze, &cx).unwrap_err();
+        assert!(matches!(err, Rejection::Conflict(_)), "{err}");
     }
 
     #[test]

@@ -127,10 +127,47 @@ pub enum Fact {
     },
     /// An event this reader may not see (game-day secrets): same seq, no body.
     Redacted,
+    /// A fact this build cannot read: a kind from a newer server, or a known kind whose body
+    /// does not parse. Kept whole so it re-serializes as it came; `decide` never makes one.
+    /// Serde tries it only after every known kind failed.
+    #[serde(untagged)]
+    Unknown(UnknownFact),
+}
+
+/// The raw body of a fact this build cannot read, with what can still be made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownFact {
+    /// The `kind` it was written with (empty when it had none).
+    pub kind: String,
+    /// The incident it names, if its `incident` field reads as one.
+    pub incident: Option<IncidentId>,
+    /// Every field but the envelope's, `kind` included, as received.
+    pub body: serde_json::Map<String, serde_json::Value>,
+}
+
+impl UnknownFact {
+    pub fn from_body(body: serde_json::Map<String, serde_json::Value>) -> UnknownFact {
+        let kind = body.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+        let incident = body.get("incident").and_then(|i| i.as_str()).and_then(|i| i.parse().ok());
+        UnknownFact { kind, incident, body }
+    }
+}
+
+impl Serialize for UnknownFact {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.body.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for UnknownFact {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Map::deserialize(d).map(UnknownFact::from_body)
+    }
 }
 
 impl Fact {
-    pub fn kind(&self) -> &'static str {
+    /// The wire name (`note_added`); for an unreadable fact, the name it came with.
+    pub fn kind(&self) -> &str {
         match self {
             Fact::IncidentDeclared { .. } => "incident_declared",
             Fact::NoteAdded { .. } => "note_added",
@@ -149,6 +186,7 @@ impl Fact {
             Fact::ProbeChanged { .. } => "probe_changed",
             Fact::ComponentSet { .. } => "component_set",
             Fact::Redacted => "redacted",
+            Fact::Unknown(u) => &u.kind,
         }
     }
 
@@ -168,7 +206,83 @@ impl Fact {
             | Fact::MessageDelivered { incident, .. }
             | Fact::MessageFailed { incident, .. }
             | Fact::ClockSnoozed { incident, .. } => Some(*incident),
+            Fact::Unknown(u) => u.incident,
             Fact::Redacted | Fact::ProbeChanged { .. } | Fact::ComponentSet { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EntryKind, Intent, State};
+
+    /// A fact from a newer server, and a known kind whose body this build cannot read.
+    const FUTURE: &str = r#"{"seq":3,"at":"2026-11-21T10:02:00Z","actor":"alice","role":"commander","command_id":"00000000-0000-0000-0000-000000000000","kind":"chaos_started","incident":"INC-1","experiment":{"name":"latency","toxicity":0.5},"tags":["a"]}"#;
+    const MALFORMED: &str = r#"{"seq":4,"at":"2026-11-21T10:03:00Z","actor":"bob","role":"responder","command_id":"00000000-0000-0000-0000-000000000000","kind":"note_added","incident":"INC-1","text":{"rich":true}}"#;
+    const NO_INCIDENT: &str = r#"{"seq":5,"at":"2026-11-21T10:04:00Z","actor":"bob","role":"responder","command_id":"00000000-0000-0000-0000-000000000000","kind":"scoreboard_reset"}"#;
+
+    fn declared() -> State {
+        let mut s = State::default();
+        let facts = s
+            .decide(&Intent::DeclareIncident {
+                title: "t".into(),
+                severity: super::Severity::Sev3,
+                impact: String::new(),
+                drill: false,
+                services: Vec::new(),
+            })
+            .unwrap();
+        let at = "2026-11-21T10:00:00Z".parse().unwrap();
+        for e in crate::model::stamp(1, at, "alice", UserRole::Commander, Uuid::nil(), facts) {
+            s.apply(&e);
+        }
+        s
+    }
+
+    #[test]
+    fn a_fact_this_build_cannot_read_is_kept_whole_and_shown_on_its_incident() {
+        let mut s = declared();
+        for (json, kind) in [(FUTURE, "chaos_started"), (MALFORMED, "note_added")] {
+            let e: Event = serde_json::from_str(json).unwrap_or_else(|err| panic!("{json}: {err}"));
+            let Fact::Unknown(u) = &e.fact else { panic!("{json} read as {}", e.fact.kind()) };
+            assert_eq!((u.kind.as_str(), u.incident), (kind, Some(IncidentId(1))));
+            assert_eq!(e.fact.kind(), kind);
+            assert_eq!(e.fact.incident(), Some(IncidentId(1)));
+            // It goes back on the wire exactly as it came.
+            let back: serde_json::Value = serde_json::to_value(&e).unwrap();
+            assert_eq!(back, serde_json::from_str::<serde_json::Value>(json).unwrap());
+            s.apply(&e);
+            let last = s.incidents[&IncidentId(1)].timeline.last().unwrap();
+            assert_eq!(last.kind, EntryKind::Unreadable { fact_kind: kind.into() });
+            assert_eq!(last.kind.summary(), format!("unreadable entry: {kind}"));
+            assert_eq!(last.kind.tag(), "unreadable");
+            assert!(crate::present::event_line(&e).ends_with(&format!("INC-1 unreadable entry: {kind}")));
+        }
+        let e: Event = serde_json::from_str(NO_INCIDENT).unwrap();
+        let before = s.incidents.clone();
+        s.apply(&e);
+        assert_eq!((s.seq, &s.incidents), (5, &before), "no incident: only the seq moves");
+        assert!(crate::present::event_line(&e).ends_with("unreadable entry: scoreboard_reset"));
+    }
+
+    #[test]
+    fn the_envelope_must_still_parse() {
+        for bad in [
+            FUTURE.replace(r#""seq":3"#, r#""seq":"three""#),
+            FUTURE.replace(r#""role":"commander""#, r#""role":"overlord""#),
+            FUTURE.replace(r#""at":"2026-11-21T10:02:00Z","#, ""),
+        ] {
+            assert!(serde_json::from_str::<Event>(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn known_facts_still_read_as_themselves() {
+        let ok = MALFORMED.replace(r#"{"rich":true}"#, r#""plain""#);
+        let e: Event = serde_json::from_str(&ok).unwrap();
+        assert_eq!(e.fact, Fact::NoteAdded { incident: IncidentId(1), text: "plain".into() });
+        let e: Event = serde_json::from_str(&NO_INCIDENT.replace("scoreboard_reset", "redacted")).unwrap();
+        assert_eq!(e.fact, Fact::Redacted);
     }
 }

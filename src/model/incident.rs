@@ -343,6 +343,8 @@ impl Incident {
     }
 
     pub fn durations(&self) -> Durations {
+        // Subtracting two representable times cannot overflow (the range is ~525 000 years,
+        // a `Duration` holds ~292 million).
         let between = |a: Milestone, b: Milestone| Some(self.milestone(b)? - self.milestone(a)?);
         Durations {
             time_to_detect: between(Milestone::Started, Milestone::Detected),
@@ -356,7 +358,8 @@ impl Incident {
 /// `1h05m`, `4m12s`, `38s`: compact, for tables and headers.
 pub fn format_duration(d: Duration) -> String {
     let secs = d.num_seconds();
-    let (sign, secs) = if secs < 0 { ("-", -secs) } else { ("", secs) };
+    let sign = if secs < 0 { "-" } else { "" };
+    let secs = secs.unsigned_abs();
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     if secs >= 86_400 {
         format!("{sign}{}d{:02}h", secs / 86_400, h % 24)

@@ -10,6 +10,16 @@ use super::playbook::Audience;
 pub const MAX_TITLE: usize = 200;
 pub const MAX_TEXT: usize = 16 * 1024;
 pub const MAX_NAME: usize = 100;
+/// Services one incident may name: enough for a cascade, not a dump of the service catalogue.
+pub const MAX_SERVICES: usize = 32;
+/// Failed conditions one probe change may carry (a probe has a handful of conditions).
+pub const MAX_FAILED: usize = 32;
+/// One failed condition or delivery detail: the server's own words, bounded because they
+/// quote what a probed service or a notified receiver sent back.
+pub const MAX_DETAIL: usize = 1024;
+/// How far after the server's clock a milestone may lie: milestones record what already
+/// happened, so only clock skew and time-zone slips can put one in the future.
+pub const MILESTONE_SLACK: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -169,6 +179,11 @@ pub(crate) fn check_text(field: &'static str, text: &str, max: usize) -> Result<
     if text.trim().is_empty() {
         return Err(Rejection::Invalid { field, detail: "must not be empty".into() });
     }
+    check_len(field, text, max)
+}
+
+/// Like [`check_text`] but an empty text is fine (an impact, a reason).
+pub(crate) fn check_len(field: &'static str, text: &str, max: usize) -> Result<(), Rejection> {
     let len = text.chars().count();
     if len > max {
         return Err(Rejection::Invalid {
@@ -177,4 +192,25 @@ pub(crate) fn check_text(field: &'static str, text: &str, max: usize) -> Result<
         });
     }
     Ok(())
+}
+
+/// A list's length against its limit.
+pub(crate) fn check_count<T>(field: &'static str, list: &[T], max: usize) -> Result<(), Rejection> {
+    if list.len() > max {
+        return Err(Rejection::Invalid {
+            field,
+            detail: format!("has {} entries, the limit is {max}", list.len()),
+        });
+    }
+    Ok(())
+}
+
+/// Cuts the server's own descriptive text to `max` characters, marking the cut. Used for
+/// internal intents, where refusing would lose the fact itself (a probe turning red, a
+/// delivery) over the length of its explanation.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
 }

@@ -9,6 +9,8 @@ pub mod intent;
 pub mod library;
 pub mod playbook;
 pub mod probe;
+#[cfg(test)]
+mod props;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -27,7 +29,10 @@ pub use library::Library;
 pub use playbook::Audience;
 pub use timeline::{EntryKind, TimelineEntry};
 
-use intent::{check_text, MAX_NAME, MAX_TEXT, MAX_TITLE};
+use intent::{
+    check_count, check_len, check_text, clip, MAX_DETAIL, MAX_FAILED, MAX_NAME, MAX_SERVICES, MAX_TEXT,
+    MAX_TITLE, MILESTONE_SLACK,
+};
 
 /// Everything every responder sees. Maps are ordered so equal states serialize equally.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,20 +53,33 @@ impl State {
         self.incidents.get(&id).ok_or(Rejection::UnknownIncident(id))
     }
 
-    /// The id the next declared incident gets.
-    pub fn next_incident_id(&self) -> IncidentId {
-        IncidentId(self.incidents.keys().next_back().map_or(1, |id| id.0 + 1))
+    /// The id the next declared incident gets; refused once the numbers run out (only a
+    /// damaged log can get there, but a refusal beats an overflow).
+    pub fn next_incident_id(&self) -> Result<IncidentId, Rejection> {
+        match self.incidents.keys().next_back() {
+            None => Ok(IncidentId(1)),
+            Some(last) => {
+                last.0.checked_add(1).map(IncidentId).ok_or_else(|| {
+                    Rejection::Conflict(format!("{last} is the last incident number there is"))
+                })
+            }
+        }
     }
 
-    /// `decide_with` an empty library, at the epoch: for intents that need neither.
+    /// The newest time this state has seen (the epoch when it has seen nothing): the "now" of
+    /// a decision made without a clock.
+    pub fn latest_time(&self) -> DateTime<Utc> {
+        let incidents = self.incidents.values().map(|i| i.updated_at);
+        let probes = self.probes.values().map(|p| p.since);
+        incidents.chain(probes).max().unwrap_or(DateTime::UNIX_EPOCH)
+    }
+
+    /// `decide_with` an empty library, at [`State::latest_time`]: for intents that need no
+    /// library, when no clock is at hand (tests, benchmarks, replays).
     pub fn decide(&self, intent: &Intent) -> Result<Vec<Fact>, Rejection> {
         self.decide_with(
             intent,
-            &Context {
-                library: &Library::default(),
-                now: DateTime::UNIX_EPOCH,
-                command_id: uuid::Uuid::nil(),
-            },
+            &Context { library: &Library::default(), now: self.latest_time(), command_id: uuid::Uuid::nil() },
         )
     }
 
@@ -70,10 +88,17 @@ impl State {
         let fact = match intent {
             Intent::DeclareIncident { title, severity, impact, drill, services } => {
                 check_text("title", title, MAX_TITLE)?;
-                if impact.chars().count() > MAX_TEXT {
-                    check_text("impact", impact, MAX_TEXT)?;
+                check_len("impact", impact, MAX_TEXT)?;
+                check_count("services", services, MAX_SERVICES)?;
+                for (i, s) in services.iter().enumerate() {
+                    check_len("services", s, MAX_NAME).map_err(|e| match e {
+                        Rejection::Invalid { field, detail } => {
+                            Rejection::Invalid { field, detail: format!("entry {} {detail}", i + 1) }
+                        }
+                        other => other,
+                    })?;
                 }
-                let incident = self.next_incident_id();
+                let incident = self.next_incident_id()?;
                 let declared = Fact::IncidentDeclared {
                     incident,
                     title: title.trim().to_string(),
@@ -100,9 +125,7 @@ impl State {
             Intent::SetStatus { incident, status, reason } => {
                 let inc = self.incident(*incident)?;
                 if let Some(r) = reason {
-                    if r.chars().count() > MAX_TEXT {
-                        check_text("reason", r, MAX_TEXT)?;
-                    }
+                    check_len("reason", r, MAX_TEXT)?;
                 }
                 let closure = check_transition(inc.status, *status, inc.severity, reason.as_deref())
                     .map_err(|e| Rejection::Conflict(format!("{incident}: {e}")))?;
@@ -136,10 +159,12 @@ impl State {
             }
             Intent::SetMilestone { incident, milestone, time } => {
                 self.incident(*incident)?;
+                check_milestone_time(*time, cx.now)?;
                 Fact::MilestoneSet { incident: *incident, milestone: *milestone, time: *time }
             }
             Intent::AttachPlaybook { incident, playbook } => {
                 self.incident(*incident)?;
+                check_text("playbook", playbook, MAX_NAME)?;
                 let checklist = cx.library.checklist(playbook).ok_or_else(|| Rejection::Invalid {
                     field: "playbook",
                     detail: format!(
@@ -150,6 +175,7 @@ impl State {
                 Fact::PlaybookAttached { incident: *incident, checklist }
             }
             Intent::TickStep { incident, step } | Intent::UntickStep { incident, step } => {
+                check_text("step", step, MAX_NAME)?;
                 let s = self.step(*incident, step)?;
                 let tick = matches!(intent, Intent::TickStep { .. });
                 match (&s.ticked, tick) {
@@ -166,6 +192,7 @@ impl State {
                 }
             }
             Intent::AssignStep { incident, step, person } => {
+                check_text("step", step, MAX_NAME)?;
                 self.step(*incident, step)?;
                 check_text("person", person, MAX_NAME)?;
                 Fact::StepAssigned {
@@ -177,6 +204,10 @@ impl State {
             Intent::SendMessage { incident, channel, text, step } => {
                 self.incident(*incident)?;
                 check_text("text", text, MAX_TEXT)?;
+                check_text("channel", channel, MAX_NAME)?;
+                if let Some(s) = step {
+                    check_text("step", s, MAX_NAME)?;
+                }
                 let info = cx.library.channels.get(channel).ok_or_else(|| Rejection::Invalid {
                     field: "channel",
                     detail: format!(
@@ -208,7 +239,20 @@ impl State {
                     comms::clocks(inc).into_iter().find(|c| c.audience == *audience).ok_or_else(|| {
                         Rejection::Conflict(format!("{incident} has no {} clock running", audience.label()))
                     })?;
-                let until = clock.due.max(cx.now) + chrono::Duration::minutes(i64::from(*minutes));
+                if clock.due == comms::NEVER {
+                    return Err(Rejection::Conflict(format!(
+                        "the {} update of {incident} is never due: nothing to snooze",
+                        clock.audience.label()
+                    )));
+                }
+                let until = clock
+                    .due
+                    .max(cx.now)
+                    .checked_add_signed(chrono::Duration::minutes(i64::from(*minutes)))
+                    .ok_or_else(|| Rejection::Invalid {
+                        field: "minutes",
+                        detail: "would snooze past the last representable time".into(),
+                    })?;
                 Fact::ClockSnoozed { incident: *incident, audience: *audience, until }
             }
             Intent::SetComponent { component, status } => {
@@ -219,6 +263,15 @@ impl State {
                 Fact::ComponentSet { component: component.clone(), status: *status }
             }
             Intent::RecordProbe { probe, health, failed, auto_declare } => {
+                check_text("probe", probe, MAX_NAME)?;
+                // The failures explain the change; too many or too long ones are cut, not
+                // refused, so the change itself is never lost.
+                let mut failed_cut: Vec<String> =
+                    failed.iter().take(MAX_FAILED).map(|f| clip(f, MAX_DETAIL)).collect();
+                if failed.len() > MAX_FAILED {
+                    failed_cut.push(format!("… and {} more", failed.len() - MAX_FAILED));
+                }
+                let failed = &failed_cut;
                 let from = self.probes.get(probe).map_or(probe::Health::Unknown, |p| p.health);
                 if from == *health {
                     return Err(Rejection::Conflict(format!("{probe} is already {health}")));
@@ -235,12 +288,12 @@ impl State {
                 {
                     // During a game day (an open drill), what the probes find is part of it.
                     let drill = self.incidents.values().any(|i| i.status.is_open() && i.drill);
-                    let incident = self.next_incident_id();
+                    let incident = self.next_incident_id()?;
                     facts.push(Fact::IncidentDeclared {
                         incident,
                         title: format!("{probe} is down"),
                         severity: *severity,
-                        impact: failed.join("; "),
+                        impact: clip(&failed.join("; "), MAX_TEXT),
                         drill,
                         services: vec![probe.clone()],
                     });
@@ -258,6 +311,8 @@ impl State {
                 if !matches!(msg.delivery, comms::Delivery::Pending { .. }) {
                     return Err(Rejection::Conflict(format!("message {message} is no longer pending")));
                 }
+                // What the receiver said is cut, not refused: the delivery must be recorded.
+                let detail = &clip(detail, MAX_DETAIL);
                 if !*ok {
                     return Ok(vec![Fact::MessageFailed {
                         incident: *incident,
@@ -301,9 +356,14 @@ impl State {
     }
 
     /// Folds one event into the state. Events are facts the server already validated, so
-    /// this never fails; an event for an incident this replica lacks is skipped.
+    /// this never fails, and it never panics whatever a damaged or newer log holds: an event
+    /// at or before our seq was applied already and is skipped (seqs are gap-free and
+    /// strictly increasing, so applying it again could only duplicate entries); one for an
+    /// incident this replica lacks, or a step or message it does not have, only advances seq.
     pub fn apply(&mut self, event: &Event) {
-        debug_assert!(event.seq > self.seq, "event {} applied after {}", event.seq, self.seq);
+        if event.seq <= self.seq {
+            return;
+        }
         self.seq = event.seq;
         let at = event.at;
         let entry = |kind: EntryKind| TimelineEntry { seq: event.seq, at, actor: event.actor.clone(), kind };
@@ -369,7 +429,6 @@ impl State {
                 let Some(inc) = fact.incident().and_then(|id| self.incidents.get_mut(&id)) else {
                     return;
                 };
-                inc.updated_at = at;
                 let kind = match fact {
                     Fact::NoteAdded { text, .. } => EntryKind::Note { text: text.clone() },
                     Fact::StatusChanged { from, to, reason, closure, .. } => {
@@ -414,27 +473,33 @@ impl State {
                         inc.checklist = Some(list);
                         entry
                     }
-                    Fact::StepTicked { step, .. }
-                    | Fact::StepUnticked { step, .. }
-                    | Fact::StepAssigned { step, .. } => {
+                    Fact::StepTicked { step, by, .. } => {
                         let Some(s) = inc.checklist.as_mut().and_then(|l| l.step_mut(step)) else { return };
-                        let action = match fact {
-                            Fact::StepTicked { by, .. } => {
-                                let by = by.clone().unwrap_or_else(|| event.actor.clone());
-                                s.ticked = Some(comms::Tick { by, at });
-                                "ticked".to_string()
-                            }
-                            Fact::StepUnticked { .. } => {
-                                s.ticked = None;
-                                "unticked".to_string()
-                            }
-                            Fact::StepAssigned { person, .. } => {
-                                s.assignee = Some(person.clone());
-                                format!("assigned to {person}:")
-                            }
-                            _ => unreachable!("matched above"),
-                        };
-                        EntryKind::Step { step: step.clone(), title: s.step.title.clone(), action }
+                        let by = by.clone().unwrap_or_else(|| event.actor.clone());
+                        s.ticked = Some(comms::Tick { by, at });
+                        EntryKind::Step {
+                            step: step.clone(),
+                            title: s.step.title.clone(),
+                            action: "ticked".into(),
+                        }
+                    }
+                    Fact::StepUnticked { step, .. } => {
+                        let Some(s) = inc.checklist.as_mut().and_then(|l| l.step_mut(step)) else { return };
+                        s.ticked = None;
+                        EntryKind::Step {
+                            step: step.clone(),
+                            title: s.step.title.clone(),
+                            action: "unticked".into(),
+                        }
+                    }
+                    Fact::StepAssigned { step, person, .. } => {
+                        let Some(s) = inc.checklist.as_mut().and_then(|l| l.step_mut(step)) else { return };
+                        s.assignee = Some(person.clone());
+                        EntryKind::Step {
+                            step: step.clone(),
+                            title: s.step.title.clone(),
+                            action: format!("assigned to {person}:"),
+                        }
                     }
                     Fact::MessageQueued { message, channel, audience, text, step, .. } => {
                         inc.messages.push(comms::Message {
@@ -466,7 +531,7 @@ impl State {
                     Fact::MessageFailed { message, error, last, .. } => {
                         let Some(m) = inc.messages.iter_mut().find(|m| m.id == *message) else { return };
                         let attempts = match &m.delivery {
-                            comms::Delivery::Pending { attempts, .. } => attempts + 1,
+                            comms::Delivery::Pending { attempts, .. } => attempts.saturating_add(1),
                             _ => 1,
                         };
                         m.delivery = if *last {
@@ -485,11 +550,15 @@ impl State {
                         inc.snoozed.insert(*audience, *until);
                         EntryKind::Snoozed { audience: *audience, until: *until }
                     }
+                    Fact::Unknown(u) => EntryKind::Unreadable { fact_kind: u.kind.clone() },
+                    // Handled above; named here so a new fact has to choose its place.
                     Fact::IncidentDeclared { .. }
                     | Fact::Redacted
                     | Fact::ProbeChanged { .. }
-                    | Fact::ComponentSet { .. } => unreachable!("handled above"),
+                    | Fact::ComponentSet { .. } => return,
                 };
+                // Only a fact that wrote an entry counts as activity.
+                inc.updated_at = at;
                 inc.timeline.push(entry(kind));
             }
         }
@@ -501,6 +570,22 @@ impl State {
         list.sort_by_key(|i| (!i.status.is_open(), i.severity, i.declared_at(), i.id));
         list
     }
+}
+
+/// Milestones record what already happened: not before the epoch (no incident is older,
+/// and times before it are typos like a year 0), and at most [`MILESTONE_SLACK`] after the
+/// deciding clock. That keeps every time the clocks and metrics add to far from the end of
+/// the representable range.
+fn check_milestone_time(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
+    let latest = now.checked_add_signed(MILESTONE_SLACK).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let detail = if time < DateTime::UNIX_EPOCH {
+        format!("{} is before 1970", time.to_rfc3339())
+    } else if time > latest {
+        format!("{} is more than a day after now ({})", time.to_rfc3339(), now.to_rfc3339())
+    } else {
+        return Ok(());
+    };
+    Err(Rejection::Invalid { field: "time", detail })
 }
 
 /// What `decide` may know besides the state: the server's library, the time, and the id of
@@ -524,7 +609,7 @@ pub fn stamp(
         .into_iter()
         .enumerate()
         .map(|(i, fact)| Event {
-            seq: first_seq + i as u64,
+            seq: first_seq.saturating_add(i as u64),
             at,
             actor: actor.to_string(),
             role,
@@ -644,6 +729,132 @@ mod tests {
             Err(Rejection::Invalid { field: "title", .. })
         ));
         assert_eq!(s, before);
+    }
+
+    #[test]
+    fn every_string_list_and_time_an_intent_carries_has_a_limit_that_names_its_field() {
+        let mut s = State::default();
+        let id = declare(&mut s, "x", Severity::Sev2);
+        let long = |n: usize| "é".repeat(n + 1);
+        let declare_with = |title: String, impact: String, services: Vec<String>| Intent::DeclareIncident {
+            title,
+            severity: Severity::Sev3,
+            impact,
+            drill: false,
+            services,
+        };
+        let cases = [
+            ("title", declare_with(long(MAX_TITLE), String::new(), Vec::new())),
+            ("impact", declare_with("t".into(), long(MAX_TEXT), Vec::new())),
+            ("services", declare_with("t".into(), String::new(), vec!["s".into(); MAX_SERVICES + 1])),
+            ("services", declare_with("t".into(), String::new(), vec![long(MAX_NAME)])),
+            (
+                "reason",
+                Intent::SetStatus { incident: id, status: Status::Closed, reason: Some(long(MAX_TEXT)) },
+            ),
+            ("person", Intent::AssignRole { incident: id, role: Role::Deputy, person: long(MAX_NAME) }),
+            ("playbook", Intent::AttachPlaybook { incident: id, playbook: long(MAX_NAME) }),
+            ("step", Intent::TickStep { incident: id, step: long(MAX_NAME) }),
+            ("step", Intent::AssignStep { incident: id, step: String::new(), person: "p".into() }),
+            (
+                "channel",
+                Intent::SendMessage { incident: id, channel: long(MAX_NAME), text: "t".into(), step: None },
+            ),
+            ("component", Intent::SetComponent { component: long(MAX_NAME), status: None }),
+            (
+                "probe",
+                Intent::RecordProbe {
+                    probe: long(MAX_NAME),
+                    health: probe::Health::Down,
+                    failed: vec![],
+                    auto_declare: None,
+                },
+            ),
+            ("minutes", Intent::SnoozeClock { incident: id, audience: Audience::Staff, minutes: 0 }),
+        ];
+        for (field, intent) in cases {
+            match s.decide(&intent) {
+                Err(Rejection::Invalid { field: f, detail }) => assert_eq!(f, field, "{detail}"),
+                other => panic!("{}: expected {field} to be refused, got {other:?}", intent.kind()),
+            }
+        }
+        let at = |time: &str| Intent::SetMilestone {
+            incident: id,
+            milestone: Milestone::Started,
+            time: time.parse().unwrap(),
+        };
+        // Without a clock, `decide` takes the state's latest time (t(0) here) as now.
+        assert_eq!(s.latest_time(), t(0));
+        for bad in ["1969-12-31T23:59:59Z", "-262143-01-01T00:00:00Z", "+262142-12-31T23:59:59Z"] {
+            assert!(matches!(s.decide(&at(bad)), Err(Rejection::Invalid { field: "time", .. })), "{bad}");
+        }
+        assert!(s.decide(&at(&(t(0) - chrono::Duration::days(400)).to_rfc3339())).is_ok());
+        assert!(s.decide(&at(&(t(0) + chrono::Duration::hours(23)).to_rfc3339())).is_ok());
+        assert!(s.decide(&at(&(t(0) + chrono::Duration::hours(25)).to_rfc3339())).is_err());
+    }
+
+    #[test]
+    fn the_servers_own_reports_are_cut_not_refused() {
+        let s = State::default();
+        let failed = vec!["x".repeat(5000); 40];
+        let facts = s
+            .decide(&Intent::RecordProbe {
+                probe: "payment".into(),
+                health: probe::Health::Down,
+                failed,
+                auto_declare: Some(Severity::Sev2),
+            })
+            .unwrap();
+        let Fact::ProbeChanged { failed, .. } = &facts[0] else { panic!("{facts:?}") };
+        assert_eq!(failed.len(), MAX_FAILED + 1);
+        assert_eq!(failed.last().map(String::as_str), Some("… and 8 more"));
+        assert!(failed.iter().all(|f| f.chars().count() <= MAX_DETAIL + 1));
+        let Fact::IncidentDeclared { impact, .. } = &facts[1] else { panic!("{facts:?}") };
+        assert!(impact.chars().count() <= MAX_TEXT + 1);
+    }
+
+    #[test]
+    fn a_damaged_log_cannot_make_apply_or_numbering_panic() {
+        let mut s = State::default();
+        let last = IncidentId(u64::MAX);
+        let fact = Fact::IncidentDeclared {
+            incident: last,
+            title: "t".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+        };
+        let events = stamp(1, t(0), "a", UserRole::Admin, Uuid::nil(), vec![fact]);
+        s.apply(&events[0]);
+        assert!(matches!(s.next_incident_id(), Err(Rejection::Conflict(_))));
+        assert!(matches!(declare_err(&s), Err(Rejection::Conflict(_))));
+        // An event already applied (a replayed page, a duplicate frame) changes nothing.
+        let before = s.clone();
+        s.apply(&events[0]);
+        let stale = stamp(0, t(1), "a", UserRole::Admin, Uuid::nil(), vec![Fact::Redacted]);
+        s.apply(&stale[0]);
+        assert_eq!(s, before);
+        // Facts about steps, messages or incidents this replica lacks only move the seq.
+        let orphans = vec![
+            Fact::StepTicked { incident: last, step: "nope".into(), by: None },
+            Fact::MessageDelivered { incident: last, message: Uuid::nil(), detail: String::new() },
+            Fact::NoteAdded { incident: IncidentId(7), text: "n".into() },
+        ];
+        for e in stamp(2, t(2), "a", UserRole::Admin, Uuid::nil(), orphans) {
+            s.apply(&e);
+        }
+        assert_eq!((s.seq, &s.incidents), (4, &before.incidents));
+    }
+
+    fn declare_err(s: &State) -> Result<Vec<Fact>, Rejection> {
+        s.decide(&Intent::DeclareIncident {
+            title: "t".into(),
+            severity: Severity::Sev4,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+        })
     }
 
     #[test]

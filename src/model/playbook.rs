@@ -42,14 +42,20 @@ impl Audience {
     }
 }
 
-/// A duration written like `20m`, `1h30m`, `45s`.
+/// A duration written like `20m`, `1h30m`, `45s`. Any positive `i64` of seconds reads (an
+/// attached playbook in an old log must keep reading); playbook files stop at [`Every::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Every(pub i64);
 
 impl Every {
+    /// 30 days, for playbook files: a cadence is minutes or hours, and the bound catches
+    /// typos like `9999999h`.
+    pub const MAX: i64 = 30 * 86_400;
+
+    /// Total even for an `Every` built by hand out of range: it saturates.
     pub fn duration(self) -> Duration {
-        Duration::seconds(self.0)
+        Duration::try_seconds(self.0).unwrap_or(if self.0 < 0 { Duration::MIN } else { Duration::MAX })
     }
 }
 
@@ -57,6 +63,7 @@ impl FromStr for Every {
     type Err = String;
     fn from_str(s: &str) -> Result<Every, String> {
         let bad = || format!("`{s}` is not a duration (like 20m, 1h30m, 45s)");
+        let too_long = || format!("`{s}` is too long a duration to count in seconds");
         let mut total = 0i64;
         let mut number = String::new();
         for c in s.trim().chars() {
@@ -66,12 +73,13 @@ impl FromStr for Every {
             }
             let n: i64 = number.parse().map_err(|_| bad())?;
             number.clear();
-            total += n * match c {
+            let unit = match c {
                 'h' => 3600,
                 'm' => 60,
                 's' => 1,
                 _ => return Err(bad()),
             };
+            total = n.checked_mul(unit).and_then(|part| total.checked_add(part)).ok_or_else(too_long)?;
         }
         if !number.is_empty() || total <= 0 {
             return Err(bad());
@@ -207,7 +215,7 @@ impl fmt::Display for PlaybookError {
 /// Parses and checks one playbook file's text.
 pub fn parse(text: &str) -> Result<Playbook, PlaybookError> {
     let pb: Playbook = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e.span().map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
         PlaybookError { line, field: None, message: e.message().to_string() }
     })?;
     // The line of `key = …` in the i-th `[[steps]]` block (or at the top level for `None`).
@@ -272,6 +280,13 @@ pub fn parse(text: &str) -> Result<Playbook, PlaybookError> {
                 ));
             }
         }
+        if let Some((severity, every)) = step.every.iter().find(|(_, e)| e.0 > Every::MAX) {
+            return Err(err(
+                field("every"),
+                at("every"),
+                format!("{severity} = \"{every}\" is longer than the longest cadence, 30 days"),
+            ));
+        }
         if !step.every.is_empty() && step.channel.is_none() {
             return Err(err(field("every"), at("every"), "a repeat cadence needs a channel".into()));
         }
@@ -331,6 +346,12 @@ owner = "subject_matter_expert"
         assert!(e.line.is_some() && e.message.contains("sektion"), "{e}");
         let e = parse(&GOOD.replace("\"1h\"", "\"an hour\"")).unwrap_err();
         assert_eq!(e.line, Some(12), "{e}");
+        let e = parse(&GOOD.replace("\"1h\"", "\"721h\"")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 12: steps[0].every: SEV3 = \"721h\" is longer than the longest cadence, 30 days"
+        );
+        assert!(parse(&GOOD.replace("\"1h\"", "\"720h\"")).is_ok());
         let e = parse(&GOOD.replace("{{next_update}}", "{{eta}}")).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("steps[0].message"));
         assert_eq!(e.line, Some(11), "{e}");
@@ -360,6 +381,9 @@ owner = "subject_matter_expert"
         assert_eq!("45s".parse::<Every>(), Ok(Every(45)));
         assert!("20".parse::<Every>().is_err());
         assert!("0m".parse::<Every>().is_err());
+        assert!("99999999999999999h".parse::<Every>().unwrap_err().contains("too long"));
+        assert_eq!(Every(i64::MAX).to_string().parse::<Every>(), Ok(Every(i64::MAX)));
+        assert_eq!(Every(i64::MAX).duration(), Duration::MAX);
         assert_eq!(Every(5400).to_string(), "1h30m");
     }
 }

@@ -78,6 +78,13 @@ pub enum EntryKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         failed: Vec<String>,
     },
+    /// A fact this build cannot read (a newer server's kind, or a damaged body): shown, so
+    /// nobody mistakes the timeline for complete, and otherwise skipped.
+    Unreadable {
+        /// The kind the fact was written with.
+        #[serde(rename = "fact")]
+        fact_kind: String,
+    },
 }
 
 impl EntryKind {
@@ -97,6 +104,7 @@ impl EntryKind {
             EntryKind::Delivery { ok: false, .. } => "failed",
             EntryKind::Snoozed { .. } => "snoozed",
             EntryKind::Health { .. } => "health",
+            EntryKind::Unreadable { .. } => "unreadable",
         }
     }
 
@@ -128,6 +136,7 @@ impl EntryKind {
                     format!("{probe} is {health}: {}", failed.join("; "))
                 }
             }
+            EntryKind::Unreadable { fact_kind } => format!("unreadable entry: {fact_kind}"),
             EntryKind::Snoozed { audience, until } => {
                 format!("{} update snoozed until {}", audience.label(), until.format("%H:%M UTC"))
             }

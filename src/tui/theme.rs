@@ -165,6 +165,7 @@ impl Theme {
             EntryKind::Snoozed { .. } => "entry.snoozed",
             EntryKind::Health { health, .. } if health.is_bad() => "alert",
             EntryKind::Health { .. } => "ok",
+            EntryKind::Unreadable { .. } => "muted",
         })
     }
 }
