@@ -146,7 +146,12 @@ fn with_playbook() -> State {
             },
         ),
     ] {
-        let cx = warroom::model::Context { library: &lib.library, now: t0(), command_id: uuid::Uuid::nil() };
+        let cx = warroom::model::Context {
+            library: &lib.library,
+            now: t0(),
+            command_id: uuid::Uuid::nil(),
+            role: UserRole::Admin,
+        };
         let facts = s.decide_with(&intent, &cx).unwrap();
         for e in
             stamp(s.seq + 1, t0() + Duration::minutes(20), who, UserRole::Responder, uuid::Uuid::nil(), facts)

@@ -32,6 +32,11 @@ impl UserRole {
             (Responder, _) => true,
         }
     }
+
+    /// Whether setting a status page component that does not exist yet may create it.
+    pub fn may_create_components(self) -> bool {
+        matches!(self, UserRole::Admin | UserRole::Commander)
+    }
 }
 
 #[cfg(test)]

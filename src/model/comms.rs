@@ -252,6 +252,7 @@ channel = "public"
                 ("public".into(), ChannelInfo { kind: "statuspage".into(), audience: Audience::StatusPage }),
             ]),
             status_page_url: "https://status.example.com/status".into(),
+            components: Vec::new(),
         }
     }
 
@@ -261,7 +262,9 @@ channel = "public"
 
     fn run(s: &mut State, lib: &Library, at: DateTime<Utc>, intent: Intent) -> Vec<crate::model::Event> {
         let id = uuid::Uuid::new_v4();
-        let facts = s.decide_with(&intent, &Context { library: lib, now: at, command_id: id }).unwrap();
+        let facts = s
+            .decide_with(&intent, &Context { library: lib, now: at, command_id: id, role: UserRole::Admin })
+            .unwrap();
         let events = stamp(s.seq + 1, at, "alice", UserRole::Commander, id, facts);
         for e in &events {
             s.apply(e);
@@ -344,7 +347,7 @@ channel = "public"
         let err = s
             .decide_with(
                 &Intent::SnoozeClock { incident: id, audience: Audience::Socials, minutes: 5 },
-                &Context { library: &lib, now: t(4), command_id: uuid::Uuid::nil() },
+                &Context { library: &lib, now: t(4), command_id: uuid::Uuid::nil(), role: UserRole::Admin },
             )
             .unwrap_err();
         assert!(err.to_string().contains("no socials clock"), "{err}");
@@ -369,7 +372,7 @@ channel = "public"
         let (mut s, lib) = declared(Severity::Sev1);
         let id = IncidentId(1);
         let end: DateTime<Utc> = "+262142-12-31T23:59:59Z".parse().unwrap();
-        let cx = Context { library: &lib, now: t(1), command_id: uuid::Uuid::nil() };
+        let cx = Context { library: &lib, now: t(1), command_id: uuid::Uuid::nil(), role: UserRole::Admin };
         let set = Intent::SetMilestone { incident: id, milestone: Milestone::Declared, time: end };
         let err = s.decide_with(&set, &cx).unwrap_err();
         assert!(matches!(err, Rejection::Invalid { field: "time", .. }), "{err}");

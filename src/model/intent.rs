@@ -167,6 +167,10 @@ impl Intent {
 pub enum Rejection {
     #[error("{0} does not exist")]
     UnknownIncident(IncidentId),
+    /// A status page component that is neither a configured probe nor created by a
+    /// commander or an admin (404).
+    #[error("no status page component `{0}` (only a commander or an admin adds new ones)")]
+    UnknownComponent(String),
     /// The command no longer applies to the current state (409).
     #[error("{0}")]
     Conflict(String),

@@ -17,6 +17,9 @@ pub struct Library {
     /// Where the public status page lives, for message templates.
     #[serde(default)]
     pub status_page_url: String,
+    /// Status page components from the server's configuration (its probes' names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

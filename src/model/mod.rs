@@ -79,7 +79,12 @@ impl State {
     pub fn decide(&self, intent: &Intent) -> Result<Vec<Fact>, Rejection> {
         self.decide_with(
             intent,
-            &Context { library: &Library::default(), now: self.latest_time(), command_id: uuid::Uuid::nil() },
+            &Context {
+                library: &Library::default(),
+                now: self.latest_time(),
+                command_id: uuid::Uuid::nil(),
+                role: UserRole::Admin,
+            },
         )
     }
 
@@ -257,8 +262,15 @@ impl State {
             }
             Intent::SetComponent { component, status } => {
                 check_text("component", component, MAX_NAME)?;
-                if status.is_none() && !self.components.contains_key(component) {
+                let overridden = self.components.contains_key(component);
+                if status.is_none() && !overridden {
                     return Err(Rejection::Conflict(format!("{component} already follows its probe")));
+                }
+                // The public page lists the configured probes and what a commander or an admin
+                // put there on purpose: a responder's typo must not invent a component.
+                let known = overridden || cx.library.components.iter().any(|c| c == component);
+                if !known && !cx.role.may_create_components() {
+                    return Err(Rejection::UnknownComponent(component.clone()));
                 }
                 Fact::ComponentSet { component: component.clone(), status: *status }
             }
@@ -588,12 +600,14 @@ fn check_milestone_time(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), R
     Err(Rejection::Invalid { field: "time", detail })
 }
 
-/// What `decide` may know besides the state: the server's library, the time, and the id of
-/// the command being decided (it names the message a `send_message` creates).
+/// What `decide` may know besides the state: the server's library, the time, the id of the
+/// command being decided (it names the message a `send_message` creates), and the role of
+/// whoever sent it (for rules that depend on both the role and the state).
 pub struct Context<'a> {
     pub library: &'a Library,
     pub now: DateTime<Utc>,
     pub command_id: uuid::Uuid,
+    pub role: UserRole,
 }
 
 /// Stamps facts into events; used by the server's writer and by tests.
@@ -895,6 +909,26 @@ mod tests {
         }
         assert_eq!(serde_json::to_string(&replica).unwrap(), serde_json::to_string(&server).unwrap());
         assert_eq!(server.incident(id).unwrap().closure, Some(ClosureReason::Duplicate));
+    }
+
+    #[test]
+    fn only_commanders_and_admins_add_status_page_components() {
+        use incident::ComponentStatus::MajorOutage;
+        let library = Library { components: vec!["payment".into()], ..Library::default() };
+        let s = State::default();
+        let as_role = |role, component: &str| {
+            let cx = Context { library: &library, now: t(0), command_id: Uuid::nil(), role };
+            let intent = Intent::SetComponent { component: component.into(), status: Some(MajorOutage) };
+            s.decide_with(&intent, &cx)
+        };
+        assert!(as_role(UserRole::Responder, "payment").is_ok(), "a configured probe is a component");
+        assert_eq!(
+            as_role(UserRole::Responder, "paymnet"),
+            Err(Rejection::UnknownComponent("paymnet".into())),
+            "a responder's typo invents nothing"
+        );
+        assert!(as_role(UserRole::Commander, "cdn").is_ok());
+        assert!(as_role(UserRole::Admin, "cdn").is_ok());
     }
 
     #[test]

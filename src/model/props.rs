@@ -43,6 +43,7 @@ fn library() -> Library {
             ("socials".into(), channel("dry_run", Audience::Socials)),
         ]),
         status_page_url: "https://status.example.com/".into(),
+        components: vec!["search".into(), "payment".into()],
     }
 }
 
@@ -356,7 +357,12 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
                 if let Intent::RecordDelivery { incident, message, .. } = &mut intent {
                     real_message(&state, *incident, message, pick);
                 }
-                let cx = Context { library: &lib, now, command_id: Uuid::from_u128(log.len() as u128 + 1) };
+                let cx = Context {
+                    library: &lib,
+                    now,
+                    command_id: Uuid::from_u128(log.len() as u128 + 1),
+                    role: UserRole::ALL[log.len() % UserRole::ALL.len()],
+                };
                 let Ok(facts) = state.decide_with(&intent, &cx) else { continue };
                 for f in &facts {
                     prop_assert!(!matches!(f, Fact::Unknown(_)), "decide made {f:?}");

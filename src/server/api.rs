@@ -169,6 +169,9 @@ impl From<WriteError> for HttpError {
             WriteError::Rejected(Rejection::UnknownIncident(_)) => {
                 HttpError::new(StatusCode::NOT_FOUND, "unknown_incident", detail)
             }
+            WriteError::Rejected(Rejection::UnknownComponent(_)) => {
+                HttpError::new(StatusCode::NOT_FOUND, "unknown_component", detail)
+            }
             WriteError::Rejected(Rejection::Conflict(_)) => {
                 HttpError::new(StatusCode::CONFLICT, "conflict", detail)
             }
