@@ -251,3 +251,41 @@ fn a_console_that_never_reached_its_server_queues_nothing_and_says_why() {
     let seen = console.wait_for("never reached");
     assert!(seen.contains("0 queued"), "{seen}");
 }
+
+/// A terminal can vanish without its hangup reaching the console (seen: a console orphaned
+/// at 80% CPU, crossterm spinning on the dead pty). Here SIGHUP and SIGTERM are blocked, so
+/// only noticing the dead terminal can end it: it must exit, not spin.
+#[test]
+#[ignore = "needs tmux and python3"]
+fn a_console_whose_terminal_vanishes_exits_instead_of_spinning() {
+    let home = tempfile::tempdir().unwrap();
+    let socket = format!("warroom-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let block = "import os,signal,sys; signal.pthread_sigmask(signal.SIG_BLOCK,[signal.SIGHUP,signal.SIGTERM]); os.execv(sys.argv[1], sys.argv[1:])";
+    let status = Proc::new("tmux")
+        .args(["-L", &socket, "new-session", "-d", "-x", "100", "-y", "30", "env"])
+        .arg("WARROOM_SERVER=http://127.0.0.1:9")
+        .arg(format!("WARROOM_TOKEN={}", token(UserRole::Commander)))
+        .arg(format!("WARROOM_CONFIG_DIR={}", home.path().join("config").display()))
+        .arg(format!("WARROOM_DATA_DIR={}", home.path().join("data").display()))
+        .args(["python3", "-c", block, env!("CARGO_BIN_EXE_warroom"), "tui"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let console = Console { socket: socket.clone(), _home: home };
+    console.wait_for("OFFLINE");
+    let pid = Proc::new("tmux").args(["-L", &socket, "display", "-p", "#{pane_pid}"]).output().unwrap();
+    let pid = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("Name:\twarroom"), "{status}");
+    drop(console); // kill-server: the pty goes away
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|state| state == "Z"));
+        if !alive {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the console outlived its terminal");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

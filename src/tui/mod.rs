@@ -20,7 +20,6 @@ use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
 };
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::client::outbox::Outbox;
@@ -106,23 +105,27 @@ async fn event_loop(
     let (tx, mut rx) = mpsc::channel::<Msg>(4096);
     let mut tasks = Vec::new();
 
-    // Terminal input.
+    // Terminal input, on a thread of its own: crossterm's reader loops forever on a terminal
+    // that is gone (read() keeps answering 0 bytes), and on a runtime worker that loop took
+    // the workers with it, so not even SIGHUP or SIGTERM could end the console (seen: an
+    // orphaned console at 80% CPU). Here it can only spin its own thread until the clock
+    // below notices the dead terminal and the console quits.
     let t = tx.clone();
-    tasks.push(tokio::spawn(async move {
-        let mut events = crossterm::event::EventStream::new();
-        while let Some(Ok(ev)) = events.next().await {
-            let msg = match ev {
-                Event::Key(k) => Msg::Key(k),
-                Event::Mouse(m) => Msg::Mouse(m),
-                Event::Paste(p) => Msg::Paste(p),
-                Event::Resize(w, h) => Msg::Resize(w, h),
-                _ => continue,
-            };
-            if t.send(msg).await.is_err() {
-                return;
-            }
+    let input = std::thread::Builder::new().name("warroom-input".into()).spawn(move || loop {
+        let msg = match crossterm::event::read() {
+            Ok(Event::Key(k)) => Msg::Key(k),
+            Ok(Event::Mouse(m)) => Msg::Mouse(m),
+            Ok(Event::Paste(p)) => Msg::Paste(p),
+            Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
+            Ok(_) => continue,
+            Err(_) => Msg::Quit,
+        };
+        let quit = matches!(msg, Msg::Quit);
+        if t.blocking_send(msg).is_err() || quit {
+            return;
         }
-    }));
+    });
+    input.wrap_err("starting the terminal input thread")?;
 
     // The server: snapshot + stream, with reconnects. Coming back online kicks the outbox;
     // a snapshot records the server as reached, which is what lets commands queue for it.
@@ -182,14 +185,21 @@ async fn event_loop(
         }));
     }
 
-    // The clock: ages, communication clocks and flash expiry.
+    // The clock: ages, communication clocks and flash expiry. It also notices a terminal that
+    // went away without a hangup reaching us (its size can no longer be asked).
     let t = tx.clone();
+    let had_terminal = crossterm::terminal::window_size().is_ok();
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            if t.send(Msg::Tick(Utc::now())).await.is_err() {
+            let msg = if had_terminal && crossterm::terminal::window_size().is_err() {
+                Msg::Quit
+            } else {
+                Msg::Tick(Utc::now())
+            };
+            if t.send(msg).await.is_err() {
                 return;
             }
         }
