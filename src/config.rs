@@ -170,6 +170,28 @@ pub struct ServerConfig {
     pub channels: Vec<ChannelConfig>,
     #[serde(default)]
     pub probes: Vec<ProbeConfig>,
+    #[serde(default, skip_serializing_if = "LimitsConfig::is_empty")]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: what one connection or one user may hold, so nobody can starve the room.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Connections served at once [default: the open-file limit less a tenth, at most 4,096, for headroom].
+    pub max_connections: Option<usize>,
+    /// From connect to a complete request head [default: 10s].
+    pub header_timeout: Option<crate::model::playbook::Every>,
+    /// Between requests, on a connection that never showed a valid token [default: 10s].
+    pub idle_timeout: Option<crate::model::playbook::Every>,
+    /// Event streams one user may hold open at once [default: 50].
+    pub streams_per_user: Option<usize>,
+}
+
+impl LimitsConfig {
+    fn is_empty(&self) -> bool {
+        *self == LimitsConfig::default()
+    }
 }
 
 impl ServerConfig {
@@ -217,6 +239,18 @@ impl ServerConfig {
             }
             if !tokens.insert(u.token.as_str()) {
                 return Err(invalid(i, "token", "is the same as another user's".into()));
+            }
+        }
+        for (field, value) in [
+            ("max_connections", self.limits.max_connections),
+            ("streams_per_user", self.limits.streams_per_user),
+        ] {
+            if value == Some(0) {
+                return Err(ConfigError::Invalid {
+                    path: path.into(),
+                    field: format!("limits.{field}"),
+                    message: "must be at least 1".into(),
+                });
             }
         }
         let mut probes = HashSet::new();
