@@ -1,6 +1,7 @@
 //! `warroom bench`: measures the real server with real clients over loopback — durable
 //! commands/s and ack latency under concurrent writers, and how long a command takes to be
-//! visible on every SSE subscriber. Reports medians and tails, with the machine.
+//! visible on every SSE subscriber, and whether half-open peers and thousands of idle streams
+//! can starve the room. Reports medians and tails, with the machine.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use crate::protocol::Command;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which parts to run: server, visibility, render, console, probes (comma-separated). Default: all.
+    /// Which parts to run: server, visibility, connections, render, console, probes (comma-separated). Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Concurrent writers for the throughput run.
@@ -35,6 +36,12 @@ pub struct BenchArgs {
     /// Length of the visibility run.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
+    /// Internal: hold `--half-open` unfinished requests against this address (a child of the
+    /// connections run, so the sockets do not count against the bench's own descriptors).
+    #[arg(long, hide = true)]
+    pub hold_half_open: Option<String>,
+    #[arg(long, hide = true, default_value_t = 10_000)]
+    pub half_open: usize,
 }
 
 const TOKEN: &str = "bench-token-0123456789";
@@ -66,6 +73,9 @@ fn ms(d: Duration) -> String {
 }
 
 pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
+    if let Some(addr) = &args.hold_half_open {
+        return hold_half_open(addr, args.half_open).await;
+    }
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     println!("machine: {}", machine());
     if wants("server") || wants("visibility") {
@@ -89,6 +99,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
             visibility(&url, &args).await?;
         }
         server.stop().await;
+    }
+    if wants("connections") {
+        connections().await?;
     }
     if wants("render") {
         render()?;
@@ -537,5 +550,236 @@ async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
         ms(percentile(&acks, 50.0)),
         ms(percentile(&acks, 99.0)),
     );
+    Ok(())
+}
+
+/// A request head cut off before its blank line, as a slowloris peer sends it.
+const HALF_OPEN_HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: warroom\r\n";
+const HALF_OPEN_PROCESSES: usize = 2;
+const HALF_OPEN_EACH: usize = 10_000;
+const OBSERVERS: usize = 100;
+const STREAMS_EACH: usize = 50;
+const ACK_SAMPLES: usize = 500;
+
+/// The child side of the connections run: keeps `count` unfinished requests open, re-opening
+/// each one a second after the server closes it, and prints its connect count twice a second
+/// until its stdin closes.
+async fn hold_half_open(addr: &str, count: usize) -> color_eyre::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    crate::server::conn::raise_fd_limit();
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| eyre!("--hold-half-open {addr}: {e}"))?;
+    let connects = Arc::new(AtomicU64::new(0));
+    for _ in 0..count {
+        let connects = connects.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(mut sock) = tokio::net::TcpStream::connect(addr).await {
+                    if sock.write_all(HALF_OPEN_HEAD).await.is_ok() {
+                        connects.fetch_add(1, Ordering::Relaxed);
+                        let mut buf = [0u8; 256];
+                        while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+    let mut stdin = tokio::io::stdin();
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut buf = [0u8; 64];
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                use std::io::Write as _;
+                let mut out = std::io::stdout();
+                writeln!(out, "connects {}", connects.load(Ordering::Relaxed))?;
+                out.flush()?;
+            }
+            n = stdin.read(&mut buf) => if matches!(n, Ok(0) | Err(_)) { return Ok(()) },
+        }
+    }
+}
+
+/// Sends `n` notes one after another; each ack's latency.
+async fn ack_latencies(client: &Client, n: usize) -> color_eyre::Result<Vec<Duration>> {
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        client.send(&note(i)).await.map_err(|e| eyre!("command {i}: {e}"))?;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    Ok(lat)
+}
+
+/// Opens one event stream over raw TCP, waits for its hello, then drains it like an observer's
+/// console that only watches.
+async fn idle_stream(addr: std::net::SocketAddr, token: String) -> color_eyre::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    sock.set_nodelay(true)?;
+    sock.write_all(
+        format!("GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await?;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    while !String::from_utf8_lossy(&got).contains("event: hello") {
+        let n = sock.read(&mut buf).await?;
+        if n == 0 {
+            bail!("stream closed before its hello: {}", String::from_utf8_lossy(&got));
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    tokio::spawn(async move { while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {} });
+    Ok(())
+}
+
+/// Ack latency with 5,000 idle streams against none, then /healthz and acks while 20,000
+/// half-open connections (held by two child processes) and the streams press on a real
+/// `warroom serve` with its default limits.
+async fn connections() -> color_eyre::Result<()> {
+    use futures_util::stream::{self, TryStreamExt};
+    let dir = tempfile::tempdir()?;
+    let mut config = format!("[[users]]\nname = \"bench\"\nrole = \"admin\"\ntoken = \"{TOKEN}\"\n");
+    for i in 0..OBSERVERS {
+        config.push_str(&format!(
+            "[[users]]\nname = \"observer-{i}\"\nrole = \"observer\"\ntoken = \"bench-observer-token-{i:04}\"\n"
+        ));
+    }
+    let config_path = dir.path().join("server.toml");
+    std::fs::write(&config_path, config)?;
+    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config_path)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("WARROOM_CONFIG_DIR", dir.path().join("cfg"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        server.stdout.take().ok_or_else(|| eyre!("no stdout"))?,
+    ));
+    let first = lines.next_line().await?.unwrap_or_default();
+    let url = first
+        .strip_prefix("warroom listening on ")
+        .ok_or_else(|| eyre!("server did not start: {first}"))?
+        .to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse()?;
+    let client = Client::new(&url, TOKEN)?;
+    client
+        .send(&Command::new(Intent::DeclareIncident {
+            title: "bench".into(),
+            severity: Severity::Sev3,
+            impact: String::new(),
+            drill: true,
+            services: Vec::new(),
+        }))
+        .await?;
+    let quiet = ack_latencies(&client, ACK_SAMPLES).await?;
+
+    let tokens: Vec<String> =
+        (0..OBSERVERS * STREAMS_EACH).map(|s| format!("bench-observer-token-{:04}", s % OBSERVERS)).collect();
+    stream::iter(tokens.into_iter().map(|t| Ok::<_, color_eyre::Report>(idle_stream(addr, t))))
+        .try_buffer_unordered(200)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let streams = OBSERVERS * STREAMS_EACH;
+    let busy = ack_latencies(&client, ACK_SAMPLES).await?;
+    println!(
+        "connections: ack p50 {} p99 {} with no streams; p50 {} p99 {} with {streams} idle streams ({OBSERVERS} observers × {STREAMS_EACH}); {ACK_SAMPLES} commands one at a time each",
+        ms(percentile(&quiet, 50.0)),
+        ms(percentile(&quiet, 99.0)),
+        ms(percentile(&busy, 50.0)),
+        ms(percentile(&busy, 99.0)),
+    );
+
+    // Two holders of 10,000 each: one process could not hold 20,000 within its own fd limit.
+    let mut holders = Vec::new();
+    let (counts_tx, mut counts_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64)>();
+    for h in 0..HALF_OPEN_PROCESSES {
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["bench", "--hold-half-open", &addr.to_string(), "--half-open"])
+            .arg(HALF_OPEN_EACH.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut out = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            child.stdout.take().ok_or_else(|| eyre!("no stdout"))?,
+        ));
+        let tx = counts_tx.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                if let Some(n) = line.strip_prefix("connects ").and_then(|n| n.parse().ok()) {
+                    if tx.send((h, n)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        holders.push(child);
+    }
+    let mut connects = vec![0u64; HALF_OPEN_PROCESSES];
+    let started = Instant::now();
+    while connects.iter().any(|&c| c < HALF_OPEN_EACH as u64) {
+        let (h, n) = tokio::time::timeout(Duration::from_secs(10), counts_rx.recv())
+            .await
+            .map_err(|_| eyre!("the half-open holders stopped reporting"))?
+            .ok_or_else(|| eyre!("the half-open holders exited"))?;
+        connects[h] = n;
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the holders opened only {connects:?} connections in 120 s");
+        }
+    }
+    let ramp = started.elapsed();
+    let before: u64 = connects.iter().sum();
+    let window = Instant::now();
+    // A probe on a fresh connection each time (as a load balancer checks), next to a responder
+    // sending commands on its kept-alive connection.
+    let probe = async {
+        let mut lat = Vec::new();
+        let mut failed = 0;
+        for _ in 0..ACK_SAMPLES {
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(10))
+                .build()?;
+            let t = Instant::now();
+            match http.get(format!("{url}/healthz")).send().await {
+                Ok(r) if r.status().is_success() => lat.push(t.elapsed()),
+                _ => failed += 1,
+            }
+        }
+        lat.sort();
+        Ok::<_, color_eyre::Report>((lat, failed))
+    };
+    let (probe, acks) = tokio::join!(probe, ack_latencies(&client, ACK_SAMPLES));
+    let ((health, failed), acks) = (probe?, acks?);
+    let elapsed = window.elapsed();
+    while let Ok((h, n)) = counts_rx.try_recv() {
+        connects[h] = n;
+    }
+    let churn = (connects.iter().sum::<u64>() - before) as f64 / elapsed.as_secs_f64();
+    println!(
+        "connections: {} half-open ({HALF_OPEN_PROCESSES} processes, all open after {:.1} s, re-opened 1 s after each close: {churn:.0} connects/s) + {streams} idle streams: /healthz on a fresh connection p50 {} p99 {} max {} ({failed} of {ACK_SAMPLES} failed); ack p50 {} p99 {}",
+        HALF_OPEN_PROCESSES * HALF_OPEN_EACH,
+        ramp.as_secs_f64(),
+        ms(percentile(&health, 50.0)),
+        ms(percentile(&health, 99.0)),
+        ms(health.last().copied().unwrap_or_default()),
+        ms(percentile(&acks, 50.0)),
+        ms(percentile(&acks, 99.0)),
+    );
+    for mut h in holders {
+        h.kill().await?;
+    }
+    server.kill().await?;
     Ok(())
 }

@@ -78,7 +78,9 @@ async fn request(sock: &mut TcpStream, head: &str) -> (u16, String) {
         let status = headers.split(' ').nth(1)?.parse().ok()?;
         let len: usize = headers
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))?
+            .find_map(|l| {
+                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+            })?
             .parse()
             .ok()?;
         (body.len() >= len).then(|| (status, body.to_string()))

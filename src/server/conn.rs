@@ -77,6 +77,8 @@ pub fn raise_fd_limit() -> Option<u64> {
             lim.rlim_cur = want;
         }
     }
+    // rlim_t is not u64 on every Unix target.
+    #[allow(clippy::unnecessary_cast)]
     Some(lim.rlim_cur as u64)
 }
 
