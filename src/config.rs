@@ -379,4 +379,19 @@ mod tests {
         let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), bad_role).unwrap_err().to_string();
         assert!(msg.contains("line 3") && msg.contains("boss"), "{msg}");
     }
+
+    #[test]
+    fn limits_are_read_and_a_zero_cap_is_refused_by_field() {
+        let text = "[limits]\nheader_timeout = \"5s\"\nstreams_per_user = 3\n";
+        let c = parse_toml::<ServerConfig>(Path::new("w.toml"), text).unwrap();
+        assert_eq!(c.limits.header_timeout, Some(crate::model::playbook::Every(5)));
+        assert_eq!((c.limits.streams_per_user, c.limits.max_connections), (Some(3), None));
+        let zero = "[limits]\nmax_connections = 0\n";
+        let c = parse_toml::<ServerConfig>(Path::new("w.toml"), zero).unwrap();
+        let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
+        assert_eq!(msg, "w.toml: limits.max_connections: must be at least 1");
+        let typo = "[limits]\nheader_timout = \"5s\"\n";
+        let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), typo).unwrap_err().to_string();
+        assert!(msg.contains("line 2") && msg.contains("header_timout"), "{msg}");
+    }
 }
