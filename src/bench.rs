@@ -42,6 +42,11 @@ pub struct BenchArgs {
     pub hold_half_open: Option<String>,
     #[arg(long, hide = true, default_value_t = 10_000)]
     pub half_open: usize,
+    /// Internal: hold `--streams` idle event streams against this address, for the same reason.
+    #[arg(long, hide = true)]
+    pub hold_streams: Option<String>,
+    #[arg(long, hide = true, default_value_t = 5_000)]
+    pub streams: usize,
 }
 
 const TOKEN: &str = "bench-token-0123456789";
@@ -75,6 +80,9 @@ fn ms(d: Duration) -> String {
 pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     if let Some(addr) = &args.hold_half_open {
         return hold_half_open(addr, args.half_open).await;
+    }
+    if let Some(addr) = &args.hold_streams {
+        return hold_streams(addr, args.streams).await;
     }
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     println!("machine: {}", machine());
@@ -560,6 +568,9 @@ const HALF_OPEN_EACH: usize = 10_000;
 const OBSERVERS: usize = 100;
 const STREAMS_EACH: usize = 50;
 const ACK_SAMPLES: usize = 500;
+/// How long /healthz and acks are measured while the half-open peers press on.
+const ATTACK_WINDOW: Duration = Duration::from_secs(10);
+const PROBE_EVERY: Duration = Duration::from_millis(10);
 
 /// The child side of the connections run: keeps `count` unfinished requests open, re-opening
 /// each one a second after the server closes it, and prints its connect count twice a second
@@ -599,6 +610,67 @@ async fn hold_half_open(addr: &str, count: usize) -> color_eyre::Result<()> {
             n = stdin.read(&mut buf) => if matches!(n, Ok(0) | Err(_)) { return Ok(()) },
         }
     }
+}
+
+/// One `GET /healthz` on a fresh connection, as a load balancer checks (raw, so the bench's own
+/// client setup does not count); fails unless the answer is a 200.
+async fn healthz(addr: std::net::SocketAddr) -> color_eyre::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    sock.write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").await?;
+    let mut got = Vec::new();
+    sock.read_to_end(&mut got).await?;
+    if !got.starts_with(b"HTTP/1.1 200") {
+        bail!("/healthz answered {}", String::from_utf8_lossy(&got));
+    }
+    Ok(())
+}
+
+/// The child that holds the idle streams: opens `count` of them (tokens spread over the bench's
+/// observers), prints `streams N` once every one said hello, and drains them until stdin closes.
+async fn hold_streams(addr: &str, count: usize) -> color_eyre::Result<()> {
+    use futures_util::stream::{self, TryStreamExt};
+    use tokio::io::AsyncReadExt;
+    crate::server::conn::raise_fd_limit();
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| eyre!("--hold-streams {addr}: {e}"))?;
+    stream::iter(
+        (0..count).map(|s| Ok::<_, color_eyre::Report>(idle_stream(addr, observer_token(s % OBSERVERS)))),
+    )
+    .try_buffer_unordered(200)
+    .try_collect::<Vec<()>>()
+    .await?;
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout();
+        writeln!(out, "streams {count}")?;
+        out.flush()?;
+    }
+    let mut buf = [0u8; 64];
+    while matches!(tokio::io::stdin().read(&mut buf).await, Ok(n) if n > 0) {}
+    Ok(())
+}
+
+fn observer_token(i: usize) -> String {
+    format!("bench-observer-token-{i:04}")
+}
+
+/// Starts `warroom bench` with internal holder `args`; its stdout lines.
+fn holder(
+    args: &[String],
+) -> color_eyre::Result<(
+    tokio::process::Child,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+)> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("bench")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let out = child.stdout.take().ok_or_else(|| eyre!("no stdout"))?;
+    Ok((child, tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(out))))
 }
 
 /// Sends `n` notes one after another; each ack's latency.
@@ -641,12 +713,12 @@ async fn idle_stream(addr: std::net::SocketAddr, token: String) -> color_eyre::R
 /// half-open connections (held by two child processes) and the streams press on a real
 /// `warroom serve` with its default limits.
 async fn connections() -> color_eyre::Result<()> {
-    use futures_util::stream::{self, TryStreamExt};
     let dir = tempfile::tempdir()?;
     let mut config = format!("[[users]]\nname = \"bench\"\nrole = \"admin\"\ntoken = \"{TOKEN}\"\n");
     for i in 0..OBSERVERS {
         config.push_str(&format!(
-            "[[users]]\nname = \"observer-{i}\"\nrole = \"observer\"\ntoken = \"bench-observer-token-{i:04}\"\n"
+            "[[users]]\nname = \"observer-{i}\"\nrole = \"observer\"\ntoken = \"{}\"\n",
+            observer_token(i)
         ));
     }
     let config_path = dir.path().join("server.toml");
@@ -683,13 +755,17 @@ async fn connections() -> color_eyre::Result<()> {
         .await?;
     let quiet = ack_latencies(&client, ACK_SAMPLES).await?;
 
-    let tokens: Vec<String> =
-        (0..OBSERVERS * STREAMS_EACH).map(|s| format!("bench-observer-token-{:04}", s % OBSERVERS)).collect();
-    stream::iter(tokens.into_iter().map(|t| Ok::<_, color_eyre::Report>(idle_stream(addr, t))))
-        .try_buffer_unordered(200)
-        .try_collect::<Vec<()>>()
-        .await?;
+    // The streams live in a child process, so that draining them does not queue the bench's own
+    // measurements behind 5,000 reads per event.
     let streams = OBSERVERS * STREAMS_EACH;
+    let (stream_holder, mut stream_lines) =
+        holder(&["--hold-streams".into(), addr.to_string(), "--streams".into(), streams.to_string()])?;
+    let ready = tokio::time::timeout(Duration::from_secs(120), stream_lines.next_line())
+        .await
+        .map_err(|_| eyre!("the {streams} streams did not open in 120 s"))??;
+    if ready.as_deref() != Some(format!("streams {streams}").as_str()) {
+        bail!("the stream holder failed: {ready:?}");
+    }
     let busy = ack_latencies(&client, ACK_SAMPLES).await?;
     println!(
         "connections: ack p50 {} p99 {} with no streams; p50 {} p99 {} with {streams} idle streams ({OBSERVERS} observers × {STREAMS_EACH}); {ACK_SAMPLES} commands one at a time each",
@@ -703,17 +779,12 @@ async fn connections() -> color_eyre::Result<()> {
     let mut holders = Vec::new();
     let (counts_tx, mut counts_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64)>();
     for h in 0..HALF_OPEN_PROCESSES {
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["bench", "--hold-half-open", &addr.to_string(), "--half-open"])
-            .arg(HALF_OPEN_EACH.to_string())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut out = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
-            child.stdout.take().ok_or_else(|| eyre!("no stdout"))?,
-        ));
+        let (child, mut out) = holder(&[
+            "--hold-half-open".into(),
+            addr.to_string(),
+            "--half-open".into(),
+            HALF_OPEN_EACH.to_string(),
+        ])?;
         let tx = counts_tx.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = out.next_line().await {
@@ -726,6 +797,7 @@ async fn connections() -> color_eyre::Result<()> {
         });
         holders.push(child);
     }
+    holders.push(stream_holder);
     let mut connects = vec![0u64; HALF_OPEN_PROCESSES];
     let started = Instant::now();
     while connects.iter().any(|&c| c < HALF_OPEN_EACH as u64) {
@@ -744,36 +816,47 @@ async fn connections() -> color_eyre::Result<()> {
     // A probe on a fresh connection each time (as a load balancer checks), next to a responder
     // sending commands on its kept-alive connection.
     let probe = async {
-        let mut lat = Vec::new();
-        let mut failed = 0;
-        for _ in 0..ACK_SAMPLES {
-            let http = reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .timeout(Duration::from_secs(10))
-                .build()?;
+        let (mut lat, mut failed) = (Vec::new(), 0);
+        let mut every = tokio::time::interval(PROBE_EVERY);
+        while window.elapsed() < ATTACK_WINDOW {
+            every.tick().await;
             let t = Instant::now();
-            match http.get(format!("{url}/healthz")).send().await {
-                Ok(r) if r.status().is_success() => lat.push(t.elapsed()),
+            match tokio::time::timeout(Duration::from_secs(10), healthz(addr)).await {
+                Ok(Ok(())) => lat.push(t.elapsed()),
                 _ => failed += 1,
             }
         }
         lat.sort();
-        Ok::<_, color_eyre::Report>((lat, failed))
+        (lat, failed)
     };
-    let (probe, acks) = tokio::join!(probe, ack_latencies(&client, ACK_SAMPLES));
-    let ((health, failed), acks) = (probe?, acks?);
+    let acks = async {
+        let mut lat = Vec::new();
+        while window.elapsed() < ATTACK_WINDOW {
+            let t = Instant::now();
+            client.send(&note(lat.len())).await.map_err(|e| eyre!("command {}: {e}", lat.len()))?;
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        Ok::<_, color_eyre::Report>(lat)
+    };
+    let ((health, failed), acks) = tokio::join!(probe, acks);
+    let acks = acks?;
     let elapsed = window.elapsed();
     while let Ok((h, n)) = counts_rx.try_recv() {
         connects[h] = n;
     }
     let churn = (connects.iter().sum::<u64>() - before) as f64 / elapsed.as_secs_f64();
     println!(
-        "connections: {} half-open ({HALF_OPEN_PROCESSES} processes, all open after {:.1} s, re-opened 1 s after each close: {churn:.0} connects/s) + {streams} idle streams: /healthz on a fresh connection p50 {} p99 {} max {} ({failed} of {ACK_SAMPLES} failed); ack p50 {} p99 {}",
+        "connections: {} half-open ({HALF_OPEN_PROCESSES} processes, all open after {:.1} s, re-opened 1 s after each close: {churn:.0} connects/s) + {streams} idle streams, over {} s: /healthz on a fresh connection every {} ms p50 {} p99 {} max {} ({failed} of {} failed); {} acks one at a time p50 {} p99 {}",
         HALF_OPEN_PROCESSES * HALF_OPEN_EACH,
         ramp.as_secs_f64(),
+        ATTACK_WINDOW.as_secs(),
+        PROBE_EVERY.as_millis(),
         ms(percentile(&health, 50.0)),
         ms(percentile(&health, 99.0)),
         ms(health.last().copied().unwrap_or_default()),
+        health.len() + failed,
+        acks.len(),
         ms(percentile(&acks, 50.0)),
         ms(percentile(&acks, 99.0)),
     );

@@ -131,6 +131,29 @@ impl RunningServer {
     }
 }
 
+/// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
+/// Tokio's default of 1,024 overflowed under waves of reconnecting half-open peers: a dropped
+/// SYN costs a legitimate client (a health check) a one-second retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the first address `listen` resolves to that accepts a bind.
+async fn listen(listen: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(listen).await? {
+        let socket =
+            if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        // As std and tokio do on Unix: a restarted server can bind while old sockets linger in TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "resolves to no address")))
+}
+
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("events.sqlite3")
 }
@@ -148,8 +171,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
     let state = store.load_state().wrap_err_with(|| format!("loading {}", path.display()))?;
     let log = store.log_id().wrap_err_with(|| format!("reading {}", path.display()))?;
-    let listener =
-        TcpListener::bind(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
+    let listener = listen(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let load = {
