@@ -425,6 +425,8 @@ async fn bench_server(dir: &std::path::Path) -> color_eyre::Result<crate::server
         listen: "127.0.0.1:0".into(),
         data_dir: dir.to_path_buf(),
         users: vec![UserConfig { name: "bench".into(), role: UserRole::Admin, token: TOKEN.into() }],
+        // One user opens every subscriber of the visibility run.
+        streams_per_user: usize::MAX,
         ..Default::default()
     })
     .await
