@@ -1,6 +1,7 @@
 //! `warroom bench`: measures the real server with real clients over loopback — durable
 //! commands/s and ack latency under concurrent writers, and how long a command takes to be
-//! visible on every SSE subscriber. Reports medians and tails, with the machine.
+//! visible on every SSE subscriber, and whether half-open peers and thousands of idle streams
+//! can starve the room. Reports medians and tails, with the machine.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use crate::protocol::Command;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which parts to run: server, visibility, render, console, probes (comma-separated). Default: all.
+    /// Which parts to run: server, visibility, connections, render, console, probes (comma-separated). Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Concurrent writers for the throughput run.
@@ -35,6 +36,17 @@ pub struct BenchArgs {
     /// Length of the visibility run.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
+    /// Internal: hold `--half-open` unfinished requests against this address (a child of the
+    /// connections run, so the sockets do not count against the bench's own descriptors).
+    #[arg(long, hide = true)]
+    pub hold_half_open: Option<String>,
+    #[arg(long, hide = true, default_value_t = 10_000)]
+    pub half_open: usize,
+    /// Internal: hold `--streams` idle event streams against this address, for the same reason.
+    #[arg(long, hide = true)]
+    pub hold_streams: Option<String>,
+    #[arg(long, hide = true, default_value_t = 5_000)]
+    pub streams: usize,
 }
 
 const TOKEN: &str = "bench-token-0123456789";
@@ -66,6 +78,12 @@ fn ms(d: Duration) -> String {
 }
 
 pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
+    if let Some(addr) = &args.hold_half_open {
+        return hold_half_open(addr, args.half_open).await;
+    }
+    if let Some(addr) = &args.hold_streams {
+        return hold_streams(addr, args.streams).await;
+    }
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     println!("machine: {}", machine());
     if wants("server") || wants("visibility") {
@@ -89,6 +107,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
             visibility(&url, &args).await?;
         }
         server.stop().await;
+    }
+    if wants("connections") {
+        connections().await?;
     }
     if wants("render") {
         render()?;
@@ -404,6 +425,8 @@ async fn bench_server(dir: &std::path::Path) -> color_eyre::Result<crate::server
         listen: "127.0.0.1:0".into(),
         data_dir: dir.to_path_buf(),
         users: vec![UserConfig { name: "bench".into(), role: UserRole::Admin, token: TOKEN.into() }],
+        // One user opens every subscriber of the visibility run.
+        streams_per_user: usize::MAX,
         ..Default::default()
     })
     .await
@@ -537,5 +560,311 @@ async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
         ms(percentile(&acks, 50.0)),
         ms(percentile(&acks, 99.0)),
     );
+    Ok(())
+}
+
+/// A request head cut off before its blank line, as a slowloris peer sends it.
+const HALF_OPEN_HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: warroom\r\n";
+const HALF_OPEN_PROCESSES: usize = 2;
+const HALF_OPEN_EACH: usize = 10_000;
+const OBSERVERS: usize = 100;
+const STREAMS_EACH: usize = 50;
+const ACK_SAMPLES: usize = 500;
+/// How long /healthz and acks are measured while the half-open peers press on.
+const ATTACK_WINDOW: Duration = Duration::from_secs(10);
+const PROBE_EVERY: Duration = Duration::from_millis(10);
+
+/// The child side of the connections run: keeps `count` unfinished requests open, re-opening
+/// each one a second after the server closes it, and prints its connect count twice a second
+/// until its stdin closes.
+async fn hold_half_open(addr: &str, count: usize) -> color_eyre::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    crate::server::conn::raise_fd_limit();
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| eyre!("--hold-half-open {addr}: {e}"))?;
+    let connects = Arc::new(AtomicU64::new(0));
+    for _ in 0..count {
+        let connects = connects.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(mut sock) = tokio::net::TcpStream::connect(addr).await {
+                    if sock.write_all(HALF_OPEN_HEAD).await.is_ok() {
+                        connects.fetch_add(1, Ordering::Relaxed);
+                        let mut buf = [0u8; 256];
+                        while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+    let mut stdin = tokio::io::stdin();
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut buf = [0u8; 64];
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                use std::io::Write as _;
+                let mut out = std::io::stdout();
+                writeln!(out, "connects {}", connects.load(Ordering::Relaxed))?;
+                out.flush()?;
+            }
+            n = stdin.read(&mut buf) => if matches!(n, Ok(0) | Err(_)) { return Ok(()) },
+        }
+    }
+}
+
+/// One `GET /healthz` on a fresh connection, as a load balancer checks (raw, so the bench's own
+/// client setup does not count); fails unless the answer is a 200.
+async fn healthz(addr: std::net::SocketAddr) -> color_eyre::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    sock.write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").await?;
+    let mut got = Vec::new();
+    sock.read_to_end(&mut got).await?;
+    if !got.starts_with(b"HTTP/1.1 200") {
+        bail!("/healthz answered {}", String::from_utf8_lossy(&got));
+    }
+    Ok(())
+}
+
+/// The child that holds the idle streams: opens `count` of them (tokens spread over the bench's
+/// observers), prints `streams N` once every one said hello, and drains them until stdin closes.
+async fn hold_streams(addr: &str, count: usize) -> color_eyre::Result<()> {
+    use futures_util::stream::{self, TryStreamExt};
+    use tokio::io::AsyncReadExt;
+    crate::server::conn::raise_fd_limit();
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| eyre!("--hold-streams {addr}: {e}"))?;
+    stream::iter(
+        (0..count).map(|s| Ok::<_, color_eyre::Report>(idle_stream(addr, observer_token(s % OBSERVERS)))),
+    )
+    .try_buffer_unordered(200)
+    .try_collect::<Vec<()>>()
+    .await?;
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout();
+        writeln!(out, "streams {count}")?;
+        out.flush()?;
+    }
+    let mut buf = [0u8; 64];
+    while matches!(tokio::io::stdin().read(&mut buf).await, Ok(n) if n > 0) {}
+    Ok(())
+}
+
+fn observer_token(i: usize) -> String {
+    format!("bench-observer-token-{i:04}")
+}
+
+/// Starts `warroom bench` with internal holder `args`; its stdout lines.
+fn holder(
+    args: &[String],
+) -> color_eyre::Result<(
+    tokio::process::Child,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+)> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("bench")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let out = child.stdout.take().ok_or_else(|| eyre!("no stdout"))?;
+    Ok((child, tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(out))))
+}
+
+/// Sends `n` notes one after another; each ack's latency.
+async fn ack_latencies(client: &Client, n: usize) -> color_eyre::Result<Vec<Duration>> {
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        client.send(&note(i)).await.map_err(|e| eyre!("command {i}: {e}"))?;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    Ok(lat)
+}
+
+/// Opens one event stream over raw TCP, waits for its hello, then drains it like an observer's
+/// console that only watches.
+async fn idle_stream(addr: std::net::SocketAddr, token: String) -> color_eyre::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    sock.set_nodelay(true)?;
+    sock.write_all(
+        format!("GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await?;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    while !String::from_utf8_lossy(&got).contains("event: hello") {
+        let n = sock.read(&mut buf).await?;
+        if n == 0 {
+            bail!("stream closed before its hello: {}", String::from_utf8_lossy(&got));
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    tokio::spawn(async move { while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {} });
+    Ok(())
+}
+
+/// Ack latency with 5,000 idle streams against none, then /healthz and acks while 20,000
+/// half-open connections (held by two child processes) and the streams press on a real
+/// `warroom serve` with its default limits.
+async fn connections() -> color_eyre::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = format!("[[users]]\nname = \"bench\"\nrole = \"admin\"\ntoken = \"{TOKEN}\"\n");
+    for i in 0..OBSERVERS {
+        config.push_str(&format!(
+            "[[users]]\nname = \"observer-{i}\"\nrole = \"observer\"\ntoken = \"{}\"\n",
+            observer_token(i)
+        ));
+    }
+    let config_path = dir.path().join("server.toml");
+    std::fs::write(&config_path, config)?;
+    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config_path)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("WARROOM_CONFIG_DIR", dir.path().join("cfg"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        server.stdout.take().ok_or_else(|| eyre!("no stdout"))?,
+    ));
+    let first = lines.next_line().await?.unwrap_or_default();
+    let url = first
+        .strip_prefix("warroom listening on ")
+        .ok_or_else(|| eyre!("server did not start: {first}"))?
+        .to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse()?;
+    let client = Client::new(&url, TOKEN)?;
+    client
+        .send(&Command::new(Intent::DeclareIncident {
+            title: "bench".into(),
+            severity: Severity::Sev3,
+            impact: String::new(),
+            drill: true,
+            services: Vec::new(),
+        }))
+        .await?;
+    let quiet = ack_latencies(&client, ACK_SAMPLES).await?;
+
+    // The streams live in a child process, so that draining them does not queue the bench's own
+    // measurements behind 5,000 reads per event.
+    let streams = OBSERVERS * STREAMS_EACH;
+    let (stream_holder, mut stream_lines) =
+        holder(&["--hold-streams".into(), addr.to_string(), "--streams".into(), streams.to_string()])?;
+    let ready = tokio::time::timeout(Duration::from_secs(120), stream_lines.next_line())
+        .await
+        .map_err(|_| eyre!("the {streams} streams did not open in 120 s"))??;
+    if ready.as_deref() != Some(format!("streams {streams}").as_str()) {
+        bail!("the stream holder failed: {ready:?}");
+    }
+    let busy = ack_latencies(&client, ACK_SAMPLES).await?;
+    println!(
+        "connections: ack p50 {} p99 {} with no streams; p50 {} p99 {} with {streams} idle streams ({OBSERVERS} observers × {STREAMS_EACH}); {ACK_SAMPLES} commands one at a time each",
+        ms(percentile(&quiet, 50.0)),
+        ms(percentile(&quiet, 99.0)),
+        ms(percentile(&busy, 50.0)),
+        ms(percentile(&busy, 99.0)),
+    );
+
+    // Two holders of 10,000 each: one process could not hold 20,000 within its own fd limit.
+    let mut holders = Vec::new();
+    let (counts_tx, mut counts_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64)>();
+    for h in 0..HALF_OPEN_PROCESSES {
+        let (child, mut out) = holder(&[
+            "--hold-half-open".into(),
+            addr.to_string(),
+            "--half-open".into(),
+            HALF_OPEN_EACH.to_string(),
+        ])?;
+        let tx = counts_tx.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                if let Some(n) = line.strip_prefix("connects ").and_then(|n| n.parse().ok()) {
+                    if tx.send((h, n)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        holders.push(child);
+    }
+    holders.push(stream_holder);
+    let mut connects = vec![0u64; HALF_OPEN_PROCESSES];
+    let started = Instant::now();
+    while connects.iter().any(|&c| c < HALF_OPEN_EACH as u64) {
+        let (h, n) = tokio::time::timeout(Duration::from_secs(10), counts_rx.recv())
+            .await
+            .map_err(|_| eyre!("the half-open holders stopped reporting"))?
+            .ok_or_else(|| eyre!("the half-open holders exited"))?;
+        connects[h] = n;
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the holders opened only {connects:?} connections in 120 s");
+        }
+    }
+    let ramp = started.elapsed();
+    let before: u64 = connects.iter().sum();
+    let window = Instant::now();
+    // A probe on a fresh connection each time (as a load balancer checks), next to a responder
+    // sending commands on its kept-alive connection.
+    let probe = async {
+        let (mut lat, mut failed) = (Vec::new(), 0);
+        let mut every = tokio::time::interval(PROBE_EVERY);
+        while window.elapsed() < ATTACK_WINDOW {
+            every.tick().await;
+            let t = Instant::now();
+            match tokio::time::timeout(Duration::from_secs(10), healthz(addr)).await {
+                Ok(Ok(())) => lat.push(t.elapsed()),
+                _ => failed += 1,
+            }
+        }
+        lat.sort();
+        (lat, failed)
+    };
+    let acks = async {
+        let mut lat = Vec::new();
+        while window.elapsed() < ATTACK_WINDOW {
+            let t = Instant::now();
+            client.send(&note(lat.len())).await.map_err(|e| eyre!("command {}: {e}", lat.len()))?;
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        Ok::<_, color_eyre::Report>(lat)
+    };
+    let ((health, failed), acks) = tokio::join!(probe, acks);
+    let acks = acks?;
+    let elapsed = window.elapsed();
+    while let Ok((h, n)) = counts_rx.try_recv() {
+        connects[h] = n;
+    }
+    let churn = (connects.iter().sum::<u64>() - before) as f64 / elapsed.as_secs_f64();
+    println!(
+        "connections: {} half-open ({HALF_OPEN_PROCESSES} processes, all open after {:.1} s, re-opened 1 s after each close: {churn:.0} connects/s) + {streams} idle streams, over {} s: /healthz on a fresh connection every {} ms p50 {} p99 {} max {} ({failed} of {} failed); {} acks one at a time p50 {} p99 {}",
+        HALF_OPEN_PROCESSES * HALF_OPEN_EACH,
+        ramp.as_secs_f64(),
+        ATTACK_WINDOW.as_secs(),
+        PROBE_EVERY.as_millis(),
+        ms(percentile(&health, 50.0)),
+        ms(percentile(&health, 99.0)),
+        ms(health.last().copied().unwrap_or_default()),
+        health.len() + failed,
+        acks.len(),
+        ms(percentile(&acks, 50.0)),
+        ms(percentile(&acks, 99.0)),
+    );
+    for mut h in holders {
+        h.kill().await?;
+    }
+    server.kill().await?;
     Ok(())
 }

@@ -370,16 +370,19 @@ async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
         )?;
         shop = Some((s, path));
     }
-    let server = crate::server::start(crate::server::ServerOptions {
-        listen,
-        data_dir: data_dir.clone(),
-        users: users.clone(),
-        channels,
-        playbook_dirs,
-        public_url: file.public_url.clone(),
-        probes,
-        ..Default::default()
-    })
+    let server = crate::server::start(
+        crate::server::ServerOptions {
+            listen,
+            data_dir: data_dir.clone(),
+            users: users.clone(),
+            channels,
+            playbook_dirs,
+            public_url: file.public_url.clone(),
+            probes,
+            ..Default::default()
+        }
+        .with_limits(&file.limits),
+    )
     .await?;
     if args.demo {
         crate::demo::seed(&server.app, &users).await?;

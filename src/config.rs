@@ -170,6 +170,28 @@ pub struct ServerConfig {
     pub channels: Vec<ChannelConfig>,
     #[serde(default)]
     pub probes: Vec<ProbeConfig>,
+    #[serde(default, skip_serializing_if = "LimitsConfig::is_empty")]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: what one connection or one user may hold, so nobody can starve the room.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Connections served at once [default: the open-file limit less a tenth, at most 4,096, for headroom].
+    pub max_connections: Option<usize>,
+    /// From connect to a complete request head [default: 10s].
+    pub header_timeout: Option<crate::model::playbook::Every>,
+    /// Between requests, on a connection that never showed a valid token [default: 10s].
+    pub idle_timeout: Option<crate::model::playbook::Every>,
+    /// Event streams one user may hold open at once [default: 50].
+    pub streams_per_user: Option<usize>,
+}
+
+impl LimitsConfig {
+    fn is_empty(&self) -> bool {
+        *self == LimitsConfig::default()
+    }
 }
 
 impl ServerConfig {
@@ -225,6 +247,18 @@ impl ServerConfig {
             }
             if !tokens.insert(u.token.as_str()) {
                 return Err(invalid(i, "token", "is the same as another user's".into()));
+            }
+        }
+        for (field, value) in [
+            ("max_connections", self.limits.max_connections),
+            ("streams_per_user", self.limits.streams_per_user),
+        ] {
+            if value == Some(0) {
+                return Err(ConfigError::Invalid {
+                    path: path.into(),
+                    field: format!("limits.{field}"),
+                    message: "must be at least 1".into(),
+                });
             }
         }
         let mut probes = HashSet::new();
@@ -363,5 +397,20 @@ mod tests {
         let c = ServerConfig { data_dir: Some(PathBuf::new()), ..Default::default() };
         let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
         assert!(msg.starts_with("w.toml: data_dir: must not be empty"), "{msg}");
+    }
+
+    #[test]
+    fn limits_are_read_and_a_zero_cap_is_refused_by_field() {
+        let text = "[limits]\nheader_timeout = \"5s\"\nstreams_per_user = 3\n";
+        let c = parse_toml::<ServerConfig>(Path::new("w.toml"), text).unwrap();
+        assert_eq!(c.limits.header_timeout, Some(crate::model::playbook::Every(5)));
+        assert_eq!((c.limits.streams_per_user, c.limits.max_connections), (Some(3), None));
+        let zero = "[limits]\nmax_connections = 0\n";
+        let c = parse_toml::<ServerConfig>(Path::new("w.toml"), zero).unwrap();
+        let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
+        assert_eq!(msg, "w.toml: limits.max_connections: must be at least 1");
+        let typo = "[limits]\nheader_timout = \"5s\"\n";
+        let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), typo).unwrap_err().to_string();
+        assert!(msg.contains("line 2") && msg.contains("header_timout"), "{msg}");
     }
 }

@@ -1,7 +1,8 @@
-//! The hub: the committed state every reader sees, and the broadcast of committed events
-//! that feeds every stream subscriber. Only the writer changes it.
+//! The hub: the committed state every reader sees, the broadcast of committed events that
+//! feeds every stream subscriber, and who holds how many streams. Only the writer changes state.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use axum::body::Bytes;
 use tokio::sync::broadcast;
@@ -31,12 +32,51 @@ pub struct Hub {
     pub log: uuid::Uuid,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<Published>>,
+    streams: Arc<StreamCounts>,
+}
+
+/// Open event streams per user, so that no one user's streams can crowd out everyone else's.
+struct StreamCounts {
+    per_user: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One open stream, counted against its user until dropped.
+pub struct StreamSlot {
+    counts: Arc<StreamCounts>,
+    user: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Hub {
-    pub fn new(log: uuid::Uuid, state: State) -> Hub {
+    /// `streams_per_user`: how many event streams one user may hold open at once.
+    pub fn new(log: uuid::Uuid, state: State, streams_per_user: usize) -> Hub {
         let (events, _) = broadcast::channel(STREAM_BUFFER);
-        Hub { log, state: RwLock::new(state), events }
+        let streams = Arc::new(StreamCounts { per_user: streams_per_user, open: Mutex::default() });
+        Hub { log, state: RwLock::new(state), events, streams }
+    }
+
+    /// Counts a new stream for `user`; `Err(cap)` when the user already holds `cap` of them.
+    pub fn open_stream(&self, user: &str) -> Result<StreamSlot, usize> {
+        // Counts only: a panic while holding the lock leaves nothing half-done to protect.
+        let mut open = self.streams.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(user.to_string()).or_insert(0);
+        if *n >= self.streams.per_user {
+            return Err(self.streams.per_user);
+        }
+        *n += 1;
+        Ok(StreamSlot { counts: self.streams.clone(), user: user.to_string() })
     }
 
     pub fn state(&self) -> RwLockReadGuard<'_, State> {

@@ -2,6 +2,7 @@
 //! serves snapshots, event pages and the live stream to every client.
 
 pub mod api;
+pub mod conn;
 pub mod hub;
 pub mod library;
 pub mod notify;
@@ -41,6 +42,37 @@ pub struct ServerOptions {
     pub probes: Vec<crate::config::ProbeConfig>,
     /// How long an idle event stream waits before telling the client it is still alive.
     pub heartbeat: std::time::Duration,
+    /// Connections served at once; `None` derives it from the open-file limit.
+    pub max_connections: Option<usize>,
+    /// From accept to a complete request head; then the connection is closed.
+    pub header_timeout: std::time::Duration,
+    /// How long a connection that never showed a valid token may sit between requests.
+    pub idle_timeout: std::time::Duration,
+    /// Event streams one user may hold open at once.
+    pub streams_per_user: usize,
+}
+
+/// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
+/// responder's consoles and a wall screen, far from what would crowd out the room.
+pub const STREAMS_PER_USER: usize = 50;
+
+impl ServerOptions {
+    /// Applies the server file's `[limits]`, keeping the defaults for what it leaves out.
+    pub fn with_limits(mut self, limits: &crate::config::LimitsConfig) -> ServerOptions {
+        if limits.max_connections.is_some() {
+            self.max_connections = limits.max_connections;
+        }
+        if let Some(t) = limits.header_timeout {
+            self.header_timeout = std::time::Duration::from_secs(t.0.unsigned_abs());
+        }
+        if let Some(t) = limits.idle_timeout {
+            self.idle_timeout = std::time::Duration::from_secs(t.0.unsigned_abs());
+        }
+        if let Some(n) = limits.streams_per_user {
+            self.streams_per_user = n;
+        }
+        self
+    }
 }
 
 impl Default for ServerOptions {
@@ -54,6 +86,10 @@ impl Default for ServerOptions {
             public_url: None,
             probes: Vec::new(),
             heartbeat: stream::HEARTBEAT,
+            max_connections: None,
+            header_timeout: conn::HEADER_TIMEOUT,
+            idle_timeout: conn::IDLE_TIMEOUT,
+            streams_per_user: STREAMS_PER_USER,
         }
     }
 }
@@ -64,6 +100,10 @@ pub struct RunningServer {
     pub app: App,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Open connections, for the cap and for tests that watch them close.
+    pub connections: Arc<conn::Registry>,
+    /// Declared after `task`: the fan-out runtime winds down once nothing serves into it.
+    _fanout: conn::Fanout,
     _lock: File,
 }
 
@@ -91,6 +131,29 @@ impl RunningServer {
     }
 }
 
+/// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
+/// Tokio's default of 1,024 overflowed under waves of reconnecting half-open peers: a dropped
+/// SYN costs a legitimate client (a health check) a one-second retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the first address `listen` resolves to that accepts a bind.
+async fn listen(listen: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(listen).await? {
+        let socket =
+            if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        // As std and tokio do on Unix: a restarted server can bind while old sockets linger in TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "resolves to no address")))
+}
+
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("events.sqlite3")
 }
@@ -108,8 +171,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
     let state = store.load_state().wrap_err_with(|| format!("loading {}", path.display()))?;
     let log = store.log_id().wrap_err_with(|| format!("reading {}", path.display()))?;
-    let listener =
-        TcpListener::bind(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
+    let listener = listen(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let load = {
@@ -121,7 +183,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         crate::stderr!("warroom: {e}");
     }
     let library = Arc::new(library::Shared::new(loaded));
-    let hub = Arc::new(hub::Hub::new(log, state.clone()));
+    let hub = Arc::new(hub::Hub::new(log, state.clone(), opts.streams_per_user));
     let writer = writer::spawn(store, state, hub.clone(), library.clone());
     let users: HashMap<String, Caller> =
         opts.users.iter().map(|u| (u.token.clone(), Caller { name: u.name.clone(), role: u.role })).collect();
@@ -158,17 +220,16 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     }
     let (shutdown, stopped) = oneshot::channel::<()>();
     let router = api::router(app.clone());
-    // Small SSE frames must leave at once: with Nagle's algorithm a frame waits for the ACK of
-    // the previous one, and the peer delays ACKs by up to 40 ms.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    Ok(RunningServer { addr, app, shutdown: Some(shutdown), task, _lock: lock })
+    // Descriptors bound every connection: use all the hard limit allows, and size the cap from it.
+    let fds = conn::raise_fd_limit().unwrap_or(1024);
+    let mut limits = conn::Limits::from_fd_limit(fds, opts.header_timeout, opts.idle_timeout);
+    if let Some(max) = opts.max_connections {
+        limits.max_connections = max;
+    }
+    let connections = conn::Registry::new(limits);
+    let fanout = conn::Fanout::start().wrap_err("starting the event fan-out threads")?;
+    let fanout_handle = fanout.handle().ok_or_else(|| eyre!("the event fan-out runtime is gone"))?;
+    let task =
+        tokio::spawn(conn::serve(listener, app.clone(), router, connections.clone(), fanout_handle, stopped));
+    Ok(RunningServer { addr, app, shutdown: Some(shutdown), task, connections, _fanout: fanout, _lock: lock })
 }

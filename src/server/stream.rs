@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast;
 
 use super::api::{query_numbers, App, HttpError};
-use super::hub::{sse_frame, Published};
+use super::hub::{sse_frame, Published, StreamSlot};
 use super::writer::Caller;
 use crate::protocol::RESYNC_EVENT;
 
@@ -25,7 +25,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 pub async fn stream(
     State(app): State<App>,
-    _caller: Caller,
+    caller: Caller,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, HttpError> {
@@ -38,12 +38,24 @@ pub async fn stream(
             .ok_or_else(|| HttpError::bad_request("Last-Event-ID must be an event seq"))?,
         None => q.get("after").copied().unwrap_or(0),
     };
+    let slot = app.hub().open_stream(&caller.name).map_err(|cap| {
+        HttpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!(
+                "{} already has {cap} event streams open, the most one user may hold \
+                 ([limits] streams_per_user): close one first",
+                caller.name
+            ),
+        )
+    })?;
     // Subscribe before reading the head: every event past the head then reaches us.
     let live = app.hub().subscribe();
     let head = app.hub().state().seq;
     let closing = app.inner.closing.subscribe();
     let samples = app.inner.telemetry.subscribe();
-    let follower = Follower { app, live, samples, closing, next: after + 1, head, phase: Phase::Hello };
+    let follower =
+        Follower { app, live, samples, closing, next: after + 1, head, phase: Phase::Hello, _slot: slot };
     // The body itself follows the broadcast: no task or channel per subscriber, and a
     // disconnect simply drops it.
     let body = futures_util::stream::unfold(follower, |mut f| async move {
@@ -79,6 +91,8 @@ struct Follower {
     /// The newest seq when it subscribed: catch up to here from the store.
     head: u64,
     phase: Phase,
+    /// Counts this stream against its user while the body lives.
+    _slot: StreamSlot,
 }
 
 impl Follower {

@@ -1,0 +1,568 @@
+//! Connections: the accept loop and each connection's life — deadlines for headers and idle
+//! keep-alive, a cap that sheds idle anonymous peers first, and streams moved to the fan-out runtime.
+
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::response::IntoResponse;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use super::api::{App, HttpError};
+
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longer than the client's own pool timeout (30 s): the client closes an idle connection
+/// first, so it never sends a command on one the server is closing.
+pub const AUTH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Answered even past the cap, on connections admitted as overflow.
+const PUBLIC: [&str; 3] = ["/healthz", "/status", "/status.json"];
+const STREAM_PATH: &str = "/api/v1/stream";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served in full at once.
+    pub max_connections: usize,
+    /// Connections admitted past the cap when nothing idle can be shed: they get the public
+    /// probes and a 503 for anything else, then close.
+    pub overflow: usize,
+    /// From accept to a complete first request head.
+    pub header_timeout: Duration,
+    /// Between requests, for a connection that never showed a valid token.
+    pub idle_timeout: Duration,
+    /// Between requests, for an authenticated connection.
+    pub auth_idle_timeout: Duration,
+}
+
+impl Limits {
+    /// Derives the cap from the open-file limit, keeping headroom for SQLite (the writer, the
+    /// snapshot thread and pooled readers), probes, the notifier and overflow connections.
+    pub fn from_fd_limit(fds: u64, header_timeout: Duration, idle_timeout: Duration) -> Limits {
+        let fds = usize::try_from(fds).unwrap_or(usize::MAX).max(128);
+        let reserve = (fds / 10).clamp(64, 4096);
+        Limits {
+            max_connections: fds - reserve,
+            overflow: reserve / 4,
+            header_timeout,
+            idle_timeout,
+            auth_idle_timeout: AUTH_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one; returns the soft limit now in force.
+#[cfg(unix)]
+pub fn raise_fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by reference.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    // Linux refuses an infinite soft limit for files; 2^20 is its usual ceiling (nr_open).
+    let want = if lim.rlim_max == libc::RLIM_INFINITY { 1 << 20 } else { lim.rlim_max };
+    if lim.rlim_cur < want {
+        let raised = libc::rlimit { rlim_cur: want, rlim_max: lim.rlim_max };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = want;
+        }
+    }
+    // rlim_t is not u64 on every Unix target.
+    #[allow(clippy::unnecessary_cast)]
+    Some(lim.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+pub fn raise_fd_limit() -> Option<u64> {
+    None
+}
+
+/// Shed order: anonymous idle connections (class 0) before authenticated ones (class 1),
+/// longest idle first within a class.
+type IdleKey = (u8, Instant, u64);
+
+#[derive(Default)]
+struct Table {
+    next_id: u64,
+    /// Admitted in full, counted against the cap.
+    open: usize,
+    overflow: usize,
+    idle: BTreeSet<IdleKey>,
+    slots: HashMap<u64, Slot>,
+}
+
+struct Slot {
+    /// Requests whose head has arrived and whose response is not yet fully written.
+    busy: usize,
+    served: bool,
+    authenticated: bool,
+    overflow: bool,
+    /// Accepted, or last request finished.
+    since: Instant,
+    shed: Option<oneshot::Sender<()>>,
+}
+
+impl Slot {
+    fn idle_key(&self, id: u64) -> Option<IdleKey> {
+        (self.busy == 0 && !self.overflow).then_some((u8::from(self.authenticated), self.since, id))
+    }
+}
+
+/// Every open connection, for the cap, shedding and the graceful stop.
+pub struct Registry {
+    limits: Limits,
+    table: Mutex<Table>,
+    /// Signalled when the last connection closes.
+    drained: Notify,
+}
+
+impl Registry {
+    pub fn new(limits: Limits) -> Arc<Registry> {
+        Arc::new(Registry { limits, table: Mutex::default(), drained: Notify::new() })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // The table holds counts only; a panic mid-update cannot make it unsafe to read.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connections open now: (admitted in full, overflow).
+    pub fn open(&self) -> (usize, usize) {
+        let t = self.lock();
+        (t.open, t.overflow)
+    }
+
+    /// Admits a new connection: in full under the cap or after shedding an idle one, else as
+    /// overflow while there is room; `None` means close it at once.
+    fn admit(self: &Arc<Self>) -> Option<(Arc<ConnHandle>, oneshot::Receiver<()>, oneshot::Receiver<()>)> {
+        let mut t = self.lock();
+        let overflow = if t.open < self.limits.max_connections || shed_oldest(&mut t) {
+            false
+        } else if t.overflow < self.limits.overflow {
+            true
+        } else {
+            return None;
+        };
+        let id = t.next_id;
+        t.next_id += 1;
+        if overflow {
+            t.overflow += 1;
+        } else {
+            t.open += 1;
+        }
+        let (shed, shed_rx) = oneshot::channel();
+        let slot = Slot {
+            busy: 0,
+            served: false,
+            authenticated: false,
+            overflow,
+            since: Instant::now(),
+            shed: Some(shed),
+        };
+        if let Some(key) = slot.idle_key(id) {
+            t.idle.insert(key);
+        }
+        t.slots.insert(id, slot);
+        let (migrate, migrate_rx) = oneshot::channel();
+        let handle = Arc::new(ConnHandle {
+            id,
+            overflow,
+            registry: self.clone(),
+            changed: Notify::new(),
+            migrate: Mutex::new(Some(migrate)),
+        });
+        Some((handle, shed_rx, migrate_rx))
+    }
+
+    /// Closes the connection idle longest (anonymous first); false when none is idle.
+    pub fn shed_one(&self) -> bool {
+        shed_oldest(&mut self.lock())
+    }
+
+    fn remove(&self, id: u64) {
+        let mut t = self.lock();
+        if let Some(slot) = t.slots.remove(&id) {
+            if let Some(key) = slot.idle_key(id) {
+                t.idle.remove(&key);
+            }
+            if slot.overflow {
+                t.overflow -= 1;
+            } else {
+                t.open -= 1;
+            }
+        }
+        if t.slots.is_empty() {
+            self.drained.notify_waiters();
+        }
+    }
+
+    async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.lock().slots.is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+fn shed_oldest(t: &mut Table) -> bool {
+    let Some((_, _, id)) = t.idle.pop_first() else { return false };
+    if let Some(slot) = t.slots.remove(&id) {
+        // The connection may be ending by itself already; either way it is gone from the count.
+        if let Some(shed) = slot.shed {
+            let _ = shed.send(());
+        }
+        t.open -= 1;
+    }
+    true
+}
+
+/// One connection's view of its slot; dropping the last reference (when the connection's
+/// task ends, however it ends) frees the slot.
+struct ConnHandle {
+    id: u64,
+    overflow: bool,
+    registry: Arc<Registry>,
+    /// Wakes the connection's task to recompute its deadline.
+    changed: Notify,
+    migrate: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl ConnHandle {
+    fn update(&self, f: impl FnOnce(&mut Slot)) {
+        let mut t = self.registry.lock();
+        let Some(slot) = t.slots.get_mut(&self.id) else { return };
+        let before = slot.idle_key(self.id);
+        f(slot);
+        let after = slot.idle_key(self.id);
+        if before != after {
+            if let Some(k) = before {
+                t.idle.remove(&k);
+            }
+            if let Some(k) = after {
+                t.idle.insert(k);
+            }
+        }
+    }
+
+    fn begin(self: &Arc<Self>, authenticated: bool) -> Busy {
+        self.update(|s| {
+            s.busy += 1;
+            s.served = true;
+            s.authenticated |= authenticated;
+        });
+        Busy(self.clone())
+    }
+
+    /// When the connection must close unless a request arrives; `None` while one is in flight.
+    fn deadline(&self) -> Option<Instant> {
+        let limits = self.registry.limits;
+        let t = self.registry.lock();
+        // Shed: its task is being told to close anyway.
+        let Some(s) = t.slots.get(&self.id) else { return Some(Instant::now()) };
+        (s.busy == 0).then(|| {
+            s.since
+                + if !s.served {
+                    limits.header_timeout
+                } else if s.authenticated {
+                    limits.auth_idle_timeout
+                } else {
+                    limits.idle_timeout
+                }
+        })
+    }
+
+    fn migrate(&self) {
+        if let Some(tx) = self.migrate.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            // The connection's task may have ended already: nothing left to move.
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for ConnHandle {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+    }
+}
+
+/// Marks a request in flight until its response body is dropped (fully written or abandoned).
+struct Busy(Arc<ConnHandle>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.update(|s| {
+            s.busy = s.busy.saturating_sub(1);
+            s.since = Instant::now();
+        });
+        self.0.changed.notify_one();
+    }
+}
+
+/// A response body that keeps its connection counted busy while it is being sent.
+pub struct Tracked {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether a request carries a token of a configured user (the handlers still check it).
+fn authenticated(app: &App, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|t| app.inner.users.contains_key(t.trim()))
+}
+
+/// The runtime that drives event streams, apart from request handling: a command's ack never
+/// waits in a run queue behind thousands of stream wake-ups.
+pub struct Fanout(Option<tokio::runtime::Runtime>);
+
+impl Fanout {
+    pub fn start() -> std::io::Result<Fanout> {
+        // Half the cores: the other half stays free for requests and the writer.
+        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("warroom-fanout")
+            .enable_all()
+            .build()?;
+        Ok(Fanout(Some(rt)))
+    }
+
+    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|rt| rt.handle().clone())
+    }
+}
+
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        // Dropping a runtime inside async code would block (and panic): let it wind down apart.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Accepts until `stopped` fires (or its sender is dropped), then asks every connection to
+/// finish its request and waits for all of them to close.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    router: axum::Router,
+    registry: Arc<Registry>,
+    fanout: tokio::runtime::Handle,
+    mut stopped: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let (closing, closing_rx) = watch::channel(false);
+    let mut warned: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut stopped => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) if is_peer_error(&e) => continue,
+            Err(e) => {
+                // Out of descriptors (or worse): free one by shedding an idle connection, and
+                // never spin on a failing accept.
+                if warned.is_none_or(|w| w.elapsed() > Duration::from_secs(60)) {
+                    crate::stderr!("warroom: accepting connections: {e} (shedding idle connections)");
+                    warned = Some(Instant::now());
+                }
+                if !registry.shed_one() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                continue;
+            }
+        };
+        let Some((handle, shed, migrate)) = registry.admit() else {
+            continue;
+        };
+        spawn_connection(tcp, &app, &router, handle, shed, migrate, closing_rx.clone(), &fanout);
+    }
+    drop(listener);
+    closing.send_replace(true);
+    registry.drained().await;
+    Ok(())
+}
+
+/// Errors that concern one peer only (it reset before we accepted it).
+fn is_peer_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_connection(
+    tcp: TcpStream,
+    app: &App,
+    router: &axum::Router,
+    handle: Arc<ConnHandle>,
+    shed: oneshot::Receiver<()>,
+    migrate: oneshot::Receiver<()>,
+    closing: watch::Receiver<bool>,
+    fanout: &tokio::runtime::Handle,
+) {
+    // Small SSE frames must leave at once: with Nagle's algorithm a frame waits for the ACK of
+    // the previous one, and the peer delays ACKs by up to 40 ms. A socket that refuses the
+    // option is about to fail anyway, and then its connection ends by itself.
+    let _ = tcp.set_nodelay(true);
+    let service = {
+        let (app, router, handle) = (app.clone(), router.clone(), handle.clone());
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (app, router, handle) = (app.clone(), router.clone(), handle.clone());
+            async move {
+                let busy = handle.begin(authenticated(&app, req.headers()));
+                let path = req.uri().path();
+                if handle.overflow && !PUBLIC.contains(&path) {
+                    let max = handle.registry.limits.max_connections;
+                    let refusal = HttpError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too_many_connections",
+                        format!(
+                            "the server holds its limit of {max} connections ([limits] max_connections); \
+                             only /healthz and /status answer now: retry shortly"
+                        ),
+                    );
+                    let mut resp = refusal.into_response();
+                    resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                    return Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }));
+                }
+                let stream = path == STREAM_PATH;
+                let resp = match router.oneshot(req.map(Body::new)).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                };
+                if stream && resp.status().is_success() {
+                    handle.migrate();
+                }
+                Ok(resp.map(|inner| Tracked { inner, _busy: busy }))
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // Deadlines are ours (see `ConnHandle::deadline`): hyper's would also cut authenticated
+    // keep-alive connections after the header timeout.
+    builder.header_read_timeout(None).keep_alive(!handle.overflow);
+    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+    let mut driver = Box::pin(drive(conn, handle, shed, closing));
+    let fanout = fanout.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = &mut driver => {}
+            // A stream from here on only wakes for fan-out: it moves, socket and all, so its
+            // wake-ups queue on the fan-out runtime instead of ahead of commands.
+            Ok(()) = migrate => {
+                fanout.spawn(driver);
+            }
+        }
+    });
+}
+
+/// Runs one connection until it ends, is shed, misses its deadline, or the server stops.
+async fn drive<S>(
+    conn: hyper::server::conn::http1::Connection<TokioIo<TcpStream>, S>,
+    handle: Arc<ConnHandle>,
+    mut shed: oneshot::Receiver<()>,
+    mut closing: watch::Receiver<bool>,
+) where
+    S: hyper::service::HttpService<Incoming, ResBody = Tracked>,
+{
+    tokio::pin!(conn);
+    let mut stopping = false;
+    loop {
+        let deadline = handle.deadline();
+        tokio::select! {
+            // An error here is a peer that went away or spoke garbage: only that peer can tell.
+            _ = conn.as_mut() => return,
+            _ = &mut shed => return,
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                if handle.deadline().is_some_and(|d| d <= Instant::now()) {
+                    return;
+                }
+            }
+            _ = handle.changed.notified() => {}
+            _ = closing.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_cap_leaves_headroom_below_the_open_file_limit() {
+        let l = Limits::from_fd_limit(20_000, HEADER_TIMEOUT, IDLE_TIMEOUT);
+        assert_eq!((l.max_connections, l.overflow), (18_000, 500));
+        let small = Limits::from_fd_limit(256, HEADER_TIMEOUT, IDLE_TIMEOUT);
+        assert_eq!((small.max_connections, small.overflow), (192, 16));
+        assert!(Limits::from_fd_limit(u64::MAX, HEADER_TIMEOUT, IDLE_TIMEOUT).max_connections > 1 << 20);
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_the_longest_idle_anonymous_connection_is_shed_before_an_authenticated_one() {
+        let mut limits = Limits::from_fd_limit(256, HEADER_TIMEOUT, IDLE_TIMEOUT);
+        limits.max_connections = 2;
+        limits.overflow = 1;
+        let reg = Registry::new(limits);
+        let (authed, mut authed_shed, _m1) = reg.admit().unwrap();
+        drop(authed.begin(true));
+        let (_anon, mut anon_shed, _m2) = reg.admit().unwrap();
+        // Full: the anonymous one goes, though the authenticated one has been idle longer.
+        let (third, _s3, _m3) = reg.admit().unwrap();
+        assert!(!third.overflow);
+        assert!(anon_shed.try_recv().is_ok());
+        assert!(authed_shed.try_recv().is_err());
+        // Both busy now: nothing to shed, so one overflow connection, then refusals.
+        let _b1 = authed.begin(true);
+        let _b3 = third.begin(false);
+        let (over, _s4, _m4) = reg.admit().unwrap();
+        assert!(over.overflow);
+        assert!(reg.admit().is_none());
+        assert_eq!(reg.open(), (2, 1));
+    }
+}

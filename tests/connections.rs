@@ -1,0 +1,257 @@
+//! No connection can starve the room: half-open peers are cut at the header deadline, the
+//! connection cap sheds idle anonymous peers, and one user's streams are capped.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{eventually, token, users, DEADLINE};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use warroom::client::{Client, StreamItem};
+use warroom::model::{Intent, Severity, UserRole};
+use warroom::protocol::Command;
+use warroom::server::{start, RunningServer, ServerOptions};
+
+struct Server {
+    server: RunningServer,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn server_with(tune: impl FnOnce(&mut ServerOptions)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        users: users(),
+        ..Default::default()
+    };
+    tune(&mut opts);
+    let server = start(opts).await.unwrap();
+    let url = server.url();
+    Server { server, url, _dir: dir }
+}
+
+fn client(s: &Server, role: UserRole) -> Client {
+    Client::new(&s.url, &token(role)).unwrap()
+}
+
+fn declare() -> Command {
+    Command::new(Intent::DeclareIncident {
+        title: "Checkout is down".into(),
+        severity: Severity::Sev5,
+        impact: String::new(),
+        drill: false,
+        services: Vec::new(),
+    })
+}
+
+/// A request head cut off before its blank line: the peer never finishes it.
+const HALF: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: warroom\r\n";
+
+/// Reads until the peer closes; true if it closed before the deadline.
+async fn closed_by_peer(sock: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    let read_to_end = async {
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(DEADLINE, read_to_end).await.is_ok()
+}
+
+/// Sends one request on a raw connection and reads its response: (status, body).
+async fn request(sock: &mut TcpStream, head: &str) -> (u16, String) {
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let done = |got: &[u8]| -> Option<(u16, String)> {
+        let text = std::str::from_utf8(got).ok()?;
+        let (headers, body) = text.split_once("\r\n\r\n")?;
+        let status = headers.split(' ').nth(1)?.parse().ok()?;
+        let len: usize = headers
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+            })?
+            .parse()
+            .ok()?;
+        (body.len() >= len).then(|| (status, body.to_string()))
+    };
+    let read = async {
+        loop {
+            if let Some(r) = done(&got) {
+                return r;
+            }
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the server closed before answering; got {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(DEADLINE, read).await.expect("no response before the deadline")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_finishes_its_headers_is_cut_at_the_header_timeout() {
+    let s = server_with(|o| o.header_timeout = Duration::from_millis(200)).await;
+    let mut sock = TcpStream::connect(s.server.addr).await.unwrap();
+    sock.write_all(HALF).await.unwrap();
+    assert!(closed_by_peer(&mut sock).await, "a half-open connection was still open after {DEADLINE:?}");
+    eventually("the connection to leave the count", || async { s.server.connections.open() == (0, 0) }).await;
+    s.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_anonymous_connection_is_closed_but_an_authenticated_one_is_kept() {
+    let s = server_with(|o| o.idle_timeout = Duration::from_millis(200)).await;
+    let mut anon = TcpStream::connect(s.server.addr).await.unwrap();
+    let mut authed = TcpStream::connect(s.server.addr).await.unwrap();
+    let (status, _) = request(&mut anon, "GET /healthz HTTP/1.1\r\nHost: w\r\n\r\n").await;
+    assert_eq!(status, 200);
+    let whoami = format!(
+        "GET /api/v1/whoami HTTP/1.1\r\nHost: w\r\nAuthorization: Bearer {}\r\n\r\n",
+        token(UserRole::Observer)
+    );
+    let (status, body) = request(&mut authed, &whoami).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(closed_by_peer(&mut anon).await, "an idle anonymous connection outlived its idle timeout");
+    // Idle just as long, yet still served: its deadline is a minute.
+    let (status, body) = request(&mut authed, &whoami).await;
+    assert_eq!(status, 200, "{body}");
+    s.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_healthz_status_and_commands_still_answer() {
+    const CAP: usize = 40;
+    const HALF_OPEN: usize = 300;
+    // A long header timeout: only shedding can make room here.
+    let s = server_with(|o| {
+        o.max_connections = Some(CAP);
+        o.header_timeout = Duration::from_secs(120);
+    })
+    .await;
+    let closed = Arc::new(AtomicUsize::new(0));
+    let mut holders = Vec::new();
+    for _ in 0..HALF_OPEN {
+        let mut sock = TcpStream::connect(s.server.addr).await.unwrap();
+        sock.write_all(HALF).await.unwrap();
+        let closed = closed.clone();
+        holders.push(tokio::spawn(async move {
+            if closed_by_peer(&mut sock).await {
+                closed.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    eventually("the oldest half-open connections to be shed", || async {
+        closed.load(Ordering::SeqCst) == HALF_OPEN - CAP
+    })
+    .await;
+    assert_eq!(s.server.connections.open(), (CAP, 0));
+    let http = reqwest::Client::new();
+    let health = http.get(format!("{}/healthz", s.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let status = http.get(format!("{}/status", s.url)).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    let ack = client(&s, UserRole::Commander).send(&declare()).await.unwrap();
+    assert_eq!(ack.seq, 1);
+    // A stream opens too, and the cap still holds.
+    let mut stream = client(&s, UserRole::Observer).stream(0).await.unwrap();
+    assert!(matches!(stream.next().await, Some(Ok(StreamItem::Hello { .. }))));
+    assert!(s.server.connections.open().0 <= CAP);
+    drop(stream);
+    s.server.stop().await;
+    for h in holders {
+        h.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_slot_is_busy_healthz_still_answers_and_other_requests_get_503() {
+    let s = server_with(|o| o.max_connections = Some(2)).await;
+    let mut streams = Vec::new();
+    for role in [UserRole::Observer, UserRole::Responder] {
+        let mut st = client(&s, role).stream(0).await.unwrap();
+        assert!(matches!(st.next().await, Some(Ok(StreamItem::Hello { .. }))));
+        streams.push(st);
+    }
+    let health = reqwest::get(format!("{}/healthz", s.url)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let status = reqwest::get(format!("{}/status.json", s.url)).await.unwrap();
+    assert_eq!(status.status(), 200);
+    let refused = reqwest::Client::new()
+        .post(format!("{}/api/v1/commands", s.url))
+        .bearer_auth(token(UserRole::Commander))
+        .json(&declare())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_connections");
+    assert!(body["detail"].as_str().unwrap().contains("limit of 2 connections"), "{body}");
+    // A stream ending frees its slot for commands again.
+    streams.pop();
+    let commander = client(&s, UserRole::Commander);
+    eventually("a command to be served once a slot is free", || async {
+        commander.send(&declare()).await.is_ok()
+    })
+    .await;
+    s.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_at_the_stream_cap_gets_429_and_others_still_stream() {
+    let s = server_with(|o| o.streams_per_user = 2).await;
+    let olivia = client(&s, UserRole::Observer);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut st = olivia.stream(0).await.unwrap();
+        assert!(matches!(st.next().await, Some(Ok(StreamItem::Hello { .. }))));
+        held.push(st);
+    }
+    let refused = reqwest::Client::new()
+        .get(format!("{}/api/v1/stream", s.url))
+        .bearer_auth(token(UserRole::Observer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_streams");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("olivia") && detail.contains("2 event streams"), "{detail}");
+    // Someone else still streams, and sees the next event.
+    let mut alice = client(&s, UserRole::Commander).stream(0).await.unwrap();
+    assert!(matches!(alice.next().await, Some(Ok(StreamItem::Hello { .. }))));
+    let ack = client(&s, UserRole::Commander).send(&declare()).await.unwrap();
+    let seen = tokio::time::timeout(DEADLINE, async {
+        while let Some(item) = alice.next().await {
+            if let Ok(StreamItem::Event(e)) = item {
+                return e.seq;
+            }
+        }
+        0
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen, ack.seq);
+    // Closing one of olivia's streams gives her the slot back.
+    held.pop();
+    eventually("olivia's slot to be freed", || async {
+        match olivia.stream(0).await {
+            Ok(mut st) => matches!(st.next().await, Some(Ok(StreamItem::Hello { .. }))),
+            Err(_) => false,
+        }
+    })
+    .await;
+    s.server.stop().await;
+}
