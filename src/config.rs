@@ -64,6 +64,17 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
+    /// The name as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Email => "email",
+            ChannelKind::Statuspage => "statuspage",
+            ChannelKind::Social => "social",
+            ChannelKind::DryRun => "dry-run",
+        }
+    }
+
     pub fn default_audience(self) -> crate::model::Audience {
         use crate::model::Audience;
         match self {
@@ -291,7 +302,7 @@ impl ServerConfig {
             }
             let need = |field: &str, v: &Option<String>| match v {
                 Some(s) if !s.trim().is_empty() => Ok(()),
-                _ => Err(bad(field, format!("a {:?} channel needs it", c.kind).to_lowercase())),
+                _ => Err(bad(field, format!("a {} channel needs it", c.kind.as_str()))),
             };
             match c.kind {
                 ChannelKind::Webhook | ChannelKind::Social => {

@@ -127,7 +127,7 @@ fn realistic_state() -> State {
 
 /// The server library with the shipped playbooks and the demo's channels.
 fn library() -> warroom::server::library::Loaded {
-    warroom::server::library::load(&warroom::demo::channels(), &[], "https://status.example.com")
+    warroom::server::library::load(&warroom::demo::channels(), &[], "https://status.example.com", &[])
 }
 
 /// The realistic war room with the shipped major-outage playbook on INC-1, two steps done.

@@ -291,6 +291,8 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
         ("/api/v1/events?after=999", StatusCode::BAD_REQUEST),
         ("/api/v1/events?after=18446744073709551615", StatusCode::BAD_REQUEST),
         ("/api/v1/events?after=1", StatusCode::OK),
+        ("/api/v1/stream?after=18446744073709551615", StatusCode::BAD_REQUEST),
+        ("/api/v1/stream?after=2", StatusCode::BAD_REQUEST),
     ] {
         let (status, resp) = call("GET", &u(path), Some(&observer), None).await;
         assert_eq!(status, want, "{path}: {resp}");
@@ -322,16 +324,19 @@ async fn a_status_change_that_no_longer_applies_is_refused_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_ahead_of_the_log_is_told_to_resync_and_a_replica_recovers() {
-    use futures_util::StreamExt;
-    use warroom::client::StreamItem;
+async fn a_client_ahead_of_the_log_is_told_to_reload() {
     let ts = TestServer::start().await;
     let c = ts.client(UserRole::Commander);
     c.send(&declare("one")).await.unwrap();
-    // A client that followed another server (or a reset one) asks for events after 99.
-    let mut stream = c.stream(99).await.unwrap();
-    assert!(matches!(stream.next().await.unwrap().unwrap(), StreamItem::Hello { head: 1, log: Some(_) }));
-    assert!(matches!(stream.next().await.unwrap().unwrap(), StreamItem::Resync(_)));
+    // A client that followed another server (or a reset one) asks for events after 99: a
+    // refusal its sync reads as "reload the snapshot" (the next test sees a replica recover).
+    match c.stream(99).await.map(|_| ()) {
+        Err(warroom::client::ClientError::Rejected { status: 400, error, detail }) => {
+            assert_eq!(error, warroom::protocol::AHEAD_OF_LOG);
+            assert!(detail.contains("reload"), "{detail}");
+        }
+        other => panic!("expected 400 ahead_of_log, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,9 +47,10 @@ fn dir_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Loads every playbook (shipped, then each dir in order; a later one with the same id
-/// wins) and describes the channels.
-pub fn load(channels: &[ChannelConfig], dirs: &[PathBuf], public_url: &str) -> Loaded {
+/// wins) and describes the channels and the status page components (the probes' names).
+pub fn load(channels: &[ChannelConfig], dirs: &[PathBuf], public_url: &str, components: &[String]) -> Loaded {
     let mut out = Loaded::default();
+    out.library.components = components.to_vec();
     let add = |pb: Playbook, out: &mut Loaded| {
         out.library.playbooks.retain(|p| p.id != pb.id);
         out.library.playbooks.push(pb);
@@ -72,7 +73,7 @@ pub fn load(channels: &[ChannelConfig], dirs: &[PathBuf], public_url: &str) -> L
         out.library.channels.insert(
             c.name.clone(),
             ChannelInfo {
-                kind: format!("{:?}", c.kind).to_lowercase(),
+                kind: c.kind.as_str().to_string(),
                 audience: c.audience.unwrap_or(c.kind.default_audience()),
             },
         );

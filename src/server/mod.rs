@@ -176,7 +176,8 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let load = {
         let (channels, dirs) = (opts.channels.clone(), opts.playbook_dirs.clone());
-        move || library::load(&channels, &dirs, &public_url)
+        let components: Vec<String> = opts.probes.iter().map(|p| p.name.clone()).collect();
+        move || library::load(&channels, &dirs, &public_url, &components)
     };
     let loaded = load();
     for e in &loaded.errors {

@@ -38,6 +38,7 @@ pub async fn stream(
             .ok_or_else(|| HttpError::bad_request("Last-Event-ID must be an event seq"))?,
         None => q.get("after").copied().unwrap_or(0),
     };
+    super::api::check_after(after, app.hub().state().seq)?;
     let slot = app.hub().open_stream(&caller.name).map_err(|cap| {
         HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -108,10 +109,7 @@ impl Follower {
                     self.head,
                     self.app.hub().log
                 ));
-                if self.next > self.head + 1 {
-                    // The client knows events this log never had (a reset server).
-                    return Some(self.end(hello, "the client is ahead of this server's log"));
-                }
+                // A client ahead of the log was refused before the stream opened (check_after).
                 self.phase = if self.next <= self.head { Phase::CatchUp } else { Phase::Live };
                 Some(hello)
             }
