@@ -203,3 +203,42 @@ async fn a_log_holding_a_time_at_the_end_of_the_calendar_stops_nobody() {
     }
     server.stop().await;
 }
+
+/// The public page shows the configured probes and what a commander or an admin put there:
+/// a responder cannot invent components (a typo, or a prank, on the customers' page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responders_cannot_invent_status_page_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = warroom::server::start(warroom::server::ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        users: common::users(),
+        probes: vec![toml::from_str(
+            "name = \"payment\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ninterval = \"1h\"\nconditions = [\"[CONNECTED] == true\"]",
+        )
+        .unwrap()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = |role| warroom::client::Client::new(&server.url(), &common::token(role)).unwrap();
+    let set = |component: &str| {
+        Command::new(Intent::SetComponent {
+            component: component.into(),
+            status: Some(warroom::model::incident::ComponentStatus::PartialOutage),
+        })
+    };
+    client(UserRole::Responder).send(&set("payment")).await.expect("a configured probe is a component");
+    match client(UserRole::Responder).send(&set("paymnet")).await {
+        Err(ClientError::Rejected { status: 404, error, .. }) => assert_eq!(error, "unknown_component"),
+        other => panic!("expected 404 for an invented component, got {other:?}"),
+    }
+    client(UserRole::Commander).send(&set("cdn")).await.expect("a commander adds a component");
+    client(UserRole::Responder).send(&set("cdn")).await.expect("once there, responders set it too");
+    let page: serde_json::Value =
+        reqwest::get(format!("{}/status.json", server.url())).await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        page["components"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(names.contains(&"cdn") && names.contains(&"payment") && !names.contains(&"paymnet"), "{page}");
+    server.stop().await;
+}
