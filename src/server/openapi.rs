@@ -18,17 +18,24 @@ pub fn document() -> Value {
         ("400", "malformed JSON or unknown command kind"),
         ("401", "no or unknown bearer token"),
         ("403", "the caller's role may not do this"),
-        ("404", "unknown incident"),
+        ("404", "unknown incident (unknown_incident) or status page component (unknown_component)"),
         ("409", "the command no longer applies (e.g. invalid status transition)"),
         ("413", "body over 64 KiB"),
         ("422", "invalid field, or the id was used for a different command"),
-        ("503", "the event store is unavailable"),
+        ("500", "a bug met deciding this command (internal): refused, nothing written; not worth a retry"),
+        ("503", "the event store is unavailable, or the server is at its connection cap (too_many_connections)"),
     ]);
     command_responses["200"] = json!({
         "description": "durable; a replayed id returns the original answer",
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Ack" } } }
     });
-    let auth_errors = errors(&[("401", "no or unknown bearer token"), ("400", "bad query")]);
+    let auth_errors = errors(&[
+        ("401", "no or unknown bearer token"),
+        ("400", "bad query, or `after` past the log's head (ahead_of_log: reload the snapshot)"),
+    ]);
+    let mut stream_errors = auth_errors.clone();
+    stream_errors["429"] = json!({ "description": "the user already holds [limits] streams_per_user streams (too_many_streams)",
+                                   "content": { "application/json": { "schema": error } } });
     let with = |mut base: Value, ok: Value| {
         base["200"] = ok;
         base
@@ -79,8 +86,9 @@ pub fn document() -> Value {
         },
         "security": [{ "bearer": [] }],
         "paths": {
-            "/healthz": { "get": { "summary": "liveness", "security": [],
-                "responses": { "200": { "description": "ok" } } } },
+            "/healthz": { "get": { "summary": "whether commands can be written now", "security": [],
+                "responses": { "200": { "description": "`{status: ok, seq}`" },
+                               "503": { "description": "`{status: unavailable, detail, seq}`: why writes are impossible" } } } },
             "/api/v1/commands": { "post": {
                 "summary": "submit one command",
                 "requestBody": { "required": true, "content": { "application/json": {
@@ -101,7 +109,7 @@ pub fn document() -> Value {
                     { "name": "Last-Event-ID", "in": "header", "schema": { "type": "integer" } },
                     { "name": "after", "in": "query", "schema": { "type": "integer" } }
                 ],
-                "responses": with(auth_errors.clone(), json!({ "description": "text/event-stream" })) } },
+                "responses": with(stream_errors, json!({ "description": "text/event-stream" })) } },
             "/api/v1/whoami": { "get": { "summary": "`{name, role}` of the caller's token",
                 "responses": with(auth_errors.clone(), json!({ "description": "the caller" })) } },
             "/api/v1/openapi.json": { "get": { "summary": "this document",
