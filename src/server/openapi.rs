@@ -23,7 +23,10 @@ pub fn document() -> Value {
         ("413", "body over 64 KiB"),
         ("422", "invalid field, or the id was used for a different command"),
         ("500", "a bug met deciding this command (internal): refused, nothing written; not worth a retry"),
-        ("503", "the event store is unavailable, or the server is at its connection cap (too_many_connections)"),
+        (
+            "503",
+            "the event store is unavailable, or the server is at its connection cap (too_many_connections)",
+        ),
     ]);
     command_responses["200"] = json!({
         "description": "durable; a replayed id returns the original answer",
