@@ -303,7 +303,7 @@ async fn no_field_of_any_event_reaches_the_console_raw() {
                 app.zoom = zoom;
                 app.prepare();
                 let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
-                term.draw(|f| warroom::tui::view::draw(f, &mut app)).unwrap();
+                term.draw(|f| warroom::tui::view::draw(f, &app)).unwrap();
                 let buf = term.backend().buffer().clone();
                 let shown: String = buf.content().iter().map(|c| c.symbol()).collect();
                 assert_clean(&format!("the console ({id}, {pane:?}, zoom {zoom})"), &shown);

@@ -199,7 +199,7 @@ async fn a_log_holding_a_time_at_the_end_of_the_calendar_stops_nobody() {
         app.focus = pane;
         app.prepare();
         let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
-        term.draw(|f| warroom::tui::view::draw(f, &mut app)).unwrap();
+        term.draw(|f| warroom::tui::view::draw(f, &app)).unwrap();
     }
     server.stop().await;
 }
