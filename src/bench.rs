@@ -144,28 +144,8 @@ async fn probes() -> color_eyre::Result<()> {
              conditions = [\"[STATUS] == 200\", \"[RESPONSE_TIME] < 300\", \"[BODY].status == UP\"]\n"
         ));
     }
-    let config_path = dir.path().join("server.toml");
-    std::fs::write(&config_path, config)?;
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config_path)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .env("WARROOM_CONFIG_DIR", dir.path().join("cfg"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    let (mut child, server) = serve_child(dir.path(), &config).await?;
     let pid = child.id().ok_or_else(|| eyre!("no pid"))?;
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
-        child.stdout.take().ok_or_else(|| eyre!("no stdout"))?,
-    ));
-    let first = lines.next_line().await?.unwrap_or_default();
-    let server = first
-        .strip_prefix("warroom listening on ")
-        .ok_or_else(|| eyre!("server did not start: {first}"))?
-        .to_string();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     // One full round to start every probe, then measure.
     tokio::time::sleep(Duration::from_secs(7)).await;
     let (cpu0, t0) = (cpu_seconds(pid)?, Instant::now());
@@ -656,6 +636,37 @@ fn observer_token(i: usize) -> String {
     format!("bench-observer-token-{i:04}")
 }
 
+/// A real `warroom serve` in a child process, with `config` as its server.toml and its data
+/// under `dir`; the child (killed on drop) and its URL once it listens.
+async fn serve_child(
+    dir: &std::path::Path,
+    config: &str,
+) -> color_eyre::Result<(tokio::process::Child, String)> {
+    let config_path = dir.join("server.toml");
+    std::fs::write(&config_path, config)?;
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config_path)
+        .arg("--data")
+        .arg(dir.join("data"))
+        .env("WARROOM_CONFIG_DIR", dir.join("cfg"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        child.stdout.take().ok_or_else(|| eyre!("no stdout"))?,
+    ));
+    let first = lines.next_line().await?.unwrap_or_default();
+    let url = first
+        .strip_prefix("warroom listening on ")
+        .ok_or_else(|| eyre!("server did not start: {first}"))?
+        .to_string();
+    // Keep reading: a server whose stdout pipe fills or closes must not be what stops it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, url))
+}
+
 /// Starts `warroom bench` with internal holder `args`; its stdout lines.
 fn holder(
     args: &[String],
@@ -732,27 +743,7 @@ async fn connections() -> color_eyre::Result<()> {
             observer_token(i)
         ));
     }
-    let config_path = dir.path().join("server.toml");
-    std::fs::write(&config_path, config)?;
-    let mut server = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config_path)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .env("WARROOM_CONFIG_DIR", dir.path().join("cfg"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
-        server.stdout.take().ok_or_else(|| eyre!("no stdout"))?,
-    ));
-    let first = lines.next_line().await?.unwrap_or_default();
-    let url = first
-        .strip_prefix("warroom listening on ")
-        .ok_or_else(|| eyre!("server did not start: {first}"))?
-        .to_string();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (mut server, url) = serve_child(dir.path(), &config).await?;
     let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse()?;
     let client = Client::new(&url, TOKEN)?;
     client
