@@ -1,11 +1,13 @@
-//! Wire types shared by server and clients: commands, acks, snapshots, event pages, errors.
-//! Facts and intents themselves live in `model`; this file is the HTTP envelope around them.
+//! Wire types shared by server and clients: commands, acks, snapshots, probe views, the library
+//! page, event pages, errors. Facts and intents live in `model`; this is the HTTP envelope.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::State;
+use crate::model::library::Library;
+use crate::model::probe::Sample;
 pub use crate::model::{Event, Fact, Intent};
+use crate::model::{Severity, State};
 
 /// What a client sends: an intent with an idempotency key chosen by the client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +40,33 @@ pub struct Snapshot {
     pub state: State,
     /// Each probe's definition and recent samples (telemetry: not in the log).
     #[serde(default)]
-    pub probes: Vec<crate::server::probes::ProbeView>,
+    pub probes: Vec<ProbeView>,
+}
+
+/// Samples per probe sent with a snapshot: enough for sparklines, small for a thousand probes.
+pub const SNAPSHOT_SAMPLES: usize = 60;
+
+/// What clients see of a probe: its definition and its recent samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeView {
+    pub name: String,
+    pub kind: String,
+    pub target: String,
+    pub interval_ms: u64,
+    pub conditions: Vec<String>,
+    #[serde(default)]
+    pub degraded: Vec<String>,
+    #[serde(default)]
+    pub auto_declare: Option<Severity>,
+    pub samples: Vec<Sample>,
+}
+
+/// `GET /api/v1/library`: the server's playbooks and channels, and what failed to load.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Loaded {
+    #[serde(flatten)]
+    pub library: Library,
+    pub errors: Vec<String>,
 }
 
 /// `GET /api/v1/events`: a page of events after a seq, and the newest seq there is.
