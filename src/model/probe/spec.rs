@@ -72,3 +72,87 @@ impl Spec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(toml_text: &str) -> Result<Spec, (String, String)> {
+        let c: ProbeConfig = toml::from_str(toml_text).unwrap_or_else(|e| panic!("{e}"));
+        Spec::from_config(&c)
+    }
+
+    fn field(r: Result<Spec, (String, String)>) -> String {
+        r.map(|s| s.name).unwrap_or_else(|(f, _)| f)
+    }
+
+    #[test]
+    fn a_bad_probe_entry_names_its_field() {
+        assert_eq!(field(check(r#"name = "api""#)), "url");
+        assert_eq!(
+            field(check(
+                r#"name = "api"
+url = "ftp://x""#
+            )),
+            "url"
+        );
+        assert_eq!(
+            field(check(
+                r#"name = "db"
+kind = "tcp""#
+            )),
+            "address"
+        );
+        assert_eq!(
+            field(check(
+                r#"name = "two words"
+url = "http://x""#
+            )),
+            "name"
+        );
+        assert_eq!(
+            field(check(
+                r#"name = "api"
+url = "http://x"
+conditions = ["[STATUS] 200"]"#
+            )),
+            "conditions"
+        );
+        assert_eq!(
+            field(check(
+                r#"name = "api"
+url = "http://x"
+interval_ms = 10"#
+            )),
+            "interval"
+        );
+        assert_eq!(
+            field(check(
+                r#"name = "api"
+url = "http://x"
+success_threshold = 0"#
+            )),
+            "failure_threshold"
+        );
+    }
+
+    #[test]
+    fn a_probe_without_conditions_checks_what_its_kind_can_see() {
+        let http = check(
+            r#"name = "api"
+url = "https://x/health""#,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let tcp = check(
+            r#"name = "db"
+kind = "tcp"
+address = "127.0.0.1:5432"
+timeout_ms = 200"#,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(http.conditions.iter().map(|c| c.text()).collect::<Vec<_>>(), ["[STATUS] == 200"]);
+        assert_eq!(tcp.conditions.iter().map(|c| c.text()).collect::<Vec<_>>(), ["[CONNECTED] == true"]);
+        assert_eq!((http.interval, http.timeout), (Duration::from_secs(30), Duration::from_secs(5)));
+        assert_eq!((tcp.target.as_str(), tcp.timeout), ("127.0.0.1:5432", Duration::from_millis(200)));
+    }
+}
