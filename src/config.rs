@@ -122,7 +122,7 @@ pub enum ProbeKind {
     Tcp,
 }
 
-/// One `[[probes]]` entry, as written (see `server::probes::Spec` for the checked form).
+/// One `[[probes]]` entry, as written (see `model::probe::Spec` for the checked form).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
@@ -281,7 +281,7 @@ impl ServerConfig {
                     message: format!("`{}` appears twice", p.name),
                 });
             }
-            crate::server::probes::Spec::from_config(p).map_err(|(field, message)| ConfigError::Invalid {
+            crate::model::probe::Spec::from_config(p).map_err(|(field, message)| ConfigError::Invalid {
                 path: path.into(),
                 field: format!("probes[{i}] ({}).{field}", p.name),
                 message,

@@ -1,5 +1,5 @@
-//! Presentation shared by the CLI and the console: escaping other people's text, ages, and
-//! one-line summaries of events.
+//! Presentation shared by the CLI, the console and the server's logs: escaping other people's
+//! text, ages, one-line summaries of events, and errors with their causes on one line.
 
 use std::borrow::Cow;
 
@@ -123,6 +123,22 @@ pub fn event_line(e: &Event) -> String {
     format!("{:>6}  {}  {:<10} {}", e.seq, e.at.format("%H:%M:%S"), one_line(&e.actor), what)
 }
 
+/// An error and its causes on one line: reqwest's own message hides "connection refused".
+/// The client's errors and the server's notifier both report through it.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +158,31 @@ mod tests {
         let text = json_safe(serde_json::to_string_pretty(&value).unwrap());
         assert!(!text.chars().any(|c| is_unsafe(c) && c != '\n'), "{text}");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), value);
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_names_every_cause_once() {
+        let refused = Layer("Connection refused (os error 111)", None);
+        let connect = Layer("client error (Connect)", Some(Box::new(refused)));
+        let outer = Layer("error sending request: client error (Connect)", Some(Box::new(connect)));
+        assert_eq!(
+            error_chain(&outer),
+            "error sending request: client error (Connect): Connection refused (os error 111)"
+        );
     }
 }

@@ -1,11 +1,13 @@
-//! Wire types shared by server and clients: commands, acks, snapshots, event pages, errors.
-//! Facts and intents themselves live in `model`; this file is the HTTP envelope around them.
+//! Wire types shared by server and clients: commands, acks, snapshots, probe views, the library
+//! page, event pages, errors. Facts and intents live in `model`; this is the HTTP envelope.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::State;
+use crate::model::library::Library;
+use crate::model::probe::Sample;
 pub use crate::model::{Event, Fact, Intent};
+use crate::model::{Severity, State};
 
 /// What a client sends: an intent with an idempotency key chosen by the client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +40,33 @@ pub struct Snapshot {
     pub state: State,
     /// Each probe's definition and recent samples (telemetry: not in the log).
     #[serde(default)]
-    pub probes: Vec<crate::server::probes::ProbeView>,
+    pub probes: Vec<ProbeView>,
+}
+
+/// Samples per probe sent with a snapshot: enough for sparklines, small for a thousand probes.
+pub const SNAPSHOT_SAMPLES: usize = 60;
+
+/// What clients see of a probe: its definition and its recent samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeView {
+    pub name: String,
+    pub kind: String,
+    pub target: String,
+    pub interval_ms: u64,
+    pub conditions: Vec<String>,
+    #[serde(default)]
+    pub degraded: Vec<String>,
+    #[serde(default)]
+    pub auto_declare: Option<Severity>,
+    pub samples: Vec<Sample>,
+}
+
+/// `GET /api/v1/library`: the server's playbooks and channels, and what failed to load.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Loaded {
+    #[serde(flatten)]
+    pub library: Library,
+    pub errors: Vec<String>,
 }
 
 /// `GET /api/v1/events`: a page of events after a seq, and the newest seq there is.
@@ -69,3 +97,54 @@ pub const API_PREFIX: &str = "/api/v1";
 
 /// The error code of a read that asks for events after this log's head (see `check_after`).
 pub const AHEAD_OF_LOG: &str = "ahead_of_log";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::library::ChannelInfo;
+    use crate::model::probe::Health;
+    use crate::model::Audience;
+
+    /// Pinned from the bytes the server sent before these types moved here from `server/`:
+    /// clients of either side of that move must read each other.
+    #[test]
+    fn probe_views_and_the_library_page_keep_their_wire_json() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let view = ProbeView {
+            name: "payment".into(),
+            kind: "http".into(),
+            target: "http://x/".into(),
+            interval_ms: 500,
+            conditions: vec!["[STATUS] == 200".into()],
+            degraded: vec!["[RESPONSE_TIME] < 300".into()],
+            auto_declare: Some(Severity::Sev2),
+            samples: vec![Sample {
+                probe: "payment".into(),
+                at,
+                scheduled: at,
+                health: Health::Down,
+                response_ms: 12,
+                status: Some(503),
+                failed: vec!["[STATUS] (503) == 200".into()],
+                uptime_hour: 50.0,
+            }],
+        };
+        let json = r#"{"name":"payment","kind":"http","target":"http://x/","interval_ms":500,"conditions":["[STATUS] == 200"],"degraded":["[RESPONSE_TIME] < 300"],"auto_declare":"SEV2","samples":[{"probe":"payment","at":"2026-11-22T10:00:00Z","scheduled":"2026-11-22T10:00:00Z","health":"down","response_ms":12,"status":503,"failed":["[STATUS] (503) == 200"],"uptime_hour":50.0}]}"#;
+        assert_eq!(serde_json::to_string(&view).ok().as_deref(), Some(json));
+        assert_eq!(serde_json::from_str::<ProbeView>(json).ok(), Some(view));
+
+        let mut page = Loaded::default();
+        page.library
+            .channels
+            .insert("ops".into(), ChannelInfo { kind: "webhook".into(), audience: Audience::Staff });
+        page.library.status_page_url = "https://s.example.com/status".into();
+        page.library.components = vec!["payment".into()];
+        page.errors = vec!["playbooks/x.toml: line 1: bad".into()];
+        let json = r#"{"playbooks":[],"channels":{"ops":{"kind":"webhook","audience":"staff"}},"status_page_url":"https://s.example.com/status","components":["payment"],"errors":["playbooks/x.toml: line 1: bad"]}"#;
+        assert_eq!(serde_json::to_string(&page).ok().as_deref(), Some(json));
+        let back: Loaded = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((back.library, back.errors), (page.library, page.errors));
+    }
+}

@@ -126,7 +126,7 @@ fn realistic_state() -> State {
 }
 
 /// The server library with the shipped playbooks and the demo's channels.
-fn library() -> warroom::server::library::Loaded {
+fn library() -> warroom::protocol::Loaded {
     warroom::server::library::load(&warroom::demo::channels(), &[], "https://status.example.com", &[])
 }
 
@@ -163,7 +163,7 @@ fn with_playbook() -> State {
 }
 
 /// Five probes with an hour of samples; payment is down, search degraded.
-fn probes(state: &mut State) -> Vec<warroom::server::probes::ProbeView> {
+fn probes(state: &mut State) -> Vec<warroom::protocol::ProbeView> {
     use warroom::model::probe::{Health, Sample};
     let now = t0() + Duration::minutes(30);
     let mut views = Vec::new();
@@ -193,7 +193,7 @@ fn probes(state: &mut State) -> Vec<warroom::server::probes::ProbeView> {
             })
             .collect();
         let samples: Vec<Sample> = samples;
-        views.push(warroom::server::probes::ProbeView {
+        views.push(warroom::protocol::ProbeView {
             name: name.into(),
             kind: "http".into(),
             target: format!("http://127.0.0.1:9000/{name}/health"),

@@ -170,10 +170,7 @@ async fn a_service_goes_up_degraded_down_and_up_and_every_client_sees_exactly_th
     // Uptime over the hour comes with each sample, from the server's full ring.
     let uptime = samples.last().unwrap().uptime_hour;
     assert!(uptime > 0.0 && uptime < 100.0, "some samples were down: {uptime}");
-    assert!(
-        samples.len() <= warroom::server::probes::SNAPSHOT_SAMPLES,
-        "the snapshot carries recent samples only"
-    );
+    assert!(samples.len() <= warroom::protocol::SNAPSHOT_SAMPLES, "the snapshot carries recent samples only");
 
     // The public status page follows the probe unless a human overrides it.
     let page: serde_json::Value =

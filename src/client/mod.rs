@@ -11,6 +11,7 @@ use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 
+use crate::present::error_chain;
 use crate::protocol::{Ack, ApiError, Command, Event, EventPage, Snapshot, API_PREFIX, RESYNC_EVENT};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,21 +33,6 @@ impl ClientError {
     pub fn keeps_queued(&self) -> bool {
         !matches!(self, ClientError::Rejected { .. })
     }
-}
-
-/// An error and its causes on one line: reqwest's own message hides "connection refused".
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// One item of the event stream.
@@ -175,7 +161,7 @@ impl Client {
     }
 
     /// The server's playbooks and channels (and what failed to load).
-    pub async fn library(&self) -> Result<crate::server::library::Loaded, ClientError> {
+    pub async fn library(&self) -> Result<crate::protocol::Loaded, ClientError> {
         self.get("/library", Duration::from_secs(10)).await
     }
 

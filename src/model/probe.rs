@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::incident::snake_enum;
 
+mod spec;
+pub use spec::Spec;
+
 snake_enum! {
     /// A service's health as the room sees it.
     Health {

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use serde::Serialize;
-
 use crate::config::ChannelConfig;
-use crate::model::library::{ChannelInfo, Library};
+use crate::model::library::ChannelInfo;
 use crate::model::playbook::{self, Playbook};
+// The page is a wire type; re-exported so the rest of `server/` keeps naming it `library::Loaded`.
+pub use crate::protocol::Loaded;
 
 /// The playbooks that ship with warroom.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -19,14 +19,6 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("data-loss.toml", include_str!("../../playbooks/data-loss.toml")),
     ("gameday-hero.toml", include_str!("../../playbooks/gameday-hero.toml")),
 ];
-
-/// What `GET /api/v1/library` returns: the library and what failed to load.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct Loaded {
-    #[serde(flatten)]
-    pub library: Library,
-    pub errors: Vec<String>,
-}
 
 /// Checks one playbook file; the error names the file and line.
 pub fn check_file(path: &Path) -> Result<Playbook, String> {

@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use super::api::App;
 use super::writer::{Caller, WriteError};
-use crate::client::error_chain;
 use crate::config::{ChannelConfig, ChannelKind, SmtpTls};
 use crate::model::comms::Delivery;
 use crate::model::{Fact, IncidentId, Intent, Rejection, UserRole};
+use crate::present::error_chain;
 use crate::protocol::Command;
 
 /// Attempts before giving up (about 8 minutes of backoff in all).

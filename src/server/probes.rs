@@ -8,105 +8,25 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Semaphore};
 use tokio::time::Instant;
 
 use super::api::App;
-use crate::config::{ProbeConfig, ProbeKind};
-use crate::model::probe::{classify, next_health, parse_all, Condition, Health, Observation, Sample};
-use crate::model::{Intent, Severity};
+use crate::config::ProbeKind;
+use crate::model::probe::{classify, next_health, Health, Observation, Sample};
+use crate::model::Intent;
 use crate::protocol::Command;
+// The checked spec is the model's and the view is the wire's; re-exported so the rest of
+// `server/` keeps naming them `probes::Spec` and `probes::ProbeView`.
+pub use crate::model::probe::Spec;
+pub use crate::protocol::{ProbeView, SNAPSHOT_SAMPLES};
 
 /// Samples kept per probe: an hour at the probe's interval, at most this many.
 pub const RING_MAX: usize = 1000;
-/// Samples per probe sent with a snapshot: enough for sparklines, small for a thousand probes.
-pub const SNAPSHOT_SAMPLES: usize = 60;
 /// Checks running at once across all probes; the rest wait their turn (briefly).
 const CONCURRENCY: usize = 512;
 /// Bytes of a response body read for `[BODY]` conditions.
 const BODY_LIMIT: usize = 64 * 1024;
-
-/// A probe as checked from its config: conditions parsed, times resolved.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    pub name: String,
-    pub kind: ProbeKind,
-    pub target: String,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub conditions: Vec<Condition>,
-    pub degraded: Vec<Condition>,
-    pub failure_threshold: usize,
-    pub success_threshold: usize,
-    pub auto_declare: Option<Severity>,
-}
-
-impl Spec {
-    /// Checks one `[[probes]]` entry; the error names the field.
-    pub fn from_config(c: &ProbeConfig) -> Result<Spec, (String, String)> {
-        let bad = |f: &str, m: String| (f.to_string(), m);
-        if c.name.trim().is_empty() || c.name.contains(char::is_whitespace) {
-            return Err(bad("name", "must be a non-empty word".into()));
-        }
-        let target = match c.kind {
-            ProbeKind::Http => {
-                let url = c.url.clone().ok_or_else(|| bad("url", "an http probe needs a url".into()))?;
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(bad("url", format!("`{url}` is not an http(s) URL")));
-                }
-                url
-            }
-            ProbeKind::Tcp => {
-                c.address.clone().ok_or_else(|| bad("address", "a tcp probe needs host:port".into()))?
-            }
-        };
-        let defaults = match c.kind {
-            ProbeKind::Http => vec!["[STATUS] == 200".to_string()],
-            ProbeKind::Tcp => vec!["[CONNECTED] == true".to_string()],
-        };
-        let texts = if c.conditions.is_empty() { defaults } else { c.conditions.clone() };
-        let conditions = parse_all(&texts).map_err(|e| bad("conditions", e))?;
-        let degraded = parse_all(&c.degraded).map_err(|e| bad("degraded", e))?;
-        if c.failure_threshold == 0 || c.success_threshold == 0 {
-            return Err(bad("failure_threshold", "thresholds are at least 1".into()));
-        }
-        let interval =
-            c.interval_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(c.interval.0 as u64));
-        let timeout =
-            c.timeout_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(c.timeout.0 as u64));
-        if interval < Duration::from_millis(50) {
-            return Err(bad("interval", "at least 50 ms".into()));
-        }
-        Ok(Spec {
-            name: c.name.clone(),
-            kind: c.kind,
-            target,
-            interval,
-            timeout,
-            conditions,
-            degraded,
-            failure_threshold: c.failure_threshold,
-            success_threshold: c.success_threshold,
-            auto_declare: c.auto_declare,
-        })
-    }
-}
-
-/// What clients see of a probe: its definition and its recent samples.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeView {
-    pub name: String,
-    pub kind: String,
-    pub target: String,
-    pub interval_ms: u64,
-    pub conditions: Vec<String>,
-    #[serde(default)]
-    pub degraded: Vec<String>,
-    #[serde(default)]
-    pub auto_declare: Option<Severity>,
-    pub samples: Vec<Sample>,
-}
 
 /// The in-memory side of probing: rings of samples and their live broadcast.
 pub struct Telemetry {

@@ -28,7 +28,7 @@ pub enum Msg {
     Sync(SyncEvent),
     Me(Whoami),
     /// The server's playbooks and channels.
-    Library(crate::server::library::Loaded),
+    Library(crate::protocol::Loaded),
     /// Commands waiting in the outbox.
     Queued(usize),
     /// Something the user should know went wrong.
@@ -142,9 +142,9 @@ pub struct App {
     pub theme: Theme,
     pub size: Rect,
     pub history: Vec<String>,
-    pub library: Option<crate::server::library::Loaded>,
+    pub library: Option<crate::protocol::Loaded>,
     /// Probe definitions and recent samples (telemetry, from the snapshot and the stream).
-    pub probes: Vec<crate::server::probes::ProbeView>,
+    pub probes: Vec<crate::protocol::ProbeView>,
     /// The selected probe in the health pane.
     pub probe: usize,
     /// The selected step in the playbook pane.
@@ -400,7 +400,7 @@ impl App {
             SyncEvent::Sample(sample) => {
                 if let Some(p) = self.probes.iter_mut().find(|p| p.name == sample.probe) {
                     // Sparklines need only the recent ones; uptime comes with each sample.
-                    if p.samples.len() >= crate::server::probes::SNAPSHOT_SAMPLES {
+                    if p.samples.len() >= crate::protocol::SNAPSHOT_SAMPLES {
                         p.samples.remove(0);
                     }
                     p.samples.push(sample);

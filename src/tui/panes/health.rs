@@ -10,7 +10,7 @@ use ratatui::Frame;
 use super::frame;
 use crate::model::probe::Health;
 use crate::present::one_line;
-use crate::server::probes::ProbeView;
+use crate::protocol::ProbeView;
 use crate::tui::app::{App, Pane};
 
 pub fn glyph(h: Health) -> &'static str {
