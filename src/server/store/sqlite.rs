@@ -310,3 +310,126 @@ fn event_bodies(conn: &Connection, from: u64, to: u64, limit: usize) -> StoreRes
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{stamp, Fact, IncidentId, Severity, UserRole};
+
+    fn columns(conn: &Connection, table: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})")).unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(1)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    fn declared(seq: u64) -> (Event, String) {
+        let fact = Fact::IncidentDeclared {
+            incident: IncidentId(1),
+            title: "db down".into(),
+            severity: Severity::Sev2,
+            impact: String::new(),
+            drill: false,
+            services: vec![],
+        };
+        let e = stamp(seq, chrono::Utc::now(), "alice", UserRole::Commander, Uuid::new_v4(), vec![fact])
+            .remove(0);
+        let json = serde_json::to_string(&e).unwrap();
+        (e, json)
+    }
+
+    #[test]
+    fn a_new_database_is_created_at_the_newest_version_with_public_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 2);
+        assert!(columns(&store.conn, "events").contains(&"audience".to_string()));
+        let mut batch = store.begin().unwrap();
+        batch.append("d", &[declared(1)]).unwrap();
+        batch.commit().unwrap();
+        let audience: Option<String> =
+            store.conn.query_row("SELECT audience FROM events WHERE seq = 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(audience, None);
+        assert_eq!(store.load_state().unwrap().seq, 1);
+    }
+
+    #[test]
+    fn reopening_keeps_the_version_and_the_log_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let log = SqliteStore::open(&path).unwrap().log_id().unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.log_id().unwrap(), log);
+        let rows: u32 =
+            store.conn.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_from_before_migrations_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let (event, json) = declared(1);
+        {
+            // What warroom wrote before `schema_version` existed: migration 1's tables, a log id.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('log_id', '6f0c5b8e-3f57-4b7e-9d8a-0c1d2e3f4a5b')",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO events(seq, command_id, at, actor, kind, body) VALUES (1, ?1, ?2, 'alice', ?3, ?4)",
+                params![event.command_id.to_string(), event.at.to_rfc3339(), event.fact.kind(), json],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.log_id().unwrap().to_string(), "6f0c5b8e-3f57-4b7e-9d8a-0c1d2e3f4a5b");
+        let rows = store.read_events(1, 10, 10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].body, json);
+        assert_eq!(rows[0].decode().unwrap(), event);
+        let versions: Vec<u32> = store
+            .conn
+            .prepare("SELECT version FROM schema_version ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(versions, [1, 2]);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_warroom_is_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        SqliteStore::open(&path).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute("INSERT INTO schema_version(version, applied_at) VALUES (7, 'later')", []).unwrap();
+        }
+        let err = SqliteStore::open(&path).err().expect("refused");
+        assert!(matches!(err, StoreError::TooNew { found: 7, known: SCHEMA_VERSION }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("version 7") && text.contains(&format!("up to {SCHEMA_VERSION}")), "{text}");
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_database_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            // A v1 database that somehow has the column already: migration 2 fails.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+            conn.execute_batch("ALTER TABLE events ADD COLUMN audience TEXT").unwrap();
+        }
+        let err = SqliteStore::open(&path).err().expect("refused");
+        assert!(err.to_string().contains("schema migration 2"), "{err}");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), 1, "nothing of the failed upgrade stays");
+    }
+}
