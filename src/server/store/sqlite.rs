@@ -304,6 +304,10 @@ fn event_bodies(conn: &Connection, from: u64, to: u64, limit: usize) -> StoreRes
     let mut stmt = conn.prepare_cached(
         "SELECT seq, kind, body FROM events WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
     )?;
+    // SQLite integers are i64: seqs past that are none, not a conversion error.
+    let (Ok(from), to) = (i64::try_from(from), i64::try_from(to).unwrap_or(i64::MAX)) else {
+        return Ok(Vec::new());
+    };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![from, to, limit], |r| {
         Ok(StoredEvent { seq: r.get(0)?, kind: r.get(1)?, body: r.get(2)? })
