@@ -213,7 +213,10 @@ impl EventStore for SqliteStore {
     }
 
     fn another(&self) -> StoreResult<Box<dyn EventStore>> {
-        Ok(Box::new(SqliteStore::connect(&self.path)?))
+        // The background thread's operator message needs the file.
+        let store = SqliteStore::connect(&self.path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", self.path.display()).into()))?;
+        Ok(Box::new(store))
     }
 
     fn readers(&self) -> StoreResult<Arc<dyn EventReader>> {
