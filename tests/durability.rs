@@ -144,7 +144,7 @@ async fn cli_writes_queue_while_the_server_is_down_and_land_once_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_from_a_snapshot_and_the_events_after_it_rebuilds_the_same_state() {
-    use warroom::server::store::SNAPSHOT_EVERY;
+    use warroom::server::store::{EventStore, SNAPSHOT_EVERY};
     use warroom::server::{start, ServerOptions};
     let dir = tempfile::tempdir().unwrap();
     let opts = || ServerOptions {

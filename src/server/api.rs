@@ -2,7 +2,7 @@
 //! JSON error shape `{error, detail}` for every refusal. Bad input is a 4xx, never a 5xx.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -12,12 +12,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rusqlite::Connection;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::hub::Hub;
-use super::store::{self, Store};
+use super::store::{EventReader, StoredEvent};
 use super::writer::{Caller, Handle, WriteError, WriteRequest};
 use crate::model::Rejection;
 use crate::protocol::{ApiError, Command};
@@ -36,13 +35,13 @@ pub(super) struct AppInner {
     pub hub: Arc<Hub>,
     pub writer: Handle,
     pub users: HashMap<String, Caller>,
-    pub db_path: std::path::PathBuf,
     pub heartbeat: std::time::Duration,
     pub library: Arc<super::library::Shared>,
     pub telemetry: Arc<super::probes::Telemetry>,
     /// Set when the server stops: open event streams end instead of holding shutdown up.
     pub closing: tokio::sync::watch::Sender<bool>,
-    readers: Mutex<Vec<Connection>>,
+    /// Committed events for pages and stream catch-up, read beside the writer.
+    events: Arc<dyn EventReader>,
 }
 
 impl App {
@@ -50,7 +49,7 @@ impl App {
         hub: Arc<Hub>,
         writer: Handle,
         users: HashMap<String, Caller>,
-        db_path: std::path::PathBuf,
+        events: Arc<dyn EventReader>,
         heartbeat: std::time::Duration,
         library: Arc<super::library::Shared>,
         telemetry: Arc<super::probes::Telemetry>,
@@ -60,12 +59,11 @@ impl App {
                 hub,
                 writer,
                 users,
-                db_path,
                 heartbeat,
                 library,
                 telemetry,
                 closing: tokio::sync::watch::Sender::new(false),
-                readers: Mutex::new(Vec::new()),
+                events,
             }),
         }
     }
@@ -98,27 +96,18 @@ impl App {
         answer.await.map_err(|_| unavailable())?
     }
 
-    /// Reads stored event bodies on a pooled read-only connection, off the async threads.
+    /// Reads stored event bodies through the store's readers, off the async threads.
     pub(super) async fn event_bodies(
         &self,
         from: u64,
         to: u64,
         limit: usize,
-    ) -> Result<Vec<store::StoredEvent>, HttpError> {
-        let app = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = app.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => Store::open_reader(&app.inner.db_path)?,
-            };
-            let rows = store::event_bodies(&conn, from, to, limit);
-            app.inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
-            rows
-        })
-        .await
-        .map_err(|e| HttpError::unavailable(e.to_string()))?
-        .map_err(|e| HttpError::unavailable(e.to_string()))
+    ) -> Result<Vec<StoredEvent>, HttpError> {
+        let events = self.inner.events.clone();
+        tokio::task::spawn_blocking(move || events.read_events(from, to, limit))
+            .await
+            .map_err(|e| HttpError::unavailable(e.to_string()))?
+            .map_err(|e| HttpError::unavailable(e.to_string()))
     }
 }
 

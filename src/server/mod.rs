@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use color_eyre::eyre::{eyre, WrapErr};
+use store::EventStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -169,6 +170,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         .map_err(|_| eyre!("data dir {} is in use by another warroom server", opts.data_dir.display()))?;
     let path = db_path(&opts.data_dir);
     let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
+    let readers = store.readers().wrap_err_with(|| format!("opening readers of {}", path.display()))?;
     let state = store.load_state().wrap_err_with(|| format!("loading {}", path.display()))?;
     let log = store.log_id().wrap_err_with(|| format!("reading {}", path.display()))?;
     let listener = listen(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
@@ -185,7 +187,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     }
     let library = Arc::new(library::Shared::new(loaded));
     let hub = Arc::new(hub::Hub::new(log, state.clone(), opts.streams_per_user));
-    let writer = writer::spawn(store, state, hub.clone(), library.clone());
+    let writer = writer::spawn(Box::new(store), state, hub.clone(), library.clone());
     let users: HashMap<String, Caller> =
         opts.users.iter().map(|u| (u.token.clone(), Caller { name: u.name.clone(), role: u.role })).collect();
     let specs = opts
@@ -196,7 +198,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         })
         .collect::<color_eyre::Result<Vec<_>>>()?;
     let telemetry = Arc::new(probes::Telemetry::new(specs));
-    let app = App::new(hub, writer, users, path, opts.heartbeat, library.clone(), telemetry.clone());
+    let app = App::new(hub, writer, users, readers, opts.heartbeat, library.clone(), telemetry.clone());
     notify::spawn(app.clone(), opts.channels.clone());
     probes::spawn(app.clone(), telemetry);
     #[cfg(unix)]

@@ -1,5 +1,5 @@
 //! The single writer: orders commands into events. It drains every queued command into one
-//! SQLite transaction (group commit), then publishes the events and answers each caller.
+//! store transaction (group commit), then publishes the events and answers each caller.
 //! It is supervised: a panic while deciding is contained to the command that caused it, and
 //! whether writes are possible at all is kept in [`Health`] for `/healthz`.
 
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::hub::Hub;
 use super::library::Shared;
-use super::store::{self, Store, SNAPSHOT_EVERY};
+use super::store::{self, Batch, EventStore, StoreError, SNAPSHOT_EVERY};
 use crate::model::{stamp, Context, Event, Library, Rejection, State, UserRole};
 use crate::protocol::{Ack, Command};
 
@@ -112,7 +112,7 @@ pub struct Handle {
 }
 
 /// Starts the writer thread. It owns the store; it stops when every sender is dropped.
-pub fn spawn(store: Store, state: State, hub: Arc<Hub>, library: Arc<Shared>) -> Handle {
+pub fn spawn(store: Box<dyn EventStore>, state: State, hub: Arc<Hub>, library: Arc<Shared>) -> Handle {
     let (tx, rx) = mpsc::channel(4096);
     let health = Arc::new(Health::default());
     let writer = Writer::new(store, state, hub, library, health.clone());
@@ -134,7 +134,7 @@ impl Drop for Gone {
 }
 
 struct Writer {
-    store: Store,
+    store: Box<dyn EventStore>,
     /// The state as of the last commit plus the batch being decided.
     working: State,
     hub: Arc<Hub>,
@@ -145,17 +145,23 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(store: Store, working: State, hub: Arc<Hub>, library: Arc<Shared>, health: Arc<Health>) -> Writer {
+    fn new(
+        store: Box<dyn EventStore>,
+        working: State,
+        hub: Arc<Hub>,
+        library: Arc<Shared>,
+        health: Arc<Health>,
+    ) -> Writer {
         let last_snapshot = store.last_snapshot_seq().unwrap_or(0);
         // Snapshots are written off the commit path: serializing and writing a large state took
         // tens of milliseconds, stalling every command queued behind it.
         let (snapshots, pending) = std::sync::mpsc::sync_channel::<State>(1);
-        let path = store.path().to_path_buf();
+        let another = store.another();
         let spawned = std::thread::Builder::new().name("warroom-snapshot".into()).spawn(move || {
-            let mut store = match Store::open(&path) {
+            let mut store = match another {
                 Ok(s) => s,
                 Err(e) => {
-                    crate::stderr!("warroom: no state snapshots will be written ({}: {e})", path.display());
+                    crate::stderr!("warroom: no state snapshots will be written ({e})");
                     return;
                 }
             };
@@ -216,13 +222,13 @@ impl Writer {
     fn handle(&mut self, batch: Vec<WriteRequest>) {
         let library = self.library.get();
         let decided = catch_unwind(AssertUnwindSafe(|| {
-            write_batch(&mut self.store, &mut self.working, &library.library, &batch, &self.health)
+            write_batch(self.store.as_mut(), &mut self.working, &library.library, &batch, &self.health)
         }));
         match decided {
             Ok(Ok((outcomes, fresh))) => {
                 self.health.set_store_problem(None);
                 self.publish(&fresh);
-                answer(&self.store, batch, outcomes);
+                answer(self.store.as_ref(), batch, outcomes);
                 // One snapshot at a time; if the last is still being written, try next batch.
                 if self.working.seq >= self.last_snapshot + SNAPSHOT_EVERY
                     && self.snapshots.try_send(self.working.clone()).is_ok()
@@ -278,8 +284,8 @@ impl Writer {
     /// While the store fails, try a real write now and then so `/healthz` turns healthy as
     /// soon as writes work again, even when no command comes.
     fn check_store(&mut self) {
-        let result = begin(&mut self.store, &self.health).and_then(|tx| {
-            tx.execute("UPDATE meta SET value = value WHERE key = 'log_id'", [])?;
+        let result = begin(self.store.as_mut(), &self.health).and_then(|mut tx| {
+            tx.touch()?;
             tx.commit()
         });
         if result.is_ok() {
@@ -298,14 +304,11 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Starts a write transaction, unless a test made the store fail.
-fn begin<'s>(store: &'s mut Store, health: &Health) -> rusqlite::Result<rusqlite::Transaction<'s>> {
+fn begin<'s>(store: &'s mut dyn EventStore, health: &Health) -> Result<Box<dyn Batch + 's>, StoreError> {
     if health.failpoint(&Failpoint::StoreDown) {
-        return Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
-            Some("disk I/O error (injected by a test)".into()),
-        ));
+        return Err(StoreError::Injected);
     }
-    store.transaction()
+    store.begin()
 }
 
 /// An event with its JSON, serialized once for the store and every subscriber.
@@ -320,14 +323,14 @@ enum Outcome {
 /// Decides every command of the batch against the evolving state and appends the events,
 /// all in one transaction. Returns each command's outcome and the new events with their JSON.
 fn write_batch(
-    store: &mut Store,
+    store: &mut dyn EventStore,
     working: &mut State,
     library: &Library,
     batch: &[WriteRequest],
     health: &Health,
-) -> rusqlite::Result<(Vec<Outcome>, Vec<Committed>)> {
+) -> Result<(Vec<Outcome>, Vec<Committed>), StoreError> {
     (|| {
-        let tx = begin(store, health)?;
+        let mut tx = begin(store, health)?;
         let now = Utc::now();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut fresh: Vec<Committed> = Vec::new();
@@ -337,7 +340,7 @@ fn write_batch(
             let digest = digest(&req.caller, &req.command);
             let seen = match in_batch.get(&id) {
                 Some((first_seq, last_seq, d)) => Some((*first_seq, *last_seq, d.clone())),
-                None => store::seen_command(&tx, id)?.map(|s| (s.first_seq, s.last_seq, s.digest)),
+                None => tx.seen_command(id)?.map(|s| (s.first_seq, s.last_seq, s.digest)),
             };
             if let Some((first_seq, last_seq, seen_digest)) = seen {
                 outcomes.push(if seen_digest == digest {
@@ -359,7 +362,7 @@ fn write_batch(
                         .iter()
                         .map(|e| (e.clone(), serde_json::to_string(e).expect("event serializes")))
                         .collect();
-                    store::append(&tx, &digest, &with_json)?;
+                    tx.append(&digest, &with_json)?;
                     for e in &events {
                         working.apply(e);
                     }
@@ -376,13 +379,12 @@ fn write_batch(
     })()
 }
 
-fn answer(store: &Store, batch: Vec<WriteRequest>, outcomes: Vec<Outcome>) {
+fn answer(store: &dyn EventStore, batch: Vec<WriteRequest>, outcomes: Vec<Outcome>) {
     for (req, outcome) in batch.into_iter().zip(outcomes) {
         let reply = match outcome {
             Outcome::New(events) => Ok(Ack { seq: events.last().map_or(0, |e| e.seq), events }),
             Outcome::Refused(e) => Err(e),
-            Outcome::Replay { first_seq, last_seq } => store
-                .replay(first_seq, last_seq)
+            Outcome::Replay { first_seq, last_seq } => store::replay(store, first_seq, last_seq)
                 .map(|events| Ack { seq: last_seq, events })
                 .map_err(|e| WriteError::Store(e.to_string())),
         };

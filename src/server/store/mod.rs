@@ -1,0 +1,140 @@
+//! The event store seam: what the writer, the API and the stream need from durable storage,
+//! as traits with our own error type, so SQLite (today) and PostgreSQL (later) fit behind it.
+//!
+//! Blocking by design: the writer is a thread and readers run inside `spawn_blocking`. A
+//! PostgreSQL store would hold a connection pool and a runtime handle and `block_on` its
+//! async client inside these calls (the callers are already off the async threads), so no
+//! caller changes when it comes. Each method says how Postgres would implement it.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::model::{Event, State};
+
+pub use sqlite::{SqliteStore as Store, SCHEMA_VERSION};
+
+/// Write a snapshot after this many events, so a restart folds at most this many.
+pub const SNAPSHOT_EVERY: u64 = 10_000;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database itself failed (I/O, locking, a constraint): the backend's own words.
+    #[error("{0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Stored data that does not read back: which row, and why.
+    #[error("event store is corrupt at {what}: {detail}")]
+    Corrupt { what: String, detail: String },
+    /// The database was written by a newer warroom; opening it could lose what that one knows.
+    #[error(
+        "the database is at schema version {found} but this warroom knows versions up to {known}: \
+         run the newer warroom (or restore a backup made for this one)"
+    )]
+    TooNew { found: u32, known: u32 },
+    /// A test hook made the store fail as if the disk were gone (see `writer::Failpoint`).
+    #[error("disk I/O error (injected by a test)")]
+    Injected,
+}
+
+/// What the log remembers of a command it has seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenCommand {
+    pub digest: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// One stored event: its JSON body as written, with the columns readers need.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub kind: String,
+    pub body: String,
+}
+
+impl StoredEvent {
+    /// The event the body encodes, or which seq does not read back.
+    pub fn decode(&self) -> StoreResult<Event> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| StoreError::Corrupt { what: format!("event {}", self.seq), detail: e.to_string() })
+    }
+}
+
+/// The writer's side of the store: one owner, on one thread.
+pub trait EventStore: Send {
+    /// Brings the schema up to this binary's version, all in one transaction; refuses a
+    /// database from a newer warroom ([`StoreError::TooNew`]). Returns the version now.
+    /// Postgres: the same numbered migrations in one transaction under an advisory lock.
+    fn migrate(&mut self) -> StoreResult<u32>;
+
+    /// The identity of this log, so clients never mix seqs of two different logs.
+    /// Postgres: a row in a `meta` table, as here.
+    fn log_id(&self) -> StoreResult<Uuid>;
+
+    /// Starts the write transaction of one batch (the writer's group commit). Nothing is
+    /// visible to readers until [`Batch::commit`]; dropping the batch rolls it back.
+    /// Postgres: `BEGIN` on a dedicated connection, with `SERIALIZABLE` or a table lock
+    /// since one writer orders seqs.
+    fn begin(&mut self) -> StoreResult<Box<dyn Batch + '_>>;
+
+    /// The newest snapshot and every event after it, folded: the state to serve on start.
+    /// Postgres: the same two queries, the events streamed with a cursor.
+    fn load_state(&self) -> StoreResult<State>;
+
+    /// Keeps `state` as the newest snapshot (and drops older ones).
+    /// Postgres: `INSERT … ON CONFLICT DO UPDATE` plus `DELETE`, in one transaction.
+    fn write_snapshot(&mut self, state: &State) -> StoreResult<()>;
+
+    /// The seq of the newest snapshot, 0 if none.
+    fn last_snapshot_seq(&self) -> StoreResult<u64>;
+
+    /// Stored events with `from <= seq <= to`, at most `limit`, on the writer's connection
+    /// (to answer a replayed command). Postgres: the same `SELECT`.
+    fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
+
+    /// A second handle on the same store for a background thread (snapshots), so it never
+    /// waits behind the writer's connection. Postgres: another connection from the pool.
+    fn another(&self) -> StoreResult<Box<dyn EventStore>>;
+
+    /// Readers for event pages and stream catch-up, shareable across request threads.
+    /// Postgres: a pool of read connections (a replica, once there are replicas).
+    fn readers(&self) -> StoreResult<Arc<dyn EventReader>>;
+}
+
+/// One batch's write transaction.
+pub trait Batch {
+    /// What the log remembers of command `id`, as of this transaction.
+    /// Postgres: `SELECT … FROM commands WHERE id = $1` in the same transaction.
+    fn seen_command(&mut self, id: Uuid) -> StoreResult<Option<SeenCommand>>;
+
+    /// Appends one command's events (with their JSON, written as is) and its idempotency
+    /// record. Postgres: `INSERT`s, or one `COPY` per batch if that ever matters.
+    fn append(&mut self, digest: &str, events: &[(Event, String)]) -> StoreResult<()>;
+
+    /// A write that changes nothing, to learn whether writes work again after a failure.
+    fn touch(&mut self) -> StoreResult<()>;
+
+    /// Makes the batch durable. Postgres: `COMMIT` (with `synchronous_commit = on`).
+    fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// Reads of committed events, callable from any thread (the API runs them in
+/// `spawn_blocking`). Postgres: a pooled connection per call.
+pub trait EventReader: Send + Sync {
+    /// Stored events with `from <= seq <= to`, in order, at most `limit`.
+    fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// The events a command wrote, decoded, for answering its replay.
+pub fn replay(store: &dyn EventStore, first_seq: u64, last_seq: u64) -> StoreResult<Vec<Event>> {
+    let count = last_seq.saturating_sub(first_seq).saturating_add(1);
+    store
+        .read_events(first_seq, last_seq, usize::try_from(count).unwrap_or(usize::MAX))?
+        .iter()
+        .map(StoredEvent::decode)
+        .collect()
+}
