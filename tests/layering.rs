@@ -14,7 +14,7 @@ struct Rule {
 const RULES: &[Rule] = &[
     Rule {
         files: "src/model",
-        modules: &["server", "client", "tui", "protocol", "cli", "bench", "demo"],
+        modules: &["server", "client", "tui", "protocol", "config", "cli", "bench", "demo"],
         crates: &["tokio", "axum", "reqwest", "ratatui", "rusqlite", "crossterm", "lettre"],
     },
     Rule { files: "src/protocol.rs", modules: &["server", "client", "tui", "cli"], crates: &[] },

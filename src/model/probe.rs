@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::incident::snake_enum;
 
 mod spec;
-pub use spec::Spec;
+pub use spec::{ProbeConfig, ProbeKind, Spec};
 
 snake_enum! {
     /// A service's health as the room sees it.

@@ -51,7 +51,7 @@ impl Telemetry {
             .iter()
             .map(|s| ProbeView {
                 name: s.name.clone(),
-                kind: format!("{:?}", s.kind).to_lowercase(),
+                kind: s.kind.as_str().to_string(),
                 target: s.target.clone(),
                 interval_ms: s.interval.as_millis() as u64,
                 conditions: s.conditions.iter().map(|c| c.text().to_string()).collect(),

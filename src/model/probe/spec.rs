@@ -4,8 +4,70 @@
 use std::time::Duration;
 
 use super::{parse_all, Condition};
-use crate::config::{ProbeConfig, ProbeKind};
 use crate::model::Severity;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    #[default]
+    Http,
+    Tcp,
+}
+
+impl ProbeKind {
+    /// The name as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Http => "http",
+            ProbeKind::Tcp => "tcp",
+        }
+    }
+}
+
+/// One `[[probes]]` entry of the server config, as written (see [`Spec`] for the checked form).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Also the component name on the status page and the service incidents link to.
+    pub name: String,
+    #[serde(default)]
+    pub kind: ProbeKind,
+    pub url: Option<String>,
+    /// `host:port`, for tcp probes.
+    pub address: Option<String>,
+    #[serde(default = "default_interval")]
+    pub interval: crate::model::playbook::Every,
+    #[serde(default = "default_timeout")]
+    pub timeout: crate::model::playbook::Every,
+    #[serde(default)]
+    pub conditions: Vec<String>,
+    #[serde(default)]
+    pub degraded: Vec<String>,
+    #[serde(default = "default_failures")]
+    pub failure_threshold: usize,
+    #[serde(default = "default_successes")]
+    pub success_threshold: usize,
+    pub auto_declare: Option<crate::model::Severity>,
+    /// Milliseconds instead of `interval`/`timeout`, for fast tests and benchmarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+fn default_interval() -> crate::model::playbook::Every {
+    crate::model::playbook::Every(30)
+}
+fn default_timeout() -> crate::model::playbook::Every {
+    crate::model::playbook::Every(5)
+}
+fn default_failures() -> usize {
+    3
+}
+fn default_successes() -> usize {
+    2
+}
 
 /// A probe as checked from its config: conditions parsed, times resolved.
 #[derive(Debug, Clone)]
