@@ -18,7 +18,7 @@ use crate::protocol::Command;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which parts to run: server, visibility, connections, render, console, probes (comma-separated). Default: all.
+    /// Which parts to run: server, visibility, polling, connections, render, console, probes (comma-separated). Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Concurrent writers for the throughput run.
@@ -110,6 +110,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     }
     if wants("connections") {
         connections().await?;
+    }
+    if wants("polling") {
+        polling().await?;
     }
     if wants("render") {
         render()?;
@@ -410,6 +413,83 @@ async fn bench_server(dir: &std::path::Path) -> color_eyre::Result<crate::server
         ..Default::default()
     })
     .await
+}
+
+/// Clients polling the whole state while a responder works: ack latency with 8 of them
+/// against none, on a war room of 1,000 incidents and 50,000 events.
+async fn polling() -> color_eyre::Result<()> {
+    const INCIDENTS: usize = 1_000;
+    const EVENTS: usize = 50_000;
+    const POLLERS: usize = 8;
+    let dir = tempfile::tempdir()?;
+    let server = bench_server(dir.path()).await?;
+    let url = server.url();
+    let client = Client::new(&url, TOKEN)?;
+    for i in 0..INCIDENTS {
+        client
+            .send(&Command::new(Intent::DeclareIncident {
+                title: format!("incident {i}"),
+                severity: Severity::Sev5,
+                impact: "a line of impact, as people write them".into(),
+                drill: false,
+                services: Vec::new(),
+            }))
+            .await?;
+    }
+    // The rest as notes spread over the incidents, from 50 writers at once.
+    let mut fill = Vec::new();
+    for w in 0..50 {
+        let client = Client::new(&url, TOKEN)?;
+        fill.push(tokio::spawn(async move {
+            for i in (w..EVENTS - INCIDENTS).step_by(50) {
+                let incident = IncidentId(1 + (i % INCIDENTS) as u64);
+                let text = format!("note {i}: what we saw, what we tried, what happened next");
+                client.send(&Command::new(Intent::AddNote { incident, text })).await?;
+            }
+            Ok::<_, color_eyre::Report>(())
+        }));
+    }
+    for f in fill {
+        f.await??;
+    }
+    let quiet = ack_latencies(&client, ACK_SAMPLES).await?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (mut pollers, mut size) = (Vec::new(), 0);
+    for _ in 0..POLLERS {
+        let (stop, url) = (stop.clone(), format!("{url}/api/v1/state"));
+        let http = reqwest::Client::new();
+        pollers.push(tokio::spawn(async move {
+            let (mut polls, mut bytes) = (0u64, 0usize);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Read the whole body, as a console would, but spare the bench the parsing.
+                let resp = http.get(&url).bearer_auth(TOKEN).send().await?.error_for_status()?;
+                bytes = resp.bytes().await?.len();
+                polls += 1;
+            }
+            Ok::<_, color_eyre::Report>((polls, bytes))
+        }));
+    }
+    let started = Instant::now();
+    let polled = ack_latencies(&client, ACK_SAMPLES).await?;
+    let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut polls = 0;
+    for p in pollers {
+        let (n, b) = p.await??;
+        polls += n;
+        size = size.max(b);
+    }
+    println!(
+        "polling: {INCIDENTS} incidents, {EVENTS} events, state {:.1} MB; ack p50 {} p99 {} with none polling; p50 {} p99 {} with {POLLERS} clients polling /state ({:.0} polls/s); {ACK_SAMPLES} commands one at a time each",
+        size as f64 / 1e6,
+        ms(percentile(&quiet, 50.0)),
+        ms(percentile(&quiet, 99.0)),
+        ms(percentile(&polled, 50.0)),
+        ms(percentile(&polled, 99.0)),
+        polls as f64 / elapsed.as_secs_f64(),
+    );
+    server.stop().await;
+    Ok(())
 }
 
 fn note(i: usize) -> Command {

@@ -12,7 +12,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::hub::Hub;
@@ -42,6 +41,8 @@ pub(super) struct AppInner {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// Committed events for pages and stream catch-up, read beside the writer.
     events: Arc<dyn EventReader>,
+    /// The serialized state for `GET /state`, kept apart from the writer's lock.
+    snapshots: super::snapshots::Snapshots,
 }
 
 impl App {
@@ -53,9 +54,11 @@ impl App {
         heartbeat: std::time::Duration,
         library: Arc<super::library::Shared>,
         telemetry: Arc<super::probes::Telemetry>,
-    ) -> App {
-        App {
+    ) -> std::io::Result<App> {
+        let snapshots = super::snapshots::Snapshots::start(hub.clone())?;
+        Ok(App {
             inner: Arc::new(AppInner {
+                snapshots,
                 hub,
                 writer,
                 users,
@@ -65,7 +68,7 @@ impl App {
                 closing: tokio::sync::watch::Sender::new(false),
                 events,
             }),
-        }
+        })
     }
 
     /// Watches for the server stopping (probe runners and streams end then).
@@ -250,21 +253,21 @@ async fn get_library(State(app): State<App>, _caller: Caller) -> Json<super::lib
     Json((*app.inner.library.get()).clone())
 }
 
-async fn get_state(State(app): State<App>, _caller: Caller) -> Response {
-    #[derive(Serialize)]
-    struct SnapshotRef<'a> {
-        log: uuid::Uuid,
-        seq: u64,
-        state: &'a crate::model::State,
-        probes: Vec<super::probes::ProbeView>,
-    }
-    let probes = app.inner.telemetry.views();
-    let body = {
-        let state = app.hub().state();
-        serde_json::to_vec(&SnapshotRef { log: app.hub().log, seq: state.seq, state: &state, probes })
-            .expect("state serializes")
-    };
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// `{log, seq, state, probes}`: the state's JSON comes shared from the snapshot thread (one
+/// serialization per seq, however many read it); the probes' telemetry is added per request.
+async fn get_state(State(app): State<App>, _caller: Caller) -> Result<Response, HttpError> {
+    let unavailable = || HttpError::unavailable("the state could not be serialized; see the server's log");
+    let snapshot = app.inner.snapshots.current().await.ok_or_else(unavailable)?;
+    let state = snapshot.json.ok_or_else(unavailable)?;
+    let probes = serde_json::to_vec(&app.inner.telemetry.views()).map_err(|_| unavailable())?;
+    let head = format!("{{\"log\":\"{}\",\"seq\":{},\"state\":", app.hub().log, snapshot.seq);
+    let mut body = Vec::with_capacity(head.len() + state.len() + probes.len() + 16);
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(&state);
+    body.extend_from_slice(b",\"probes\":");
+    body.extend_from_slice(&probes);
+    body.push(b'}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Parses `a=1&b=2` into numbers, naming the parameter that is wrong.

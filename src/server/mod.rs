@@ -8,6 +8,7 @@ pub mod library;
 pub mod notify;
 pub mod openapi;
 pub mod probes;
+pub mod snapshots;
 pub mod status_page;
 pub mod store;
 pub mod stream;
@@ -198,7 +199,8 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         })
         .collect::<color_eyre::Result<Vec<_>>>()?;
     let telemetry = Arc::new(probes::Telemetry::new(specs));
-    let app = App::new(hub, writer, users, readers, opts.heartbeat, library.clone(), telemetry.clone());
+    let app = App::new(hub, writer, users, readers, opts.heartbeat, library.clone(), telemetry.clone())
+        .wrap_err("starting the snapshot thread")?;
     notify::spawn(app.clone(), opts.channels.clone());
     probes::spawn(app.clone(), telemetry);
     #[cfg(unix)]
