@@ -1,0 +1,209 @@
+//! Incidents from the command line: declare, list, show, and the verbs that change one.
+//! Reads print tables or `--json`; changes go through the outbox-aware `write`.
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use color_eyre::eyre::eyre;
+use serde::Serialize;
+
+use super::outbox::write;
+use super::{connect, snapshot, Connection};
+use crate::client::Client;
+use crate::model::incident::format_duration;
+use crate::model::{Incident, IncidentId, Intent, Milestone, Role, Severity, Status};
+use crate::present::{age, escape_control, json_safe, one_line};
+use crate::protocol::Command;
+
+#[derive(Subcommand, Debug)]
+pub enum IncidentCmd {
+    /// Declare an incident. If unsure of the severity, pick the higher one.
+    Declare {
+        title: String,
+        #[arg(long, short)]
+        severity: Severity,
+        #[arg(long, short)]
+        impact: Option<String>,
+        /// Mark it as a game-day drill.
+        #[arg(long)]
+        drill: bool,
+    },
+    /// List incidents: open first, worst first.
+    List {
+        /// Include closed incidents.
+        #[arg(long, short)]
+        all: bool,
+    },
+    /// Show one incident with roles, milestones, durations and timeline.
+    Show { id: IncidentId },
+    /// Add a note to the timeline.
+    Note { id: IncidentId, text: String },
+    /// Change status: declared, investigating, mitigating, mitigated, postmortem, closed.
+    Status {
+        id: IncidentId,
+        status: Status,
+        /// Needed to reopen; to close early, a closure reason: resolved, duplicate, false_positive, cancelled.
+        #[arg(long, short)]
+        reason: Option<String>,
+    },
+    /// Change severity.
+    Severity { id: IncidentId, severity: Severity },
+    /// Hand a response role to a person.
+    Assign { id: IncidentId, role: Role, person: String },
+    /// Record when a milestone happened (RFC 3339; default now).
+    Milestone { id: IncidentId, milestone: Milestone, time: Option<DateTime<Utc>> },
+}
+
+pub(super) async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) -> color_eyre::Result<()> {
+    let client = connect(conn)?;
+    let intent = match cmd {
+        IncidentCmd::List { all } => return list(&client, json, all).await,
+        IncidentCmd::Show { id } => return show(&client, json, id).await,
+        IncidentCmd::Declare { title, severity, impact, drill } => Intent::DeclareIncident {
+            title,
+            severity,
+            impact: impact.unwrap_or_default(),
+            drill,
+            services: Vec::new(),
+        },
+        IncidentCmd::Note { id, text } => Intent::AddNote { incident: id, text },
+        IncidentCmd::Status { id, status, reason } => Intent::SetStatus { incident: id, status, reason },
+        IncidentCmd::Severity { id, severity } => Intent::SetSeverity { incident: id, severity },
+        IncidentCmd::Assign { id, role, person } => Intent::AssignRole { incident: id, role, person },
+        IncidentCmd::Milestone { id, milestone, time } => {
+            Intent::SetMilestone { incident: id, milestone, time: time.unwrap_or_else(Utc::now) }
+        }
+    };
+    write(&client, json, Command::new(intent)).await
+}
+
+#[derive(Serialize)]
+struct IncidentRow<'a> {
+    id: IncidentId,
+    title: &'a str,
+    severity: Severity,
+    status: Status,
+    drill: bool,
+    commander: Option<&'a str>,
+    declared_at: DateTime<Utc>,
+    impact: &'a str,
+}
+
+impl<'a> From<&'a Incident> for IncidentRow<'a> {
+    fn from(i: &'a Incident) -> Self {
+        IncidentRow {
+            id: i.id,
+            title: &i.title,
+            severity: i.severity,
+            status: i.status,
+            drill: i.drill,
+            commander: i.commander(),
+            declared_at: i.declared_at(),
+            impact: &i.impact,
+        }
+    }
+}
+
+async fn list(client: &Client, json: bool, all: bool) -> color_eyre::Result<()> {
+    let state = snapshot(client).await?;
+    let rows: Vec<IncidentRow> = state
+        .incidents_by_priority()
+        .into_iter()
+        .filter(|i| all || i.status.is_open())
+        .map(IncidentRow::from)
+        .collect();
+    if json {
+        out!("{}", json_safe(serde_json::to_string_pretty(&rows)?));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        out!("no {}incidents", if all { "" } else { "open " });
+        return Ok(());
+    }
+    let now = Utc::now();
+    out!("{:<8} {:<5} {:<14} {:>7}  {:<12} TITLE", "ID", "SEV", "STATUS", "AGE", "COMMANDER");
+    for r in rows {
+        out!(
+            "{:<8} {:<5} {:<14} {:>7}  {:<12} {}{}",
+            r.id.to_string(),
+            r.severity.to_string(),
+            r.status.as_str(),
+            age(r.declared_at, now),
+            one_line(r.commander.unwrap_or("-")),
+            if r.drill { "[drill] " } else { "" },
+            one_line(r.title)
+        );
+    }
+    Ok(())
+}
+
+async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result<()> {
+    let state = snapshot(client).await?;
+    let inc = state.incident(id).map_err(|e| eyre!("{e}"))?;
+    if json {
+        out!("{}", json_safe(serde_json::to_string_pretty(inc)?));
+        return Ok(());
+    }
+    let now = Utc::now();
+    out!(
+        "{} {} {}{} — {}",
+        inc.id,
+        inc.severity,
+        inc.status,
+        inc.closure.map(|c| format!(" ({c})")).unwrap_or_default(),
+        one_line(&inc.title)
+    );
+    if inc.drill {
+        out!("DRILL");
+    }
+    if !inc.impact.is_empty() {
+        out!("impact: {}", escape_control(&inc.impact));
+    }
+    out!("declared by {} {} ago", one_line(&inc.declared_by), age(inc.declared_at(), now));
+    out!("\nroles:");
+    for (role, person) in &inc.roles {
+        out!("  {:<22} {}", role.as_str(), one_line(person));
+    }
+    out!("\nmilestones:");
+    for (m, t) in &inc.milestones {
+        out!("  {:<22} {}", m.as_str(), t.format("%Y-%m-%d %H:%M:%S UTC"));
+    }
+    let d = inc.durations();
+    let show_d = |d: Option<chrono::Duration>| d.map(format_duration).unwrap_or_else(|| "-".into());
+    out!(
+        "\ntime to detect {}  acknowledge {}  mitigate {}  recover {}",
+        show_d(d.time_to_detect),
+        show_d(d.time_to_acknowledge),
+        show_d(d.time_to_mitigate),
+        show_d(d.time_to_recover)
+    );
+    let now_clocks = crate::model::comms::clocks(inc);
+    if !now_clocks.is_empty() {
+        out!("\ncommunication clocks:");
+        for c in &now_clocks {
+            out!("  {}", crate::model::comms::describe(c, now));
+        }
+    }
+    if let Some(list) = &inc.checklist {
+        out!("\nplaybook {} — {} ({}/{} done):", list.playbook, list.title, list.done(), list.steps.len());
+        for s in &list.steps {
+            let mark = if s.ticked.is_some() { "[x]" } else { "[ ]" };
+            let who = match (&s.ticked, &s.assignee) {
+                (Some(t), _) => format!("  ✓ {} {}", one_line(&t.by), t.at.format("%H:%M")),
+                (None, Some(a)) => format!("  → {}", one_line(a)),
+                _ => String::new(),
+            };
+            out!("  {mark} {:<12} {:<18} {}{who}", s.step.section.as_str(), s.step.id, s.step.title);
+        }
+    }
+    out!("\ntimeline:");
+    for e in &inc.timeline {
+        out!(
+            "  {}  {:<10} {:<10} {}",
+            e.at.format("%H:%M:%S"),
+            one_line(&e.actor),
+            e.kind.tag(),
+            escape_control(&e.kind.summary()).replace('\n', "\n                                    ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The command line: `serve`, `demo`, `tui`, and scriptable verbs over the same client the
+//! console uses. Human tables by default, `--json` for scripts; errors on stderr, exit 1.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use color_eyre::eyre::eyre;
+
+use crate::client::Client;
+use crate::config::{ClientConfig, DEFAULT_SERVER};
+use crate::model::State;
+
+/// Human output: every line goes through the one escaping gate (see `present::print_line`).
+macro_rules! out {
+    ($($t:tt)*) => {
+        crate::present::print_line(&format!($($t)*))
+    };
+}
+
+// After the macro: `out!` is in scope only below its definition.
+mod comms;
+mod config;
+mod events;
+mod incident;
+mod outbox;
+mod probe;
+mod serve;
+
+pub use comms::{CommsCmd, PlaybookCmd, StepCmd};
+pub use config::{ConfigCmd, CONFIG_TEMPLATE};
+pub use incident::IncidentCmd;
+pub use outbox::{outbox_for, OutboxCmd};
+pub use probe::ProbeCmd;
+pub use serve::ServeArgs;
+
+#[derive(Parser, Debug)]
+#[command(name = "warroom", version, about = "A terminal war room for incident response and chaos game days")]
+pub struct Cli {
+    #[command(flatten)]
+    pub conn: Connection,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct Connection {
+    /// Server URL [env: WARROOM_SERVER; else `server` in config.toml; else http://127.0.0.1:7800]
+    #[arg(long, global = true)]
+    pub server: Option<String>,
+    /// Bearer token [env: WARROOM_TOKEN; else `token` in config.toml]
+    #[arg(long, global = true, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Open the console (the default when no command is given).
+    Tui {
+        /// Theme: default, light, high-contrast, mono, or one of yours [default: config, or mono under NO_COLOR]
+        #[arg(long)]
+        theme: Option<String>,
+    },
+    /// Server with demo users and incidents, plus the console as commander: no set-up.
+    Demo {
+        /// Keep the data here instead of a fresh temporary dir.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address for the embedded server, so other consoles can join [default: a free port]
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        #[arg(long)]
+        theme: Option<String>,
+    },
+    /// Run the shared server.
+    Serve(ServeArgs),
+    /// Incidents: declare, list, show, and act on them.
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    /// Print the event log; --follow keeps printing new events live.
+    Events {
+        #[arg(long, short)]
+        follow: bool,
+        /// Start after this seq.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Playbooks: the server's library, and checking files.
+    #[command(subcommand)]
+    Playbook(PlaybookCmd),
+    /// Playbook steps on an incident.
+    #[command(subcommand)]
+    Step(StepCmd),
+    /// Messages to staff, customers, the status page and socials.
+    #[command(subcommand)]
+    Comms(CommsCmd),
+    /// Commands queued while the server was unreachable.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
+    /// Health probes the server runs.
+    #[command(subcommand)]
+    Probe(ProbeCmd),
+    /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
+    Bench(crate::bench::BenchArgs),
+    /// Print the console's key bindings (with your overrides).
+    Keys {
+        /// As the Markdown table used in the README.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+/// Server URL and client for the CLI and console, from flags, env, then config.toml.
+pub fn connect(conn: &Connection) -> color_eyre::Result<Client> {
+    let file = ClientConfig::load_default()?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let server = conn
+        .server
+        .clone()
+        .or_else(|| env("WARROOM_SERVER"))
+        .or(file.server)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let token = conn.token.clone().or_else(|| env("WARROOM_TOKEN")).or(file.token).ok_or_else(|| {
+        eyre!(
+            "no token: set WARROOM_TOKEN, pass --token, or put `token = \"…\"` in {}",
+            crate::config::config_dir().join("config.toml").display()
+        )
+    })?;
+    Ok(Client::new(&server, &token)?)
+}
+
+/// The server's state, noting that this server was reached (so it may get a queue later).
+async fn snapshot(client: &Client) -> color_eyre::Result<State> {
+    let snap = client.snapshot().await?;
+    outbox::remember(&outbox_for(client), Some(snap.log), None);
+    Ok(snap.state)
+}
+
+pub async fn run(cli: Cli) -> color_eyre::Result<()> {
+    match cli.command {
+        Some(Cmd::Serve(args)) => serve::serve(args).await,
+        Some(Cmd::Incident(cmd)) => incident::incident(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Events { follow, after }) => events::events(&cli.conn, cli.json, follow, after).await,
+        Some(Cmd::Outbox(cmd)) => outbox::outbox(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Playbook(PlaybookCmd::Validate { files })) => comms::validate(&files),
+        Some(Cmd::Playbook(cmd)) => comms::playbook(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Step(cmd)) => comms::step(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Comms(cmd)) => comms::comms(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Probe(cmd)) => probe::probe(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Bench(args)) => crate::bench::run(args).await,
+        Some(Cmd::Tui { theme }) => crate::tui::open(connect(&cli.conn)?, theme.as_deref()).await,
+        None => crate::tui::open(connect(&cli.conn)?, None).await,
+        Some(Cmd::Demo { data, listen, theme }) => serve::demo(data, listen, theme).await,
+        Some(Cmd::Keys { markdown }) => config::keys(markdown),
+        Some(Cmd::Config(ConfigCmd::Init { force })) => config::init(force),
+        Some(Cmd::Config(ConfigCmd::Paths)) => config::paths(),
+    }
+}

@@ -1,0 +1,175 @@
+//! `serve` and `demo`: one start-up path builds the server from the server file, the flags
+//! and whether it is a demo; `serve` then waits, `demo` opens the console on it.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use color_eyre::eyre::bail;
+
+use crate::client::Client;
+use crate::config::{self, ServerConfig, UserConfig};
+use crate::demo::shop::Shop;
+use crate::server::{RunningServer, ServerOptions};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on [default: from --config, else 127.0.0.1:7800]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory for the event store [default: from --config, else the platform data dir]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Server config file (users, tokens) [default: server.toml in the config dir]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Add demo users (one per role) and seed realistic incidents into an empty log.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// The server file and where it came from (`None`: no file, the defaults).
+struct ServerFile {
+    config: ServerConfig,
+    path: Option<PathBuf>,
+}
+
+/// A started server, with what the start-up lines and the demo console need.
+struct Started {
+    server: RunningServer,
+    data_dir: PathBuf,
+    users: Vec<UserConfig>,
+    /// With a demo: the file holding the demo users' tokens.
+    demo_users: Option<PathBuf>,
+    /// With a demo: the shop its probes watch, and the file with its admin token. Dropping
+    /// the shop stops it, so it lives as long as the server.
+    shop: Option<(std::sync::Arc<Shop>, PathBuf)>,
+}
+
+/// Builds and starts the server: the flags win over the file, the file over the defaults;
+/// a demo adds its users, channels (unless the file names some), shop probes and incidents.
+async fn start(
+    file: ServerFile,
+    listen: Option<String>,
+    data: Option<PathBuf>,
+    demo: bool,
+) -> color_eyre::Result<Started> {
+    let ServerFile { config: file, path } = file;
+    let data_dir = data.or(file.data_dir.clone()).unwrap_or_else(|| config::data_dir().join("server"));
+    if data_dir.as_os_str().is_empty() {
+        bail!("--data must not be empty: leave it out for {}", config::data_dir().join("server").display());
+    }
+    let listen = listen.or(file.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
+    let mut users = file.users.clone();
+    let mut demo_users = None;
+    if demo {
+        let (more, demo_path) = crate::demo::users(&data_dir)?;
+        users.extend(more);
+        demo_users = Some(demo_path);
+    }
+    if users.is_empty() {
+        bail!(
+            "no users: every API call needs a bearer token. Add [[users]] (name, role, token) to {}, or run with --demo",
+            path.unwrap_or(config::config_dir().join("server.toml")).display()
+        );
+    }
+    let mut playbook_dirs = vec![config::config_dir().join("playbooks")];
+    playbook_dirs.extend(file.playbooks_dir.clone());
+    let mut channels = file.channels.clone();
+    let mut probes = file.probes.clone();
+    let mut shop = None;
+    if demo {
+        if channels.is_empty() {
+            channels = crate::demo::channels();
+        }
+        let s = Shop::start().await?;
+        probes.extend(s.probes());
+        let path = data_dir.join("demo-shop.toml");
+        std::fs::create_dir_all(&data_dir)?;
+        std::fs::write(
+            &path,
+            format!("admin_url = \"{}\"\nadmin_token = \"{}\"\n", s.admin_url, s.admin_token),
+        )?;
+        shop = Some((s, path));
+    }
+    let server = crate::server::start(
+        ServerOptions {
+            listen,
+            data_dir: data_dir.clone(),
+            users: users.clone(),
+            channels,
+            playbook_dirs,
+            public_url: file.public_url.clone(),
+            probes,
+            ..Default::default()
+        }
+        .with_limits(&file.limits),
+    )
+    .await?;
+    if demo {
+        crate::demo::seed(&server.app, &users).await?;
+    }
+    Ok(Started { server, data_dir, users, demo_users, shop })
+}
+
+pub(super) async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
+    let default_path = config::config_dir().join("server.toml");
+    let file = match &args.config {
+        Some(p) => ServerFile { config: ServerConfig::load(p)?, path: Some(p.clone()) },
+        None if default_path.exists() => {
+            ServerFile { config: ServerConfig::load(&default_path)?, path: Some(default_path) }
+        }
+        None => ServerFile { config: ServerConfig::default(), path: None },
+    };
+    let Started { server, data_dir, demo_users, shop, .. } =
+        start(file, args.listen, args.data, args.demo).await?;
+    // Start-up lines go to stdout, but a server must not die because nobody reads them
+    // (a closed pipe makes println! panic).
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), $($t)*);
+        }};
+    }
+    // The first line is machine-read by tests and scripts: keep its shape.
+    say!("warroom listening on {}", server.url());
+    say!("data dir {}", data_dir.display());
+    if let Some(p) = demo_users {
+        say!("demo users and tokens in {}", p.display());
+    }
+    if let Some((s, path)) = &shop {
+        say!(
+            "demo shop admin {} (token in {}): POST /admin/services/NAME/stop|start",
+            s.admin_url,
+            path.display()
+        );
+    }
+    tokio::select! {
+        r = server.wait() => r,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+pub(super) async fn demo(
+    data: Option<PathBuf>,
+    listen: String,
+    theme: Option<String>,
+) -> color_eyre::Result<()> {
+    // Resolve the look first: a bad theme is an error before anything starts.
+    let look = crate::tui::Look::load(theme.as_deref())?;
+    let temp = match &data {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("warroom-demo-").tempdir()?),
+    };
+    let data_dir = data.unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
+    // The demo stands alone: no server file, so a `server.toml` in the config dir cannot
+    // add users, channels or probes to it.
+    let file = ServerFile { config: ServerConfig::default(), path: None };
+    let Started { server, data_dir, users, shop: _shop, .. } =
+        start(file, Some(listen), Some(data_dir), true).await?;
+    let commander = users.iter().find(|u| u.role == crate::model::UserRole::Commander).unwrap_or(&users[0]);
+    let client = Client::new(&server.url(), &commander.token)?;
+    // The demo's outbox lives with its data, not in the user's data dir.
+    let result = crate::tui::run(client, look, &data_dir.join("client")).await;
+    server.stop().await;
+    result
+}
