@@ -8,6 +8,7 @@ pub mod library;
 pub mod notify;
 pub mod openapi;
 pub mod probes;
+pub mod reactor;
 pub mod snapshots;
 pub mod status_page;
 pub mod store;

@@ -2,31 +2,30 @@
 //! from a client) and records every attempt as a command, so delivery is on the timeline.
 //! Failures retry with backoff until delivered or given up — never silently dropped.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::api::App;
-use super::writer::{Caller, WriteError};
+use super::reactor::{self, Backoff, Issued, Reactor};
 use crate::config::{ChannelConfig, ChannelKind, SmtpTls};
 use crate::model::comms::Delivery;
-use crate::model::{Fact, IncidentId, Intent, Rejection, UserRole};
+use crate::model::{Event, Fact, IncidentId, Intent, State};
 use crate::present::error_chain;
 use crate::protocol::Command;
 
 /// Attempts before giving up (about 8 minutes of backoff in all).
 pub const MAX_ATTEMPTS: u32 = 10;
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-pub fn system() -> Caller {
-    Caller { name: "warroom".into(), role: UserRole::Admin }
-}
+/// How delivery attempts are spaced: 250 ms, doubling, at most a minute apart.
+pub const BACKOFF: Backoff =
+    Backoff { first: Duration::from_millis(250), max: Duration::from_secs(60), attempts: MAX_ATTEMPTS };
+/// Keeps the notifier's attempt ids apart from other reactors' (and equal to those logged
+/// before the reactor existed, so a restart across the upgrade still recognises them).
+const ID_SALT: u64 = 0xd311;
 
 struct Job {
     incident: IncidentId,
@@ -40,84 +39,78 @@ struct Notifier {
     app: App,
     channels: HashMap<String, ChannelConfig>,
     http: reqwest::Client,
-    in_flight: Mutex<HashSet<Uuid>>,
+    backoff: Backoff,
 }
 
 pub fn spawn(app: App, channels: Vec<ChannelConfig>) {
+    spawn_with(app, channels, BACKOFF);
+}
+
+/// As [`spawn`], with its own spacing of attempts (tests use [`Backoff::immediate`]).
+pub fn spawn_with(app: App, channels: Vec<ChannelConfig>, backoff: Backoff) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default();
-    let n = Arc::new(Notifier {
+    let hub = app.hub().clone();
+    let n = Notifier {
         channels: channels.into_iter().map(|c| (c.name.clone(), c)).collect(),
         app,
         http,
-        in_flight: Mutex::new(HashSet::new()),
-    });
-    tokio::spawn(async move { n.run().await });
+        backoff,
+    };
+    reactor::spawn(hub, n);
 }
 
-impl Notifier {
-    async fn run(self: Arc<Self>) {
-        let mut rx = self.app.hub().subscribe();
-        // Messages still pending from before a restart (or a lag) are picked up again.
-        self.resume();
-        loop {
-            match rx.recv().await {
-                Ok(p) => {
-                    if let Fact::MessageQueued { incident, message, channel, text, .. } = &p.event.fact {
-                        self.start(Job {
-                            incident: *incident,
-                            message: *message,
-                            channel: channel.clone(),
-                            text: text.clone(),
-                            attempts: 0,
-                        });
-                    }
-                }
-                Err(RecvError::Lagged(_)) => self.resume(),
-                Err(RecvError::Closed) => return,
-            }
+impl Reactor for Notifier {
+    type Key = Uuid;
+    type Job = Job;
+
+    fn observe(&self, event: &Event) -> Option<(Uuid, Job)> {
+        match &event.fact {
+            Fact::MessageQueued { incident, message, channel, text, .. } => Some((
+                *message,
+                Job {
+                    incident: *incident,
+                    message: *message,
+                    channel: channel.clone(),
+                    text: text.clone(),
+                    attempts: 0,
+                },
+            )),
+            _ => None,
         }
     }
 
-    fn resume(self: &Arc<Self>) {
-        let jobs: Vec<Job> = {
-            let state = self.app.hub().state();
-            state
-                .incidents
-                .values()
-                .flat_map(|inc| inc.messages.iter().map(move |m| (inc.id, m)))
-                .filter_map(|(incident, m)| match m.delivery {
-                    Delivery::Pending { attempts, .. } => Some(Job {
+    /// Messages still pending from before a restart (or a lag) are picked up again.
+    fn pending(&self, state: &State) -> Vec<(Uuid, Job)> {
+        state
+            .incidents
+            .values()
+            .flat_map(|inc| inc.messages.iter().map(move |m| (inc.id, m)))
+            .filter_map(|(incident, m)| match m.delivery {
+                Delivery::Pending { attempts, .. } => Some((
+                    m.id,
+                    Job {
                         incident,
                         message: m.id,
                         channel: m.channel.clone(),
                         text: m.text.clone(),
                         attempts,
-                    }),
-                    _ => None,
-                })
-                .collect()
-        };
-        for job in jobs {
-            self.start(job);
-        }
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
     }
 
-    fn start(self: &Arc<Self>, job: Job) {
-        if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(job.message) {
-            return;
-        }
-        let me = self.clone();
-        tokio::spawn(async move {
-            let id = job.message;
-            me.deliver(job).await;
-            me.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-        });
+    async fn work(self: Arc<Self>, job: Job) {
+        self.deliver(job).await
     }
+}
 
+impl Notifier {
     async fn deliver(&self, job: Job) {
         let mut attempt = job.attempts;
         loop {
@@ -127,23 +120,39 @@ impl Notifier {
             };
             attempt += 1;
             let ok = result.is_ok();
-            let last = !ok && (attempt >= MAX_ATTEMPTS || !self.channels.contains_key(&job.channel));
+            let last = !ok && (self.backoff.is_last(attempt) || !self.channels.contains_key(&job.channel));
             let detail = result.unwrap_or_else(|e| e);
             // One id per attempt: a retry after a crash records the same attempt once.
-            let id = Uuid::from_u128(job.message.as_u128() ^ (u128::from(attempt) << 64 | 0xd311));
-            let intent =
-                Intent::RecordDelivery { incident: job.incident, message: job.message, ok, detail, last };
-            match self.app.submit(system(), Command { id, intent }).await {
-                Ok(_) | Err(WriteError::KeyReused(_)) => {}
+            let id = reactor::step_id(job.message, attempt, ID_SALT);
+            let outcome = if ok { "delivered" } else { "failed" };
+            let intent = Intent::RecordDelivery {
+                incident: job.incident,
+                message: job.message,
+                ok,
+                detail: detail.clone(),
+                last,
+            };
+            match reactor::issue(&self.app, Command { id, intent }).await {
+                Issued::Recorded(_) | Issued::AlreadyRecorded => {}
                 // Someone (an earlier run) already settled it.
-                Err(WriteError::Rejected(Rejection::Conflict(_))) => return,
-                Err(_) => return,
+                Issued::Settled(_) => return,
+                Issued::Failed(e) => {
+                    // The attempt happened but the log does not say so; the message stays
+                    // pending, and is picked up again after a restart or a lag.
+                    crate::stderr!(
+                        "warroom: notifier: attempt {attempt} of message {} for {} on channel `{}` \
+                         ({outcome}: {detail}) was not recorded: {e}; stopped delivering it for now",
+                        job.message,
+                        job.incident,
+                        job.channel
+                    );
+                    return;
+                }
             }
             if ok || last {
                 return;
             }
-            let backoff = FIRST_BACKOFF.saturating_mul(1 << (attempt - 1).min(16)).min(MAX_BACKOFF);
-            tokio::time::sleep(backoff).await;
+            self.backoff.wait(attempt).await;
         }
     }
 

@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, Semaphore};
 use tokio::time::Instant;
 
 use super::api::App;
+use super::reactor::{self, Issued};
 use crate::config::ProbeKind;
 use crate::model::probe::{classify, next_health, Health, Observation, Sample};
 use crate::model::Intent;
@@ -150,7 +151,14 @@ async fn run(
         while recent.len() > keep {
             recent.pop_front();
         }
-        let current = app.hub().state().probes.get(&spec.name).map_or(Health::Unknown, |p| p.health);
+        // The change is named by what it changes from (health and since when), so recording it
+        // again after a lost answer is kept once.
+        let (current, since) = app
+            .hub()
+            .state()
+            .probes
+            .get(&spec.name)
+            .map_or((Health::Unknown, String::new()), |p| (p.health, p.since.to_rfc3339()));
         let recent_slice: Vec<Health> = recent.iter().copied().collect();
         let next_state = next_health(current, &recent_slice, spec.failure_threshold, spec.success_threshold);
         if next_state != current {
@@ -160,8 +168,17 @@ async fn run(
                 failed: if next_state.is_bad() { verdict.failed } else { Vec::new() },
                 auto_declare: spec.auto_declare,
             };
-            // A conflict means the log already says so (a restart raced us): fine.
-            let _ = app.submit(super::notify::system(), Command::new(intent)).await;
+            let id = reactor::name_id(&[&spec.name, &since, current.as_str(), next_state.as_str()]);
+            match reactor::issue(&app, Command { id, intent }).await {
+                // A conflict means the log already says so (a restart raced us): fine.
+                Issued::Recorded(_) | Issued::AlreadyRecorded | Issued::Settled(_) => {}
+                // The next run sees the same change and records it again, under the same id.
+                Issued::Failed(e) => crate::stderr!(
+                    "warroom: probe {}: the change from {current} to {next_state} was not recorded: {e}; \
+                     trying again on its next run",
+                    spec.name
+                ),
+            }
         }
     }
 }
