@@ -8,7 +8,12 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::event::{Event, Fact};
 use super::incident::snake_enum;
+use super::incident::Milestone;
+use super::intent::{check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_FAILED, MAX_NAME, MAX_TEXT};
+use super::timeline::{EntryKind, TimelineEntry};
+use super::{Context, State};
 
 mod condition;
 mod spec;
@@ -94,9 +99,110 @@ pub struct Sample {
     pub uptime_hour: f64,
 }
 
+/// Decides the intents about probes and status page components: a probe's health changing
+/// (which may declare an incident) and a human setting a component.
+pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
+    let fact = match intent {
+        Intent::SetComponent { component, status } => {
+            check_text("component", component, MAX_NAME)?;
+            let overridden = state.components.contains_key(component);
+            if status.is_none() && !overridden {
+                return Err(Rejection::Conflict(format!("{component} already follows its probe")));
+            }
+            // The public page lists the configured probes and what a commander or an admin
+            // put there on purpose: a responder's typo must not invent a component.
+            let known = overridden || cx.library.components.iter().any(|c| c == component);
+            if !known && !cx.role.may_create_components() {
+                return Err(Rejection::UnknownComponent(component.clone()));
+            }
+            Fact::ComponentSet { component: component.clone(), status: *status }
+        }
+        Intent::RecordProbe { probe, health, failed, auto_declare } => {
+            check_text("probe", probe, MAX_NAME)?;
+            // The failures explain the change; too many or too long ones are cut, not
+            // refused, so the change itself is never lost.
+            let mut failed_cut: Vec<String> =
+                failed.iter().take(MAX_FAILED).map(|f| clip(f, MAX_DETAIL)).collect();
+            if failed.len() > MAX_FAILED {
+                failed_cut.push(format!("… and {} more", failed.len() - MAX_FAILED));
+            }
+            let failed = &failed_cut;
+            let from = state.probes.get(probe).map_or(Health::Unknown, |p| p.health);
+            if from == *health {
+                return Err(Rejection::Conflict(format!("{probe} is already {health}")));
+            }
+            let mut facts =
+                vec![Fact::ProbeChanged { probe: probe.clone(), from, to: *health, failed: failed.clone() }];
+            let linked = state.incidents.values().any(|i| i.status.is_open() && i.services.contains(probe));
+            if let (Some(severity), true, false) = (auto_declare, *health == Health::Down, linked) {
+                // During a game day (an open drill), what the probes find is part of it.
+                let drill = state.incidents.values().any(|i| i.status.is_open() && i.drill);
+                let incident = state.next_incident_id()?;
+                facts.push(Fact::IncidentDeclared {
+                    incident,
+                    title: format!("{probe} is down"),
+                    severity: *severity,
+                    impact: clip(&failed.join("; "), MAX_TEXT),
+                    drill,
+                    services: vec![probe.clone()],
+                });
+                if let Some(checklist) = cx.library.default_for(*severity, drill) {
+                    facts.push(Fact::PlaybookAttached { incident, checklist });
+                }
+            }
+            return Ok(facts);
+        }
+        other => return Err(super::misrouted("probe", other)),
+    };
+    Ok(vec![fact])
+}
+
+/// Folds a probe's change or a component's override into the state; open incidents about
+/// the probe hear of the change on their timeline.
+pub(super) fn apply(state: &mut State, event: &Event) {
+    let at = event.at;
+    match &event.fact {
+        Fact::ProbeChanged { probe, from, to, failed } => {
+            state.probes.insert(probe.clone(), ProbeState { health: *to, since: at, failed: failed.clone() });
+            // Every open incident about this service hears of it; a bad turn is the
+            // moment of detection if nobody recorded one.
+            // A first "up" (a probe just started) is no news to an incident.
+            let news = !(*from == Health::Unknown && *to == Health::Up);
+            for inc in state
+                .incidents
+                .values_mut()
+                .filter(|i| news && i.status.is_open() && i.services.contains(probe))
+            {
+                inc.updated_at = at;
+                if to.is_bad() {
+                    inc.milestones.entry(Milestone::Detected).or_insert(at);
+                }
+                inc.timeline.push(TimelineEntry::of(
+                    event,
+                    EntryKind::Health { probe: probe.clone(), health: *to, failed: failed.clone() },
+                ));
+            }
+        }
+        Fact::ComponentSet { component, status } => match status {
+            Some(s) => {
+                state.components.insert(component.clone(), *s);
+            }
+            None => {
+                state.components.remove(component);
+            }
+        },
+        // The other facts belong to other aggregates; `State::apply` routes them.
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::intent::{MAX_DETAIL, MAX_FAILED, MAX_TEXT};
+    use crate::model::tests::t;
+    use crate::model::{Context, Fact, Intent, Library, Rejection, Severity, State, UserRole};
+    use uuid::Uuid;
 
     #[test]
     fn thresholds_stop_flapping() {
@@ -111,5 +217,45 @@ mod tests {
         assert_eq!(next_health(Down, &[Degraded, Up], 3, 2), Degraded);
         assert_eq!(next_health(Degraded, &[Up, Up], 3, 2), Up);
         assert_eq!(next_health(Degraded, &[Down, Down, Down], 3, 2), Down);
+    }
+
+    #[test]
+    fn the_servers_own_reports_are_cut_not_refused() {
+        let s = State::default();
+        let failed = vec!["x".repeat(5000); 40];
+        let facts = s
+            .decide(&Intent::RecordProbe {
+                probe: "payment".into(),
+                health: Health::Down,
+                failed,
+                auto_declare: Some(Severity::Sev2),
+            })
+            .unwrap();
+        let Fact::ProbeChanged { failed, .. } = &facts[0] else { panic!("{facts:?}") };
+        assert_eq!(failed.len(), MAX_FAILED + 1);
+        assert_eq!(failed.last().map(String::as_str), Some("… and 8 more"));
+        assert!(failed.iter().all(|f| f.chars().count() <= MAX_DETAIL + 1));
+        let Fact::IncidentDeclared { impact, .. } = &facts[1] else { panic!("{facts:?}") };
+        assert!(impact.chars().count() <= MAX_TEXT + 1);
+    }
+
+    #[test]
+    fn only_commanders_and_admins_add_status_page_components() {
+        use crate::model::incident::ComponentStatus::MajorOutage;
+        let library = Library { components: vec!["payment".into()], ..Library::default() };
+        let s = State::default();
+        let as_role = |role, component: &str| {
+            let cx = Context { library: &library, now: t(0), command_id: Uuid::nil(), role };
+            let intent = Intent::SetComponent { component: component.into(), status: Some(MajorOutage) };
+            s.decide_with(&intent, &cx)
+        };
+        assert!(as_role(UserRole::Responder, "payment").is_ok(), "a configured probe is a component");
+        assert_eq!(
+            as_role(UserRole::Responder, "paymnet"),
+            Err(Rejection::UnknownComponent("paymnet".into())),
+            "a responder's typo invents nothing"
+        );
+        assert!(as_role(UserRole::Commander, "cdn").is_ok());
+        assert!(as_role(UserRole::Admin, "cdn").is_ok());
     }
 }
