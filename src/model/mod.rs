@@ -166,7 +166,7 @@ impl State {
 /// The refusal an aggregate gives an intent that is not its own. [`State::decide_with`] routes
 /// every intent to its aggregate, so this is never seen; a refusal beats a panic if it were.
 fn misrouted(aggregate: &str, intent: &Intent) -> Rejection {
-    Rejection::Conflict(format!("{} is not a {aggregate} intent", intent.kind()))
+    Rejection::Conflict(format!("{} is not for the {aggregate} aggregate", intent.kind()))
 }
 
 /// What `decide` may know besides the state: the server's library, the time, the id of the
@@ -415,7 +415,7 @@ pub(super) mod tests {
             incident::decide(&s, &component, &cx),
         ];
         for d in decided {
-            assert!(matches!(&d, Err(Rejection::Conflict(why)) if why.contains("is not a")), "{d:?}");
+            assert!(matches!(&d, Err(Rejection::Conflict(why)) if why.contains("is not for")), "{d:?}");
         }
     }
 }

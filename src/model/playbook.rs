@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::comms;
 use super::event::{Event, Fact};
-use super::incident::{snake_enum, Role, Severity};
-use super::incident::{Incident, IncidentId};
+use super::incident::{snake_enum, Incident, IncidentId, Role, Severity};
 use super::intent::{check_text, Intent, Rejection, MAX_NAME};
 use super::timeline::EntryKind;
 use super::{Context, State};
@@ -500,6 +499,73 @@ owner = "subject_matter_expert"
         assert_eq!(Every(i64::MAX).to_string().parse::<Every>(), Ok(Every(i64::MAX)));
         assert_eq!(Every(i64::MAX).duration(), Duration::MAX);
         assert_eq!(Every(5400).to_string(), "1h30m");
+    }
+
+    #[test]
+    fn a_checklist_is_worked_step_by_step_and_a_switch_keeps_the_work_done() {
+        use crate::model::tests::{declare, t};
+        use crate::model::{stamp, Library, UserRole};
+        let mini = parse(GOOD).unwrap();
+        let other = Playbook {
+            id: "other".into(),
+            title: "Other".into(),
+            steps: mini.steps[1..].to_vec(),
+            ..mini.clone()
+        };
+        let library = Library { playbooks: vec![mini, other], ..Library::default() };
+        let mut s = State::default();
+        let id = declare(&mut s, "Checkout is down", Severity::Sev3);
+        let act = |s: &mut State, who: &str, intent: Intent| -> Result<(), Rejection> {
+            let cx = Context {
+                library: &library,
+                now: t(0),
+                command_id: uuid::Uuid::nil(),
+                role: UserRole::Responder,
+            };
+            let facts = s.decide_with(&intent, &cx)?;
+            for e in stamp(s.seq + 1, t(s.seq as u32), who, UserRole::Responder, uuid::Uuid::nil(), facts) {
+                s.apply(&e);
+            }
+            Ok(())
+        };
+        let tick = |step: &str| Intent::TickStep { incident: id, step: step.into() };
+        let attach = |playbook: &str| Intent::AttachPlaybook { incident: id, playbook: playbook.into() };
+        assert!(
+            matches!(act(&mut s, "bob", tick("look")), Err(Rejection::Conflict(why)) if why.contains("no playbook"))
+        );
+        assert!(matches!(
+            act(&mut s, "bob", attach("nope")),
+            Err(Rejection::Invalid { field: "playbook", .. })
+        ));
+        act(&mut s, "alice", attach("mini")).unwrap();
+        assert!(matches!(act(&mut s, "bob", tick("lok")), Err(Rejection::Invalid { field: "step", .. })));
+        act(&mut s, "bob", tick("look")).unwrap();
+        let again = act(&mut s, "carol", tick("look"));
+        assert!(
+            matches!(&again, Err(Rejection::Conflict(why)) if why.contains("already ticked by bob")),
+            "{again:?}"
+        );
+        act(
+            &mut s,
+            "alice",
+            Intent::AssignStep { incident: id, step: "look".into(), person: " carol ".into() },
+        )
+        .unwrap();
+        act(&mut s, "alice", attach("other")).unwrap();
+        let inc = s.incident(id).unwrap();
+        let list = inc.checklist.as_ref().unwrap();
+        let look = list.step("look").unwrap();
+        assert_eq!((list.playbook.as_str(), list.steps.len()), ("other", 1));
+        assert_eq!(look.ticked.as_ref().map(|t| t.by.as_str()), Some("bob"));
+        assert_eq!(look.assignee.as_deref(), Some("carol"));
+        let tags: Vec<_> = inc.timeline.iter().map(|e| e.kind.tag()).collect();
+        assert_eq!(tags, ["declared", "playbook", "step", "step", "playbook"]);
+        act(&mut s, "bob", Intent::UntickStep { incident: id, step: "look".into() }).unwrap();
+        let undone = act(&mut s, "bob", Intent::UntickStep { incident: id, step: "look".into() });
+        assert!(
+            matches!(&undone, Err(Rejection::Conflict(why)) if why.contains("is not ticked")),
+            "{undone:?}"
+        );
     }
 }
 
