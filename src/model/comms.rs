@@ -1,6 +1,7 @@
 //! Communication: the checklist attached to an incident, messages and their delivery, and
 //! the clocks that say when each audience is due its next update. Clocks are a pure
-//! function of the incident and `now`.
+//! function of the incident and `now`. Sending a message, recording its delivery and
+//! snoozing a clock are decided and folded here.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::event::{Event, Fact};
 use super::incident::{Incident, Severity, Status};
+use super::intent::{check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_NAME, MAX_TEXT};
 use super::playbook::{Audience, Playbook, Step};
+use super::timeline::EntryKind;
+use super::{Context, State};
 
 /// A playbook as attached to one incident, with who did what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,6 +222,154 @@ pub fn template_values(
 pub fn render_step(inc: &Incident, step: &Step, status_page_url: &str, now: DateTime<Utc>) -> Option<String> {
     let template = step.message.as_ref()?;
     Some(super::playbook::render(template, &template_values(inc, step.audience, status_page_url, now)))
+}
+
+/// Decides the intents about an incident's messages: sending one, recording its delivery,
+/// snoozing an audience's clock.
+pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
+    let fact = match intent {
+        Intent::SendMessage { incident, channel, text, step } => {
+            state.incident(*incident)?;
+            check_text("text", text, MAX_TEXT)?;
+            check_text("channel", channel, MAX_NAME)?;
+            if let Some(s) = step {
+                check_text("step", s, MAX_NAME)?;
+            }
+            let info = cx.library.channels.get(channel).ok_or_else(|| Rejection::Invalid {
+                field: "channel",
+                detail: format!(
+                    "no channel `{channel}` on this server (have: {})",
+                    cx.library.channels.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+            if let Some(s) = step {
+                state.step(*incident, s)?;
+            }
+            Fact::MessageQueued {
+                incident: *incident,
+                message: cx.command_id,
+                channel: channel.clone(),
+                audience: info.audience,
+                text: text.clone(),
+                step: step.clone(),
+            }
+        }
+        Intent::SnoozeClock { incident, audience, minutes } => {
+            let inc = state.incident(*incident)?;
+            if !(1..=240).contains(minutes) {
+                return Err(Rejection::Invalid {
+                    field: "minutes",
+                    detail: "must be between 1 and 240".into(),
+                });
+            }
+            let clock = clocks(inc).into_iter().find(|c| c.audience == *audience).ok_or_else(|| {
+                Rejection::Conflict(format!("{incident} has no {} clock running", audience.label()))
+            })?;
+            if clock.due == NEVER {
+                return Err(Rejection::Conflict(format!(
+                    "the {} update of {incident} is never due: nothing to snooze",
+                    clock.audience.label()
+                )));
+            }
+            let until = clock
+                .due
+                .max(cx.now)
+                .checked_add_signed(chrono::Duration::minutes(i64::from(*minutes)))
+                .ok_or_else(|| Rejection::Invalid {
+                    field: "minutes",
+                    detail: "would snooze past the last representable time".into(),
+                })?;
+            Fact::ClockSnoozed { incident: *incident, audience: *audience, until }
+        }
+        Intent::RecordDelivery { incident, message, ok, detail, last } => {
+            let inc = state.incident(*incident)?;
+            let msg = inc.messages.iter().find(|m| m.id == *message).ok_or_else(|| Rejection::Invalid {
+                field: "message",
+                detail: format!("no message {message}"),
+            })?;
+            if !matches!(msg.delivery, Delivery::Pending { .. }) {
+                return Err(Rejection::Conflict(format!("message {message} is no longer pending")));
+            }
+            // What the receiver said is cut, not refused: the delivery must be recorded.
+            let detail = &clip(detail, MAX_DETAIL);
+            if !*ok {
+                return Ok(vec![Fact::MessageFailed {
+                    incident: *incident,
+                    message: *message,
+                    error: detail.clone(),
+                    last: *last,
+                }]);
+            }
+            let mut facts = vec![Fact::MessageDelivered {
+                incident: *incident,
+                message: *message,
+                detail: detail.clone(),
+            }];
+            // Sending a step's message is doing the step.
+            if let Some(step) = &msg.step {
+                if state.step(*incident, step).is_ok_and(|s| s.ticked.is_none()) {
+                    let by = Some(msg.by.clone());
+                    facts.push(Fact::StepTicked { incident: *incident, step: step.clone(), by });
+                }
+            }
+            return Ok(facts);
+        }
+        other => return Err(super::misrouted("message", other)),
+    };
+    Ok(vec![fact])
+}
+
+/// Folds a fact about an incident's messages or clocks into it; returns the timeline entry
+/// it writes.
+pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
+    let at = event.at;
+    let kind = match &event.fact {
+        Fact::MessageQueued { message, channel, audience, text, step, .. } => {
+            inc.messages.push(Message {
+                id: *message,
+                channel: channel.clone(),
+                audience: *audience,
+                text: text.clone(),
+                step: step.clone(),
+                by: event.actor.clone(),
+                at,
+                delivery: Delivery::Pending { attempts: 0, error: None },
+            });
+            EntryKind::Message { channel: channel.clone(), audience: *audience, text: text.clone() }
+        }
+        Fact::MessageDelivered { message, detail, .. } => {
+            let m = inc.messages.iter_mut().find(|m| m.id == *message)?;
+            m.delivery = Delivery::Delivered { at, detail: detail.clone() };
+            let detail =
+                if detail.is_empty() { "delivered".to_string() } else { format!("delivered ({detail})") };
+            EntryKind::Delivery { channel: m.channel.clone(), ok: true, detail }
+        }
+        Fact::MessageFailed { message, error, last, .. } => {
+            let m = inc.messages.iter_mut().find(|m| m.id == *message)?;
+            let attempts = match &m.delivery {
+                Delivery::Pending { attempts, .. } => attempts.saturating_add(1),
+                _ => 1,
+            };
+            m.delivery = if *last {
+                Delivery::Failed { attempts, error: error.clone() }
+            } else {
+                Delivery::Pending { attempts, error: Some(error.clone()) }
+            };
+            let detail = if *last {
+                format!("gave up after {attempts} attempts: {error}")
+            } else {
+                format!("attempt {attempts} failed: {error}; retrying")
+            };
+            EntryKind::Delivery { channel: m.channel.clone(), ok: false, detail }
+        }
+        Fact::ClockSnoozed { audience, until, .. } => {
+            inc.snoozed.insert(*audience, *until);
+            EntryKind::Snoozed { audience: *audience, until: *until }
+        }
+        // The other facts belong to other aggregates; `State::apply` routes them.
+        _ => return None,
+    };
+    Some(kind)
 }
 
 #[cfg(test)]

@@ -215,6 +215,7 @@ impl Fact {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::tests::t;
     use crate::model::{EntryKind, Intent, State};
 
     /// A fact from a newer server, and a known kind whose body this build cannot read.
@@ -284,5 +285,74 @@ mod tests {
         assert_eq!(e.fact, Fact::NoteAdded { incident: IncidentId(1), text: "plain".into() });
         let e: Event = serde_json::from_str(&NO_INCIDENT.replace("scoreboard_reset", "redacted")).unwrap();
         assert_eq!(e.fact, Fact::Redacted);
+    }
+
+    #[test]
+    fn every_fact_survives_the_wire_inside_its_envelope() {
+        let inc = IncidentId(2);
+        let facts = vec![
+            Fact::IncidentDeclared {
+                incident: inc,
+                title: "t".into(),
+                severity: Severity::Sev2,
+                impact: "i".into(),
+                drill: true,
+                services: Vec::new(),
+            },
+            Fact::NoteAdded { incident: inc, text: "n".into() },
+            Fact::StatusChanged {
+                incident: inc,
+                from: Status::Declared,
+                to: Status::Closed,
+                reason: Some("duplicate".into()),
+                closure: Some(ClosureReason::Duplicate),
+            },
+            Fact::SeverityChanged { incident: inc, from: Severity::Sev2, to: Severity::Sev1 },
+            Fact::RoleAssigned {
+                incident: inc,
+                assigned_role: Role::Scribe,
+                person: "p".into(),
+                previous: Some("q".into()),
+            },
+            Fact::MilestoneSet { incident: inc, milestone: Milestone::Started, time: t(5) },
+            Fact::Redacted,
+        ];
+        for fact in facts {
+            let e = Event {
+                seq: 1,
+                at: t(0),
+                actor: "a".into(),
+                role: UserRole::Admin,
+                command_id: Uuid::nil(),
+                fact,
+            };
+            let wire = serde_json::to_string(&e).unwrap();
+            let back: Event = serde_json::from_str(&wire).unwrap_or_else(|err| panic!("{wire}: {err}"));
+            assert_eq!(back, e);
+            assert_eq!(serde_json::to_value(&e).unwrap()["kind"], e.fact.kind());
+        }
+    }
+
+    #[test]
+    fn events_use_the_wire_names() {
+        let e = Event {
+            seq: 4,
+            at: t(0),
+            actor: "bob".into(),
+            role: UserRole::Responder,
+            command_id: Uuid::nil(),
+            fact: Fact::NoteAdded { incident: IncidentId(7), text: "hi".into() },
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["kind"], "note_added");
+        assert_eq!(v["incident"], "INC-7");
+        assert_eq!(v["role"], "responder");
+        let intent: Intent =
+            serde_json::from_str(r#"{"kind":"set_status","incident":"INC-1","status":"mitigating"}"#)
+                .unwrap();
+        assert_eq!(
+            intent,
+            Intent::SetStatus { incident: IncidentId(1), status: Status::Mitigating, reason: None }
+        );
     }
 }

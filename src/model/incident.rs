@@ -1,5 +1,6 @@
-//! Incidents: identity, severity, the status state machine, response roles and milestones.
-//! Every rule about what may happen to an incident lives here, so server and clients agree.
+//! Incidents: identity, severity, the status state machine (in `lifecycle`), response roles
+//! and milestones, and the decide/apply of what happens to an incident itself. Every rule
+//! about what may happen to an incident lives here, so server and clients agree.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,7 +9,18 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::timeline::TimelineEntry;
+use super::event::{Event, Fact};
+use super::intent::{
+    check_count, check_len, check_text, Intent, Rejection, MAX_NAME, MAX_SERVICES, MAX_TEXT, MAX_TITLE,
+    MILESTONE_SLACK,
+};
+use super::timeline::{EntryKind, TimelineEntry};
+use super::{Context, State};
+
+mod lifecycle;
+pub use lifecycle::{
+    check_transition, transition_rule, ClosureReason, Status, TransitionError, TransitionRule,
+};
 
 /// `INC-7`: assigned by the server, in declaration order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,18 +146,6 @@ macro_rules! snake_enum {
 pub(crate) use snake_enum;
 
 snake_enum! {
-    /// The incident lifecycle, in order. Transitions are decided by [`check_transition`].
-    Status {
-        Declared = "declared",
-        Investigating = "investigating",
-        Mitigating = "mitigating",
-        Mitigated = "mitigated",
-        Postmortem = "postmortem",
-        Closed = "closed",
-    } what = "status"
-}
-
-snake_enum! {
     /// Cachet's component statuses, for a human override on the status page.
     ComponentStatus {
         Operational = "operational",
@@ -153,16 +153,6 @@ snake_enum! {
         PartialOutage = "partial_outage",
         MajorOutage = "major_outage",
     } what = "component status"
-}
-
-snake_enum! {
-    /// Why an incident was closed; needed whenever it skips the postmortem.
-    ClosureReason {
-        Resolved = "resolved",
-        Duplicate = "duplicate",
-        FalsePositive = "false_positive",
-        Cancelled = "cancelled",
-    } what = "closure reason"
 }
 
 snake_enum! {
@@ -188,106 +178,6 @@ snake_enum! {
         Recovered = "recovered",
         Resolved = "resolved",
     } what = "milestone"
-}
-
-impl Status {
-    pub fn is_open(self) -> bool {
-        self != Status::Closed
-    }
-
-    /// The statuses a responder may move to from `self` (for menus and completion).
-    pub fn next_choices(self) -> Vec<Status> {
-        Status::ALL.iter().copied().filter(|to| transition_rule(self, *to).is_some()).collect()
-    }
-
-    /// The milestone this status stamps the first time it is reached.
-    pub fn milestone(self) -> Option<Milestone> {
-        match self {
-            Status::Investigating => Some(Milestone::Acknowledged),
-            Status::Mitigated => Some(Milestone::Mitigated),
-            Status::Closed => Some(Milestone::Resolved),
-            _ => None,
-        }
-    }
-}
-
-impl ClosureReason {
-    /// Reads a closure reason from the start of a free-text reason: `duplicate: of INC-3`.
-    pub fn from_reason_text(text: &str) -> Option<ClosureReason> {
-        let head = text.split(|c: char| c == ':' || c.is_whitespace()).next().unwrap_or("");
-        head.parse().ok()
-    }
-}
-
-/// What a transition asks of the person making it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransitionRule {
-    /// Forward along the lifecycle.
-    Free,
-    /// Back to investigating: a written reason is required.
-    Reopen,
-    /// Straight to closed, skipping the postmortem: a closure reason is required.
-    CloseEarly,
-}
-
-/// The single place that says which status changes exist at all.
-pub fn transition_rule(from: Status, to: Status) -> Option<TransitionRule> {
-    use Status::*;
-    match (from, to) {
-        (Closed, _) => None,
-        (Postmortem, Closed) => Some(TransitionRule::Free),
-        (_, Closed) => Some(TransitionRule::CloseEarly),
-        (Mitigated | Postmortem, Investigating) => Some(TransitionRule::Reopen),
-        // Forward moves may skip steps (a fast fix goes declared → mitigated).
-        (f, t) if t > f => Some(TransitionRule::Free),
-        _ => None,
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransitionError {
-    #[error("cannot go from {from} to {to}")]
-    NotAllowed { from: Status, to: Status },
-    #[error("already {0}")]
-    Unchanged(Status),
-    #[error("going back from {from} to investigating reopens the incident: give a reason")]
-    ReasonRequired { from: Status },
-    #[error("closing from {from} skips the postmortem: give a closure reason (resolved, duplicate, false_positive or cancelled)")]
-    ClosureRequired { from: Status },
-    #[error("{severity} is a major incident: it needs a postmortem before closing as resolved")]
-    PostmortemRequired { severity: Severity },
-}
-
-/// Checks a status change and returns the closure reason it carries, if it closes.
-pub fn check_transition(
-    from: Status,
-    to: Status,
-    severity: Severity,
-    reason: Option<&str>,
-) -> Result<Option<ClosureReason>, TransitionError> {
-    if from == to {
-        return Err(TransitionError::Unchanged(from));
-    }
-    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    match transition_rule(from, to).ok_or(TransitionError::NotAllowed { from, to })? {
-        TransitionRule::Free if to == Status::Closed => {
-            Ok(Some(reason.and_then(ClosureReason::from_reason_text).unwrap_or(ClosureReason::Resolved)))
-        }
-        TransitionRule::Free => Ok(None),
-        TransitionRule::Reopen => match reason {
-            Some(_) => Ok(None),
-            None => Err(TransitionError::ReasonRequired { from }),
-        },
-        TransitionRule::CloseEarly => {
-            let closure = reason
-                .and_then(ClosureReason::from_reason_text)
-                .ok_or(TransitionError::ClosureRequired { from })?;
-            if closure == ClosureReason::Resolved && severity.is_major() {
-                return Err(TransitionError::PostmortemRequired { severity });
-            }
-            Ok(Some(closure))
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,90 +262,170 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// Decides the intents about an incident itself: declaring, notes, status, severity, roles
+/// and milestones.
+pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
+    let fact = match intent {
+        Intent::DeclareIncident { title, severity, impact, drill, services } => {
+            check_text("title", title, MAX_TITLE)?;
+            check_len("impact", impact, MAX_TEXT)?;
+            check_count("services", services, MAX_SERVICES)?;
+            for (i, s) in services.iter().enumerate() {
+                check_len("services", s, MAX_NAME).map_err(|e| match e {
+                    Rejection::Invalid { field, detail } => {
+                        Rejection::Invalid { field, detail: format!("entry {} {detail}", i + 1) }
+                    }
+                    other => other,
+                })?;
+            }
+            let incident = state.next_incident_id()?;
+            let declared = Fact::IncidentDeclared {
+                incident,
+                title: title.trim().to_string(),
+                severity: *severity,
+                impact: impact.trim().to_string(),
+                drill: *drill,
+                services: services.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            };
+            // Communicate first: the default playbook comes with the declaration.
+            return Ok(match cx.library.default_for(*severity, *drill) {
+                Some(checklist) => vec![declared, Fact::PlaybookAttached { incident, checklist }],
+                None => vec![declared],
+            });
+        }
+        Intent::AddNote { incident, text } => {
+            state.incident(*incident)?;
+            check_text("text", text, MAX_TEXT)?;
+            Fact::NoteAdded { incident: *incident, text: text.clone() }
+        }
+        Intent::SetStatus { incident, status, reason } => {
+            let inc = state.incident(*incident)?;
+            if let Some(r) = reason {
+                check_len("reason", r, MAX_TEXT)?;
+            }
+            let closure = check_transition(inc.status, *status, inc.severity, reason.as_deref())
+                .map_err(|e| Rejection::Conflict(format!("{incident}: {e}")))?;
+            Fact::StatusChanged {
+                incident: *incident,
+                from: inc.status,
+                to: *status,
+                reason: reason.as_ref().map(|r| r.trim().to_string()).filter(|r| !r.is_empty()),
+                closure,
+            }
+        }
+        Intent::SetSeverity { incident, severity } => {
+            let inc = state.incident(*incident)?;
+            if !inc.status.is_open() {
+                return Err(Rejection::Conflict(format!("{incident} is closed")));
+            }
+            if inc.severity == *severity {
+                return Err(Rejection::Conflict(format!("{incident} is already {severity}")));
+            }
+            Fact::SeverityChanged { incident: *incident, from: inc.severity, to: *severity }
+        }
+        Intent::AssignRole { incident, role, person } => {
+            let inc = state.incident(*incident)?;
+            check_text("person", person, MAX_NAME)?;
+            let person = person.trim().to_string();
+            let previous = inc.roles.get(role).cloned();
+            if previous.as_deref() == Some(person.as_str()) {
+                return Err(Rejection::Conflict(format!("{person} is already {role} of {incident}")));
+            }
+            Fact::RoleAssigned { incident: *incident, assigned_role: *role, person, previous }
+        }
+        Intent::SetMilestone { incident, milestone, time } => {
+            state.incident(*incident)?;
+            check_milestone_time(*time, cx.now)?;
+            Fact::MilestoneSet { incident: *incident, milestone: *milestone, time: *time }
+        }
+        other => return Err(super::misrouted("incident", other)),
+    };
+    Ok(vec![fact])
+}
+
+/// A declaration opens a new incident, its declarer in command.
+pub(super) fn apply_declared(state: &mut State, event: &Event) {
+    let Fact::IncidentDeclared { incident, title, severity, impact, drill, services } = &event.fact else {
+        return;
+    };
+    let at = event.at;
+    let mut inc = Incident {
+        id: *incident,
+        title: title.clone(),
+        impact: impact.clone(),
+        severity: *severity,
+        status: Status::Declared,
+        drill: *drill,
+        declared_by: event.actor.clone(),
+        closure: None,
+        // Whoever declares commands until they hand over.
+        roles: BTreeMap::from([(Role::IncidentCommander, event.actor.clone())]),
+        milestones: BTreeMap::from([(Milestone::Declared, at)]),
+        timeline: Vec::new(),
+        updated_at: at,
+        checklist: None,
+        messages: Vec::new(),
+        snoozed: BTreeMap::new(),
+        services: services.clone(),
+    };
+    inc.timeline
+        .push(TimelineEntry::of(event, EntryKind::Declared { title: title.clone(), severity: *severity }));
+    state.incidents.insert(*incident, inc);
+}
+
+/// Folds a fact about an incident itself into it; returns the timeline entry it writes.
+pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
+    let at = event.at;
+    let kind = match &event.fact {
+        Fact::NoteAdded { text, .. } => EntryKind::Note { text: text.clone() },
+        Fact::StatusChanged { from, to, reason, closure, .. } => {
+            inc.status = *to;
+            inc.closure = *closure;
+            if let Some(m) = to.milestone() {
+                inc.milestones.entry(m).or_insert(at);
+            }
+            EntryKind::StatusChange { from: *from, to: *to, reason: reason.clone() }
+        }
+        Fact::SeverityChanged { from, to, .. } => {
+            inc.severity = *to;
+            EntryKind::SeverityChange { from: *from, to: *to }
+        }
+        Fact::RoleAssigned { assigned_role, person, previous, .. } => {
+            inc.roles.insert(*assigned_role, person.clone());
+            EntryKind::RoleChange { role: *assigned_role, person: person.clone(), previous: previous.clone() }
+        }
+        Fact::MilestoneSet { milestone, time, .. } => {
+            inc.milestones.insert(*milestone, *time);
+            EntryKind::Milestone { milestone: *milestone, time: *time }
+        }
+        // The other facts belong to other aggregates; `State::apply` routes them.
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// Milestones record what already happened: not before the epoch (no incident is older,
+/// and times before it are typos like a year 0), and at most [`MILESTONE_SLACK`] after the
+/// deciding clock. That keeps every time the clocks and metrics add to far from the end of
+/// the representable range.
+fn check_milestone_time(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
+    let latest = now.checked_add_signed(MILESTONE_SLACK).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let detail = if time < DateTime::UNIX_EPOCH {
+        format!("{} is before 1970", time.to_rfc3339())
+    } else if time > latest {
+        format!("{} is more than a day after now ({})", time.to_rfc3339(), now.to_rfc3339())
+    } else {
+        return Ok(());
+    };
+    Err(Rejection::Invalid { field: "time", detail })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_lifecycle_moves_forward_freely() {
-        use Status::*;
-        for pair in [Declared, Investigating, Mitigating, Mitigated, Postmortem, Closed].windows(2) {
-            assert!(check_transition(pair[0], pair[1], Severity::Sev1, None).is_ok(), "{pair:?}");
-        }
-        assert_eq!(check_transition(Declared, Mitigated, Severity::Sev3, None), Ok(None));
-    }
-
-    #[test]
-    fn going_backwards_is_a_reopen_that_needs_a_reason() {
-        use Status::*;
-        assert_eq!(
-            check_transition(Mitigated, Investigating, Severity::Sev2, None),
-            Err(TransitionError::ReasonRequired { from: Mitigated })
-        );
-        assert_eq!(
-            check_transition(Postmortem, Investigating, Severity::Sev2, Some("  ")),
-            Err(TransitionError::ReasonRequired { from: Postmortem })
-        );
-        assert_eq!(
-            check_transition(Mitigated, Investigating, Severity::Sev2, Some("errors are back")),
-            Ok(None)
-        );
-        assert!(matches!(
-            check_transition(Mitigating, Declared, Severity::Sev2, Some("x")),
-            Err(TransitionError::NotAllowed { .. })
-        ));
-        assert!(matches!(
-            check_transition(Mitigated, Mitigating, Severity::Sev2, Some("x")),
-            Err(TransitionError::NotAllowed { .. })
-        ));
-    }
-
-    #[test]
-    fn closed_is_final_and_same_status_is_refused() {
-        for to in Status::ALL {
-            assert!(check_transition(Status::Closed, *to, Severity::Sev4, Some("resolved")).is_err());
-        }
-        assert_eq!(
-            check_transition(Status::Mitigating, Status::Mitigating, Severity::Sev4, None),
-            Err(TransitionError::Unchanged(Status::Mitigating))
-        );
-    }
-
-    #[test]
-    fn closing_early_needs_a_closure_reason_and_majors_need_a_postmortem() {
-        use Status::*;
-        assert_eq!(
-            check_transition(Investigating, Closed, Severity::Sev3, Some("because")),
-            Err(TransitionError::ClosureRequired { from: Investigating })
-        );
-        assert_eq!(
-            check_transition(Investigating, Closed, Severity::Sev3, Some("duplicate: of INC-3")),
-            Ok(Some(ClosureReason::Duplicate))
-        );
-        assert_eq!(
-            check_transition(Declared, Closed, Severity::Sev1, Some("false_positive")),
-            Ok(Some(ClosureReason::FalsePositive))
-        );
-        assert_eq!(
-            check_transition(Mitigated, Closed, Severity::Sev2, Some("resolved")),
-            Err(TransitionError::PostmortemRequired { severity: Severity::Sev2 })
-        );
-        assert_eq!(
-            check_transition(Mitigated, Closed, Severity::Sev3, Some("resolved")),
-            Ok(Some(ClosureReason::Resolved))
-        );
-        assert_eq!(
-            check_transition(Postmortem, Closed, Severity::Sev1, None),
-            Ok(Some(ClosureReason::Resolved))
-        );
-    }
-
-    #[test]
-    fn menus_offer_only_allowed_transitions() {
-        use Status::*;
-        assert_eq!(Mitigated.next_choices(), vec![Investigating, Postmortem, Closed]);
-        assert!(Closed.next_choices().is_empty());
-    }
+    use crate::model::intent::MAX_TITLE;
+    use crate::model::tests::{declare, run, t};
+    use crate::model::{Intent, Rejection, State};
 
     #[test]
     fn ids_and_enums_parse_forgivingly_and_print_canonically() {
@@ -513,5 +483,81 @@ mod tests {
         assert_eq!(d.time_to_recover, Some(Duration::minutes(45)));
         assert_eq!(format_duration(Duration::seconds(3900)), "1h05m");
         assert_eq!(format_duration(Duration::seconds(252)), "4m12s");
+    }
+
+    #[test]
+    fn declaring_numbers_incidents_and_makes_the_declarer_commander() {
+        let mut s = State::default();
+        let a = declare(&mut s, "Checkout is down", Severity::Sev1);
+        let b = declare(&mut s, "Prices differ", Severity::Sev3);
+        assert_eq!((a, b), (IncidentId(1), IncidentId(2)));
+        let inc = s.incident(a).unwrap();
+        assert_eq!(inc.commander(), Some("alice"));
+        assert_eq!(inc.status, Status::Declared);
+        assert_eq!(inc.milestone(Milestone::Declared), Some(t(0)));
+        assert_eq!(inc.timeline.len(), 1);
+        assert_eq!(s.seq, 2);
+    }
+
+    #[test]
+    fn a_response_leaves_a_typed_timeline_and_stamps_milestones() {
+        let mut s = State::default();
+        let id = declare(&mut s, "Payments failing", Severity::Sev2);
+        run(&mut s, "bob", Intent::AddNote { incident: id, text: "PSP returns 502".into() }).unwrap();
+        run(&mut s, "alice", Intent::SetStatus { incident: id, status: Status::Investigating, reason: None })
+            .unwrap();
+        run(&mut s, "alice", Intent::SetSeverity { incident: id, severity: Severity::Sev1 }).unwrap();
+        run(&mut s, "alice", Intent::AssignRole { incident: id, role: Role::Scribe, person: "carol".into() })
+            .unwrap();
+        run(&mut s, "alice", Intent::SetStatus { incident: id, status: Status::Mitigated, reason: None })
+            .unwrap();
+        let inc = s.incident(id).unwrap();
+        let tags: Vec<_> = inc.timeline.iter().map(|e| e.kind.tag()).collect();
+        assert_eq!(tags, ["declared", "note", "status", "severity", "role", "status"]);
+        assert_eq!(inc.timeline[1].actor, "bob");
+        assert_eq!(inc.severity, Severity::Sev1);
+        assert_eq!(inc.roles[&Role::Scribe], "carol");
+        assert!(inc.milestone(Milestone::Acknowledged).is_some());
+        assert!(inc.milestone(Milestone::Mitigated).is_some());
+        assert!(inc.durations().time_to_mitigate.is_some());
+    }
+
+    #[test]
+    fn refusals_name_the_reason_and_change_nothing() {
+        let mut s = State::default();
+        let id = declare(&mut s, "x", Severity::Sev2);
+        let before = s.clone();
+        assert_eq!(
+            run(&mut s, "a", Intent::AddNote { incident: IncidentId(9), text: "n".into() }).unwrap_err(),
+            Rejection::UnknownIncident(IncidentId(9))
+        );
+        assert!(matches!(
+            run(&mut s, "a", Intent::AddNote { incident: id, text: "  ".into() }),
+            Err(Rejection::Invalid { field: "text", .. })
+        ));
+        assert!(matches!(
+            run(&mut s, "a", Intent::SetStatus { incident: id, status: Status::Closed, reason: None }),
+            Err(Rejection::Conflict(_))
+        ));
+        assert!(matches!(
+            run(&mut s, "a", Intent::SetSeverity { incident: id, severity: Severity::Sev2 }),
+            Err(Rejection::Conflict(_))
+        ));
+        let long = "x".repeat(MAX_TITLE + 1);
+        assert!(matches!(
+            run(
+                &mut s,
+                "a",
+                Intent::DeclareIncident {
+                    title: long,
+                    severity: Severity::Sev1,
+                    impact: "".into(),
+                    drill: false,
+                    services: Vec::new()
+                }
+            ),
+            Err(Rejection::Invalid { field: "title", .. })
+        ));
+        assert_eq!(s, before);
     }
 }

@@ -1,6 +1,7 @@
 //! Playbooks: ordered checklists, communication first, loaded from TOML. An attached playbook
 //! is copied into the incident (the event carries the definition), so replays never depend
-//! on files that may have changed since.
+//! on files that may have changed since. The work on an attached checklist (attach, tick,
+//! untick, assign a step) is decided and folded here too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -9,7 +10,12 @@ use std::str::FromStr;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::incident::{snake_enum, Role, Severity};
+use super::comms;
+use super::event::{Event, Fact};
+use super::incident::{snake_enum, Incident, IncidentId, Role, Severity};
+use super::intent::{check_text, Intent, Rejection, MAX_NAME};
+use super::timeline::EntryKind;
+use super::{Context, State};
 
 snake_enum! {
     /// The four parts of a response, in the order a playbook lists them.
@@ -308,6 +314,114 @@ pub fn parse(text: &str) -> Result<Playbook, PlaybookError> {
     Ok(pb)
 }
 
+/// Decides the intents about an incident's checklist: attaching a playbook, ticking,
+/// unticking and assigning its steps.
+pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
+    let fact = match intent {
+        Intent::AttachPlaybook { incident, playbook } => {
+            state.incident(*incident)?;
+            check_text("playbook", playbook, MAX_NAME)?;
+            let checklist = cx.library.checklist(playbook).ok_or_else(|| Rejection::Invalid {
+                field: "playbook",
+                detail: format!(
+                    "no playbook `{playbook}` on this server (have: {})",
+                    cx.library.playbooks.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+            Fact::PlaybookAttached { incident: *incident, checklist }
+        }
+        Intent::TickStep { incident, step } | Intent::UntickStep { incident, step } => {
+            check_text("step", step, MAX_NAME)?;
+            let s = state.step(*incident, step)?;
+            let tick = matches!(intent, Intent::TickStep { .. });
+            match (&s.ticked, tick) {
+                (Some(t), true) => {
+                    return Err(Rejection::Conflict(format!(
+                        "{step} was already ticked by {} at {}",
+                        t.by,
+                        t.at.format("%H:%M:%S")
+                    )))
+                }
+                (None, false) => return Err(Rejection::Conflict(format!("{step} is not ticked"))),
+                (None, true) => Fact::StepTicked { incident: *incident, step: step.clone(), by: None },
+                (Some(_), false) => Fact::StepUnticked { incident: *incident, step: step.clone() },
+            }
+        }
+        Intent::AssignStep { incident, step, person } => {
+            check_text("step", step, MAX_NAME)?;
+            state.step(*incident, step)?;
+            check_text("person", person, MAX_NAME)?;
+            Fact::StepAssigned { incident: *incident, step: step.clone(), person: person.trim().to_string() }
+        }
+        other => return Err(super::misrouted("checklist", other)),
+    };
+    Ok(vec![fact])
+}
+
+impl State {
+    /// A step of an incident's checklist, or why there is none: for every intent that names one.
+    pub(super) fn step(&self, incident: IncidentId, step: &str) -> Result<&comms::StepState, Rejection> {
+        let inc = self.incident(incident)?;
+        let list = inc
+            .checklist
+            .as_ref()
+            .ok_or_else(|| Rejection::Conflict(format!("{incident} has no playbook attached")))?;
+        list.step(step).ok_or_else(|| Rejection::Invalid {
+            field: "step",
+            detail: format!(
+                "no step `{step}` in {} (have: {})",
+                list.playbook,
+                list.steps.iter().map(|s| s.step.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+}
+
+/// Folds a fact about an incident's checklist into it; returns the timeline entry it writes.
+pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
+    let at = event.at;
+    let kind = match &event.fact {
+        Fact::PlaybookAttached { checklist, .. } => {
+            let mut list = checklist.clone();
+            // Switching playbooks keeps the work already done on shared steps.
+            if let Some(old) = &inc.checklist {
+                for s in &mut list.steps {
+                    if let Some(prev) = old.step(&s.step.id) {
+                        s.ticked = prev.ticked.clone();
+                        s.assignee = prev.assignee.clone();
+                    }
+                }
+            }
+            let entry = EntryKind::Playbook { playbook: list.playbook.clone(), title: list.title.clone() };
+            inc.checklist = Some(list);
+            entry
+        }
+        Fact::StepTicked { step, by, .. } => {
+            let s = inc.checklist.as_mut().and_then(|l| l.step_mut(step))?;
+            let by = by.clone().unwrap_or_else(|| event.actor.clone());
+            s.ticked = Some(comms::Tick { by, at });
+            EntryKind::Step { step: step.clone(), title: s.step.title.clone(), action: "ticked".into() }
+        }
+        Fact::StepUnticked { step, .. } => {
+            let s = inc.checklist.as_mut().and_then(|l| l.step_mut(step))?;
+            s.ticked = None;
+            EntryKind::Step { step: step.clone(), title: s.step.title.clone(), action: "unticked".into() }
+        }
+        Fact::StepAssigned { step, person, .. } => {
+            let s = inc.checklist.as_mut().and_then(|l| l.step_mut(step))?;
+            s.assignee = Some(person.clone());
+            EntryKind::Step {
+                step: step.clone(),
+                title: s.step.title.clone(),
+                action: format!("assigned to {person}:"),
+            }
+        }
+        // The other facts belong to other aggregates; `State::apply` routes them.
+        _ => return None,
+    };
+    Some(kind)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +499,73 @@ owner = "subject_matter_expert"
         assert_eq!(Every(i64::MAX).to_string().parse::<Every>(), Ok(Every(i64::MAX)));
         assert_eq!(Every(i64::MAX).duration(), Duration::MAX);
         assert_eq!(Every(5400).to_string(), "1h30m");
+    }
+
+    #[test]
+    fn a_checklist_is_worked_step_by_step_and_a_switch_keeps_the_work_done() {
+        use crate::model::tests::{declare, t};
+        use crate::model::{stamp, Library, UserRole};
+        let mini = parse(GOOD).unwrap();
+        let other = Playbook {
+            id: "other".into(),
+            title: "Other".into(),
+            steps: mini.steps[1..].to_vec(),
+            ..mini.clone()
+        };
+        let library = Library { playbooks: vec![mini, other], ..Library::default() };
+        let mut s = State::default();
+        let id = declare(&mut s, "Checkout is down", Severity::Sev3);
+        let act = |s: &mut State, who: &str, intent: Intent| -> Result<(), Rejection> {
+            let cx = Context {
+                library: &library,
+                now: t(0),
+                command_id: uuid::Uuid::nil(),
+                role: UserRole::Responder,
+            };
+            let facts = s.decide_with(&intent, &cx)?;
+            for e in stamp(s.seq + 1, t(s.seq as u32), who, UserRole::Responder, uuid::Uuid::nil(), facts) {
+                s.apply(&e);
+            }
+            Ok(())
+        };
+        let tick = |step: &str| Intent::TickStep { incident: id, step: step.into() };
+        let attach = |playbook: &str| Intent::AttachPlaybook { incident: id, playbook: playbook.into() };
+        assert!(
+            matches!(act(&mut s, "bob", tick("look")), Err(Rejection::Conflict(why)) if why.contains("no playbook"))
+        );
+        assert!(matches!(
+            act(&mut s, "bob", attach("nope")),
+            Err(Rejection::Invalid { field: "playbook", .. })
+        ));
+        act(&mut s, "alice", attach("mini")).unwrap();
+        assert!(matches!(act(&mut s, "bob", tick("lok")), Err(Rejection::Invalid { field: "step", .. })));
+        act(&mut s, "bob", tick("look")).unwrap();
+        let again = act(&mut s, "carol", tick("look"));
+        assert!(
+            matches!(&again, Err(Rejection::Conflict(why)) if why.contains("already ticked by bob")),
+            "{again:?}"
+        );
+        act(
+            &mut s,
+            "alice",
+            Intent::AssignStep { incident: id, step: "look".into(), person: " carol ".into() },
+        )
+        .unwrap();
+        act(&mut s, "alice", attach("other")).unwrap();
+        let inc = s.incident(id).unwrap();
+        let list = inc.checklist.as_ref().unwrap();
+        let look = list.step("look").unwrap();
+        assert_eq!((list.playbook.as_str(), list.steps.len()), ("other", 1));
+        assert_eq!(look.ticked.as_ref().map(|t| t.by.as_str()), Some("bob"));
+        assert_eq!(look.assignee.as_deref(), Some("carol"));
+        let tags: Vec<_> = inc.timeline.iter().map(|e| e.kind.tag()).collect();
+        assert_eq!(tags, ["declared", "playbook", "step", "step", "playbook"]);
+        act(&mut s, "bob", Intent::UntickStep { incident: id, step: "look".into() }).unwrap();
+        let undone = act(&mut s, "bob", Intent::UntickStep { incident: id, step: "look".into() });
+        assert!(
+            matches!(&undone, Err(Rejection::Conflict(why)) if why.contains("is not ticked")),
+            "{undone:?}"
+        );
     }
 }
 

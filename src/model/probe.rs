@@ -1,6 +1,6 @@
-//! Health probes, the way Gatus users write them: conditions like `[STATUS] == 200`, samples
-//! classified healthy / degraded / down, and thresholds that stop a flapping service from
-//! flapping the room. Pure: the server's runner feeds it results.
+//! Health probes and status page components: each probe's health in the room, thresholds
+//! that stop a flapping service from flapping the room, and the facts a probe change causes.
+//! Pure: the server's runner feeds it results (checked with the conditions in `condition`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,9 +8,16 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::event::{Event, Fact};
 use super::incident::snake_enum;
+use super::incident::Milestone;
+use super::intent::{check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_FAILED, MAX_NAME, MAX_TEXT};
+use super::timeline::{EntryKind, TimelineEntry};
+use super::{Context, State};
 
+mod condition;
 mod spec;
+pub use condition::{classify, parse_all, Condition, Observation, Verdict};
 pub use spec::{ProbeConfig, ProbeKind, Spec};
 
 snake_enum! {
@@ -37,396 +44,6 @@ impl Health {
     pub fn is_bad(self) -> bool {
         matches!(self, Health::Degraded | Health::Down)
     }
-}
-
-/// What one probe run observed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Observation {
-    pub status: Option<u16>,
-    pub response_ms: u64,
-    pub body: Option<String>,
-    pub connected: bool,
-    pub ip: Option<String>,
-    /// Why the request itself failed (refused, timed out…).
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Placeholder {
-    Status,
-    ResponseTime,
-    Body(Vec<PathPart>),
-    Connected,
-    Ip,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PathPart {
-    Key(String),
-    Index(usize),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Operand {
-    Placeholder(Placeholder),
-    Len(Placeholder),
-    Has(Placeholder),
-    Literal(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Right {
-    Operand(Operand),
-    Any(Vec<String>),
-    Pattern(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Eq,
-    Ne,
-    Le,
-    Ge,
-    Gt,
-    Lt,
-}
-
-/// Tried in this order, as Gatus does: two-character operators before one.
-const OPS: [(&str, Op); 6] = [
-    (" == ", Op::Eq),
-    (" != ", Op::Ne),
-    (" <= ", Op::Le),
-    (" >= ", Op::Ge),
-    (" > ", Op::Gt),
-    (" < ", Op::Lt),
-];
-
-/// One parsed condition, e.g. `[BODY].data[0].id == 7`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Condition {
-    text: String,
-    left: Operand,
-    op: Op,
-    right: Right,
-}
-
-/// A value a placeholder resolved to.
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Number(f64),
-    Text(String),
-    Bool(bool),
-    Missing,
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => write!(f, "{}", *n as i64),
-            Value::Number(n) => write!(f, "{n}"),
-            Value::Text(s) => f.write_str(s),
-            Value::Bool(b) => write!(f, "{b}"),
-            Value::Missing => f.write_str("missing"),
-        }
-    }
-}
-
-fn parse_placeholder(s: &str) -> Result<Option<Placeholder>, String> {
-    let s = s.trim();
-    if !s.starts_with('[') {
-        return Ok(None);
-    }
-    let end = s.find(']').ok_or_else(|| format!("`{s}`: unclosed ["))?;
-    let (name, rest) = (&s[1..end], &s[end + 1..]);
-    let simple = |p: Placeholder| {
-        if rest.is_empty() {
-            Ok(Some(p))
-        } else {
-            Err(format!("`{s}`: only [BODY] takes a path"))
-        }
-    };
-    match name {
-        "STATUS" => simple(Placeholder::Status),
-        "RESPONSE_TIME" => simple(Placeholder::ResponseTime),
-        "CONNECTED" => simple(Placeholder::Connected),
-        "IP" => simple(Placeholder::Ip),
-        "BODY" => Ok(Some(Placeholder::Body(parse_path(rest).map_err(|e| format!("`{s}`: {e}"))?))),
-        "CERTIFICATE_EXPIRATION" | "DNS_RCODE" | "DOMAIN_EXPIRATION" | "RESULT" => {
-            Err(format!("`[{name}]` is not supported by warroom (supported: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [IP])"))
-        }
-        other => Err(format!("unknown placeholder `[{other}]` (supported: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [IP])")),
-    }
-}
-
-/// `.data[0].id` → [data, 0, id].
-fn parse_path(mut s: &str) -> Result<Vec<PathPart>, String> {
-    let mut parts = Vec::new();
-    while !s.is_empty() {
-        if let Some(rest) = s.strip_prefix('.') {
-            let end = rest.find(['.', '[']).unwrap_or(rest.len());
-            if end == 0 {
-                return Err("empty key in the JSON path".into());
-            }
-            parts.push(PathPart::Key(rest[..end].to_string()));
-            s = &rest[end..];
-        } else if let Some(rest) = s.strip_prefix('[') {
-            let end = rest.find(']').ok_or("unclosed [ in the JSON path")?;
-            let n = rest[..end]
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| format!("`[{}]` is not an array index", &rest[..end]))?;
-            parts.push(PathPart::Index(n));
-            s = &rest[end + 1..];
-        } else {
-            return Err(format!("unexpected `{s}` in the JSON path (use .key and [index])"));
-        }
-    }
-    Ok(parts)
-}
-
-fn func_arg<'a>(s: &'a str, name: &str) -> Option<&'a str> {
-    s.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')').map(str::trim)
-}
-
-fn parse_left(s: &str) -> Result<Operand, String> {
-    for (name, make) in [("len", Operand::Len as fn(Placeholder) -> Operand), ("has", Operand::Has)] {
-        if let Some(arg) = func_arg(s, name) {
-            let p = parse_placeholder(arg)?
-                .ok_or_else(|| format!("{name}() takes a placeholder, got `{arg}`"))?;
-            return Ok(make(p));
-        }
-    }
-    Ok(match parse_placeholder(s)? {
-        Some(p) => Operand::Placeholder(p),
-        None => Operand::Literal(s.to_string()),
-    })
-}
-
-impl FromStr for Condition {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Condition, String> {
-        let (at, op_text, op) = OPS
-            .iter()
-            .filter_map(|(t, op)| text.find(t).map(|at| (at, *t, *op)))
-            .min_by_key(|(at, _, _)| *at)
-            .ok_or_else(|| {
-                format!("`{text}`: no operator (write `<left> <op> <right>` with spaces: == != < <= > >=)")
-            })?;
-        let (left, right) = (text[..at].trim(), text[at + op_text.len()..].trim());
-        if left.is_empty() || right.is_empty() {
-            return Err(format!("`{text}`: both sides of `{}` are needed", op_text.trim()));
-        }
-        let left = parse_left(left).map_err(|e| format!("`{text}`: {e}"))?;
-        let right = if let Some(arg) = func_arg(right, "any") {
-            Right::Any(arg.split(',').map(|a| a.trim().to_string()).collect())
-        } else if let Some(arg) = func_arg(right, "pat") {
-            Right::Pattern(arg.to_string())
-        } else {
-            Right::Operand(parse_left(right).map_err(|e| format!("`{text}`: {e}"))?)
-        };
-        if matches!(right, Right::Pattern(_) | Right::Any(_)) && !matches!(op, Op::Eq | Op::Ne) {
-            return Err(format!("`{text}`: pat() and any() go with == or != only"));
-        }
-        Ok(Condition { text: text.to_string(), left, op, right })
-    }
-}
-
-fn resolve_placeholder(p: &Placeholder, o: &Observation) -> Value {
-    match p {
-        Placeholder::Status => o.status.map_or(Value::Missing, |s| Value::Number(f64::from(s))),
-        Placeholder::ResponseTime => Value::Number(o.response_ms as f64),
-        Placeholder::Connected => Value::Bool(o.connected),
-        Placeholder::Ip => o.ip.clone().map_or(Value::Missing, Value::Text),
-        Placeholder::Body(path) => {
-            let Some(body) = &o.body else { return Value::Missing };
-            if path.is_empty() {
-                return Value::Text(body.clone());
-            }
-            let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) else { return Value::Missing };
-            for part in path {
-                v = match (part, v) {
-                    (PathPart::Key(k), serde_json::Value::Object(mut m)) => {
-                        m.remove(k).unwrap_or(serde_json::Value::Null)
-                    }
-                    (PathPart::Index(i), serde_json::Value::Array(mut a)) if *i < a.len() => {
-                        a.swap_remove(*i)
-                    }
-                    _ => return Value::Missing,
-                };
-            }
-            match v {
-                serde_json::Value::Null => Value::Missing,
-                serde_json::Value::Bool(b) => Value::Bool(b),
-                serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(0.0)),
-                serde_json::Value::String(s) => Value::Text(s),
-                other => Value::Text(other.to_string()),
-            }
-        }
-    }
-}
-
-fn resolve(operand: &Operand, o: &Observation) -> Value {
-    match operand {
-        Operand::Literal(s) => Value::Text(s.clone()),
-        Operand::Placeholder(p) => resolve_placeholder(p, o),
-        Operand::Has(p) => Value::Bool(resolve_placeholder(p, o) != Value::Missing),
-        Operand::Len(p) => {
-            // len() of a JSON array or object counts elements; of text, characters.
-            let raw = match p {
-                Placeholder::Body(path) => o.body.as_deref().and_then(|b| {
-                    let mut v: serde_json::Value = serde_json::from_str(b).ok()?;
-                    for part in path {
-                        v = match part {
-                            PathPart::Key(k) => v.get(k)?.clone(),
-                            PathPart::Index(i) => v.get(*i)?.clone(),
-                        };
-                    }
-                    Some(match &v {
-                        serde_json::Value::Array(a) => a.len(),
-                        serde_json::Value::Object(m) => m.len(),
-                        serde_json::Value::String(s) => s.chars().count(),
-                        other => other.to_string().chars().count(),
-                    })
-                }),
-                other => match resolve_placeholder(other, o) {
-                    Value::Missing => None,
-                    v => Some(v.to_string().chars().count()),
-                },
-            };
-            raw.map_or(Value::Missing, |n| Value::Number(n as f64))
-        }
-    }
-}
-
-fn as_number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => Some(*n),
-        Value::Text(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn equal(a: &Value, b: &Value) -> bool {
-    match (as_number(a), as_number(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => a != &Value::Missing && a.to_string() == b.to_string(),
-    }
-}
-
-/// Glob with `*` (any run) and `?` (one character).
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-impl Condition {
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// The placeholder a condition tests, to match degraded conditions with the ones they relax.
-    fn subject(&self) -> Option<&Placeholder> {
-        match &self.left {
-            Operand::Placeholder(p) | Operand::Len(p) | Operand::Has(p) => Some(p),
-            Operand::Literal(_) => None,
-        }
-    }
-
-    /// `Ok(())` when it holds; otherwise the condition with its resolved value:
-    /// `[STATUS] (503) == 200`.
-    pub fn check(&self, o: &Observation) -> Result<(), String> {
-        let left = resolve(&self.left, o);
-        let holds = match (&self.right, self.op) {
-            (Right::Pattern(p), op) => {
-                let m = left != Value::Missing && glob(p, &left.to_string());
-                if op == Op::Eq {
-                    m
-                } else {
-                    !m
-                }
-            }
-            (Right::Any(items), op) => {
-                let m = items.iter().any(|i| equal(&left, &Value::Text(i.clone())));
-                if op == Op::Eq {
-                    m
-                } else {
-                    !m
-                }
-            }
-            (Right::Operand(r), op) => {
-                let right = resolve(r, o);
-                match op {
-                    Op::Eq => equal(&left, &right),
-                    Op::Ne => !equal(&left, &right),
-                    _ => match (as_number(&left), as_number(&right)) {
-                        (Some(a), Some(b)) => match op {
-                            Op::Lt => a < b,
-                            Op::Le => a <= b,
-                            Op::Gt => a > b,
-                            _ => a >= b,
-                        },
-                        _ => false,
-                    },
-                }
-            }
-        };
-        if holds {
-            return Ok(());
-        }
-        let at = OPS.iter().filter_map(|(t, _)| self.text.find(t)).min().unwrap_or(self.text.len());
-        let (l, rest) = (self.text[..at].trim_end(), &self.text[at..]);
-        Err(format!("{l} ({left}){rest}"))
-    }
-}
-
-/// Parses a list of conditions; the error names which one and why.
-pub fn parse_all(texts: &[String]) -> Result<Vec<Condition>, String> {
-    texts.iter().map(|t| t.parse()).collect()
-}
-
-/// How one sample went, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub health: Health,
-    pub failed: Vec<String>,
-}
-
-/// Healthy when every condition holds. Degraded when only conditions on what the `degraded`
-/// list relaxes failed (e.g. response time) and every degraded condition holds. Else down.
-pub fn classify(conditions: &[Condition], degraded: &[Condition], o: &Observation) -> Verdict {
-    let failed: Vec<(&Condition, String)> =
-        conditions.iter().filter_map(|c| c.check(o).err().map(|e| (c, e))).collect();
-    let texts = |v: &[(&Condition, String)]| v.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>();
-    if failed.is_empty() {
-        return Verdict { health: Health::Up, failed: vec![] };
-    }
-    let relaxed = !degraded.is_empty()
-        && failed
-            .iter()
-            .all(|(c, _)| degraded.iter().any(|d| d.subject().is_some() && d.subject() == c.subject()))
-        && degraded.iter().all(|d| d.check(o).is_ok());
-    let mut reasons = texts(&failed);
-    if let Some(e) = &o.error {
-        reasons.insert(0, e.clone());
-    }
-    Verdict { health: if relaxed { Health::Degraded } else { Health::Down }, failed: reasons }
 }
 
 /// The room's view after a new sample: thresholds keep one bad (or good) sample from
@@ -482,83 +99,110 @@ pub struct Sample {
     pub uptime_hour: f64,
 }
 
+/// Decides the intents about probes and status page components: a probe's health changing
+/// (which may declare an incident) and a human setting a component.
+pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
+    let fact = match intent {
+        Intent::SetComponent { component, status } => {
+            check_text("component", component, MAX_NAME)?;
+            let overridden = state.components.contains_key(component);
+            if status.is_none() && !overridden {
+                return Err(Rejection::Conflict(format!("{component} already follows its probe")));
+            }
+            // The public page lists the configured probes and what a commander or an admin
+            // put there on purpose: a responder's typo must not invent a component.
+            let known = overridden || cx.library.components.iter().any(|c| c == component);
+            if !known && !cx.role.may_create_components() {
+                return Err(Rejection::UnknownComponent(component.clone()));
+            }
+            Fact::ComponentSet { component: component.clone(), status: *status }
+        }
+        Intent::RecordProbe { probe, health, failed, auto_declare } => {
+            check_text("probe", probe, MAX_NAME)?;
+            // The failures explain the change; too many or too long ones are cut, not
+            // refused, so the change itself is never lost.
+            let mut failed_cut: Vec<String> =
+                failed.iter().take(MAX_FAILED).map(|f| clip(f, MAX_DETAIL)).collect();
+            if failed.len() > MAX_FAILED {
+                failed_cut.push(format!("… and {} more", failed.len() - MAX_FAILED));
+            }
+            let failed = &failed_cut;
+            let from = state.probes.get(probe).map_or(Health::Unknown, |p| p.health);
+            if from == *health {
+                return Err(Rejection::Conflict(format!("{probe} is already {health}")));
+            }
+            let mut facts =
+                vec![Fact::ProbeChanged { probe: probe.clone(), from, to: *health, failed: failed.clone() }];
+            let linked = state.incidents.values().any(|i| i.status.is_open() && i.services.contains(probe));
+            if let (Some(severity), true, false) = (auto_declare, *health == Health::Down, linked) {
+                // During a game day (an open drill), what the probes find is part of it.
+                let drill = state.incidents.values().any(|i| i.status.is_open() && i.drill);
+                let incident = state.next_incident_id()?;
+                facts.push(Fact::IncidentDeclared {
+                    incident,
+                    title: format!("{probe} is down"),
+                    severity: *severity,
+                    impact: clip(&failed.join("; "), MAX_TEXT),
+                    drill,
+                    services: vec![probe.clone()],
+                });
+                if let Some(checklist) = cx.library.default_for(*severity, drill) {
+                    facts.push(Fact::PlaybookAttached { incident, checklist });
+                }
+            }
+            return Ok(facts);
+        }
+        other => return Err(super::misrouted("probe", other)),
+    };
+    Ok(vec![fact])
+}
+
+/// Folds a probe's change or a component's override into the state; open incidents about
+/// the probe hear of the change on their timeline.
+pub(super) fn apply(state: &mut State, event: &Event) {
+    let at = event.at;
+    match &event.fact {
+        Fact::ProbeChanged { probe, from, to, failed } => {
+            state.probes.insert(probe.clone(), ProbeState { health: *to, since: at, failed: failed.clone() });
+            // Every open incident about this service hears of it; a bad turn is the
+            // moment of detection if nobody recorded one.
+            // A first "up" (a probe just started) is no news to an incident.
+            let news = !(*from == Health::Unknown && *to == Health::Up);
+            for inc in state
+                .incidents
+                .values_mut()
+                .filter(|i| news && i.status.is_open() && i.services.contains(probe))
+            {
+                inc.updated_at = at;
+                if to.is_bad() {
+                    inc.milestones.entry(Milestone::Detected).or_insert(at);
+                }
+                inc.timeline.push(TimelineEntry::of(
+                    event,
+                    EntryKind::Health { probe: probe.clone(), health: *to, failed: failed.clone() },
+                ));
+            }
+        }
+        Fact::ComponentSet { component, status } => match status {
+            Some(s) => {
+                state.components.insert(component.clone(), *s);
+            }
+            None => {
+                state.components.remove(component);
+            }
+        },
+        // The other facts belong to other aggregates; `State::apply` routes them.
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn obs(status: u16, ms: u64, body: &str) -> Observation {
-        Observation {
-            status: Some(status),
-            response_ms: ms,
-            body: Some(body.into()),
-            connected: true,
-            ip: None,
-            error: None,
-        }
-    }
-
-    fn c(s: &str) -> Condition {
-        s.parse().unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    #[test]
-    fn conditions_resolve_placeholders_and_show_values_when_they_fail() {
-        let o = obs(503, 120, r#"{"status":"DOWN","data":[{"id":7},{"id":8}],"name":"checkout-eu"}"#);
-        assert_eq!(c("[STATUS] == 200").check(&o), Err("[STATUS] (503) == 200".into()));
-        assert_eq!(c("[RESPONSE_TIME] < 300").check(&o), Ok(()));
-        assert_eq!(c("[RESPONSE_TIME] > 300").check(&o), Err("[RESPONSE_TIME] (120) > 300".into()));
-        assert_eq!(c("[BODY].status == UP").check(&o), Err("[BODY].status (DOWN) == UP".into()));
-        assert_eq!(c("[BODY].data[1].id == 8").check(&o), Ok(()));
-        assert_eq!(c("[BODY].data[5].id == 8").check(&o), Err("[BODY].data[5].id (missing) == 8".into()));
-        assert_eq!(c("len([BODY].data) == 2").check(&o), Ok(()));
-        assert_eq!(c("len([BODY].data) >= 3").check(&o), Err("len([BODY].data) (2) >= 3".into()));
-        assert_eq!(c("has([BODY].errors) == false").check(&o), Ok(()));
-        assert_eq!(c("[BODY].name == pat(checkout-*)").check(&o), Ok(()));
-        assert_eq!(c("[BODY].name != pat(*-us)").check(&o), Ok(()));
-        assert_eq!(c("[STATUS] == any(200, 503)").check(&o), Ok(()));
-        assert_eq!(c("[STATUS] == any(200, 201)").check(&o), Err("[STATUS] (503) == any(200, 201)".into()));
-        assert_eq!(c("[STATUS] <= 599").check(&o), Ok(()));
-        assert_eq!(c("[STATUS] >= 500").check(&o), Ok(()));
-        assert_eq!(c("[STATUS] != 200").check(&o), Ok(()));
-        let tcp = Observation { connected: false, ..Default::default() };
-        assert_eq!(c("[CONNECTED] == true").check(&tcp), Err("[CONNECTED] (false) == true".into()));
-        assert_eq!(c("[STATUS] == 200").check(&tcp), Err("[STATUS] (missing) == 200".into()));
-    }
-
-    #[test]
-    fn every_parse_error_says_what_is_wrong() {
-        let err = |s: &str| s.parse::<Condition>().unwrap_err();
-        assert!(err("[STATUS]==200").contains("no operator"));
-        assert!(err("[STATUS] == ").contains("no operator") || err("[STATUS] == ").contains("both sides"));
-        assert!(err(" == 200").contains("both sides"));
-        assert!(err("[STATUSS] == 200").contains("unknown placeholder `[STATUSS]`"));
-        assert!(err("[CERTIFICATE_EXPIRATION] > 48h").contains("not supported"));
-        assert!(err("[STATUS].x == 1").contains("only [BODY] takes a path"));
-        assert!(err("[BODY]..x == 1").contains("empty key"));
-        assert!(err("[BODY].a[x] == 1").contains("not an array index"));
-        assert!(err("[BODY].a[1 == 1").contains("unclosed"));
-        assert!(err("[BODY]x == 1").contains("unexpected"));
-        assert!(err("[STATUS] < pat(2*)").contains("== or != only"));
-        assert!(err("len(200) == 3").contains("takes a placeholder"));
-        assert!(err("[BODY.x == 1").contains("unclosed ["));
-    }
-
-    #[test]
-    fn samples_are_up_degraded_or_down() {
-        let conds: Vec<Condition> =
-            ["[STATUS] == 200", "[RESPONSE_TIME] < 300", "[BODY].status == UP"].map(c).to_vec();
-        let degraded = vec![c("[RESPONSE_TIME] < 1000")];
-        assert_eq!(classify(&conds, &degraded, &obs(200, 50, r#"{"status":"UP"}"#)).health, Health::Up);
-        let slow = classify(&conds, &degraded, &obs(200, 600, r#"{"status":"UP"}"#));
-        assert_eq!(
-            slow,
-            Verdict { health: Health::Degraded, failed: vec!["[RESPONSE_TIME] (600) < 300".into()] }
-        );
-        assert_eq!(classify(&conds, &degraded, &obs(200, 1500, r#"{"status":"UP"}"#)).health, Health::Down);
-        // A fast 503 is down, not degraded: the status condition is not relaxed.
-        assert_eq!(classify(&conds, &degraded, &obs(503, 5, r#"{"status":"UP"}"#)).health, Health::Down);
-        assert_eq!(classify(&conds, &[], &obs(200, 600, r#"{"status":"UP"}"#)).health, Health::Down);
-    }
+    use crate::model::intent::{MAX_DETAIL, MAX_FAILED, MAX_TEXT};
+    use crate::model::tests::t;
+    use crate::model::{Context, Fact, Intent, Library, Rejection, Severity, State, UserRole};
+    use uuid::Uuid;
 
     #[test]
     fn thresholds_stop_flapping() {
@@ -576,13 +220,42 @@ mod tests {
     }
 
     #[test]
-    fn globs_match_like_gatus_pat() {
-        assert!(
-            glob("a*c", "abbbc")
-                && glob("*", "")
-                && glob("a?c", "abc")
-                && !glob("a?c", "ac")
-                && !glob("a*d", "abc")
+    fn the_servers_own_reports_are_cut_not_refused() {
+        let s = State::default();
+        let failed = vec!["x".repeat(5000); 40];
+        let facts = s
+            .decide(&Intent::RecordProbe {
+                probe: "payment".into(),
+                health: Health::Down,
+                failed,
+                auto_declare: Some(Severity::Sev2),
+            })
+            .unwrap();
+        let Fact::ProbeChanged { failed, .. } = &facts[0] else { panic!("{facts:?}") };
+        assert_eq!(failed.len(), MAX_FAILED + 1);
+        assert_eq!(failed.last().map(String::as_str), Some("… and 8 more"));
+        assert!(failed.iter().all(|f| f.chars().count() <= MAX_DETAIL + 1));
+        let Fact::IncidentDeclared { impact, .. } = &facts[1] else { panic!("{facts:?}") };
+        assert!(impact.chars().count() <= MAX_TEXT + 1);
+    }
+
+    #[test]
+    fn only_commanders_and_admins_add_status_page_components() {
+        use crate::model::incident::ComponentStatus::MajorOutage;
+        let library = Library { components: vec!["payment".into()], ..Library::default() };
+        let s = State::default();
+        let as_role = |role, component: &str| {
+            let cx = Context { library: &library, now: t(0), command_id: Uuid::nil(), role };
+            let intent = Intent::SetComponent { component: component.into(), status: Some(MajorOutage) };
+            s.decide_with(&intent, &cx)
+        };
+        assert!(as_role(UserRole::Responder, "payment").is_ok(), "a configured probe is a component");
+        assert_eq!(
+            as_role(UserRole::Responder, "paymnet"),
+            Err(Rejection::UnknownComponent("paymnet".into())),
+            "a responder's typo invents nothing"
         );
+        assert!(as_role(UserRole::Commander, "cdn").is_ok());
+        assert!(as_role(UserRole::Admin, "cdn").is_ok());
     }
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::event::Event;
 use super::incident::{Milestone, Role, Severity, Status};
 use super::playbook::Audience;
 
@@ -15,6 +16,13 @@ pub struct TimelineEntry {
     pub actor: String,
     #[serde(flatten)]
     pub kind: EntryKind,
+}
+
+impl TimelineEntry {
+    /// The entry an event writes: its seq, time and actor, and what it did.
+    pub(super) fn of(event: &Event, kind: EntryKind) -> TimelineEntry {
+        TimelineEntry { seq: event.seq, at: event.at, actor: event.actor.clone(), kind }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

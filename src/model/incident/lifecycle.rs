@@ -1,0 +1,217 @@
+//! The incident lifecycle: statuses in order, which changes exist and what each asks of
+//! the person making it (a reason to reopen, a closure reason to skip the postmortem).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{snake_enum, Milestone, Severity};
+
+snake_enum! {
+    /// The incident lifecycle, in order. Transitions are decided by [`check_transition`].
+    Status {
+        Declared = "declared",
+        Investigating = "investigating",
+        Mitigating = "mitigating",
+        Mitigated = "mitigated",
+        Postmortem = "postmortem",
+        Closed = "closed",
+    } what = "status"
+}
+
+snake_enum! {
+    /// Why an incident was closed; needed whenever it skips the postmortem.
+    ClosureReason {
+        Resolved = "resolved",
+        Duplicate = "duplicate",
+        FalsePositive = "false_positive",
+        Cancelled = "cancelled",
+    } what = "closure reason"
+}
+
+impl Status {
+    pub fn is_open(self) -> bool {
+        self != Status::Closed
+    }
+
+    /// The statuses a responder may move to from `self` (for menus and completion).
+    pub fn next_choices(self) -> Vec<Status> {
+        Status::ALL.iter().copied().filter(|to| transition_rule(self, *to).is_some()).collect()
+    }
+
+    /// The milestone this status stamps the first time it is reached.
+    pub fn milestone(self) -> Option<Milestone> {
+        match self {
+            Status::Investigating => Some(Milestone::Acknowledged),
+            Status::Mitigated => Some(Milestone::Mitigated),
+            Status::Closed => Some(Milestone::Resolved),
+            _ => None,
+        }
+    }
+}
+
+impl ClosureReason {
+    /// Reads a closure reason from the start of a free-text reason: `duplicate: of INC-3`.
+    pub fn from_reason_text(text: &str) -> Option<ClosureReason> {
+        let head = text.split(|c: char| c == ':' || c.is_whitespace()).next().unwrap_or("");
+        head.parse().ok()
+    }
+}
+
+/// What a transition asks of the person making it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionRule {
+    /// Forward along the lifecycle.
+    Free,
+    /// Back to investigating: a written reason is required.
+    Reopen,
+    /// Straight to closed, skipping the postmortem: a closure reason is required.
+    CloseEarly,
+}
+
+/// The single place that says which status changes exist at all.
+pub fn transition_rule(from: Status, to: Status) -> Option<TransitionRule> {
+    use Status::*;
+    match (from, to) {
+        (Closed, _) => None,
+        (Postmortem, Closed) => Some(TransitionRule::Free),
+        (_, Closed) => Some(TransitionRule::CloseEarly),
+        (Mitigated | Postmortem, Investigating) => Some(TransitionRule::Reopen),
+        // Forward moves may skip steps (a fast fix goes declared → mitigated).
+        (f, t) if t > f => Some(TransitionRule::Free),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("cannot go from {from} to {to}")]
+    NotAllowed { from: Status, to: Status },
+    #[error("already {0}")]
+    Unchanged(Status),
+    #[error("going back from {from} to investigating reopens the incident: give a reason")]
+    ReasonRequired { from: Status },
+    #[error("closing from {from} skips the postmortem: give a closure reason (resolved, duplicate, false_positive or cancelled)")]
+    ClosureRequired { from: Status },
+    #[error("{severity} is a major incident: it needs a postmortem before closing as resolved")]
+    PostmortemRequired { severity: Severity },
+}
+
+/// Checks a status change and returns the closure reason it carries, if it closes.
+pub fn check_transition(
+    from: Status,
+    to: Status,
+    severity: Severity,
+    reason: Option<&str>,
+) -> Result<Option<ClosureReason>, TransitionError> {
+    if from == to {
+        return Err(TransitionError::Unchanged(from));
+    }
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    match transition_rule(from, to).ok_or(TransitionError::NotAllowed { from, to })? {
+        TransitionRule::Free if to == Status::Closed => {
+            Ok(Some(reason.and_then(ClosureReason::from_reason_text).unwrap_or(ClosureReason::Resolved)))
+        }
+        TransitionRule::Free => Ok(None),
+        TransitionRule::Reopen => match reason {
+            Some(_) => Ok(None),
+            None => Err(TransitionError::ReasonRequired { from }),
+        },
+        TransitionRule::CloseEarly => {
+            let closure = reason
+                .and_then(ClosureReason::from_reason_text)
+                .ok_or(TransitionError::ClosureRequired { from })?;
+            if closure == ClosureReason::Resolved && severity.is_major() {
+                return Err(TransitionError::PostmortemRequired { severity });
+            }
+            Ok(Some(closure))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_moves_forward_freely() {
+        use Status::*;
+        for pair in [Declared, Investigating, Mitigating, Mitigated, Postmortem, Closed].windows(2) {
+            assert!(check_transition(pair[0], pair[1], Severity::Sev1, None).is_ok(), "{pair:?}");
+        }
+        assert_eq!(check_transition(Declared, Mitigated, Severity::Sev3, None), Ok(None));
+    }
+
+    #[test]
+    fn going_backwards_is_a_reopen_that_needs_a_reason() {
+        use Status::*;
+        assert_eq!(
+            check_transition(Mitigated, Investigating, Severity::Sev2, None),
+            Err(TransitionError::ReasonRequired { from: Mitigated })
+        );
+        assert_eq!(
+            check_transition(Postmortem, Investigating, Severity::Sev2, Some("  ")),
+            Err(TransitionError::ReasonRequired { from: Postmortem })
+        );
+        assert_eq!(
+            check_transition(Mitigated, Investigating, Severity::Sev2, Some("errors are back")),
+            Ok(None)
+        );
+        assert!(matches!(
+            check_transition(Mitigating, Declared, Severity::Sev2, Some("x")),
+            Err(TransitionError::NotAllowed { .. })
+        ));
+        assert!(matches!(
+            check_transition(Mitigated, Mitigating, Severity::Sev2, Some("x")),
+            Err(TransitionError::NotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn closed_is_final_and_same_status_is_refused() {
+        for to in Status::ALL {
+            assert!(check_transition(Status::Closed, *to, Severity::Sev4, Some("resolved")).is_err());
+        }
+        assert_eq!(
+            check_transition(Status::Mitigating, Status::Mitigating, Severity::Sev4, None),
+            Err(TransitionError::Unchanged(Status::Mitigating))
+        );
+    }
+
+    #[test]
+    fn closing_early_needs_a_closure_reason_and_majors_need_a_postmortem() {
+        use Status::*;
+        assert_eq!(
+            check_transition(Investigating, Closed, Severity::Sev3, Some("because")),
+            Err(TransitionError::ClosureRequired { from: Investigating })
+        );
+        assert_eq!(
+            check_transition(Investigating, Closed, Severity::Sev3, Some("duplicate: of INC-3")),
+            Ok(Some(ClosureReason::Duplicate))
+        );
+        assert_eq!(
+            check_transition(Declared, Closed, Severity::Sev1, Some("false_positive")),
+            Ok(Some(ClosureReason::FalsePositive))
+        );
+        assert_eq!(
+            check_transition(Mitigated, Closed, Severity::Sev2, Some("resolved")),
+            Err(TransitionError::PostmortemRequired { severity: Severity::Sev2 })
+        );
+        assert_eq!(
+            check_transition(Mitigated, Closed, Severity::Sev3, Some("resolved")),
+            Ok(Some(ClosureReason::Resolved))
+        );
+        assert_eq!(
+            check_transition(Postmortem, Closed, Severity::Sev1, None),
+            Ok(Some(ClosureReason::Resolved))
+        );
+    }
+
+    #[test]
+    fn menus_offer_only_allowed_transitions() {
+        use Status::*;
+        assert_eq!(Mitigated.next_choices(), vec![Investigating, Postmortem, Closed]);
+        assert!(Closed.next_choices().is_empty());
+    }
+}
