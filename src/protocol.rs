@@ -95,6 +95,20 @@ pub const RESYNC_EVENT: &str = "resync";
 
 pub const API_PREFIX: &str = "/api/v1";
 
+/// How a warroom client names itself to the server: `User-Agent: warroom/<version>`.
+pub const USER_AGENT: &str = concat!("warroom/", env!("CARGO_PKG_VERSION"));
+
+/// The oldest client this server still speaks with. Raise it when a change to the wire would
+/// make an older client misread what it gets; such a client is told to upgrade (426).
+pub const MIN_CLIENT_VERSION: &str = "0.1.0";
+
+/// `1.12.3` → `(1, 12, 3)`; `None` for anything else.
+pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = v.trim().split('.').map(|p| p.parse::<u64>().ok());
+    let version = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(version)
+}
+
 /// The error code of a read that asks for events after this log's head (see `check_after`).
 pub const AHEAD_OF_LOG: &str = "ahead_of_log";
 
@@ -104,6 +118,16 @@ mod tests {
     use crate::model::library::ChannelInfo;
     use crate::model::probe::Health;
     use crate::model::Audience;
+
+    #[test]
+    fn versions_compare_as_numbers_and_anything_else_is_none() {
+        assert_eq!(parse_version("0.10.2"), Some((0, 10, 2)));
+        assert!(parse_version("0.10.2") > parse_version("0.9.9"));
+        assert_eq!(parse_version("1.2"), None);
+        assert_eq!(parse_version("1.2.3.4"), None);
+        assert_eq!(parse_version("1.x.3"), None);
+        assert!(parse_version(env!("CARGO_PKG_VERSION")) >= parse_version(MIN_CLIENT_VERSION));
+    }
 
     /// Pinned from the bytes the server sent before these types moved here from `server/`:
     /// clients of either side of that move must read each other.

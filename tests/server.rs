@@ -391,3 +391,34 @@ async fn an_idle_stream_sends_heartbeats_carrying_the_head() {
     let next = tokio::time::timeout(DEADLINE, stream.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(next, StreamItem::Heartbeat { head: 1 });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warroom_client_too_old_for_the_server_is_told_to_upgrade() {
+    let ts = TestServer::start().await;
+    let whoami = |agent: &'static str| {
+        let url = format!("{}/api/v1/whoami", ts.url);
+        async move {
+            let resp = reqwest::Client::builder()
+                .user_agent(agent)
+                .build()
+                .unwrap()
+                .get(url)
+                .bearer_auth(token(UserRole::Observer))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = whoami("warroom/0.0.9").await;
+    assert_eq!(status, StatusCode::UPGRADE_REQUIRED, "{body}");
+    assert_eq!(body["error"], "client_too_old");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(warroom::protocol::MIN_CLIENT_VERSION) && detail.contains("0.0.9"), "{detail}");
+    assert_eq!(whoami("warroom/not-a-version").await.0, StatusCode::UPGRADE_REQUIRED);
+    // Scripts and other tools are not judged; this warroom passes.
+    assert_eq!(whoami("curl/8.5.0").await.0, StatusCode::OK);
+    assert_eq!(whoami(warroom::protocol::USER_AGENT).await.0, StatusCode::OK);
+    assert_eq!(ts.client(UserRole::Observer).whoami().await.unwrap().name, "olivia");
+}

@@ -64,6 +64,8 @@ pub struct Client {
 impl Client {
     pub fn new(base: &str, token: &str) -> Result<Client, ClientError> {
         let http = reqwest::Client::builder()
+            // The server answers a client too old for it with a clear 426, not a misread.
+            .user_agent(crate::protocol::USER_AGENT)
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()

@@ -129,7 +129,43 @@ pub fn router(app: App) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(refuse_old_clients))
         .with_state(app)
+}
+
+/// A warroom client older than [`MIN_CLIENT_VERSION`] is told to upgrade (426) instead of
+/// misreading what a newer server sends. Other clients (curl, scripts) are not judged.
+///
+/// [`MIN_CLIENT_VERSION`]: crate::protocol::MIN_CLIENT_VERSION
+async fn refuse_old_clients(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use crate::protocol::{parse_version, MIN_CLIENT_VERSION};
+    let client = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.strip_prefix("warroom/"))
+        .map(|v| v.split_whitespace().next().unwrap_or(v).to_string());
+    if let Some(version) = client {
+        let too_old = match (parse_version(&version), parse_version(MIN_CLIENT_VERSION)) {
+            (Some(have), Some(need)) => have < need,
+            // A warroom that cannot say its version is older than any that can.
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if too_old {
+            return HttpError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "client_too_old",
+                format!(
+                    "this server needs warroom {MIN_CLIENT_VERSION} or newer and you run {version}: \
+                     update warroom (server {})",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// A refusal: a status and the JSON body every client understands.

@@ -22,6 +22,7 @@ pub fn document() -> Value {
         ("409", "the command no longer applies (e.g. invalid status transition)"),
         ("413", "body over 64 KiB"),
         ("422", "invalid field, or the id was used for a different command"),
+        ("426", "a warroom client (User-Agent warroom/<version>) older than this server supports (client_too_old)"),
         ("500", "a bug met deciding this command (internal): refused, nothing written; not worth a retry"),
         (
             "503",
@@ -34,6 +35,7 @@ pub fn document() -> Value {
     });
     let auth_errors = errors(&[
         ("401", "no or unknown bearer token"),
+        ("426", "a warroom client (User-Agent warroom/<version>) older than this server supports (client_too_old)"),
         ("400", "bad query, or `after` past the log's head (ahead_of_log: reload the snapshot)"),
     ]);
     let mut stream_errors = auth_errors.clone();
