@@ -85,6 +85,10 @@ pub(super) fn validate(files: &[PathBuf]) -> color_eyre::Result<()> {
 }
 
 pub(super) async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) -> color_eyre::Result<()> {
+    // Checking files needs no server (nor a token).
+    if let PlaybookCmd::Validate { files } = &cmd {
+        return validate(files);
+    }
     let client = connect(conn)?;
     match cmd {
         PlaybookCmd::Attach { incident, playbook } => {
@@ -130,7 +134,7 @@ pub(super) async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) ->
             }
             Ok(())
         }
-        PlaybookCmd::Validate { .. } => unreachable!("handled without a server"),
+        PlaybookCmd::Validate { files } => validate(&files),
     }
 }
 

@@ -147,7 +147,6 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Incident(cmd)) => incident::incident(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Events { follow, after }) => events::events(&cli.conn, cli.json, follow, after).await,
         Some(Cmd::Outbox(cmd)) => outbox::outbox(&cli.conn, cli.json, cmd).await,
-        Some(Cmd::Playbook(PlaybookCmd::Validate { files })) => comms::validate(&files),
         Some(Cmd::Playbook(cmd)) => comms::playbook(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Step(cmd)) => comms::step(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Comms(cmd)) => comms::comms(&cli.conn, cli.json, cmd).await,
