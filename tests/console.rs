@@ -657,3 +657,42 @@ fn the_readme_key_table_is_the_keymap() {
         "README's key table drifted: paste the output of `warroom keys --markdown`"
     );
 }
+
+#[test]
+fn a_bare_verb_does_what_its_key_does() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Char(':')));
+    type_text(&mut a, "note");
+    a.update(key(KeyCode::Enter));
+    let Some(Overlay::Form(form)) = &a.overlay else { panic!("`:note` opens the note form like n") };
+    assert_eq!(form.title(), "Note on INC-1");
+    // The form's layer has no `q`: it is typed, not a quit.
+    type_text(&mut a, "quick fix");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(cmd.intent, Intent::AddNote { incident: IncidentId(1), text: "quick fix".into() });
+    // An action's own name is a verb too.
+    a.update(key(KeyCode::Char(':')));
+    type_text(&mut a, "zoom");
+    a.update(key(KeyCode::Enter));
+    assert!(a.zoom);
+}
+
+#[test]
+fn hints_and_help_list_the_open_overlays_keys_from_the_keymap() {
+    let mut a = app(80, 24);
+    a.update(key(KeyCode::Char('v')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("enter pick  esc cancel"), "{shown}");
+    a.update(key(KeyCode::Esc));
+    assert!(a.overlay.is_none());
+    a.update(key(KeyCode::Char('?')));
+    let help: Vec<String> = warroom::tui::panes::overlay::help_lines(&a)
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    let has = |needle: &str| help.iter().any(|l| l.contains(needle));
+    assert!(has("menus") && has("pick the highlighted choice"), "{help:#?}");
+    assert!(has("previous command from history"), "{help:#?}");
+    assert!(has(":note [TEXT…]") && has("bare: as n"), "{help:#?}");
+}

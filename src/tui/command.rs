@@ -1,6 +1,9 @@
 //! The `:` command line: the CLI's verbs against the selected incident, with completion
 //! and history. Parsing is pure and returns what to do, never does it.
+//! One vocabulary: a verb without its arguments, and any action's own name (`:zoom`), is the
+//! keymap's `Action`, so `:note` opens the same form as `n`.
 
+use super::keymap::Action;
 use crate::model::{IncidentId, Intent, Milestone, Role, Severity, Status};
 
 /// What a command line asks for.
@@ -12,37 +15,65 @@ pub enum Parsed {
     Filter(String),
     /// Open the message form for a channel.
     Compose(String),
-    Help,
-    Quit,
+    /// What a key bound to this action does.
+    Action(Action),
 }
 
-/// (verb, aliases, usage): the source for completion, errors and the help overlay.
-pub const VERBS: &[(&str, &[&str], &str)] = &[
-    ("declare", &["dec"], "declare SEV TITLE…"),
-    ("note", &[], "note TEXT…"),
-    ("status", &["st"], "status STATUS [REASON…]"),
-    ("severity", &["sev"], "severity SEV"),
-    ("assign", &[], "assign ROLE PERSON"),
-    ("milestone", &[], "milestone MILESTONE (now)"),
-    ("tick", &[], "tick STEP"),
-    ("untick", &[], "untick STEP"),
-    ("send", &[], "send CHANNEL [TEXT…]"),
-    ("snooze", &[], "snooze AUDIENCE MINUTES"),
-    ("playbook", &[], "playbook ID"),
-    ("open", &[], "open INC-N"),
-    ("filter", &[], "filter [TEXT…]"),
-    ("theme", &[], "theme NAME"),
-    ("help", &[], "help"),
-    ("quit", &["q"], "quit"),
+/// A verb of the command line: the source for completion, errors and the help overlay.
+pub struct Verb {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub usage: &'static str,
+    /// What the verb does when given no arguments: the same action as its key.
+    pub bare: Option<Action>,
+}
+
+const fn verb(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    usage: &'static str,
+    bare: Option<Action>,
+) -> Verb {
+    Verb { name, aliases, usage, bare }
+}
+
+pub const VERBS: &[Verb] = &[
+    verb("declare", &["dec"], "declare [SEV TITLE…]", Some(Action::Declare)),
+    verb("note", &[], "note [TEXT…]", Some(Action::Note)),
+    verb("status", &["st"], "status [STATUS [REASON…]]", Some(Action::Status)),
+    verb("severity", &["sev"], "severity [SEV]", Some(Action::Severity)),
+    verb("assign", &[], "assign [ROLE PERSON]", Some(Action::Assign)),
+    verb("milestone", &[], "milestone MILESTONE (now)", None),
+    verb("tick", &[], "tick [STEP]", Some(Action::Tick)),
+    verb("untick", &[], "untick STEP", None),
+    verb("send", &[], "send [CHANNEL [TEXT…]]", Some(Action::Compose)),
+    verb("snooze", &[], "snooze AUDIENCE MINUTES", None),
+    verb("playbook", &[], "playbook [ID]", Some(Action::AttachPlaybook)),
+    verb("open", &[], "open INC-N", None),
+    verb("filter", &[], "filter [TEXT…]", None),
+    verb("theme", &[], "theme NAME", None),
+    verb("help", &[], "help", Some(Action::Help)),
+    verb("quit", &["q"], "quit", Some(Action::Quit)),
 ];
 
-fn verb_of(word: &str) -> Option<&'static str> {
-    VERBS.iter().find(|(v, aliases, _)| *v == word || aliases.contains(&word)).map(|(v, _, _)| *v)
+fn verb_of(word: &str) -> Option<&'static Verb> {
+    VERBS.iter().find(|v| v.name == word || v.aliases.contains(&word))
 }
 
 fn usage(verb: &str) -> String {
-    let u = VERBS.iter().find(|(v, _, _)| *v == verb).map_or("", |(_, _, u)| *u);
+    let u = VERBS.iter().find(|v| v.name == verb).map_or("", |v| v.usage);
     format!("usage: :{u}")
+}
+
+/// An action's own name as a verb (`:zoom`, `:next_pane`): the pane actions, not the keys
+/// that only mean something inside an overlay.
+fn action_of(word: &str, rest: &str) -> Option<Result<Parsed, String>> {
+    let action: Action = word.parse().ok().filter(|a: &Action| !a.is_overlay())?;
+    Some(if rest.is_empty() {
+        Ok(Parsed::Action(action))
+    } else {
+        Err(format!(":{word} takes no arguments"))
+    })
 }
 
 /// Parses one command line. `selected` is the incident the verbs act on.
@@ -54,10 +85,17 @@ pub fn parse(
     let line = line.trim().trim_start_matches(':');
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
-    let verb = verb_of(word).ok_or_else(|| {
-        let names: Vec<&str> = VERBS.iter().map(|(v, _, _)| *v).collect();
-        format!("unknown command `{word}` (try: {})", names.join(", "))
-    })?;
+    let Some(verb) = verb_of(word) else {
+        if let Some(parsed) = action_of(word, rest) {
+            return parsed;
+        }
+        let names: Vec<&str> = VERBS.iter().map(|v| v.name).collect();
+        return Err(format!("unknown command `{word}` (try: {})", names.join(", ")));
+    };
+    if let (Some(action), true) = (verb.bare, rest.is_empty()) {
+        return Ok(Parsed::Action(action));
+    }
+    let verb = verb.name;
     let incident =
         || selected.ok_or_else(|| format!(":{verb} acts on the selected incident: select one first"));
     let args: Vec<&str> = rest.split_whitespace().collect();
@@ -149,8 +187,8 @@ pub fn parse(
             need(1)?;
             Parsed::Theme(args[0].to_string())
         }
-        "help" => Parsed::Help,
-        _ => Parsed::Quit,
+        // help and quit take no arguments: a bare verb is answered above.
+        _ => return Err(format!(":{verb} takes no arguments")),
     })
 }
 
@@ -161,9 +199,9 @@ pub fn candidates(line: &str, themes: &[&str]) -> Vec<String> {
     let (position, partial) =
         if typing_new_word { (words.len(), "") } else { (words.len() - 1, words[words.len() - 1]) };
     let pool: Vec<String> = if position == 0 {
-        VERBS.iter().map(|(v, _, _)| v.to_string()).collect()
+        VERBS.iter().map(|v| v.name.to_string()).collect()
     } else if position == 1 {
-        match verb_of(words[0]) {
+        match verb_of(words[0]).map(|v| v.name) {
             Some("declare") | Some("severity") => Severity::ALL.iter().map(|s| s.to_string()).collect(),
             Some("status") => Status::ALL.iter().map(|s| s.to_string()).collect(),
             Some("assign") => Role::ALL.iter().map(|s| s.to_string()).collect(),
@@ -238,8 +276,24 @@ mod tests {
             parse("sev 1", sel, now()),
             Ok(Parsed::Intent(Intent::SetSeverity { incident: IncidentId(3), severity: Severity::Sev1 }))
         );
-        assert_eq!(parse("q", None, now()), Ok(Parsed::Quit));
+        assert_eq!(parse("q", None, now()), Ok(Parsed::Action(Action::Quit)));
         assert_eq!(parse("theme mono", None, now()), Ok(Parsed::Theme("mono".into())));
+    }
+
+    #[test]
+    fn bare_verbs_and_action_names_are_the_keys_actions() {
+        let sel = Some(IncidentId(3));
+        assert_eq!(parse("note", sel, now()), Ok(Parsed::Action(Action::Note)));
+        assert_eq!(parse("st", sel, now()), Ok(Parsed::Action(Action::Status)));
+        assert_eq!(parse("help", None, now()), Ok(Parsed::Action(Action::Help)));
+        assert_eq!(parse(":zoom", None, now()), Ok(Parsed::Action(Action::Zoom)));
+        assert_eq!(parse("next_pane", None, now()), Ok(Parsed::Action(Action::NextPane)));
+        assert!(parse("zoom in", None, now()).unwrap_err().contains("takes no arguments"));
+        assert!(parse("quit now", None, now()).unwrap_err().contains("takes no arguments"));
+        assert!(
+            parse("pick", None, now()).unwrap_err().contains("unknown command"),
+            "overlay keys are not verbs"
+        );
     }
 
     #[test]

@@ -250,7 +250,7 @@ impl Form {
         }
     }
 
-    fn submit(&mut self) -> FormOutcome {
+    pub fn submit(&mut self) -> FormOutcome {
         let result = match self {
             Form::Declare { title, severity, impact, drill, services, .. } => {
                 let t = text_of(title);

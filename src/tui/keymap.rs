@@ -40,6 +40,17 @@ snake_enum! {
         Compose = "compose",
         AttachPlaybook = "attach_playbook",
         DeclareFromProbe = "declare_from_probe",
+        Pick = "pick",
+        PickNumber = "pick_number",
+        Submit = "submit",
+        NewLine = "new_line",
+        NextField = "next_field",
+        PrevField = "prev_field",
+        Complete = "complete",
+        HistoryPrev = "history_prev",
+        HistoryNext = "history_next",
+        ClearLine = "clear_line",
+        Cancel = "cancel",
     } what = "action"
 }
 
@@ -71,7 +82,36 @@ impl Action {
             Action::Compose => "compose the step's message (rendered template)",
             Action::AttachPlaybook => "attach or switch the playbook",
             Action::DeclareFromProbe => "declare an incident for this service, prefilled",
+            Action::Cancel => "close without doing anything",
+            Action::Pick => "pick the highlighted choice",
+            Action::PickNumber => "pick the choice with that number",
+            Action::Submit => "send / confirm",
+            Action::NewLine => "new line (notes, messages, impact)",
+            Action::NextField => "next field",
+            Action::PrevField => "previous field",
+            Action::Complete => "complete the word (again: show the choices)",
+            Action::HistoryPrev => "previous command from history",
+            Action::HistoryNext => "next command from history",
+            Action::ClearLine => "clear the line",
         }
+    }
+
+    /// Actions that only mean something inside an overlay (a menu's pick, a form's submit).
+    pub fn is_overlay(self) -> bool {
+        matches!(
+            self,
+            Action::Cancel
+                | Action::Pick
+                | Action::PickNumber
+                | Action::Submit
+                | Action::NewLine
+                | Action::NextField
+                | Action::PrevField
+                | Action::Complete
+                | Action::HistoryPrev
+                | Action::HistoryNext
+                | Action::ClearLine
+        )
     }
 
     /// The short word used in the hint bar.
@@ -94,12 +134,19 @@ impl Action {
             Action::Compose => "message",
             Action::AttachPlaybook => "playbook",
             Action::DeclareFromProbe => "declare",
+            Action::Cancel => "cancel",
+            Action::Pick => "pick",
+            Action::Submit => "ok",
+            Action::NewLine => "new line",
+            Action::NextField => "next field",
+            Action::Complete => "complete",
+            Action::HistoryPrev => "history",
             _ => "",
         }
     }
 }
 
-/// Where a binding applies.
+/// Where a binding applies: everywhere, a pane, or an overlay (a layer over the panes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
     Global,
@@ -107,6 +154,11 @@ pub enum Scope {
     Detail,
     Playbook,
     Health,
+    Help,
+    Menu,
+    Form,
+    CommandLine,
+    Filter,
 }
 
 impl Scope {
@@ -117,7 +169,18 @@ impl Scope {
             Scope::Detail => "incident & timeline pane",
             Scope::Playbook => "playbook pane",
             Scope::Health => "health pane",
+            Scope::Help => "help (any other key closes)",
+            Scope::Menu => "menus",
+            Scope::Form => "forms",
+            Scope::CommandLine => "command line (:)",
+            Scope::Filter => "filter (/)",
         }
+    }
+
+    /// An overlay takes every key: its layer never falls back to the global bindings, so
+    /// typing `q` in a form writes a q instead of quitting.
+    pub fn is_overlay(self) -> bool {
+        matches!(self, Scope::Help | Scope::Menu | Scope::Form | Scope::CommandLine | Scope::Filter)
     }
 }
 
@@ -297,6 +360,44 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Global, "p", Action::AttachPlaybook),
     (Scope::Health, "i", Action::DeclareFromProbe),
     (Scope::Health, "esc", Action::Back),
+    // Overlay layers. Keys not listed here are typed into the overlay's text, if it has one.
+    (Scope::Help, "j", Action::Down),
+    (Scope::Help, "down", Action::Down),
+    (Scope::Help, "k", Action::Up),
+    (Scope::Help, "up", Action::Up),
+    (Scope::Help, "esc", Action::Cancel),
+    (Scope::Menu, "j", Action::Down),
+    (Scope::Menu, "down", Action::Down),
+    (Scope::Menu, "k", Action::Up),
+    (Scope::Menu, "up", Action::Up),
+    (Scope::Menu, "enter", Action::Pick),
+    (Scope::Menu, "space", Action::Pick),
+    (Scope::Menu, "1", Action::PickNumber),
+    (Scope::Menu, "2", Action::PickNumber),
+    (Scope::Menu, "3", Action::PickNumber),
+    (Scope::Menu, "4", Action::PickNumber),
+    (Scope::Menu, "5", Action::PickNumber),
+    (Scope::Menu, "6", Action::PickNumber),
+    (Scope::Menu, "7", Action::PickNumber),
+    (Scope::Menu, "8", Action::PickNumber),
+    (Scope::Menu, "9", Action::PickNumber),
+    (Scope::Menu, "esc", Action::Cancel),
+    (Scope::Menu, "q", Action::Cancel),
+    (Scope::Form, "enter", Action::Submit),
+    (Scope::Form, "ctrl-s", Action::Submit),
+    (Scope::Form, "alt-enter", Action::NewLine),
+    (Scope::Form, "ctrl-j", Action::NewLine),
+    (Scope::Form, "tab", Action::NextField),
+    (Scope::Form, "shift-tab", Action::PrevField),
+    (Scope::Form, "esc", Action::Cancel),
+    (Scope::CommandLine, "enter", Action::Submit),
+    (Scope::CommandLine, "tab", Action::Complete),
+    (Scope::CommandLine, "up", Action::HistoryPrev),
+    (Scope::CommandLine, "down", Action::HistoryNext),
+    (Scope::CommandLine, "ctrl-u", Action::ClearLine),
+    (Scope::CommandLine, "esc", Action::Cancel),
+    (Scope::Filter, "enter", Action::Submit),
+    (Scope::Filter, "esc", Action::Cancel),
 ];
 
 impl Default for Keymap {
@@ -311,12 +412,13 @@ impl Default for Keymap {
 
 impl Keymap {
     /// Applies `[keys]` from the user's config: `"ctrl-n" = "note"` binds everywhere,
-    /// `"x" = "none"` unbinds. Errors name the entry.
+    /// `"x" = "none"` unbinds. Errors name the entry. Overlay layers keep their keys: a
+    /// rebound `j` must not stop `j` from scrolling the help or being typed into a form.
     pub fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<Keymap, String> {
         let mut map = Keymap::default();
         for (key_text, action_text) in overrides {
             let key: Key = key_text.parse().map_err(|e| format!("keys.{key_text}: {e}"))?;
-            map.bindings.retain(|(_, k), _| *k != key);
+            map.bindings.retain(|(s, k), _| *k != key || s.is_overlay());
             if action_text != "none" {
                 let action: Action = action_text.parse().map_err(|e| format!("keys.{key_text}: {e}"))?;
                 map.bindings.insert((Scope::Global, key), action);
@@ -325,9 +427,13 @@ impl Keymap {
         Ok(map)
     }
 
-    /// The pane's own binding wins over a global one.
+    /// The pane's own binding wins over a global one; an overlay has only its own.
     pub fn lookup(&self, scope: Scope, key: Key) -> Option<Action> {
-        self.bindings.get(&(scope, key)).or_else(|| self.bindings.get(&(Scope::Global, key))).copied()
+        let own = self.bindings.get(&(scope, key));
+        if scope.is_overlay() {
+            return own.copied();
+        }
+        own.or_else(|| self.bindings.get(&(Scope::Global, key))).copied()
     }
 
     /// Keys for an action in a pane, plain keys before chords: `["q", "ctrl-c"]`.
@@ -335,11 +441,25 @@ impl Keymap {
         let mut keys: Vec<&Key> = self
             .bindings
             .iter()
-            .filter(|((s, _), a)| **a == action && (*s == scope || *s == Scope::Global))
+            .filter(|((s, _), a)| {
+                **a == action && (*s == scope || (*s == Scope::Global && !scope.is_overlay()))
+            })
             .map(|((_, k), _)| k)
             .collect();
         keys.sort_by_key(|k| (k.ctrl || k.alt, **k));
         keys.into_iter().map(Key::to_string).collect()
+    }
+
+    /// The key to show for an action in a hint or a footer: the first default binding still
+    /// in force (so `enter picks`, not `space picks`), else the first of `keys_for`.
+    pub fn first_key(&self, scope: Scope, action: Action) -> Option<String> {
+        DEFAULTS
+            .iter()
+            .filter(|(s, _, a)| *a == action && (*s == scope || (*s == Scope::Global && !scope.is_overlay())))
+            .filter_map(|(_, text, _)| text.parse::<Key>().ok())
+            .find(|k| self.lookup(scope, *k) == Some(action))
+            .map(|k| k.to_string())
+            .or_else(|| self.keys_for(scope, action).into_iter().next())
     }
 
     /// (scope, keys, action) rows in a stable order: the source for help, hints, README.
@@ -415,6 +535,23 @@ mod tests {
         assert!(Keymap::with_overrides(&bad)
             .unwrap_err()
             .starts_with("keys.x: `explode` is not a known action"));
+    }
+
+    #[test]
+    fn overlays_take_their_own_keys_and_never_the_global_ones() {
+        let km = Keymap::default();
+        let key = |t: &str| t.parse::<Key>().unwrap();
+        assert_eq!(km.lookup(Scope::Form, key("q")), None, "q is typed, not quit");
+        assert_eq!(km.lookup(Scope::Menu, key("q")), Some(Action::Cancel));
+        assert_eq!(km.lookup(Scope::CommandLine, key("up")), Some(Action::HistoryPrev));
+        assert_eq!(km.keys_for(Scope::Form, Action::Quit), Vec::<String>::new());
+        assert_eq!(km.keys_for(Scope::Menu, Action::Pick), ["space", "enter"]);
+        assert_eq!(km.first_key(Scope::Menu, Action::Pick).as_deref(), Some("enter"));
+        assert_eq!(km.first_key(Scope::Form, Action::NewLine).as_deref(), Some("alt-enter"));
+        let user = BTreeMap::from([("j".to_string(), "none".to_string())]);
+        let km = Keymap::with_overrides(&user).unwrap();
+        assert_eq!(km.lookup(Scope::Incidents, key("j")), None);
+        assert_eq!(km.lookup(Scope::Help, key("j")), Some(Action::Down));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod command;
 pub mod form;
 pub mod keymap;
 pub mod layout;
+pub mod overlay;
 pub mod panes;
 pub mod theme;
 pub mod view;

@@ -10,6 +10,7 @@ use crate::present::one_line;
 use crate::tui::app::{App, CommandLine, Overlay};
 use crate::tui::command::VERBS;
 use crate::tui::form::{DeclareField, Form, Menu};
+use crate::tui::keymap::{Action, Scope};
 use crate::tui::theme::severity_glyph;
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -29,11 +30,16 @@ fn popup<'a>(app: &App, title: String) -> Block<'a> {
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     match &app.overlay {
         None => {}
-        Some(Overlay::Help { scroll }) => help(f, area, app, *scroll),
+        Some(Overlay::Help(h)) => help(f, area, app, h.scroll),
         Some(Overlay::Menu(menu)) => draw_menu(f, area, app, menu),
         Some(Overlay::Form(form)) => draw_form(f, area, app, form),
         Some(Overlay::Command(line)) => command_line(f, area, app, line),
     }
+}
+
+/// The key the keymap shows for an overlay action, for footers and titles.
+fn key(app: &App, scope: Scope, action: Action) -> String {
+    app.keymap.first_key(scope, action).unwrap_or_else(|| "?".into())
 }
 
 /// The help's lines; also what `warroom keys` prints.
@@ -55,18 +61,23 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         ]));
     }
     lines.push(Line::default());
-    lines.push(Line::from(Span::styled("command line (:)", t.get("title"))));
-    for (_, aliases, usage) in VERBS {
-        let alias =
-            if aliases.is_empty() { String::new() } else { format!("  (also :{})", aliases.join(", :")) };
+    lines.push(Line::from(Span::styled("command line verbs", t.get("title"))));
+    for verb in VERBS {
+        let mut note = Vec::new();
+        if !verb.aliases.is_empty() {
+            note.push(format!("also :{}", verb.aliases.join(", :")));
+        }
+        if let Some(key) = verb.bare.and_then(|a| app.keymap.first_key(Scope::Global, a)) {
+            note.push(format!("bare: as {key}"));
+        }
+        let note = if note.is_empty() { String::new() } else { format!("  ({})", note.join("; ")) };
         lines.push(Line::from(vec![
-            Span::styled(format!("  :{usage:<30}"), t.get("focus")),
-            Span::styled(alias, t.get("muted")),
+            Span::styled(format!("  :{:<30}", verb.usage), t.get("focus")),
+            Span::styled(note, t.get("muted")),
         ]));
     }
-    lines.push(Line::default());
     lines.push(Line::from(Span::styled(
-        "forms: enter sends · alt-enter new line · tab next field · esc cancels",
+        "  every action's name is a verb too: :zoom, :next_pane, :toggle_time …",
         t.get("muted"),
     )));
     lines
@@ -76,7 +87,14 @@ fn help(f: &mut Frame, area: Rect, app: &App, scroll: u16) {
     let r = centered(area, 76, area.height.saturating_sub(2));
     f.render_widget(Clear, r);
     let p = Paragraph::new(help_lines(app))
-        .block(popup(app, "help — j/k scroll, any other key closes".into()))
+        .block(popup(
+            app,
+            format!(
+                "help — {}/{} scroll, any other key closes",
+                key(app, Scope::Help, Action::Down),
+                key(app, Scope::Help, Action::Up)
+            ),
+        ))
         .scroll((scroll, 0));
     f.render_widget(p, r);
 }
@@ -98,13 +116,19 @@ fn draw_menu(f: &mut Frame, area: Rect, app: &App, menu: &Menu) {
             Line::from(Span::styled(format!(" {} {} ", i + 1, one_line(label)), style))
         })
         .collect();
-    lines.push(Line::from(Span::styled(" enter picks · esc cancels", t.get("muted"))));
+    let footer = format!(
+        " {} picks · {} cancels",
+        key(app, Scope::Menu, Action::Pick),
+        key(app, Scope::Menu, Action::Cancel)
+    );
+    lines.push(Line::from(Span::styled(footer, t.get("muted"))));
     f.render_widget(Paragraph::new(lines).block(popup(app, menu.title.clone())), r);
 }
 
 fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
     let t = &app.theme;
     let width = area.width.saturating_sub(8).clamp(40, 90);
+    let (send, cancel) = (key(app, Scope::Form, Action::Submit), key(app, Scope::Form, Action::Cancel));
     let label = |text: &'static str, active: bool| {
         Span::styled(format!("{text:<10}"), if active { t.get("focus") } else { t.get("muted") })
     };
@@ -165,7 +189,10 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
                 rows[6],
                 app,
                 form,
-                "tab next field · ←/→ or 1-5 severity · space drill · enter declares",
+                format!(
+                    "{} next field · ←/→ or 1-5 severity · space drill · {send} declares",
+                    key(app, Scope::Form, Action::NextField)
+                ),
             );
         }
         Form::Note { text, .. } | Form::Message { text, .. } => {
@@ -176,7 +203,8 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
             f.render_widget(block, r);
             let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
             f.render_widget(text, body);
-            footer(f, foot, app, form, "enter sends · alt-enter new line · esc cancels");
+            let new_line = key(app, Scope::Form, Action::NewLine);
+            footer(f, foot, app, form, format!("{send} sends · {new_line} new line · {cancel} cancels"));
         }
         Form::Reason { text, .. } | Form::Assign { person: text, .. } => {
             let r = centered(area, width, 5);
@@ -188,12 +216,12 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
                 .flex(Flex::Start)
                 .areas(inner);
             f.render_widget(text, body);
-            footer(f, foot, app, form, "enter sends · esc cancels");
+            footer(f, foot, app, form, format!("{send} sends · {cancel} cancels"));
         }
     }
 }
 
-fn footer(f: &mut Frame, area: Rect, app: &App, form: &Form, help: &'static str) {
+fn footer(f: &mut Frame, area: Rect, app: &App, form: &Form, help: String) {
     let line = match form.error() {
         Some(e) => Span::styled(e.to_string(), app.theme.get("alert")),
         None => Span::styled(help, app.theme.get("muted")),

@@ -1,5 +1,5 @@
-//! The two bottom lines: the focused pane's keys (from the keymap, so they cannot drift),
-//! and the status bar: connection, who you are, queued commands, last sync, flash message.
+//! The two bottom lines: the keys of the focused pane or open overlay (from the keymap, so they
+//! cannot drift), and the status bar: connection, who you are, queued commands, sync, flash.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -29,10 +29,12 @@ const HINTED: &[Action] = &[
 
 pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    let scope = app.focus.scope();
+    let scope = app.key_scope();
+    // An overlay's layer is short: all of its hinted actions, in the table's order.
+    let hinted: &[Action] = if scope.is_overlay() { Action::ALL } else { HINTED };
     let mut spans = Vec::new();
-    for action in HINTED {
-        let Some(first) = app.keymap.keys_for(scope, *action).into_iter().next() else {
+    for action in hinted.iter().filter(|a| !a.hint().is_empty()) {
+        let Some(first) = app.keymap.first_key(scope, *action) else {
             continue;
         };
         spans.push(Span::styled(first, t.get("focus")));

@@ -1,0 +1,396 @@
+//! What the console's actions do, whether a key, a `:` verb, a menu pick or the mouse asked:
+//! moving the cursor, opening overlays (menus, forms) and sending intents.
+
+use super::{App, Effect, Level, Pane, TimelineView};
+use crate::model::incident::{transition_rule, TransitionRule};
+use crate::model::{ClosureReason, Intent, Role, Severity};
+use crate::tui::command::{self, Parsed};
+use crate::tui::form::{Form, Menu, MenuPick};
+use crate::tui::keymap::Action;
+use crate::tui::layout::list_rows;
+use crate::tui::overlay::{CommandLine, Help, Overlay};
+
+impl App {
+    pub fn on_action(&mut self, action: Action) -> Vec<Effect> {
+        let selected = self.selected;
+        match action {
+            Action::Quit => return vec![Effect::Quit],
+            // Keys of an overlay's layer reach that overlay's component, never the panes.
+            Action::Cancel
+            | Action::Pick
+            | Action::PickNumber
+            | Action::Submit
+            | Action::NewLine
+            | Action::NextField
+            | Action::PrevField
+            | Action::Complete
+            | Action::HistoryPrev
+            | Action::HistoryNext
+            | Action::ClearLine => {}
+            Action::Help => self.overlay = Some(Overlay::Help(Help::default())),
+            Action::CommandLine => self.overlay = Some(Overlay::Command(CommandLine::default())),
+            Action::Filter => {
+                self.focus = Pane::Incidents;
+                self.filter_editing = true;
+            }
+            Action::NextPane | Action::PrevPane => {
+                let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let n = Pane::ALL.len();
+                let next = if action == Action::NextPane { (i + 1) % n } else { (i + n - 1) % n };
+                self.focus = Pane::ALL[next];
+            }
+            Action::Down => self.move_by(1),
+            Action::Up => self.move_by(-1),
+            Action::PageDown => self.move_by(self.page() as isize),
+            Action::PageUp => self.move_by(-(self.page() as isize)),
+            Action::Top => self.move_to_end(false),
+            Action::Bottom => self.move_to_end(true),
+            Action::Open => {
+                if selected.is_some() {
+                    self.focus = Pane::Detail;
+                }
+            }
+            Action::Back => {
+                if self.zoom {
+                    self.zoom = false;
+                } else if self.focus != Pane::Incidents {
+                    self.focus = Pane::Incidents;
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.list_stale = true;
+                }
+            }
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::ToggleTime => self.absolute_time = !self.absolute_time,
+            Action::Declare => {
+                let probe = Intent::DeclareIncident {
+                    title: String::new(),
+                    severity: Severity::Sev1,
+                    impact: String::new(),
+                    drill: false,
+                    services: Vec::new(),
+                };
+                if self.guard(&probe) {
+                    self.overlay = Some(Overlay::Form(Box::new(Form::declare(&self.theme))));
+                }
+            }
+            Action::DeclareFromProbe => {
+                let Some(p) = self.probes.get(self.probe) else {
+                    self.flash(Level::Warn, "no probe selected");
+                    return vec![];
+                };
+                let name = p.name.clone();
+                let severity = p.auto_declare.unwrap_or(Severity::Sev3);
+                let state = self.state.probes.get(&name);
+                let health = state.map_or(crate::model::probe::Health::Unknown, |s| s.health);
+                let impact = state.map(|s| s.failed.join("; ")).unwrap_or_default();
+                let probe = Intent::DeclareIncident {
+                    title: String::new(),
+                    severity,
+                    impact: String::new(),
+                    drill: false,
+                    services: Vec::new(),
+                };
+                if self.guard(&probe) {
+                    let title = format!("{name} is {health}");
+                    let form = Form::declare_prefilled(&self.theme, &title, severity, &impact, vec![name]);
+                    self.overlay = Some(Overlay::Form(Box::new(form)));
+                }
+            }
+            Action::Tick => {
+                let (Some(id), Some(s)) = (selected, self.selected_step()) else {
+                    self.flash(Level::Warn, "no step selected: attach a playbook with p");
+                    return vec![];
+                };
+                let step = s.step.id.clone();
+                let intent = if s.ticked.is_some() {
+                    Intent::UntickStep { incident: id, step }
+                } else {
+                    Intent::TickStep { incident: id, step }
+                };
+                return self.send(intent);
+            }
+            Action::Compose => {
+                let Some(s) = self.selected_step() else {
+                    self.flash(Level::Warn, "no step selected");
+                    return vec![];
+                };
+                match s.step.channel.clone() {
+                    Some(channel) => {
+                        let step = Some(s.step.id.clone());
+                        self.compose(channel, step);
+                    }
+                    None => self.flash(Level::Warn, "this step has no channel: use :send <channel>"),
+                }
+            }
+            Action::AttachPlaybook => {
+                let Some(id) = selected else {
+                    self.flash(Level::Warn, "select an incident first");
+                    return vec![];
+                };
+                let Some(lib) = &self.library else {
+                    self.flash(Level::Warn, "the playbook library has not loaded yet");
+                    return vec![];
+                };
+                let items = lib
+                    .library
+                    .playbooks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (format!("{} — {}", p.id, p.title), MenuPick::Playbook(id, i)))
+                    .collect();
+                let probe = Intent::AttachPlaybook { incident: id, playbook: String::new() };
+                if self.guard(&probe) {
+                    self.overlay = Some(Overlay::Menu(Menu::new(format!("{id}: playbook"), items)));
+                }
+            }
+            Action::Note | Action::Status | Action::Severity | Action::Assign => {
+                let Some(id) = selected else {
+                    self.flash(Level::Warn, "select an incident first");
+                    return vec![];
+                };
+                let Some(inc) = self.state.incidents.get(&id) else { return vec![] };
+                // Copy what the menus need: `guard` may flash, which borrows `self`.
+                let (status, severity, roles) = (inc.status, inc.severity, inc.roles.clone());
+                match action {
+                    Action::Note => {
+                        if self.guard(&Intent::AddNote { incident: id, text: String::new() }) {
+                            self.overlay = Some(Overlay::Form(Box::new(Form::note(id, &self.theme))));
+                        }
+                    }
+                    Action::Status => {
+                        let choices = status.next_choices();
+                        if choices.is_empty() {
+                            self.flash(Level::Warn, format!("{id} is {status}: no further status"));
+                        } else if self.guard(&Intent::SetStatus {
+                            incident: id,
+                            status: choices[0],
+                            reason: None,
+                        }) {
+                            let items = choices
+                                .into_iter()
+                                .map(|s| (s.to_string(), MenuPick::Status(id, s)))
+                                .collect();
+                            self.overlay = Some(Overlay::Menu(Menu::new(format!("{id}: {status} →"), items)));
+                        }
+                    }
+                    Action::Severity => {
+                        if self.guard(&Intent::SetSeverity { incident: id, severity }) {
+                            let items = Severity::ALL
+                                .iter()
+                                .map(|s| {
+                                    let mark = if *s == severity { " (now)" } else { "" };
+                                    (format!("{s}{mark}"), MenuPick::Severity(id, *s))
+                                })
+                                .collect();
+                            let mut menu = Menu::new(format!("{id}: severity"), items);
+                            menu.selected = severity as usize;
+                            self.overlay = Some(Overlay::Menu(menu));
+                        }
+                    }
+                    _ => {
+                        let probe =
+                            Intent::AssignRole { incident: id, role: Role::Scribe, person: String::new() };
+                        if self.guard(&probe) {
+                            let items = Role::ALL
+                                .iter()
+                                .map(|r| {
+                                    let holder = roles.get(r).map(|p| format!("  ({p})")).unwrap_or_default();
+                                    (format!("{r}{holder}"), MenuPick::Role(id, *r))
+                                })
+                                .collect();
+                            self.overlay =
+                                Some(Overlay::Menu(Menu::new(format!("{id}: assign role"), items)));
+                        }
+                    }
+                }
+            }
+        }
+        vec![]
+    }
+
+    /// True when the user's role may do this; otherwise says so.
+    fn guard(&mut self, intent: &Intent) -> bool {
+        if self.may(intent) {
+            return true;
+        }
+        let role = self.role().map_or("this role".into(), |r| r.to_string());
+        self.flash(Level::Error, format!("{role} may not {}", intent.kind().replace('_', " ")));
+        false
+    }
+
+    fn page(&self) -> usize {
+        match self.focus {
+            Pane::Incidents => self.areas().incidents.map_or(10, list_rows),
+            Pane::Detail => self.areas().detail.map_or(10, |a| a.height as usize / 2),
+            Pane::Playbook => self.areas().playbook.map_or(10, |a| a.height as usize / 2),
+            Pane::Health => self.areas().health.map_or(10, |a| a.height as usize / 2),
+        }
+        .max(1)
+    }
+
+    pub(super) fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            Pane::Incidents => {
+                if self.list.is_empty() {
+                    return;
+                }
+                let pos = self.selected_pos().unwrap_or(0) as isize;
+                let next = (pos + delta).clamp(0, self.list.len() as isize - 1) as usize;
+                self.select(Some(self.list[next]));
+            }
+            Pane::Playbook => {
+                let len =
+                    self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
+                self.step = (self.step as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
+            }
+            Pane::Health => {
+                let len = self.probes.len();
+                self.probe = (self.probe as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
+            }
+            Pane::Detail => {
+                let len =
+                    self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
+                // Down moves towards the newest entry (offset 0).
+                let offset =
+                    (self.timeline.offset as isize - delta).clamp(0, len.saturating_sub(1) as isize) as usize;
+                self.timeline = TimelineView { follow: offset == 0, offset };
+            }
+        }
+    }
+
+    fn move_to_end(&mut self, newest: bool) {
+        match self.focus {
+            Pane::Incidents => {
+                let pick = if newest { self.list.last() } else { self.list.first() };
+                self.select(pick.copied());
+            }
+            Pane::Playbook => {
+                let len =
+                    self.selected_incident().and_then(|i| i.checklist.as_ref()).map_or(0, |l| l.steps.len());
+                self.step = if newest { len.saturating_sub(1) } else { 0 };
+            }
+            Pane::Health => self.probe = if newest { self.probes.len().saturating_sub(1) } else { 0 },
+            Pane::Detail => {
+                let len =
+                    self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
+                self.timeline = if newest {
+                    TimelineView { follow: true, offset: 0 }
+                } else {
+                    TimelineView { follow: false, offset: len.saturating_sub(1) }
+                };
+            }
+        }
+    }
+
+    /// A menu choice: either a command, or the next step of a flow.
+    pub(super) fn pick(&mut self, pick: MenuPick) -> Vec<Effect> {
+        match pick {
+            MenuPick::Status(id, status) => {
+                let Some(inc) = self.state.incidents.get(&id) else { return vec![] };
+                match transition_rule(inc.status, status) {
+                    Some(TransitionRule::Reopen) => {
+                        self.overlay = Some(Overlay::Form(Box::new(Form::reason(id, status, &self.theme))));
+                        vec![]
+                    }
+                    Some(TransitionRule::CloseEarly) => {
+                        let items = ClosureReason::ALL
+                            .iter()
+                            .filter(|c| !(**c == ClosureReason::Resolved && inc.severity.is_major()))
+                            .map(|c| (c.to_string(), MenuPick::Close(id, *c)))
+                            .collect();
+                        let title = format!("{id}: close without postmortem, because…");
+                        self.overlay = Some(Overlay::Menu(Menu::new(title, items)));
+                        vec![]
+                    }
+                    _ => self.send(Intent::SetStatus { incident: id, status, reason: None }),
+                }
+            }
+            MenuPick::Close(id, closure) => self.send(Intent::SetStatus {
+                incident: id,
+                status: crate::model::Status::Closed,
+                reason: Some(closure.to_string()),
+            }),
+            MenuPick::Severity(id, severity) => {
+                if self.state.incidents.get(&id).is_some_and(|i| i.severity == severity) {
+                    return vec![];
+                }
+                self.send(Intent::SetSeverity { incident: id, severity })
+            }
+            MenuPick::Playbook(id, index) => {
+                let Some(pb) = self.library.as_ref().and_then(|l| l.library.playbooks.get(index)) else {
+                    return vec![];
+                };
+                let playbook = pb.id.clone();
+                self.send(Intent::AttachPlaybook { incident: id, playbook })
+            }
+            MenuPick::Role(id, role) => {
+                self.overlay = Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme))));
+                vec![]
+            }
+        }
+    }
+
+    pub fn run_command(&mut self, text: &str) -> Vec<Effect> {
+        match command::parse(text, self.selected, self.now) {
+            Err(e) => {
+                self.flash(Level::Error, e);
+                vec![]
+            }
+            Ok(Parsed::Intent(intent)) => self.send(intent),
+            Ok(Parsed::Action(action)) => self.on_action(action),
+            Ok(Parsed::Theme(name)) => {
+                match self.themes.get(&name) {
+                    Some(t) => {
+                        self.theme = t.clone();
+                        self.flash(Level::Info, format!("theme {name}"));
+                    }
+                    None => self.flash(
+                        Level::Error,
+                        format!("no theme `{name}` (have: {})", self.themes.names().join(", ")),
+                    ),
+                }
+                vec![]
+            }
+            Ok(Parsed::Open(id)) => {
+                if self.state.incidents.contains_key(&id) {
+                    self.filter.clear();
+                    self.list_stale = true;
+                    self.select(Some(id));
+                    self.focus = Pane::Detail;
+                } else {
+                    self.flash(Level::Error, format!("{id} does not exist"));
+                }
+                vec![]
+            }
+            Ok(Parsed::Compose(channel)) => {
+                self.compose(channel, None);
+                vec![]
+            }
+            Ok(Parsed::Filter(f)) => {
+                self.filter = f;
+                self.list_stale = true;
+                vec![]
+            }
+        }
+    }
+
+    fn compose(&mut self, channel: String, step: Option<String>) {
+        let Some(inc) = self.selected_incident() else {
+            self.flash(Level::Warn, "select an incident first");
+            return;
+        };
+        let id = inc.id;
+        let text = step
+            .as_ref()
+            .and_then(|s| inc.checklist.as_ref()?.step(s))
+            .and_then(|s| crate::model::comms::render_step(inc, &s.step, &self.status_page_url(), self.now))
+            .unwrap_or_default();
+        let probe =
+            Intent::SendMessage { incident: id, channel: channel.clone(), text: String::new(), step: None };
+        if self.guard(&probe) {
+            self.overlay =
+                Some(Overlay::Form(Box::new(Form::message(id, channel, step, &text, &self.theme))));
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Overlays over the panes (help, menus, forms, the `:` command line, the filter): each is a
+//! component that takes a key as its keymap layer reads it and answers with an `Outcome`.
+
+pub mod command_line;
+pub mod filter;
+mod form;
+pub mod help;
+mod menu;
+
+use crossterm::event::KeyEvent;
+
+pub use command_line::CommandLine;
+pub use help::Help;
+
+use super::form::{Form, MenuPick};
+use super::keymap::{Action, Key, Keymap, Scope};
+use crate::model::Intent;
+
+/// A key as an overlay sees it: what its layer of the keymap binds the key to, if anything,
+/// and the key itself, for text and numbered choices.
+#[derive(Debug, Clone, Copy)]
+pub struct Input {
+    pub action: Option<Action>,
+    pub key: KeyEvent,
+}
+
+impl Input {
+    /// Reads `key` through the layer for `scope`; overlays never fall back to global keys.
+    pub fn read(keymap: &Keymap, scope: Scope, key: KeyEvent) -> Input {
+        Input { action: Key::from_event(&key).and_then(|k| keymap.lookup(scope, k)), key }
+    }
+}
+
+/// What an overlay asks of the console after a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stay open; its own state may have changed.
+    Stay,
+    /// Close, with nothing else to do.
+    Close,
+    /// Close and send this intent.
+    Send(Intent),
+    /// Close and act on a menu choice (which may open the next overlay).
+    Pick(MenuPick),
+    /// Close and run this command line.
+    Run(String),
+}
+
+#[derive(Debug)]
+pub enum Overlay {
+    Help(Help),
+    Command(CommandLine),
+    Form(Box<Form>),
+    Menu(super::form::Menu),
+}
+
+/// What the command line needs from the console to complete and recall.
+pub struct Context<'a> {
+    pub history: &'a [String],
+    pub themes: &'a [&'a str],
+}
+
+impl Overlay {
+    /// The keymap layer this overlay reads its keys through.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Overlay::Help(_) => Scope::Help,
+            Overlay::Command(_) => Scope::CommandLine,
+            Overlay::Form(_) => Scope::Form,
+            Overlay::Menu(_) => Scope::Menu,
+        }
+    }
+
+    pub fn handle(&mut self, input: &Input, cx: &Context) -> Outcome {
+        match self {
+            Overlay::Help(help) => help.handle(input),
+            Overlay::Command(line) => line.handle(input, cx),
+            Overlay::Form(form) => form.handle(input),
+            Overlay::Menu(menu) => menu.handle(input),
+        }
+    }
+
+    /// Pasted text goes where typing would; overlays without text ignore it.
+    pub fn paste(&mut self, text: &str) {
+        match self {
+            Overlay::Form(form) => form.paste(text),
+            Overlay::Command(line) => line.input.push_str(&text.replace(['\n', '\r'], " ")),
+            Overlay::Help(_) | Overlay::Menu(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn press(keymap: &Keymap, scope: Scope, key: &str) -> Input {
+    use crossterm::event::{KeyCode, KeyModifiers};
+    let k: Key = key.parse().expect("test keys parse");
+    let code = match k.code {
+        super::keymap::KeyCodeOrd::Char(c) => KeyCode::Char(c),
+        super::keymap::KeyCodeOrd::Enter => KeyCode::Enter,
+        super::keymap::KeyCodeOrd::Esc => KeyCode::Esc,
+        super::keymap::KeyCodeOrd::Tab => KeyCode::Tab,
+        super::keymap::KeyCodeOrd::Up => KeyCode::Up,
+        super::keymap::KeyCodeOrd::Down => KeyCode::Down,
+        super::keymap::KeyCodeOrd::Backspace => KeyCode::Backspace,
+        other => panic!("test helper does not know {other:?}"),
+    };
+    let mut mods = KeyModifiers::NONE;
+    if k.ctrl {
+        mods |= KeyModifiers::CONTROL;
+    }
+    if k.alt {
+        mods |= KeyModifiers::ALT;
+    }
+    Input::read(keymap, scope, KeyEvent::new(code, mods))
+}
