@@ -98,6 +98,7 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
                 impact: String::new(),
                 drill: true,
                 services: Vec::new(),
+                private: false,
             }))
             .await?;
         if wants("server") {
@@ -201,6 +202,7 @@ pub fn big_state(incidents: u64, entries: u64, heavy: u64) -> crate::model::Stat
                 impact: "some customers see errors".into(),
                 drill: i % 3 == 0,
                 services: Vec::new(),
+                private: false,
             },
         );
     }
@@ -353,6 +355,7 @@ async fn console() -> color_eyre::Result<()> {
                 impact: String::new(),
                 drill: i % 3 == 0,
                 services: Vec::new(),
+                private: false,
             })
         })
         .collect();
@@ -433,6 +436,7 @@ async fn polling() -> color_eyre::Result<()> {
                 impact: "a line of impact, as people write them".into(),
                 drill: false,
                 services: Vec::new(),
+                private: false,
             }))
             .await?;
     }
@@ -833,6 +837,7 @@ async fn connections() -> color_eyre::Result<()> {
             impact: String::new(),
             drill: true,
             services: Vec::new(),
+            private: false,
         }))
         .await?;
     let quiet = ack_latencies(&client, ACK_SAMPLES).await?;

@@ -64,6 +64,7 @@ pub(super) async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) ->
             impact: impact.unwrap_or_default(),
             drill,
             services: Vec::new(),
+            private: false,
         },
         IncidentCmd::Note { id, text } => Intent::AddNote { incident: id, text },
         IncidentCmd::Status { id, status, reason } => Intent::SetStatus { incident: id, status, reason },

@@ -164,6 +164,9 @@ impl From<WriteError> for HttpError {
             WriteError::Rejected(Rejection::UnknownComponent(_)) => {
                 HttpError::new(StatusCode::NOT_FOUND, "unknown_component", detail)
             }
+            WriteError::Rejected(Rejection::Forbidden(_)) => {
+                HttpError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+            }
             WriteError::Rejected(Rejection::Conflict(_)) => {
                 HttpError::new(StatusCode::CONFLICT, "conflict", detail)
             }

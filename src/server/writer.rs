@@ -353,7 +353,7 @@ fn write_batch(
             if health.failpoint(&Failpoint::PanicOn(id)) {
                 panic!("injected by a test for command {id}");
             }
-            let cx = Context { library, now, command_id: id, role: req.caller.role };
+            let cx = Context { library, now, command_id: id, role: req.caller.role, actor: &req.caller.name };
             match working.decide_with(&req.command.intent, &cx) {
                 Err(r) => outcomes.push(Outcome::Refused(r.into())),
                 Ok(facts) => {

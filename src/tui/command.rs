@@ -73,6 +73,7 @@ pub fn parse(
                 impact: String::new(),
                 drill: false,
                 services: Vec::new(),
+                private: false,
             })
         }
         "note" => {
@@ -223,7 +224,8 @@ mod tests {
                 severity: Severity::Sev2,
                 impact: String::new(),
                 drill: false,
-                services: Vec::new()
+                services: Vec::new(),
+                private: false,
             }))
         );
         assert_eq!(

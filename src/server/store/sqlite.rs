@@ -336,6 +336,7 @@ mod tests {
             impact: String::new(),
             drill: false,
             services: vec![],
+            private: false,
         };
         let e = stamp(seq, chrono::Utc::now(), "alice", UserRole::Commander, Uuid::new_v4(), vec![fact])
             .remove(0);
