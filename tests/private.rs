@@ -247,3 +247,46 @@ async fn adding_a_member_shows_them_the_past_and_removing_one_takes_it_away_live
     assert_eq!(events.iter().map(|(e, _)| e.seq).collect::<Vec<_>>(), [again.seq]);
     assert!(resync.is_some(), "no resync after catching up on being added");
 }
+
+/// The real binary as `role`, with its own config and data dirs under `home`.
+fn cli(url: &str, home: &std::path::Path, role: UserRole, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args(args)
+        .env("WARROOM_SERVER", url)
+        .env("WARROOM_TOKEN", token(role))
+        .env("WARROOM_CONFIG_DIR", home.join(format!("config-{role}")))
+        .env("WARROOM_DATA_DIR", home.join(format!("data-{role}")))
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(out: std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "exit {:?}: {err}", out.status.code());
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_declares_private_incidents_and_manages_their_members() {
+    let ts = TestServer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let (url, home) = (ts.url.clone(), home.path().to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let run = |role, args: &[&str]| cli(&url, &home, role, args);
+        stdout_of(run(UserRole::Commander, &["incident", "declare", SECRET, "-s", "SEV5", "--private"]));
+        stdout_of(run(UserRole::Commander, &["incident", "member", "add", "INC-1", "olivia"]));
+        let list = |role| stdout_of(run(role, &["incident", "list", "--json"]));
+        assert!(list(UserRole::Observer).contains(SECRET));
+        assert!(list(UserRole::Admin).contains(SECRET));
+        assert!(!list(UserRole::Responder).contains(SECRET));
+        let shown = stdout_of(run(UserRole::Commander, &["incident", "show", "INC-1"]));
+        assert!(shown.contains("PRIVATE") && shown.contains("olivia"), "{shown}");
+        let hidden = run(UserRole::Responder, &["incident", "show", "INC-1"]);
+        assert!(!hidden.status.success());
+        assert!(!String::from_utf8_lossy(&hidden.stderr).contains(SECRET));
+        stdout_of(run(UserRole::Commander, &["incident", "member", "remove", "INC-1", "olivia"]));
+        assert!(!list(UserRole::Observer).contains(SECRET));
+    })
+    .await
+    .unwrap();
+}
