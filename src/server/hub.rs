@@ -250,3 +250,53 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{stamp, Intent, Severity};
+
+    fn declared(s: &mut State, who: &str, private: bool) {
+        let intent = Intent::DeclareIncident {
+            title: format!("by {who}"),
+            severity: Severity::Sev5,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+            private,
+        };
+        let facts = s.decide(&intent).unwrap();
+        let at = chrono::DateTime::UNIX_EPOCH;
+        for e in stamp(s.seq + 1, at, who, UserRole::Commander, uuid::Uuid::nil(), facts) {
+            s.apply(&e);
+        }
+    }
+
+    fn caller(name: &str, role: UserRole) -> Caller {
+        Caller { name: name.into(), role }
+    }
+
+    #[test]
+    fn a_view_hides_other_peoples_private_incidents_and_fails_closed_on_a_strange_audience() {
+        let mut s = State::default();
+        declared(&mut s, "alice", true);
+        declared(&mut s, "alice", false);
+        let bob = View::of(&s, &caller("bob", UserRole::Commander));
+        let alice = View::of(&s, &caller("alice", UserRole::Responder));
+        let root = View::of(&s, &caller("root", UserRole::Admin));
+        assert_eq!(bob, View::Only(BTreeSet::new()));
+        assert!(alice.sees(Some(IncidentId(1))) && root.sees(Some(IncidentId(1))));
+        assert!(!bob.sees(Some(IncidentId(1))) && bob.sees(None));
+        // A stored audience this build cannot read is for admins only.
+        assert!(!alice.sees_stored(Some("game-day-villains")) && root.sees_stored(Some("game-day-villains")));
+        assert!(alice.sees_stored(Some("INC-1")) && !bob.sees_stored(Some("INC-1")));
+        // Filtered, the state serializes like a State without the hidden incident; a view that
+        // hides nothing serializes exactly like the state itself.
+        let json = serde_json::to_string(&bob.filter(&s)).unwrap();
+        let mut expected = s.clone();
+        expected.incidents.remove(&IncidentId(1));
+        assert_eq!(json, serde_json::to_string(&expected).unwrap());
+        assert!(bob.hides_any(&s) && !alice.hides_any(&s) && !root.hides_any(&s));
+        assert_eq!(serde_json::to_string(&alice.filter(&s)).unwrap(), serde_json::to_string(&s).unwrap());
+    }
+}
