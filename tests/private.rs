@@ -290,3 +290,102 @@ async fn the_cli_declares_private_incidents_and_manages_their_members() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_of_a_private_incident_only_what_was_published_to_it() {
+    use warroom::config::{ChannelConfig, ChannelKind, SmtpTls};
+    let dir = tempfile::tempdir().unwrap();
+    let public = ChannelConfig {
+        name: "public".into(),
+        kind: ChannelKind::Statuspage,
+        audience: None,
+        url: None,
+        token: None,
+        smtp: None,
+        tls: SmtpTls::None,
+        from: None,
+        recipients_file: None,
+    };
+    let server = warroom::server::start(warroom::server::ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        users: common::users(),
+        channels: vec![public],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let alice = Client::new(&server.url(), &token(UserRole::Commander)).unwrap();
+    alice.send(&declare(SECRET, true)).await.unwrap();
+    alice.send(&note(INC, SECRET_NOTE)).await.unwrap();
+    let status = || async {
+        let body = reqwest::get(format!("{}/status.json", server.url())).await.unwrap().text().await.unwrap();
+        assert!(!body.contains(SECRET) && !body.contains(SECRET_NOTE), "{body}");
+        body
+    };
+    assert!(!status().await.contains("INC-1"));
+    const PUBLISHED: &str = "Some customers cannot log in; we are investigating.";
+    let publish =
+        Intent::SendMessage { incident: INC, channel: "public".into(), text: PUBLISHED.into(), step: None };
+    alice.send(&Command::new(publish)).await.unwrap();
+    eventually("the published update on the status page", || async { status().await.contains(PUBLISHED) })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_stored_audience_and_the_members_still_decide_who_reads_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || warroom::server::ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        users: common::users(),
+        ..Default::default()
+    };
+    let first = warroom::server::start(options()).await.unwrap();
+    let alice = Client::new(&first.url(), &token(UserRole::Commander)).unwrap();
+    alice.send(&declare(SECRET, true)).await.unwrap();
+    alice.send(&note(INC, SECRET_NOTE)).await.unwrap();
+    alice.send(&member(true, "olivia")).await.unwrap();
+    first.stop().await;
+
+    let again = warroom::server::start(options()).await.unwrap();
+    let as_role = |role| Client::new(&again.url(), &token(role)).unwrap();
+    let seen = |events: Vec<Event>| {
+        events.into_iter().map(|e| (e.clone(), serde_json::to_string(&e).unwrap())).collect::<Vec<_>>()
+    };
+    let bob = as_role(UserRole::Responder);
+    assert_redacted_view(&seen(bob.events(0, 100).await.unwrap().events), 1, 3, &[1, 2, 3]);
+    assert!(bob.snapshot().await.unwrap().state.incidents.is_empty());
+    let (events, _) = read_stream(&bob, 0, 3).await;
+    assert_redacted_view(&events, 1, 3, &[1, 2, 3]);
+    let olivia = as_role(UserRole::Observer);
+    assert_full_view(&seen(olivia.events(0, 100).await.unwrap().events), 1, 3);
+    assert!(olivia.snapshot().await.unwrap().state.incidents.contains_key(&INC));
+    again.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn being_handed_a_role_in_a_private_incident_or_relieved_of_it_resyncs_the_stream() {
+    use warroom::model::Role;
+    let ts = TestServer::start().await;
+    let alice = ts.client(UserRole::Commander);
+    let bob = ts.client(UserRole::Responder);
+    let scribe = |person: &str| {
+        Command::new(Intent::AssignRole { incident: INC, role: Role::Scribe, person: person.into() })
+    };
+    let live = follow(&bob, u64::MAX).await;
+    alice.send(&declare(SECRET, true)).await.unwrap();
+    alice.send(&scribe("bob")).await.unwrap();
+    let (events, resync) = live.await.unwrap();
+    assert!(resync.is_some(), "bob was not told to reload");
+    let facts: Vec<&Fact> = events.iter().map(|(e, _)| &e.fact).collect();
+    assert!(matches!(facts.as_slice(), [Fact::Redacted, Fact::RoleAssigned { .. }]), "{facts:?}");
+    assert!(bob.snapshot().await.unwrap().state.incidents.contains_key(&INC));
+
+    let live = tokio::spawn(drain(bob.stream(2).await.unwrap(), u64::MAX));
+    alice.send(&scribe("carol")).await.unwrap();
+    let (events, resync) = live.await.unwrap();
+    assert!(resync.is_some(), "bob was not told to reload");
+    assert_eq!(events.iter().map(|(e, _)| &e.fact).collect::<Vec<_>>(), [&Fact::Redacted]);
+    assert!(bob.snapshot().await.unwrap().state.incidents.is_empty());
+}
