@@ -69,12 +69,17 @@ pub fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// A one-line, escaped description of an event, for `warroom events` and logs.
 pub fn event_line(e: &Event) -> String {
     let what = match &e.fact {
-        Fact::IncidentDeclared { incident, title, severity, drill, .. } => {
+        Fact::IncidentDeclared { incident, title, severity, drill, private, .. } => {
             format!(
-                "{incident} declared {severity}{}: {}",
+                "{incident} declared {severity}{}{}: {}",
                 if *drill { " (drill)" } else { "" },
+                if *private { " (private)" } else { "" },
                 one_line(title)
             )
+        }
+        Fact::MemberAdded { incident, person } => format!("{incident} member added: {}", one_line(person)),
+        Fact::MemberRemoved { incident, person } => {
+            format!("{incident} member removed: {}", one_line(person))
         }
         Fact::NoteAdded { incident, text } => format!("{incident} note: {}", one_line(text)),
         Fact::StatusChanged { incident, from, to, reason, .. } => match reason {

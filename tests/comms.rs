@@ -52,6 +52,7 @@ fn declare_sev1() -> Command {
         impact: "Card payments fail.".into(),
         drill: false,
         services: Vec::new(),
+        private: false,
     })
 }
 

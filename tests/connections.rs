@@ -47,6 +47,7 @@ fn declare() -> Command {
         impact: String::new(),
         drill: false,
         services: Vec::new(),
+        private: false,
     })
 }
 

@@ -48,6 +48,7 @@ fn realistic_state() -> State {
             impact: "Customers cannot pay by card; ~40% of orders failing.".into(),
             drill: false,
             services: Vec::new(),
+            private: false,
         },
     );
     run(
@@ -92,6 +93,7 @@ fn realistic_state() -> State {
             impact: "Search index sync stalled.".into(),
             drill: false,
             services: Vec::new(),
+            private: false,
         },
     );
     run(&mut s, "bob", Intent::SetStatus { incident: inc(2), status: Status::Mitigating, reason: None });
@@ -104,6 +106,7 @@ fn realistic_state() -> State {
             impact: String::new(),
             drill: true,
             services: Vec::new(),
+            private: false,
         },
     );
     run(
@@ -115,6 +118,7 @@ fn realistic_state() -> State {
             impact: String::new(),
             drill: false,
             services: Vec::new(),
+            private: false,
         },
     );
     run(
@@ -151,6 +155,7 @@ fn with_playbook() -> State {
             now: t0(),
             command_id: uuid::Uuid::nil(),
             role: UserRole::Admin,
+            actor: "",
         };
         let facts = s.decide_with(&intent, &cx).unwrap();
         for e in
@@ -430,6 +435,7 @@ fn i_on_a_down_probe_declares_prefilled_with_the_service() {
             impact: "[STATUS] (503) == 200".into(),
             drill: false,
             services: vec!["payment".into()],
+            private: false,
         }
     );
 }
@@ -561,7 +567,8 @@ fn the_command_line_completes_and_declares() {
             severity: Severity::Sev2,
             impact: String::new(),
             drill: false,
-            services: Vec::new()
+            services: Vec::new(),
+            private: false,
         }
     );
     // History brings it back.

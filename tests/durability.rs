@@ -27,6 +27,7 @@ async fn every_acked_command_survives_a_sigkill_mid_write() {
             impact: String::new(),
             drill: false,
             services: Vec::new(),
+            private: false,
         }))
         .await
         .unwrap();
@@ -162,6 +163,7 @@ async fn a_restart_from_a_snapshot_and_the_events_after_it_rebuilds_the_same_sta
             impact: String::new(),
             drill: false,
             services: vec![],
+            private: false,
         }))
         .await
         .unwrap();

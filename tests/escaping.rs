@@ -139,6 +139,7 @@ async fn poisoned_server() -> (warroom::server::RunningServer, tempfile::TempDir
             impact: nasty("impact"),
             drill: false,
             services: vec![nasty("service")],
+            private: false,
         },
     )
     .await;

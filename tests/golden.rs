@@ -373,7 +373,7 @@ fn write_the_golden_log() {
         let intent: Intent =
             serde_json::from_value(intent.clone()).unwrap_or_else(|e| panic!("{intent}: {e}"));
         let now = start + chrono::TimeDelta::minutes(n as i64);
-        let cx = Context { library: &library, now, command_id: id, role };
+        let cx = Context { library: &library, now, command_id: id, role, actor };
         let facts =
             state.decide_with(&intent, &cx).unwrap_or_else(|r| panic!("step {}: {intent:?}: {r}", n + 1));
         for e in stamp(state.seq + 1, now, actor, role, id, facts) {

@@ -17,6 +17,7 @@ fn note(text: &str) -> Command {
         impact: String::new(),
         drill: false,
         services: Vec::new(),
+        private: false,
     })
 }
 
@@ -128,6 +129,7 @@ async fn a_log_holding_a_time_at_the_end_of_the_calendar_stops_nobody() {
             impact: String::new(),
             drill: false,
             services: Vec::new(),
+            private: false,
         }))
         .await
         .unwrap();

@@ -104,6 +104,7 @@ async fn a_service_goes_up_degraded_down_and_up_and_every_client_sees_exactly_th
             impact: String::new(),
             drill: false,
             services: vec!["checkout".into()],
+            private: false,
         }))
         .await
         .unwrap();

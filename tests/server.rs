@@ -20,6 +20,7 @@ fn declare(title: &str) -> Command {
         impact: String::new(),
         drill: false,
         services: Vec::new(),
+        private: false,
     })
 }
 

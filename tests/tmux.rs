@@ -135,6 +135,7 @@ fn a_note_written_offline_reaches_the_server_after_restart() {
         impact: String::new(),
         drill: false,
         services: Vec::new(),
+        private: false,
     })))
     .unwrap();
     let console = Console::open(&["tui"], &url, UserRole::Responder);

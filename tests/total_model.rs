@@ -52,6 +52,7 @@ async fn declare(alice: &Client) -> IncidentId {
             impact: String::new(),
             drill: false,
             services: Vec::new(),
+            private: false,
         }))
         .await
         .unwrap();

@@ -169,6 +169,7 @@ pub(super) async fn connections() -> color_eyre::Result<()> {
             impact: String::new(),
             drill: true,
             services: Vec::new(),
+            private: false,
         }))
         .await?;
     let quiet = ack_latencies(&client, ACK_SAMPLES).await?;

@@ -25,6 +25,7 @@ pub fn big_state(incidents: u64, entries: u64, heavy: u64) -> crate::model::Stat
                 impact: "some customers see errors".into(),
                 drill: i % 3 == 0,
                 services: Vec::new(),
+                private: false,
             },
         );
     }
@@ -157,6 +158,7 @@ pub(super) async fn console() -> color_eyre::Result<()> {
                 impact: String::new(),
                 drill: i % 3 == 0,
                 services: Vec::new(),
+                private: false,
             })
         })
         .collect();

@@ -105,6 +105,7 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
                 impact: String::new(),
                 drill: true,
                 services: Vec::new(),
+                private: false,
             }))
             .await?;
         if wants("server") {

@@ -21,6 +21,7 @@ pub(super) async fn polling() -> color_eyre::Result<()> {
                 impact: "a line of impact, as people write them".into(),
                 drill: false,
                 services: Vec::new(),
+                private: false,
             }))
             .await?;
     }

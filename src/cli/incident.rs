@@ -26,6 +26,10 @@ pub enum IncidentCmd {
         /// Mark it as a game-day drill.
         #[arg(long)]
         drill: bool,
+        /// Only its members (you, whoever holds a role, people added with `member add`) and
+        /// admins see it: for security incidents.
+        #[arg(long)]
+        private: bool,
     },
     /// List incidents: open first, worst first.
     List {
@@ -51,6 +55,17 @@ pub enum IncidentCmd {
     Assign { id: IncidentId, role: Role, person: String },
     /// Record when a milestone happened (RFC 3339; default now).
     Milestone { id: IncidentId, milestone: Milestone, time: Option<DateTime<Utc>> },
+    /// Who sees a private incident (its incident_commander or an admin only).
+    #[command(subcommand)]
+    Member(MemberCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemberCmd {
+    /// Let a person see the private incident, its past included.
+    Add { id: IncidentId, person: String },
+    /// Stop a person seeing it (unless they declared it or hold a role in it).
+    Remove { id: IncidentId, person: String },
 }
 
 pub(super) async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) -> color_eyre::Result<()> {
@@ -58,13 +73,18 @@ pub(super) async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) ->
     let intent = match cmd {
         IncidentCmd::List { all } => return list(&client, json, all).await,
         IncidentCmd::Show { id } => return show(&client, json, id).await,
-        IncidentCmd::Declare { title, severity, impact, drill } => Intent::DeclareIncident {
+        IncidentCmd::Declare { title, severity, impact, drill, private } => Intent::DeclareIncident {
             title,
             severity,
             impact: impact.unwrap_or_default(),
             drill,
             services: Vec::new(),
+            private,
         },
+        IncidentCmd::Member(MemberCmd::Add { id, person }) => Intent::AddMember { incident: id, person },
+        IncidentCmd::Member(MemberCmd::Remove { id, person }) => {
+            Intent::RemoveMember { incident: id, person }
+        }
         IncidentCmd::Note { id, text } => Intent::AddNote { incident: id, text },
         IncidentCmd::Status { id, status, reason } => Intent::SetStatus { incident: id, status, reason },
         IncidentCmd::Severity { id, severity } => Intent::SetSeverity { incident: id, severity },
@@ -83,6 +103,8 @@ struct IncidentRow<'a> {
     severity: Severity,
     status: Status,
     drill: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    private: bool,
     commander: Option<&'a str>,
     declared_at: DateTime<Utc>,
     impact: &'a str,
@@ -96,6 +118,7 @@ impl<'a> From<&'a Incident> for IncidentRow<'a> {
             severity: i.severity,
             status: i.status,
             drill: i.drill,
+            private: i.private,
             commander: i.commander(),
             declared_at: i.declared_at(),
             impact: &i.impact,
@@ -123,13 +146,14 @@ async fn list(client: &Client, json: bool, all: bool) -> color_eyre::Result<()> 
     out!("{:<8} {:<5} {:<14} {:>7}  {:<12} TITLE", "ID", "SEV", "STATUS", "AGE", "COMMANDER");
     for r in rows {
         out!(
-            "{:<8} {:<5} {:<14} {:>7}  {:<12} {}{}",
+            "{:<8} {:<5} {:<14} {:>7}  {:<12} {}{}{}",
             r.id.to_string(),
             r.severity.to_string(),
             r.status.as_str(),
             age(r.declared_at, now),
             one_line(r.commander.unwrap_or("-")),
             if r.drill { "[drill] " } else { "" },
+            if r.private { "[private] " } else { "" },
             one_line(r.title)
         );
     }
@@ -154,6 +178,13 @@ async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result
     );
     if inc.drill {
         out!("DRILL");
+    }
+    if inc.private {
+        let members: Vec<String> = inc.members.iter().map(|m| one_line(m)).collect();
+        out!(
+            "PRIVATE: seen by its declarer, its role holders, admins and members: {}",
+            if members.is_empty() { "-".to_string() } else { members.join(", ") }
+        );
     }
     if !inc.impact.is_empty() {
         out!("impact: {}", escape_control(&inc.impact));

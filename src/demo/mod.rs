@@ -89,6 +89,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 impact: "Customers cannot pay by card; ~40% of orders failing since 09:12.".into(),
                 drill: false,
                 services: vec!["payment".into()],
+                private: false,
             },
         ),
         (
@@ -153,6 +154,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 impact: "Search index sync stalled; listing shows stale prices.".into(),
                 drill: false,
                 services: vec!["search".into(), "listing".into(), "product-page".into()],
+                private: false,
             },
         ),
         (
@@ -178,6 +180,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 impact: "Drill: product pages slow (p95 4s) in region EU.".into(),
                 drill: true,
                 services: Vec::new(),
+                private: false,
             },
         ),
         (
@@ -188,6 +191,7 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 impact: "Overselling risk on a few items.".into(),
                 drill: false,
                 services: Vec::new(),
+                private: false,
             },
         ),
         (

@@ -416,7 +416,10 @@ channel = "public"
     fn run(s: &mut State, lib: &Library, at: DateTime<Utc>, intent: Intent) -> Vec<crate::model::Event> {
         let id = uuid::Uuid::new_v4();
         let facts = s
-            .decide_with(&intent, &Context { library: lib, now: at, command_id: id, role: UserRole::Admin })
+            .decide_with(
+                &intent,
+                &Context { library: lib, now: at, command_id: id, role: UserRole::Admin, actor: "" },
+            )
             .unwrap();
         let events = stamp(s.seq + 1, at, "alice", UserRole::Commander, id, facts);
         for e in &events {
@@ -433,6 +436,7 @@ channel = "public"
             impact: "cards fail".into(),
             drill: false,
             services: Vec::new(),
+            private: false,
         };
         run(&mut s, &lib, t(0), intent);
         (s, lib)
@@ -500,7 +504,13 @@ channel = "public"
         let err = s
             .decide_with(
                 &Intent::SnoozeClock { incident: id, audience: Audience::Socials, minutes: 5 },
-                &Context { library: &lib, now: t(4), command_id: uuid::Uuid::nil(), role: UserRole::Admin },
+                &Context {
+                    library: &lib,
+                    now: t(4),
+                    command_id: uuid::Uuid::nil(),
+                    role: UserRole::Admin,
+                    actor: "",
+                },
             )
             .unwrap_err();
         assert!(err.to_string().contains("no socials clock"), "{err}");
@@ -525,7 +535,13 @@ channel = "public"
         let (mut s, lib) = declared(Severity::Sev1);
         let id = IncidentId(1);
         let end: DateTime<Utc> = "+262142-12-31T23:59:59Z".parse().unwrap();
-        let cx = Context { library: &lib, now: t(1), command_id: uuid::Uuid::nil(), role: UserRole::Admin };
+        let cx = Context {
+            library: &lib,
+            now: t(1),
+            command_id: uuid::Uuid::nil(),
+            role: UserRole::Admin,
+            actor: "",
+        };
         let set = Intent::SetMilestone { incident: id, milestone: Milestone::Declared, time: end };
         let err = s.decide_with(&set, &cx).unwrap_err();
         assert!(matches!(err, Rejection::Invalid { field: "time", .. }), "{err}");

@@ -35,6 +35,17 @@ pub enum Fact {
         drill: bool,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         services: Vec<String>,
+        /// Additive: absent (false) in every log written before private incidents.
+        #[serde(default, skip_serializing_if = "super::is_false")]
+        private: bool,
+    },
+    MemberAdded {
+        incident: IncidentId,
+        person: String,
+    },
+    MemberRemoved {
+        incident: IncidentId,
+        person: String,
     },
     NoteAdded {
         incident: IncidentId,
@@ -170,6 +181,8 @@ impl Fact {
     pub fn kind(&self) -> &str {
         match self {
             Fact::IncidentDeclared { .. } => "incident_declared",
+            Fact::MemberAdded { .. } => "member_added",
+            Fact::MemberRemoved { .. } => "member_removed",
             Fact::NoteAdded { .. } => "note_added",
             Fact::StatusChanged { .. } => "status_changed",
             Fact::SeverityChanged { .. } => "severity_changed",
@@ -194,6 +207,8 @@ impl Fact {
         match self {
             Fact::IncidentDeclared { incident, .. }
             | Fact::NoteAdded { incident, .. }
+            | Fact::MemberAdded { incident, .. }
+            | Fact::MemberRemoved { incident, .. }
             | Fact::StatusChanged { incident, .. }
             | Fact::SeverityChanged { incident, .. }
             | Fact::RoleAssigned { incident, .. }
@@ -232,6 +247,7 @@ mod tests {
                 impact: String::new(),
                 drill: false,
                 services: Vec::new(),
+                private: false,
             })
             .unwrap();
         let at = "2026-11-21T10:00:00Z".parse().unwrap();
@@ -298,6 +314,7 @@ mod tests {
                 impact: "i".into(),
                 drill: true,
                 services: Vec::new(),
+                private: false,
             },
             Fact::NoteAdded { incident: inc, text: "n".into() },
             Fact::StatusChanged {

@@ -2,7 +2,7 @@
 //! and milestones, and the decide/apply of what happens to an incident itself. Every rule
 //! about what may happen to an incident lives here, so server and clients agree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -208,6 +208,12 @@ pub struct Incident {
     /// Services this incident is about (probes link to incidents through these).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
+    /// Seen only by its members and admins (see [`Incident::visible_to`]).
+    #[serde(default, skip_serializing_if = "super::is_false")]
+    pub private: bool,
+    /// People added to a private incident by its commander or an admin.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub members: BTreeSet<String>,
 }
 
 /// Response metrics derived from milestones (FireFighter's definitions).
@@ -226,6 +232,17 @@ impl Incident {
 
     pub fn declared_at(&self) -> DateTime<Utc> {
         self.milestone(Milestone::Declared).unwrap_or(self.updated_at)
+    }
+
+    /// Whether `name` (with user role `role`) may know this incident exists: everyone for a
+    /// public one; for a private one its declarer, whoever holds a response role in it, its
+    /// members, and admins.
+    pub fn visible_to(&self, name: &str, role: super::UserRole) -> bool {
+        !self.private
+            || role == super::UserRole::Admin
+            || self.declared_by == name
+            || self.roles.values().any(|p| p == name)
+            || self.members.contains(name)
     }
 
     pub fn commander(&self) -> Option<&str> {
@@ -266,7 +283,7 @@ pub fn format_duration(d: Duration) -> String {
 /// and milestones.
 pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
     let fact = match intent {
-        Intent::DeclareIncident { title, severity, impact, drill, services } => {
+        Intent::DeclareIncident { title, severity, impact, drill, services, private } => {
             check_text("title", title, MAX_TITLE)?;
             check_len("impact", impact, MAX_TEXT)?;
             check_count("services", services, MAX_SERVICES)?;
@@ -286,6 +303,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 impact: impact.trim().to_string(),
                 drill: *drill,
                 services: services.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+                private: *private,
             };
             // Communicate first: the default playbook comes with the declaration.
             return Ok(match cx.library.default_for(*severity, *drill) {
@@ -333,6 +351,31 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             }
             Fact::RoleAssigned { incident: *incident, assigned_role: *role, person, previous }
         }
+        Intent::AddMember { incident, person } | Intent::RemoveMember { incident, person } => {
+            // `State::decide_with` already refused actors who cannot see the incident.
+            let inc = state.incident(*incident)?;
+            check_text("person", person, MAX_NAME)?;
+            let person = person.trim().to_string();
+            if cx.role != super::UserRole::Admin && inc.commander() != Some(cx.actor) {
+                return Err(Rejection::Forbidden(format!(
+                    "only the incident_commander of {incident} or an admin changes its members"
+                )));
+            }
+            if !inc.private {
+                return Err(Rejection::Conflict(format!("{incident} is not private: everyone sees it")));
+            }
+            let member = inc.members.contains(&person);
+            match intent {
+                Intent::AddMember { .. } if member => {
+                    return Err(Rejection::Conflict(format!("{person} is already a member of {incident}")));
+                }
+                Intent::AddMember { .. } => Fact::MemberAdded { incident: *incident, person },
+                _ if !member => {
+                    return Err(Rejection::Conflict(format!("{person} is not a member of {incident}")));
+                }
+                _ => Fact::MemberRemoved { incident: *incident, person },
+            }
+        }
         Intent::SetMilestone { incident, milestone, time } => {
             state.incident(*incident)?;
             check_milestone_time(*time, cx.now)?;
@@ -345,7 +388,8 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
 
 /// A declaration opens a new incident, its declarer in command.
 pub(super) fn apply_declared(state: &mut State, event: &Event) {
-    let Fact::IncidentDeclared { incident, title, severity, impact, drill, services } = &event.fact else {
+    let Fact::IncidentDeclared { incident, title, severity, impact, drill, services, private } = &event.fact
+    else {
         return;
     };
     let at = event.at;
@@ -367,6 +411,8 @@ pub(super) fn apply_declared(state: &mut State, event: &Event) {
         messages: Vec::new(),
         snoozed: BTreeMap::new(),
         services: services.clone(),
+        private: *private,
+        members: BTreeSet::new(),
     };
     inc.timeline
         .push(TimelineEntry::of(event, EntryKind::Declared { title: title.clone(), severity: *severity }));
@@ -397,6 +443,16 @@ pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
         Fact::MilestoneSet { milestone, time, .. } => {
             inc.milestones.insert(*milestone, *time);
             EntryKind::Milestone { milestone: *milestone, time: *time }
+        }
+        // Membership writes no timeline entry: the log keeps who changed it and when, and
+        // the timeline is for the response itself.
+        Fact::MemberAdded { person, .. } => {
+            inc.members.insert(person.clone());
+            return None;
+        }
+        Fact::MemberRemoved { person, .. } => {
+            inc.members.remove(person);
+            return None;
         }
         // The other facts belong to other aggregates; `State::apply` routes them.
         _ => return None,
@@ -464,6 +520,8 @@ mod tests {
             messages: vec![],
             snoozed: BTreeMap::new(),
             services: vec![],
+            private: false,
+            members: BTreeSet::new(),
         };
         assert_eq!(inc.durations(), Durations::default());
         for (m, mins) in [
@@ -553,11 +611,93 @@ mod tests {
                     severity: Severity::Sev1,
                     impact: "".into(),
                     drill: false,
-                    services: Vec::new()
+                    services: Vec::new(),
+                    private: false,
                 }
             ),
             Err(Rejection::Invalid { field: "title", .. })
         ));
         assert_eq!(s, before);
+    }
+
+    /// Decides as `actor` with user role `role`, like the server's writer does.
+    fn act(
+        s: &mut State,
+        actor: &str,
+        role: crate::model::UserRole,
+        intent: Intent,
+    ) -> Result<(), Rejection> {
+        let cx = Context {
+            library: &crate::model::Library::default(),
+            now: t(0),
+            command_id: uuid::Uuid::nil(),
+            role,
+            actor,
+        };
+        let facts = s.decide_with(&intent, &cx)?;
+        for e in crate::model::stamp(s.seq + 1, t(s.seq as u32), actor, role, uuid::Uuid::nil(), facts) {
+            s.apply(&e);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_private_incident_is_seen_only_by_its_people_and_admins_and_hidden_like_a_missing_one() {
+        use crate::model::UserRole::{Admin, Commander, Responder};
+        let mut s = State::default();
+        let declare = Intent::DeclareIncident {
+            title: "Leaked keys".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+            private: true,
+        };
+        act(&mut s, "alice", Responder, declare).unwrap();
+        let id = IncidentId(1);
+        let inc = s.incident(id).unwrap();
+        assert!(inc.private && inc.visible_to("alice", Responder) && inc.visible_to("root", Admin));
+        assert!(!inc.visible_to("bob", Commander));
+        // bob cannot tell it from INC-9, which does not exist, whatever he tries.
+        let note = |incident| Intent::AddNote { incident, text: "hi".into() };
+        assert_eq!(act(&mut s, "bob", Commander, note(id)), Err(Rejection::UnknownIncident(id)));
+        let add_bob = Intent::AddMember { incident: id, person: "bob".into() };
+        assert_eq!(act(&mut s, "bob", Commander, add_bob.clone()), Err(Rejection::UnknownIncident(id)));
+        // A member who is not its commander cannot add members; the commander and admins can.
+        act(&mut s, "alice", Responder, Intent::AddMember { incident: id, person: "carol".into() }).unwrap();
+        assert!(matches!(act(&mut s, "carol", Commander, add_bob.clone()), Err(Rejection::Forbidden(_))));
+        act(&mut s, "root", Admin, add_bob.clone()).unwrap();
+        assert!(matches!(act(&mut s, "alice", Responder, add_bob), Err(Rejection::Conflict(_))));
+        act(&mut s, "bob", Commander, note(id)).unwrap();
+        // Removed, bob is back to 404; the declarer stays whatever happens to membership.
+        act(&mut s, "alice", Responder, Intent::RemoveMember { incident: id, person: "bob".into() }).unwrap();
+        assert_eq!(act(&mut s, "bob", Commander, note(id)), Err(Rejection::UnknownIncident(id)));
+        assert!(s.incident(id).unwrap().visible_to("alice", Responder));
+        // Holding a response role also makes one see it.
+        act(
+            &mut s,
+            "alice",
+            Responder,
+            Intent::AssignRole { incident: id, role: Role::Scribe, person: "dave".into() },
+        )
+        .unwrap();
+        assert!(s.incident(id).unwrap().visible_to("dave", Responder));
+        // Membership means nothing on a public incident.
+        act(
+            &mut s,
+            "alice",
+            Responder,
+            Intent::DeclareIncident {
+                title: "Slow".into(),
+                severity: Severity::Sev3,
+                impact: String::new(),
+                drill: false,
+                services: Vec::new(),
+                private: false,
+            },
+        )
+        .unwrap();
+        let public = Intent::AddMember { incident: IncidentId(2), person: "bob".into() };
+        assert!(matches!(act(&mut s, "alice", Responder, public), Err(Rejection::Conflict(_))));
     }
 }

@@ -34,6 +34,20 @@ pub enum Intent {
         /// Services (probe names) this incident is about.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         services: Vec<String>,
+        /// Visible only to its members and admins (a security incident). Skipped when false
+        /// so the digests of commands from before private incidents stay the same.
+        #[serde(default, skip_serializing_if = "super::is_false")]
+        private: bool,
+    },
+    /// Let `person` see a private incident (its commander or an admin only).
+    AddMember {
+        incident: IncidentId,
+        person: String,
+    },
+    /// Stop `person` seeing a private incident, unless they declared it or hold a role in it.
+    RemoveMember {
+        incident: IncidentId,
+        person: String,
     },
     AddNote {
         incident: IncidentId,
@@ -121,6 +135,8 @@ impl Intent {
     pub fn kind(&self) -> &'static str {
         match self {
             Intent::DeclareIncident { .. } => "declare_incident",
+            Intent::AddMember { .. } => "add_member",
+            Intent::RemoveMember { .. } => "remove_member",
             Intent::AddNote { .. } => "add_note",
             Intent::SetStatus { .. } => "set_status",
             Intent::SetSeverity { .. } => "set_severity",
@@ -147,6 +163,8 @@ impl Intent {
         match self {
             Intent::DeclareIncident { .. } | Intent::SetComponent { .. } | Intent::RecordProbe { .. } => None,
             Intent::AddNote { incident, .. }
+            | Intent::AddMember { incident, .. }
+            | Intent::RemoveMember { incident, .. }
             | Intent::SetStatus { incident, .. }
             | Intent::SetSeverity { incident, .. }
             | Intent::AssignRole { incident, .. }
@@ -165,8 +183,13 @@ impl Intent {
 /// Why a command was refused. The server maps these to HTTP statuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// Also the answer about a private incident the actor may not see, so that nothing
+    /// tells it apart from one that does not exist (404).
     #[error("{0} does not exist")]
     UnknownIncident(IncidentId),
+    /// The actor sees the incident but this is not theirs to do (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// A status page component that is neither a configured probe nor created by a
     /// commander or an admin (404).
     #[error("no status page component `{0}` (only a commander or an admin adds new ones)")]

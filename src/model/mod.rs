@@ -80,6 +80,7 @@ impl State {
                 now: self.latest_time(),
                 command_id: uuid::Uuid::nil(),
                 role: UserRole::Admin,
+                actor: "",
             },
         )
     }
@@ -88,8 +89,17 @@ impl State {
     /// aggregate decides its own intents; the match has no catch-all so that a new intent
     /// has to choose its module.
     pub fn decide_with(&self, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
+        // A private incident the actor may not see is refused exactly like a missing one,
+        // before any aggregate can word a refusal that would tell them apart.
+        if let Some(id) = intent.incident() {
+            if self.incidents.get(&id).is_some_and(|i| !i.visible_to(cx.actor, cx.role)) {
+                return Err(Rejection::UnknownIncident(id));
+            }
+        }
         match intent {
             Intent::DeclareIncident { .. }
+            | Intent::AddMember { .. }
+            | Intent::RemoveMember { .. }
             | Intent::AddNote { .. }
             | Intent::SetStatus { .. }
             | Intent::SetSeverity { .. }
@@ -139,6 +149,8 @@ impl State {
                     | Fact::StatusChanged { .. }
                     | Fact::SeverityChanged { .. }
                     | Fact::RoleAssigned { .. }
+                    | Fact::MemberAdded { .. }
+                    | Fact::MemberRemoved { .. }
                     | Fact::MilestoneSet { .. } => incident::apply(inc, event),
                     Fact::Unknown(u) => Some(EntryKind::Unreadable { fact_kind: u.kind.clone() }),
                     // Handled above.
@@ -171,12 +183,20 @@ fn misrouted(aggregate: &str, intent: &Intent) -> Rejection {
 
 /// What `decide` may know besides the state: the server's library, the time, the id of the
 /// command being decided (it names the message a `send_message` creates), and the role of
-/// whoever sent it (for rules that depend on both the role and the state).
+/// whoever sent it (for rules that depend on both the role and the state), and their name
+/// (private incidents are visible to named people, and only their commander adds members).
 pub struct Context<'a> {
     pub library: &'a Library,
     pub now: DateTime<Utc>,
     pub command_id: uuid::Uuid,
     pub role: UserRole,
+    pub actor: &'a str,
+}
+
+/// For `skip_serializing_if` on additive flags: absent means false, so old logs and digests
+/// read and hash as they always did.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Stamps facts into events; used by the server's writer and by tests.
@@ -233,6 +253,7 @@ pub(super) mod tests {
                 impact: "".into(),
                 drill: false,
                 services: Vec::new(),
+                private: false,
             },
         )
         .unwrap();
@@ -250,6 +271,7 @@ pub(super) mod tests {
             impact,
             drill: false,
             services,
+            private: false,
         };
         let cases = [
             ("title", declare_with(long(MAX_TITLE), String::new(), Vec::new())),
@@ -312,6 +334,7 @@ pub(super) mod tests {
             impact: String::new(),
             drill: false,
             services: Vec::new(),
+            private: false,
         };
         let events = stamp(1, t(0), "a", UserRole::Admin, Uuid::nil(), vec![fact]);
         s.apply(&events[0]);
@@ -342,6 +365,7 @@ pub(super) mod tests {
             impact: String::new(),
             drill: false,
             services: Vec::new(),
+            private: false,
         })
     }
 
@@ -374,6 +398,7 @@ pub(super) mod tests {
                 impact: "".into(),
                 drill: false,
                 services: Vec::new(),
+                private: false,
             },
         };
         replica.apply(&declared);
@@ -405,7 +430,13 @@ pub(super) mod tests {
     fn an_intent_routed_to_the_wrong_aggregate_is_refused_not_a_panic() {
         let s = State::default();
         let library = Library::default();
-        let cx = Context { library: &library, now: t(0), command_id: Uuid::nil(), role: UserRole::Admin };
+        let cx = Context {
+            library: &library,
+            now: t(0),
+            command_id: Uuid::nil(),
+            role: UserRole::Admin,
+            actor: "",
+        };
         let note = Intent::AddNote { incident: IncidentId(1), text: "n".into() };
         let component = Intent::SetComponent { component: "cdn".into(), status: None };
         let decided = [

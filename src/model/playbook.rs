@@ -521,6 +521,7 @@ owner = "subject_matter_expert"
                 now: t(0),
                 command_id: uuid::Uuid::nil(),
                 role: UserRole::Responder,
+                actor: who,
             };
             let facts = s.decide_with(&intent, &cx)?;
             for e in stamp(s.seq + 1, t(s.seq as u32), who, UserRole::Responder, uuid::Uuid::nil(), facts) {

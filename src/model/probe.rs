@@ -145,6 +145,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                     impact: clip(&failed.join("; "), MAX_TEXT),
                     drill,
                     services: vec![probe.clone()],
+                    private: false,
                 });
                 if let Some(checklist) = cx.library.default_for(*severity, drill) {
                     facts.push(Fact::PlaybookAttached { incident, checklist });
@@ -245,7 +246,7 @@ mod tests {
         let library = Library { components: vec!["payment".into()], ..Library::default() };
         let s = State::default();
         let as_role = |role, component: &str| {
-            let cx = Context { library: &library, now: t(0), command_id: Uuid::nil(), role };
+            let cx = Context { library: &library, now: t(0), command_id: Uuid::nil(), role, actor: "" };
             let intent = Intent::SetComponent { component: component.into(), status: Some(MajorOutage) };
             s.decide_with(&intent, &cx)
         };

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::comms::{clocks, describe, render_step, template_values};
 use super::event::UnknownFact;
 use super::incident::{format_duration, ComponentStatus};
-use super::intent::{MAX_NAME, MAX_TEXT, MAX_TITLE};
+use super::intent::{Rejection, MAX_NAME, MAX_TEXT, MAX_TITLE};
 use super::library::ChannelInfo;
 use super::probe::{self, Condition, Health, Observation};
 use super::{
@@ -174,13 +174,14 @@ fn reason() -> impl Strategy<Value = Option<String>> {
 /// resolved against the state when it runs, so deliveries reach real messages.
 fn intent() -> impl Strategy<Value = Intent> {
     use Intent as I;
-    let declare = (text(), severity(), text(), any::<bool>(), names(40)).prop_map(
-        |(title, severity, impact, drill, services)| I::DeclareIncident {
+    let declare = (text(), severity(), text(), any::<bool>(), names(40), any::<bool>()).prop_map(
+        |(title, severity, impact, drill, services, private)| I::DeclareIncident {
             title,
             severity,
             impact,
             drill,
             services,
+            private,
         },
     );
     let probe =
@@ -205,6 +206,8 @@ fn intent() -> impl Strategy<Value = Intent> {
         1 => (incident(), severity()).prop_map(|(incident, severity)| I::SetSeverity { incident, severity }),
         1 => (incident(), pick(Role::ALL), name())
             .prop_map(|(incident, role, person)| I::AssignRole { incident, role, person }),
+        1 => (incident(), name()).prop_map(|(incident, person)| I::AddMember { incident, person }),
+        1 => (incident(), name()).prop_map(|(incident, person)| I::RemoveMember { incident, person }),
         3 => (incident(), pick(Milestone::ALL), time())
             .prop_map(|(incident, milestone, time)| I::SetMilestone { incident, milestone, time }),
         2 => (incident(), playbook_id())
@@ -252,6 +255,7 @@ fn raw_fact() -> impl Strategy<Value = Fact> {
         impact: String::new(),
         drill: false,
         services: Vec::new(),
+        private: false,
     });
     // An old playbook file's cadence, from before files were bounded: any positive i64.
     let cadence = prop_oneof![Just(i64::MAX), Just(1), 1..=i64::MAX];
@@ -347,6 +351,7 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
             impact: String::new(),
             drill,
             services: vec!["payment".into()],
+            private: false,
         },
         now: t0(),
         pick: 0,
@@ -357,13 +362,25 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
                 if let Intent::RecordDelivery { incident, message, .. } = &mut intent {
                     real_message(&state, *incident, message, pick);
                 }
+                // Two actors, so private incidents are declared by one and hidden from the other.
+                let actor = ["alice\u{1b}[31m", "bob"][log.len() / 3 % 2];
                 let cx = Context {
                     library: &lib,
                     now,
                     command_id: Uuid::from_u128(log.len() as u128 + 1),
                     role: UserRole::ALL[log.len() % UserRole::ALL.len()],
+                    actor,
                 };
-                let Ok(facts) = state.decide_with(&intent, &cx) else { continue };
+                let hidden = intent
+                    .incident()
+                    .filter(|id| state.incidents.get(id).is_some_and(|i| !i.visible_to(actor, cx.role)));
+                let decided = state.decide_with(&intent, &cx);
+                if let Some(id) = hidden {
+                    // Nothing about a hidden incident may differ from a missing one.
+                    prop_assert_eq!(decided, Err(Rejection::UnknownIncident(id)));
+                    continue;
+                }
+                let Ok(facts) = decided else { continue };
                 for f in &facts {
                     prop_assert!(!matches!(f, Fact::Unknown(_)), "decide made {f:?}");
                     if let Fact::MilestoneSet { time, .. } = f {
@@ -382,7 +399,7 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
                     }
                 }
                 let role = if intent.is_internal() { UserRole::Admin } else { UserRole::Commander };
-                (facts, now, "alice\u{1b}[31m", role)
+                (facts, now, actor, role)
             }
             Action::Raw { mut fact, at, pick } => {
                 if let Fact::MessageDelivered { incident, message, .. } = &mut fact {

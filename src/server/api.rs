@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::sync::oneshot;
 
-use super::hub::Hub;
+use super::hub::{Hub, View};
 use super::store::{EventReader, StoredEvent};
 use super::writer::{Caller, Handle, WriteError, WriteRequest};
 use crate::model::Rejection;
@@ -200,6 +200,9 @@ impl From<WriteError> for HttpError {
             WriteError::Rejected(Rejection::UnknownComponent(_)) => {
                 HttpError::new(StatusCode::NOT_FOUND, "unknown_component", detail)
             }
+            WriteError::Rejected(Rejection::Forbidden(_)) => {
+                HttpError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+            }
             WriteError::Rejected(Rejection::Conflict(_)) => {
                 HttpError::new(StatusCode::CONFLICT, "conflict", detail)
             }
@@ -277,7 +280,18 @@ async fn post_command(
             format!("{} ({}) may not {}", caller.name, caller.role, command.intent.kind()),
         ));
     }
-    let ack = app.submit(caller, command).await?;
+    let mut ack = app.submit(caller.clone(), command).await?;
+    // New and replayed acks alike: what the caller may see now, the rest as placeholders
+    // (a member removed since sees no more of their own past command than of any other).
+    {
+        let state = app.hub().state();
+        let view = View::of(&state, &caller);
+        for e in &mut ack.events {
+            if !view.sees(super::hub::audience(&state, e)) {
+                *e = super::hub::placeholder(e);
+            }
+        }
+    }
     Ok(Json(ack).into_response())
 }
 
@@ -291,9 +305,9 @@ async fn get_library(State(app): State<App>, _caller: Caller) -> Json<super::lib
 
 /// `{log, seq, state, probes}`: the state's JSON comes shared from the snapshot thread (one
 /// serialization per seq, however many read it); the probes' telemetry is added per request.
-async fn get_state(State(app): State<App>, _caller: Caller) -> Result<Response, HttpError> {
+async fn get_state(State(app): State<App>, caller: Caller) -> Result<Response, HttpError> {
     let unavailable = || HttpError::unavailable("the state could not be serialized; see the server's log");
-    let snapshot = app.inner.snapshots.current().await.ok_or_else(unavailable)?;
+    let snapshot = app.inner.snapshots.current(caller).await.ok_or_else(unavailable)?;
     let state = snapshot.json.ok_or_else(unavailable)?;
     let probes = serde_json::to_vec(&app.inner.telemetry.views()).map_err(|_| unavailable())?;
     let head = format!("{{\"log\":\"{}\",\"seq\":{},\"state\":", app.hub().log, snapshot.seq);
@@ -340,7 +354,7 @@ pub(super) fn check_after(after: u64, head: u64) -> Result<(), HttpError> {
 
 async fn get_events(
     State(app): State<App>,
-    _caller: Caller,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, HttpError> {
     let q = query_numbers(q.as_deref(), &["after", "limit"])?;
@@ -349,9 +363,13 @@ async fn get_events(
     if limit == 0 || limit > MAX_PAGE {
         return Err(HttpError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}")));
     }
-    let head = app.hub().state().seq;
+    let (head, view) = {
+        let state = app.hub().state();
+        (state.seq, View::of(&state, &caller))
+    };
     check_after(after, head)?;
     let rows = if after >= head { Vec::new() } else { app.event_bodies(after + 1, head, limit).await? };
+    let redacted = |row: &StoredEvent| super::hub::placeholder_json(row.seq, &row.body);
     // Stored bodies are already the events' JSON: splice them rather than re-encode.
     let mut body = String::with_capacity(rows.iter().map(|r| r.body.len() + 1).sum::<usize>() + 32);
     body.push_str("{\"events\":[");
@@ -359,7 +377,11 @@ async fn get_events(
         if i > 0 {
             body.push(',');
         }
-        body.push_str(&row.body);
+        if view.sees_stored(row.audience.as_deref()) {
+            body.push_str(&row.body);
+        } else {
+            body.push_str(&redacted(row));
+        }
     }
     body.push_str(&format!("],\"head\":{head}}}"));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

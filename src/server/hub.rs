@@ -1,24 +1,157 @@
 //! The hub: the committed state every reader sees, the broadcast of committed events that
-//! feeds every stream subscriber, and who holds how many streams. Only the writer changes state.
+//! feeds every stream subscriber, who holds how many streams, and what each caller may see
+//! of it ([`View`]: private incidents). Only the writer changes state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use axum::body::Bytes;
 use tokio::sync::broadcast;
 
-use crate::model::{Event, State};
+use super::writer::Caller;
+use crate::model::{Event, Fact, IncidentId, State, UserRole};
 
 /// Subscribers further behind than this are told to re-sync instead of silently skipping.
 pub const STREAM_BUFFER: usize = 16 * 1024;
 
-/// A committed event as one ready-to-send SSE frame, built once for every subscriber.
+/// A committed event as one ready-to-send SSE frame, built once for every subscriber; for an
+/// event about a private incident, also its placeholder, built once for every subscriber
+/// who may not see it. Each subscriber picks one: two frames per event at most.
 #[derive(Debug)]
 pub struct Published {
     pub seq: u64,
     pub frame: Bytes,
     /// For the server's own observers (the notifier).
     pub event: Event,
+    /// The private incident whose people alone may see it; `None` for everyone.
+    pub audience: Option<IncidentId>,
+    /// The `redacted` frame for everyone else (empty when `audience` is `None`).
+    pub redacted: Bytes,
+}
+
+/// The audience class of a caller: which private incidents they see. Everything served to a
+/// caller (snapshot, event pages, the stream, acks) is filtered by it; callers with equal
+/// views share one serialization. Most callers see no private incident: `Only({})`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum View {
+    /// Admins see everything.
+    All,
+    Only(BTreeSet<IncidentId>),
+}
+
+impl View {
+    /// What `caller` sees in `state`: decided by the current membership, so a member added
+    /// later reads the incident's past too, and one removed no longer does.
+    pub fn of(state: &State, caller: &Caller) -> View {
+        if caller.role == UserRole::Admin {
+            return View::All;
+        }
+        View::Only(
+            state
+                .incidents
+                .values()
+                .filter(|i| i.private && i.visible_to(&caller.name, caller.role))
+                .map(|i| i.id)
+                .collect(),
+        )
+    }
+
+    pub fn sees(&self, audience: Option<IncidentId>) -> bool {
+        match (self, audience) {
+            (_, None) | (View::All, _) => true,
+            (View::Only(set), Some(id)) => set.contains(&id),
+        }
+    }
+
+    /// The stored form of an audience (`INC-7`). One that does not read as an incident id
+    /// (a damaged or newer database) is shown to admins only: fail closed.
+    pub fn sees_stored(&self, audience: Option<&str>) -> bool {
+        match audience {
+            None => true,
+            Some(a) => match a.parse::<IncidentId>() {
+                Ok(id) => self.sees(Some(id)),
+                Err(_) => *self == View::All,
+            },
+        }
+    }
+
+    /// Whether `state` holds a private incident this view does not see.
+    pub fn hides_any(&self, state: &State) -> bool {
+        state.incidents.values().any(|i| i.private && !self.sees(Some(i.id)))
+    }
+
+    /// `state` without the private incidents this view does not see, borrowed (a large
+    /// state is not copied per audience class), serializing exactly as a `State` would.
+    pub fn filter<'s>(&self, state: &'s State) -> Filtered<'s> {
+        Filtered {
+            seq: state.seq,
+            incidents: state.incidents.iter().filter(|(id, _)| self.sees(audience_of(state, **id))).collect(),
+            probes: &state.probes,
+            components: &state.components,
+        }
+    }
+
+    /// Sets whether this view sees `id`; true when that changed it.
+    pub fn set(&mut self, id: IncidentId, sees: bool) -> bool {
+        match self {
+            View::All => false,
+            View::Only(set) if sees => set.insert(id),
+            View::Only(set) => set.remove(&id),
+        }
+    }
+}
+
+/// A [`State`] seen through a [`View`]: the same fields and serde attributes, borrowed.
+#[derive(serde::Serialize)]
+pub struct Filtered<'s> {
+    seq: u64,
+    incidents: std::collections::BTreeMap<&'s IncidentId, &'s crate::model::Incident>,
+    #[serde(skip_serializing_if = "is_empty")]
+    probes: &'s std::collections::BTreeMap<String, crate::model::probe::ProbeState>,
+    #[serde(skip_serializing_if = "is_empty")]
+    components: &'s std::collections::BTreeMap<String, crate::model::incident::ComponentStatus>,
+}
+
+fn is_empty<K, V>(map: &&std::collections::BTreeMap<K, V>) -> bool {
+    map.is_empty()
+}
+
+/// Who may read `event`, once applied to `state`: the private incident it is about, if any.
+pub fn audience(state: &State, event: &Event) -> Option<IncidentId> {
+    event.fact.incident().and_then(|id| audience_of(state, id))
+}
+
+/// `Some(id)` when incident `id` is private (only its people and admins may read about it).
+fn audience_of(state: &State, id: IncidentId) -> Option<IncidentId> {
+    state.incidents.get(&id).filter(|i| i.private).map(|i| i.id)
+}
+
+/// What a reader who may not see an event gets instead: same seq and time, kind `redacted`,
+/// no actor, no command id, no body. Seqs stay gap-free for everyone.
+pub fn placeholder(event: &Event) -> Event {
+    Event {
+        seq: event.seq,
+        at: event.at,
+        actor: String::new(),
+        role: UserRole::Observer,
+        command_id: uuid::Uuid::nil(),
+        fact: Fact::Redacted,
+    }
+}
+
+/// The placeholder of a stored event, as JSON. The body is decoded only for its time; a body
+/// that does not decode gets the epoch (its content is withheld either way).
+pub fn placeholder_json(seq: u64, body: &str) -> String {
+    let at = serde_json::from_str::<Event>(body).map_or(chrono::DateTime::UNIX_EPOCH, |e| e.at);
+    let event = Event {
+        seq,
+        at,
+        actor: String::new(),
+        role: UserRole::Observer,
+        command_id: uuid::Uuid::nil(),
+        fact: Fact::Redacted,
+    };
+    serde_json::to_string(&event).unwrap_or_default()
 }
 
 /// `id: seq` / `event: kind` / `data: json`. Compact JSON never contains a raw newline,
@@ -91,20 +224,79 @@ impl Hub {
 
     /// Applies committed events, then announces them: a subscriber that reads the state
     /// after subscribing never misses an event.
-    pub fn publish(&self, committed: &[(Event, Arc<str>)]) {
+    pub fn publish(&self, committed: &[(Event, Arc<str>, Option<IncidentId>)]) {
         if committed.is_empty() {
             return;
         }
         {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-            for (event, _) in committed {
+            for (event, _, _) in committed {
                 state.apply(event);
             }
         }
-        for (event, json) in committed {
-            // No subscribers is fine.
+        for (event, json, audience) in committed {
             let frame = sse_frame(event.seq, event.fact.kind(), json);
-            let _ = self.events.send(Arc::new(Published { seq: event.seq, frame, event: event.clone() }));
+            let redacted = match audience {
+                None => Bytes::new(),
+                Some(_) => {
+                    let p = placeholder(event);
+                    sse_frame(p.seq, p.fact.kind(), &serde_json::to_string(&p).unwrap_or_default())
+                }
+            };
+            let published =
+                Published { seq: event.seq, frame, event: event.clone(), audience: *audience, redacted };
+            // No subscribers is fine.
+            let _ = self.events.send(Arc::new(published));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{stamp, Intent, Severity};
+
+    fn declared(s: &mut State, who: &str, private: bool) {
+        let intent = Intent::DeclareIncident {
+            title: format!("by {who}"),
+            severity: Severity::Sev5,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+            private,
+        };
+        let facts = s.decide(&intent).unwrap();
+        let at = chrono::DateTime::UNIX_EPOCH;
+        for e in stamp(s.seq + 1, at, who, UserRole::Commander, uuid::Uuid::nil(), facts) {
+            s.apply(&e);
+        }
+    }
+
+    fn caller(name: &str, role: UserRole) -> Caller {
+        Caller { name: name.into(), role }
+    }
+
+    #[test]
+    fn a_view_hides_other_peoples_private_incidents_and_fails_closed_on_a_strange_audience() {
+        let mut s = State::default();
+        declared(&mut s, "alice", true);
+        declared(&mut s, "alice", false);
+        let bob = View::of(&s, &caller("bob", UserRole::Commander));
+        let alice = View::of(&s, &caller("alice", UserRole::Responder));
+        let root = View::of(&s, &caller("root", UserRole::Admin));
+        assert_eq!(bob, View::Only(BTreeSet::new()));
+        assert!(alice.sees(Some(IncidentId(1))) && root.sees(Some(IncidentId(1))));
+        assert!(!bob.sees(Some(IncidentId(1))) && bob.sees(None));
+        // A stored audience this build cannot read is for admins only.
+        assert!(!alice.sees_stored(Some("game-day-villains")) && root.sees_stored(Some("game-day-villains")));
+        assert!(alice.sees_stored(Some("INC-1")) && !bob.sees_stored(Some("INC-1")));
+        // Filtered, the state serializes like a State without the hidden incident; a view that
+        // hides nothing serializes exactly like the state itself.
+        let json = serde_json::to_string(&bob.filter(&s)).unwrap();
+        let mut expected = s.clone();
+        expected.incidents.remove(&IncidentId(1));
+        assert_eq!(json, serde_json::to_string(&expected).unwrap());
+        assert!(bob.hides_any(&s) && !alice.hides_any(&s) && !root.hides_any(&s));
+        assert_eq!(serde_json::to_string(&alice.filter(&s)).unwrap(), serde_json::to_string(&s).unwrap());
     }
 }

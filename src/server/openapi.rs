@@ -59,9 +59,10 @@ pub fn document() -> Value {
                     "properties": {
                         "id": { "type": "string", "format": "uuid", "description": "idempotency key" },
                         "kind": { "type": "string", "enum": ["declare_incident", "add_note", "set_status",
-                                  "set_severity", "assign_role", "set_milestone"] },
+                                  "set_severity", "assign_role", "set_milestone", "add_member", "remove_member"] },
                         "incident": { "type": "string", "example": "INC-1" },
                         "title": { "type": "string" }, "impact": { "type": "string" }, "drill": { "type": "boolean" },
+                        "private": { "type": "boolean", "description": "declare_incident: only its members (declarer, role holders, people added with add_member) and admins see it; everyone else gets `redacted` placeholders" },
                         "severity": { "type": "string", "enum": ["SEV1", "SEV2", "SEV3", "SEV4", "SEV5"] },
                         "status": { "type": "string", "enum": ["declared", "investigating", "mitigating",
                                     "mitigated", "postmortem", "closed"] },

@@ -234,7 +234,13 @@ mod tests {
                 failed: Vec::new(),
             },
         };
-        Arc::new(Published { seq, frame: Default::default(), event })
+        Arc::new(Published {
+            seq,
+            frame: Default::default(),
+            event,
+            audience: None,
+            redacted: Default::default(),
+        })
     }
 
     fn down(state: &mut State, probe: &str) {

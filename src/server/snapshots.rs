@@ -1,6 +1,8 @@
 //! `GET /api/v1/state` without touching the writer's lock: a thread keeps its own copy of the
-//! state, follows the committed events, and serializes it at most once per seq for every reader.
+//! state, follows the committed events, and serializes it at most once per seq and audience
+//! class ([`View`]: which private incidents a reader sees) for every reader of that class.
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,7 +10,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use tokio::sync::{broadcast, oneshot};
 
-use super::hub::{Hub, Published};
+use super::hub::{Hub, Published, View};
+use super::writer::Caller;
 use crate::model::State;
 
 /// How often an idle snapshot thread catches up with the log, so it rarely falls further
@@ -23,9 +26,13 @@ pub struct Serialized {
     pub json: Option<Bytes>,
 }
 
+/// A reader's question: who asks (their view is decided at the snapshot's seq), and where to
+/// answer.
+type Ask = (Caller, oneshot::Sender<Serialized>);
+
 /// Asks the snapshot thread; dropping the last handle stops it.
 pub struct Snapshots {
-    ask: Mutex<mpsc::Sender<oneshot::Sender<Serialized>>>,
+    ask: Mutex<mpsc::Sender<Ask>>,
 }
 
 impl Snapshots {
@@ -33,19 +40,20 @@ impl Snapshots {
     /// for that lock to publish: 8 clients polling the state raised ack p50 from 1.3 ms to
     /// 170 ms. Here the writer never waits for a reader, and readers share one serialization.
     pub fn start(hub: Arc<Hub>) -> std::io::Result<Snapshots> {
-        let (ask, asked) = mpsc::channel::<oneshot::Sender<Serialized>>();
+        let (ask, asked) = mpsc::channel::<Ask>();
         let live = hub.subscribe();
         let state = hub.state().clone();
         std::thread::Builder::new()
             .name("warroom-snapshots".into())
-            .spawn(move || Follower { hub, live, state, cached: None }.run(asked))?;
+            .spawn(move || Follower { hub, live, state, cached: HashMap::new() }.run(asked))?;
         Ok(Snapshots { ask: Mutex::new(ask) })
     }
 
-    /// The state as of at least every event committed before this call.
-    pub async fn current(&self) -> Option<Serialized> {
+    /// The state as of at least every event committed before this call, as `caller` may
+    /// see it.
+    pub async fn current(&self, caller: Caller) -> Option<Serialized> {
         let (tx, rx) = oneshot::channel();
-        self.ask.lock().unwrap_or_else(|p| p.into_inner()).send(tx).ok()?;
+        self.ask.lock().unwrap_or_else(|p| p.into_inner()).send((caller, tx)).ok()?;
         rx.await.ok()
     }
 }
@@ -54,11 +62,12 @@ struct Follower {
     hub: Arc<Hub>,
     live: broadcast::Receiver<Arc<Published>>,
     state: State,
-    cached: Option<Serialized>,
+    /// One serialization per audience class, all at `state.seq` (cleared when it moves).
+    cached: HashMap<View, Serialized>,
 }
 
 impl Follower {
-    fn run(mut self, asked: mpsc::Receiver<oneshot::Sender<Serialized>>) {
+    fn run(mut self, asked: mpsc::Receiver<Ask>) {
         loop {
             let first = match asked.recv_timeout(CATCH_UP) {
                 Ok(reply) => reply,
@@ -68,14 +77,15 @@ impl Follower {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             };
-            // Everyone who asked meanwhile gets the same serialization.
+            // Everyone who asked meanwhile gets the serialization of their class.
             let mut waiting = vec![first];
             waiting.extend(asked.try_iter());
             self.catch_up();
-            let snapshot = self.serialized();
-            for reply in waiting {
+            for (caller, reply) in waiting {
+                let view = View::of(&self.state, &caller);
+                let snapshot = self.serialized(view);
                 // A reader that went away needs nothing.
-                let _ = reply.send(snapshot.clone());
+                let _ = reply.send(snapshot);
             }
         }
     }
@@ -97,11 +107,19 @@ impl Follower {
         }
     }
 
-    fn serialized(&mut self) -> Serialized {
-        if let Some(c) = self.cached.as_ref().filter(|c| c.seq == self.state.seq) {
+    fn serialized(&mut self, view: View) -> Serialized {
+        self.cached.retain(|_, c| c.seq == self.state.seq);
+        // A view that hides nothing here reads what an admin reads: one serialization for all
+        // of them (with no private incident open, that is every reader, as before).
+        let view = if view.hides_any(&self.state) { view } else { View::All };
+        if let Some(c) = self.cached.get(&view) {
             return c.clone();
         }
-        let json = match serde_json::to_vec(&self.state) {
+        let serialized = match &view {
+            View::All => serde_json::to_vec(&self.state),
+            View::Only(_) => serde_json::to_vec(&view.filter(&self.state)),
+        };
+        let json = match serialized {
             Ok(v) => Some(Bytes::from(v)),
             // Every model type serializes; should one ever not, say so instead of dying.
             Err(e) => {
@@ -110,7 +128,7 @@ impl Follower {
             }
         };
         let fresh = Serialized { seq: self.state.seq, json };
-        self.cached = Some(fresh.clone());
+        self.cached.insert(view, fresh.clone());
         fresh
     }
 }

@@ -2,6 +2,8 @@
 //! after `Last-Event-ID`, then follows the broadcast; a subscriber that falls behind is told
 //! to re-sync from the snapshot rather than silently skipping events. Frames are built once
 //! per event and shared; a subscriber that is behind gets its pending frames in one write.
+//! Each subscriber gets an event about a private incident it may not see as a `redacted`
+//! placeholder, and is told to re-sync when what it may see changes.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,8 +16,9 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast;
 
 use super::api::{query_numbers, App, HttpError};
-use super::hub::{sse_frame, Published, StreamSlot};
+use super::hub::{placeholder_json, sse_frame, Published, StreamSlot, View};
 use super::writer::Caller;
+use crate::model::Fact;
 use crate::protocol::RESYNC_EVENT;
 
 const CATCH_UP_PAGE: usize = 1000;
@@ -50,13 +53,27 @@ pub async fn stream(
             ),
         )
     })?;
-    // Subscribe before reading the head: every event past the head then reaches us.
+    // Subscribe before reading the head: every event past the head then reaches us. The
+    // view is read with the head: catch-up shows the past as the caller may see it now.
     let live = app.hub().subscribe();
-    let head = app.hub().state().seq;
+    let (head, view) = {
+        let state = app.hub().state();
+        (state.seq, View::of(&state, &caller))
+    };
     let closing = app.inner.closing.subscribe();
     let samples = app.inner.telemetry.subscribe();
-    let follower =
-        Follower { app, live, samples, closing, next: after + 1, head, phase: Phase::Hello, _slot: slot };
+    let follower = Follower {
+        app,
+        live,
+        samples,
+        closing,
+        next: after + 1,
+        head,
+        phase: Phase::Hello,
+        caller,
+        view,
+        _slot: slot,
+    };
     // The body itself follows the broadcast: no task or channel per subscriber, and a
     // disconnect simply drops it.
     let body = futures_util::stream::unfold(follower, |mut f| async move {
@@ -92,6 +109,9 @@ struct Follower {
     /// The newest seq when it subscribed: catch up to here from the store.
     head: u64,
     phase: Phase,
+    caller: Caller,
+    /// Which private incidents this subscriber sees; kept current as membership changes.
+    view: View,
     /// Counts this stream against its user while the body lives.
     _slot: StreamSlot,
 }
@@ -136,8 +156,28 @@ impl Follower {
             if row.seq != self.next {
                 return self.end(Bytes::from(chunk), "the event store has a gap");
             }
-            chunk.extend_from_slice(&sse_frame(row.seq, &row.kind, &row.body));
+            if self.view.sees_stored(row.audience.as_deref()) {
+                chunk.extend_from_slice(&sse_frame(row.seq, &row.kind, &row.body));
+            } else {
+                chunk.extend_from_slice(&sse_frame(
+                    row.seq,
+                    "redacted",
+                    &placeholder_json(row.seq, &row.body),
+                ));
+            }
             self.next += 1;
+            // The client's copy was built with what it saw before this event: after a change
+            // to its own access it must reload (it may hold an incident it may no longer see,
+            // or lack one it now may).
+            let about_people =
+                matches!(row.kind.as_str(), "member_added" | "member_removed" | "role_assigned");
+            if about_people
+                && row.audience.is_some()
+                && self.view != View::All
+                && names(&row.body, &self.caller.name)
+            {
+                return self.end(Bytes::from(chunk), ACCESS_CHANGED);
+            }
         }
         if self.next > self.head {
             self.phase = Phase::Live;
@@ -168,13 +208,17 @@ impl Follower {
             }
             Ok(r) => r,
         };
-        let mut batch: Vec<Arc<Published>> = Vec::new();
+        let mut batch: Vec<Bytes> = Vec::new();
         loop {
             match item {
                 Ok(p) if p.seq < self.next => {}
                 Ok(p) if p.seq == self.next => {
                     self.next += 1;
-                    batch.push(p);
+                    let changed = self.follow_access(&p);
+                    batch.push(if self.view.sees(p.audience) { p.frame.clone() } else { p.redacted.clone() });
+                    if changed {
+                        return Some(self.end(concat(&batch), ACCESS_CHANGED));
+                    }
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     return Some(self.end(concat(&batch), "the subscriber fell behind"));
@@ -198,15 +242,54 @@ impl Follower {
     }
 }
 
+impl Follower {
+    /// Keeps the view current with an event that may change who sees its private incident
+    /// (judged on the hub's state, which is at or past the event). True when the client must
+    /// reload: its access changed by anything but declaring (a declaration it now sees
+    /// folds like any other event).
+    fn follow_access(&mut self, p: &Published) -> bool {
+        let Some(id) = p.audience else { return false };
+        if self.view == View::All {
+            return false;
+        }
+        let declared = match &p.event.fact {
+            Fact::IncidentDeclared { .. } => true,
+            Fact::MemberAdded { .. } | Fact::MemberRemoved { .. } | Fact::RoleAssigned { .. } => false,
+            _ => return false,
+        };
+        let sees = {
+            let state = self.app.hub().state();
+            state.incidents.get(&id).is_some_and(|i| i.visible_to(&self.caller.name, self.caller.role))
+        };
+        self.view.set(id, sees) && !declared
+    }
+}
+
+const ACCESS_CHANGED: &str = "what you may see of a private incident changed";
+
+/// Whether a stored membership or role event names `person` (added, removed, assigned, or
+/// relieved of a role). Other kinds are not decoded.
+fn names(body: &str, person: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct People {
+        kind: String,
+        person: Option<String>,
+        previous: Option<String>,
+    }
+    let Ok(p) = serde_json::from_str::<People>(body) else { return false };
+    matches!(p.kind.as_str(), "member_added" | "member_removed" | "role_assigned")
+        && (p.person.as_deref() == Some(person) || p.previous.as_deref() == Some(person))
+}
+
 /// Frames as one chunk (zero-copy for the common single-frame case).
-fn concat(batch: &[Arc<Published>]) -> Bytes {
+fn concat(batch: &[Bytes]) -> Bytes {
     match batch {
         [] => Bytes::new(),
-        [one] => one.frame.clone(),
+        [one] => one.clone(),
         many => {
-            let mut chunk = Vec::with_capacity(many.iter().map(|p| p.frame.len()).sum());
-            for p in many {
-                chunk.extend_from_slice(&p.frame);
+            let mut chunk = Vec::with_capacity(many.iter().map(|f| f.len()).sum());
+            for f in many {
+                chunk.extend_from_slice(f);
             }
             Bytes::from(chunk)
         }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::hub::Hub;
 use super::library::Shared;
 use super::store::{self, Batch, EventStore, StoreError, SNAPSHOT_EVERY};
-use crate::model::{stamp, Context, Event, Library, Rejection, State, UserRole};
+use crate::model::{stamp, Context, Event, IncidentId, Library, Rejection, State, UserRole};
 use crate::protocol::{Ack, Command};
 
 /// Upper bound on commands per transaction: keeps one commit's latency bounded.
@@ -271,7 +271,7 @@ impl Writer {
     /// log, which only a restart (a fold of the log) repairs. Say so on `/healthz`.
     fn publish(&mut self, fresh: &[Committed]) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.hub.publish(fresh))) {
-            let seq = fresh.first().map_or(0, |(e, _)| e.seq);
+            let seq = fresh.first().map_or(0, |(e, _, _)| e.seq);
             let why = format!(
                 "publishing the events from seq {seq} panicked ({}): the served state may differ from the log; restart the server",
                 panic_text(&panic)
@@ -311,8 +311,9 @@ fn begin<'s>(store: &'s mut dyn EventStore, health: &Health) -> Result<Box<dyn B
     store.begin()
 }
 
-/// An event with its JSON, serialized once for the store and every subscriber.
-type Committed = (Event, Arc<str>);
+/// An event with its JSON, serialized once for the store and every subscriber, and its
+/// audience (the private incident it is about, if any).
+type Committed = (Event, Arc<str>, Option<IncidentId>);
 
 enum Outcome {
     New(Vec<Event>),
@@ -353,23 +354,30 @@ fn write_batch(
             if health.failpoint(&Failpoint::PanicOn(id)) {
                 panic!("injected by a test for command {id}");
             }
-            let cx = Context { library, now, command_id: id, role: req.caller.role };
+            let cx = Context { library, now, command_id: id, role: req.caller.role, actor: &req.caller.name };
             match working.decide_with(&req.command.intent, &cx) {
                 Err(r) => outcomes.push(Outcome::Refused(r.into())),
                 Ok(facts) => {
                     let events = stamp(working.seq + 1, now, &req.caller.name, req.caller.role, id, facts);
-                    let with_json: Vec<(Event, String)> = events
-                        .iter()
-                        .map(|e| (e.clone(), serde_json::to_string(e).expect("event serializes")))
-                        .collect();
-                    tx.append(&digest, &with_json)?;
+                    // The audience is known once the event is applied (a declaration makes the
+                    // incident it is about); whether an incident is private never changes.
+                    let mut with_json: Vec<(Event, String, Option<String>)> =
+                        Vec::with_capacity(events.len());
+                    let mut audiences = Vec::with_capacity(events.len());
                     for e in &events {
                         working.apply(e);
+                        let audience = super::hub::audience(working, e);
+                        audiences.push(audience);
+                        let json = serde_json::to_string(e).expect("event serializes");
+                        with_json.push((e.clone(), json, audience.map(|a| a.to_string())));
                     }
+                    tx.append(&digest, &with_json)?;
                     if let (Some(f), Some(l)) = (events.first(), events.last()) {
                         in_batch.insert(id, (f.seq, l.seq, digest));
                     }
-                    fresh.extend(with_json.into_iter().map(|(e, j)| (e, Arc::from(j))));
+                    fresh.extend(
+                        with_json.into_iter().zip(audiences).map(|((e, j, _), a)| (e, Arc::from(j), a)),
+                    );
                     outcomes.push(Outcome::New(events));
                 }
             }

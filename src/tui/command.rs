@@ -111,6 +111,7 @@ pub fn parse(
                 impact: String::new(),
                 drill: false,
                 services: Vec::new(),
+                private: false,
             })
         }
         "note" => {
@@ -261,7 +262,8 @@ mod tests {
                 severity: Severity::Sev2,
                 impact: String::new(),
                 drill: false,
-                services: Vec::new()
+                services: Vec::new(),
+                private: false,
             }))
         );
         assert_eq!(

@@ -261,6 +261,7 @@ impl Form {
                     impact: i,
                     drill: *drill,
                     services: services.clone(),
+                    private: false,
                 })
             }
             Form::Note { incident, text, .. } => {

@@ -54,6 +54,9 @@ pub struct StoredEvent {
     pub seq: u64,
     pub kind: String,
     pub body: String,
+    /// Who may read it: `None` for everyone, else the private incident (`INC-7`) whose
+    /// members and admins may. Readers decide with the incident's membership as it is now.
+    pub audience: Option<String>,
 }
 
 impl StoredEvent {
@@ -111,9 +114,10 @@ pub trait Batch {
     /// Postgres: `SELECT … FROM commands WHERE id = $1` in the same transaction.
     fn seen_command(&mut self, id: Uuid) -> StoreResult<Option<SeenCommand>>;
 
-    /// Appends one command's events (with their JSON, written as is) and its idempotency
-    /// record. Postgres: `INSERT`s, or one `COPY` per batch if that ever matters.
-    fn append(&mut self, digest: &str, events: &[(Event, String)]) -> StoreResult<()>;
+    /// Appends one command's events (each with its JSON, written as is, and its audience:
+    /// see [`StoredEvent::audience`]) and its idempotency record.
+    /// Postgres: `INSERT`s, or one `COPY` per batch if that ever matters.
+    fn append(&mut self, digest: &str, events: &[(Event, String, Option<String>)]) -> StoreResult<()>;
 
     /// A write that changes nothing, to learn whether writes work again after a failure.
     fn touch(&mut self) -> StoreResult<()>;

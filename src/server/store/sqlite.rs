@@ -237,22 +237,23 @@ impl Batch for SqliteBatch<'_> {
             .optional()?)
     }
 
-    fn append(&mut self, digest: &str, events: &[(Event, String)]) -> StoreResult<()> {
-        // `audience` is left NULL (public) until something writes a narrower one.
+    fn append(&mut self, digest: &str, events: &[(Event, String, Option<String>)]) -> StoreResult<()> {
         let mut insert = self.0.prepare_cached(
-            "INSERT INTO events(seq, command_id, at, actor, kind, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO events(seq, command_id, at, actor, kind, body, audience) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for (e, json) in events {
+        for (e, json, audience) in events {
             insert.execute(params![
                 e.seq,
                 e.command_id.to_string(),
                 e.at.to_rfc3339(),
                 e.actor,
                 e.fact.kind(),
-                json
+                json,
+                audience
             ])?;
         }
-        if let (Some((first, _)), Some((last, _))) = (events.first(), events.last()) {
+        if let (Some((first, _, _)), Some((last, _, _))) = (events.first(), events.last()) {
             self.0
                 .prepare_cached(
                     "INSERT INTO commands(id, digest, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4)",
@@ -305,7 +306,7 @@ impl EventReader for Readers {
 /// Stored events with `from <= seq <= to`, at most `limit`.
 fn event_bodies(conn: &Connection, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, kind, body FROM events WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+        "SELECT seq, kind, body, audience FROM events WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
     )?;
     // SQLite integers are i64: seqs past that are none, not a conversion error.
     let (Ok(from), to) = (i64::try_from(from), i64::try_from(to).unwrap_or(i64::MAX)) else {
@@ -313,7 +314,7 @@ fn event_bodies(conn: &Connection, from: u64, to: u64, limit: usize) -> StoreRes
     };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![from, to, limit], |r| {
-        Ok(StoredEvent { seq: r.get(0)?, kind: r.get(1)?, body: r.get(2)? })
+        Ok(StoredEvent { seq: r.get(0)?, kind: r.get(1)?, body: r.get(2)?, audience: r.get(3)? })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -328,7 +329,7 @@ mod tests {
         stmt.query_map([], |r| r.get::<_, String>(1)).unwrap().collect::<Result<_, _>>().unwrap()
     }
 
-    fn declared(seq: u64) -> (Event, String) {
+    fn declared(seq: u64) -> (Event, String, Option<String>) {
         let fact = Fact::IncidentDeclared {
             incident: IncidentId(1),
             title: "db down".into(),
@@ -336,11 +337,12 @@ mod tests {
             impact: String::new(),
             drill: false,
             services: vec![],
+            private: false,
         };
         let e = stamp(seq, chrono::Utc::now(), "alice", UserRole::Commander, Uuid::new_v4(), vec![fact])
             .remove(0);
         let json = serde_json::to_string(&e).unwrap();
-        (e, json)
+        (e, json, None)
     }
 
     #[test]
@@ -357,6 +359,14 @@ mod tests {
             store.conn.query_row("SELECT audience FROM events WHERE seq = 1", [], |r| r.get(0)).unwrap();
         assert_eq!(audience, None);
         assert_eq!(store.load_state().unwrap().seq, 1);
+        // A narrower audience is stored and read back with the event.
+        let (e, json, _) = declared(2);
+        let mut batch = store.begin().unwrap();
+        batch.append("e", &[(e, json, Some("INC-1".into()))]).unwrap();
+        batch.commit().unwrap();
+        let read = store.readers().unwrap().read_events(1, 2, 10).unwrap();
+        let audiences: Vec<_> = read.iter().map(|r| r.audience.as_deref()).collect();
+        assert_eq!(audiences, [None, Some("INC-1")]);
     }
 
     #[test]
@@ -375,7 +385,7 @@ mod tests {
     fn a_database_from_before_migrations_is_upgraded_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let (event, json) = declared(1);
+        let (event, json, _) = declared(1);
         {
             // What warroom wrote before `schema_version` existed: migration 1's tables, a log id.
             let conn = Connection::open(&path).unwrap();

@@ -69,6 +69,7 @@ impl App {
                     impact: String::new(),
                     drill: false,
                     services: Vec::new(),
+                    private: false,
                 };
                 if self.guard(&probe) {
                     self.overlay = Some(Overlay::Form(Box::new(Form::declare(&self.theme))));
@@ -90,6 +91,7 @@ impl App {
                     impact: String::new(),
                     drill: false,
                     services: Vec::new(),
+                    private: false,
                 };
                 if self.guard(&probe) {
                     let title = format!("{name} is {health}");
