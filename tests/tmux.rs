@@ -290,3 +290,35 @@ fn a_console_whose_terminal_vanishes_exits_instead_of_spinning() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+#[ignore = "needs tmux"]
+fn a_private_incident_shows_on_its_members_consoles_only_and_follows_membership_live() {
+    let (_dir, config, data) = server_dir();
+    let server = ServerProcess::spawn(&data, &config, "127.0.0.1:0");
+    let alice = Console::open(&["tui"], &server.url, UserRole::Commander);
+    let bob = Console::open(&["tui"], &server.url, UserRole::Responder);
+    alice.wait_for("alice (commander)");
+    bob.wait_for("bob (responder)");
+
+    alice.type_text(":declare --private SEV1 Card data exposed");
+    alice.press("Enter");
+    alice.wait_for("Card data exposed");
+    // A public incident declared after it: once bob sees that, he has been sent everything
+    // before it too, and the private one must not be on his screen.
+    alice.type_text(":declare SEV3 Search is slow");
+    alice.press("Enter");
+    let seen = bob.wait_for("Search is slow");
+    assert!(!seen.contains("Card data exposed") && !seen.contains("INC-1 "), "a non-member sees it:\n{seen}");
+
+    alice.type_text(":open INC-1");
+    alice.press("Enter");
+    alice.type_text(":member add bob");
+    alice.press("Enter");
+    bob.wait_for("Card data exposed");
+
+    alice.type_text(":member remove bob");
+    alice.press("Enter");
+    bob.wait_until("the incident to leave bob's console", |s| !s.contains("Card data exposed"));
+    alice.press("q");
+}

@@ -38,12 +38,13 @@ const fn verb(
 }
 
 pub const VERBS: &[Verb] = &[
-    verb("declare", &["dec"], "declare [SEV TITLE…]", Some(Action::Declare)),
+    verb("declare", &["dec"], "declare [--private] [SEV TITLE…]", Some(Action::Declare)),
     verb("note", &[], "note [TEXT…]", Some(Action::Note)),
     verb("status", &["st"], "status [STATUS [REASON…]]", Some(Action::Status)),
     verb("severity", &["sev"], "severity [SEV]", Some(Action::Severity)),
     verb("assign", &[], "assign [ROLE PERSON]", Some(Action::Assign)),
     verb("milestone", &[], "milestone MILESTONE (now)", None),
+    verb("member", &[], "member add|remove PERSON (private incidents)", None),
     verb("tick", &[], "tick [STEP]", Some(Action::Tick)),
     verb("untick", &[], "untick STEP", None),
     verb("send", &[], "send [CHANNEL [TEXT…]]", Some(Action::Compose)),
@@ -102,7 +103,13 @@ pub fn parse(
     let need = |n: usize| if args.len() < n { Err(usage(verb)) } else { Ok(()) };
     Ok(match verb {
         "declare" => {
-            need(2)?;
+            // `--private`: only its members (and admins) will see it, e.g. a security incident.
+            let private = args.first() == Some(&"--private");
+            let rest = if private { rest["--private".len()..].trim_start() } else { rest };
+            let args = if private { &args[1..] } else { &args[..] };
+            if args.len() < 2 {
+                return Err(usage(verb));
+            }
             let severity: Severity = args[0].parse()?;
             let title = rest[args[0].len()..].trim().to_string();
             Parsed::Intent(Intent::DeclareIncident {
@@ -111,7 +118,16 @@ pub fn parse(
                 impact: String::new(),
                 drill: false,
                 services: Vec::new(),
-                private: false,
+                private,
+            })
+        }
+        "member" => {
+            need(2)?;
+            let (incident, person) = (incident()?, rest[args[0].len()..].trim().to_string());
+            Parsed::Intent(match args[0] {
+                "add" => Intent::AddMember { incident, person },
+                "remove" => Intent::RemoveMember { incident, person },
+                _ => return Err(usage(verb)),
             })
         }
         "note" => {
@@ -303,6 +319,16 @@ mod tests {
         assert!(parse("note hi", None, now()).unwrap_err().contains("select one first"));
         assert!(parse("declare SEV9 x", None, now()).unwrap_err().contains("SEV1"));
         assert!(parse("declare SEV2", None, now()).unwrap_err().starts_with("usage: :declare"));
+        assert!(matches!(
+            parse(":declare --private SEV1 Card data exposed", None, now()),
+            Ok(Parsed::Intent(Intent::DeclareIncident { private: true, ref title, .. })) if title == "Card data exposed"
+        ));
+        let inc = Some(IncidentId(4));
+        assert_eq!(
+            parse("member add carol", inc, now()),
+            Ok(Parsed::Intent(Intent::AddMember { incident: IncidentId(4), person: "carol".into() }))
+        );
+        assert!(parse("member kick carol", inc, now()).unwrap_err().starts_with("usage: :member"));
         assert!(parse("frobnicate", None, now()).unwrap_err().contains("unknown command"));
         assert!(parse("assign boss bob", Some(IncidentId(1)), now())
             .unwrap_err()
