@@ -162,16 +162,7 @@ pub(super) async fn connections() -> color_eyre::Result<()> {
     let (mut server, url) = serve_child(dir.path(), &config).await?;
     let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse()?;
     let client = Client::new(&url, TOKEN)?;
-    client
-        .send(&Command::new(Intent::DeclareIncident {
-            title: "bench".into(),
-            severity: Severity::Sev3,
-            impact: String::new(),
-            drill: true,
-            services: Vec::new(),
-            private: false,
-        }))
-        .await?;
+    declare_bench(&client).await?;
     let quiet = ack_latencies(&client, ACK_SAMPLES).await?;
 
     // The streams live in a child process, so that draining them does not queue the bench's own

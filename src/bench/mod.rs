@@ -98,16 +98,7 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
         let server = bench_server(dir.path()).await?;
         let url = server.url();
         let client = Client::new(&url, TOKEN)?;
-        client
-            .send(&Command::new(Intent::DeclareIncident {
-                title: "bench".into(),
-                severity: Severity::Sev3,
-                impact: String::new(),
-                drill: true,
-                services: Vec::new(),
-                private: false,
-            }))
-            .await?;
+        declare_bench(&client).await?;
         if wants("server") {
             server::throughput(&url, &args).await?;
         }
@@ -215,4 +206,19 @@ pub(super) fn rss_mb(pid: u32) -> color_eyre::Result<f64> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     Ok(kb / 1024.0)
+}
+
+/// The drill the note-writing parts write to (INC-1).
+pub(super) async fn declare_bench(client: &Client) -> color_eyre::Result<()> {
+    client
+        .send(&Command::new(Intent::DeclareIncident {
+            title: "bench".into(),
+            severity: Severity::Sev3,
+            impact: String::new(),
+            drill: true,
+            services: Vec::new(),
+            private: false,
+        }))
+        .await?;
+    Ok(())
 }
