@@ -703,3 +703,29 @@ fn hints_and_help_list_the_open_overlays_keys_from_the_keymap() {
     assert!(has("previous command from history"), "{help:#?}");
     assert!(has(":note [TEXT…]") && has("bare: as n"), "{help:#?}");
 }
+
+#[test]
+fn a_private_incident_is_marked_private_with_its_members() {
+    let mut state = realistic_state();
+    for intent in [
+        Intent::DeclareIncident {
+            title: "Leaked API keys".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+            private: true,
+        },
+        Intent::AddMember { incident: IncidentId(5), person: "bob".into() },
+    ] {
+        let facts = state.decide(&intent).unwrap();
+        for e in stamp(state.seq + 1, t0(), "alice", UserRole::Commander, uuid::Uuid::nil(), facts) {
+            state.apply(&e);
+        }
+    }
+    let mut a = app_with(state, 160, 48, "default");
+    a.selected = Some(IncidentId(5));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("PRIVATE Leaked API keys"), "the list marks it:\n{shown}");
+    assert!(shown.contains("PRIVATE (members: bob)"), "the detail says who else sees it:\n{shown}");
+}

@@ -80,6 +80,11 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
     if let Some(c) = inc.closure {
         first.push(Span::styled(format!(" ({c})"), t.get("muted")));
     }
+    if inc.private {
+        let members = inc.members.iter().map(|m| one_line(m)).collect::<Vec<_>>().join(", ");
+        let who = if members.is_empty() { String::new() } else { format!(" (members: {members})") };
+        first.push(Span::styled(format!("  PRIVATE{who}"), t.get("warn")));
+    }
     if inc.drill {
         first.push(Span::styled("  DRILL", t.get("drill")));
     }

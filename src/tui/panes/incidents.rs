@@ -35,6 +35,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let sev = t.severity(inc.severity);
             let selected = app.selected == Some(inc.id);
             let mut title = Vec::new();
+            if inc.private {
+                // Members see it; say so, so nobody pastes it where everyone reads.
+                title.push(Span::styled("PRIVATE ", t.get("warn")));
+            }
             if inc.drill {
                 title.push(Span::styled("DRILL ", t.get("drill")));
             }
