@@ -59,6 +59,9 @@ pub struct Health {
     fatal: Mutex<Option<String>>,
     /// Test hooks: make the writer fail as a real fault would (see [`Failpoint`]).
     failpoints: Mutex<Vec<Failpoint>>,
+    /// Whether any failpoint is set: the writer asks for every command, so the answer in
+    /// production must cost one atomic load, not a lock.
+    armed: std::sync::atomic::AtomicBool,
 }
 
 /// Faults a test can inject to see the writer's supervision work. Never set in production.
@@ -94,12 +97,16 @@ impl Health {
     pub fn set_failpoint(&self, failpoint: Failpoint, on: bool) {
         let mut list = self.failpoints.lock().unwrap_or_else(|p| p.into_inner());
         list.retain(|f| *f != failpoint);
+        self.armed.store(on || !list.is_empty(), std::sync::atomic::Ordering::Release);
         if on {
             list.push(failpoint);
         }
     }
 
     fn failpoint(&self, failpoint: &Failpoint) -> bool {
+        if !self.armed.load(std::sync::atomic::Ordering::Acquire) {
+            return false;
+        }
         self.failpoints.lock().unwrap_or_else(|p| p.into_inner()).contains(failpoint)
     }
 }
