@@ -26,7 +26,18 @@ impl Console {
         Console::open_sized(args, server, role, (120, 36))
     }
 
-    fn open_sized(args: &[&str], server: &str, role: UserRole, (w, h): (u16, u16)) -> Console {
+    fn open_sized(args: &[&str], server: &str, role: UserRole, size: (u16, u16)) -> Console {
+        Console::open_wrapped(&[], args, server, role, size)
+    }
+
+    /// `wrapper` runs before the console (e.g. a program that then execs it).
+    fn open_wrapped(
+        wrapper: &[&str],
+        args: &[&str],
+        server: &str,
+        role: UserRole,
+        (w, h): (u16, u16),
+    ) -> Console {
         let home = tempfile::tempdir().unwrap();
         let socket = format!("warroom-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let env = |k: &str, v: &Path| format!("{k}={}", v.display());
@@ -36,6 +47,7 @@ impl Console {
             .arg(format!("WARROOM_TOKEN={}", token(role)))
             .arg(env("WARROOM_CONFIG_DIR", &home.path().join("config")))
             .arg(env("WARROOM_DATA_DIR", &home.path().join("data")))
+            .args(wrapper)
             .arg(env!("CARGO_BIN_EXE_warroom"))
             .args(args)
             .status()
@@ -259,20 +271,15 @@ fn a_console_that_never_reached_its_server_queues_nothing_and_says_why() {
 #[test]
 #[ignore = "needs tmux and python3"]
 fn a_console_whose_terminal_vanishes_exits_instead_of_spinning() {
-    let home = tempfile::tempdir().unwrap();
-    let socket = format!("warroom-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
     let block = "import os,signal,sys; signal.pthread_sigmask(signal.SIG_BLOCK,[signal.SIGHUP,signal.SIGTERM]); os.execv(sys.argv[1], sys.argv[1:])";
-    let status = Proc::new("tmux")
-        .args(["-L", &socket, "new-session", "-d", "-x", "100", "-y", "30", "env"])
-        .arg("WARROOM_SERVER=http://127.0.0.1:9")
-        .arg(format!("WARROOM_TOKEN={}", token(UserRole::Commander)))
-        .arg(format!("WARROOM_CONFIG_DIR={}", home.path().join("config").display()))
-        .arg(format!("WARROOM_DATA_DIR={}", home.path().join("data").display()))
-        .args(["python3", "-c", block, env!("CARGO_BIN_EXE_warroom"), "tui"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let console = Console { socket: socket.clone(), _home: home };
+    let console = Console::open_wrapped(
+        &["python3", "-c", block],
+        &["tui"],
+        "http://127.0.0.1:9",
+        UserRole::Commander,
+        (100, 30),
+    );
+    let socket = console.socket.clone();
     console.wait_for("OFFLINE");
     let pid = Proc::new("tmux").args(["-L", &socket, "display", "-p", "#{pane_pid}"]).output().unwrap();
     let pid = String::from_utf8_lossy(&pid.stdout).trim().to_string();
