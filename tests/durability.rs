@@ -20,17 +20,7 @@ async fn every_acked_command_survives_a_sigkill_mid_write() {
     let data = dir.path().join("data");
     let mut server = ServerProcess::spawn(&data, &config, "127.0.0.1:0");
     let client = Client::new(&server.url, &token(UserRole::Commander)).unwrap();
-    client
-        .send(&Command::new(Intent::DeclareIncident {
-            title: "crash".into(),
-            severity: Severity::Sev1,
-            impact: String::new(),
-            drill: false,
-            services: Vec::new(),
-            private: false,
-        }))
-        .await
-        .unwrap();
+    client.send(&common::declare("crash", Severity::Sev1)).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..8 {

@@ -10,15 +10,9 @@ use warroom::model::{Intent, Severity, UserRole};
 use warroom::protocol::Command;
 use warroom::server::writer::Failpoint;
 
+/// A one-event command (SEV5 has no default playbook).
 fn note(text: &str) -> Command {
-    Command::new(Intent::DeclareIncident {
-        title: text.into(),
-        severity: Severity::Sev5,
-        impact: String::new(),
-        drill: false,
-        services: Vec::new(),
-        private: false,
-    })
+    common::declare(text, Severity::Sev5)
 }
 
 async fn healthz(url: &str) -> (StatusCode, serde_json::Value) {
@@ -122,17 +116,7 @@ async fn a_log_holding_a_time_at_the_end_of_the_calendar_stops_nobody() {
     };
     let server = warroom::server::start(options()).await.unwrap();
     let admin = warroom::client::Client::new(&server.url(), &common::token(UserRole::Admin)).unwrap();
-    let declared = admin
-        .send(&Command::new(Intent::DeclareIncident {
-            title: "Checkout".into(),
-            severity: Severity::Sev1,
-            impact: String::new(),
-            drill: false,
-            services: Vec::new(),
-            private: false,
-        }))
-        .await
-        .unwrap();
+    let declared = admin.send(&common::declare("Checkout", Severity::Sev1)).await.unwrap();
     server.stop().await;
     // The event as the old version wrote it, straight into the store.
     let seq = declared.seq + 1;

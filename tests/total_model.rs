@@ -45,17 +45,7 @@ async fn server(data: &std::path::Path) -> RunningServer {
 }
 
 async fn declare(alice: &Client) -> IncidentId {
-    let ack = alice
-        .send(&Command::new(Intent::DeclareIncident {
-            title: "Checkout returns 502".into(),
-            severity: Severity::Sev1,
-            impact: String::new(),
-            drill: false,
-            services: Vec::new(),
-            private: false,
-        }))
-        .await
-        .unwrap();
+    let ack = alice.send(&common::declare("Checkout returns 502", Severity::Sev1)).await.unwrap();
     ack.events[0].fact.incident().unwrap()
 }
 

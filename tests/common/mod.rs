@@ -248,3 +248,15 @@ pub async fn smtp_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Mail>>>
     });
     (addr, mails)
 }
+
+/// A public declaration with nothing but a title and a severity, as most tests need.
+pub fn declare(title: &str, severity: warroom::model::Severity) -> warroom::protocol::Command {
+    warroom::protocol::Command::new(warroom::model::Intent::DeclareIncident {
+        title: title.into(),
+        severity,
+        impact: String::new(),
+        drill: false,
+        services: Vec::new(),
+        private: false,
+    })
+}
