@@ -215,6 +215,10 @@ pub struct Incident {
     /// People added to a private incident by its commander or an admin.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub members: BTreeSet<String>,
+    /// Set on a windowed copy of a closed incident: what it does not hold (see
+    /// [`super::window`]). Never in the log, only in states served to readers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elided: Option<super::Elided>,
 }
 
 /// Response metrics derived from milestones (FireFighter's definitions).
@@ -379,6 +383,7 @@ pub(super) fn apply_declared(state: &mut State, event: &Event) {
         services: services.clone(),
         private: *private,
         members: BTreeSet::new(),
+        elided: None,
     };
     inc.timeline
         .push(TimelineEntry::of(event, EntryKind::Declared { title: title.clone(), severity: *severity }));
@@ -488,6 +493,7 @@ mod tests {
             services: vec![],
             private: false,
             members: BTreeSet::new(),
+            elided: None,
         };
         assert_eq!(inc.durations(), Durations::default());
         for (m, mins) in [

@@ -13,6 +13,7 @@ pub mod probe;
 #[cfg(test)]
 mod props;
 pub mod timeline;
+pub mod window;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,7 @@ pub use intent::{Intent, Rejection};
 pub use library::Library;
 pub use playbook::Audience;
 pub use timeline::{EntryKind, TimelineEntry};
+pub use window::{Adopted, Elided, Window};
 
 /// Everything every responder sees. Maps are ordered so equal states serialize equally.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,6 +44,10 @@ pub struct State {
     /// Status page components a human set by hand (they stop following their probe).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub components: BTreeMap<String, incident::ComponentStatus>,
+    /// How much of closed incidents this copy keeps (not part of the state's JSON: a reader
+    /// sees what was dropped in each incident's `elided`).
+    #[serde(skip)]
+    pub window: Window,
 }
 
 impl State {
@@ -163,6 +169,9 @@ impl State {
                 let Some(kind) = kind else { return };
                 inc.updated_at = event.at;
                 inc.timeline.push(TimelineEntry::of(event, kind));
+                if matches!(fact, Fact::StatusChanged { .. }) {
+                    inc.window(self.window);
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use super::incident::snake_enum;
 use super::incident::Milestone;
 use super::intent::{check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_FAILED, MAX_NAME, MAX_TEXT};
 use super::timeline::{EntryKind, TimelineEntry};
-use super::{Context, State};
+use super::{Context, IncidentId, State};
 
 mod condition;
 mod spec;
@@ -158,6 +158,22 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
     Ok(vec![fact])
 }
 
+/// The incidents a probe's change from `from` to `to` is news to: the open ones about it.
+/// A first "up" (a probe just started) is no news to an incident.
+pub(super) fn hearing<'s>(
+    state: &'s State,
+    probe: &'s str,
+    from: Health,
+    to: Health,
+) -> impl Iterator<Item = IncidentId> + 's {
+    let news = !(from == Health::Unknown && to == Health::Up);
+    state
+        .incidents
+        .values()
+        .filter(move |i| news && i.status.is_open() && i.services.iter().any(|s| s == probe))
+        .map(|i| i.id)
+}
+
 /// Folds a probe's change or a component's override into the state; open incidents about
 /// the probe hear of the change on their timeline.
 pub(super) fn apply(state: &mut State, event: &Event) {
@@ -167,13 +183,9 @@ pub(super) fn apply(state: &mut State, event: &Event) {
             state.probes.insert(probe.clone(), ProbeState { health: *to, since: at, failed: failed.clone() });
             // Every open incident about this service hears of it; a bad turn is the
             // moment of detection if nobody recorded one.
-            // A first "up" (a probe just started) is no news to an incident.
-            let news = !(*from == Health::Unknown && *to == Health::Up);
-            for inc in state
-                .incidents
-                .values_mut()
-                .filter(|i| news && i.status.is_open() && i.services.contains(probe))
-            {
+            let hearing: Vec<IncidentId> = hearing(state, probe, *from, *to).collect();
+            for id in hearing {
+                let Some(inc) = state.incidents.get_mut(&id) else { continue };
                 inc.updated_at = at;
                 if to.is_bad() {
                     inc.milestones.entry(Milestone::Detected).or_insert(at);

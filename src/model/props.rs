@@ -342,6 +342,10 @@ fn present_everything(state: &State, lib: &Library, nows: &[DateTime<Utc>]) {
 fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestCaseError> {
     let lib = library();
     let mut state = State::default();
+    // The server's copy: closed incidents without timelines. It must decide as the full does.
+    let mut server = State::default().windowed(crate::model::Window::Timelines);
+    // Which events each incident's own fold reads (the log's per-incident index).
+    let mut touches: std::collections::BTreeMap<IncidentId, Vec<usize>> = Default::default();
     let mut log: Vec<Event> = Vec::new();
     // A few incidents first (with their default playbooks), so most intents find one.
     let declare = prelude.into_iter().map(|(severity, drill)| Action::Decide {
@@ -375,6 +379,7 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
                     .incident()
                     .filter(|id| state.incidents.get(id).is_some_and(|i| !i.visible_to(actor, cx.role)));
                 let decided = state.decide_with(&intent, &cx);
+                prop_assert_eq!(&server.decide_with(&intent, &cx), &decided, "windowed decide differs");
                 if let Some(id) = hidden {
                     // Nothing about a hidden incident may differ from a missing one.
                     prop_assert_eq!(decided, Err(Rejection::UnknownIncident(id)));
@@ -410,7 +415,11 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
         };
         let command_id = Uuid::from_u128(log.len() as u128 + 1);
         for e in stamp(state.seq + 1, at, actor, role, command_id, facts) {
+            for id in state.touched(&e) {
+                touches.entry(id).or_default().push(log.len());
+            }
             state.apply(&e);
+            server.apply(&e);
             crate::present::event_line(&e);
             log.push(e);
         }
@@ -440,6 +449,21 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
     let snapshot = serde_json::to_string(&state).map_err(|err| TestCaseError::fail(err.to_string()))?;
     let back: State = serde_json::from_str(&snapshot).map_err(|err| TestCaseError::fail(format!("{err}")))?;
     prop_assert_eq!(&back, &state);
+
+    // Each incident's own events fold to exactly what the whole log holds of it; windowed
+    // copies count every entry and hold the newest ones as they are.
+    let client = replica.windowed(crate::model::Window::Summaries);
+    for (id, full) in &state.incidents {
+        let mine = touches.get(id).map(|ix| ix.iter().map(|&i| &log[i]).collect::<Vec<_>>()).unwrap_or_default();
+        let own = crate::model::window::fold_incident(*id, mine);
+        prop_assert_eq!(own.as_ref(), Some(full));
+        for copy in [&server.incidents[id], &client.incidents[id]] {
+            prop_assert_eq!(copy.timeline_len(), full.timeline_len());
+            prop_assert!(full.timeline.ends_with(&copy.timeline));
+            prop_assert!(full.status.is_open() || !copy.is_full(), "a closed incident held whole");
+            prop_assert_eq!((copy.status, &copy.roles, &copy.milestones), (full.status, &full.roles, &full.milestones));
+        }
+    }
     Ok(())
 }
 

@@ -1,0 +1,263 @@
+//! Windowed state: after a year a war room holds ten thousand closed incidents and a million
+//! timeline entries, which nobody looks at at once. A copy of the state may keep closed
+//! incidents as summaries; the fold is the same `apply`, and what it dropped is fetched on
+//! demand (the server folds it again from the log's per-incident index).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Event, Fact, Incident, IncidentId, State};
+
+/// How much of a closed incident a copy of the state keeps. Dropping happens once, when the
+/// incident closes (or when a copy is windowed): events that come afterwards are kept, so a
+/// fetched full incident stays full and a summary keeps only its tail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Window {
+    /// Everything: what folding the whole log gives (tests, replays, the golden state).
+    #[default]
+    Full,
+    /// Closed incidents without their timelines: what the server decides with. `decide`
+    /// never reads a timeline, so it decides exactly as on the full state.
+    Timelines,
+    /// Closed incidents as summaries (no timeline, messages or checklist): what clients get.
+    Summaries,
+}
+
+/// What a windowed copy of an incident does not hold, all of it from before the incident
+/// closed. Absent on a full incident.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Elided {
+    /// The first `timeline` entries are not held; those held come after them.
+    pub timeline: u64,
+    /// Messages not held (a summary).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages: u64,
+    /// Whether a checklist was attached but is not held (a summary).
+    #[serde(default, skip_serializing_if = "super::is_false")]
+    pub checklist: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Incident {
+    /// Whether this copy holds everything the full fold holds.
+    pub fn is_full(&self) -> bool {
+        self.elided.is_none()
+    }
+
+    /// How many timeline entries the incident has, held or not.
+    pub fn timeline_len(&self) -> u64 {
+        let held = u64::try_from(self.timeline.len()).unwrap_or(u64::MAX);
+        self.elided.as_ref().map_or(0, |e| e.timeline).saturating_add(held)
+    }
+
+    /// Drops what `window` does not keep of a closed incident; open ones are kept whole.
+    pub fn window(&mut self, window: Window) {
+        if window == Window::Full || self.status.is_open() {
+            return;
+        }
+        let elided = self.elided.get_or_insert_with(Elided::default);
+        let dropped = u64::try_from(self.timeline.len()).unwrap_or(u64::MAX);
+        elided.timeline = elided.timeline.saturating_add(dropped);
+        self.timeline = Vec::new();
+        if window == Window::Summaries {
+            let dropped = u64::try_from(self.messages.len()).unwrap_or(u64::MAX);
+            elided.messages = elided.messages.saturating_add(dropped);
+            self.messages = Vec::new();
+            elided.checklist |= self.checklist.take().is_some();
+            self.snoozed.clear();
+        }
+    }
+}
+
+/// What [`State::adopt`] did with a fetched full incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopted {
+    /// It replaced the summary.
+    Done,
+    /// It is newer than this state: adopt it once the state reaches its seq.
+    Later,
+    /// It is older than this state (events came in meanwhile): fetch it again.
+    Stale,
+}
+
+impl State {
+    /// This state, keeping only what `window` keeps; every later `apply` keeps to it.
+    pub fn windowed(mut self, window: Window) -> State {
+        self.set_window(window);
+        self
+    }
+
+    pub fn set_window(&mut self, window: Window) {
+        self.window = window;
+        for inc in self.incidents.values_mut() {
+            inc.window(window);
+        }
+    }
+
+    /// Takes `full`, the full fold of one incident as of `seq`, in place of what this copy
+    /// holds of it. Only at the same seq is it exactly what this copy would hold unwindowed.
+    pub fn adopt(&mut self, full: Incident, seq: u64) -> Adopted {
+        match seq.cmp(&self.seq) {
+            std::cmp::Ordering::Greater => Adopted::Later,
+            std::cmp::Ordering::Less => Adopted::Stale,
+            std::cmp::Ordering::Equal => {
+                self.incidents.insert(full.id, full);
+                Adopted::Done
+            }
+        }
+    }
+
+    /// The incidents whose timeline `event` writes to, asked before applying it: what the
+    /// log's per-incident index records, so one incident's full fold reads only its events.
+    pub fn touched(&self, event: &Event) -> Vec<IncidentId> {
+        match &event.fact {
+            Fact::IncidentDeclared { incident, .. } => vec![*incident],
+            Fact::ProbeChanged { probe, from, to, .. } => super::probe::hearing(self, probe, *from, *to).collect(),
+            Fact::ComponentSet { .. } | Fact::Redacted => Vec::new(),
+            fact => fact.incident().filter(|id| self.incidents.contains_key(id)).into_iter().collect(),
+        }
+    }
+}
+
+/// The full fold of one incident from its events (those [`State::touched`] names it in), in
+/// order: exactly what folding the whole log holds of it.
+pub fn fold_incident<'e>(id: IncidentId, events: impl IntoIterator<Item = &'e Event>) -> Option<Incident> {
+    let mut state = State::default();
+    for e in events {
+        // Seqs of one incident's events are increasing but not consecutive.
+        state.seq = e.seq.saturating_sub(1);
+        state.apply(e);
+    }
+    state.incidents.remove(&id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::comms::Delivery;
+    use crate::model::probe::Health;
+    use crate::model::{stamp, Intent, Severity, Status, UserRole};
+
+    fn run(s: &mut State, log: &mut Vec<Event>, intent: Intent) {
+        let facts = s.decide(&intent).unwrap_or_else(|e| panic!("{intent:?}: {e}"));
+        let at = chrono::DateTime::UNIX_EPOCH + chrono::Duration::seconds(s.seq as i64 + 1_000_000);
+        for e in stamp(s.seq + 1, at, "ann", UserRole::Admin, uuid::Uuid::new_v4(), facts) {
+            s.apply(&e);
+            log.push(e);
+        }
+    }
+
+    /// Two incidents about `checkout`, one closed while the probe flaps, notes after closing.
+    fn a_log() -> Vec<Event> {
+        let mut s = State::default();
+        let mut log = Vec::new();
+        let declare = |title: &str| Intent::DeclareIncident {
+            title: title.into(),
+            severity: Severity::Sev2,
+            impact: "slow".into(),
+            drill: false,
+            services: vec!["checkout".into()],
+            private: false,
+        };
+        let probe = |health| Intent::RecordProbe {
+            probe: "checkout".into(),
+            health,
+            failed: vec!["500".into()],
+            auto_declare: None,
+        };
+        run(&mut s, &mut log, probe(Health::Up));
+        run(&mut s, &mut log, declare("one"));
+        run(&mut s, &mut log, declare("two"));
+        run(&mut s, &mut log, probe(Health::Down));
+        let one = IncidentId(1);
+        run(&mut s, &mut log, Intent::AddNote { incident: one, text: "looking".into() });
+        run(&mut s, &mut log, Intent::SetStatus { incident: one, status: Status::Closed, reason: Some("duplicate".into()) });
+        run(&mut s, &mut log, probe(Health::Up));
+        run(&mut s, &mut log, Intent::AddNote { incident: one, text: "after closing".into() });
+        run(&mut s, &mut log, Intent::AddNote { incident: IncidentId(2), text: "two's".into() });
+        log
+    }
+
+    fn fold(log: &[Event], window: Window) -> State {
+        let mut s = State::default().windowed(window);
+        for e in log {
+            s.apply(e);
+        }
+        s
+    }
+
+    #[test]
+    fn an_incidents_own_events_fold_to_what_the_whole_log_holds_of_it() {
+        let log = a_log();
+        let full = fold(&log, Window::Full);
+        let mut s = State::default();
+        for id in [IncidentId(1), IncidentId(2)] {
+            let mine: Vec<&Event> = log
+                .iter()
+                .filter(|e| {
+                    let touched = s.touched(e).contains(&id);
+                    s.apply(e);
+                    touched
+                })
+                .collect();
+            s = State::default();
+            assert_eq!(fold_incident(id, mine).as_ref(), full.incidents.get(&id), "{id}");
+        }
+        // The probe's turn to down reached both; its turn back up only the open one.
+        assert!(full.incidents[&IncidentId(1)].timeline.iter().any(|e| e.kind.tag() == "health"));
+        assert_eq!(full.incidents[&IncidentId(2)].timeline.iter().filter(|e| e.kind.tag() == "health").count(), 2);
+    }
+
+    #[test]
+    fn windows_drop_only_what_closed_and_keep_counting() {
+        let log = a_log();
+        let full = fold(&log, Window::Full);
+        for window in [Window::Timelines, Window::Summaries] {
+            let s = fold(&log, window);
+            let (one, full_one) = (&s.incidents[&IncidentId(1)], &full.incidents[&IncidentId(1)]);
+            assert_eq!(one.timeline_len(), full_one.timeline_len(), "{window:?}");
+            // The note written after closing is held, as the tail.
+            assert_eq!(one.timeline.len(), 1, "{window:?}");
+            assert_eq!(one.timeline.last(), full_one.timeline.last());
+            assert_eq!(one.status, Status::Closed);
+            // Open incidents are whole; the same windowing of a full state gives the same.
+            assert_eq!(s.incidents[&IncidentId(2)], full.incidents[&IncidentId(2)]);
+            assert_eq!(s.probes, full.probes);
+            let mut later = full.clone().windowed(window);
+            // Windowing after the fact drops the tail too; the counts agree.
+            assert_eq!(later.incidents[&IncidentId(1)].timeline_len(), full_one.timeline_len());
+            // A fetched full incident is adopted at the same seq only.
+            assert_eq!(later.adopt(full_one.clone(), s.seq + 1), Adopted::Later);
+            assert_eq!(later.adopt(full_one.clone(), s.seq - 1), Adopted::Stale);
+            assert_eq!(later.adopt(full_one.clone(), s.seq), Adopted::Done);
+            assert_eq!(later.incidents[&IncidentId(1)], *full_one);
+        }
+    }
+
+    #[test]
+    fn a_summary_forgets_messages_and_checklist_but_says_so() {
+        let mut inc = fold(&a_log(), Window::Full).incidents[&IncidentId(1)].clone();
+        inc.messages.push(crate::model::comms::Message {
+            id: uuid::Uuid::nil(),
+            channel: "status".into(),
+            audience: crate::model::Audience::StatusPage,
+            text: "we are on it".into(),
+            step: None,
+            by: "ann".into(),
+            at: chrono::DateTime::UNIX_EPOCH,
+            delivery: Delivery::Pending { attempts: 0, error: None },
+        });
+        let mut timelines = inc.clone();
+        timelines.window(Window::Timelines);
+        assert_eq!(timelines.messages.len(), 1, "the server keeps messages to decide and deliver");
+        inc.window(Window::Summaries);
+        assert!(inc.messages.is_empty() && inc.timeline.is_empty());
+        assert_eq!(inc.elided.as_ref().map(|e| e.messages), Some(1));
+        assert!(!inc.is_full());
+        // It reads back as it was written (the snapshot a client is sent).
+        let json = serde_json::to_string(&inc).unwrap();
+        assert_eq!(serde_json::from_str::<Incident>(&json).unwrap(), inc);
+    }
+}
