@@ -43,6 +43,82 @@ pub struct Snapshot {
     pub probes: Vec<ProbeView>,
 }
 
+/// One incident in `GET /api/v1/incidents`: what a list row needs, whatever the incident's size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentSummary {
+    pub id: crate::model::IncidentId,
+    pub title: String,
+    pub severity: Severity,
+    pub status: crate::model::Status,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commander: Option<String>,
+    pub declared_by: String,
+    pub declared_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub impact: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closure: Option<crate::model::ClosureReason>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+    /// Entries on its timeline (`GET /api/v1/incidents/{id}/timeline` pages through them).
+    pub timeline_len: u64,
+}
+
+impl From<&crate::model::Incident> for IncidentSummary {
+    fn from(i: &crate::model::Incident) -> Self {
+        IncidentSummary {
+            id: i.id,
+            title: i.title.clone(),
+            severity: i.severity,
+            status: i.status,
+            drill: i.drill,
+            private: i.private,
+            commander: i.commander().map(str::to_string),
+            declared_by: i.declared_by.clone(),
+            declared_at: i.declared_at(),
+            updated_at: i.updated_at,
+            impact: i.impact.clone(),
+            closure: i.closure,
+            services: i.services.clone(),
+            timeline_len: i.timeline_len(),
+        }
+    }
+}
+
+/// `GET /api/v1/incidents`: one page of summaries, in the order a responder wants them (open
+/// first, worst first, oldest first), as of `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentPage {
+    pub log: Uuid,
+    pub seq: u64,
+    /// How many incidents match the filters, on every page.
+    pub total: usize,
+    pub offset: usize,
+    pub incidents: Vec<IncidentSummary>,
+}
+
+/// `GET /api/v1/incidents/{id}`: the incident's full fold as of `seq`, everything included
+/// however long ago it closed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FullIncident {
+    pub log: Uuid,
+    pub seq: u64,
+    pub incident: crate::model::Incident,
+}
+
+/// `GET /api/v1/incidents/{id}/timeline`: entries `from..from + entries.len()` of `total`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePage {
+    pub seq: u64,
+    pub total: u64,
+    pub from: u64,
+    pub entries: Vec<crate::model::TimelineEntry>,
+}
+
 /// Samples per probe sent with a snapshot: enough for sparklines, small for a thousand probes.
 pub const SNAPSHOT_SAMPLES: usize = 60;
 

@@ -3,14 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use color_eyre::eyre::eyre;
 use serde::Serialize;
 
 use super::outbox::write;
-use super::{connect, snapshot, Connection};
+use super::{connect, Connection};
 use crate::client::Client;
 use crate::model::incident::format_duration;
-use crate::model::{Incident, IncidentId, Intent, Milestone, Role, Severity, Status};
+use crate::model::{IncidentId, Intent, Milestone, Role, Severity, Status};
+use crate::protocol::IncidentSummary;
 use crate::present::{age, escape_control, json_safe, one_line};
 use crate::protocol::Command;
 
@@ -110,8 +110,8 @@ struct IncidentRow<'a> {
     impact: &'a str,
 }
 
-impl<'a> From<&'a Incident> for IncidentRow<'a> {
-    fn from(i: &'a Incident) -> Self {
+impl<'a> From<&'a IncidentSummary> for IncidentRow<'a> {
+    fn from(i: &'a IncidentSummary) -> Self {
         IncidentRow {
             id: i.id,
             title: &i.title,
@@ -119,21 +119,18 @@ impl<'a> From<&'a Incident> for IncidentRow<'a> {
             status: i.status,
             drill: i.drill,
             private: i.private,
-            commander: i.commander(),
-            declared_at: i.declared_at(),
+            commander: i.commander.as_deref(),
+            declared_at: i.declared_at,
             impact: &i.impact,
         }
     }
 }
 
+/// The server filters, orders and pages: the CLI fetches the rows it prints, not the year of
+/// incidents behind them.
 async fn list(client: &Client, json: bool, all: bool) -> color_eyre::Result<()> {
-    let state = snapshot(client).await?;
-    let rows: Vec<IncidentRow> = state
-        .incidents_by_priority()
-        .into_iter()
-        .filter(|i| all || i.status.is_open())
-        .map(IncidentRow::from)
-        .collect();
+    let found = client.all_incidents(if all { "" } else { "status=open" }).await?;
+    let rows: Vec<IncidentRow> = found.iter().map(IncidentRow::from).collect();
     if json {
         out!("{}", json_safe(serde_json::to_string_pretty(&rows)?));
         return Ok(());
@@ -161,8 +158,9 @@ async fn list(client: &Client, json: bool, all: bool) -> color_eyre::Result<()> 
 }
 
 async fn show(client: &Client, json: bool, id: IncidentId) -> color_eyre::Result<()> {
-    let state = snapshot(client).await?;
-    let inc = state.incident(id).map_err(|e| eyre!("{e}"))?;
+    // The incident in full, however long ago it closed (clients hold closed ones as summaries).
+    let full = client.incident(id).await?;
+    let inc = &full.incident;
     if json {
         out!("{}", json_safe(serde_json::to_string_pretty(inc)?));
         return Ok(());

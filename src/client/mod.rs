@@ -154,8 +154,47 @@ impl Client {
         self.json(resp).await
     }
 
+    /// The shared state, closed incidents as summaries: the state keeps to that window as
+    /// events are applied, so a client's memory follows what is open, not the year behind.
     pub async fn snapshot(&self) -> Result<Snapshot, ClientError> {
-        self.get("/state", Duration::from_secs(30)).await
+        let mut snap: Snapshot = self.get("/state", Duration::from_secs(30)).await?;
+        snap.state.set_window(crate::model::Window::Summaries);
+        Ok(snap)
+    }
+
+    /// One page of incident summaries; `query` is the endpoint's query string (already
+    /// encoded, e.g. `status=open&limit=100`).
+    pub async fn incidents(&self, query: &str) -> Result<crate::protocol::IncidentPage, ClientError> {
+        self.get(&format!("/incidents?{query}"), Duration::from_secs(30)).await
+    }
+
+    /// Every incident summary matching `query`, page after page.
+    pub async fn all_incidents(&self, query: &str) -> Result<Vec<crate::protocol::IncidentSummary>, ClientError> {
+        let mut all = Vec::new();
+        loop {
+            let sep = if query.is_empty() { "" } else { "&" };
+            let page = self.incidents(&format!("{query}{sep}offset={}&limit=1000", all.len())).await?;
+            let got = page.incidents.len();
+            all.extend(page.incidents);
+            if got == 0 || all.len() >= page.total {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// An incident in full (however long ago it closed), as of the seq the answer names.
+    pub async fn incident(&self, id: crate::model::IncidentId) -> Result<crate::protocol::FullIncident, ClientError> {
+        self.get(&format!("/incidents/{id}"), Duration::from_secs(30)).await
+    }
+
+    /// Timeline entries `from..from + limit` of an incident.
+    pub async fn timeline(
+        &self,
+        id: crate::model::IncidentId,
+        from: u64,
+        limit: u64,
+    ) -> Result<crate::protocol::TimelinePage, ClientError> {
+        self.get(&format!("/incidents/{id}/timeline?from={from}&limit={limit}"), Duration::from_secs(30)).await
     }
 
     pub async fn whoami(&self) -> Result<crate::protocol::Whoami, ClientError> {

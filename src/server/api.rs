@@ -114,11 +114,29 @@ impl App {
     }
 }
 
+impl App {
+    /// The full fold of incident `id` as of `upto`, from the log, off the async threads.
+    pub(super) async fn fold_incident(
+        &self,
+        id: crate::model::IncidentId,
+        upto: u64,
+    ) -> Result<Option<crate::model::Incident>, HttpError> {
+        let events = self.inner.events.clone();
+        tokio::task::spawn_blocking(move || super::store::fold_incident(events.as_ref(), id, upto))
+            .await
+            .map_err(|e| HttpError::unavailable(e.to_string()))?
+            .map_err(|e| HttpError::unavailable(e.to_string()))
+    }
+}
+
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/commands", post(post_command))
         .route("/api/v1/state", get(get_state))
+        .route("/api/v1/incidents", get(super::incidents::list))
+        .route("/api/v1/incidents/{id}", get(super::incidents::one))
+        .route("/api/v1/incidents/{id}/timeline", get(super::incidents::timeline))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/library", get(get_library))
         .route("/status", get(super::status_page::html))

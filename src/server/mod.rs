@@ -2,8 +2,10 @@
 //! serves snapshots, event pages and the live stream to every client.
 
 pub mod api;
+pub mod checkpoint;
 pub mod conn;
 pub mod hub;
+pub mod incidents;
 pub mod library;
 pub mod notify;
 pub mod openapi;
@@ -173,7 +175,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let path = db_path(&opts.data_dir);
     let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
     let readers = store.readers().wrap_err_with(|| format!("opening readers of {}", path.display()))?;
-    let state = store.load_state().wrap_err_with(|| format!("loading {}", path.display()))?;
+    let state = store.load_state(crate::model::Window::Timelines).wrap_err_with(|| format!("loading {}", path.display()))?;
     let log = store.log_id().wrap_err_with(|| format!("reading {}", path.display()))?;
     let listener = listen(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;

@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::hub::{Hub, Published, View};
 use super::writer::Caller;
-use crate::model::State;
+use crate::model::{State, Window};
 
 /// How often an idle snapshot thread catches up with the log, so it rarely falls further
 /// behind than the broadcast buffer keeps (which would cost a copy of the shared state).
@@ -42,7 +42,8 @@ impl Snapshots {
     pub fn start(hub: Arc<Hub>) -> std::io::Result<Snapshots> {
         let (ask, asked) = mpsc::channel::<Ask>();
         let live = hub.subscribe();
-        let state = hub.state().clone();
+        // Readers get closed incidents as summaries; they fetch the rest on demand.
+        let state = hub.state().clone().windowed(Window::Summaries);
         std::thread::Builder::new()
             .name("warroom-snapshots".into())
             .spawn(move || Follower { hub, live, state, cached: HashMap::new() }.run(asked))?;
@@ -101,7 +102,7 @@ impl Follower {
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {
                     // Too far behind to replay: copy the shared state once, then go on.
                     self.live = self.hub.subscribe();
-                    self.state = self.hub.state().clone();
+                    self.state = self.hub.state().clone().windowed(Window::Summaries);
                 }
             }
         }

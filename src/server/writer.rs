@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::hub::Hub;
 use super::library::Shared;
-use super::store::{self, Batch, EventStore, StoreError, SNAPSHOT_EVERY};
+use super::checkpoint;
+use super::store::{self, Appended, Batch, EventStore, StoreError};
 use crate::model::{stamp, Context, Event, IncidentId, Library, Rejection, State, UserRole};
 use crate::protocol::{Ack, Command};
 
@@ -142,13 +143,12 @@ impl Drop for Gone {
 
 struct Writer {
     store: Box<dyn EventStore>,
-    /// The state as of the last commit plus the batch being decided.
+    /// The state as of the last commit plus the batch being decided. Closed incidents are
+    /// kept without their timelines ([`Window::Timelines`]): decide never reads them.
     working: State,
     hub: Arc<Hub>,
     library: Arc<Shared>,
     health: Arc<Health>,
-    last_snapshot: u64,
-    snapshots: std::sync::mpsc::SyncSender<State>,
 }
 
 impl Writer {
@@ -159,31 +159,11 @@ impl Writer {
         library: Arc<Shared>,
         health: Arc<Health>,
     ) -> Writer {
-        let last_snapshot = store.last_snapshot_seq().unwrap_or(0);
-        // Snapshots are written off the commit path: serializing and writing a large state took
-        // tens of milliseconds, stalling every command queued behind it.
-        let (snapshots, pending) = std::sync::mpsc::sync_channel::<State>(1);
-        let another = store.another();
-        let spawned = std::thread::Builder::new().name("warroom-snapshot".into()).spawn(move || {
-            let mut store = match another {
-                Ok(s) => s,
-                Err(e) => {
-                    crate::stderr!("warroom: no state snapshots will be written ({e})");
-                    return;
-                }
-            };
-            while let Ok(state) = pending.recv() {
-                // A failed snapshot only costs start-up time (the log is intact), but an
-                // operator should know why restarts got slow.
-                if let Err(e) = store.write_snapshot(&state) {
-                    crate::stderr!("warroom: writing the snapshot at seq {} failed: {e}", state.seq);
-                }
-            }
-        });
-        if let Err(e) = spawned {
-            crate::stderr!("warroom: no state snapshots will be written (thread: {e})");
+        match store.another() {
+            Ok(other) => checkpoint::start(other, hub.clone()),
+            Err(e) => crate::stderr!("warroom: no state snapshots will be written ({e})"),
         }
-        Writer { store, working, hub, library, health, last_snapshot, snapshots }
+        Writer { store, working, hub, library, health }
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<WriteRequest>) {
@@ -236,12 +216,6 @@ impl Writer {
                 self.health.set_store_problem(None);
                 self.publish(&fresh);
                 answer(self.store.as_ref(), batch, outcomes);
-                // One snapshot at a time; if the last is still being written, try next batch.
-                if self.working.seq >= self.last_snapshot + SNAPSHOT_EVERY
-                    && self.snapshots.try_send(self.working.clone()).is_ok()
-                {
-                    self.last_snapshot = self.working.seq;
-                }
             }
             Ok(Err(e)) => {
                 // Nothing of this batch is durable: forget it and tell every caller.
@@ -368,22 +342,27 @@ fn write_batch(
                     let events = stamp(working.seq + 1, now, &req.caller.name, req.caller.role, id, facts);
                     // The audience is known once the event is applied (a declaration makes the
                     // incident it is about); whether an incident is private never changes.
-                    let mut with_json: Vec<(Event, String, Option<String>)> =
-                        Vec::with_capacity(events.len());
+                    let mut appended: Vec<Appended> = Vec::with_capacity(events.len());
                     let mut audiences = Vec::with_capacity(events.len());
                     for e in &events {
+                        let touches = working.touched(e);
                         working.apply(e);
                         let audience = super::hub::audience(working, e);
                         audiences.push(audience);
                         let json = serde_json::to_string(e).expect("event serializes");
-                        with_json.push((e.clone(), json, audience.map(|a| a.to_string())));
+                        appended.push(Appended {
+                            event: e.clone(),
+                            json,
+                            audience: audience.map(|a| a.to_string()),
+                            touches,
+                        });
                     }
-                    tx.append(&digest, &with_json)?;
+                    tx.append(&digest, &appended)?;
                     if let (Some(f), Some(l)) = (events.first(), events.last()) {
                         in_batch.insert(id, (f.seq, l.seq, digest));
                     }
                     fresh.extend(
-                        with_json.into_iter().zip(audiences).map(|((e, j, _), a)| (e, Arc::from(j), a)),
+                        appended.into_iter().zip(audiences).map(|(a, aud)| (a.event, Arc::from(a.json), aud)),
                     );
                     outcomes.push(Outcome::New(events));
                 }

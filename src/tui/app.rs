@@ -43,12 +43,18 @@ pub enum Msg {
         remaining: usize,
         stopped: Option<String>,
     },
+    /// A closed incident in full, fetched because it is being looked at.
+    Fetched(Box<crate::protocol::FullIncident>),
+    /// Fetching it failed (the server said why); it is asked again after a reconnect.
+    FetchFailed(IncidentId, String),
 }
 
 /// What `update` asks the runner to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Send(Command),
+    /// Fetch this incident in full: the console holds closed ones as summaries.
+    Fetch(IncidentId),
     Quit,
 }
 
@@ -138,6 +144,10 @@ pub struct App {
     pub step: usize,
     /// Something visible changed since the last draw.
     pub dirty: bool,
+    /// Closed incidents being fetched in full, and fetched ones newer than the state, kept
+    /// until the state reaches their seq (see [`State::adopt`]).
+    pub fetching: std::collections::BTreeSet<IncidentId>,
+    pub fetched: std::collections::BTreeMap<IncidentId, crate::protocol::FullIncident>,
 }
 
 const FLASH_SECS: i64 = 6;
@@ -178,6 +188,8 @@ impl App {
             probe: 0,
             step: 0,
             dirty: true,
+            fetching: Default::default(),
+            fetched: Default::default(),
         }
     }
 
@@ -268,6 +280,40 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut effects = self.handle(msg);
+        // The incident being looked at is shown whole: a closed one held as a summary is
+        // fetched (once at a time) whatever brought it into view.
+        if let Some(id) = self.selected {
+            let summary = self.state.incidents.get(&id).is_some_and(|i| !i.is_full());
+            if summary && !self.fetching.contains(&id) && self.conn.online {
+                self.fetching.insert(id);
+                effects.push(Effect::Fetch(id));
+            }
+        }
+        effects
+    }
+
+    /// Takes a fetched full incident if the state is at its seq, keeps it for later if the
+    /// state is behind, and drops it (to be asked again) if the state moved past it.
+    fn adopt(&mut self, full: crate::protocol::FullIncident) {
+        let id = full.incident.id;
+        match self.state.adopt(full.incident.clone(), full.seq) {
+            crate::model::Adopted::Done => {
+                self.fetching.remove(&id);
+                self.fetched.remove(&id);
+                self.list_stale = true;
+            }
+            crate::model::Adopted::Later => {
+                self.fetched.insert(id, full);
+            }
+            crate::model::Adopted::Stale => {
+                self.fetching.remove(&id);
+                self.fetched.remove(&id);
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) -> Vec<Effect> {
         // Probe samples stream constantly (a thousand probes: ~200 a second); they are shown
         // with the next 1 Hz tick instead of costing a frame each.
         if let Msg::Sync(SyncEvent::Sample(sample)) = msg {
@@ -317,6 +363,14 @@ impl App {
                 self.flash(Level::Error, e);
                 vec![]
             }
+            Msg::Fetched(full) => {
+                self.adopt(*full);
+                vec![]
+            }
+            Msg::FetchFailed(id, why) => {
+                self.flash(Level::Error, format!("cannot fetch {id} in full: {why}"));
+                vec![]
+            }
             Msg::Flushed { sent: _, refused, remaining, stopped } => {
                 self.queued = remaining;
                 if let Some(why) = refused.into_iter().next() {
@@ -333,6 +387,9 @@ impl App {
         match ev {
             SyncEvent::Snapshot(snap) => {
                 self.state = snap.state;
+                // A new state (a reconnect, a reset log): what was fetched is asked again.
+                self.fetching.clear();
+                self.fetched.clear();
                 self.probes = snap.probes;
                 self.conn.last_sync = Some(self.now);
                 self.list_stale = true;
@@ -347,6 +404,11 @@ impl App {
                     }
                 }
                 self.state.apply(&e);
+                if let Some(id) = self.fetched.iter().find(|(_, f)| f.seq <= self.state.seq).map(|(id, _)| *id) {
+                    if let Some(full) = self.fetched.remove(&id) {
+                        self.adopt(full);
+                    }
+                }
                 self.conn.last_sync = Some(self.now);
                 self.list_stale = true;
                 if affects_selected && !self.timeline.follow {

@@ -208,6 +208,7 @@ async fn event_loop(
 
     // The outbox flusher: sends queued commands in order whenever kicked, and retries while
     // anything waits.
+    let fetcher = client.clone();
     tasks.push(tokio::spawn(flusher(outbox.clone(), client, kick_rx, tx.clone())));
 
     let mut stdout = std::io::stdout();
@@ -240,6 +241,18 @@ async fn event_loop(
             for effect in app.update(m) {
                 match effect {
                     Effect::Quit => quit = true,
+                    Effect::Fetch(id) => {
+                        let (tx, client) = (tx.clone(), fetcher.clone());
+                        tasks.retain(|t| !t.is_finished());
+                        tasks.push(tokio::spawn(async move {
+                            let got = client.incident(id).await;
+                            let msg = match got {
+                                Ok(full) => Msg::Fetched(Box::new(full)),
+                                Err(e) => Msg::FetchFailed(id, e.to_string()),
+                            };
+                            let _ = tx.send(msg).await;
+                        }));
+                    }
                     Effect::Send(cmd) => {
                         // Durable before anything else: the command survives a crash or a
                         // dead network from here on. A server never reached gets no queue

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::model::{Event, State};
+use crate::model::{Event, IncidentId, State, Window};
 
-pub use sqlite::{SqliteStore as Store, SCHEMA_VERSION};
+pub use sqlite::{snapshot_path, SqliteStore as Store, SCHEMA_VERSION};
 
 /// Write a snapshot after this many events, so a restart folds at most this many.
 pub const SNAPSHOT_EVERY: u64 = 10_000;
@@ -67,6 +67,17 @@ impl StoredEvent {
     }
 }
 
+/// One event as the writer appends it: its JSON (written as is, and sent to subscribers),
+/// who may read it (see [`StoredEvent::audience`]), and the incidents whose timeline it
+/// writes to ([`State::touched`]), for the per-incident index.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub event: Event,
+    pub json: String,
+    pub audience: Option<String>,
+    pub touches: Vec<IncidentId>,
+}
+
 /// The writer's side of the store: one owner, on one thread.
 pub trait EventStore: Send {
     /// Brings the schema up to this binary's version, all in one transaction; refuses a
@@ -84,12 +95,14 @@ pub trait EventStore: Send {
     /// since one writer orders seqs.
     fn begin(&mut self) -> StoreResult<Box<dyn Batch + '_>>;
 
-    /// The newest snapshot and every event after it, folded: the state to serve on start.
+    /// The newest snapshot and every event after it, folded into a state that keeps to
+    /// `window`: the state to serve on start.
     /// Postgres: the same two queries, the events streamed with a cursor.
-    fn load_state(&self) -> StoreResult<State>;
+    fn load_state(&self, window: Window) -> StoreResult<State>;
 
-    /// Keeps `state` as the newest snapshot (and drops older ones).
-    /// Postgres: `INSERT … ON CONFLICT DO UPDATE` plus `DELETE`, in one transaction.
+    /// Keeps `state` as the newest snapshot (and drops older ones), without holding up the
+    /// writer: SQLite writes it to a file beside the database, never under the log's lock.
+    /// Postgres: `INSERT … ON CONFLICT DO UPDATE` plus `DELETE` in a table of its own.
     fn write_snapshot(&mut self, state: &State) -> StoreResult<()>;
 
     /// The seq of the newest snapshot, 0 if none.
@@ -114,10 +127,9 @@ pub trait Batch {
     /// Postgres: `SELECT … FROM commands WHERE id = $1` in the same transaction.
     fn seen_command(&mut self, id: Uuid) -> StoreResult<Option<SeenCommand>>;
 
-    /// Appends one command's events (each with its JSON, written as is, and its audience:
-    /// see [`StoredEvent::audience`]) and its idempotency record.
+    /// Appends one command's events, their per-incident index, and its idempotency record.
     /// Postgres: `INSERT`s, or one `COPY` per batch if that ever matters.
-    fn append(&mut self, digest: &str, events: &[(Event, String, Option<String>)]) -> StoreResult<()>;
+    fn append(&mut self, digest: &str, events: &[Appended]) -> StoreResult<()>;
 
     /// A write that changes nothing, to learn whether writes work again after a failure.
     fn touch(&mut self) -> StoreResult<()>;
@@ -131,6 +143,16 @@ pub trait Batch {
 pub trait EventReader: Send + Sync {
     /// Stored events with `from <= seq <= to`, in order, at most `limit`.
     fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Every event that wrote to incident `id`'s timeline with `seq <= upto`, in order: what
+    /// [`crate::model::window::fold_incident`] needs. Postgres: the same join.
+    fn incident_events(&self, id: IncidentId, upto: u64) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// The full fold of incident `id` as of `upto`, from the log; `None` if it has no events.
+pub fn fold_incident(reader: &dyn EventReader, id: IncidentId, upto: u64) -> StoreResult<Option<crate::model::Incident>> {
+    let events = reader.incident_events(id, upto)?.iter().map(StoredEvent::decode).collect::<StoreResult<Vec<_>>>()?;
+    Ok(crate::model::window::fold_incident(id, &events))
 }
 
 /// The events a command wrote, decoded, for answering its replay.

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use uuid::Uuid;
 
-use super::{Batch, EventReader, EventStore, SeenCommand, StoreError, StoreResult, StoredEvent};
-use crate::model::{Event, State};
+use super::{Appended, Batch, EventReader, EventStore, SeenCommand, StoreError, StoreResult, StoredEvent};
+use crate::model::{Event, IncidentId, State, Window};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -20,6 +20,8 @@ impl From<rusqlite::Error> for StoreError {
 struct Migration {
     version: u32,
     sql: &'static str,
+    /// What SQL cannot do, run after `sql` in the same transaction (e.g. folding the log).
+    then: Option<fn(&Transaction<'_>) -> StoreResult<()>>,
 }
 
 /// Every schema this binary knows, oldest first. Append only: a released migration is never
@@ -52,11 +54,44 @@ const MIGRATIONS: &[Migration] = &[
                   key TEXT PRIMARY KEY,
                   value TEXT NOT NULL
               );",
+        then: None,
     },
     // The visibility seam: who may see an event. NULL is public, which every event is until
     // private incidents and game-day villains write something else; reads ignore it for now.
-    Migration { version: 2, sql: "ALTER TABLE events ADD COLUMN audience TEXT NULL;" },
+    Migration { version: 2, sql: "ALTER TABLE events ADD COLUMN audience TEXT NULL;", then: None },
+    // Which incidents each event writes to, so one incident's full fold reads only its events
+    // (servers and clients keep closed incidents as summaries). Snapshots move to a file
+    // beside the database, written without the log's write lock; the old rows go.
+    Migration {
+        version: 3,
+        sql: "CREATE TABLE touches (
+                  incident INTEGER NOT NULL,
+                  seq INTEGER NOT NULL,
+                  PRIMARY KEY (incident, seq)
+              ) WITHOUT ROWID;
+              DELETE FROM snapshots;",
+        then: Some(index_touches),
+    },
 ];
+
+/// Fills `touches` for a log written before it existed, by folding it once.
+fn index_touches(tx: &Transaction<'_>) -> StoreResult<()> {
+    let mut state = State::default().windowed(Window::Timelines);
+    let mut stmt = tx.prepare("SELECT seq, body FROM events ORDER BY seq")?;
+    let mut insert = tx.prepare("INSERT OR IGNORE INTO touches(incident, seq) VALUES (?1, ?2)")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let seq: u64 = row.get(0)?;
+        let body: String = row.get(1)?;
+        let event: Event = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt { what: format!("event {seq}"), detail: e.to_string() })?;
+        for id in state.touched(&event) {
+            insert.execute(params![id.0, seq])?;
+        }
+        state.apply(&event);
+    }
+    Ok(())
+}
 
 /// The newest schema this binary knows.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -139,6 +174,9 @@ impl EventStore for SqliteStore {
                 what: format!("schema migration {}", m.version),
                 detail: e.to_string(),
             })?;
+            if let Some(then) = m.then {
+                then(&tx)?;
+            }
             tx.execute(
                 "INSERT INTO schema_version(version, applied_at) VALUES (?1, ?2)",
                 params![m.version, now],
@@ -164,19 +202,11 @@ impl EventStore for SqliteStore {
         Ok(Box::new(SqliteBatch(self.transaction()?)))
     }
 
-    fn load_state(&self) -> StoreResult<State> {
-        let snapshot: Option<(u64, String)> = self
-            .conn
-            .query_row("SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let mut state = match snapshot {
-            Some((seq, json)) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                what: format!("snapshot at seq {seq}"),
-                detail: e.to_string(),
-            })?,
-            None => State::default(),
+    fn load_state(&self, window: Window) -> StoreResult<State> {
+        let log = self.log_id()?;
+        let mut state = match read_snapshot(&self.path, log)? {
+            Some(state) => state.windowed(window),
+            None => State::default().windowed(window),
         };
         let mut stmt = self.conn.prepare("SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq")?;
         let mut rows = stmt.query([state.seq])?;
@@ -197,15 +227,28 @@ impl EventStore for SqliteStore {
     }
 
     fn write_snapshot(&mut self, state: &State) -> StoreResult<()> {
-        let json = serde_json::to_string(state).expect("state serializes");
-        let tx = self.transaction()?;
-        tx.execute("INSERT OR REPLACE INTO snapshots(seq, state) VALUES (?1, ?2)", params![state.seq, json])?;
-        tx.execute("DELETE FROM snapshots WHERE seq < ?1", [state.seq])?;
-        Ok(tx.commit()?)
+        use std::io::Write;
+        let path = snapshot_path(&self.path);
+        let partial = path.with_extension("snapshot.partial");
+        let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", partial.display()).into());
+        let header = SnapshotHeader { log: self.log_id()?, seq: state.seq };
+        let file = std::fs::File::create(&partial).map_err(io)?;
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut out, &header).map_err(|e| io(e.into()))?;
+        out.write_all(b"\n").map_err(io)?;
+        serde_json::to_writer(&mut out, state).map_err(|e| io(e.into()))?;
+        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        // Durable before it replaces the last one, which stays whole if we crash meanwhile.
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&partial, &path).map_err(io)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(())
     }
 
     fn last_snapshot_seq(&self) -> StoreResult<u64> {
-        Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM snapshots", [], |r| r.get(0))?)
+        Ok(read_header(&snapshot_path(&self.path))?.filter(|h| Some(h.log) == self.log_id().ok()).map_or(0, |h| h.seq))
     }
 
     fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
@@ -237,28 +280,33 @@ impl Batch for SqliteBatch<'_> {
             .optional()?)
     }
 
-    fn append(&mut self, digest: &str, events: &[(Event, String, Option<String>)]) -> StoreResult<()> {
+    fn append(&mut self, digest: &str, events: &[Appended]) -> StoreResult<()> {
         let mut insert = self.0.prepare_cached(
             "INSERT INTO events(seq, command_id, at, actor, kind, body, audience) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for (e, json, audience) in events {
+        let mut touch = self.0.prepare_cached("INSERT OR IGNORE INTO touches(incident, seq) VALUES (?1, ?2)")?;
+        for a in events {
+            let e = &a.event;
             insert.execute(params![
                 e.seq,
                 e.command_id.to_string(),
                 e.at.to_rfc3339(),
                 e.actor,
                 e.fact.kind(),
-                json,
-                audience
+                a.json,
+                a.audience
             ])?;
+            for id in &a.touches {
+                touch.execute(params![id.0, e.seq])?;
+            }
         }
-        if let (Some((first, _, _)), Some((last, _, _))) = (events.first(), events.last()) {
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
             self.0
                 .prepare_cached(
                     "INSERT INTO commands(id, digest, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![first.command_id.to_string(), digest, first.seq, last.seq])?;
+                .execute(params![first.event.command_id.to_string(), digest, first.event.seq, last.event.seq])?;
         }
         Ok(())
     }
@@ -290,17 +338,98 @@ impl Readers {
     }
 }
 
-impl EventReader for Readers {
-    fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+impl Readers {
+    fn with<T>(&self, read: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
             None => self.open()?,
         };
-        let rows = event_bodies(&conn, from, to, limit);
+        let result = read(&conn);
         self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
-        rows
+        result
     }
+}
+
+impl EventReader for Readers {
+    fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+        self.with(|conn| event_bodies(conn, from, to, limit))
+    }
+
+    fn incident_events(&self, id: IncidentId, upto: u64) -> StoreResult<Vec<StoredEvent>> {
+        self.with(|conn| incident_bodies(conn, id, upto))
+    }
+}
+
+/// Where the SQLite store at `db` keeps its snapshot: beside it, so writing one never takes
+/// the log's write lock (a large one wrote 15–21k WAL pages under it, stalling the writer).
+pub fn snapshot_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".snapshot");
+    db.with_file_name(name)
+}
+
+/// The snapshot file's first line: which log and seq the state on the second line is of.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SnapshotHeader {
+    log: Uuid,
+    seq: u64,
+}
+
+fn read_header(path: &Path) -> StoreResult<Option<SnapshotHeader>> {
+    use std::io::BufRead;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::Backend(format!("{}: {e}", path.display()).into())),
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(file)
+        .read_line(&mut line)
+        .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display()).into()))?;
+    Ok(serde_json::from_str(&line).ok())
+}
+
+/// The snapshot of log `log`, if there is one for it. A snapshot of another log (a file
+/// copied from elsewhere) or one that does not read back is ignored: the log alone is the
+/// truth, the snapshot only saves folding it, so the cost is start-up time, said on stderr.
+fn read_snapshot(db: &Path, log: Uuid) -> StoreResult<Option<State>> {
+    use std::io::BufRead;
+    let path = snapshot_path(db);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::Backend(format!("{}: {e}", path.display()).into())),
+    };
+    let mut lines = std::io::Cursor::new(text.as_bytes()).lines();
+    let header: Option<SnapshotHeader> = lines.next().and_then(|l| l.ok()).and_then(|l| serde_json::from_str(&l).ok());
+    let Some(header) = header.filter(|h| h.log == log) else {
+        crate::stderr!("warroom: ignoring {}: not a snapshot of this log; folding the whole log", path.display());
+        return Ok(None);
+    };
+    let body = text.split_once('\n').map_or("", |(_, b)| b);
+    match serde_json::from_str::<State>(body) {
+        Ok(state) if state.seq == header.seq => Ok(Some(state)),
+        Ok(_) | Err(_) => {
+            crate::stderr!("warroom: ignoring {}: it does not read back; folding the whole log", path.display());
+            Ok(None)
+        }
+    }
+}
+
+/// Events that wrote to incident `id`'s timeline, up to `upto`.
+fn incident_bodies(conn: &Connection, id: IncidentId, upto: u64) -> StoreResult<Vec<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.seq, e.kind, e.body, e.audience FROM touches t JOIN events e ON e.seq = t.seq \
+         WHERE t.incident = ?1 AND t.seq <= ?2 ORDER BY t.seq",
+    )?;
+    let (Ok(id), upto) = (i64::try_from(id.0), i64::try_from(upto).unwrap_or(i64::MAX)) else {
+        return Ok(Vec::new());
+    };
+    let rows = stmt.query_map(params![id, upto], |r| {
+        Ok(StoredEvent { seq: r.get(0)?, kind: r.get(1)?, body: r.get(2)?, audience: r.get(3)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Stored events with `from <= seq <= to`, at most `limit`.
@@ -329,7 +458,7 @@ mod tests {
         stmt.query_map([], |r| r.get::<_, String>(1)).unwrap().collect::<Result<_, _>>().unwrap()
     }
 
-    fn declared(seq: u64) -> (Event, String, Option<String>) {
+    fn declared(seq: u64) -> Appended {
         let fact = Fact::IncidentDeclared {
             incident: IncidentId(1),
             title: "db down".into(),
@@ -342,7 +471,7 @@ mod tests {
         let e = stamp(seq, chrono::Utc::now(), "alice", UserRole::Commander, Uuid::new_v4(), vec![fact])
             .remove(0);
         let json = serde_json::to_string(&e).unwrap();
-        (e, json, None)
+        Appended { event: e, json, audience: None, touches: vec![IncidentId(1)] }
     }
 
     #[test]
@@ -350,7 +479,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(&dir.path().join("db")).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
         assert!(columns(&store.conn, "events").contains(&"audience".to_string()));
         let mut batch = store.begin().unwrap();
         batch.append("d", &[declared(1)]).unwrap();
@@ -358,11 +487,10 @@ mod tests {
         let audience: Option<String> =
             store.conn.query_row("SELECT audience FROM events WHERE seq = 1", [], |r| r.get(0)).unwrap();
         assert_eq!(audience, None);
-        assert_eq!(store.load_state().unwrap().seq, 1);
+        assert_eq!(store.load_state(Window::Full).unwrap().seq, 1);
         // A narrower audience is stored and read back with the event.
-        let (e, json, _) = declared(2);
         let mut batch = store.begin().unwrap();
-        batch.append("e", &[(e, json, Some("INC-1".into()))]).unwrap();
+        batch.append("e", &[Appended { audience: Some("INC-1".into()), ..declared(2) }]).unwrap();
         batch.commit().unwrap();
         let read = store.readers().unwrap().read_events(1, 2, 10).unwrap();
         let audiences: Vec<_> = read.iter().map(|r| r.audience.as_deref()).collect();
@@ -385,7 +513,7 @@ mod tests {
     fn a_database_from_before_migrations_is_upgraded_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let (event, json, _) = declared(1);
+        let Appended { event, json, .. } = declared(1);
         {
             // What warroom wrote before `schema_version` existed: migration 1's tables, a log id.
             let conn = Connection::open(&path).unwrap();
@@ -416,7 +544,44 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
+        // The per-incident index was built by folding the old log.
+        let touched = store.readers().unwrap().incident_events(IncidentId(1), u64::MAX).unwrap();
+        assert_eq!(touched.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn snapshots_live_beside_the_log_and_only_count_for_their_own_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        let mut batch = store.begin().unwrap();
+        batch.append("d", &[declared(1)]).unwrap();
+        batch.commit().unwrap();
+        let state = store.load_state(Window::Full).unwrap();
+        assert_eq!(store.last_snapshot_seq().unwrap(), 0);
+        store.write_snapshot(&state).unwrap();
+        assert_eq!(store.last_snapshot_seq().unwrap(), 1);
+        assert!(snapshot_path(&path).exists(), "beside the database");
+        // A later event is folded on top of the snapshot.
+        let mut batch = store.begin().unwrap();
+        batch.append("e", &[Appended { touches: vec![], ..declared(2) }]).unwrap();
+        batch.commit().unwrap();
+        assert_eq!(store.load_state(Window::Full).unwrap().seq, 2);
+        // Another log's snapshot (a file copied in) is not trusted: the log is folded instead.
+        let other = dir.path().join("other");
+        let mut elsewhere = SqliteStore::open(&other).unwrap();
+        let mut forged = state.clone();
+        forged.seq = 2;
+        forged.incidents.clear();
+        elsewhere.write_snapshot(&forged).unwrap();
+        std::fs::copy(snapshot_path(&other), snapshot_path(&path)).unwrap();
+        assert_eq!(store.last_snapshot_seq().unwrap(), 0);
+        let loaded = store.load_state(Window::Full).unwrap();
+        assert_eq!((loaded.seq, loaded.incidents.len()), (2, 1));
+        // So is a damaged one.
+        std::fs::write(snapshot_path(&path), "{\"log\":\"x\"").unwrap();
+        assert_eq!(store.load_state(Window::Full).unwrap().seq, 2);
     }
 
     #[test]

@@ -45,8 +45,16 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if rest.height == 0 {
         return;
     }
-    let len = inc.timeline.len();
-    let state = if app.timeline.follow {
+    let len = inc.timeline_len();
+    let state = if !inc.is_full() {
+        // A closed incident held as a summary: the rest is on its way (see `App::update`).
+        let held = inc.timeline.len();
+        if app.conn.online {
+            format!("{} earlier entries loading", len.saturating_sub(held as u64))
+        } else {
+            format!("{} earlier entries on the server (offline)", len.saturating_sub(held as u64))
+        }
+    } else if app.timeline.follow {
         "following".to_string()
     } else {
         format!("{} newer below · G follows", app.timeline.offset)
