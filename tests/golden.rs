@@ -178,7 +178,10 @@ async fn a_database_from_before_migrations_opens_migrated_with_nothing_lost() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(store.log_id().unwrap().to_string(), LOG_ID);
-    assert_eq!(serde_json::to_value(store.load_state(warroom::model::Window::Full).unwrap()).unwrap(), golden_state());
+    assert_eq!(
+        serde_json::to_value(store.load_state(warroom::model::Window::Full).unwrap()).unwrap(),
+        golden_state()
+    );
     let golden = golden_events();
     let stored = store.read_events(1, u64::MAX, usize::MAX).unwrap();
     let bodies: Vec<&str> = stored.iter().map(|r| r.body.as_str()).collect();

@@ -10,9 +10,9 @@ use super::{connect, Connection};
 use crate::client::Client;
 use crate::model::incident::format_duration;
 use crate::model::{IncidentId, Intent, Milestone, Role, Severity, Status};
-use crate::protocol::IncidentSummary;
 use crate::present::{age, escape_control, json_safe, one_line};
 use crate::protocol::Command;
+use crate::protocol::IncidentSummary;
 
 #[derive(Subcommand, Debug)]
 pub enum IncidentCmd {

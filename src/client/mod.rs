@@ -169,7 +169,10 @@ impl Client {
     }
 
     /// Every incident summary matching `query`, page after page.
-    pub async fn all_incidents(&self, query: &str) -> Result<Vec<crate::protocol::IncidentSummary>, ClientError> {
+    pub async fn all_incidents(
+        &self,
+        query: &str,
+    ) -> Result<Vec<crate::protocol::IncidentSummary>, ClientError> {
         let mut all = Vec::new();
         loop {
             let sep = if query.is_empty() { "" } else { "&" };
@@ -183,7 +186,10 @@ impl Client {
     }
 
     /// An incident in full (however long ago it closed), as of the seq the answer names.
-    pub async fn incident(&self, id: crate::model::IncidentId) -> Result<crate::protocol::FullIncident, ClientError> {
+    pub async fn incident(
+        &self,
+        id: crate::model::IncidentId,
+    ) -> Result<crate::protocol::FullIncident, ClientError> {
         self.get(&format!("/incidents/{id}"), Duration::from_secs(30)).await
     }
 
@@ -194,7 +200,8 @@ impl Client {
         from: u64,
         limit: u64,
     ) -> Result<crate::protocol::TimelinePage, ClientError> {
-        self.get(&format!("/incidents/{id}/timeline?from={from}&limit={limit}"), Duration::from_secs(30)).await
+        self.get(&format!("/incidents/{id}/timeline?from={from}&limit={limit}"), Duration::from_secs(30))
+            .await
     }
 
     pub async fn whoami(&self) -> Result<crate::protocol::Whoami, ClientError> {

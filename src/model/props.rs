@@ -454,14 +454,18 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
     // copies count every entry and hold the newest ones as they are.
     let client = replica.windowed(crate::model::Window::Summaries);
     for (id, full) in &state.incidents {
-        let mine = touches.get(id).map(|ix| ix.iter().map(|&i| &log[i]).collect::<Vec<_>>()).unwrap_or_default();
+        let mine =
+            touches.get(id).map(|ix| ix.iter().map(|&i| &log[i]).collect::<Vec<_>>()).unwrap_or_default();
         let own = crate::model::window::fold_incident(*id, mine);
         prop_assert_eq!(own.as_ref(), Some(full));
         for copy in [&server.incidents[id], &client.incidents[id]] {
             prop_assert_eq!(copy.timeline_len(), full.timeline_len());
             prop_assert!(full.timeline.ends_with(&copy.timeline));
             prop_assert!(full.status.is_open() || !copy.is_full(), "a closed incident held whole");
-            prop_assert_eq!((copy.status, &copy.roles, &copy.milestones), (full.status, &full.roles, &full.milestones));
+            prop_assert_eq!(
+                (copy.status, &copy.roles, &copy.milestones),
+                (full.status, &full.roles, &full.milestones)
+            );
         }
     }
     Ok(())

@@ -114,7 +114,9 @@ impl State {
     pub fn touched(&self, event: &Event) -> Vec<IncidentId> {
         match &event.fact {
             Fact::IncidentDeclared { incident, .. } => vec![*incident],
-            Fact::ProbeChanged { probe, from, to, .. } => super::probe::hearing(self, probe, *from, *to).collect(),
+            Fact::ProbeChanged { probe, from, to, .. } => {
+                super::probe::hearing(self, probe, *from, *to).collect()
+            }
             Fact::ComponentSet { .. } | Fact::Redacted => Vec::new(),
             fact => fact.incident().filter(|id| self.incidents.contains_key(id)).into_iter().collect(),
         }
@@ -173,7 +175,11 @@ mod tests {
         run(&mut s, &mut log, probe(Health::Down));
         let one = IncidentId(1);
         run(&mut s, &mut log, Intent::AddNote { incident: one, text: "looking".into() });
-        run(&mut s, &mut log, Intent::SetStatus { incident: one, status: Status::Closed, reason: Some("duplicate".into()) });
+        run(
+            &mut s,
+            &mut log,
+            Intent::SetStatus { incident: one, status: Status::Closed, reason: Some("duplicate".into()) },
+        );
         run(&mut s, &mut log, probe(Health::Up));
         run(&mut s, &mut log, Intent::AddNote { incident: one, text: "after closing".into() });
         run(&mut s, &mut log, Intent::AddNote { incident: IncidentId(2), text: "two's".into() });
@@ -207,7 +213,10 @@ mod tests {
         }
         // The probe's turn to down reached both; its turn back up only the open one.
         assert!(full.incidents[&IncidentId(1)].timeline.iter().any(|e| e.kind.tag() == "health"));
-        assert_eq!(full.incidents[&IncidentId(2)].timeline.iter().filter(|e| e.kind.tag() == "health").count(), 2);
+        assert_eq!(
+            full.incidents[&IncidentId(2)].timeline.iter().filter(|e| e.kind.tag() == "health").count(),
+            2
+        );
     }
 
     #[test]

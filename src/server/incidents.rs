@@ -57,14 +57,20 @@ pub async fn list(State(app): State<App>, caller: Caller, uri: Uri) -> Result<Js
         Some("open") => Some(true),
         Some("closed") => Some(false),
         Some(other) => {
-            return Err(HttpError::bad_request(format!("`status` must be open, closed or all, got `{other}`")))
+            return Err(HttpError::bad_request(format!(
+                "`status` must be open, closed or all, got `{other}`"
+            )))
         }
     };
     let severities: Option<Vec<Severity>> = match q.severity.as_deref() {
         None => None,
         Some(list) => Some(
             list.split(',')
-                .map(|s| s.trim().parse::<Severity>().map_err(|e| HttpError::bad_request(format!("`severity`: {e}"))))
+                .map(|s| {
+                    s.trim()
+                        .parse::<Severity>()
+                        .map_err(|e| HttpError::bad_request(format!("`severity`: {e}")))
+                })
                 .collect::<Result<_, _>>()?,
         ),
     };
@@ -86,11 +92,8 @@ pub async fn list(State(app): State<App>, caller: Caller, uri: Uri) -> Result<Js
     };
     let state = app.hub().state();
     let view = View::of(&state, &caller);
-    let mut found: Vec<&Incident> = state
-        .incidents
-        .values()
-        .filter(|i| view.sees(i.private.then_some(i.id)) && matches(i))
-        .collect();
+    let mut found: Vec<&Incident> =
+        state.incidents.values().filter(|i| view.sees(i.private.then_some(i.id)) && matches(i)).collect();
     found.sort_by_key(|i| (!i.status.is_open(), i.severity, i.declared_at(), i.id));
     let total = found.len();
     let incidents = found.into_iter().skip(offset).take(limit).map(IncidentSummary::from).collect();
@@ -116,7 +119,11 @@ async fn full(app: &App, caller: &Caller, id: IncidentId) -> Result<FullIncident
     Ok(FullIncident { log: app.hub().log, seq, incident })
 }
 
-pub async fn one(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Result<Json<FullIncident>, HttpError> {
+pub async fn one(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<FullIncident>, HttpError> {
     Ok(Json(full(&app, &caller, parse_id(&id)?).await?))
 }
 

@@ -175,7 +175,9 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let path = db_path(&opts.data_dir);
     let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
     let readers = store.readers().wrap_err_with(|| format!("opening readers of {}", path.display()))?;
-    let state = store.load_state(crate::model::Window::Timelines).wrap_err_with(|| format!("loading {}", path.display()))?;
+    let state = store
+        .load_state(crate::model::Window::Timelines)
+        .wrap_err_with(|| format!("loading {}", path.display()))?;
     let log = store.log_id().wrap_err_with(|| format!("reading {}", path.display()))?;
     let listener = listen(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;

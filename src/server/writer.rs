@@ -12,9 +12,9 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::checkpoint;
 use super::hub::Hub;
 use super::library::Shared;
-use super::checkpoint;
 use super::store::{self, Appended, Batch, EventStore, StoreError};
 use crate::model::{stamp, Context, Event, IncidentId, Library, Rejection, State, UserRole};
 use crate::protocol::{Ack, Command};

@@ -404,7 +404,9 @@ impl App {
                     }
                 }
                 self.state.apply(&e);
-                if let Some(id) = self.fetched.iter().find(|(_, f)| f.seq <= self.state.seq).map(|(id, _)| *id) {
+                if let Some(id) =
+                    self.fetched.iter().find(|(_, f)| f.seq <= self.state.seq).map(|(id, _)| *id)
+                {
                     if let Some(full) = self.fetched.remove(&id) {
                         self.adopt(full);
                     }

@@ -150,8 +150,13 @@ pub trait EventReader: Send + Sync {
 }
 
 /// The full fold of incident `id` as of `upto`, from the log; `None` if it has no events.
-pub fn fold_incident(reader: &dyn EventReader, id: IncidentId, upto: u64) -> StoreResult<Option<crate::model::Incident>> {
-    let events = reader.incident_events(id, upto)?.iter().map(StoredEvent::decode).collect::<StoreResult<Vec<_>>>()?;
+pub fn fold_incident(
+    reader: &dyn EventReader,
+    id: IncidentId,
+    upto: u64,
+) -> StoreResult<Option<crate::model::Incident>> {
+    let events =
+        reader.incident_events(id, upto)?.iter().map(StoredEvent::decode).collect::<StoreResult<Vec<_>>>()?;
     Ok(crate::model::window::fold_incident(id, &events))
 }
 

@@ -248,7 +248,9 @@ impl EventStore for SqliteStore {
     }
 
     fn last_snapshot_seq(&self) -> StoreResult<u64> {
-        Ok(read_header(&snapshot_path(&self.path))?.filter(|h| Some(h.log) == self.log_id().ok()).map_or(0, |h| h.seq))
+        Ok(read_header(&snapshot_path(&self.path))?
+            .filter(|h| Some(h.log) == self.log_id().ok())
+            .map_or(0, |h| h.seq))
     }
 
     fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
@@ -285,7 +287,8 @@ impl Batch for SqliteBatch<'_> {
             "INSERT INTO events(seq, command_id, at, actor, kind, body, audience) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let mut touch = self.0.prepare_cached("INSERT OR IGNORE INTO touches(incident, seq) VALUES (?1, ?2)")?;
+        let mut touch =
+            self.0.prepare_cached("INSERT OR IGNORE INTO touches(incident, seq) VALUES (?1, ?2)")?;
         for a in events {
             let e = &a.event;
             insert.execute(params![
@@ -306,7 +309,12 @@ impl Batch for SqliteBatch<'_> {
                 .prepare_cached(
                     "INSERT INTO commands(id, digest, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![first.event.command_id.to_string(), digest, first.event.seq, last.event.seq])?;
+                .execute(params![
+                    first.event.command_id.to_string(),
+                    digest,
+                    first.event.seq,
+                    last.event.seq
+                ])?;
         }
         Ok(())
     }
@@ -402,16 +410,23 @@ fn read_snapshot(db: &Path, log: Uuid) -> StoreResult<Option<State>> {
         Err(e) => return Err(StoreError::Backend(format!("{}: {e}", path.display()).into())),
     };
     let mut lines = std::io::Cursor::new(text.as_bytes()).lines();
-    let header: Option<SnapshotHeader> = lines.next().and_then(|l| l.ok()).and_then(|l| serde_json::from_str(&l).ok());
+    let header: Option<SnapshotHeader> =
+        lines.next().and_then(|l| l.ok()).and_then(|l| serde_json::from_str(&l).ok());
     let Some(header) = header.filter(|h| h.log == log) else {
-        crate::stderr!("warroom: ignoring {}: not a snapshot of this log; folding the whole log", path.display());
+        crate::stderr!(
+            "warroom: ignoring {}: not a snapshot of this log; folding the whole log",
+            path.display()
+        );
         return Ok(None);
     };
     let body = text.split_once('\n').map_or("", |(_, b)| b);
     match serde_json::from_str::<State>(body) {
         Ok(state) if state.seq == header.seq => Ok(Some(state)),
         Ok(_) | Err(_) => {
-            crate::stderr!("warroom: ignoring {}: it does not read back; folding the whole log", path.display());
+            crate::stderr!(
+                "warroom: ignoring {}: it does not read back; folding the whole log",
+                path.display()
+            );
             Ok(None)
         }
     }
