@@ -18,8 +18,11 @@ pub struct Command {
 }
 
 impl Command {
+    /// A command with a fresh id. Version 7 ids start with the time, so the server's
+    /// idempotency index grows at its end instead of taking a random page per command
+    /// (which, a year into a log, cost a page write for nearly every command).
     pub fn new(intent: Intent) -> Self {
-        Command { id: Uuid::new_v4(), intent }
+        Command { id: Uuid::now_v7(), intent }
     }
 }
 

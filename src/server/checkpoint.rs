@@ -10,19 +10,23 @@ use super::hub::{Hub, Published};
 use super::store::{EventStore, SNAPSHOT_EVERY};
 use crate::model::State;
 
-/// Starts the snapshot thread on `store` (a second handle on the writer's store).
-pub fn start(store: Box<dyn EventStore>, hub: Arc<Hub>) {
+/// Starts the snapshot thread on `store` (a second handle on the writer's store), which also
+/// does the store's housekeeping; false if it could not start (the writer then keeps it).
+pub fn start(store: Box<dyn EventStore>, hub: Arc<Hub>) -> bool {
     let spawned = std::thread::Builder::new().name("warroom-checkpoint".into()).spawn(move || {
         let last = store.last_snapshot_seq().unwrap_or(0);
         // Subscribe before copying, so no event falls between the copy and the first one read.
         let live = hub.subscribe();
         let state = hub.state().clone();
         // Weak, so the thread holds no sender: it ends when the server drops the hub.
-        Checkpoints { store, hub: Arc::downgrade(&hub), live, state, last }.run();
+        let maintained = state.seq;
+        Checkpoints { store, hub: Arc::downgrade(&hub), live, state, last, maintained }.run();
     });
     if let Err(e) = spawned {
         crate::stderr!("warroom: no state snapshots will be written (thread: {e})");
+        return false;
     }
+    true
 }
 
 struct Checkpoints {
@@ -32,7 +36,13 @@ struct Checkpoints {
     state: State,
     /// The seq of the newest snapshot written.
     last: u64,
+    /// The seq at the last housekeeping.
+    maintained: u64,
 }
+
+/// Housekeeping (SQLite's WAL checkpoint) every this many events: about the WAL pages
+/// SQLite's own default (1,000) would let a busy log write between checkpoints, times four.
+const MAINTAIN_EVERY: u64 = 1024;
 
 impl Checkpoints {
     fn run(mut self) {
@@ -51,6 +61,12 @@ impl Checkpoints {
                     let Some(hub) = self.hub.upgrade() else { return };
                     self.live = hub.subscribe();
                     self.state = hub.state().clone();
+                }
+            }
+            if self.state.seq >= self.maintained.saturating_add(MAINTAIN_EVERY) {
+                self.maintained = self.state.seq;
+                if let Err(e) = self.store.maintain() {
+                    crate::stderr!("warroom: store housekeeping at seq {} failed: {e}", self.state.seq);
                 }
             }
             if self.state.seq >= self.last.saturating_add(SNAPSHOT_EVERY) {
