@@ -43,7 +43,9 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Line::from(spans), area);
 }
 
-pub fn draw_status(f: &mut Frame, area: Rect, app: &App) {
+/// The status bar. A flash (a refusal, an alert) is never cut: when it does not fit beside
+/// the connection it takes the hint row above as well, for as long as it shows.
+pub fn draw_status(f: &mut Frame, hints: Rect, area: Rect, app: &App) {
     let t = &app.theme;
     let mut left = Vec::new();
     if app.conn.online {
@@ -62,27 +64,54 @@ pub fn draw_status(f: &mut Frame, area: Rect, app: &App) {
         t.get("text")
     };
     left.push(Span::styled(who, style));
-    left.push(Span::styled(format!(" @ {}", app.server.trim_start_matches("http://")), t.get("muted")));
-    left.push(Span::styled(" │ ", t.get("border")));
-    left.push(Span::styled(
+    let server = Span::styled(format!(" @ {}", app.server.trim_start_matches("http://")), t.get("muted"));
+    let mut rest = vec![Span::styled(" │ ", t.get("border"))];
+    rest.push(Span::styled(
         format!("{} queued", app.queued),
         if app.queued > 0 { t.get("warn") } else { t.get("muted") },
     ));
     // Heartbeats keep this under ~10 s while online; offline it shows how stale the view is.
     if let Some(last) = app.conn.last_sync {
-        left.push(Span::styled(format!(" │ synced {} ago", format_duration(app.now - last)), t.get("muted")));
+        rest.push(Span::styled(format!(" │ synced {} ago", format_duration(app.now - last)), t.get("muted")));
     }
+    let width = |spans: &[Span]| spans.iter().map(|s| s.width()).sum::<usize>();
+    let mut tail = Vec::new();
     if let Some(flash) = &app.flash {
         let style = match flash.level {
             Level::Info => t.get("ok"),
             Level::Warn => t.get("warn"),
             Level::Error => t.get("alert"),
         };
-        left.push(Span::styled(" │ ", t.get("border")));
-        left.push(Span::styled(one_line(&flash.text), style));
+        tail.push(Span::styled(" │ ", t.get("border")));
+        tail.push(Span::styled(one_line(&flash.text), style));
     } else if let (false, Some(problem)) = (app.conn.online, &app.conn.problem) {
-        left.push(Span::styled(" │ ", t.get("border")));
-        left.push(Span::styled(one_line(problem), t.get("muted")));
+        tail.push(Span::styled(" │ ", t.get("border")));
+        tail.push(Span::styled(one_line(problem), t.get("muted")));
     }
-    f.render_widget(Line::from(left), area);
+    let room = area.width as usize;
+    let mut all = left.clone();
+    all.push(server);
+    all.extend(rest.iter().cloned());
+    let line = if width(&all) + width(&tail) <= room {
+        all.extend(tail);
+        all
+    } else {
+        // Drop the server's address first: you chose it, the message is news.
+        let mut short = left;
+        short.extend(rest);
+        if width(&short) + width(&tail) <= room {
+            short.extend(tail);
+            short
+        } else {
+            let mut over = tail.into_iter().skip(1).collect::<Vec<_>>();
+            if app.flash.is_some() {
+                // The message gets the hint row, the bar keeps the connection.
+                over.insert(0, Span::raw(" "));
+                f.render_widget(ratatui::widgets::Clear, hints);
+                f.render_widget(Line::from(over), hints);
+            }
+            short
+        }
+    };
+    f.render_widget(Line::from(line), area);
 }
