@@ -399,6 +399,30 @@ fn space_ticks_and_m_composes_the_steps_rendered_message() {
 }
 
 #[test]
+fn the_composer_sends_exactly_the_rendered_text_and_wraps_it_only_on_screen() {
+    let mut a = app_with(with_playbook(), 80, 24, "default");
+    a.update(Msg::Library(library()));
+    a.update(key(KeyCode::Tab));
+    a.update(key(KeyCode::Tab));
+    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Char('m')));
+    let inc = a.state.incidents.get(&IncidentId(1)).unwrap();
+    let step = inc.checklist.as_ref().unwrap().step("status-page").unwrap().step.clone();
+    let rendered =
+        warroom::model::comms::render_step(inc, &step, "https://status.example.com", a.now).unwrap();
+    assert!(rendered.chars().count() > 80, "long enough to need wrapping: {rendered}");
+    let shown = text(&render(&mut a));
+    // The end of the message is on screen: it wrapped instead of running off the form.
+    let tail: String = rendered.split_whitespace().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" ");
+    assert!(shown.contains(&tail), "`{tail}` not shown:\n{shown}");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    let Intent::SendMessage { text, .. } = &cmd.intent else { panic!("{:?}", cmd.intent) };
+    assert_eq!(text, rendered.trim(), "no line breaks added at the form's width");
+}
+
+#[test]
 fn health_board_beside_everything_at_160x48() {
     insta::assert_snapshot!(text(&render(&mut with_probes(160, 48))));
 }
@@ -432,12 +456,23 @@ fn i_on_a_down_probe_declares_prefilled_with_the_service() {
         Intent::DeclareIncident {
             title: "payment is down".into(),
             severity: Severity::Sev2,
-            impact: "[STATUS] (503) == 200".into(),
+            impact: "payment is down since 09:25 UTC".into(),
             drill: false,
             services: vec!["payment".into()],
             private: false,
         }
     );
+    // Once it is declared, `i` on the same service selects it instead of offering another.
+    let facts = a.state.decide(&cmd.intent).unwrap();
+    for e in stamp(a.state.seq + 1, a.now, "alice", UserRole::Commander, uuid::Uuid::nil(), facts) {
+        a.update(Msg::Sync(SyncEvent::Event(e)));
+    }
+    a.selected = Some(IncidentId(2));
+    assert_eq!(a.focus, Pane::Health);
+    let effects = a.update(key(KeyCode::Char('i')));
+    assert!(effects.is_empty() && a.overlay.is_none(), "no second declare form");
+    assert_eq!(a.selected, Some(IncidentId(5)));
+    assert!(a.flash.as_ref().unwrap().text.contains("INC-5 is already open for payment"), "{:?}", a.flash);
 }
 
 #[test]
@@ -728,4 +763,58 @@ fn a_private_incident_is_marked_private_with_its_members() {
     let shown = text(&render(&mut a));
     assert!(shown.contains("PRIVATE Leaked API keys"), "the list marks it:\n{shown}");
     assert!(shown.contains("PRIVATE (members: bob)"), "the detail says who else sees it:\n{shown}");
+}
+
+/// Applies what `actor` did to the console as the stream would deliver it; returns the effects.
+fn arrive(a: &mut App, actor: &str, intent: Intent) -> Vec<Effect> {
+    let facts = a.state.decide(&intent).unwrap();
+    let events = stamp(a.state.seq + 1, a.now, actor, UserRole::Commander, uuid::Uuid::nil(), facts);
+    events.into_iter().flat_map(|e| a.update(Msg::Sync(SyncEvent::Event(e)))).collect()
+}
+
+fn declare(title: &str, severity: Severity) -> Intent {
+    Intent::DeclareIncident {
+        title: title.into(),
+        severity,
+        impact: String::new(),
+        drill: false,
+        services: Vec::new(),
+        private: false,
+    }
+}
+
+#[test]
+fn a_sev1_or_a_role_given_to_me_rings_toasts_and_marks_it_mine() {
+    let mut a = app(80, 24);
+    a.selected = Some(IncidentId(2));
+    assert_eq!(arrive(&mut a, "bob", declare("Database on fire", Severity::Sev1)), [Effect::Bell]);
+    assert_eq!(a.selected, Some(IncidentId(5)), "the selection moves to the new SEV1");
+    assert!(a.flash.as_ref().unwrap().text.contains("SEV1 INC-5 declared by bob: Database on fire"));
+    assert!(text(&render(&mut a)).contains("SEV1 INC-5 declared by bob"));
+    // A lesser incident is no alarm; neither is my own SEV1.
+    assert!(arrive(&mut a, "bob", declare("Typo on the about page", Severity::Sev4)).is_empty());
+    assert!(arrive(&mut a, "alice", declare("Mine", Severity::Sev1)).is_empty());
+
+    let assign = Intent::AssignRole { incident: IncidentId(2), role: Role::Scribe, person: "alice".into() };
+    assert_eq!(arrive(&mut a, "bob", assign), [Effect::Bell]);
+    assert!(a.flash.as_ref().unwrap().text.contains("bob made you scribe on INC-2"), "{:?}", a.flash);
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("★ Prices differ"), "yours is marked:\n{shown}");
+
+    // Quiet: still told, no bell.
+    a.bell = false;
+    let assign = Intent::AssignRole { incident: IncidentId(2), role: Role::Deputy, person: "alice".into() };
+    assert!(arrive(&mut a, "bob", assign).is_empty());
+    assert!(a.flash.as_ref().unwrap().text.contains("bob made you deputy on INC-2"));
+}
+
+#[test]
+fn steps_name_the_person_holding_their_role() {
+    let mut a = app_with(with_playbook(), 160, 48, "default");
+    let assign =
+        Intent::AssignRole { incident: IncidentId(1), role: Role::CustomerLiaison, person: "bob".into() };
+    arrive(&mut a, "alice", assign);
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("bob (customer_liaison)"), "{shown}");
+    assert!(!shown.contains("  (customer_liaison)"), "{shown}");
 }

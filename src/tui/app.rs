@@ -49,6 +49,8 @@ pub enum Msg {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Send(Command),
+    /// Ring the terminal bell: something the room must notice happened.
+    Bell,
     Quit,
 }
 
@@ -138,6 +140,10 @@ pub struct App {
     pub step: usize,
     /// Something visible changed since the last draw.
     pub dirty: bool,
+    /// Whether alerts ring the terminal bell (config `bell`, `--quiet`).
+    pub bell: bool,
+    /// An alert arrived with the last sync message: ring once.
+    ring: bool,
 }
 
 const FLASH_SECS: i64 = 6;
@@ -178,6 +184,8 @@ impl App {
             probe: 0,
             step: 0,
             dirty: true,
+            bell: true,
+            ring: false,
         }
     }
 
@@ -298,7 +306,11 @@ impl App {
             }
             Msg::Sync(ev) => {
                 self.on_sync(ev);
-                vec![]
+                if std::mem::take(&mut self.ring) && self.bell {
+                    vec![Effect::Bell]
+                } else {
+                    vec![]
+                }
             }
             Msg::Me(me) => {
                 self.me = Some(me);
@@ -339,6 +351,7 @@ impl App {
             }
             SyncEvent::Event(e) => {
                 let affects_selected = e.fact.incident().is_some() && e.fact.incident() == self.selected;
+                self.alert(&e);
                 if let Fact::IncidentDeclared { incident, .. } = &e.fact {
                     // Your own declaration opens itself: you will want to act on it next.
                     if self.me.as_ref().is_some_and(|m| m.name == e.actor) {
@@ -382,6 +395,42 @@ impl App {
                 self.conn.problem = Some(why);
             }
         }
+    }
+
+    /// The name this console acts as, once the server said.
+    pub fn my_name(&self) -> Option<&str> {
+        self.me.as_ref().map(|m| m.name.as_str())
+    }
+
+    /// What the room must notice, done by someone else: a SEV1 declared (selected, so the
+    /// next key acts on it), a role or a step given to me. A toast names who and what; the
+    /// bell rings unless silenced.
+    fn alert(&mut self, e: &crate::model::Event) {
+        let Some(me) = self.my_name().map(str::to_string) else { return };
+        if e.actor == me {
+            return;
+        }
+        let who = crate::present::one_line(&e.actor);
+        let toast = match &e.fact {
+            Fact::IncidentDeclared { incident, severity: crate::model::Severity::Sev1, title, .. } => {
+                if self.overlay.is_none() {
+                    self.filter.clear();
+                    self.selected = Some(*incident);
+                    self.timeline = TimelineView { follow: true, offset: 0 };
+                    self.step = 0;
+                }
+                format!("SEV1 {incident} declared by {who}: {}", crate::present::one_line(title))
+            }
+            Fact::RoleAssigned { incident, assigned_role, person, .. } if *person == me => {
+                format!("{who} made you {assigned_role} on {incident}")
+            }
+            Fact::StepAssigned { incident, step, person } if *person == me => {
+                format!("{who} gave you step {} on {incident}", crate::present::one_line(step))
+            }
+            _ => return,
+        };
+        self.ring = true;
+        self.flash(Level::Warn, toast);
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {

@@ -35,6 +35,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let sev = t.severity(inc.severity);
             let selected = app.selected == Some(inc.id);
             let mut title = Vec::new();
+            if app.my_name().is_some_and(|me| inc.roles.values().any(|p| p == me)) {
+                // Yours: you hold a role on it.
+                title.push(Span::styled("★ ", t.get("focus")));
+            }
             if inc.private {
                 // Members see it; say so, so nobody pastes it where everyone reads.
                 title.push(Span::styled("PRIVATE ", t.get("warn")));
