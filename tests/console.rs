@@ -818,3 +818,67 @@ fn steps_name_the_person_holding_their_role() {
     assert!(shown.contains("bob (customer_liaison)"), "{shown}");
     assert!(!shown.contains("  (customer_liaison)"), "{shown}");
 }
+
+#[test]
+fn offline_the_view_is_marked_stale_with_its_age_and_health_gives_no_verdict() {
+    let mut a = with_probes(160, 48);
+    for p in ["search", "payment"] {
+        // Everything up, as a view would say just before the server went away.
+        let from = a.state.probes.get(p).unwrap().health;
+        let fact = warroom::model::Fact::ProbeChanged {
+            probe: p.into(),
+            from,
+            to: warroom::model::probe::Health::Up,
+            failed: vec![],
+        };
+        for e in stamp(a.state.seq + 1, a.now, "warroom", UserRole::Admin, uuid::Uuid::nil(), vec![fact]) {
+            a.update(Msg::Sync(SyncEvent::Event(e)));
+        }
+    }
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("Health 5 up") && shown.contains("live"), "{shown}");
+    a.update(Msg::Sync(SyncEvent::Offline("connection refused".into())));
+    a.update(Msg::Tick(a.now + Duration::seconds(125)));
+    let buf = render(&mut a);
+    let shown = text(&buf);
+    assert!(!shown.contains("5 up"), "no green verdict from a stale view:\n{shown}");
+    assert!(shown.contains("STALE 2m05s old"), "{shown}");
+    assert!(shown.contains("view 2m05s old"), "{shown}");
+    let theme = Themes::presets().get("default").unwrap().clone();
+    let (x, y) = find(&buf, "● up");
+    assert_eq!(buf[(x, y)].fg, theme.get("muted").fg.unwrap(), "rows are dimmed");
+}
+
+#[test]
+fn a_refused_token_says_not_signed_in_and_how_to_fix_it() {
+    let mut a = app_with(State::default(), 80, 24, "default");
+    a.update(Msg::Sync(SyncEvent::Offline("unknown token (401 unauthorized)".into())));
+    a.update(Msg::NotSignedIn("unknown token (401 unauthorized)".into()));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("not signed in: the server refused this token"), "{shown}");
+    assert!(shown.contains("WARROOM_TOKEN"), "{shown}");
+    assert!(!shown.contains("no incidents — d declares one"), "{shown}");
+}
+
+#[test]
+fn commands_written_offline_show_as_pending_entries_with_their_time() {
+    let mut a = app(80, 24);
+    a.update(Msg::Sync(SyncEvent::Offline("connection refused".into())));
+    a.update(Msg::Tick(a.now + Duration::seconds(61)));
+    a.update(key(KeyCode::Char('n')));
+    type_text(&mut a, "restarted the PSP adapter");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    let cmd = cmd.clone();
+    a.update(Msg::Queued(1));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("⧗ pending restarted the PSP adapter (written 09:31:01)"), "{shown}");
+    // Back online, the log shows it: the pending entry gives way to the real one.
+    a.update(Msg::Sync(SyncEvent::Online));
+    let facts = a.state.decide(&cmd.intent).unwrap();
+    for e in stamp(a.state.seq + 1, a.now, "alice", UserRole::Commander, cmd.id, facts) {
+        a.update(Msg::Sync(SyncEvent::Event(e)));
+    }
+    let shown = text(&render(&mut a));
+    assert!(!shown.contains("⧗ pending") && shown.contains("restarted the PSP adapter"), "{shown}");
+}

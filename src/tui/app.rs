@@ -37,6 +37,8 @@ pub enum Msg {
     Error(String),
     /// Leave now (a signal): whatever is open.
     Quit,
+    /// The server refused this console's token (401): nothing will work until it changes.
+    NotSignedIn(String),
     Flushed {
         sent: usize,
         refused: Vec<String>,
@@ -99,6 +101,15 @@ pub struct Connection {
     pub problem: Option<String>,
 }
 
+/// A command sent from this console that the log has not shown back yet (queued offline,
+/// or in flight): drawn as a pending timeline entry with the time it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: uuid::Uuid,
+    pub intent: Intent,
+    pub written: DateTime<Utc>,
+}
+
 /// Where the timeline is scrolled: following the newest entry, or held `offset` entries up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelineView {
@@ -144,9 +155,14 @@ pub struct App {
     pub bell: bool,
     /// An alert arrived with the last sync message: ring once.
     ring: bool,
+    /// Commands sent but not yet seen in the log, oldest first.
+    pub pending: Vec<Pending>,
+    /// Why the server refused this console's token, once it did.
+    pub not_signed_in: Option<String>,
 }
 
 const FLASH_SECS: i64 = 6;
+const MAX_PENDING: usize = 200;
 
 impl App {
     pub fn new(server: &str, keymap: Keymap, themes: Themes, theme: Theme, now: DateTime<Utc>) -> App {
@@ -186,6 +202,8 @@ impl App {
             dirty: true,
             bell: true,
             ring: false,
+            pending: Vec::new(),
+            not_signed_in: None,
         }
     }
 
@@ -272,7 +290,22 @@ impl App {
                 format!("offline: {} queued, sent when the server is back", intent.kind().replace('_', " ")),
             );
         }
-        vec![Effect::Send(Command::new(intent))]
+        let cmd = Command::new(intent);
+        // Bounded: a console left offline all day still draws a screenful, not a day.
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.remove(0);
+        }
+        self.pending.push(Pending { id: cmd.id, intent: cmd.intent.clone(), written: self.now });
+        vec![Effect::Send(cmd)]
+    }
+
+    /// How old the view is when it is stale (the server is away): everything drawn from
+    /// it is marked with this age. None while the stream is live.
+    pub fn stale(&self) -> Option<chrono::Duration> {
+        if self.conn.online {
+            return None;
+        }
+        self.conn.last_sync.map(|last| self.now - last)
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
@@ -325,12 +358,21 @@ impl App {
                 vec![]
             }
             Msg::Quit => vec![Effect::Quit],
+            Msg::NotSignedIn(why) => {
+                self.not_signed_in = Some(why);
+                vec![]
+            }
             Msg::Error(e) => {
                 self.flash(Level::Error, e);
                 vec![]
             }
             Msg::Flushed { sent: _, refused, remaining, stopped } => {
                 self.queued = remaining;
+                if remaining == 0 {
+                    // Everything was answered: sent ones arrive as events (or already did),
+                    // refused ones are in the rejected file and the flash.
+                    self.pending.clear();
+                }
                 if let Some(why) = refused.into_iter().next() {
                     self.flash(Level::Error, format!("refused: {why}"));
                 } else if let (Some(why), true) = (stopped, remaining > 0) {
@@ -352,6 +394,7 @@ impl App {
             SyncEvent::Event(e) => {
                 let affects_selected = e.fact.incident().is_some() && e.fact.incident() == self.selected;
                 self.alert(&e);
+                self.pending.retain(|p| p.id != e.command_id);
                 if let Fact::IncidentDeclared { incident, .. } = &e.fact {
                     // Your own declaration opens itself: you will want to act on it next.
                     if self.me.as_ref().is_some_and(|m| m.name == e.actor) {

@@ -257,7 +257,10 @@ async fn event_loop(
                             Ok(w) => {
                                 app.update(Msg::Queued(w.yours));
                             }
-                            Err(e) => app.flash(app::Level::Error, e.to_string()),
+                            Err(e) => {
+                                app.pending.retain(|p| p.id != cmd.id);
+                                app.flash(app::Level::Error, e.to_string());
+                            }
                         }
                         let _ = kick_tx.try_send(());
                     }
@@ -288,6 +291,11 @@ where
                 return;
             }
             Err(e) if e.keeps_queued() => tokio::time::sleep(Duration::from_secs(2)).await,
+            // A refused token looks like a network problem unless it is named as such.
+            Err(e @ crate::client::ClientError::Rejected { status: 401, .. }) => {
+                let _ = tx.send(Msg::NotSignedIn(e.to_string())).await;
+                return;
+            }
             Err(e) => {
                 let _ = tx.send(Msg::Error(e.to_string())).await;
                 return;

@@ -48,7 +48,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let count = |h: Health| app.probes.iter().filter(|p| health_of(&p.name) == h).count();
     let (bad, waiting) = (count(Health::Degraded) + count(Health::Down), count(Health::Unknown));
     let mut title = vec![Span::styled(" Health ", t.get("title"))];
-    if app.probes.is_empty() {
+    let stale = app.stale().is_some();
+    if let (Some(mark), false) = (super::stale_mark(app), app.probes.is_empty()) {
+        // No verdict from an old picture: "5 up" in green while the server was gone misled.
+        title.push(Span::styled(format!("{} probes, last known ", app.probes.len()), t.get("muted")));
+        title.push(mark);
+    } else if app.probes.is_empty() {
         title.push(Span::styled("no probes configured ", t.get("muted")));
     } else if bad > 0 {
         title.push(Span::styled(format!("{bad} of {} bad ", app.probes.len()), t.get("alert")));
@@ -75,6 +80,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let state = app.state.probes.get(&p.name);
             let health = state.map_or(Health::Unknown, |s| s.health);
             let style = match health {
+                _ if stale => t.get("muted"),
                 Health::Up => t.get("ok"),
                 Health::Degraded => t.get("warn"),
                 Health::Down => t.get("alert"),

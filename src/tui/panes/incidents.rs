@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 use super::frame;
@@ -24,6 +24,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         title.push(Span::styled(format!("/{}{cursor} ", one_line(&app.filter)), t.get("warn")));
         title.push(Span::styled(format!("{} shown ", app.list.len()), t.get("muted")));
     }
+    title.extend(super::stale_mark(app));
     let block = frame(app, Pane::Incidents, Line::from(title));
     let rows = list_rows(area);
     // Narrow panes give the title the commander's column.
@@ -81,12 +82,21 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(body, widths).header(header).block(block).column_spacing(1);
     f.render_widget(table, area);
     if app.list.is_empty() {
+        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 2 };
+        if app.not_signed_in.is_some() {
+            // Not "no incidents": the server would not say.
+            let lines = vec![
+                Line::from(Span::styled("not signed in: the server refused this token", t.get("alert"))),
+                Line::from(Span::styled(super::status::SIGN_IN_FIX, t.get("muted"))),
+            ];
+            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+            return;
+        }
         let msg = if app.filter.is_empty() {
             "no incidents — d declares one"
         } else {
             "nothing matches the filter"
         };
-        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
-        f.render_widget(Span::styled(msg, t.get("muted")), inner);
+        f.render_widget(Span::styled(msg, t.get("muted")), Rect { height: 1, ..inner });
     }
 }

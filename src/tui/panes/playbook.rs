@@ -24,6 +24,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let title = Line::from(vec![
         Span::styled(format!(" {} ", one_line(&list.title)), t.get("title")),
         Span::styled(format!("{}/{} done ", list.done(), list.steps.len()), t.get("muted")),
+        super::stale_mark(app).unwrap_or_default(),
     ]);
     let block = frame(app, Pane::Playbook, title);
     let inner = block.inner(area);

@@ -10,6 +10,10 @@ use crate::present::one_line;
 use crate::tui::app::{App, Level};
 use crate::tui::keymap::Action;
 
+/// How to get past a refused token, said wherever the refusal shows.
+pub const SIGN_IN_FIX: &str =
+    "set WARROOM_TOKEN (or token in config.toml) to a token from the server's config, then restart";
+
 const HINTED: &[Action] = &[
     Action::Open,
     Action::Tick,
@@ -48,7 +52,9 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
 pub fn draw_status(f: &mut Frame, hints: Rect, area: Rect, app: &App) {
     let t = &app.theme;
     let mut left = Vec::new();
-    if app.conn.online {
+    if app.not_signed_in.is_some() {
+        left.push(Span::styled("✖ not signed in: the server refused this token", t.get("alert")));
+    } else if app.conn.online {
         left.push(Span::styled("● online", t.get("ok")));
     } else {
         let since = app.conn.since.map(|s| format!(" {}", format_duration(app.now - s))).unwrap_or_default();
@@ -70,9 +76,12 @@ pub fn draw_status(f: &mut Frame, hints: Rect, area: Rect, app: &App) {
         format!("{} queued", app.queued),
         if app.queued > 0 { t.get("warn") } else { t.get("muted") },
     ));
-    // Heartbeats keep this under ~10 s while online; offline it shows how stale the view is.
-    if let Some(last) = app.conn.last_sync {
-        rest.push(Span::styled(format!(" │ synced {} ago", format_duration(app.now - last)), t.get("muted")));
+    // Online the stream is live (heartbeats prove it): an age there read as stale.
+    // Offline the age is how old everything on screen is.
+    if let Some(age) = app.stale() {
+        rest.push(Span::styled(format!(" │ view {} old", format_duration(age)), t.get("warn")));
+    } else if app.conn.online {
+        rest.push(Span::styled(" │ live", t.get("ok")));
     }
     let width = |spans: &[Span]| spans.iter().map(|s| s.width()).sum::<usize>();
     let mut tail = Vec::new();
@@ -84,6 +93,9 @@ pub fn draw_status(f: &mut Frame, hints: Rect, area: Rect, app: &App) {
         };
         tail.push(Span::styled(" │ ", t.get("border")));
         tail.push(Span::styled(one_line(&flash.text), style));
+    } else if app.not_signed_in.is_some() {
+        tail.push(Span::styled(" │ ", t.get("border")));
+        tail.push(Span::styled(SIGN_IN_FIX, t.get("warn")));
     } else if let (false, Some(problem)) = (app.conn.online, &app.conn.problem) {
         tail.push(Span::styled(" │ ", t.get("border")));
         tail.push(Span::styled(one_line(problem), t.get("muted")));
