@@ -25,8 +25,27 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         title.push(Span::styled(format!("{} shown ", app.list.len()), t.get("muted")));
     }
     title.extend(super::stale_mark(app));
-    let block = frame(app, Pane::Incidents, Line::from(title));
     let rows = list_rows(area);
+    let mut block = frame(app, Pane::Incidents, Line::from(title));
+    // Rows scrolled out of sight are counted, naming the worst of them: a SEV1 above the
+    // fold must not be forgotten.
+    let more = |ids: &[crate::model::IncidentId], arrow: &str| {
+        let hidden: Vec<_> = ids.iter().filter_map(|id| app.state.incidents.get(id)).collect();
+        let worst = hidden.iter().filter(|i| i.status.is_open()).map(|i| i.severity).min();
+        let n = hidden.len();
+        let worst = worst
+            .map(|w| format!(", {} {w}", hidden.iter().filter(|i| i.status.is_open() && i.severity == w).count()))
+            .unwrap_or_default();
+        Line::from(Span::styled(format!(" {arrow} {n} more{worst} "), t.get("warn"))).right_aligned()
+    };
+    let above = &app.list[..app.list_offset.min(app.list.len())];
+    if !above.is_empty() {
+        block = block.title(more(above, "↑"));
+    }
+    let below = app.list.get(app.list_offset + rows..).unwrap_or_default();
+    if !below.is_empty() {
+        block = block.title_bottom(more(below, "↓"));
+    }
     // Narrow panes give the title the commander's column.
     let wide = area.width >= 72;
     let visible = app.list.iter().skip(app.list_offset).take(rows);

@@ -36,14 +36,25 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
     let scope = app.key_scope();
     // An overlay's layer is short: all of its hinted actions, in the table's order.
     let hinted: &[Action] = if scope.is_overlay() { Action::ALL } else { HINTED };
+    let hint = |action: Action| {
+        let first = app.keymap.first_key(scope, action)?;
+        Some([Span::styled(first, t.get("focus")), Span::styled(format!(" {}  ", action.hint()), t.get("muted"))])
+    };
+    // Help and quit are kept whatever the width: the rest fill what is left, in order.
+    let kept: Vec<Span> =
+        [Action::Help, Action::Quit].into_iter().filter_map(hint).flatten().collect();
+    let mut room = (area.width as usize).saturating_sub(kept.iter().map(|s| s.width()).sum());
     let mut spans = Vec::new();
-    for action in hinted.iter().filter(|a| !a.hint().is_empty()) {
-        let Some(first) = app.keymap.first_key(scope, *action) else {
-            continue;
-        };
-        spans.push(Span::styled(first, t.get("focus")));
-        spans.push(Span::styled(format!(" {}  ", action.hint()), t.get("muted")));
+    for action in hinted.iter().filter(|a| !a.hint().is_empty() && !matches!(a, Action::Help | Action::Quit)) {
+        let Some(pair) = hint(*action) else { continue };
+        let w: usize = pair.iter().map(|s| s.width()).sum();
+        if w > room {
+            break;
+        }
+        room -= w;
+        spans.extend(pair);
     }
+    spans.extend(kept);
     f.render_widget(Line::from(spans), area);
 }
 
