@@ -23,11 +23,27 @@ pub struct Menu {
     pub title: String,
     pub items: Vec<(String, MenuPick)>,
     pub selected: usize,
+    /// The number that picks each item: 1, 2, 3… unless a menu keeps them stable.
+    pub numbers: Vec<usize>,
 }
 
 impl Menu {
     pub fn new(title: String, items: Vec<(String, MenuPick)>) -> Menu {
-        Menu { title, items, selected: 0 }
+        let numbers = (1..=items.len()).collect();
+        Menu { title, items, selected: 0, numbers }
+    }
+
+    /// A menu whose items keep their own numbers (a status is always the same key,
+    /// whichever statuses are offered from here).
+    pub fn numbered(title: String, items: Vec<(usize, String, MenuPick)>) -> Menu {
+        let numbers = items.iter().map(|(n, _, _)| *n).collect();
+        let items = items.into_iter().map(|(_, l, p)| (l, p)).collect();
+        Menu { title, items, selected: 0, numbers }
+    }
+
+    /// The number shown and pressed for item `i`.
+    pub fn number(&self, i: usize) -> usize {
+        self.numbers.get(i).copied().unwrap_or(i + 1)
     }
 }
 

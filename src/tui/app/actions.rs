@@ -187,11 +187,13 @@ impl App {
                             status: choices[0],
                             reason: None,
                         }) {
+                            // Keys by status, not by position: 3 is always mitigating.
                             let items = choices
                                 .into_iter()
-                                .map(|s| (s.to_string(), MenuPick::Status(id, s)))
+                                .map(|s| (s as usize + 1, s.to_string(), MenuPick::Status(id, s)))
                                 .collect();
-                            self.overlay = Some(Overlay::Menu(Menu::new(format!("{id}: {status} →"), items)));
+                            self.overlay =
+                                Some(Overlay::Menu(Menu::numbered(format!("{id}: {status} →"), items)));
                         }
                     }
                     Action::Severity => {

@@ -45,10 +45,30 @@ fn key(app: &App, scope: Scope, action: Action) -> String {
     app.keymap.first_key(scope, action).unwrap_or_else(|| "?".into())
 }
 
+/// What each glyph on screen means, first in the help.
+const LEGEND: &[(&str, &str)] = &[
+    ("█ ▓ ▒ ░ ·", "severity SEV1 (worst) … SEV5"),
+    ("● ◐ ✖ ○", "service up, degraded, down, not probed yet"),
+    ("◷", "a communication clock: when an audience is due its next update"),
+    ("★", "yours: you hold a role on it, or the step is yours"),
+    ("⇢ name", "step assigned to that person"),
+    ("✓ name", "step ticked by that person"),
+    ("⧗ pending", "sent by you, not yet in the log (offline: queued)"),
+    ("STALE 2m05s old", "the server is away: what is shown is that old"),
+    ("status_page", "the public status page audience (channel `public` reaches it)"),
+];
+
 /// The help's lines; also what `warroom keys` prints.
 pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
-    let mut lines = Vec::new();
+    let mut lines = vec![Line::from(Span::styled("symbols", t.get("title")))];
+    for (glyph, meaning) in LEGEND {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {glyph:<22}"), t.get("focus")),
+            Span::styled(*meaning, t.get("text")),
+        ]));
+    }
+    lines.push(Line::default());
     let mut last_scope = None;
     for (scope, keys, action) in app.keymap.rows() {
         if last_scope != Some(scope) {
@@ -116,7 +136,7 @@ fn draw_menu(f: &mut Frame, area: Rect, app: &App, menu: &Menu) {
         .enumerate()
         .map(|(i, (label, _))| {
             let style = if i == menu.selected { t.get("selection") } else { t.get("text") };
-            Line::from(Span::styled(format!(" {} {} ", i + 1, one_line(label)), style))
+            Line::from(Span::styled(format!(" {} {} ", menu.number(i), one_line(label)), style))
         })
         .collect();
     let footer = format!(
