@@ -570,7 +570,10 @@ fn closing_early_asks_why_and_never_offers_resolved_for_a_major() {
     let Some(Overlay::Menu(menu)) = &a.overlay else { panic!() };
     let labels: Vec<_> = menu.items.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["mitigating", "mitigated", "postmortem", "closed"]);
-    a.update(key(KeyCode::Char('4')));
+    // Keys are the status's own: closed is 6 whatever is offered.
+    let Some(Overlay::Menu(menu)) = &a.overlay else { panic!() };
+    assert_eq!(menu.numbers, [3, 4, 5, 6]);
+    a.update(key(KeyCode::Char('6')));
     let Some(Overlay::Menu(menu)) = &a.overlay else { panic!("closure menu expected") };
     let labels: Vec<_> = menu.items.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["duplicate", "false_positive", "cancelled"]);
@@ -881,4 +884,40 @@ fn commands_written_offline_show_as_pending_entries_with_their_time() {
     }
     let shown = text(&render(&mut a));
     assert!(!shown.contains("⧗ pending") && shown.contains("restarted the PSP adapter"), "{shown}");
+}
+
+#[test]
+fn wide_terminals_give_titles_their_width() {
+    let shown = text(&render(&mut app(250, 50)));
+    assert!(shown.contains("Prices differ between listing and product page"), "{shown}");
+}
+
+#[test]
+fn at_80x24_rows_out_of_sight_are_counted_and_help_stays_in_the_hints() {
+    let mut state = realistic_state();
+    for n in 0..8 {
+        let facts = state.decide(&declare(&format!("Minor thing {n}"), Severity::Sev4)).unwrap();
+        for e in stamp(state.seq + 1, t0(), "bob", UserRole::Responder, uuid::Uuid::nil(), facts) {
+            state.apply(&e);
+        }
+    }
+    let mut a = app_with(state, 80, 24, "default");
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("? help") && shown.contains("q quit"), "{shown}");
+    assert!(shown.contains("↓ 7 more"), "{shown}");
+    a.update(key(KeyCode::Char('G')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("↑ 7 more, 1 SEV1"), "the hidden SEV1 is named:\n{shown}");
+}
+
+#[test]
+fn the_help_explains_the_symbols() {
+    let a = app(80, 24);
+    let help: Vec<String> = warroom::tui::panes::overlay::help_lines(&a)
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    for glyph in ["█ ▓ ▒ ░", "● ◐ ✖ ○", "◷", "★", "⧗ pending"] {
+        assert!(help.iter().any(|l| l.contains(glyph)), "{glyph} not explained: {help:#?}");
+    }
 }
