@@ -414,7 +414,15 @@ fn the_composer_sends_exactly_the_rendered_text_and_wraps_it_only_on_screen() {
     assert!(rendered.chars().count() > 80, "long enough to need wrapping: {rendered}");
     let shown = text(&render(&mut a));
     // The end of the message is on screen: it wrapped instead of running off the form.
-    let tail: String = rendered.split_whitespace().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" ");
+    let tail: String = rendered
+        .split_whitespace()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(shown.contains(&tail), "`{tail}` not shown:\n{shown}");
     let effects = a.update(key(KeyCode::Enter));
     let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
@@ -443,9 +451,7 @@ fn i_on_a_down_probe_declares_prefilled_with_the_service() {
     for _ in 0..3 {
         a.update(key(KeyCode::Tab));
     }
-    for _ in 0..3 {
-        a.update(key(KeyCode::Char('j')));
-    }
+    // Worst first: payment (down) heads the board.
     a.update(key(KeyCode::Char('i')));
     let shown = text(&render(&mut a));
     assert!(shown.contains("payment is down") && shown.contains("services  payment"), "{shown}");
@@ -920,4 +926,36 @@ fn the_help_explains_the_symbols() {
     for glyph in ["█ ▓ ▒ ░", "● ◐ ✖ ○", "◷", "★", "⧗ pending"] {
         assert!(help.iter().any(|l| l.contains(glyph)), "{glyph} not explained: {help:#?}");
     }
+}
+
+#[test]
+fn the_health_board_is_sorted_worst_first_under_headers() {
+    let shown = text(&render(&mut with_probes(160, 48)));
+    let row = |name: &str| shown.lines().position(|l| l.contains(&format!(" {name} "))).unwrap();
+    assert!(row("payment") < row("search") && row("search") < row("listing"), "{shown}");
+    assert!(shown.contains("STATE") && shown.contains("UP 1h"), "{shown}");
+}
+
+#[test]
+fn long_timeline_entries_wrap_instead_of_being_cut() {
+    let mut a = app(80, 24);
+    let long = "the adapter pool was exhausted by retries from the mobile app, which ignore backoff; \
+                raising the pool is a stopgap, the fix is in the app release planned for tomorrow END";
+    arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: long.into() });
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("tomorrow END"), "{shown}");
+}
+
+#[test]
+fn a_later_success_clears_an_earlier_refusal() {
+    let mut a = app(80, 24);
+    a.update(Msg::Flushed {
+        sent: 0,
+        refused: vec!["INC-9 does not exist".into()],
+        remaining: 0,
+        stopped: None,
+    });
+    assert!(a.flash.as_ref().unwrap().text.contains("refused"));
+    a.update(Msg::Flushed { sent: 1, refused: vec![], remaining: 0, stopped: None });
+    assert!(a.flash.is_none(), "{:?}", a.flash);
 }

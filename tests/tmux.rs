@@ -238,12 +238,9 @@ fn a_stopped_service_turns_red_on_two_consoles_and_i_declares() {
     for c in [&alice, &bob] {
         c.wait_for("✖ down     payment");
     }
-    // Health pane, the payment row, i: the declare form comes prefilled.
+    // Health pane, the payment row (down: first), i: the declare form comes prefilled.
     for _ in 0..3 {
         bob.press("Tab");
-    }
-    for _ in 0..3 {
-        bob.press("j");
     }
     bob.press("i");
     bob.wait_for("services  payment");
@@ -346,8 +343,13 @@ fn a_whole_incident_with_a_commander_and_a_responder() {
     bob.wait_for("bob (responder)");
 
     // 8: a wrong token is named as such, with the fix.
-    let stranger =
-        Console::open_wrapped(&["env", "WARROOM_TOKEN=not-a-token"], &["tui"], &url, UserRole::Responder, size);
+    let stranger = Console::open_wrapped(
+        &["env", "WARROOM_TOKEN=not-a-token"],
+        &["tui"],
+        &url,
+        UserRole::Responder,
+        size,
+    );
     let seen = stranger.wait_for("not signed in: the server refused this token");
     assert!(seen.contains("WARROOM_TOKEN") && !seen.contains("no incidents"), "{seen}");
     drop(stranger);

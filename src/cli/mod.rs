@@ -155,7 +155,9 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Comms(cmd)) => comms::comms(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Probe(cmd)) => probe::probe(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
-        Some(Cmd::Tui { theme, quiet }) => crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await,
+        Some(Cmd::Tui { theme, quiet }) => {
+            crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await
+        }
         None => crate::tui::open(connect(&cli.conn)?, None, false).await,
         Some(Cmd::Demo { data, listen, theme }) => serve::demo(data, listen, theme).await,
         Some(Cmd::Keys { markdown }) => config::keys(markdown),

@@ -299,6 +299,24 @@ impl App {
         vec![Effect::Send(cmd)]
     }
 
+    /// The health pane's rows, worst first (down, degraded, not probed, up), then by name:
+    /// indices into `probes`; `probe` is a position in this order.
+    pub fn probe_order(&self) -> Vec<usize> {
+        use crate::model::probe::Health;
+        let rank = |name: &str| match self.state.probes.get(name).map_or(Health::Unknown, |p| p.health) {
+            Health::Down => 0,
+            Health::Degraded => 1,
+            Health::Unknown => 2,
+            Health::Up => 3,
+        };
+        let mut order: Vec<usize> = (0..self.probes.len()).collect();
+        order.sort_by(|a, b| {
+            let (a, b) = (&self.probes[*a].name, &self.probes[*b].name);
+            rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+        });
+        order
+    }
+
     /// How old the view is when it is stale (the server is away): everything drawn from
     /// it is marked with this age. None while the stream is live.
     pub fn stale(&self) -> Option<chrono::Duration> {
@@ -366,8 +384,15 @@ impl App {
                 self.flash(Level::Error, e);
                 vec![]
             }
-            Msg::Flushed { sent: _, refused, remaining, stopped } => {
+            Msg::Flushed { sent, refused, remaining, stopped } => {
                 self.queued = remaining;
+                if refused.is_empty()
+                    && sent > 0
+                    && self.flash.as_ref().is_some_and(|f| f.level == Level::Error)
+                {
+                    // A later success makes an earlier refusal old news.
+                    self.flash = None;
+                }
                 if remaining == 0 {
                     // Everything was answered: sent ones arrive as events (or already did),
                     // refused ones are in the rejected file and the flash.

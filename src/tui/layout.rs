@@ -47,10 +47,12 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize) -> Areas {
         }
     } else if size.width >= WIDE {
         // Left: incidents, the health board, the playbook; right: the incident's timeline.
-        let [left, right] =
-            Layout::horizontal([Constraint::Length((size.width * 2 / 5).max(LIST_WIDTH)), Constraint::Min(40)])
-                .areas(main);
-        let board = (probes as u16 + 2).clamp(3, main.height / 3);
+        let [left, right] = Layout::horizontal([
+            Constraint::Length((size.width * 2 / 5).max(LIST_WIDTH)),
+            Constraint::Min(40),
+        ])
+        .areas(main);
+        let board = (probes as u16 + 3).clamp(4, main.height / 3);
         let [a, h, c] =
             Layout::vertical([Constraint::Percentage(35), Constraint::Length(board), Constraint::Min(6)])
                 .areas(left);

@@ -76,7 +76,7 @@ impl App {
                 }
             }
             Action::DeclareFromProbe => {
-                let Some(p) = self.probes.get(self.probe) else {
+                let Some(p) = self.probe_order().get(self.probe).and_then(|i| self.probes.get(*i)) else {
                     self.flash(Level::Warn, "no probe selected");
                     return vec![];
                 };

@@ -14,10 +14,9 @@ use crate::model::incident::format_duration;
 use crate::model::{Incident, Intent, Milestone, TimelineEntry};
 use crate::present::{age, escape_control, one_line};
 use crate::tui::app::{App, Pane};
+use crate::tui::form::soft_breaks;
 use crate::tui::theme::severity_glyph;
 
-/// Lines of a long note shown before it is cut (`…`).
-const MAX_ENTRY_LINES: usize = 6;
 const GUTTER: usize = 30;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
@@ -65,7 +64,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let pending = pending_lines(app, inc);
     let ph = (pending.len() as u16).min(body.height / 2);
     let log = Rect { height: body.height - ph, ..body };
-    f.render_widget(Paragraph::new(timeline_lines(app, inc, log.height as usize)), log);
+    f.render_widget(Paragraph::new(timeline_lines(app, inc, log.height as usize, log.width as usize)), log);
     let tail = pending.len() - ph as usize;
     f.render_widget(
         Paragraph::new(pending.into_iter().skip(tail).collect::<Vec<_>>()),
@@ -195,21 +194,24 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
     lines
 }
 
-/// The entry's text lines (escaped), capped, for the timeline.
-fn entry_text(e: &TimelineEntry) -> Vec<String> {
+/// The entry's text (escaped), soft-wrapped at `width`: every word of it is shown, none
+/// is cut at the pane's edge.
+fn entry_text(e: &TimelineEntry, width: usize) -> Vec<String> {
     let summary = escape_control(&e.kind.summary()).into_owned();
-    let mut lines: Vec<String> = summary.lines().map(str::to_string).collect();
+    let mut lines = Vec::new();
+    for line in summary.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        for (a, b) in soft_breaks(&chars, width) {
+            lines.push(chars[a..b].iter().collect::<String>().trim_end().to_string());
+        }
+    }
     if lines.is_empty() {
         lines.push(String::new());
-    }
-    if lines.len() > MAX_ENTRY_LINES {
-        lines.truncate(MAX_ENTRY_LINES);
-        lines.push("…".into());
     }
     lines
 }
 
-fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize) -> Vec<Line<'a>> {
+fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize, width: usize) -> Vec<Line<'a>> {
     let t = &app.theme;
     let len = inc.timeline.len();
     if len == 0 || height == 0 {
@@ -221,7 +223,7 @@ fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize) -> Vec<Line<'
     let mut used = 0;
     for e in inc.timeline[..=newest].iter().rev() {
         let style: Style = t.entry(&e.kind);
-        let text = entry_text(e);
+        let text = entry_text(e, width.saturating_sub(GUTTER).max(10));
         let mut block = Vec::with_capacity(text.len());
         for (i, line) in text.into_iter().enumerate() {
             if i == 0 {

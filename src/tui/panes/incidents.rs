@@ -34,7 +34,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let worst = hidden.iter().filter(|i| i.status.is_open()).map(|i| i.severity).min();
         let n = hidden.len();
         let worst = worst
-            .map(|w| format!(", {} {w}", hidden.iter().filter(|i| i.status.is_open() && i.severity == w).count()))
+            .map(|w| {
+                format!(", {} {w}", hidden.iter().filter(|i| i.status.is_open() && i.severity == w).count())
+            })
             .unwrap_or_default();
         Line::from(Span::styled(format!(" {arrow} {n} more{worst} "), t.get("warn"))).right_aligned()
     };

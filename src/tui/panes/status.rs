@@ -38,14 +38,17 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
     let hinted: &[Action] = if scope.is_overlay() { Action::ALL } else { HINTED };
     let hint = |action: Action| {
         let first = app.keymap.first_key(scope, action)?;
-        Some([Span::styled(first, t.get("focus")), Span::styled(format!(" {}  ", action.hint()), t.get("muted"))])
+        Some([
+            Span::styled(first, t.get("focus")),
+            Span::styled(format!(" {}  ", action.hint()), t.get("muted")),
+        ])
     };
     // Help and quit are kept whatever the width: the rest fill what is left, in order.
-    let kept: Vec<Span> =
-        [Action::Help, Action::Quit].into_iter().filter_map(hint).flatten().collect();
+    let kept: Vec<Span> = [Action::Help, Action::Quit].into_iter().filter_map(hint).flatten().collect();
     let mut room = (area.width as usize).saturating_sub(kept.iter().map(|s| s.width()).sum());
     let mut spans = Vec::new();
-    for action in hinted.iter().filter(|a| !a.hint().is_empty() && !matches!(a, Action::Help | Action::Quit)) {
+    for action in hinted.iter().filter(|a| !a.hint().is_empty() && !matches!(a, Action::Help | Action::Quit))
+    {
         let Some(pair) = hint(*action) else { continue };
         let w: usize = pair.iter().map(|s| s.width()).sum();
         if w > room {
