@@ -285,6 +285,9 @@ pub struct ClientConfig {
     pub server: Option<String>,
     pub token: Option<String>,
     pub theme: Option<String>,
+    /// Whether the console rings the terminal bell for a SEV1 or a role given to you
+    /// (default on; `warroom tui --quiet` turns it off for one session).
+    pub bell: Option<bool>,
     #[serde(default)]
     pub keys: std::collections::BTreeMap<String, String>,
 }

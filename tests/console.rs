@@ -399,6 +399,38 @@ fn space_ticks_and_m_composes_the_steps_rendered_message() {
 }
 
 #[test]
+fn the_composer_sends_exactly_the_rendered_text_and_wraps_it_only_on_screen() {
+    let mut a = app_with(with_playbook(), 80, 24, "default");
+    a.update(Msg::Library(library()));
+    a.update(key(KeyCode::Tab));
+    a.update(key(KeyCode::Tab));
+    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Char('m')));
+    let inc = a.state.incidents.get(&IncidentId(1)).unwrap();
+    let step = inc.checklist.as_ref().unwrap().step("status-page").unwrap().step.clone();
+    let rendered =
+        warroom::model::comms::render_step(inc, &step, "https://status.example.com", a.now).unwrap();
+    assert!(rendered.chars().count() > 80, "long enough to need wrapping: {rendered}");
+    let shown = text(&render(&mut a));
+    // The end of the message is on screen: it wrapped instead of running off the form.
+    let tail: String = rendered
+        .split_whitespace()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(shown.contains(&tail), "`{tail}` not shown:\n{shown}");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    let Intent::SendMessage { text, .. } = &cmd.intent else { panic!("{:?}", cmd.intent) };
+    assert_eq!(text, rendered.trim(), "no line breaks added at the form's width");
+}
+
+#[test]
 fn health_board_beside_everything_at_160x48() {
     insta::assert_snapshot!(text(&render(&mut with_probes(160, 48))));
 }
@@ -419,9 +451,7 @@ fn i_on_a_down_probe_declares_prefilled_with_the_service() {
     for _ in 0..3 {
         a.update(key(KeyCode::Tab));
     }
-    for _ in 0..3 {
-        a.update(key(KeyCode::Char('j')));
-    }
+    // Worst first: payment (down) heads the board.
     a.update(key(KeyCode::Char('i')));
     let shown = text(&render(&mut a));
     assert!(shown.contains("payment is down") && shown.contains("services  payment"), "{shown}");
@@ -432,12 +462,23 @@ fn i_on_a_down_probe_declares_prefilled_with_the_service() {
         Intent::DeclareIncident {
             title: "payment is down".into(),
             severity: Severity::Sev2,
-            impact: "[STATUS] (503) == 200".into(),
+            impact: "payment is down since 09:25 UTC".into(),
             drill: false,
             services: vec!["payment".into()],
             private: false,
         }
     );
+    // Once it is declared, `i` on the same service selects it instead of offering another.
+    let facts = a.state.decide(&cmd.intent).unwrap();
+    for e in stamp(a.state.seq + 1, a.now, "alice", UserRole::Commander, uuid::Uuid::nil(), facts) {
+        a.update(Msg::Sync(SyncEvent::Event(e)));
+    }
+    a.selected = Some(IncidentId(2));
+    assert_eq!(a.focus, Pane::Health);
+    let effects = a.update(key(KeyCode::Char('i')));
+    assert!(effects.is_empty() && a.overlay.is_none(), "no second declare form");
+    assert_eq!(a.selected, Some(IncidentId(5)));
+    assert!(a.flash.as_ref().unwrap().text.contains("INC-5 is already open for payment"), "{:?}", a.flash);
 }
 
 #[test]
@@ -535,7 +576,10 @@ fn closing_early_asks_why_and_never_offers_resolved_for_a_major() {
     let Some(Overlay::Menu(menu)) = &a.overlay else { panic!() };
     let labels: Vec<_> = menu.items.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["mitigating", "mitigated", "postmortem", "closed"]);
-    a.update(key(KeyCode::Char('4')));
+    // Keys are the status's own: closed is 6 whatever is offered.
+    let Some(Overlay::Menu(menu)) = &a.overlay else { panic!() };
+    assert_eq!(menu.numbers, [3, 4, 5, 6]);
+    a.update(key(KeyCode::Char('6')));
     let Some(Overlay::Menu(menu)) = &a.overlay else { panic!("closure menu expected") };
     let labels: Vec<_> = menu.items.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["duplicate", "false_positive", "cancelled"]);
@@ -728,4 +772,190 @@ fn a_private_incident_is_marked_private_with_its_members() {
     let shown = text(&render(&mut a));
     assert!(shown.contains("PRIVATE Leaked API keys"), "the list marks it:\n{shown}");
     assert!(shown.contains("PRIVATE (members: bob)"), "the detail says who else sees it:\n{shown}");
+}
+
+/// Applies what `actor` did to the console as the stream would deliver it; returns the effects.
+fn arrive(a: &mut App, actor: &str, intent: Intent) -> Vec<Effect> {
+    let facts = a.state.decide(&intent).unwrap();
+    let events = stamp(a.state.seq + 1, a.now, actor, UserRole::Commander, uuid::Uuid::nil(), facts);
+    events.into_iter().flat_map(|e| a.update(Msg::Sync(SyncEvent::Event(e)))).collect()
+}
+
+fn declare(title: &str, severity: Severity) -> Intent {
+    Intent::DeclareIncident {
+        title: title.into(),
+        severity,
+        impact: String::new(),
+        drill: false,
+        services: Vec::new(),
+        private: false,
+    }
+}
+
+#[test]
+fn a_sev1_or_a_role_given_to_me_rings_toasts_and_marks_it_mine() {
+    let mut a = app(80, 24);
+    a.selected = Some(IncidentId(2));
+    assert_eq!(arrive(&mut a, "bob", declare("Database on fire", Severity::Sev1)), [Effect::Bell]);
+    assert_eq!(a.selected, Some(IncidentId(5)), "the selection moves to the new SEV1");
+    assert!(a.flash.as_ref().unwrap().text.contains("SEV1 INC-5 declared by bob: Database on fire"));
+    assert!(text(&render(&mut a)).contains("SEV1 INC-5 declared by bob"));
+    // A lesser incident is no alarm; neither is my own SEV1.
+    assert!(arrive(&mut a, "bob", declare("Typo on the about page", Severity::Sev4)).is_empty());
+    assert!(arrive(&mut a, "alice", declare("Mine", Severity::Sev1)).is_empty());
+
+    let assign = Intent::AssignRole { incident: IncidentId(2), role: Role::Scribe, person: "alice".into() };
+    assert_eq!(arrive(&mut a, "bob", assign), [Effect::Bell]);
+    assert!(a.flash.as_ref().unwrap().text.contains("bob made you scribe on INC-2"), "{:?}", a.flash);
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("★ Prices differ"), "yours is marked:\n{shown}");
+
+    // Quiet: still told, no bell.
+    a.bell = false;
+    let assign = Intent::AssignRole { incident: IncidentId(2), role: Role::Deputy, person: "alice".into() };
+    assert!(arrive(&mut a, "bob", assign).is_empty());
+    assert!(a.flash.as_ref().unwrap().text.contains("bob made you deputy on INC-2"));
+}
+
+#[test]
+fn steps_name_the_person_holding_their_role() {
+    let mut a = app_with(with_playbook(), 160, 48, "default");
+    let assign =
+        Intent::AssignRole { incident: IncidentId(1), role: Role::CustomerLiaison, person: "bob".into() };
+    arrive(&mut a, "alice", assign);
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("bob (customer_liaison)"), "{shown}");
+    assert!(!shown.contains("  (customer_liaison)"), "{shown}");
+}
+
+#[test]
+fn offline_the_view_is_marked_stale_with_its_age_and_health_gives_no_verdict() {
+    let mut a = with_probes(160, 48);
+    for p in ["search", "payment"] {
+        // Everything up, as a view would say just before the server went away.
+        let from = a.state.probes.get(p).unwrap().health;
+        let fact = warroom::model::Fact::ProbeChanged {
+            probe: p.into(),
+            from,
+            to: warroom::model::probe::Health::Up,
+            failed: vec![],
+        };
+        for e in stamp(a.state.seq + 1, a.now, "warroom", UserRole::Admin, uuid::Uuid::nil(), vec![fact]) {
+            a.update(Msg::Sync(SyncEvent::Event(e)));
+        }
+    }
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("Health 5 up") && shown.contains("live"), "{shown}");
+    a.update(Msg::Sync(SyncEvent::Offline("connection refused".into())));
+    a.update(Msg::Tick(a.now + Duration::seconds(125)));
+    let buf = render(&mut a);
+    let shown = text(&buf);
+    assert!(!shown.contains("5 up"), "no green verdict from a stale view:\n{shown}");
+    assert!(shown.contains("STALE 2m05s old"), "{shown}");
+    assert!(shown.contains("view 2m05s old"), "{shown}");
+    let theme = Themes::presets().get("default").unwrap().clone();
+    let (x, y) = find(&buf, "● up");
+    assert_eq!(buf[(x, y)].fg, theme.get("muted").fg.unwrap(), "rows are dimmed");
+}
+
+#[test]
+fn a_refused_token_says_not_signed_in_and_how_to_fix_it() {
+    let mut a = app_with(State::default(), 80, 24, "default");
+    a.update(Msg::Sync(SyncEvent::Offline("unknown token (401 unauthorized)".into())));
+    a.update(Msg::NotSignedIn("unknown token (401 unauthorized)".into()));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("not signed in: the server refused this token"), "{shown}");
+    assert!(shown.contains("WARROOM_TOKEN"), "{shown}");
+    assert!(!shown.contains("no incidents — d declares one"), "{shown}");
+}
+
+#[test]
+fn commands_written_offline_show_as_pending_entries_with_their_time() {
+    let mut a = app(80, 24);
+    a.update(Msg::Sync(SyncEvent::Offline("connection refused".into())));
+    a.update(Msg::Tick(a.now + Duration::seconds(61)));
+    a.update(key(KeyCode::Char('n')));
+    type_text(&mut a, "restarted the PSP adapter");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    let cmd = cmd.clone();
+    a.update(Msg::Queued(1));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("⧗ pending restarted the PSP adapter (written 09:31:01)"), "{shown}");
+    // Back online, the log shows it: the pending entry gives way to the real one.
+    a.update(Msg::Sync(SyncEvent::Online));
+    let facts = a.state.decide(&cmd.intent).unwrap();
+    for e in stamp(a.state.seq + 1, a.now, "alice", UserRole::Commander, cmd.id, facts) {
+        a.update(Msg::Sync(SyncEvent::Event(e)));
+    }
+    let shown = text(&render(&mut a));
+    assert!(!shown.contains("⧗ pending") && shown.contains("restarted the PSP adapter"), "{shown}");
+}
+
+#[test]
+fn wide_terminals_give_titles_their_width() {
+    let shown = text(&render(&mut app(250, 50)));
+    assert!(shown.contains("Prices differ between listing and product page"), "{shown}");
+}
+
+#[test]
+fn at_80x24_rows_out_of_sight_are_counted_and_help_stays_in_the_hints() {
+    let mut state = realistic_state();
+    for n in 0..8 {
+        let facts = state.decide(&declare(&format!("Minor thing {n}"), Severity::Sev4)).unwrap();
+        for e in stamp(state.seq + 1, t0(), "bob", UserRole::Responder, uuid::Uuid::nil(), facts) {
+            state.apply(&e);
+        }
+    }
+    let mut a = app_with(state, 80, 24, "default");
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("? help") && shown.contains("q quit"), "{shown}");
+    assert!(shown.contains("↓ 7 more"), "{shown}");
+    a.update(key(KeyCode::Char('G')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("↑ 7 more, 1 SEV1"), "the hidden SEV1 is named:\n{shown}");
+}
+
+#[test]
+fn the_help_explains_the_symbols() {
+    let a = app(80, 24);
+    let help: Vec<String> = warroom::tui::panes::overlay::help_lines(&a)
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    for glyph in ["█ ▓ ▒ ░", "● ◐ ✖ ○", "◷", "★", "⧗ pending"] {
+        assert!(help.iter().any(|l| l.contains(glyph)), "{glyph} not explained: {help:#?}");
+    }
+}
+
+#[test]
+fn the_health_board_is_sorted_worst_first_under_headers() {
+    let shown = text(&render(&mut with_probes(160, 48)));
+    let row = |name: &str| shown.lines().position(|l| l.contains(&format!(" {name} "))).unwrap();
+    assert!(row("payment") < row("search") && row("search") < row("listing"), "{shown}");
+    assert!(shown.contains("STATE") && shown.contains("UP 1h"), "{shown}");
+}
+
+#[test]
+fn long_timeline_entries_wrap_instead_of_being_cut() {
+    let mut a = app(80, 24);
+    let long = "the adapter pool was exhausted by retries from the mobile app, which ignore backoff; \
+                raising the pool is a stopgap, the fix is in the app release planned for tomorrow END";
+    arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: long.into() });
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("tomorrow END"), "{shown}");
+}
+
+#[test]
+fn a_later_success_clears_an_earlier_refusal() {
+    let mut a = app(80, 24);
+    a.update(Msg::Flushed {
+        sent: 0,
+        refused: vec!["INC-9 does not exist".into()],
+        remaining: 0,
+        stopped: None,
+    });
+    assert!(a.flash.as_ref().unwrap().text.contains("refused"));
+    a.update(Msg::Flushed { sent: 1, refused: vec![], remaining: 0, stopped: None });
+    assert!(a.flash.is_none(), "{:?}", a.flash);
 }

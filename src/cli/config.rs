@@ -30,6 +30,7 @@ pub const CONFIG_TEMPLATE: &str = r#"# warroom console configuration (warroom co
 # A file here named like a preset overrides that preset field by field.
 # NO_COLOR in the environment selects mono unless --theme is given.
 # theme = "default"
+# bell = true
 
 # Key overrides: "key" = "action" binds everywhere; "none" unbinds.
 # Keys look like q, G, ?, ctrl-n, alt-x, shift-tab, enter, space, f1.

@@ -62,6 +62,9 @@ pub enum Cmd {
         /// Theme: default, light, high-contrast, mono, or one of yours [default: config, or mono under NO_COLOR]
         #[arg(long)]
         theme: Option<String>,
+        /// No terminal bell for alerts (they still show as a toast)
+        #[arg(long)]
+        quiet: bool,
     },
     /// Server with demo users and incidents, plus the console as commander: no set-up.
     Demo {
@@ -152,8 +155,10 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Comms(cmd)) => comms::comms(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Probe(cmd)) => probe::probe(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
-        Some(Cmd::Tui { theme }) => crate::tui::open(connect(&cli.conn)?, theme.as_deref()).await,
-        None => crate::tui::open(connect(&cli.conn)?, None).await,
+        Some(Cmd::Tui { theme, quiet }) => {
+            crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await
+        }
+        None => crate::tui::open(connect(&cli.conn)?, None, false).await,
         Some(Cmd::Demo { data, listen, theme }) => serve::demo(data, listen, theme).await,
         Some(Cmd::Keys { markdown }) => config::keys(markdown),
         Some(Cmd::Config(ConfigCmd::Init { force })) => config::init(force),

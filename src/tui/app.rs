@@ -37,6 +37,8 @@ pub enum Msg {
     Error(String),
     /// Leave now (a signal): whatever is open.
     Quit,
+    /// The server refused this console's token (401): nothing will work until it changes.
+    NotSignedIn(String),
     Flushed {
         sent: usize,
         refused: Vec<String>,
@@ -55,6 +57,8 @@ pub enum Effect {
     Send(Command),
     /// Fetch this incident in full: the console holds closed ones as summaries.
     Fetch(IncidentId),
+    /// Ring the terminal bell: something the room must notice happened.
+    Bell,
     Quit,
 }
 
@@ -103,6 +107,15 @@ pub struct Connection {
     pub problem: Option<String>,
 }
 
+/// A command sent from this console that the log has not shown back yet (queued offline,
+/// or in flight): drawn as a pending timeline entry with the time it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: uuid::Uuid,
+    pub intent: Intent,
+    pub written: DateTime<Utc>,
+}
+
 /// Where the timeline is scrolled: following the newest entry, or held `offset` entries up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelineView {
@@ -148,9 +161,18 @@ pub struct App {
     /// until the state reaches their seq (see [`State::adopt`]).
     pub fetching: std::collections::BTreeSet<IncidentId>,
     pub fetched: std::collections::BTreeMap<IncidentId, crate::protocol::FullIncident>,
+    /// Whether alerts ring the terminal bell (config `bell`, `--quiet`).
+    pub bell: bool,
+    /// An alert arrived with the last sync message: ring once.
+    ring: bool,
+    /// Commands sent but not yet seen in the log, oldest first.
+    pub pending: Vec<Pending>,
+    /// Why the server refused this console's token, once it did.
+    pub not_signed_in: Option<String>,
 }
 
 const FLASH_SECS: i64 = 6;
+const MAX_PENDING: usize = 200;
 
 impl App {
     pub fn new(server: &str, keymap: Keymap, themes: Themes, theme: Theme, now: DateTime<Utc>) -> App {
@@ -190,6 +212,10 @@ impl App {
             dirty: true,
             fetching: Default::default(),
             fetched: Default::default(),
+            bell: true,
+            ring: false,
+            pending: Vec::new(),
+            not_signed_in: None,
         }
     }
 
@@ -276,7 +302,40 @@ impl App {
                 format!("offline: {} queued, sent when the server is back", intent.kind().replace('_', " ")),
             );
         }
-        vec![Effect::Send(Command::new(intent))]
+        let cmd = Command::new(intent);
+        // Bounded: a console left offline all day still draws a screenful, not a day.
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.remove(0);
+        }
+        self.pending.push(Pending { id: cmd.id, intent: cmd.intent.clone(), written: self.now });
+        vec![Effect::Send(cmd)]
+    }
+
+    /// The health pane's rows, worst first (down, degraded, not probed, up), then by name:
+    /// indices into `probes`; `probe` is a position in this order.
+    pub fn probe_order(&self) -> Vec<usize> {
+        use crate::model::probe::Health;
+        let rank = |name: &str| match self.state.probes.get(name).map_or(Health::Unknown, |p| p.health) {
+            Health::Down => 0,
+            Health::Degraded => 1,
+            Health::Unknown => 2,
+            Health::Up => 3,
+        };
+        let mut order: Vec<usize> = (0..self.probes.len()).collect();
+        order.sort_by(|a, b| {
+            let (a, b) = (&self.probes[*a].name, &self.probes[*b].name);
+            rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+        });
+        order
+    }
+
+    /// How old the view is when it is stale (the server is away): everything drawn from
+    /// it is marked with this age. None while the stream is live.
+    pub fn stale(&self) -> Option<chrono::Duration> {
+        if self.conn.online {
+            return None;
+        }
+        self.conn.last_sync.map(|last| self.now - last)
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
@@ -344,7 +403,11 @@ impl App {
             }
             Msg::Sync(ev) => {
                 self.on_sync(ev);
-                vec![]
+                if std::mem::take(&mut self.ring) && self.bell {
+                    vec![Effect::Bell]
+                } else {
+                    vec![]
+                }
             }
             Msg::Me(me) => {
                 self.me = Some(me);
@@ -359,6 +422,10 @@ impl App {
                 vec![]
             }
             Msg::Quit => vec![Effect::Quit],
+            Msg::NotSignedIn(why) => {
+                self.not_signed_in = Some(why);
+                vec![]
+            }
             Msg::Error(e) => {
                 self.flash(Level::Error, e);
                 vec![]
@@ -371,8 +438,20 @@ impl App {
                 self.flash(Level::Error, format!("cannot fetch {id} in full: {why}"));
                 vec![]
             }
-            Msg::Flushed { sent: _, refused, remaining, stopped } => {
+            Msg::Flushed { sent, refused, remaining, stopped } => {
                 self.queued = remaining;
+                if refused.is_empty()
+                    && sent > 0
+                    && self.flash.as_ref().is_some_and(|f| f.level == Level::Error)
+                {
+                    // A later success makes an earlier refusal old news.
+                    self.flash = None;
+                }
+                if remaining == 0 {
+                    // Everything was answered: sent ones arrive as events (or already did),
+                    // refused ones are in the rejected file and the flash.
+                    self.pending.clear();
+                }
                 if let Some(why) = refused.into_iter().next() {
                     self.flash(Level::Error, format!("refused: {why}"));
                 } else if let (Some(why), true) = (stopped, remaining > 0) {
@@ -396,6 +475,8 @@ impl App {
             }
             SyncEvent::Event(e) => {
                 let affects_selected = e.fact.incident().is_some() && e.fact.incident() == self.selected;
+                self.alert(&e);
+                self.pending.retain(|p| p.id != e.command_id);
                 if let Fact::IncidentDeclared { incident, .. } = &e.fact {
                     // Your own declaration opens itself: you will want to act on it next.
                     if self.me.as_ref().is_some_and(|m| m.name == e.actor) {
@@ -446,6 +527,42 @@ impl App {
                 self.conn.problem = Some(why);
             }
         }
+    }
+
+    /// The name this console acts as, once the server said.
+    pub fn my_name(&self) -> Option<&str> {
+        self.me.as_ref().map(|m| m.name.as_str())
+    }
+
+    /// What the room must notice, done by someone else: a SEV1 declared (selected, so the
+    /// next key acts on it), a role or a step given to me. A toast names who and what; the
+    /// bell rings unless silenced.
+    fn alert(&mut self, e: &crate::model::Event) {
+        let Some(me) = self.my_name().map(str::to_string) else { return };
+        if e.actor == me {
+            return;
+        }
+        let who = crate::present::one_line(&e.actor);
+        let toast = match &e.fact {
+            Fact::IncidentDeclared { incident, severity: crate::model::Severity::Sev1, title, .. } => {
+                if self.overlay.is_none() {
+                    self.filter.clear();
+                    self.selected = Some(*incident);
+                    self.timeline = TimelineView { follow: true, offset: 0 };
+                    self.step = 0;
+                }
+                format!("SEV1 {incident} declared by {who}: {}", crate::present::one_line(title))
+            }
+            Fact::RoleAssigned { incident, assigned_role, person, .. } if *person == me => {
+                format!("{who} made you {assigned_role} on {incident}")
+            }
+            Fact::StepAssigned { incident, step, person } if *person == me => {
+                format!("{who} gave you step {} on {incident}", crate::present::one_line(step))
+            }
+            _ => return,
+        };
+        self.ring = true;
+        self.flash(Level::Warn, toast);
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {

@@ -23,11 +23,27 @@ pub struct Menu {
     pub title: String,
     pub items: Vec<(String, MenuPick)>,
     pub selected: usize,
+    /// The number that picks each item: 1, 2, 3… unless a menu keeps them stable.
+    pub numbers: Vec<usize>,
 }
 
 impl Menu {
     pub fn new(title: String, items: Vec<(String, MenuPick)>) -> Menu {
-        Menu { title, items, selected: 0 }
+        let numbers = (1..=items.len()).collect();
+        Menu { title, items, selected: 0, numbers }
+    }
+
+    /// A menu whose items keep their own numbers (a status is always the same key,
+    /// whichever statuses are offered from here).
+    pub fn numbered(title: String, items: Vec<(usize, String, MenuPick)>) -> Menu {
+        let numbers = items.iter().map(|(n, _, _)| *n).collect();
+        let items = items.into_iter().map(|(_, l, p)| (l, p)).collect();
+        Menu { title, items, selected: 0, numbers }
+    }
+
+    /// The number shown and pressed for item `i`.
+    pub fn number(&self, i: usize) -> usize {
+        self.numbers.get(i).copied().unwrap_or(i + 1)
     }
 }
 
@@ -94,23 +110,21 @@ fn area(placeholder: &str, theme: &Theme) -> TextArea<'static> {
     t
 }
 
-/// Greedy word wrap of each paragraph at `width` columns.
-pub fn wrap(text: &str, width: usize) -> String {
-    let mut out = Vec::new();
-    for para in text.split('\n') {
-        let mut line = String::new();
-        for word in para.split(' ') {
-            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-                out.push(std::mem::take(&mut line));
-            }
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(word);
-        }
-        out.push(line);
+/// Where a line of `chars` breaks when shown `width` columns wide: `(start, end)` ranges
+/// that cover it exactly, broken after a space when one is in reach. Only the display
+/// breaks; the text keeps its own lines, so what is sent is what was typed.
+pub fn soft_breaks(chars: &[char], width: usize) -> Vec<(usize, usize)> {
+    let width = width.max(1);
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while chars.len() - start > width {
+        let limit = start + width;
+        let end = chars[start..limit].iter().rposition(|c| *c == ' ').map_or(limit, |i| start + i + 1);
+        pieces.push((start, end));
+        start = end;
     }
-    out.join("\n")
+    pieces.push((start, chars.len()));
+    pieces
 }
 
 fn text_of(t: &TextArea) -> String {
@@ -155,7 +169,7 @@ impl Form {
         if let Form::Declare { title: t, severity: s, impact: i, services: sv, .. } = &mut form {
             t.insert_str(title);
             *s = severity;
-            i.insert_str(wrap(impact, 60));
+            i.insert_str(impact);
             *sv = services;
         }
         form
@@ -181,8 +195,9 @@ impl Form {
         theme: &Theme,
     ) -> Form {
         let mut area = area("what this audience needs to know now", theme);
-        // Wrapped like an email body, so the whole message is visible while editing.
-        area.insert_str(wrap(text, 72));
+        // Inserted as rendered: the form soft-wraps it for reading, and hard breaks here
+        // reached the status page and customers' mail (issue 11).
+        area.insert_str(text);
         Form::Message { incident, channel, step, text: area, error: None }
     }
 
@@ -232,7 +247,8 @@ impl Form {
         }
     }
 
-    fn multiline(&self) -> bool {
+    /// Whether the field shown for this form is drawn soft-wrapped (it may hold prose).
+    pub fn multiline(&self) -> bool {
         matches!(
             self,
             Form::Note { .. } | Form::Message { .. } | Form::Declare { field: DeclareField::Impact, .. }
@@ -369,5 +385,23 @@ impl Form {
             t.input(key);
         }
         FormOutcome::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soft_breaks_cover_the_line_exactly_and_break_after_spaces() {
+        let chars: Vec<char> = "Next update by 14:19 UTC, sooner if we learn more".chars().collect();
+        let pieces = soft_breaks(&chars, 20);
+        let text: Vec<String> = pieces.iter().map(|(a, b)| chars[*a..*b].iter().collect()).collect();
+        assert_eq!(text.concat(), chars.iter().collect::<String>(), "nothing added or lost");
+        assert_eq!(text[0], "Next update by ");
+        assert!(text.iter().all(|p| p.chars().count() <= 20), "{text:?}");
+        let long: Vec<char> = "x".repeat(45).chars().collect();
+        assert_eq!(soft_breaks(&long, 20), [(0, 20), (20, 40), (40, 45)], "no space: cut at the width");
+        assert_eq!(soft_breaks(&[], 20), [(0, 0)]);
     }
 }

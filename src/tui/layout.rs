@@ -9,7 +9,8 @@ pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
 /// From this width the incidents list and the detail sit side by side.
 pub const WIDE: u16 = 150;
-/// The incidents list's width when side by side: every column readable.
+/// The incidents list's narrowest width when side by side: every column readable. Wider
+/// terminals give it two fifths, so titles are not cut at 28 characters at 250 columns.
 const LIST_WIDTH: u16 = 76;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +47,12 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize) -> Areas {
         }
     } else if size.width >= WIDE {
         // Left: incidents, the health board, the playbook; right: the incident's timeline.
-        let [left, right] =
-            Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(40)]).areas(main);
-        let board = (probes as u16 + 2).clamp(3, main.height / 3);
+        let [left, right] = Layout::horizontal([
+            Constraint::Length((size.width * 2 / 5).max(LIST_WIDTH)),
+            Constraint::Min(40),
+        ])
+        .areas(main);
+        let board = (probes as u16 + 3).clamp(4, main.height / 3);
         let [a, h, c] =
             Layout::vertical([Constraint::Percentage(35), Constraint::Length(board), Constraint::Min(6)])
                 .areas(left);

@@ -37,6 +37,8 @@ pub struct Look {
     pub keymap: Keymap,
     pub themes: Themes,
     pub theme: theme::Theme,
+    /// Ring the terminal bell on alerts (config `bell`, off with `--quiet`).
+    pub bell: bool,
 }
 
 impl Look {
@@ -57,7 +59,7 @@ impl Look {
             .get(&name)
             .cloned()
             .ok_or_else(|| eyre!("no theme `{name}` (have: {})", themes.names().join(", ")))?;
-        Ok(Look { keymap, themes, theme })
+        Ok(Look { keymap, themes, theme, bell: cfg.bell.unwrap_or(true) })
     }
 }
 
@@ -69,6 +71,7 @@ const FRAME: Duration = Duration::from_millis(16);
 pub async fn run(client: Client, look: Look, data_dir: &std::path::Path) -> color_eyre::Result<()> {
     let outbox = Outbox::open(data_dir, &client);
     let mut app = App::new(client.base(), look.keymap, look.themes, look.theme, Utc::now());
+    app.bell = look.bell;
     match outbox.waiting() {
         Ok(w) => app.queued = w.yours,
         Err(e) => app.flash(app::Level::Error, e.to_string()),
@@ -253,6 +256,12 @@ async fn event_loop(
                             let _ = tx.send(msg).await;
                         }));
                     }
+                    Effect::Bell => {
+                        // BEL is drawn by no cell: it goes straight out, between frames.
+                        if let Err(e) = stdout.write_all(b"\x07").and_then(|()| stdout.flush()) {
+                            app.flash(app::Level::Warn, format!("could not ring the bell: {e}"));
+                        }
+                    }
                     Effect::Send(cmd) => {
                         // Durable before anything else: the command survives a crash or a
                         // dead network from here on. A server never reached gets no queue
@@ -261,7 +270,10 @@ async fn event_loop(
                             Ok(w) => {
                                 app.update(Msg::Queued(w.yours));
                             }
-                            Err(e) => app.flash(app::Level::Error, e.to_string()),
+                            Err(e) => {
+                                app.pending.retain(|p| p.id != cmd.id);
+                                app.flash(app::Level::Error, e.to_string());
+                            }
                         }
                         let _ = kick_tx.try_send(());
                     }
@@ -292,6 +304,11 @@ where
                 return;
             }
             Err(e) if e.keeps_queued() => tokio::time::sleep(Duration::from_secs(2)).await,
+            // A refused token looks like a network problem unless it is named as such.
+            Err(e @ crate::client::ClientError::Rejected { status: 401, .. }) => {
+                let _ = tx.send(Msg::NotSignedIn(e.to_string())).await;
+                return;
+            }
             Err(e) => {
                 let _ = tx.send(Msg::Error(e.to_string())).await;
                 return;
@@ -345,8 +362,9 @@ async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, t
     }
 }
 
-/// Opens the console for the CLI's connection settings.
-pub async fn open(client: Client, theme: Option<&str>) -> color_eyre::Result<()> {
-    let look = Look::load(theme).wrap_err("loading the console's look")?;
+/// Opens the console for the CLI's connection settings; `quiet` silences the bell.
+pub async fn open(client: Client, theme: Option<&str>, quiet: bool) -> color_eyre::Result<()> {
+    let mut look = Look::load(theme).wrap_err("loading the console's look")?;
+    look.bell &= !quiet;
     run(client, look, &config::data_dir()).await
 }

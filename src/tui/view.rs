@@ -39,6 +39,6 @@ pub fn draw(f: &mut Frame, app: &App) {
         panes::health::draw(f, r, app);
     }
     panes::status::draw_hints(f, areas.hints, app);
-    panes::status::draw_status(f, areas.status, app);
+    panes::status::draw_status(f, areas.hints, areas.status, app);
     panes::overlay::draw(f, full, app);
 }

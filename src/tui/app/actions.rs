@@ -76,15 +76,33 @@ impl App {
                 }
             }
             Action::DeclareFromProbe => {
-                let Some(p) = self.probes.get(self.probe) else {
+                let Some(p) = self.probe_order().get(self.probe).and_then(|i| self.probes.get(*i)) else {
                     self.flash(Level::Warn, "no probe selected");
                     return vec![];
                 };
                 let name = p.name.clone();
                 let severity = p.auto_declare.unwrap_or(Severity::Sev3);
+                // An open incident already about this service is where to act: a second one
+                // would split the room.
+                let open = self
+                    .state
+                    .incidents_by_priority()
+                    .into_iter()
+                    .find(|i| i.status.is_open() && i.services.contains(&name))
+                    .map(|i| i.id);
+                if let Some(id) = open {
+                    self.filter.clear();
+                    self.list_stale = true;
+                    self.select(Some(id));
+                    self.flash(Level::Info, format!("{id} is already open for {name}: selected it"));
+                    return vec![];
+                }
                 let state = self.state.probes.get(&name);
                 let health = state.map_or(crate::model::probe::Health::Unknown, |s| s.health);
-                let impact = state.map(|s| s.failed.join("; ")).unwrap_or_default();
+                // A sentence a customer may read: the raw probe error flowed into templates.
+                let impact = state
+                    .map(|s| format!("{name} is {health} since {} UTC", s.since.format("%H:%M")))
+                    .unwrap_or_default();
                 let probe = Intent::DeclareIncident {
                     title: String::new(),
                     severity,
@@ -169,11 +187,13 @@ impl App {
                             status: choices[0],
                             reason: None,
                         }) {
+                            // Keys by status, not by position: 3 is always mitigating.
                             let items = choices
                                 .into_iter()
-                                .map(|s| (s.to_string(), MenuPick::Status(id, s)))
+                                .map(|s| (s as usize + 1, s.to_string(), MenuPick::Status(id, s)))
                                 .collect();
-                            self.overlay = Some(Overlay::Menu(Menu::new(format!("{id}: {status} →"), items)));
+                            self.overlay =
+                                Some(Overlay::Menu(Menu::numbered(format!("{id}: {status} →"), items)));
                         }
                     }
                     Action::Severity => {

@@ -19,10 +19,9 @@ impl Menu {
                     KeyCode::Char(c) => c.to_digit(10).map_or(0, |d| d as usize),
                     _ => 0,
                 };
-                if let Some((_, pick)) = n.checked_sub(1).and_then(|i| self.items.get(i)) {
-                    let pick = *pick;
-                    self.selected = n - 1;
-                    return Outcome::Pick(pick);
+                if let Some(i) = (0..self.items.len()).find(|i| self.number(*i) == n) {
+                    self.selected = i;
+                    return Outcome::Pick(self.items[i].1);
                 }
             }
             Some(Action::Pick) => {

@@ -11,13 +11,12 @@ use ratatui::Frame;
 
 use super::frame;
 use crate::model::incident::format_duration;
-use crate::model::{Incident, Milestone, TimelineEntry};
+use crate::model::{Incident, Intent, Milestone, TimelineEntry};
 use crate::present::{age, escape_control, one_line};
 use crate::tui::app::{App, Pane};
+use crate::tui::form::soft_breaks;
 use crate::tui::theme::severity_glyph;
 
-/// Lines of a long note shown before it is cut (`…`).
-const MAX_ENTRY_LINES: usize = 6;
 const GUTTER: usize = 30;
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
@@ -28,10 +27,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(hint, area);
         return;
     };
-    let title = Line::from(vec![
+    let mut title = vec![
         Span::styled(format!(" {} ", inc.id), t.get("title")),
         Span::styled(format!("{} ", one_line(&inc.title)), t.get("text")),
-    ]);
+    ];
+    title.extend(super::stale_mark(app));
+    let title = Line::from(title);
     let block = frame(app, Pane::Detail, title);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -67,7 +68,46 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     rule_line.push_str(&"─".repeat(pad));
     f.render_widget(Span::styled(rule_line, t.get("border")), Rect { height: 1, ..rest });
     let body = Rect { y: rest.y + 1, height: rest.height - 1, ..rest };
-    f.render_widget(Paragraph::new(timeline_lines(app, inc, body.height as usize)), body);
+    // What I sent that the log has not shown back yet goes last, as the log will have it.
+    let pending = pending_lines(app, inc);
+    let ph = (pending.len() as u16).min(body.height / 2);
+    let log = Rect { height: body.height - ph, ..body };
+    f.render_widget(Paragraph::new(timeline_lines(app, inc, log.height as usize, log.width as usize)), log);
+    let tail = pending.len() - ph as usize;
+    f.render_widget(
+        Paragraph::new(pending.into_iter().skip(tail).collect::<Vec<_>>()),
+        Rect { y: log.y + log.height, height: ph, ..body },
+    );
+}
+
+/// My commands on this incident not yet in the log (queued offline, or in flight), each
+/// with the time it was written: they are part of the story already.
+fn pending_lines<'a>(app: &App, inc: &Incident) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let me = app.my_name().unwrap_or("you");
+    app.pending
+        .iter()
+        .filter(|p| p.intent.incident() == Some(inc.id))
+        .map(|p| {
+            let what = match &p.intent {
+                Intent::AddNote { text, .. } => text.clone(),
+                Intent::SendMessage { channel, text, .. } => format!("→ {channel}: {text}"),
+                Intent::SetStatus { status, .. } => format!("status → {status}"),
+                Intent::SetSeverity { severity, .. } => format!("severity → {severity}"),
+                Intent::AssignRole { role, person, .. } => format!("{role} → {person}"),
+                other => other.kind().replace('_', " "),
+            };
+            Line::from(vec![
+                Span::styled(format!("{:>8} ", when(app, p.written)), t.get("muted")),
+                Span::styled(format!("{:<10.10} ", one_line(me)), t.get("text")),
+                Span::styled("⧗ pending ", t.get("warn")),
+                Span::styled(
+                    format!("{} (written {})", one_line(&what), p.written.format("%H:%M:%S")),
+                    t.get("muted"),
+                ),
+            ])
+        })
+        .collect()
 }
 
 fn when(app: &App, at: DateTime<Utc>) -> String {
@@ -162,21 +202,24 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
     lines
 }
 
-/// The entry's text lines (escaped), capped, for the timeline.
-fn entry_text(e: &TimelineEntry) -> Vec<String> {
+/// The entry's text (escaped), soft-wrapped at `width`: every word of it is shown, none
+/// is cut at the pane's edge.
+fn entry_text(e: &TimelineEntry, width: usize) -> Vec<String> {
     let summary = escape_control(&e.kind.summary()).into_owned();
-    let mut lines: Vec<String> = summary.lines().map(str::to_string).collect();
+    let mut lines = Vec::new();
+    for line in summary.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        for (a, b) in soft_breaks(&chars, width) {
+            lines.push(chars[a..b].iter().collect::<String>().trim_end().to_string());
+        }
+    }
     if lines.is_empty() {
         lines.push(String::new());
-    }
-    if lines.len() > MAX_ENTRY_LINES {
-        lines.truncate(MAX_ENTRY_LINES);
-        lines.push("…".into());
     }
     lines
 }
 
-fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize) -> Vec<Line<'a>> {
+fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize, width: usize) -> Vec<Line<'a>> {
     let t = &app.theme;
     let len = inc.timeline.len();
     if len == 0 || height == 0 {
@@ -188,7 +231,7 @@ fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize) -> Vec<Line<'
     let mut used = 0;
     for e in inc.timeline[..=newest].iter().rev() {
         let style: Style = t.entry(&e.kind);
-        let text = entry_text(e);
+        let text = entry_text(e, width.saturating_sub(GUTTER).max(10));
         let mut block = Vec::with_capacity(text.len());
         for (i, line) in text.into_iter().enumerate() {
             if i == 0 {

@@ -48,7 +48,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let count = |h: Health| app.probes.iter().filter(|p| health_of(&p.name) == h).count();
     let (bad, waiting) = (count(Health::Degraded) + count(Health::Down), count(Health::Unknown));
     let mut title = vec![Span::styled(" Health ", t.get("title"))];
-    if app.probes.is_empty() {
+    let stale = app.stale().is_some();
+    if let (Some(mark), false) = (super::stale_mark(app), app.probes.is_empty()) {
+        // No verdict from an old picture: "5 up" in green while the server was gone misled.
+        title.push(Span::styled(format!("{} probes, last known ", app.probes.len()), t.get("muted")));
+        title.push(mark);
+    } else if app.probes.is_empty() {
         title.push(Span::styled("no probes configured ", t.get("muted")));
     } else if bad > 0 {
         title.push(Span::styled(format!("{bad} of {} bad ", app.probes.len()), t.get("alert")));
@@ -63,18 +68,29 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(block, area);
     let name_w = app.probes.iter().map(|p| p.name.chars().count()).max().unwrap_or(4).min(18);
     let spark_w = if inner.width > 90 { 24 } else { 10 };
-    // Only the rows that fit are built: each scans up to an hour of samples.
+    if inner.height == 0 {
+        return;
+    }
+    let header = format!(
+        "{:<10} {:<name_w$} {:>7} {:<spark_w$} {:>6}  WHY / INCIDENTS",
+        "STATE", "NAME", "LATENCY", "TREND", "UP 1h"
+    );
+    f.render_widget(Span::styled(header, t.get("muted")), Rect { height: 1, ..inner });
+    let inner = Rect { y: inner.y + 1, height: inner.height - 1, ..inner };
+    // Worst first. Only the rows that fit are built: each scans up to an hour of samples.
+    let order = app.probe_order();
     let skip = (app.probe + 1).saturating_sub(inner.height as usize);
-    let lines: Vec<Line> = app
-        .probes
+    let lines: Vec<Line> = order
         .iter()
         .enumerate()
         .skip(skip)
         .take(inner.height as usize)
+        .map(|(i, at)| (i, &app.probes[*at]))
         .map(|(i, p)| {
             let state = app.state.probes.get(&p.name);
             let health = state.map_or(Health::Unknown, |s| s.health);
             let style = match health {
+                _ if stale => t.get("muted"),
                 Health::Up => t.get("ok"),
                 Health::Degraded => t.get("warn"),
                 Health::Down => t.get("alert"),

@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 use super::frame;
@@ -24,8 +24,30 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         title.push(Span::styled(format!("/{}{cursor} ", one_line(&app.filter)), t.get("warn")));
         title.push(Span::styled(format!("{} shown ", app.list.len()), t.get("muted")));
     }
-    let block = frame(app, Pane::Incidents, Line::from(title));
+    title.extend(super::stale_mark(app));
     let rows = list_rows(area);
+    let mut block = frame(app, Pane::Incidents, Line::from(title));
+    // Rows scrolled out of sight are counted, naming the worst of them: a SEV1 above the
+    // fold must not be forgotten.
+    let more = |ids: &[crate::model::IncidentId], arrow: &str| {
+        let hidden: Vec<_> = ids.iter().filter_map(|id| app.state.incidents.get(id)).collect();
+        let worst = hidden.iter().filter(|i| i.status.is_open()).map(|i| i.severity).min();
+        let n = hidden.len();
+        let worst = worst
+            .map(|w| {
+                format!(", {} {w}", hidden.iter().filter(|i| i.status.is_open() && i.severity == w).count())
+            })
+            .unwrap_or_default();
+        Line::from(Span::styled(format!(" {arrow} {n} more{worst} "), t.get("warn"))).right_aligned()
+    };
+    let above = &app.list[..app.list_offset.min(app.list.len())];
+    if !above.is_empty() {
+        block = block.title(more(above, "↑"));
+    }
+    let below = app.list.get(app.list_offset + rows..).unwrap_or_default();
+    if !below.is_empty() {
+        block = block.title_bottom(more(below, "↓"));
+    }
     // Narrow panes give the title the commander's column.
     let wide = area.width >= 72;
     let visible = app.list.iter().skip(app.list_offset).take(rows);
@@ -35,6 +57,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let sev = t.severity(inc.severity);
             let selected = app.selected == Some(inc.id);
             let mut title = Vec::new();
+            if app.my_name().is_some_and(|me| inc.roles.values().any(|p| p == me)) {
+                // Yours: you hold a role on it.
+                title.push(Span::styled("★ ", t.get("focus")));
+            }
             if inc.private {
                 // Members see it; say so, so nobody pastes it where everyone reads.
                 title.push(Span::styled("PRIVATE ", t.get("warn")));
@@ -77,12 +103,21 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(body, widths).header(header).block(block).column_spacing(1);
     f.render_widget(table, area);
     if app.list.is_empty() {
+        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 2 };
+        if app.not_signed_in.is_some() {
+            // Not "no incidents": the server would not say.
+            let lines = vec![
+                Line::from(Span::styled("not signed in: the server refused this token", t.get("alert"))),
+                Line::from(Span::styled(super::status::SIGN_IN_FIX, t.get("muted"))),
+            ];
+            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+            return;
+        }
         let msg = if app.filter.is_empty() {
             "no incidents — d declares one"
         } else {
             "nothing matches the filter"
         };
-        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
-        f.render_widget(Span::styled(msg, t.get("muted")), inner);
+        f.render_widget(Span::styled(msg, t.get("muted")), Rect { height: 1, ..inner });
     }
 }

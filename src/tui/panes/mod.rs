@@ -20,3 +20,13 @@ pub fn frame<'a>(app: &App, pane: Pane, title: ratatui::text::Line<'a>) -> Block
         .border_style(if focused { app.theme.get("focus") } else { app.theme.get("border") })
         .title(title)
 }
+
+/// A pane title's mark while the view is stale (the server is away): how old what it
+/// shows is, so nobody acts on a picture from minutes ago as if it were now.
+pub fn stale_mark(app: &App) -> Option<ratatui::text::Span<'static>> {
+    let age = app.stale()?;
+    Some(ratatui::text::Span::styled(
+        format!("STALE {} old ", crate::model::incident::format_duration(age)),
+        app.theme.get("warn"),
+    ))
+}

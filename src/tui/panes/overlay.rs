@@ -6,10 +6,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
+use ratatui::style::Modifier;
+use tui_textarea::TextArea;
+
 use crate::present::one_line;
 use crate::tui::app::{App, CommandLine, Overlay};
 use crate::tui::command::VERBS;
-use crate::tui::form::{DeclareField, Form, Menu};
+use crate::tui::form::{soft_breaks, DeclareField, Form, Menu};
 use crate::tui::keymap::{Action, Scope};
 use crate::tui::theme::severity_glyph;
 
@@ -42,10 +45,30 @@ fn key(app: &App, scope: Scope, action: Action) -> String {
     app.keymap.first_key(scope, action).unwrap_or_else(|| "?".into())
 }
 
+/// What each glyph on screen means, first in the help.
+const LEGEND: &[(&str, &str)] = &[
+    ("█ ▓ ▒ ░ ·", "severity SEV1 (worst) … SEV5"),
+    ("● ◐ ✖ ○", "service up, degraded, down, not probed yet"),
+    ("◷", "a communication clock: when an audience is due its next update"),
+    ("★", "yours: you hold a role on it, or the step is yours"),
+    ("⇢ name", "step assigned to that person"),
+    ("✓ name", "step ticked by that person"),
+    ("⧗ pending", "sent by you, not yet in the log (offline: queued)"),
+    ("STALE 2m05s old", "the server is away: what is shown is that old"),
+    ("status_page", "the public status page audience (channel `public` reaches it)"),
+];
+
 /// The help's lines; also what `warroom keys` prints.
 pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
-    let mut lines = Vec::new();
+    let mut lines = vec![Line::from(Span::styled("symbols", t.get("title")))];
+    for (glyph, meaning) in LEGEND {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {glyph:<22}"), t.get("focus")),
+            Span::styled(*meaning, t.get("text")),
+        ]));
+    }
+    lines.push(Line::default());
     let mut last_scope = None;
     for (scope, keys, action) in app.keymap.rows() {
         if last_scope != Some(scope) {
@@ -113,7 +136,7 @@ fn draw_menu(f: &mut Frame, area: Rect, app: &App, menu: &Menu) {
         .enumerate()
         .map(|(i, (label, _))| {
             let style = if i == menu.selected { t.get("selection") } else { t.get("text") };
-            Line::from(Span::styled(format!(" {} {} ", i + 1, one_line(label)), style))
+            Line::from(Span::styled(format!(" {} {} ", menu.number(i), one_line(label)), style))
         })
         .collect();
     let footer = format!(
@@ -164,7 +187,7 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
             f.render_widget(Line::from(sevs), rows[1]);
             let [l, v] = Layout::horizontal([Constraint::Length(10), Constraint::Min(1)]).areas(rows[3]);
             f.render_widget(label("impact", *field == DeclareField::Impact), l);
-            f.render_widget(impact, v);
+            wrapped(f, v, app, impact, *field == DeclareField::Impact);
             f.render_widget(
                 Line::from(vec![
                     label("drill", *field == DeclareField::Drill),
@@ -202,7 +225,7 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
             let inner = block.inner(r);
             f.render_widget(block, r);
             let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
-            f.render_widget(text, body);
+            wrapped(f, body, app, text, true);
             let new_line = key(app, Scope::Form, Action::NewLine);
             footer(f, foot, app, form, format!("{send} sends · {new_line} new line · {cancel} cancels"));
         }
@@ -219,6 +242,51 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
             footer(f, foot, app, form, format!("{send} sends · {cancel} cancels"));
         }
     }
+}
+
+/// A text area drawn soft-wrapped: a long line continues on the next row instead of running
+/// off the form, with the cursor kept in view. The text itself keeps only the breaks typed.
+fn wrapped(f: &mut Frame, area: Rect, app: &App, text: &TextArea, active: bool) {
+    let t = &app.theme;
+    let cursor = t.get("text").add_modifier(Modifier::REVERSED);
+    if text.is_empty() {
+        let mut spans = Vec::new();
+        if active {
+            spans.push(Span::styled(" ", cursor));
+        }
+        spans.push(Span::styled(text.placeholder_text().to_string(), t.get("muted")));
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
+    let (crow, ccol) = text.cursor();
+    let mut rows: Vec<Line> = Vec::new();
+    let mut cursor_row = 0;
+    for (i, line) in text.lines().iter().enumerate() {
+        // One cell per char so the cursor column maps; a control char would move the terminal.
+        let chars: Vec<char> = line.chars().map(|c| if c.is_control() { '·' } else { c }).collect();
+        let pieces = soft_breaks(&chars, area.width as usize);
+        let last = pieces.len() - 1;
+        for (n, (start, end)) in pieces.into_iter().enumerate() {
+            let piece: String = chars[start..end].iter().collect();
+            let here = active && i == crow && ccol >= start && (ccol < end || (ccol == end && n == last));
+            if !here {
+                rows.push(Line::from(Span::styled(piece, t.get("text"))));
+                continue;
+            }
+            cursor_row = rows.len();
+            let at = ccol - start;
+            let before: String = chars[start..ccol].iter().collect();
+            let under: String = chars.get(ccol).filter(|_| ccol < end).map_or(" ".into(), |c| c.to_string());
+            let after: String = chars[(start + at + 1).min(end)..end].iter().collect();
+            rows.push(Line::from(vec![
+                Span::styled(before, t.get("text")),
+                Span::styled(under, cursor),
+                Span::styled(after, t.get("text")),
+            ]));
+        }
+    }
+    let skip = (cursor_row + 1).saturating_sub(area.height as usize) as u16;
+    f.render_widget(Paragraph::new(rows).scroll((skip, 0)), area);
 }
 
 fn footer(f: &mut Frame, area: Rect, app: &App, form: &Form, help: String) {

@@ -24,6 +24,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let title = Line::from(vec![
         Span::styled(format!(" {} ", one_line(&list.title)), t.get("title")),
         Span::styled(format!("{}/{} done ", list.done(), list.steps.len()), t.get("muted")),
+        super::stale_mark(app).unwrap_or_default(),
     ]);
     let block = frame(app, Pane::Playbook, title);
     let inner = block.inner(area);
@@ -63,13 +64,26 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         if let Some(c) = &s.step.channel {
             spans.push(Span::styled(format!(" → {}", one_line(c)), t.get("entry.message")));
         }
+        // Who does it: the assignee, else whoever holds the owning role (a person is
+        // who the room calls, not a role name); mine are starred.
+        let holder = s.step.owner.and_then(|r| inc.roles.get(&r));
+        let mine = |p: &str| app.my_name() == Some(p);
         match (&s.ticked, &s.assignee, s.step.owner) {
             (Some(tick), _, _) => spans.push(Span::styled(
                 format!("  ✓ {} {}", one_line(&tick.by), tick.at.format("%H:%M")),
                 t.get("muted"),
             )),
-            (None, Some(a), _) => spans.push(Span::styled(format!("  ⇢ {}", one_line(a)), t.get("warn"))),
-            (None, None, Some(owner)) => spans.push(Span::styled(format!("  ({owner})"), t.get("muted"))),
+            (None, Some(a), _) => {
+                let star = if mine(a) { "★ " } else { "" };
+                spans.push(Span::styled(format!("  ⇢ {star}{}", one_line(a)), t.get("warn")));
+            }
+            (None, None, Some(owner)) => match holder {
+                Some(p) => {
+                    let star = if mine(p) { "★ " } else { "" };
+                    spans.push(Span::styled(format!("  {star}{} ({owner})", one_line(p)), t.get("text")));
+                }
+                None => spans.push(Span::styled(format!("  ({owner}: nobody yet)"), t.get("muted"))),
+            },
             _ => {}
         }
         let line = Line::from(spans);

@@ -10,6 +10,10 @@ use crate::present::one_line;
 use crate::tui::app::{App, Level};
 use crate::tui::keymap::Action;
 
+/// How to get past a refused token, said wherever the refusal shows.
+pub const SIGN_IN_FIX: &str =
+    "set WARROOM_TOKEN (or token in config.toml) to a token from the server's config, then restart";
+
 const HINTED: &[Action] = &[
     Action::Open,
     Action::Tick,
@@ -32,21 +36,39 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
     let scope = app.key_scope();
     // An overlay's layer is short: all of its hinted actions, in the table's order.
     let hinted: &[Action] = if scope.is_overlay() { Action::ALL } else { HINTED };
+    let hint = |action: Action| {
+        let first = app.keymap.first_key(scope, action)?;
+        Some([
+            Span::styled(first, t.get("focus")),
+            Span::styled(format!(" {}  ", action.hint()), t.get("muted")),
+        ])
+    };
+    // Help and quit are kept whatever the width: the rest fill what is left, in order.
+    let kept: Vec<Span> = [Action::Help, Action::Quit].into_iter().filter_map(hint).flatten().collect();
+    let mut room = (area.width as usize).saturating_sub(kept.iter().map(|s| s.width()).sum());
     let mut spans = Vec::new();
-    for action in hinted.iter().filter(|a| !a.hint().is_empty()) {
-        let Some(first) = app.keymap.first_key(scope, *action) else {
-            continue;
-        };
-        spans.push(Span::styled(first, t.get("focus")));
-        spans.push(Span::styled(format!(" {}  ", action.hint()), t.get("muted")));
+    for action in hinted.iter().filter(|a| !a.hint().is_empty() && !matches!(a, Action::Help | Action::Quit))
+    {
+        let Some(pair) = hint(*action) else { continue };
+        let w: usize = pair.iter().map(|s| s.width()).sum();
+        if w > room {
+            break;
+        }
+        room -= w;
+        spans.extend(pair);
     }
+    spans.extend(kept);
     f.render_widget(Line::from(spans), area);
 }
 
-pub fn draw_status(f: &mut Frame, area: Rect, app: &App) {
+/// The status bar. A flash (a refusal, an alert) is never cut: when it does not fit beside
+/// the connection it takes the hint row above as well, for as long as it shows.
+pub fn draw_status(f: &mut Frame, hints: Rect, area: Rect, app: &App) {
     let t = &app.theme;
     let mut left = Vec::new();
-    if app.conn.online {
+    if app.not_signed_in.is_some() {
+        left.push(Span::styled("✖ not signed in: the server refused this token", t.get("alert")));
+    } else if app.conn.online {
         left.push(Span::styled("● online", t.get("ok")));
     } else {
         let since = app.conn.since.map(|s| format!(" {}", format_duration(app.now - s))).unwrap_or_default();
@@ -62,27 +84,60 @@ pub fn draw_status(f: &mut Frame, area: Rect, app: &App) {
         t.get("text")
     };
     left.push(Span::styled(who, style));
-    left.push(Span::styled(format!(" @ {}", app.server.trim_start_matches("http://")), t.get("muted")));
-    left.push(Span::styled(" │ ", t.get("border")));
-    left.push(Span::styled(
+    let server = Span::styled(format!(" @ {}", app.server.trim_start_matches("http://")), t.get("muted"));
+    let mut rest = vec![Span::styled(" │ ", t.get("border"))];
+    rest.push(Span::styled(
         format!("{} queued", app.queued),
         if app.queued > 0 { t.get("warn") } else { t.get("muted") },
     ));
-    // Heartbeats keep this under ~10 s while online; offline it shows how stale the view is.
-    if let Some(last) = app.conn.last_sync {
-        left.push(Span::styled(format!(" │ synced {} ago", format_duration(app.now - last)), t.get("muted")));
+    // Online the stream is live (heartbeats prove it): an age there read as stale.
+    // Offline the age is how old everything on screen is.
+    if let Some(age) = app.stale() {
+        rest.push(Span::styled(format!(" │ view {} old", format_duration(age)), t.get("warn")));
+    } else if app.conn.online {
+        rest.push(Span::styled(" │ live", t.get("ok")));
     }
+    let width = |spans: &[Span]| spans.iter().map(|s| s.width()).sum::<usize>();
+    let mut tail = Vec::new();
     if let Some(flash) = &app.flash {
         let style = match flash.level {
             Level::Info => t.get("ok"),
             Level::Warn => t.get("warn"),
             Level::Error => t.get("alert"),
         };
-        left.push(Span::styled(" │ ", t.get("border")));
-        left.push(Span::styled(one_line(&flash.text), style));
+        tail.push(Span::styled(" │ ", t.get("border")));
+        tail.push(Span::styled(one_line(&flash.text), style));
+    } else if app.not_signed_in.is_some() {
+        tail.push(Span::styled(" │ ", t.get("border")));
+        tail.push(Span::styled(SIGN_IN_FIX, t.get("warn")));
     } else if let (false, Some(problem)) = (app.conn.online, &app.conn.problem) {
-        left.push(Span::styled(" │ ", t.get("border")));
-        left.push(Span::styled(one_line(problem), t.get("muted")));
+        tail.push(Span::styled(" │ ", t.get("border")));
+        tail.push(Span::styled(one_line(problem), t.get("muted")));
     }
-    f.render_widget(Line::from(left), area);
+    let room = area.width as usize;
+    let mut all = left.clone();
+    all.push(server);
+    all.extend(rest.iter().cloned());
+    let line = if width(&all) + width(&tail) <= room {
+        all.extend(tail);
+        all
+    } else {
+        // Drop the server's address first: you chose it, the message is news.
+        let mut short = left;
+        short.extend(rest);
+        if width(&short) + width(&tail) <= room {
+            short.extend(tail);
+            short
+        } else {
+            let mut over = tail.into_iter().skip(1).collect::<Vec<_>>();
+            if app.flash.is_some() {
+                // The message gets the hint row, the bar keeps the connection.
+                over.insert(0, Span::raw(" "));
+                f.render_widget(ratatui::widgets::Clear, hints);
+                f.render_widget(Line::from(over), hints);
+            }
+            short
+        }
+    };
+    f.render_widget(Line::from(line), area);
 }
