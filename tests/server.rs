@@ -160,6 +160,9 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
         ("GET", "/api/v1/events"),
         ("GET", "/api/v1/stream"),
         ("GET", "/api/v1/openapi.json"),
+        ("GET", "/api/v1/incidents"),
+        ("GET", "/api/v1/incidents/INC-1"),
+        ("GET", "/api/v1/incidents/INC-1/timeline"),
     ] {
         for t in [None, Some("not-a-real-token-at-all"), Some("")] {
             let (status, body) = call(m, &u(p), t, None).await;
@@ -305,6 +308,9 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
     let (status, doc) = call("GET", &u("/api/v1/openapi.json"), Some(&observer), None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["paths"]["/api/v1/commands"]["post"].is_object());
+    for path in ["/api/v1/incidents", "/api/v1/incidents/{id}", "/api/v1/incidents/{id}/timeline"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} is documented");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

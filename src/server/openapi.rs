@@ -102,6 +102,30 @@ pub fn document() -> Value {
                 "responses": command_responses } },
             "/api/v1/state": { "get": { "summary": "snapshot `{seq, state}`",
                 "responses": with(auth_errors.clone(), json!({ "description": "snapshot" })) } },
+            "/api/v1/incidents": { "get": {
+                "summary": "incident summaries, open first, worst first, oldest first: `{log, seq, total, offset, incidents}`",
+                "parameters": [
+                    { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["open", "closed", "all"] } },
+                    { "name": "severity", "in": "query", "description": "comma-separated, e.g. sev1,sev2", "schema": { "type": "string" } },
+                    { "name": "drill", "in": "query", "schema": { "type": "boolean" } },
+                    { "name": "service", "in": "query", "schema": { "type": "string" } },
+                    { "name": "q", "in": "query", "description": "words that must all appear in the title, any case", "schema": { "type": "string" } },
+                    { "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
+                ],
+                "responses": with(auth_errors.clone(), json!({ "description": "a page of summaries" })) } },
+            "/api/v1/incidents/{id}": { "get": {
+                "summary": "the incident in full as of `seq`: `{log, seq, incident}`",
+                "parameters": [ { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "example": "INC-7" } } ],
+                "responses": with(auth_errors.clone(), json!({ "description": "the full incident" })) } },
+            "/api/v1/incidents/{id}/timeline": { "get": {
+                "summary": "timeline entries from..from+limit: `{seq, total, from, entries}`",
+                "parameters": [
+                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "example": "INC-7" } },
+                    { "name": "from", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }
+                ],
+                "responses": with(auth_errors.clone(), json!({ "description": "a page of entries" })) } },
             "/api/v1/events": { "get": {
                 "summary": "events with seq > after, in order: `{events, head}`",
                 "parameters": [
