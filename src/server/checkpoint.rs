@@ -1,7 +1,11 @@
 //! State snapshots for fast restarts, kept off the writer's path: a thread folds the
-//! committed events into its own copy of the state and writes it every
-//! [`SNAPSHOT_EVERY`] events. The writer never clones the state or waits for the write.
+//! committed events into its own copy of the state and, every [`SNAPSHOT_EVERY`] events,
+//! hands a copy to a second thread that writes it. The writer never clones the state or
+//! waits for the write, and the follower never stops reading events for longer than a copy
+//! takes (had it stopped for the write, it could fall behind the broadcast buffer and have to
+//! copy the shared state under the lock the writer publishes through).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::broadcast;
@@ -20,13 +24,60 @@ pub fn start(store: Box<dyn EventStore>, hub: Arc<Hub>) -> bool {
         let state = hub.state().clone();
         // Weak, so the thread holds no sender: it ends when the server drops the hub.
         let maintained = state.seq;
-        Checkpoints { store, hub: Arc::downgrade(&hub), live, state, last, maintained }.run();
+        let writes = match store.another() {
+            Ok(other) => spawn_writes(other),
+            Err(e) => {
+                crate::stderr!("warroom: no state snapshots will be written ({e})");
+                None
+            }
+        };
+        Checkpoints { store, hub: Arc::downgrade(&hub), live, state, last, maintained, writes }.run();
     });
     if let Err(e) = spawned {
         crate::stderr!("warroom: no state snapshots will be written (thread: {e})");
         return false;
     }
     true
+}
+
+/// The thread that writes snapshots, one at a time; `None` if it could not start.
+fn spawn_writes(mut store: Box<dyn EventStore>) -> Option<Writes> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<State>(1);
+    let busy = Arc::new(AtomicBool::new(false));
+    let done = busy.clone();
+    let spawned = std::thread::Builder::new().name("warroom-snapshot".into()).spawn(move || {
+        while let Ok(state) = rx.recv() {
+            let _idle = Idle(&done);
+            // A failed snapshot only costs start-up time (the log is intact), but an operator
+            // should know why restarts got slow.
+            if let Err(e) = store.write_snapshot(&state) {
+                crate::stderr!("warroom: writing the snapshot at seq {} failed: {e}", state.seq);
+            }
+        }
+    });
+    match spawned {
+        Ok(_) => Some(Writes { tx, busy }),
+        Err(e) => {
+            crate::stderr!("warroom: no state snapshots will be written (thread: {e})");
+            None
+        }
+    }
+}
+
+/// Where snapshots go, and whether one is being written (so a copy is made only when it can
+/// be taken).
+struct Writes {
+    tx: std::sync::mpsc::SyncSender<State>,
+    busy: Arc<AtomicBool>,
+}
+
+/// Marks the write thread idle when a write ends, however it ends.
+struct Idle<'a>(&'a AtomicBool);
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 struct Checkpoints {
@@ -38,6 +89,7 @@ struct Checkpoints {
     last: u64,
     /// The seq at the last housekeeping.
     maintained: u64,
+    writes: Option<Writes>,
 }
 
 /// Housekeeping (SQLite's WAL checkpoint) every this many events: about the WAL pages
@@ -56,8 +108,8 @@ impl Checkpoints {
                 // The server is stopping.
                 Err(broadcast::error::RecvError::Closed) => return,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Writing a snapshot took longer than the buffer lasts: copy the shared
-                    // state once (closed incidents hold no timelines, so it is small) and go on.
+                    // Housekeeping took longer than the buffer lasts (a very slow disk): copy
+                    // the shared state once (closed incidents hold no timelines) and go on.
                     let Some(hub) = self.hub.upgrade() else { return };
                     self.live = hub.subscribe();
                     self.state = hub.state().clone();
@@ -70,15 +122,15 @@ impl Checkpoints {
                 }
             }
             if self.state.seq >= self.last.saturating_add(SNAPSHOT_EVERY) {
-                // A failed snapshot only costs start-up time (the log is intact), but an
-                // operator should know why restarts got slow.
-                match self.store.write_snapshot(&self.state) {
+                let Some(writes) = &self.writes else { continue };
+                // One write at a time: while the last is still being written, try again
+                // after the next event (without copying anything meanwhile).
+                if writes.busy.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                match writes.tx.try_send(self.state.clone()) {
                     Ok(()) => self.last = self.state.seq,
-                    Err(e) => {
-                        crate::stderr!("warroom: writing the snapshot at seq {} failed: {e}", self.state.seq);
-                        // Try again after as many events again, not after every one.
-                        self.last = self.state.seq;
-                    }
+                    Err(_) => self.writes = None,
                 }
             }
         }
