@@ -96,13 +96,19 @@ pub fn event_line(e: &Event) -> String {
         Fact::PlaybookAttached { incident, checklist } => {
             format!("{incident} playbook {}: {}", checklist.playbook, one_line(&checklist.title))
         }
-        Fact::StepTicked { incident, step, .. } => format!("{incident} ticked {step}"),
+        Fact::StepTicked { incident, step, outside, .. } => match outside {
+            Some(a) => format!("{incident} ticked {step}: {} told outside warroom", a.label()),
+            None => format!("{incident} ticked {step}"),
+        },
         Fact::StepUnticked { incident, step } => format!("{incident} unticked {step}"),
         Fact::StepAssigned { incident, step, person } => format!("{incident} {step} → {}", one_line(person)),
         Fact::MessageQueued { incident, channel, text, .. } => {
             format!("{incident} → {channel}: {}", one_line(text))
         }
         Fact::MessageDelivered { incident, message, .. } => format!("{incident} delivered {message}"),
+        Fact::MessageWithheld { incident, message, reason } => {
+            format!("{incident} withheld {message}: {}", one_line(reason))
+        }
         Fact::MessageFailed { incident, message, error, last } => {
             let what = if *last { "gave up on" } else { "failed" };
             format!("{incident} {what} {message}: {}", one_line(error))

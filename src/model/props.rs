@@ -44,6 +44,7 @@ fn library() -> Library {
         ]),
         status_page_url: "https://status.example.com/".into(),
         components: vec!["search".into(), "payment".into()],
+        users: Vec::new(),
     }
 }
 
@@ -196,8 +197,9 @@ fn intent() -> impl Strategy<Value = Intent> {
         (incident(), any::<bool>(), text(), any::<bool>()).prop_map(|(incident, ok, detail, last)| {
             I::RecordDelivery { incident, message: Uuid::nil(), ok, detail, last }
         });
-    let send = (incident(), channel(), text(), prop::option::of(step_id()))
-        .prop_map(|(incident, channel, text, step)| I::SendMessage { incident, channel, text, step });
+    let send = (incident(), channel(), text(), prop::option::of(step_id())).prop_map(
+        |(incident, channel, text, step)| I::SendMessage { incident, channel, text, step, status: None },
+    );
     prop_oneof![
         2 => declare,
         2 => (incident(), text()).prop_map(|(incident, text)| I::AddNote { incident, text }),
@@ -277,7 +279,7 @@ fn raw_fact() -> impl Strategy<Value = Fact> {
         1 => (incident(), text())
             .prop_map(|(incident, detail)| Fact::MessageDelivered { incident, message: Uuid::nil(), detail }),
         1 => (incident(), step_id())
-            .prop_map(|(incident, step)| Fact::StepTicked { incident, step, by: None }),
+            .prop_map(|(incident, step)| Fact::StepTicked { incident, step, by: None, outside: None }),
         2 => unknown_fact(),
     ]
 }
