@@ -43,7 +43,9 @@ pub fn json_safe(json: String) -> String {
 
 /// Writes one line of human output to stdout through [`escape_control`]: the single gate
 /// between other people's text and the reader's terminal. A reader that went away
-/// (`warroom events | head`) ends the program quietly, as Unix tools do.
+/// (`warroom events | head`) ends the program quietly with status 0, not the shell's 141 of a
+/// SIGPIPE death: stopping reading is the reader's choice, and `set -o pipefail` scripts must
+/// not fail on `| head` (ripgrep does the same; `main.rs` covers other writers).
 pub fn print_line(line: &str) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();

@@ -270,6 +270,24 @@ async fn a_reader_that_goes_away_ends_every_verb_quietly_with_status_0() {
     }
 }
 
+#[test]
+fn a_writer_outside_the_one_gate_also_ends_quietly_on_a_closed_stdout() {
+    // `bench` prints with `println!`, which panics on a closed pipe unless `main` catches it;
+    // `--only nothing` prints its machine line and runs no part.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child =
+        cli("http://127.0.0.1:9", dir.path(), UserRole::Observer, &["bench", "--only", "nothing"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_verb_sends_what_was_queued_first_and_shows_it() {
     let dir = tempfile::tempdir().unwrap();
