@@ -278,8 +278,10 @@ fn raw_fact() -> impl Strategy<Value = Fact> {
         1 => declared,
         1 => (incident(), text())
             .prop_map(|(incident, detail)| Fact::MessageDelivered { incident, message: Uuid::nil(), detail }),
-        1 => (incident(), step_id())
-            .prop_map(|(incident, step)| Fact::StepTicked { incident, step, by: None, outside: None }),
+        1 => (incident(), step_id(), proptest::option::of(pick(Audience::ALL)))
+            .prop_map(|(incident, step, outside)| Fact::StepTicked { incident, step, by: None, outside }),
+        1 => (incident(), text())
+            .prop_map(|(incident, reason)| Fact::MessageWithheld { incident, message: Uuid::nil(), reason }),
         2 => unknown_fact(),
     ]
 }
@@ -404,7 +406,9 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
                 (facts, now, actor, role)
             }
             Action::Raw { mut fact, at, pick } => {
-                if let Fact::MessageDelivered { incident, message, .. } = &mut fact {
+                if let Fact::MessageDelivered { incident, message, .. }
+                | Fact::MessageWithheld { incident, message, .. } = &mut fact
+                {
                     real_message(&state, *incident, message, pick);
                 }
                 (vec![fact], at, "mallory", UserRole::Responder)
