@@ -43,7 +43,9 @@ pub fn json_safe(json: String) -> String {
 
 /// Writes one line of human output to stdout through [`escape_control`]: the single gate
 /// between other people's text and the reader's terminal. A reader that went away
-/// (`warroom events | head`) ends the program quietly, as Unix tools do.
+/// (`warroom events | head`) ends the program quietly with status 0, not the shell's 141 of a
+/// SIGPIPE death: stopping reading is the reader's choice, and `set -o pipefail` scripts must
+/// not fail on `| head` (ripgrep does the same; `main.rs` covers other writers).
 pub fn print_line(line: &str) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
@@ -96,13 +98,19 @@ pub fn event_line(e: &Event) -> String {
         Fact::PlaybookAttached { incident, checklist } => {
             format!("{incident} playbook {}: {}", checklist.playbook, one_line(&checklist.title))
         }
-        Fact::StepTicked { incident, step, .. } => format!("{incident} ticked {step}"),
+        Fact::StepTicked { incident, step, outside, .. } => match outside {
+            Some(a) => format!("{incident} ticked {step}: {} told outside warroom", a.label()),
+            None => format!("{incident} ticked {step}"),
+        },
         Fact::StepUnticked { incident, step } => format!("{incident} unticked {step}"),
         Fact::StepAssigned { incident, step, person } => format!("{incident} {step} → {}", one_line(person)),
         Fact::MessageQueued { incident, channel, text, .. } => {
             format!("{incident} → {channel}: {}", one_line(text))
         }
         Fact::MessageDelivered { incident, message, .. } => format!("{incident} delivered {message}"),
+        Fact::MessageWithheld { incident, message, reason } => {
+            format!("{incident} withheld {message}: {}", one_line(reason))
+        }
         Fact::MessageFailed { incident, message, error, last } => {
             let what = if *last { "gave up on" } else { "failed" };
             format!("{incident} {what} {message}: {}", one_line(error))

@@ -130,6 +130,7 @@ async fn messages_reach_real_receivers_and_the_status_page_shows_only_what_was_p
             channel: channel.into(),
             text: text.into(),
             step: step.map(str::to_string),
+            status: None,
         })
     };
     bob.send(&send("staff", "SEV1: checkout failing, war room open", Some("notify-staff"))).await.unwrap();
@@ -208,6 +209,7 @@ async fn a_receiver_that_is_down_fails_visibly_then_delivers_when_it_is_back() {
             channel: "staff".into(),
             text: "hello?".into(),
             step: None,
+            status: None,
         }))
         .await
         .unwrap();

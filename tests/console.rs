@@ -131,7 +131,7 @@ fn realistic_state() -> State {
 
 /// The server library with the shipped playbooks and the demo's channels.
 fn library() -> warroom::protocol::Loaded {
-    warroom::server::library::load(&warroom::demo::channels(), &[], "https://status.example.com", &[])
+    warroom::server::library::load(&warroom::demo::channels(), &[], "https://status.example.com", &[], &[])
 }
 
 /// The realistic war room with the shipped major-outage playbook on INC-1, two steps done.
@@ -362,10 +362,11 @@ fn playbook_pane_alone_at_80x24() {
 #[test]
 fn an_overdue_clock_is_drawn_as_an_alert() {
     let mut a = app_with(with_playbook(), 160, 48, "default");
-    // Declared at 09:01, no message delivered: the first updates were due at 09:06.
+    // Declared at 09:01, no message delivered: the first updates were due at 09:06 (bob's
+    // tick of notify-staff told staff outside warroom; the status page is still owed one).
     let buf = render(&mut a);
     let theme = Themes::presets().get("default").unwrap().clone();
-    let (x, y) = find(&buf, "staff update overdue");
+    let (x, y) = find(&buf, "status page update overdue");
     assert_eq!(buf[(x, y)].fg, theme.get("alert").fg.unwrap());
 }
 
@@ -386,7 +387,7 @@ fn space_ticks_and_m_composes_the_steps_rendered_message() {
     let effects = a.update(key(KeyCode::Enter));
     let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
     match &cmd.intent {
-        Intent::SendMessage { incident, channel, text, step } => {
+        Intent::SendMessage { incident, channel, text, step, .. } => {
             assert_eq!(
                 (*incident, channel.as_str(), step.as_deref()),
                 (IncidentId(1), "public", Some("status-page"))

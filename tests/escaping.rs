@@ -86,6 +86,14 @@ async fn poisoned_server() -> (warroom::server::RunningServer, tempfile::TempDir
         role: UserRole::Commander,
         token: "eve-token-0123456789abcdef".into(),
     });
+    // Roles and steps go only to users: the ones handed them are as careless as eve.
+    for (i, who) in ["person", "assignee"].into_iter().enumerate() {
+        all_users.push(UserConfig {
+            name: nasty(who),
+            role: UserRole::Responder,
+            token: format!("{who}-token-{i}-0123456789abcdef"),
+        });
+    }
     let server = start(ServerOptions {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("data"),
@@ -156,7 +164,13 @@ async fn poisoned_server() -> (warroom::server::RunningServer, tempfile::TempDir
     send(&eve, Intent::AssignStep { incident: inc, step: "tell".into(), person: nasty("assignee") }).await;
     let queued = send(
         &eve,
-        Intent::SendMessage { incident: inc, channel: "hook".into(), text: nasty("message"), step: None },
+        Intent::SendMessage {
+            incident: inc,
+            channel: "hook".into(),
+            text: nasty("message"),
+            step: None,
+            status: None,
+        },
     )
     .await;
     let message = match &queued.events[0].fact {

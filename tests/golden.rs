@@ -242,7 +242,8 @@ fn write_the_golden_log() {
     .map(|c| serde_json::from_value(c).unwrap())
     .collect();
     let components = vec!["checkout".to_string(), "search".to_string()];
-    let loaded = warroom::server::library::load(&channels, &[], "https://status.example.com", &components);
+    let loaded =
+        warroom::server::library::load(&channels, &[], "https://status.example.com", &components, &[]);
     let library = loaded.library;
 
     let inc = "INC-1";

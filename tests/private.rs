@@ -325,8 +325,13 @@ async fn the_status_page_shows_of_a_private_incident_only_what_was_published_to_
     };
     assert!(!status().await.contains("INC-1"));
     const PUBLISHED: &str = "Some customers cannot log in; we are investigating.";
-    let publish =
-        Intent::SendMessage { incident: INC, channel: "public".into(), text: PUBLISHED.into(), step: None };
+    let publish = Intent::SendMessage {
+        incident: INC,
+        channel: "public".into(),
+        text: PUBLISHED.into(),
+        step: None,
+        status: None,
+    };
     alice.send(&Command::new(publish)).await.unwrap();
     eventually("the published update on the status page", || async { status().await.contains(PUBLISHED) })
         .await;
@@ -383,7 +388,7 @@ async fn being_handed_a_role_in_a_private_incident_or_relieved_of_it_resyncs_the
     assert!(bob.snapshot().await.unwrap().state.incidents.contains_key(&INC));
 
     let live = tokio::spawn(drain(bob.stream(2).await.unwrap(), u64::MAX));
-    alice.send(&scribe("carol")).await.unwrap();
+    alice.send(&scribe("olivia")).await.unwrap();
     let (events, resync) = live.await.unwrap();
     assert!(resync.is_some(), "bob was not told to reload");
     assert_eq!(events.iter().map(|(e, _)| &e.fact).collect::<Vec<_>>(), [&Fact::Redacted]);

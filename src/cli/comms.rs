@@ -7,7 +7,7 @@ use chrono::Utc;
 use clap::Subcommand;
 use color_eyre::eyre::{bail, eyre};
 
-use super::outbox::write;
+use super::outbox::{flush_first, write};
 use super::{connect, snapshot, Connection};
 use crate::model::{IncidentId, Intent};
 use crate::present::json_safe;
@@ -49,6 +49,10 @@ pub enum CommsCmd {
         /// Use this step's message template (and tick the step once delivered).
         #[arg(long)]
         step: Option<String>,
+        /// The public status this update states (investigating, identified, watching, fixed);
+        /// default: the incident's status when sent. The status page shows the last one published.
+        #[arg(long)]
+        status: Option<crate::model::comms::PublicStatus>,
     },
     /// Push an audience's next update back (logged).
     Snooze { incident: IncidentId, audience: crate::model::Audience, minutes: u32 },
@@ -90,6 +94,7 @@ pub(super) async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) ->
         return validate(files);
     }
     let client = connect(conn)?;
+    flush_first(&client).await?;
     match cmd {
         PlaybookCmd::Attach { incident, playbook } => {
             write(&client, json, Command::new(Intent::AttachPlaybook { incident, playbook })).await
@@ -140,6 +145,8 @@ pub(super) async fn playbook(conn: &Connection, json: bool, cmd: PlaybookCmd) ->
 
 pub(super) async fn comms(conn: &Connection, json: bool, cmd: CommsCmd) -> color_eyre::Result<()> {
     let client = connect(conn)?;
+    // `--step` reads the incident first: what you queued offline is in what it reads.
+    flush_first(&client).await?;
     let intent = match cmd {
         CommsCmd::Snooze { incident, audience, minutes } => {
             Intent::SnoozeClock { incident, audience, minutes }
@@ -148,7 +155,7 @@ pub(super) async fn comms(conn: &Connection, json: bool, cmd: CommsCmd) -> color
             component,
             status: if status == "auto" { None } else { Some(status.parse().map_err(|e: String| eyre!(e))?) },
         },
-        CommsCmd::Send { incident, channel, text, step } => {
+        CommsCmd::Send { incident, channel, text, step, status } => {
             let text = match (text, &step) {
                 (Some(t), _) => t,
                 (None, Some(step_id)) => {
@@ -166,7 +173,7 @@ pub(super) async fn comms(conn: &Connection, json: bool, cmd: CommsCmd) -> color
                 }
                 (None, None) => bail!("give --text or --step"),
             };
-            Intent::SendMessage { incident, channel, text, step }
+            Intent::SendMessage { incident, channel, text, step, status }
         }
     };
     write(&client, json, Command::new(intent)).await

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::outbox::write;
+use super::outbox::{flush_first, write};
 use super::{connect, Connection};
 use crate::client::Client;
 use crate::model::incident::format_duration;
@@ -42,10 +42,12 @@ pub enum IncidentCmd {
     /// Add a note to the timeline.
     Note { id: IncidentId, text: String },
     /// Change status: declared, investigating, mitigating, mitigated, postmortem, closed.
+    /// `investigating` on a closed incident reopens it (a commander or an admin, with --reason).
     Status {
         id: IncidentId,
         status: Status,
-        /// Needed to reopen; to close early, a closure reason: resolved, duplicate, false_positive, cancelled.
+        /// Needed to reopen; to close early, a closure reason first: resolved, duplicate,
+        /// false_positive, cancelled (`duplicate: of INC-3`).
         #[arg(long, short)]
         reason: Option<String>,
     },
@@ -70,6 +72,8 @@ pub enum MemberCmd {
 
 pub(super) async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) -> color_eyre::Result<()> {
     let client = connect(conn)?;
+    // Reads too: what you queued offline is sent first, so the list and the show include it.
+    flush_first(&client).await?;
     let intent = match cmd {
         IncidentCmd::List { all } => return list(&client, json, all).await,
         IncidentCmd::Show { id } => return show(&client, json, id).await,

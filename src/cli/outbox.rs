@@ -81,6 +81,19 @@ fn report_flush(flushed: &Flushed) {
     }
 }
 
+/// Sends your queued commands before a verb reads or writes, so that what it shows (or
+/// decides on) includes them, as the README promises. A server that cannot be reached stops
+/// nothing here: the verb itself then says so, or queues.
+pub(super) async fn flush_first(client: &Client) -> color_eyre::Result<()> {
+    let outbox = outbox_for(client);
+    let flushed = outbox.flush(client).await?;
+    report_flush(&flushed);
+    match &flushed.stopped {
+        Some(e) if !e.keeps_queued() => Err(flush_stopped(e, &outbox, &flushed)),
+        _ => Ok(()),
+    }
+}
+
 /// Sends a command, after your queued ones so your order is kept; queues it when the server
 /// cannot be reached (only a server reached before: a typo in its URL is an error).
 pub(super) async fn write(client: &Client, json: bool, command: Command) -> color_eyre::Result<()> {

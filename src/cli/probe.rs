@@ -18,6 +18,7 @@ pub enum ProbeCmd {
 pub(super) async fn probe(conn: &Connection, json: bool, cmd: ProbeCmd) -> color_eyre::Result<()> {
     use crate::model::probe::Health;
     let client = connect(conn)?;
+    super::outbox::flush_first(&client).await?;
     let snap = client.snapshot().await?;
     let health = |name: &str| snap.state.probes.get(name).map_or(Health::Unknown, |p| p.health);
     match cmd {

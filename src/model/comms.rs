@@ -4,13 +4,15 @@
 //! snoozing a clock are decided and folded here.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::event::{Event, Fact};
-use super::incident::{Incident, Severity, Status};
+use super::incident::{snake_enum, Incident, Severity, Status};
 use super::intent::{check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_NAME, MAX_TEXT};
 use super::playbook::{Audience, Playbook, Step};
 use super::timeline::EntryKind;
@@ -66,6 +68,36 @@ impl Checklist {
     }
 }
 
+snake_enum! {
+    /// Cachet's public incident statuses. Each update carries the one it was sent with, and
+    /// the status page shows the last published update's: it never runs ahead of what was said.
+    PublicStatus {
+        Investigating = "investigating",
+        Identified = "identified",
+        Watching = "watching",
+        Fixed = "fixed",
+    } what = "public status"
+}
+
+impl PublicStatus {
+    /// The public status that says what our status means (declared and investigating both
+    /// read "investigating"; postmortem and closed both read "fixed").
+    pub fn of(s: Status) -> PublicStatus {
+        match s {
+            Status::Declared | Status::Investigating => PublicStatus::Investigating,
+            Status::Mitigating => PublicStatus::Identified,
+            Status::Mitigated => PublicStatus::Watching,
+            Status::Postmortem | Status::Closed => PublicStatus::Fixed,
+        }
+    }
+}
+
+/// Why a drill's status page update is recorded and not published.
+pub const NOT_PUBLISHED_DRILL: &str = "not published: drill";
+
+/// What the channel of a message sent by hand outside warroom is recorded as.
+pub const OUTSIDE: &str = "outside warroom";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Delivery {
@@ -82,6 +114,24 @@ pub enum Delivery {
     },
     /// Given up after too many attempts; still visible, never silent.
     Failed { attempts: u32, error: String },
+    /// Deliberately not delivered (a drill's status page update): the audience was not told,
+    /// but the exercise of telling it was done, so its clock moves as for a delivery.
+    Withheld { at: DateTime<Utc>, reason: String },
+    /// Told outside warroom (a Slack post, a phone call), recorded by ticking the step by
+    /// hand: there is no text, and the audience's clock moves.
+    SentOutside { at: DateTime<Utc> },
+}
+
+impl Delivery {
+    /// When the audience counts as told: for the clocks.
+    pub fn told_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Delivery::Delivered { at, .. } | Delivery::Withheld { at, .. } | Delivery::SentOutside { at } => {
+                Some(*at)
+            }
+            Delivery::Pending { .. } | Delivery::Failed { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +145,9 @@ pub struct Message {
     pub by: String,
     pub at: DateTime<Utc>,
     pub delivery: Delivery,
+    /// The public status this update was sent with (absent in logs from before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<PublicStatus>,
 }
 
 /// When an audience is next due an update.
@@ -104,7 +157,8 @@ pub struct Clock {
     /// [`NEVER`] when the due time is past the last representable one (a milestone or a
     /// delivery at the end of time in a damaged log): shown as "never", sorted last.
     pub due: DateTime<Utc>,
-    /// The last delivered update to this audience.
+    /// The last time this audience was told (delivered, withheld in a drill, or sent
+    /// outside warroom).
     pub last: Option<DateTime<Utc>>,
     pub cadence: Duration,
 }
@@ -159,10 +213,7 @@ pub fn clocks(inc: &Incident) -> Vec<Clock> {
                 .messages
                 .iter()
                 .filter(|m| m.audience == audience)
-                .filter_map(|m| match m.delivery {
-                    Delivery::Delivered { at, .. } => Some(at),
-                    _ => None,
-                })
+                .filter_map(|m| m.delivery.told_at())
                 .max();
             let base = match last {
                 Some(t) => t.checked_add_signed(cadence),
@@ -228,8 +279,8 @@ pub fn render_step(inc: &Incident, step: &Step, status_page_url: &str, now: Date
 /// snoozing an audience's clock.
 pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
     let fact = match intent {
-        Intent::SendMessage { incident, channel, text, step } => {
-            state.incident(*incident)?;
+        Intent::SendMessage { incident, channel, text, step, status } => {
+            let inc = state.incident(*incident)?;
             check_text("text", text, MAX_TEXT)?;
             check_text("channel", channel, MAX_NAME)?;
             if let Some(s) = step {
@@ -252,6 +303,8 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 audience: info.audience,
                 text: text.clone(),
                 step: step.clone(),
+                // What the update says about the incident is fixed when it is sent.
+                status: Some(status.unwrap_or(PublicStatus::of(inc.status))),
             }
         }
         Intent::SnoozeClock { incident, audience, minutes } => {
@@ -300,16 +353,31 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                     last: *last,
                 }]);
             }
-            let mut facts = vec![Fact::MessageDelivered {
-                incident: *incident,
-                message: *message,
-                detail: detail.clone(),
-            }];
+            // The status page never shows a drill (see `server/status_page.rs`): record that,
+            // not the channel's "published".
+            let mut facts = if inc.drill && msg.audience == Audience::StatusPage {
+                vec![Fact::MessageWithheld {
+                    incident: *incident,
+                    message: *message,
+                    reason: NOT_PUBLISHED_DRILL.into(),
+                }]
+            } else {
+                vec![Fact::MessageDelivered {
+                    incident: *incident,
+                    message: *message,
+                    detail: detail.clone(),
+                }]
+            };
             // Sending a step's message is doing the step.
             if let Some(step) = &msg.step {
                 if state.step(*incident, step).is_ok_and(|s| s.ticked.is_none()) {
                     let by = Some(msg.by.clone());
-                    facts.push(Fact::StepTicked { incident: *incident, step: step.clone(), by });
+                    facts.push(Fact::StepTicked {
+                        incident: *incident,
+                        step: step.clone(),
+                        by,
+                        outside: None,
+                    });
                 }
             }
             return Ok(facts);
@@ -324,7 +392,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
 pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
     let at = event.at;
     let kind = match &event.fact {
-        Fact::MessageQueued { message, channel, audience, text, step, .. } => {
+        Fact::MessageQueued { message, channel, audience, text, step, status, .. } => {
             inc.messages.push(Message {
                 id: *message,
                 channel: channel.clone(),
@@ -334,6 +402,7 @@ pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
                 by: event.actor.clone(),
                 at,
                 delivery: Delivery::Pending { attempts: 0, error: None },
+                status: *status,
             });
             EntryKind::Message { channel: channel.clone(), audience: *audience, text: text.clone() }
         }
@@ -343,6 +412,12 @@ pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
             let detail =
                 if detail.is_empty() { "delivered".to_string() } else { format!("delivered ({detail})") };
             EntryKind::Delivery { channel: m.channel.clone(), ok: true, detail }
+        }
+        Fact::MessageWithheld { message, reason, .. } => {
+            let m = inc.messages.iter_mut().find(|m| m.id == *message)?;
+            m.delivery = Delivery::Withheld { at, reason: reason.clone() };
+            // Not "delivered": the console and the CLI show the reason as a non-delivery.
+            EntryKind::Delivery { channel: m.channel.clone(), ok: false, detail: reason.clone() }
         }
         Fact::MessageFailed { message, error, last, .. } => {
             let m = inc.messages.iter_mut().find(|m| m.id == *message)?;
@@ -406,6 +481,7 @@ channel = "public"
             ]),
             status_page_url: "https://status.example.com/status".into(),
             components: Vec::new(),
+            users: Vec::new(),
         }
     }
 
@@ -465,6 +541,7 @@ channel = "public"
                 channel: "staff".into(),
                 text: "hi".into(),
                 step: Some("staff".into()),
+                status: None,
             },
         );
         let message = match &ev[0].fact {
@@ -577,5 +654,102 @@ channel = "public"
             render_step(inc, &step, &lib.status_page_url, t(2)).unwrap(),
             "SEV1 Checkout (declared): cards fail; next by 10:12 UTC https://status.example.com/status"
         );
+    }
+
+    fn send(
+        s: &mut State,
+        lib: &Library,
+        at: DateTime<Utc>,
+        channel: &str,
+        status: Option<PublicStatus>,
+    ) -> Uuid {
+        let intent = Intent::SendMessage {
+            incident: IncidentId(1),
+            channel: channel.into(),
+            text: "We are investigating.".into(),
+            step: None,
+            status,
+        };
+        match &run(s, lib, at, intent)[0].fact {
+            crate::model::Fact::MessageQueued { message, .. } => *message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn delivered(s: &mut State, lib: &Library, at: DateTime<Utc>, message: Uuid) {
+        let detail = "published on the status page".to_string();
+        let intent =
+            Intent::RecordDelivery { incident: IncidentId(1), message, ok: true, detail, last: false };
+        run(s, lib, at, intent);
+    }
+
+    #[test]
+    fn a_drills_status_page_update_is_recorded_as_not_published_and_still_moves_the_clock() {
+        let (mut s, lib) = (State::default(), lib());
+        let drill = Intent::DeclareIncident {
+            title: "Game day".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: true,
+            services: Vec::new(),
+            private: false,
+        };
+        run(&mut s, &lib, t(0), drill);
+        let message = send(&mut s, &lib, t(1), "public", None);
+        delivered(&mut s, &lib, t(2), message);
+        let inc = &s.incidents[&IncidentId(1)];
+        assert_eq!(
+            inc.messages[0].delivery,
+            Delivery::Withheld { at: t(2), reason: NOT_PUBLISHED_DRILL.into() }
+        );
+        let last = inc.timeline.last().unwrap();
+        assert_eq!(last.kind.summary(), "public: not published: drill");
+        assert_ne!(last.kind.tag(), "delivered");
+        let page = clocks(inc).into_iter().find(|c| c.audience == Audience::StatusPage).unwrap();
+        assert_eq!((page.last, page.due), (Some(t(2)), t(22)));
+        // A real incident's update is delivered as before.
+        let (mut s, lib) = declared(Severity::Sev1);
+        let message = send(&mut s, &lib, t(1), "public", None);
+        delivered(&mut s, &lib, t(2), message);
+        assert!(matches!(s.incidents[&IncidentId(1)].messages[0].delivery, Delivery::Delivered { .. }));
+    }
+
+    #[test]
+    fn each_update_carries_the_public_status_it_was_sent_with() {
+        let (mut s, lib) = declared(Severity::Sev2);
+        send(&mut s, &lib, t(1), "public", None);
+        let mitigating =
+            Intent::SetStatus { incident: IncidentId(1), status: Status::Mitigating, reason: None };
+        run(&mut s, &lib, t(2), mitigating);
+        send(&mut s, &lib, t(3), "public", None);
+        send(&mut s, &lib, t(4), "public", Some(PublicStatus::Watching));
+        let statuses: Vec<_> = s.incidents[&IncidentId(1)].messages.iter().map(|m| m.status).collect();
+        assert_eq!(
+            statuses,
+            [Some(PublicStatus::Investigating), Some(PublicStatus::Identified), Some(PublicStatus::Watching)]
+        );
+        assert_eq!("watching".parse::<PublicStatus>(), Ok(PublicStatus::Watching));
+        assert_eq!(PublicStatus::of(Status::Postmortem), PublicStatus::Fixed);
+    }
+
+    #[test]
+    fn ticking_a_communicate_step_by_hand_restarts_its_audience_clock_as_sent_outside_warroom() {
+        let (mut s, lib) = declared(Severity::Sev1);
+        let id = IncidentId(1);
+        run(&mut s, &lib, t(3), Intent::TickStep { incident: id, step: "staff".into() });
+        let inc = &s.incidents[&id];
+        let staff = clocks(inc).into_iter().find(|c| c.audience == Audience::Staff).unwrap();
+        // Told at 3, the step's SEV1 cadence is 10 minutes: no false "overdue" at 5.
+        assert_eq!((staff.last, staff.due), (Some(t(3)), t(13)));
+        assert!(!staff.overdue(t(6)));
+        let told = inc.messages.last().unwrap();
+        assert_eq!((told.channel.as_str(), &told.delivery), (OUTSIDE, &Delivery::SentOutside { at: t(3) }));
+        let entry = inc.timeline.last().unwrap();
+        assert_eq!(entry.kind.summary(), "ticked (sent outside warroom) staff: Tell staff");
+        // The other audience's clock is untouched; unticking does not undo what was said.
+        let page = clocks(inc).into_iter().find(|c| c.audience == Audience::StatusPage).unwrap();
+        assert_eq!(page.due, t(5));
+        run(&mut s, &lib, t(4), Intent::UntickStep { incident: id, step: "staff".into() });
+        assert_eq!(clocks(&s.incidents[&id])[0].due, t(13));
     }
 }

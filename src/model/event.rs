@@ -88,6 +88,10 @@ pub enum Fact {
         /// Who did the step, when not the actor (a delivered message ticks its sender's step).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
+        /// A communicate step ticked by hand: this audience was told outside warroom.
+        /// Additive: absent in logs from before, where a tick moved no clock.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outside: Option<Audience>,
     },
     StepUnticked {
         incident: IncidentId,
@@ -106,12 +110,21 @@ pub enum Fact {
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<String>,
+        /// The public status the update was sent with. Additive: absent in older logs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<super::comms::PublicStatus>,
     },
     MessageDelivered {
         incident: IncidentId,
         message: Uuid,
         #[serde(default)]
         detail: String,
+    },
+    /// Deliberately not delivered, and why (a drill's update is never published).
+    MessageWithheld {
+        incident: IncidentId,
+        message: Uuid,
+        reason: String,
     },
     MessageFailed {
         incident: IncidentId,
@@ -194,6 +207,7 @@ impl Fact {
             Fact::StepAssigned { .. } => "step_assigned",
             Fact::MessageQueued { .. } => "message_queued",
             Fact::MessageDelivered { .. } => "message_delivered",
+            Fact::MessageWithheld { .. } => "message_withheld",
             Fact::MessageFailed { .. } => "message_failed",
             Fact::ClockSnoozed { .. } => "clock_snoozed",
             Fact::ProbeChanged { .. } => "probe_changed",
@@ -219,6 +233,7 @@ impl Fact {
             | Fact::StepAssigned { incident, .. }
             | Fact::MessageQueued { incident, .. }
             | Fact::MessageDelivered { incident, .. }
+            | Fact::MessageWithheld { incident, .. }
             | Fact::MessageFailed { incident, .. }
             | Fact::ClockSnoozed { incident, .. } => Some(*incident),
             Fact::Unknown(u) => u.incident,

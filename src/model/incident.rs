@@ -317,6 +317,15 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             }
             let closure = check_transition(inc.status, *status, inc.severity, reason.as_deref())
                 .map_err(|e| Rejection::Conflict(format!("{incident}: {e}")))?;
+            // Reopening what was closed undoes a decision: the people who make those make it.
+            if inc.status == Status::Closed
+                && !matches!(cx.role, super::UserRole::Commander | super::UserRole::Admin)
+            {
+                return Err(Rejection::Forbidden(format!(
+                    "only a commander or an admin reopens a closed incident ({incident}); you are {}",
+                    cx.role
+                )));
+            }
             Fact::StatusChanged {
                 incident: *incident,
                 from: inc.status,
@@ -338,6 +347,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
         Intent::AssignRole { incident, role, person } => {
             let inc = state.incident(*incident)?;
             check_text("person", person, MAX_NAME)?;
+            check_person(person, cx)?;
             let person = person.trim().to_string();
             let previous = inc.roles.get(role).cloned();
             if previous.as_deref() == Some(person.as_str()) {
@@ -429,6 +439,59 @@ pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
         _ => return None,
     };
     Some(kind)
+}
+
+/// The name the server's own actors (probes, the notifier) act under: always a valid person.
+pub const SYSTEM_ACTOR: &str = "warroom";
+
+/// A person named for a role or a step must be one of the server's users (or the server
+/// itself), so a typo never hands a role to nobody. A library without users (tests, a replay
+/// without the server's config) accepts any name, as before users were known.
+pub(super) fn check_person(person: &str, cx: &Context) -> Result<(), Rejection> {
+    let users = &cx.library.users;
+    let person = person.trim();
+    if users.is_empty() || person == SYSTEM_ACTOR || users.iter().any(|u| u.trim() == person) {
+        return Ok(());
+    }
+    let close = close_matches(person, users);
+    let hint = if close.is_empty() {
+        format!("users: {}", users.join(", "))
+    } else {
+        format!("did you mean {}?", close.join(" or "))
+    };
+    Err(Rejection::Invalid { field: "person", detail: format!("no user `{person}` on this server ({hint})") })
+}
+
+/// Names within two edits of `name` (ignoring case), or starting with it, closest first.
+pub fn close_matches(name: &str, names: &[String]) -> Vec<String> {
+    let wanted = name.to_lowercase();
+    let mut scored: Vec<(usize, &String)> = names
+        .iter()
+        .filter_map(|n| {
+            let lower = n.to_lowercase();
+            let d = edit_distance(&wanted, &lower);
+            ((d <= 2 && d < wanted.chars().count()) || (!wanted.is_empty() && lower.starts_with(&wanted)))
+                .then_some((d, n))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().map(|(_, n)| n.clone()).take(3).collect()
+}
+
+/// Levenshtein distance over chars; names are short (at most `MAX_NAME`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let up = row[j + 1];
+            row[j + 1] = (up + 1).min(row[j] + 1).min(diag + usize::from(ca != *cb));
+            diag = up;
+        }
+    }
+    row[b.len()]
 }
 
 /// Milestones record what already happened: not before the epoch (no incident is older,
@@ -590,5 +653,91 @@ mod tests {
             Err(Rejection::Invalid { field: "title", .. })
         ));
         assert_eq!(s, before);
+    }
+
+    fn with_users(users: &[&str]) -> crate::model::Library {
+        crate::model::Library { users: users.iter().map(|u| u.to_string()).collect(), ..Default::default() }
+    }
+
+    fn decide_as(
+        s: &State,
+        role: crate::model::UserRole,
+        lib: &crate::model::Library,
+        intent: Intent,
+    ) -> Result<Vec<Fact>, Rejection> {
+        let cx = Context { library: lib, now: t(0), command_id: uuid::Uuid::nil(), role, actor: "alice" };
+        s.decide_with(&intent, &cx)
+    }
+
+    #[test]
+    fn a_role_goes_only_to_a_known_user_and_a_typo_is_told_the_close_matches() {
+        use crate::model::UserRole;
+        let mut s = State::default();
+        let id = declare(&mut s, "x", Severity::Sev2);
+        let lib = with_users(&["alice", "bob", "bobby", "carol"]);
+        let assign =
+            |person: &str| Intent::AssignRole { incident: id, role: Role::Scribe, person: person.into() };
+        assert!(decide_as(&s, UserRole::Commander, &lib, assign(" bob ")).is_ok());
+        assert!(decide_as(&s, UserRole::Commander, &lib, assign(SYSTEM_ACTOR)).is_ok());
+        match decide_as(&s, UserRole::Commander, &lib, assign("bbo")) {
+            Err(Rejection::Invalid { field: "person", detail }) => {
+                assert_eq!(detail, "no user `bbo` on this server (did you mean bob?)")
+            }
+            other => panic!("{other:?}"),
+        }
+        match decide_as(&s, UserRole::Commander, &lib, assign("nob0dy-typo")) {
+            Err(Rejection::Invalid { field: "person", detail }) => {
+                assert_eq!(detail, "no user `nob0dy-typo` on this server (users: alice, bob, bobby, carol)")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(close_matches("Carl", &lib.users), ["carol"]);
+        assert_eq!(close_matches("b", &lib.users), ["bob", "bobby"]);
+        // Without a user list (no config, a replay) any name is taken, as before.
+        assert!(decide_as(&s, UserRole::Commander, &with_users(&[]), assign("dana")).is_ok());
+    }
+
+    #[test]
+    fn a_closed_incident_is_reopened_by_a_commander_or_an_admin_with_a_reason() {
+        use crate::model::UserRole;
+        let mut s = State::default();
+        let id = declare(&mut s, "x", Severity::Sev3);
+        run(
+            &mut s,
+            "alice",
+            Intent::SetStatus { incident: id, status: Status::Closed, reason: Some("cancelled".into()) },
+        )
+        .unwrap();
+        let lib = crate::model::Library::default();
+        let reopen = |reason: Option<&str>| Intent::SetStatus {
+            incident: id,
+            status: Status::Investigating,
+            reason: reason.map(str::to_string),
+        };
+        let refused = decide_as(&s, UserRole::Responder, &lib, reopen(Some("errors are back")));
+        assert!(
+            matches!(&refused, Err(Rejection::Forbidden(why)) if why.contains("only a commander or an admin")),
+            "{refused:?}"
+        );
+        let no_reason = decide_as(&s, UserRole::Commander, &lib, reopen(None));
+        assert!(
+            matches!(&no_reason, Err(Rejection::Conflict(why)) if why.contains("give a reason")),
+            "{no_reason:?}"
+        );
+        for role in [UserRole::Commander, UserRole::Admin] {
+            assert!(decide_as(&s, role, &lib, reopen(Some("errors are back"))).is_ok());
+        }
+        run(&mut s, "alice", reopen(Some("errors are back"))).unwrap();
+        let inc = s.incident(id).unwrap();
+        assert_eq!((inc.status, inc.closure), (Status::Investigating, None));
+        let bad = run(
+            &mut s,
+            "alice",
+            Intent::SetStatus { incident: id, status: Status::Closed, reason: Some("fixed it".into()) },
+        );
+        assert!(
+            matches!(&bad, Err(Rejection::Conflict(why)) if why.contains("resolved, duplicate, false_positive or cancelled")),
+            "{bad:?}"
+        );
     }
 }

@@ -99,6 +99,9 @@ pub enum Intent {
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<String>,
+        /// The public status this update states; absent: the incident's, when it is sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<super::comms::PublicStatus>,
     },
     /// Push an audience's next update back; logged like everything else.
     SnoozeClock {

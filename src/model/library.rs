@@ -20,6 +20,10 @@ pub struct Library {
     /// Status page components from the server's configuration (its probes' names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<String>,
+    /// The names of the server's users (from its config), sorted: a person given a role or a
+    /// step must be one of them. Empty means unknown (any name is taken).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -149,6 +149,7 @@ impl State {
                     | Fact::StepAssigned { .. } => playbook::apply(inc, event),
                     Fact::MessageQueued { .. }
                     | Fact::MessageDelivered { .. }
+                    | Fact::MessageWithheld { .. }
                     | Fact::MessageFailed { .. }
                     | Fact::ClockSnoozed { .. } => comms::apply(inc, event),
                     Fact::NoteAdded { .. }
@@ -297,7 +298,13 @@ pub(super) mod tests {
             ("step", Intent::AssignStep { incident: id, step: String::new(), person: "p".into() }),
             (
                 "channel",
-                Intent::SendMessage { incident: id, channel: long(MAX_NAME), text: "t".into(), step: None },
+                Intent::SendMessage {
+                    incident: id,
+                    channel: long(MAX_NAME),
+                    text: "t".into(),
+                    step: None,
+                    status: None,
+                },
             ),
             ("component", Intent::SetComponent { component: long(MAX_NAME), status: None }),
             (
@@ -357,7 +364,7 @@ pub(super) mod tests {
         assert_eq!(s, before);
         // Facts about steps, messages or incidents this replica lacks only move the seq.
         let orphans = vec![
-            Fact::StepTicked { incident: last, step: "nope".into(), by: None },
+            Fact::StepTicked { incident: last, step: "nope".into(), by: None, outside: None },
             Fact::MessageDelivered { incident: last, message: Uuid::nil(), detail: String::new() },
             Fact::NoteAdded { incident: IncidentId(7), text: "n".into() },
         ];

@@ -176,7 +176,14 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     out
 }
 
-/// Fills `{{name}}` placeholders from `values`; unknown names stay as written.
+/// Placeholders whose values are sentences typed by people (an impact typed in a hurry has no
+/// full stop); the others are words and times that sit inside a sentence.
+const SENTENCES: &[&str] = &["impact"];
+
+/// Fills `{{name}}` placeholders from `values`; unknown names stay as written. Punctuation
+/// safe: a sentence value (see [`SENTENCES`]) that ends without terminal punctuation and is
+/// followed by a new sentence gets its full stop, and a value that ends with a full stop the
+/// template repeats keeps only one.
 pub fn render(template: &str, values: &BTreeMap<&str, String>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
@@ -188,14 +195,39 @@ pub fn render(template: &str, values: &BTreeMap<&str, String>) -> String {
             return out;
         };
         let name = after[..end].trim();
-        match values.get(name) {
-            Some(v) => out.push_str(v),
-            None => out.push_str(&rest[start..start + 2 + end + 2]),
-        }
         rest = &after[end + 2..];
+        match values.get(name) {
+            Some(v) => {
+                let v = v.trim_end();
+                out.push_str(v);
+                let ends = v.chars().last();
+                if ends.is_some_and(|c| ".!?…".contains(c)) && rest.starts_with(['.', '!', '?']) {
+                    // "{{impact}}." with an impact that has its own full stop.
+                    rest = &rest[1..];
+                } else if SENTENCES.contains(&name)
+                    && ends.is_some_and(|c| !".!?…:;,".contains(c))
+                    && starts_sentence(rest)
+                {
+                    out.push('.');
+                }
+            }
+            None => {
+                out.push_str("{{");
+                out.push_str(&after[..end]);
+                out.push_str("}}");
+            }
+        }
     }
     out.push_str(rest);
     out
+}
+
+/// Whether `text` goes on with a new sentence on the same line: spaces, then a capital (or a
+/// placeholder, which fills with a sentence of its own).
+fn starts_sentence(text: &str) -> bool {
+    let trimmed = text.trim_start_matches([' ', '\t']);
+    trimmed.len() < text.len()
+        && (trimmed.chars().next().is_some_and(char::is_uppercase) || trimmed.starts_with("{{"))
 }
 
 /// A problem in a playbook file, with where it is.
@@ -343,7 +375,14 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                     )))
                 }
                 (None, false) => return Err(Rejection::Conflict(format!("{step} is not ticked"))),
-                (None, true) => Fact::StepTicked { incident: *incident, step: step.clone(), by: None },
+                // A communicate step ticked by hand: its message went out another way (a
+                // Slack post), so its audience counts as told and its clock restarts.
+                (None, true) => Fact::StepTicked {
+                    incident: *incident,
+                    step: step.clone(),
+                    by: None,
+                    outside: s.step.audience.filter(|_| s.step.section == Section::Communicate),
+                },
                 (Some(_), false) => Fact::StepUnticked { incident: *incident, step: step.clone() },
             }
         }
@@ -351,6 +390,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             check_text("step", step, MAX_NAME)?;
             state.step(*incident, step)?;
             check_text("person", person, MAX_NAME)?;
+            super::incident::check_person(person, cx)?;
             Fact::StepAssigned { incident: *incident, step: step.clone(), person: person.trim().to_string() }
         }
         other => return Err(super::misrouted("checklist", other)),
@@ -396,11 +436,28 @@ pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
             inc.checklist = Some(list);
             entry
         }
-        Fact::StepTicked { step, by, .. } => {
+        Fact::StepTicked { step, by, outside, .. } => {
             let s = inc.checklist.as_mut().and_then(|l| l.step_mut(step))?;
             let by = by.clone().unwrap_or_else(|| event.actor.clone());
-            s.ticked = Some(comms::Tick { by, at });
-            EntryKind::Step { step: step.clone(), title: s.step.title.clone(), action: "ticked".into() }
+            s.ticked = Some(comms::Tick { by: by.clone(), at });
+            let title = s.step.title.clone();
+            let Some(audience) = outside else {
+                return Some(EntryKind::Step { step: step.clone(), title, action: "ticked".into() });
+            };
+            // Recorded as a message with no text, so the clocks (and anyone reading the
+            // messages) see when this audience was told; it is never published anywhere.
+            inc.messages.push(comms::Message {
+                id: event.command_id,
+                channel: comms::OUTSIDE.into(),
+                audience: *audience,
+                text: String::new(),
+                step: Some(step.clone()),
+                by,
+                at,
+                delivery: comms::Delivery::SentOutside { at },
+                status: None,
+            });
+            EntryKind::Step { step: step.clone(), title, action: format!("ticked (sent {})", comms::OUTSIDE) }
         }
         Fact::StepUnticked { step, .. } => {
             let s = inc.checklist.as_mut().and_then(|l| l.step_mut(step))?;
@@ -487,6 +544,27 @@ owner = "subject_matter_expert"
             BTreeMap::from([("title", "Checkout down".to_string()), ("severity", "SEV1".to_string())]);
         assert_eq!(render("{{severity}}: {{ title }} {{x}}", &values), "SEV1: Checkout down {{x}}");
         assert_eq!(render("no braces {{", &values), "no braces {{");
+    }
+
+    #[test]
+    fn templates_never_run_sentences_together() {
+        let with =
+            |impact: &str| BTreeMap::from([("impact", impact.to_string()), ("title", "T".to_string())]);
+        let t = "{{impact}} We are working on it.";
+        assert_eq!(
+            render(t, &with("EU shoppers wait 8s at checkout")),
+            "EU shoppers wait 8s at checkout. We are working on it."
+        );
+        assert_eq!(render(t, &with("Cards fail.")), "Cards fail. We are working on it.");
+        assert_eq!(render(t, &with("Cards fail?")), "Cards fail? We are working on it.");
+        assert_eq!(render(t, &with("Cards fail ")), "Cards fail. We are working on it.");
+        assert_eq!(render("{{impact}}. Next", &with("Cards fail.")), "Cards fail. Next");
+        assert_eq!(render("{{impact}}. Next", &with("Cards fail")), "Cards fail. Next");
+        assert_eq!(render("{{impact}} {{title}}", &with("Cards fail")), "Cards fail. T");
+        // Mid-sentence values and other punctuation stay as written.
+        assert_eq!(render("{{impact}} since 13:51", &with("Cards fail")), "Cards fail since 13:51");
+        assert_eq!(render("Impact: {{impact}}\nNext", &with("x")), "Impact: x\nNext");
+        assert_eq!(render("({{impact}}) We", &with("x")), "(x) We");
     }
 
     #[test]

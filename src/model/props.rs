@@ -44,6 +44,7 @@ fn library() -> Library {
         ]),
         status_page_url: "https://status.example.com/".into(),
         components: vec!["search".into(), "payment".into()],
+        users: Vec::new(),
     }
 }
 
@@ -196,8 +197,9 @@ fn intent() -> impl Strategy<Value = Intent> {
         (incident(), any::<bool>(), text(), any::<bool>()).prop_map(|(incident, ok, detail, last)| {
             I::RecordDelivery { incident, message: Uuid::nil(), ok, detail, last }
         });
-    let send = (incident(), channel(), text(), prop::option::of(step_id()))
-        .prop_map(|(incident, channel, text, step)| I::SendMessage { incident, channel, text, step });
+    let send = (incident(), channel(), text(), prop::option::of(step_id())).prop_map(
+        |(incident, channel, text, step)| I::SendMessage { incident, channel, text, step, status: None },
+    );
     prop_oneof![
         2 => declare,
         2 => (incident(), text()).prop_map(|(incident, text)| I::AddNote { incident, text }),
@@ -276,8 +278,10 @@ fn raw_fact() -> impl Strategy<Value = Fact> {
         1 => declared,
         1 => (incident(), text())
             .prop_map(|(incident, detail)| Fact::MessageDelivered { incident, message: Uuid::nil(), detail }),
-        1 => (incident(), step_id())
-            .prop_map(|(incident, step)| Fact::StepTicked { incident, step, by: None }),
+        1 => (incident(), step_id(), proptest::option::of(pick(Audience::ALL)))
+            .prop_map(|(incident, step, outside)| Fact::StepTicked { incident, step, by: None, outside }),
+        1 => (incident(), text())
+            .prop_map(|(incident, reason)| Fact::MessageWithheld { incident, message: Uuid::nil(), reason }),
         2 => unknown_fact(),
     ]
 }
@@ -407,7 +411,9 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
                 (facts, now, actor, role)
             }
             Action::Raw { mut fact, at, pick } => {
-                if let Fact::MessageDelivered { incident, message, .. } = &mut fact {
+                if let Fact::MessageDelivered { incident, message, .. }
+                | Fact::MessageWithheld { incident, message, .. } = &mut fact
+                {
                     real_message(&state, *incident, message, pick);
                 }
                 (vec![fact], at, "mallory", UserRole::Responder)

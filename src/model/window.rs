@@ -257,6 +257,7 @@ mod tests {
             by: "ann".into(),
             at: chrono::DateTime::UNIX_EPOCH,
             delivery: Delivery::Pending { attempts: 0, error: None },
+            status: None,
         });
         let mut timelines = inc.clone();
         timelines.window(Window::Timelines);

@@ -39,10 +39,20 @@ fn dir_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Loads every playbook (shipped, then each dir in order; a later one with the same id
-/// wins) and describes the channels and the status page components (the probes' names).
-pub fn load(channels: &[ChannelConfig], dirs: &[PathBuf], public_url: &str, components: &[String]) -> Loaded {
+/// wins) and describes the channels, the status page components (the probes' names) and the
+/// users' names (people given roles and steps are checked against them).
+pub fn load(
+    channels: &[ChannelConfig],
+    dirs: &[PathBuf],
+    public_url: &str,
+    components: &[String],
+    users: &[String],
+) -> Loaded {
     let mut out = Loaded::default();
     out.library.components = components.to_vec();
+    out.library.users = users.to_vec();
+    out.library.users.sort();
+    out.library.users.dedup();
     let add = |pb: Playbook, out: &mut Loaded| {
         out.library.playbooks.retain(|p| p.id != pb.id);
         out.library.playbooks.push(pb);

@@ -185,7 +185,8 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let load = {
         let (channels, dirs) = (opts.channels.clone(), opts.playbook_dirs.clone());
         let components: Vec<String> = opts.probes.iter().map(|p| p.name.clone()).collect();
-        move || library::load(&channels, &dirs, &public_url, &components)
+        let users: Vec<String> = opts.users.iter().map(|u| u.name.clone()).collect();
+        move || library::load(&channels, &dirs, &public_url, &components, &users)
     };
     let loaded = load();
     for e in &loaded.errors {

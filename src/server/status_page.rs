@@ -8,29 +8,22 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::api::App;
-use crate::model::comms::Delivery;
-use crate::model::{Audience, Incident, State as WarState, Status};
-
-/// Cachet's public incident statuses, from ours.
-pub fn public_status(s: Status) -> &'static str {
-    match s {
-        Status::Declared | Status::Investigating => "investigating",
-        Status::Mitigating => "identified",
-        Status::Mitigated => "watching",
-        Status::Postmortem | Status::Closed => "fixed",
-    }
-}
+use crate::model::comms::{Delivery, PublicStatus};
+use crate::model::{Audience, Incident, State as WarState};
 
 #[derive(Debug, Serialize)]
 pub struct PublicUpdate {
     pub at: DateTime<Utc>,
     pub text: String,
+    /// What this update said the incident's state was.
+    pub status: PublicStatus,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PublicIncident {
     pub id: String,
-    pub status: &'static str,
+    /// The status of its last published update: the page never runs ahead of what was said.
+    pub status: PublicStatus,
     pub updates: Vec<PublicUpdate>,
 }
 
@@ -49,12 +42,18 @@ pub struct Page {
     pub incidents: Vec<PublicIncident>,
 }
 
+/// The updates published about an incident, oldest first. One sent before updates carried a
+/// status (an old log) states the incident's status now, as the page used to.
 fn published(inc: &Incident) -> Vec<PublicUpdate> {
     inc.messages
         .iter()
         .filter(|m| m.audience == Audience::StatusPage)
         .filter_map(|m| match m.delivery {
-            Delivery::Delivered { at, .. } => Some(PublicUpdate { at, text: m.text.clone() }),
+            Delivery::Delivered { at, .. } => Some(PublicUpdate {
+                at,
+                text: m.text.clone(),
+                status: m.status.unwrap_or(PublicStatus::of(inc.status)),
+            }),
             _ => None,
         })
         .collect()
@@ -68,11 +67,9 @@ pub fn page(state: &WarState, now: DateTime<Utc>) -> Page {
         .filter(|i| !i.drill)
         .filter_map(|i| {
             let mut updates = published(i);
-            if updates.is_empty() {
-                return None;
-            }
+            let status = updates.last()?.status;
             updates.reverse();
-            Some(PublicIncident { id: i.id.to_string(), status: public_status(i.status), updates })
+            Some(PublicIncident { id: i.id.to_string(), status, updates })
         })
         .collect();
     incidents.sort_by_key(|i| std::cmp::Reverse(i.updates.first().map(|u| u.at)));
@@ -103,7 +100,7 @@ fn esc(s: &str) -> String {
 
 pub async fn html(State(app): State<App>) -> impl IntoResponse {
     let p = page(&app.hub().state(), Utc::now());
-    let open = p.incidents.iter().filter(|i| i.status != "fixed").count();
+    let open = p.incidents.iter().filter(|i| i.status != PublicStatus::Fixed).count();
     let broken = p.components.iter().filter(|c| c.status != "operational" && c.status != "unknown").count();
     let banner = if open == 0 && broken == 0 {
         "<p class=\"ok\">All systems operational</p>".to_string()
@@ -132,9 +129,11 @@ pub async fn html(State(app): State<App>) -> impl IntoResponse {
         ));
         for u in &i.updates {
             body.push_str(&format!(
-                "<li><time datetime=\"{}\">{}</time><p>{}</p></li>",
+                "<li><time datetime=\"{}\">{}</time> <span class=\"st {}\">{}</span><p>{}</p></li>",
                 u.at.to_rfc3339(),
                 u.at.format("%Y-%m-%d %H:%M UTC"),
+                u.status,
+                u.status,
                 esc(&u.text)
             ));
         }

@@ -182,6 +182,7 @@ pub fn parse(
                     channel: args[0].to_string(),
                     text: text.to_string(),
                     step: None,
+                    status: None,
                 })
             }
         }

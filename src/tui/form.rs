@@ -299,6 +299,7 @@ impl Form {
                     channel: channel.clone(),
                     text: t,
                     step: step.clone(),
+                    status: None,
                 })
             }
             Form::Assign { incident, role, person, .. } => {

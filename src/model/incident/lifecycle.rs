@@ -74,6 +74,9 @@ pub enum TransitionRule {
 pub fn transition_rule(from: Status, to: Status) -> Option<TransitionRule> {
     use Status::*;
     match (from, to) {
+        // Only a commander or an admin reopens a closed incident (the role check is in
+        // `incident::decide`, which knows who asks).
+        (Closed, Investigating) => Some(TransitionRule::Reopen),
         (Closed, _) => None,
         (Postmortem, Closed) => Some(TransitionRule::Free),
         (_, Closed) => Some(TransitionRule::CloseEarly),
@@ -92,10 +95,24 @@ pub enum TransitionError {
     Unchanged(Status),
     #[error("going back from {from} to investigating reopens the incident: give a reason")]
     ReasonRequired { from: Status },
-    #[error("closing from {from} skips the postmortem: give a closure reason (resolved, duplicate, false_positive or cancelled)")]
+    #[error("closing from {from} skips the postmortem: give a closure reason ({})", closure_reasons())]
     ClosureRequired { from: Status },
+    #[error(
+        "`{given}` is not a closure reason: start the reason with one of {} (e.g. `duplicate: of INC-3`)",
+        closure_reasons()
+    )]
+    UnknownClosure { given: String },
     #[error("{severity} is a major incident: it needs a postmortem before closing as resolved")]
     PostmortemRequired { severity: Severity },
+}
+
+/// The valid closure reasons, for messages: `resolved, duplicate, false_positive or cancelled`.
+fn closure_reasons() -> String {
+    let names: Vec<&str> = ClosureReason::ALL.iter().map(|c| c.as_str()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
 }
 
 /// Checks a status change and returns the closure reason it carries, if it closes.
@@ -119,9 +136,18 @@ pub fn check_transition(
             None => Err(TransitionError::ReasonRequired { from }),
         },
         TransitionRule::CloseEarly => {
-            let closure = reason
-                .and_then(ClosureReason::from_reason_text)
-                .ok_or(TransitionError::ClosureRequired { from })?;
+            let closure = match reason {
+                None => return Err(TransitionError::ClosureRequired { from }),
+                Some(r) => {
+                    ClosureReason::from_reason_text(r).ok_or_else(|| TransitionError::UnknownClosure {
+                        given: r
+                            .split(|c: char| c == ':' || c.is_whitespace())
+                            .next()
+                            .unwrap_or(r)
+                            .to_string(),
+                    })?
+                }
+            };
             if closure == ClosureReason::Resolved && severity.is_major() {
                 return Err(TransitionError::PostmortemRequired { severity });
             }
@@ -169,10 +195,18 @@ mod tests {
     }
 
     #[test]
-    fn closed_is_final_and_same_status_is_refused() {
-        for to in Status::ALL {
+    fn closed_only_reopens_with_a_reason_and_same_status_is_refused() {
+        for to in Status::ALL.iter().filter(|s| **s != Status::Investigating) {
             assert!(check_transition(Status::Closed, *to, Severity::Sev4, Some("resolved")).is_err());
         }
+        assert_eq!(
+            check_transition(Status::Closed, Status::Investigating, Severity::Sev1, None),
+            Err(TransitionError::ReasonRequired { from: Status::Closed })
+        );
+        assert_eq!(
+            check_transition(Status::Closed, Status::Investigating, Severity::Sev1, Some("errors are back")),
+            Ok(None)
+        );
         assert_eq!(
             check_transition(Status::Mitigating, Status::Mitigating, Severity::Sev4, None),
             Err(TransitionError::Unchanged(Status::Mitigating))
@@ -183,8 +217,16 @@ mod tests {
     fn closing_early_needs_a_closure_reason_and_majors_need_a_postmortem() {
         use Status::*;
         assert_eq!(
-            check_transition(Investigating, Closed, Severity::Sev3, Some("because")),
+            check_transition(Investigating, Closed, Severity::Sev3, None),
             Err(TransitionError::ClosureRequired { from: Investigating })
+        );
+        let bad =
+            check_transition(Investigating, Closed, Severity::Sev3, Some("because: it is")).unwrap_err();
+        assert_eq!(bad, TransitionError::UnknownClosure { given: "because".into() });
+        assert_eq!(
+            bad.to_string(),
+            "`because` is not a closure reason: start the reason with one of resolved, duplicate, \
+             false_positive or cancelled (e.g. `duplicate: of INC-3`)"
         );
         assert_eq!(
             check_transition(Investigating, Closed, Severity::Sev3, Some("duplicate: of INC-3")),
@@ -212,6 +254,6 @@ mod tests {
     fn menus_offer_only_allowed_transitions() {
         use Status::*;
         assert_eq!(Mitigated.next_choices(), vec![Investigating, Postmortem, Closed]);
-        assert!(Closed.next_choices().is_empty());
+        assert_eq!(Closed.next_choices(), vec![Investigating]);
     }
 }

@@ -408,8 +408,13 @@ impl App {
             .and_then(|s| inc.checklist.as_ref()?.step(s))
             .and_then(|s| crate::model::comms::render_step(inc, &s.step, &self.status_page_url(), self.now))
             .unwrap_or_default();
-        let probe =
-            Intent::SendMessage { incident: id, channel: channel.clone(), text: String::new(), step: None };
+        let probe = Intent::SendMessage {
+            incident: id,
+            channel: channel.clone(),
+            text: String::new(),
+            step: None,
+            status: None,
+        };
         if self.guard(&probe) {
             self.overlay =
                 Some(Overlay::Form(Box::new(Form::message(id, channel, step, &text, &self.theme))));
