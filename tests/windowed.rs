@@ -249,3 +249,39 @@ fn the_console_shows_a_closed_incidents_full_timeline_on_enter() {
     );
     assert_eq!(app.state.incidents[&IncidentId(2)], full.incidents[&IncidentId(2)]);
 }
+
+/// A reopened incident is open again but held as a summary: the server folds it whole, and
+/// the console fetches it without waiting to be looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_incident_is_fetched_whole() {
+    use warroom::client::sync::SyncEvent;
+    use warroom::tui::app::{App, Effect, Msg};
+    let s = TestServer::start().await;
+    let alice = s.client(UserRole::Commander);
+    a_room(&alice).await;
+    send(
+        &alice,
+        Intent::SetStatus {
+            incident: IncidentId(1),
+            status: Status::Investigating,
+            reason: Some("it came back".into()),
+        },
+    )
+    .await;
+    send(&alice, note(1, "after reopening")).await;
+    let full = full_fold(&s.url).await;
+    let snap = alice.snapshot().await.unwrap();
+    let held = &snap.state.incidents[&IncidentId(1)];
+    assert!(held.status.is_open() && !held.is_full(), "{held:?}");
+    assert_eq!(held.timeline_len(), full.incidents[&IncidentId(1)].timeline_len());
+    assert_eq!(alice.incident(IncidentId(1)).await.unwrap().incident, full.incidents[&IncidentId(1)]);
+
+    let themes = warroom::tui::theme::Themes::presets();
+    let theme = themes.get("default").unwrap().clone();
+    let mut app =
+        App::new(&s.url, warroom::tui::keymap::Keymap::default(), themes, theme, chrono::Utc::now());
+    app.update(Msg::Resize(120, 30));
+    app.update(Msg::Sync(SyncEvent::Online));
+    let effects = app.update(Msg::Sync(SyncEvent::Snapshot(snap)));
+    assert!(effects.contains(&Effect::Fetch(IncidentId(1))), "{effects:?}");
+}

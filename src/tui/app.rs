@@ -161,6 +161,8 @@ pub struct App {
     /// until the state reaches their seq (see [`State::adopt`]).
     pub fetching: std::collections::BTreeSet<IncidentId>,
     pub fetched: std::collections::BTreeMap<IncidentId, crate::protocol::FullIncident>,
+    /// Open incidents held as summaries (reopened after closing): to fetch in full.
+    reopened: Vec<IncidentId>,
     /// Whether alerts ring the terminal bell (config `bell`, `--quiet`).
     pub bell: bool,
     /// An alert arrived with the last sync message: ring once.
@@ -212,6 +214,7 @@ impl App {
             dirty: true,
             fetching: Default::default(),
             fetched: Default::default(),
+            reopened: Vec::new(),
             bell: true,
             ring: false,
             pending: Vec::new(),
@@ -341,8 +344,10 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
         // The incident being looked at is shown whole: a closed one held as a summary is
-        // fetched (once at a time) whatever brought it into view.
-        if let Some(id) = self.selected {
+        // fetched (once at a time) whatever brought it into view. So is a reopened one, being
+        // worked again (its checklist and clocks matter), looked at or not.
+        let reopened = std::mem::take(&mut self.reopened);
+        for id in self.selected.into_iter().chain(reopened) {
             let summary = self.state.incidents.get(&id).is_some_and(|i| !i.is_full());
             if summary && !self.fetching.contains(&id) && self.conn.online {
                 self.fetching.insert(id);
@@ -469,6 +474,13 @@ impl App {
                 // A new state (a reconnect, a reset log): what was fetched is asked again.
                 self.fetching.clear();
                 self.fetched.clear();
+                self.reopened = self
+                    .state
+                    .incidents
+                    .values()
+                    .filter(|i| i.status.is_open() && !i.is_full())
+                    .map(|i| i.id)
+                    .collect();
                 self.probes = snap.probes;
                 self.conn.last_sync = Some(self.now);
                 self.list_stale = true;
@@ -485,6 +497,12 @@ impl App {
                     }
                 }
                 self.state.apply(&e);
+                if let Fact::StatusChanged { incident, .. } = &e.fact {
+                    if self.state.incidents.get(incident).is_some_and(|i| i.status.is_open() && !i.is_full())
+                    {
+                        self.reopened.push(*incident);
+                    }
+                }
                 if let Some(id) =
                     self.fetched.iter().find(|(_, f)| f.seq <= self.state.seq).map(|(id, _)| *id)
                 {
