@@ -66,6 +66,9 @@ pub struct BenchArgs {
     /// Events in the year, about (the script of each incident is padded with notes to reach it).
     #[arg(long, default_value_t = 1_000_000)]
     pub events: u64,
+    /// Subscriber counts of the year's fan-out runs.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 5_000, 10_000])]
+    pub fanout: Vec<usize>,
     /// Internal: hold `--streams` event streams against this address and report when each
     /// event after `--watch-after` reached all of them (the year's fan-out run).
     #[arg(long, hide = true)]

@@ -18,13 +18,23 @@ use crate::protocol::Ack;
 /// script assigns is a real user (a server that checks role holders against its users
 /// accepts them).
 const PEOPLE: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken", "laura", "mike",
-    "nina", "oscar", "peggy", "quinn", "rupert", "sybil", "trent",
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken", "laura",
+    "mike", "nina", "oscar", "peggy", "quinn", "rupert", "sybil", "trent",
 ];
 /// Services, each a probe of the year server against the bench's own flapping target.
 const SERVICES: &[&str] = &[
-    "checkout", "payments", "search", "login", "catalog", "cart", "shipping", "inventory", "email", "images",
-    "api-gateway", "recommendations",
+    "checkout",
+    "payments",
+    "search",
+    "login",
+    "catalog",
+    "cart",
+    "shipping",
+    "inventory",
+    "email",
+    "images",
+    "api-gateway",
+    "recommendations",
 ];
 /// Incidents left open at the end of a year of `incidents`: the live room (a tenth of a
 /// small year).
@@ -40,8 +50,7 @@ const OPEN_AT_END: usize = 300;
 const GENERATION_DEADLINE: Duration = Duration::from_secs(45 * 60);
 /// Observer users that hold the fan-out streams (a user may hold `streams_per_user` of them).
 const WATCHERS: usize = 100;
-/// The fan-out sizes and their pace.
-const FANOUT_SIZES: [usize; 3] = [1_000, 5_000, 10_000];
+/// The fan-out runs' pace.
 const FANOUT_RATE: u64 = 50;
 const FANOUT_WINDOW: Duration = Duration::from_secs(10);
 /// Runs of each rate or latency; the table shows their median.
@@ -123,7 +132,8 @@ impl Plan {
             Severity::Sev1 => Severity::Sev2,
             s => Severity::ALL[s.level() as usize - 2],
         });
-        let services = (0..1 + d.below(3)).map(|k| SERVICES[(index + k * 5) % SERVICES.len()].to_string()).collect();
+        let services =
+            (0..1 + d.below(3)).map(|k| SERVICES[(index + k * 5) % SERVICES.len()].to_string()).collect();
         let major = reseverity.unwrap_or(severity).is_major();
         let end = if open {
             [Status::Investigating, Status::Mitigating, Status::Mitigated][d.below(3)]
@@ -172,7 +182,10 @@ impl Plan {
         Intent::DeclareIncident {
             title: format!("{service}: {} (year #{})", WHAT[self.index % WHAT.len()], self.index),
             severity: self.severity,
-            impact: format!("customers of {service} see errors or slow pages; {} services involved", self.services.len()),
+            impact: format!(
+                "customers of {service} see errors or slow pages; {} services involved",
+                self.services.len()
+            ),
             drill: self.drill,
             services: self.services.clone(),
             private: self.private,
@@ -222,7 +235,8 @@ impl Plan {
                 out.push(Intent::AddMember { incident: id, person });
             }
         }
-        let mut notes = (0..self.notes).map(|n| Intent::AddNote { incident: id, text: note_text(self.index, n) });
+        let mut notes =
+            (0..self.notes).map(|n| Intent::AddNote { incident: id, text: note_text(self.index, n) });
         let mut some_notes = |out: &mut Vec<Intent>, share: usize| out.extend(notes.by_ref().take(share));
         let share = self.notes / 5 + 1;
         let status = |s: Status, reason: Option<&str>| Intent::SetStatus {
@@ -248,8 +262,11 @@ impl Plan {
         some_notes(&mut out, share);
         // The playbook: a communicate step is done by sending its message (the delivery ticks
         // it); any other step is ticked by hand. Closing steps wait for the end.
-        let steps: Vec<_> = checklist.map(|c| c.steps.iter().map(|s| s.step.clone()).collect()).unwrap_or_default();
-        let closing = |id: &str| id.starts_with("all-clear") || id == "postmortem" || id == "retro" || id == "follow-up";
+        let steps: Vec<_> =
+            checklist.map(|c| c.steps.iter().map(|s| s.step.clone()).collect()).unwrap_or_default();
+        let closing = |id: &str| {
+            id.starts_with("all-clear") || id == "postmortem" || id == "retro" || id == "follow-up"
+        };
         for s in steps.iter().filter(|s| s.owner.is_some()).take(3) {
             out.push(Intent::AssignStep { incident: id, step: s.id.clone(), person: pick(&mut d) });
         }
@@ -304,7 +321,11 @@ impl Plan {
             out.push(status(Status::Mitigated, None));
         }
         if self.handover {
-            out.push(Intent::AssignRole { incident: id, role: Role::IncidentCommander, person: pick(&mut d) });
+            out.push(Intent::AssignRole {
+                incident: id,
+                role: Role::IncidentCommander,
+                person: pick(&mut d),
+            });
         }
         some_notes(&mut out, self.notes);
         if self.end == End::Open(Status::Mitigated) {
@@ -357,7 +378,8 @@ pub(super) fn library() -> color_eyre::Result<Library> {
     struct Channels {
         channels: Vec<crate::config::ChannelConfig>,
     }
-    let channels: Channels = toml::from_str(channels_toml()).map_err(|e| eyre!("the year's channels: {e}"))?;
+    let channels: Channels =
+        toml::from_str(channels_toml()).map_err(|e| eyre!("the year's channels: {e}"))?;
     let loaded = crate::server::library::load(&channels.channels, &[], "http://127.0.0.1", &[]);
     Ok(loaded.library)
 }
@@ -365,7 +387,10 @@ pub(super) fn library() -> color_eyre::Result<Library> {
 fn server_toml(target: &str) -> String {
     let mut c = format!("[[users]]\nname = \"bench\"\nrole = \"admin\"\ntoken = \"{TOKEN}\"\n");
     for p in PEOPLE {
-        c.push_str(&format!("[[users]]\nname = \"{p}\"\nrole = \"commander\"\ntoken = \"{}\"\n", person_token(p)));
+        c.push_str(&format!(
+            "[[users]]\nname = \"{p}\"\nrole = \"commander\"\ntoken = \"{}\"\n",
+            person_token(p)
+        ));
     }
     for i in 0..WATCHERS {
         c.push_str(&format!(
@@ -394,7 +419,10 @@ async fn flapping_target(flapping: Arc<AtomicBool>) -> color_eyre::Result<String
         let flapping = flapping.clone();
         async move {
             let i = SERVICES.iter().position(|s| uri.path() == format!("/{s}")).unwrap_or(0) as u64;
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
             if flapping.load(Ordering::Relaxed) && (secs / (7 + i * 3)) % 4 == 3 {
                 axum::http::StatusCode::SERVICE_UNAVAILABLE
             } else {
@@ -474,7 +502,11 @@ async fn send(client: &Client, cmd: &Command, tally: &Tally) -> Option<Ack> {
 /// Events one incident's whole script writes, folded in memory from an empty state with the
 /// server's rules; the notifier's deliveries (and the ticks they bring) are simulated.
 /// Refused intents are an error naming the intent.
-pub(super) fn fold_incident(plan: &Plan, library: &Library, state: &mut crate::model::State) -> Result<u64, String> {
+pub(super) fn fold_incident(
+    plan: &Plan,
+    library: &Library,
+    state: &mut crate::model::State,
+) -> Result<u64, String> {
     let actor = PEOPLE[plan.index % PEOPLE.len()];
     let before = state.seq;
     let now = state.latest_time().max(DateTime::UNIX_EPOCH + chrono::Duration::days(365 * 50));
@@ -482,7 +514,8 @@ pub(super) fn fold_incident(plan: &Plan, library: &Library, state: &mut crate::m
         let command_id = uuid::Uuid::from_u128(state.seq as u128 + 1);
         let cx = crate::model::Context { library, now, command_id, role: UserRole::Commander, actor };
         let facts = state.decide_with(intent, &cx).map_err(|e| format!("{}: {e}", intent.kind()))?;
-        let events = crate::model::stamp(state.seq + 1, now, actor, UserRole::Commander, command_id, facts.clone());
+        let events =
+            crate::model::stamp(state.seq + 1, now, actor, UserRole::Commander, command_id, facts.clone());
         for e in &events {
             state.apply(e);
         }
@@ -498,8 +531,13 @@ pub(super) fn fold_incident(plan: &Plan, library: &Library, state: &mut crate::m
         let facts = apply(state, &intent)?;
         for f in facts {
             if let Fact::MessageQueued { message, .. } = f {
-                let delivery =
-                    Intent::RecordDelivery { incident: id, message, ok: true, detail: "dry run".into(), last: false };
+                let delivery = Intent::RecordDelivery {
+                    incident: id,
+                    message,
+                    ok: true,
+                    detail: "dry run".into(),
+                    last: false,
+                };
                 apply(state, &delivery)?;
             }
         }
@@ -529,7 +567,12 @@ fn calibrate(incidents: usize, events: u64, library: &Library) -> color_eyre::Re
 
 /// Writes the year through the server at `url`: declares the bench's own incident (INC-1,
 /// where the load parts write), then `incidents` incidents from many writers at once.
-async fn generate(url: &str, incidents: usize, events: u64, library: Arc<Library>) -> color_eyre::Result<Marker> {
+async fn generate(
+    url: &str,
+    incidents: usize,
+    events: u64,
+    library: Arc<Library>,
+) -> color_eyre::Result<Marker> {
     let notes_mean = calibrate(incidents, events, &library)?;
     println!(
         "year: writing {incidents} incidents (~{events} events, {notes_mean} notes on average each) from {WRITERS} writers"
@@ -593,11 +636,17 @@ async fn generate(url: &str, incidents: usize, events: u64, library: Arc<Library
     }
     progress.abort();
     let seconds = started.elapsed().as_secs_f64();
-    let (sent, refused, failed) =
-        (tally.sent.load(Ordering::Relaxed), tally.refused.load(Ordering::Relaxed), tally.failed.load(Ordering::Relaxed));
+    let (sent, refused, failed) = (
+        tally.sent.load(Ordering::Relaxed),
+        tally.refused.load(Ordering::Relaxed),
+        tally.failed.load(Ordering::Relaxed),
+    );
     let samples = tally.samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
     if Instant::now() > deadline {
-        bail!("the year was not written within {} s; first problems: {samples:#?}", GENERATION_DEADLINE.as_secs());
+        bail!(
+            "the year was not written within {} s; first problems: {samples:#?}",
+            GENERATION_DEADLINE.as_secs()
+        );
     }
     println!(
         "year: written in {seconds:.0} s: {sent} commands ({:.0}/s), {refused} refused, {failed} failed; head {}",
@@ -617,7 +666,10 @@ async fn generate(url: &str, incidents: usize, events: u64, library: Arc<Library
 
 /// A `warroom serve` child on the year's dir; waits until /healthz answers 200. The time
 /// from spawn to healthy.
-async fn start_server(dir: &Path, config: &str) -> color_eyre::Result<(tokio::process::Child, String, Duration)> {
+async fn start_server(
+    dir: &Path,
+    config: &str,
+) -> color_eyre::Result<(tokio::process::Child, String, Duration)> {
     let t = Instant::now();
     let (child, url) = serve_child(dir, config).await?;
     let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse()?;
@@ -664,7 +716,12 @@ pub(super) async fn hold_watch(addr: &str, count: usize, after: u64) -> color_ey
     let seen: Arc<Vec<(AtomicU64, AtomicU64)>> =
         Arc::new((0..SLOTS).map(|_| (AtomicU64::new(0), AtomicU64::new(0))).collect());
     stream::iter((0..count).map(|s| {
-        Ok::<_, color_eyre::Report>(watch_stream(addr, connections::observer_token(s % WATCHERS), after, seen.clone()))
+        Ok::<_, color_eyre::Report>(watch_stream(
+            addr,
+            connections::observer_token(s % WATCHERS),
+            after,
+            seen.clone(),
+        ))
     }))
     .try_buffer_unordered(200)
     .try_collect::<Vec<()>>()
@@ -681,7 +738,11 @@ pub(super) async fn hold_watch(addr: &str, count: usize, after: u64) -> color_ey
         for (i, (n, at)) in seen.iter().enumerate() {
             let n = n.load(Ordering::Relaxed);
             if n > 0 {
-                report.push_str(&format!("seen {} {n} {}\n", after + 1 + i as u64, at.load(Ordering::Relaxed)));
+                report.push_str(&format!(
+                    "seen {} {n} {}\n",
+                    after + 1 + i as u64,
+                    at.load(Ordering::Relaxed)
+                ));
             }
         }
         report.push_str("end\n");
@@ -708,7 +769,12 @@ async fn watch_stream(
     let mut sock = tokio::net::TcpStream::connect(addr).await?;
     sock.set_nodelay(true)?;
     sock.write_all(
-        format!("GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n").as_bytes(),
+        // From `after`, as a console that has its snapshot: without it the server would replay
+        // the whole year to every stream before anything live.
+        format!(
+            "GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nLast-Event-ID: {after}\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .await?;
     let mut got = Vec::new();
@@ -761,7 +827,14 @@ async fn fanout(url: &str, server_pid: u32, subscribers: usize) -> color_eyre::R
     let client = Client::new(url, TOKEN)?;
     let after = client.send(&note(0)).await?.seq;
     let addr = url.trim_start_matches("http://").to_string();
-    let args = ["--hold-watch".into(), addr, "--streams".into(), subscribers.to_string(), "--watch-after".into(), after.to_string()];
+    let args = [
+        "--hold-watch".into(),
+        addr,
+        "--streams".into(),
+        subscribers.to_string(),
+        "--watch-after".into(),
+        after.to_string(),
+    ];
     let (mut child, mut lines) = connections::holder(&args, false)?;
     let mut stdin = child.stdin.take().ok_or_else(|| eyre!("the fan-out watcher has no stdin"))?;
     let ready = tokio::time::timeout(Duration::from_secs(300), lines.next_line())
@@ -813,7 +886,10 @@ async fn fanout(url: &str, server_pid: u32, subscribers: usize) -> color_eyre::R
                     seen.insert(seq, (n, at));
                 }
             }
-            let missing = sent.iter().filter(|(seq, ..)| seen.get(seq).is_none_or(|(n, _)| *n < subscribers as u64)).count();
+            let missing = sent
+                .iter()
+                .filter(|(seq, ..)| seen.get(seq).is_none_or(|(n, _)| *n < subscribers as u64))
+                .count();
             if missing == 0 {
                 break seen;
             }
@@ -824,7 +900,9 @@ async fn fanout(url: &str, server_pid: u32, subscribers: usize) -> color_eyre::R
         };
         let mut vis: Vec<Duration> = sent
             .iter()
-            .map(|(seq, at, _)| Duration::from_nanos(seen.get(seq).map_or(0, |(_, last)| last.saturating_sub(*at))))
+            .map(|(seq, at, _)| {
+                Duration::from_nanos(seen.get(seq).map_or(0, |(_, last)| last.saturating_sub(*at)))
+            })
             .collect();
         let mut acks: Vec<Duration> = sent.iter().map(|(_, _, a)| *a).collect();
         vis.sort();
@@ -986,6 +1064,7 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
     let target = flapping_target(flapping.clone()).await?;
     let config = server_toml(&target);
     let (mut server, mut url, _) = start_server(&dir, &config).await?;
+    let reused = reuse.is_some();
     let marker = match reuse {
         Some(m) => {
             println!(
@@ -1021,7 +1100,12 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
     let pid = server.id().ok_or_else(|| eyre!("the year server has no pid"))?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_start = rss_mb(pid)?;
-    table.row("server restart to healthy (kill -9, start, /healthz 200)", runs_ms(&restarts) + " ms", ms(median_d(restarts.clone())), "≤ 1 s");
+    table.row(
+        "server restart to healthy (kill -9, start, /healthz 200)",
+        runs_ms(&restarts) + " ms",
+        ms(median_d(restarts.clone())),
+        "≤ 1 s",
+    );
     table.row("server RSS 1 s after start", String::new(), format!("{rss_start:.0} MB"), "");
 
     let state = {
@@ -1037,10 +1121,17 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
         (body.len(), t.elapsed())
     };
     let head = Client::new(&url, TOKEN)?.send(&note(0)).await?.seq;
-    println!("year: head {head}; GET /api/v1/state is {:.1} MB ({} to fetch)", state.0 as f64 / 1e6, ms(state.1));
+    println!(
+        "year: head {head}; GET /api/v1/state is {:.1} MB ({} to fetch)",
+        state.0 as f64 / 1e6,
+        ms(state.1)
+    );
 
     let fsync = fsyncs_per_s(&dir)?;
-    println!("year: the disk under {} does {fsync:.0} fsyncs/s (4 KiB append + fdatasync, 2 s)", dir.display());
+    println!(
+        "year: the disk under {} does {fsync:.0} fsyncs/s (4 KiB append + fdatasync, 2 s)",
+        dir.display()
+    );
 
     let mut rates = Vec::new();
     let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
@@ -1073,16 +1164,36 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
         "",
     );
 
-    for n in FANOUT_SIZES {
+    for &n in &args.fanout {
         let runs = fanout(&url, pid, n).await?;
         let target = |t: &'static str| if n == 10_000 { t } else { "" };
         let col = |f: &dyn Fn(&FanRun) -> Duration| runs.iter().map(f).collect::<Vec<_>>();
         let (p50, p99, ack) = (col(&|r| r.seen_p50), col(&|r| r.seen_p99), col(&|r| r.ack_p50));
         let rss: Vec<f64> = runs.iter().map(|r| r.rss_mb).collect();
-        table.row(format!("{n} subscribers at {FANOUT_RATE}/s: seen-on-all p50"), runs_ms(&p50) + " ms", ms(median_d(p50)), "");
-        table.row(format!("{n} subscribers: seen-on-all p99"), runs_ms(&p99) + " ms", ms(median_d(p99)), target("≤ 100 ms"));
-        table.row(format!("{n} subscribers: ack p50"), runs_ms(&ack) + " ms", ms(median_d(ack)), target("≤ 5 ms"));
-        table.row(format!("{n} subscribers: server RSS"), runs_f(&rss, 0) + " MB", format!("{:.0} MB", median_f(rss)), target("≤ 256 MB"));
+        table.row(
+            format!("{n} subscribers at {FANOUT_RATE}/s: seen-on-all p50"),
+            runs_ms(&p50) + " ms",
+            ms(median_d(p50)),
+            "",
+        );
+        table.row(
+            format!("{n} subscribers: seen-on-all p99"),
+            runs_ms(&p99) + " ms",
+            ms(median_d(p99)),
+            target("≤ 100 ms"),
+        );
+        table.row(
+            format!("{n} subscribers: ack p50"),
+            runs_ms(&ack) + " ms",
+            ms(median_d(ack)),
+            target("≤ 5 ms"),
+        );
+        table.row(
+            format!("{n} subscribers: server RSS"),
+            runs_f(&rss, 0) + " MB",
+            format!("{:.0} MB", median_f(rss)),
+            target("≤ 256 MB"),
+        );
     }
 
     let home = tempfile::tempdir()?;
@@ -1092,7 +1203,12 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
         lists.push(took);
         rows = n;
     }
-    table.row(format!("`warroom incident list` ({rows} lines)"), runs_ms(&lists) + " ms", ms(median_d(lists)), "≤ 50 ms");
+    table.row(
+        format!("`warroom incident list` ({rows} lines)"),
+        runs_ms(&lists) + " ms",
+        ms(median_d(lists)),
+        "≤ 50 ms",
+    );
 
     if std::process::Command::new("tmux").arg("-V").output().is_ok() {
         let (mut paints, mut rss) = (Vec::new(), Vec::new());
@@ -1102,20 +1218,42 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
             paints.push(paint);
             rss.push(mb);
         }
-        table.row("console first paint (synced room on screen)", runs_ms(&paints) + " ms", ms(median_d(paints)), "≤ 300 ms");
+        table.row(
+            "console first paint (synced room on screen)",
+            runs_ms(&paints) + " ms",
+            ms(median_d(paints)),
+            "≤ 300 ms",
+        );
         table.row("console RSS", runs_f(&rss, 0) + " MB", format!("{:.0} MB", median_f(rss)), "≤ 64 MB");
     } else {
-        table.row("console first paint and RSS", String::new(), "skipped: no tmux".into(), "≤ 300 ms, ≤ 64 MB");
+        table.row(
+            "console first paint and RSS",
+            String::new(),
+            "skipped: no tmux".into(),
+            "≤ 300 ms, ≤ 64 MB",
+        );
     }
     table.row("GET /api/v1/state", String::new(), format!("{:.1} MB", state.0 as f64 / 1e6), "");
 
     println!();
     println!("machine: {}", machine());
     println!(
-        "year: {} incidents, {} events asked; log head {head} when measured ({})",
+        "year: {} incidents, {} events asked; {}; log head {head} when measured ({})",
         marker.incidents,
         marker.events,
-        if args.year_dir.is_some() { format!("year dir {}", dir.display()) } else { "a temporary dir".into() }
+        if reused {
+            format!("reused (written earlier in {:.0} s)", marker.seconds)
+        } else {
+            format!(
+                "written in {:.0} s by {WRITERS} writers, {} commands refused or failed",
+                marker.seconds, marker.refused
+            )
+        },
+        if args.year_dir.is_some() {
+            format!("year dir {}", dir.display())
+        } else {
+            "a temporary dir".into()
+        }
     );
     table.print();
     println!(
@@ -1144,7 +1282,8 @@ mod tests {
         let mut events = 0;
         for i in 0..incidents {
             let plan = Plan::draw(i, 30, i + open >= incidents);
-            events += fold_incident(&plan, &library, &mut state).unwrap_or_else(|e| panic!("incident {i}: {e}"));
+            events +=
+                fold_incident(&plan, &library, &mut state).unwrap_or_else(|e| panic!("incident {i}: {e}"));
         }
         assert_eq!(state.incidents.len(), incidents);
         let still_open = state.incidents.values().filter(|i| i.status.is_open()).count();
@@ -1167,7 +1306,12 @@ mod tests {
         let mut state = crate::model::State::default();
         let mut total = 0;
         for i in 0..incidents {
-            total += fold_incident(&Plan::draw(i, mean, i + open_at_end(incidents) >= incidents), &library, &mut state).expect("folds");
+            total += fold_incident(
+                &Plan::draw(i, mean, i + open_at_end(incidents) >= incidents),
+                &library,
+                &mut state,
+            )
+            .expect("folds");
         }
         // Within a fifth of the aim: the year's size is in its count.
         assert!((events * 4 / 5..events * 6 / 5).contains(&total), "{total} events for an aim of {events}");
