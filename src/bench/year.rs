@@ -120,7 +120,7 @@ impl Plan {
     /// `open` marks the incidents that stay open at the end; `notes_mean` is the average
     /// number of notes (the rest of an incident's ~100 events is its script).
     pub(super) fn draw(index: usize, notes_mean: usize, open: bool) -> Plan {
-        let mut d = Dice(index as u64 ^ 0x5EED_0F_7EA2);
+        let mut d = Dice(index as u64 ^ 0x005E_ED0F_7EA2);
         let severity = match d.below(100) {
             0..=1 => Severity::Sev1,
             2..=7 => Severity::Sev2,
@@ -158,7 +158,7 @@ impl Plan {
             index,
             severity,
             reseverity,
-            drill: index % 3 == 0,
+            drill: index.is_multiple_of(3),
             private: d.chance(5),
             services,
             notes,
@@ -215,7 +215,7 @@ impl Plan {
         library: &Library,
         now: DateTime<Utc>,
     ) -> Vec<Intent> {
-        let mut d = Dice(self.index as u64 ^ 0xC0FF_EE);
+        let mut d = Dice(self.index as u64 ^ 0x00C0_FFEE);
         let mut out = Vec::new();
         let others: Vec<&str> = PEOPLE.iter().copied().filter(|p| *p != actor).collect();
         let pick = |d: &mut Dice| others[d.below(others.len())].to_string();
