@@ -384,7 +384,9 @@ pub(super) fn library() -> color_eyre::Result<Library> {
     Ok(loaded.library)
 }
 
-fn server_toml(target: &str) -> String {
+/// The year server's config; its probes check every `probe_ms` (each check is also a sample
+/// streamed to every subscriber, so the measurements run with a realistic 30 s).
+fn server_toml(target: &str, probe_ms: u64) -> String {
     let mut c = format!("[[users]]\nname = \"bench\"\nrole = \"admin\"\ntoken = \"{TOKEN}\"\n");
     for p in PEOPLE {
         c.push_str(&format!(
@@ -401,7 +403,7 @@ fn server_toml(target: &str) -> String {
     c.push_str(channels_toml());
     for s in SERVICES {
         c.push_str(&format!(
-            "[[probes]]\nname = \"{s}\"\nurl = \"{target}/{s}\"\ninterval_ms = 1000\ntimeout_ms = 500\n\
+            "[[probes]]\nname = \"{s}\"\nurl = \"{target}/{s}\"\ninterval_ms = {probe_ms}\ntimeout_ms = 500\n\
              conditions = [\"[STATUS] == 200\"]\nfailure_threshold = 2\nsuccess_threshold = 1\n"
         ));
     }
@@ -1062,8 +1064,11 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
     };
     let flapping = Arc::new(AtomicBool::new(reuse.is_none()));
     let target = flapping_target(flapping.clone()).await?;
-    let config = server_toml(&target);
-    let (mut server, mut url, _) = start_server(&dir, &config).await?;
+    // While the year is written the probes check every second, so that flapping services
+    // put probe changes in the log; afterwards every 30 s, as a real server would.
+    let config = server_toml(&target, 30_000);
+    let first = if reuse.is_some() { config.clone() } else { server_toml(&target, 1_000) };
+    let (mut server, mut url, _) = start_server(&dir, &first).await?;
     let reused = reuse.is_some();
     let marker = match reuse {
         Some(m) => {
