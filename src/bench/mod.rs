@@ -7,6 +7,7 @@ mod connections;
 mod console;
 mod probes;
 mod server;
+mod year;
 
 pub use console::big_state;
 
@@ -25,7 +26,8 @@ use crate::protocol::Command;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which parts to run: server, visibility, polling, connections, render, console, probes (comma-separated). Default: all.
+    /// Which parts to run: server, visibility, polling, connections, render, console, probes,
+    /// year (comma-separated). Default: all but year, which takes minutes and runs only when named.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Concurrent writers for the throughput run.
@@ -54,6 +56,25 @@ pub struct BenchArgs {
     pub hold_streams: Option<String>,
     #[arg(long, hide = true, default_value_t = 5_000)]
     pub streams: usize,
+    /// The year part's server data: reused when it already holds a year of the asked size
+    /// (so re-runs skip the generation), written there otherwise [default: a temporary dir].
+    #[arg(long)]
+    pub year_dir: Option<std::path::PathBuf>,
+    /// Incidents in the year.
+    #[arg(long, default_value_t = 10_000)]
+    pub incidents: usize,
+    /// Events in the year, about (the script of each incident is padded with notes to reach it).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Subscriber counts of the year's fan-out runs.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 5_000, 10_000])]
+    pub fanout: Vec<usize>,
+    /// Internal: hold `--streams` event streams against this address and report when each
+    /// event after `--watch-after` reached all of them (the year's fan-out run).
+    #[arg(long, hide = true)]
+    pub hold_watch: Option<String>,
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub watch_after: u64,
 }
 
 const TOKEN: &str = "bench-token-0123456789";
@@ -91,7 +112,11 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     if let Some(addr) = &args.hold_streams {
         return connections::hold_streams(addr, args.streams).await;
     }
-    let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
+    if let Some(addr) = &args.hold_watch {
+        return year::hold_watch(addr, args.streams, args.watch_after).await;
+    }
+    let named = |part: &str| args.only.iter().any(|o| o == part);
+    let wants = |part: &str| args.only.is_empty() || named(part);
     println!("machine: {}", machine());
     if wants("server") || wants("visibility") {
         let dir = tempfile::tempdir()?;
@@ -121,6 +146,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     }
     if wants("probes") {
         probes::probes().await?;
+    }
+    if named("year") {
+        year::year(&args).await?;
     }
     Ok(())
 }

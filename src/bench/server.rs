@@ -81,7 +81,14 @@ pub(super) async fn polling() -> color_eyre::Result<()> {
     Ok(())
 }
 
-pub(super) async fn throughput(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
+/// What one throughput run measured, for parts that report medians of several.
+pub(super) struct Load {
+    pub per_s: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+pub(super) async fn throughput(url: &str, args: &BenchArgs) -> color_eyre::Result<Load> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..args.writers {
@@ -112,10 +119,19 @@ pub(super) async fn throughput(url: &str, args: &BenchArgs) -> color_eyre::Resul
         ms(percentile(&all, 50.0)),
         ms(percentile(&all, 99.0)),
     );
-    Ok(())
+    Ok(Load {
+        per_s: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&all, 50.0),
+        p99: percentile(&all, 99.0),
+    })
 }
 
-pub(super) async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<()> {
+/// What one visibility run measured: command to visible on every subscriber.
+pub(super) struct Seen {
+    pub p99: Duration,
+}
+
+pub(super) async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<Seen> {
     let client = Client::new(url, TOKEN)?;
     let head = client.snapshot().await?.seq;
     let (final_tx, final_rx) = watch::channel(u64::MAX);
@@ -205,5 +221,5 @@ pub(super) async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Resul
         ms(percentile(&acks, 50.0)),
         ms(percentile(&acks, 99.0)),
     );
-    Ok(())
+    Ok(Seen { p99: percentile(&vis, 99.0) })
 }
