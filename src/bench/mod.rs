@@ -25,7 +25,7 @@ use crate::protocol::Command;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which parts to run: server, visibility, polling, connections, render, console, probes (comma-separated). Default: all.
+    /// Which parts to run: server, visibility, polling, connections, fanout, render, console, probes (comma-separated). Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Concurrent writers for the throughput run.
@@ -54,6 +54,13 @@ pub struct BenchArgs {
     pub hold_streams: Option<String>,
     #[arg(long, hide = true, default_value_t = 5_000)]
     pub streams: usize,
+    /// Subscriber counts for the fan-out run (each at 50 commands/s on a fresh server).
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+    pub fanout: Vec<usize>,
+    /// Internal: watch `--streams` event streams against this address and report when every
+    /// one of them saw each event (a child of the fan-out run).
+    #[arg(long, hide = true)]
+    pub watch_streams: Option<String>,
 }
 
 const TOKEN: &str = "bench-token-0123456789";
@@ -91,6 +98,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     if let Some(addr) = &args.hold_streams {
         return connections::hold_streams(addr, args.streams).await;
     }
+    if let Some(addr) = &args.watch_streams {
+        return connections::watch_streams(addr, args.streams).await;
+    }
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     println!("machine: {}", machine());
     if wants("server") || wants("visibility") {
@@ -109,6 +119,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     }
     if wants("connections") {
         connections::connections().await?;
+    }
+    if wants("fanout") {
+        connections::fanout(&args.fanout).await?;
     }
     if wants("polling") {
         server::polling().await?;
