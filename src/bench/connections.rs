@@ -311,7 +311,8 @@ pub(super) fn mono_ns() -> u64 {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: clock_gettime only writes the struct passed by reference.
         if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } == 0 {
-            return u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0);
+            return u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(ts.tv_nsec).unwrap_or(0);
         }
     }
     std::time::SystemTime::now()
@@ -328,9 +329,10 @@ pub(super) async fn watch_streams(addr: &str, count: usize) -> color_eyre::Resul
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     crate::server::conn::raise_fd_limit();
     let addr: std::net::SocketAddr = addr.parse().map_err(|e| eyre!("--watch-streams {addr}: {e}"))?;
-    let socks: Vec<(tokio::net::TcpStream, Vec<u8>)> = stream::iter((0..count).map(|s| {
-        Ok::<_, color_eyre::Report>(open_stream(addr, observer_token(s % FANOUT_OBSERVERS)))
-    }))
+    let socks: Vec<(tokio::net::TcpStream, Vec<u8>)> = stream::iter(
+        (0..count)
+            .map(|s| Ok::<_, color_eyre::Report>(open_stream(addr, observer_token(s % FANOUT_OBSERVERS)))),
+    )
     .try_buffer_unordered(200)
     .try_collect()
     .await?;
@@ -490,8 +492,10 @@ pub(super) async fn fanout_once(subscribers: usize) -> color_eyre::Result<Fanout
     let client = Client::new(&url, TOKEN)?;
     declare_bench(&client).await?;
     let rss_empty_mb = rss_mb(pid)?;
-    let (mut watcher, mut lines) =
-        holder(&["--watch-streams".into(), addr.to_string(), "--streams".into(), subscribers.to_string()], false)?;
+    let (mut watcher, mut lines) = holder(
+        &["--watch-streams".into(), addr.to_string(), "--streams".into(), subscribers.to_string()],
+        false,
+    )?;
     let ready = tokio::time::timeout(Duration::from_secs(180), lines.next_line())
         .await
         .map_err(|_| eyre!("the {subscribers} streams did not open in 180 s"))??;
