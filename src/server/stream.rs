@@ -22,8 +22,10 @@ use crate::model::Fact;
 use crate::protocol::RESYNC_EVENT;
 
 const CATCH_UP_PAGE: usize = 1000;
-/// Most frames coalesced into one chunk for a subscriber that is behind.
+/// Most frames, and about the most bytes, coalesced into one chunk for a subscriber that is
+/// behind: one write carries them all, and a stalled peer holds at most about this much.
 const MAX_COALESCE: usize = 256;
+const MAX_CHUNK: usize = 64 * 1024;
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 pub async fn stream(
@@ -273,6 +275,7 @@ fn coalesce(
 ) -> Batch {
     use broadcast::error::{RecvError, TryRecvError};
     let mut batch: Vec<Bytes> = Vec::new();
+    let mut bytes = 0;
     let mut item = first;
     loop {
         match item {
@@ -280,6 +283,7 @@ fn coalesce(
             Ok(p) if p.seq == *next => {
                 *next += 1;
                 let (frame, changed) = frame_for(&p);
+                bytes += frame.len();
                 batch.push(frame);
                 if changed {
                     return Batch::End(concat(&batch), ACCESS_CHANGED);
@@ -288,7 +292,7 @@ fn coalesce(
             Ok(_) | Err(RecvError::Lagged(_)) => return Batch::End(concat(&batch), FELL_BEHIND),
             Err(RecvError::Closed) => return Batch::Closed(concat(&batch)),
         }
-        if batch.len() >= MAX_COALESCE {
+        if batch.len() >= MAX_COALESCE || bytes >= MAX_CHUNK {
             return Batch::Frames(concat(&batch));
         }
         item = match live.try_recv() {
@@ -434,5 +438,26 @@ mod tests {
         let first = rx.try_recv().map_err(|_| broadcast::error::RecvError::Closed);
         let batch = coalesce(&mut rx, first, &mut next, |p| (p.frame.clone(), p.seq == 2));
         assert_eq!(batch, Batch::End(frames(1, 2), ACCESS_CHANGED));
+    }
+
+    #[test]
+    fn a_backlog_of_large_events_is_cut_into_chunks_of_about_the_byte_bound() {
+        let (tx, mut rx) = broadcast::channel(64);
+        let big = |seq: u64| {
+            let p = published(seq);
+            let frame = sse_frame(seq, "note_added", &"x".repeat(20_000));
+            Arc::new(Published { seq, frame, event: p.event.clone(), audience: None, redacted: Bytes::new() })
+        };
+        for seq in 1..=10 {
+            tx.send(big(seq)).unwrap();
+        }
+        let mut next = 1;
+        let first = rx.try_recv().map_err(|_| broadcast::error::RecvError::Closed);
+        let Batch::Frames(chunk) = coalesce(&mut rx, first, &mut next, |p| (p.frame.clone(), false)) else {
+            panic!("a plain batch")
+        };
+        // Four frames reach the bound: the chunk ends there, the rest waits for the next write.
+        assert_eq!(next, 5);
+        assert_eq!(chunk, concat(&(1..=4).map(|s| big(s).frame.clone()).collect::<Vec<_>>()));
     }
 }
