@@ -1,5 +1,6 @@
 //! No connection can starve the room: half-open peers are cut at the header deadline, the
-//! connection cap sheds idle anonymous peers, and one user's streams are capped.
+//! connection cap sheds idle anonymous peers, one user's streams are capped, and a stream that
+//! is slow to read holds up neither acks nor anyone else's stream.
 
 mod common;
 
@@ -254,5 +255,115 @@ async fn one_user_at_the_stream_cap_gets_429_and_others_still_stream() {
         }
     })
     .await;
+    s.server.stop().await;
+}
+
+/// Opens an event stream on a raw socket (with a small receive window when `small`) and
+/// reads up to its hello; the socket and the bytes read so far.
+async fn raw_stream(url: &str, role: UserRole, small: bool) -> (TcpStream, Vec<u8>) {
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if small {
+        // The kernel's floor (a few KB): the server's writes back up at once.
+        socket.set_recv_buffer_size(4096).unwrap();
+    }
+    let mut sock = socket.connect(addr).await.unwrap();
+    let head = format!(
+        "GET /api/v1/stream HTTP/1.1\r\nHost: warroom\r\nAuthorization: Bearer {}\r\n\r\n",
+        token(role)
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let hello = async {
+        while !String::from_utf8_lossy(&got).contains("event: hello") {
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream closed before its hello: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(DEADLINE, hello).await.expect("no hello before the deadline");
+    (sock, got)
+}
+
+/// Reads a raw stream until it has carried event `last`; the seq of every frame it carried,
+/// in the order they came (duplicates included), and whether it was told to re-sync.
+async fn read_ids_until(sock: &mut TcpStream, mut got: Vec<u8>, last: u64) -> (Vec<u64>, bool) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut ids = Vec::new();
+    let read = async {
+        loop {
+            // Whole lines only; chunked encoding puts a size line between chunks, never inside
+            // a frame's lines.
+            let mut start = 0;
+            while let Some(end) = got[start..].iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8_lossy(&got[start..start + end]).into_owned();
+                start += end + 1;
+                if line.starts_with("event: resync") {
+                    return true;
+                }
+                if let Some(seq) = line.strip_prefix("id: ").and_then(|n| n.trim().parse::<u64>().ok()) {
+                    ids.push(seq);
+                    if seq >= last {
+                        return false;
+                    }
+                }
+            }
+            got.drain(..start);
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream ended at {:?}", ids.last());
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    let resync = tokio::time::timeout(DEADLINE, read)
+        .await
+        .expect("the stream did not reach its last event before the deadline");
+    (ids, resync)
+}
+
+fn note(text: String) -> Command {
+    Command::new(Intent::AddNote { incident: warroom::model::IncidentId(1), text })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_reads_late_gets_every_queued_event_in_order_exactly_once() {
+    let s = server_with(|_| {}).await;
+    let alice = client(&s, UserRole::Commander);
+    alice.send(&declare()).await.unwrap();
+    let (mut sock, got) = raw_stream(&s.url, UserRole::Observer, false).await;
+    // Every event is committed (and queued for the subscriber) before it reads again.
+    let mut last = 0;
+    for i in 0..50 {
+        last = alice.send(&note(format!("note {i}"))).await.unwrap().seq;
+    }
+    let (ids, resync) = read_ids_until(&mut sock, got, last).await;
+    assert!(!resync);
+    assert_eq!(ids, (1..=last).collect::<Vec<_>>());
+    s.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_stops_reading_holds_up_neither_acks_nor_other_streams() {
+    let s = server_with(|_| {}).await;
+    let alice = client(&s, UserRole::Commander);
+    alice.send(&declare()).await.unwrap();
+    let (mut stuck, stuck_got) = raw_stream(&s.url, UserRole::Observer, true).await;
+    let (mut watching, watching_got) = raw_stream(&s.url, UserRole::Responder, false).await;
+    // Far more than the stuck peer's socket buffers hold (loopback send buffers grow to 4 MB):
+    // its stream's writes stop long before the last command. Every command is still acked
+    // (each within the deadline: the client gives up on a command after 30 s).
+    let text = "x".repeat(16_000);
+    let mut last = 0;
+    for i in 0..600 {
+        last = alice.send(&note(format!("{i} {text}"))).await.unwrap().seq;
+    }
+    // Someone reading keeps up, whatever the stuck one does.
+    let (ids, resync) = read_ids_until(&mut watching, watching_got, last).await;
+    assert!(!resync);
+    assert_eq!(ids, (1..=last).collect::<Vec<_>>());
+    // Once it reads again, the stuck one gets everything too, in order, exactly once.
+    let (ids, resync) = read_ids_until(&mut stuck, stuck_got, last).await;
+    assert!(!resync);
+    assert_eq!(ids, (1..=last).collect::<Vec<_>>());
     s.server.stop().await;
 }

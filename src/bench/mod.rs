@@ -26,8 +26,9 @@ use crate::protocol::Command;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Which parts to run: server, visibility, polling, connections, render, console, probes,
-    /// year (comma-separated). Default: all but year, which takes minutes and runs only when named.
+    /// Which parts to run: server, visibility, polling, connections, fanout, render, console,
+    /// probes, year (comma-separated). Default: all but year, which takes minutes and runs only
+    /// when named.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Concurrent writers for the throughput run.
@@ -66,7 +67,8 @@ pub struct BenchArgs {
     /// Events in the year, about (the script of each incident is padded with notes to reach it).
     #[arg(long, default_value_t = 1_000_000)]
     pub events: u64,
-    /// Subscriber counts of the year's fan-out runs.
+    /// Subscriber counts of the fan-out runs (the `fanout` part: each at 50 commands/s on a
+    /// fresh server; the `year` part: on the year).
     #[arg(long, value_delimiter = ',', default_values_t = [1_000, 5_000, 10_000])]
     pub fanout: Vec<usize>,
     /// Internal: hold `--streams` event streams against this address and report when each
@@ -75,6 +77,10 @@ pub struct BenchArgs {
     pub hold_watch: Option<String>,
     #[arg(long, hide = true, default_value_t = 0)]
     pub watch_after: u64,
+    /// Internal: watch `--streams` event streams against this address and report when every
+    /// one of them saw each event (a child of the fan-out run).
+    #[arg(long, hide = true)]
+    pub watch_streams: Option<String>,
 }
 
 const TOKEN: &str = "bench-token-0123456789";
@@ -115,6 +121,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     if let Some(addr) = &args.hold_watch {
         return year::hold_watch(addr, args.streams, args.watch_after).await;
     }
+    if let Some(addr) = &args.watch_streams {
+        return connections::watch_streams(addr, args.streams).await;
+    }
     let named = |part: &str| args.only.iter().any(|o| o == part);
     let wants = |part: &str| args.only.is_empty() || named(part);
     println!("machine: {}", machine());
@@ -134,6 +143,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     }
     if wants("connections") {
         connections::connections().await?;
+    }
+    if wants("fanout") {
+        connections::fanout(&args.fanout).await?;
     }
     if wants("polling") {
         server::polling().await?;

@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -28,6 +29,14 @@ pub const AUTH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Answered even past the cap, on connections admitted as overflow.
 const PUBLIC: [&str; 3] = ["/healthz", "/status", "/status.json"];
 const STREAM_PATH: &str = "/api/v1/stream";
+/// An event stream whose peer has taken nothing for this long is closed: it holds a socket, a
+/// descriptor and up to [`WRITE_BUFFER`] for nobody. Longer than the client's own silence
+/// limit (25 s, heartbeats every 10 s): a client that reads never comes near it.
+pub const STREAM_STALL: Duration = Duration::from_secs(60);
+const STALL_CHECK: Duration = Duration::from_secs(10);
+/// Most response bytes hyper buffers for a connection before it waits for the socket (its
+/// default is ~400 KB): with 10,000 streams, what a stalled one can hold is 10,000 times this.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -87,6 +96,22 @@ pub fn raise_fd_limit() -> Option<u64> {
     None
 }
 
+/// How much less CPU the fan-out threads claim than request handling and the writer: at nice
+/// 5 the kernel gives a runnable request thread three times their share, so with both cores
+/// busy writing to 10,000 sockets an ack still gets a core at once.
+const FANOUT_NICE: libc::c_int = 5;
+
+/// Lowers the calling thread's scheduling priority to [`FANOUT_NICE`] (Linux sets nice per
+/// thread). Best effort: where it is refused, fan-out simply competes as an equal.
+pub fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take and return plain integers.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, FANOUT_NICE);
+    }
+}
+
 /// Shed order: anonymous idle connections (class 0) before authenticated ones (class 1),
 /// longest idle first within a class.
 type IdleKey = (u8, Instant, u64);
@@ -110,6 +135,10 @@ struct Slot {
     /// Accepted, or last request finished.
     since: Instant,
     shed: Option<oneshot::Sender<()>>,
+    /// Serving an event stream (moved to the fan-out runtime).
+    stream: bool,
+    /// See [`ConnHandle::stalled`].
+    stalled: Arc<AtomicU64>,
 }
 
 impl Slot {
@@ -121,6 +150,8 @@ impl Slot {
 /// Every open connection, for the cap, shedding and the graceful stop.
 pub struct Registry {
     limits: Limits,
+    /// Stall times are milliseconds since this, plus one (zero means "not stalled").
+    epoch: Instant,
     table: Mutex<Table>,
     /// Signalled when the last connection closes.
     drained: Notify,
@@ -128,7 +159,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(limits: Limits) -> Arc<Registry> {
-        Arc::new(Registry { limits, table: Mutex::default(), drained: Notify::new() })
+        Arc::new(Registry { limits, epoch: Instant::now(), table: Mutex::default(), drained: Notify::new() })
     }
 
     pub fn limits(&self) -> Limits {
@@ -165,6 +196,7 @@ impl Registry {
             t.open += 1;
         }
         let (shed, shed_rx) = oneshot::channel();
+        let stalled = Arc::new(AtomicU64::new(0));
         let slot = Slot {
             busy: 0,
             served: false,
@@ -172,6 +204,8 @@ impl Registry {
             overflow,
             since: Instant::now(),
             shed: Some(shed),
+            stream: false,
+            stalled: stalled.clone(),
         };
         if let Some(key) = slot.idle_key(id) {
             t.idle.insert(key);
@@ -184,6 +218,7 @@ impl Registry {
             registry: self.clone(),
             changed: Notify::new(),
             migrate: Mutex::new(Some(migrate)),
+            stalled,
         });
         Some((handle, shed_rx, migrate_rx))
     }
@@ -191,6 +226,30 @@ impl Registry {
     /// Closes the connection idle longest (anonymous first); false when none is idle.
     pub fn shed_one(&self) -> bool {
         shed_oldest(&mut self.lock())
+    }
+
+    fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// Closes every event stream whose peer has taken nothing for [`STREAM_STALL`] as of
+    /// `now`; how many.
+    fn shed_stalled(&self, now: Instant) -> usize {
+        let mut t = self.lock();
+        let limit =
+            self.stamp(now).saturating_sub(u64::try_from(STREAM_STALL.as_millis()).unwrap_or(u64::MAX));
+        let stalled: Vec<u64> = t
+            .slots
+            .iter()
+            .filter(|(_, s)| {
+                s.stream && matches!(s.stalled.load(Ordering::Relaxed), at if at != 0 && at < limit)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &stalled {
+            shed(&mut t, *id);
+        }
+        stalled.len()
     }
 
     fn remove(&self, id: u64) {
@@ -225,14 +284,36 @@ impl Registry {
 
 fn shed_oldest(t: &mut Table) -> bool {
     let Some((_, _, id)) = t.idle.pop_first() else { return false };
+    shed(t, id);
+    true
+}
+
+/// Tells connection `id` to close and takes it off the count.
+fn shed(t: &mut Table, id: u64) {
     if let Some(slot) = t.slots.remove(&id) {
+        if let Some(key) = slot.idle_key(id) {
+            t.idle.remove(&key);
+        }
         // The connection may be ending by itself already; either way it is gone from the count.
         if let Some(shed) = slot.shed {
             let _ = shed.send(());
         }
-        t.open -= 1;
+        if slot.overflow {
+            t.overflow -= 1;
+        } else {
+            t.open -= 1;
+        }
     }
-    true
+}
+
+/// Every [`STALL_CHECK`], closes the event streams whose peers stopped reading.
+async fn sweep_stalled(registry: Arc<Registry>) {
+    let mut every = tokio::time::interval(STALL_CHECK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        registry.shed_stalled(Instant::now());
+    }
 }
 
 /// One connection's view of its slot; dropping the last reference (when the connection's
@@ -244,6 +325,9 @@ struct ConnHandle {
     /// Wakes the connection's task to recompute its deadline.
     changed: Notify,
     migrate: Mutex<Option<oneshot::Sender<()>>>,
+    /// When the response body last handed hyper a chunk that hyper has not yet asked past
+    /// (its write buffer is full and the peer is not taking it), as [`Registry::stamp`].
+    stalled: Arc<AtomicU64>,
 }
 
 impl ConnHandle {
@@ -291,6 +375,7 @@ impl ConnHandle {
     }
 
     fn migrate(&self) {
+        self.update(|s| s.stream = true);
         if let Some(tx) = self.migrate.lock().unwrap_or_else(|p| p.into_inner()).take() {
             // The connection's task may have ended already: nothing left to move.
             let _ = tx.send(());
@@ -320,7 +405,7 @@ impl Drop for Busy {
 /// A response body that keeps its connection counted busy while it is being sent.
 pub struct Tracked {
     inner: Body,
-    _busy: Busy,
+    busy: Busy,
 }
 
 impl HttpBody for Tracked {
@@ -328,10 +413,18 @@ impl HttpBody for Tracked {
     type Error = axum::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let this = self.get_mut();
+        let handle = &this.busy.0;
+        // Asked for more: whatever was handed before is written or buffered.
+        handle.stalled.store(0, Ordering::Relaxed);
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(_))) = &polled {
+            handle.stalled.store(handle.registry.stamp(Instant::now()), Ordering::Relaxed);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -358,10 +451,13 @@ pub struct Fanout(Option<tokio::runtime::Runtime>);
 
 impl Fanout {
     pub fn start() -> std::io::Result<Fanout> {
-        // Half the cores: the other half stays free for requests and the writer.
-        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        // Every core, at a lower priority: writing to sockets is most of the fan-out's cost
+        // (one write per subscriber per wake-up), and the cores requests leave idle are its
+        // to use, while a request that wakes takes a core from it at once.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
+            .on_thread_start(lower_priority)
             .thread_name("warroom-fanout")
             .enable_all()
             .build()?;
@@ -394,6 +490,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (closing, closing_rx) = watch::channel(false);
     let mut warned: Option<Instant> = None;
+    let sweeper = tokio::spawn(sweep_stalled(registry.clone()));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -421,6 +518,7 @@ pub async fn serve(
         spawn_connection(tcp, &app, &router, handle, shed, migrate, closing_rx.clone(), &fanout);
     }
     drop(listener);
+    sweeper.abort();
     closing.send_replace(true);
     registry.drained().await;
     Ok(())
@@ -466,7 +564,7 @@ fn spawn_connection(
                     );
                     let mut resp = refusal.into_response();
                     resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-                    return Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }));
+                    return Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, busy }));
                 }
                 let stream = path == STREAM_PATH;
                 let resp = match router.oneshot(req.map(Body::new)).await {
@@ -476,14 +574,14 @@ fn spawn_connection(
                 if stream && resp.status().is_success() {
                     handle.migrate();
                 }
-                Ok(resp.map(|inner| Tracked { inner, _busy: busy }))
+                Ok(resp.map(|inner| Tracked { inner, busy }))
             }
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Deadlines are ours (see `ConnHandle::deadline`): hyper's would also cut authenticated
     // keep-alive connections after the header timeout.
-    builder.header_read_timeout(None).keep_alive(!handle.overflow);
+    builder.header_read_timeout(None).keep_alive(!handle.overflow).max_buf_size(WRITE_BUFFER);
     let conn = builder.serve_connection(TokioIo::new(tcp), service);
     let mut driver = Box::pin(drive(conn, handle, shed, closing));
     let fanout = fanout.clone();
@@ -564,5 +662,27 @@ mod tests {
         assert!(over.overflow);
         assert!(reg.admit().is_none());
         assert_eq!(reg.open(), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_stream_whose_peer_takes_nothing_for_the_stall_limit_is_closed_and_no_other() {
+        let reg = Registry::new(Limits::from_fd_limit(256, HEADER_TIMEOUT, IDLE_TIMEOUT));
+        let (stuck, mut stuck_shed, _m1) = reg.admit().unwrap();
+        let (reading, mut reading_shed, _m2) = reg.admit().unwrap();
+        let (request, mut request_shed, _m3) = reg.admit().unwrap();
+        let (_busy1, _busy2, _busy3) = (stuck.begin(true), reading.begin(true), request.begin(true));
+        stuck.migrate();
+        reading.migrate();
+        let start = Instant::now();
+        // Both streams were handed a chunk; only the reading one was asked for more since.
+        stuck.stalled.store(reg.stamp(start), Ordering::Relaxed);
+        reading.stalled.store(0, Ordering::Relaxed);
+        // A plain response slow to download is not a stream: it is left alone.
+        request.stalled.store(reg.stamp(start), Ordering::Relaxed);
+        assert_eq!(reg.shed_stalled(start + STREAM_STALL / 2), 0);
+        assert_eq!(reg.shed_stalled(start + STREAM_STALL + Duration::from_secs(1)), 1);
+        assert!(stuck_shed.try_recv().is_ok());
+        assert!(reading_shed.try_recv().is_err() && request_shed.try_recv().is_err());
+        assert_eq!(reg.open(), (2, 0));
     }
 }

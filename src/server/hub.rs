@@ -164,8 +164,40 @@ pub struct Hub {
     /// The log's identity (see `Store::log_id`).
     pub log: uuid::Uuid,
     state: RwLock<State>,
+    /// For the server's own observers (snapshots, reactor, notifier): a handful of
+    /// receivers, sent to on the writer's thread so that an acked event is already theirs.
     events: broadcast::Sender<Arc<Published>>,
+    /// For event streams: fed by the relay thread, never by the writer (see [`Relay`]).
+    streams_out: broadcast::Sender<Arc<Published>>,
+    relay: Relay,
     streams: Arc<StreamCounts>,
+}
+
+/// Hands committed events to the stream broadcast from a thread of its own. Sending wakes
+/// every waiting subscriber (10,000 wake-ups per event with 10,000 streams); on the writer's
+/// thread that stood between every commit and its acks.
+enum Relay {
+    Thread(std::sync::mpsc::Sender<Vec<Arc<Published>>>),
+    /// The thread could not start: the writer sends itself (slower acks, same events).
+    Inline,
+}
+
+impl Relay {
+    fn start(out: broadcast::Sender<Arc<Published>>) -> std::io::Result<Relay> {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<Arc<Published>>>();
+        std::thread::Builder::new().name("warroom-relay".into()).spawn(move || {
+            // Fan-out work: requests and the writer come first (see `conn::lower_priority`).
+            super::conn::lower_priority();
+            // Ends when the hub (the only sender) is dropped.
+            while let Ok(batch) = rx.recv() {
+                for published in batch {
+                    // No subscribers is fine.
+                    let _ = out.send(published);
+                }
+            }
+        })?;
+        Ok(Relay::Thread(tx))
+    }
 }
 
 /// Open event streams per user, so that no one user's streams can crowd out everyone else's.
@@ -196,8 +228,15 @@ impl Hub {
     /// `streams_per_user`: how many event streams one user may hold open at once.
     pub fn new(log: uuid::Uuid, state: State, streams_per_user: usize) -> Hub {
         let (events, _) = broadcast::channel(STREAM_BUFFER);
+        let (streams_out, _) = broadcast::channel(STREAM_BUFFER);
+        let relay = Relay::start(streams_out.clone()).unwrap_or_else(|e| {
+            crate::stderr!(
+                "warroom: starting the event relay thread: {e} (the writer will wake streams itself)"
+            );
+            Relay::Inline
+        });
         let streams = Arc::new(StreamCounts { per_user: streams_per_user, open: Mutex::default() });
-        Hub { log, state: RwLock::new(state), events, streams }
+        Hub { log, state: RwLock::new(state), events, streams_out, relay, streams }
     }
 
     /// Counts a new stream for `user`; `Err(cap)` when the user already holds `cap` of them.
@@ -218,12 +257,20 @@ impl Hub {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Committed events for the server's own observers: an event is sent before its ack.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.events.subscribe()
     }
 
+    /// Committed events for an event stream: sent by the relay, in seq order, after they are
+    /// applied to the state (possibly after their ack).
+    pub fn subscribe_stream(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.streams_out.subscribe()
+    }
+
     /// Applies committed events, then announces them: a subscriber that reads the state
-    /// after subscribing never misses an event.
+    /// after subscribing never misses an event (the relay sends only events already applied,
+    /// so one it sees twice, in its catch-up and live, is skipped by seq).
     pub fn publish(&self, committed: &[(Event, Arc<str>, Option<IncidentId>)]) {
         if committed.is_empty() {
             return;
@@ -234,6 +281,7 @@ impl Hub {
                 state.apply(event);
             }
         }
+        let mut relayed = Vec::with_capacity(committed.len());
         for (event, json, audience) in committed {
             let frame = sse_frame(event.seq, event.fact.kind(), json);
             let redacted = match audience {
@@ -245,8 +293,25 @@ impl Hub {
             };
             let published =
                 Published { seq: event.seq, frame, event: event.clone(), audience: *audience, redacted };
-            // No subscribers is fine.
-            let _ = self.events.send(Arc::new(published));
+            let published = Arc::new(published);
+            // No observers is fine.
+            let _ = self.events.send(published.clone());
+            relayed.push(published);
+        }
+        match &self.relay {
+            Relay::Thread(tx) => {
+                if let Err(std::sync::mpsc::SendError(batch)) = tx.send(relayed) {
+                    // The relay thread died (it cannot panic short of a bug): send here.
+                    for published in batch {
+                        let _ = self.streams_out.send(published);
+                    }
+                }
+            }
+            Relay::Inline => {
+                for published in relayed {
+                    let _ = self.streams_out.send(published);
+                }
+            }
         }
     }
 }

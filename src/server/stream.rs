@@ -22,8 +22,10 @@ use crate::model::Fact;
 use crate::protocol::RESYNC_EVENT;
 
 const CATCH_UP_PAGE: usize = 1000;
-/// Most frames coalesced into one chunk for a subscriber that is behind.
+/// Most frames, and about the most bytes, coalesced into one chunk for a subscriber that is
+/// behind: one write carries them all, and a stalled peer holds at most about this much.
 const MAX_COALESCE: usize = 256;
+const MAX_CHUNK: usize = 64 * 1024;
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 pub async fn stream(
@@ -55,7 +57,7 @@ pub async fn stream(
     })?;
     // Subscribe before reading the head: every event past the head then reaches us. The
     // view is read with the head: catch-up shows the past as the caller may see it now.
-    let live = app.hub().subscribe();
+    let live = app.hub().subscribe_stream();
     let (head, view) = {
         let state = app.hub().state();
         (state.seq, View::of(&state, &caller))
@@ -70,6 +72,8 @@ pub async fn stream(
         next: after + 1,
         head,
         phase: Phase::Hello,
+        quiet: None,
+        last_sent: tokio::time::Instant::now(),
         caller,
         view,
         _slot: slot,
@@ -109,6 +113,13 @@ struct Follower {
     /// The newest seq when it subscribed: catch up to here from the store.
     head: u64,
     phase: Phase,
+    /// Wakes the subscriber to check for silence; reset only when it fires, not per event
+    /// (a timer registration per event per subscriber was the fan-out's largest cost in
+    /// user space).
+    /// Made on the first live wait, so that it belongs to the fan-out runtime's timers.
+    quiet: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// When this subscriber was last sent anything.
+    last_sent: tokio::time::Instant,
     caller: Caller,
     /// Which private incidents this subscriber sees; kept current as membership changes.
     view: View,
@@ -188,81 +199,132 @@ impl Follower {
     /// Waits for the next event (or a heartbeat), then takes whatever else is already queued;
     /// `None` when the server is stopping.
     async fn live(&mut self) -> Option<Bytes> {
-        let waited = tokio::select! {
-            r = tokio::time::timeout(self.app.inner.heartbeat, self.live.recv()) => r,
-            s = self.samples.recv() => match s {
-                Ok(frame) => return Some(frame),
-                // Telemetry is lossy by design: a lagging subscriber just misses samples.
-                Err(_) => return Some(Bytes::new()),
-            },
-            _ = self.closing.changed() => return None,
-        };
-        let mut item = match waited {
-            // Keeps proxies from closing an idle stream, tells the client it is still live,
-            // and carries the head so a client that somehow missed an event notices.
-            Err(_) => {
-                return Some(Bytes::from(format!(
-                    "event: heartbeat\ndata: {{\"head\":{}}}\n\n",
-                    self.next - 1
-                )));
-            }
-            Ok(r) => r,
-        };
-        let mut batch: Vec<Bytes> = Vec::new();
-        loop {
-            match item {
-                Ok(p) if p.seq < self.next => {}
-                Ok(p) if p.seq == self.next => {
-                    self.next += 1;
-                    let changed = self.follow_access(&p);
-                    batch.push(if self.view.sees(p.audience) { p.frame.clone() } else { p.redacted.clone() });
-                    if changed {
-                        return Some(self.end(concat(&batch), ACCESS_CHANGED));
+        let chunk = self.next_live().await;
+        self.last_sent = tokio::time::Instant::now();
+        chunk
+    }
+
+    async fn next_live(&mut self) -> Option<Bytes> {
+        let heartbeat = self.app.inner.heartbeat;
+        let last_sent = self.last_sent;
+        let quiet =
+            self.quiet.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(last_sent + heartbeat)));
+        let first = loop {
+            tokio::select! {
+                r = self.live.recv() => break r,
+                s = self.samples.recv() => return match s {
+                    Ok(frame) => Some(frame),
+                    // Telemetry is lossy by design: a lagging subscriber just misses samples.
+                    Err(_) => Some(Bytes::new()),
+                },
+                _ = self.closing.changed() => return None,
+                () = quiet.as_mut() => {
+                    let due = last_sent + heartbeat;
+                    let now = tokio::time::Instant::now();
+                    if now >= due {
+                        quiet.as_mut().reset(now + heartbeat);
+                        // Keeps proxies from closing an idle stream, tells the client it is
+                        // still live, and carries the head so a client that somehow missed an
+                        // event notices.
+                        return Some(Bytes::from(format!(
+                            "event: heartbeat\ndata: {{\"head\":{}}}\n\n",
+                            self.next - 1
+                        )));
                     }
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Some(self.end(concat(&batch), "the subscriber fell behind"));
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    self.phase = Phase::Done;
-                    return Some(concat(&batch));
+                    quiet.as_mut().reset(due);
                 }
             }
-            if batch.len() >= MAX_COALESCE {
-                break;
+        };
+        let next = &mut self.next;
+        let (app, caller, view) = (&self.app, &self.caller, &mut self.view);
+        let batch = coalesce(&mut self.live, first, next, |p| {
+            let changed = follow_access(app, caller, view, p);
+            (if view.sees(p.audience) { p.frame.clone() } else { p.redacted.clone() }, changed)
+        });
+        match batch {
+            Batch::Frames(chunk) => Some(chunk),
+            Batch::End(chunk, reason) => Some(self.end(chunk, reason)),
+            Batch::Closed(chunk) => {
+                self.phase = Phase::Done;
+                Some(chunk)
             }
-            item = match self.live.try_recv() {
-                Ok(p) => Ok(p),
-                Err(broadcast::error::TryRecvError::Empty) => break,
-                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(broadcast::error::RecvError::Lagged(n)),
-                Err(broadcast::error::TryRecvError::Closed) => Err(broadcast::error::RecvError::Closed),
-            };
         }
-        Some(concat(&batch))
     }
 }
 
-impl Follower {
-    /// Keeps the view current with an event that may change who sees its private incident
-    /// (judged on the hub's state, which is at or past the event). True when the client must
-    /// reload: its access changed by anything but declaring (a declaration it now sees
-    /// folds like any other event).
-    fn follow_access(&mut self, p: &Published) -> bool {
-        let Some(id) = p.audience else { return false };
-        if self.view == View::All {
-            return false;
+/// What one wake-up of a subscriber sends.
+#[derive(Debug, PartialEq)]
+enum Batch {
+    /// Every frame that was ready, in seq order, as one chunk: one write for the lot.
+    Frames(Bytes),
+    /// These frames, then the stream ends with a resync notice for this reason.
+    End(Bytes, &'static str),
+    /// These frames, then the stream ends: the server is going away.
+    Closed(Bytes),
+}
+
+/// Takes `first` and whatever else is already queued on `live` (up to [`MAX_COALESCE`]
+/// frames), advancing `next`. `frame_for` picks an event's frame for this subscriber and says
+/// whether its access changed (the stream then ends after that frame). An event already sent
+/// is skipped; a gap (the subscriber fell behind the broadcast) ends the stream.
+fn coalesce(
+    live: &mut broadcast::Receiver<Arc<Published>>,
+    first: Result<Arc<Published>, broadcast::error::RecvError>,
+    next: &mut u64,
+    mut frame_for: impl FnMut(&Published) -> (Bytes, bool),
+) -> Batch {
+    use broadcast::error::{RecvError, TryRecvError};
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut bytes = 0;
+    let mut item = first;
+    loop {
+        match item {
+            Ok(p) if p.seq < *next => {}
+            Ok(p) if p.seq == *next => {
+                *next += 1;
+                let (frame, changed) = frame_for(&p);
+                bytes += frame.len();
+                batch.push(frame);
+                if changed {
+                    return Batch::End(concat(&batch), ACCESS_CHANGED);
+                }
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => return Batch::End(concat(&batch), FELL_BEHIND),
+            Err(RecvError::Closed) => return Batch::Closed(concat(&batch)),
         }
-        let declared = match &p.event.fact {
-            Fact::IncidentDeclared { .. } => true,
-            Fact::MemberAdded { .. } | Fact::MemberRemoved { .. } | Fact::RoleAssigned { .. } => false,
-            _ => return false,
+        if batch.len() >= MAX_COALESCE || bytes >= MAX_CHUNK {
+            return Batch::Frames(concat(&batch));
+        }
+        item = match live.try_recv() {
+            Ok(p) => Ok(p),
+            Err(TryRecvError::Empty) => return Batch::Frames(concat(&batch)),
+            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+            Err(TryRecvError::Closed) => Err(RecvError::Closed),
         };
-        let sees = {
-            let state = self.app.hub().state();
-            state.incidents.get(&id).is_some_and(|i| i.visible_to(&self.caller.name, self.caller.role))
-        };
-        self.view.set(id, sees) && !declared
     }
+}
+
+const FELL_BEHIND: &str = "the subscriber fell behind";
+
+/// Keeps `view` current with an event that may change who sees its private incident
+/// (judged on the hub's state, which is at or past the event). True when the client must
+/// reload: its access changed by anything but declaring (a declaration it now sees
+/// folds like any other event).
+fn follow_access(app: &App, caller: &Caller, view: &mut View, p: &Published) -> bool {
+    let Some(id) = p.audience else { return false };
+    if *view == View::All {
+        return false;
+    }
+    let declared = match &p.event.fact {
+        Fact::IncidentDeclared { .. } => true,
+        Fact::MemberAdded { .. } | Fact::MemberRemoved { .. } | Fact::RoleAssigned { .. } => false,
+        _ => return false,
+    };
+    let sees = {
+        let state = app.hub().state();
+        state.incidents.get(&id).is_some_and(|i| i.visible_to(&caller.name, caller.role))
+    };
+    view.set(id, sees) && !declared
 }
 
 const ACCESS_CHANGED: &str = "what you may see of a private incident changed";
@@ -299,4 +361,103 @@ fn concat(batch: &[Bytes]) -> Bytes {
 fn resync(reason: &str) -> Bytes {
     let data = serde_json::json!({ "reason": reason });
     Bytes::from(format!("event: {RESYNC_EVENT}\ndata: {data}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, UserRole};
+
+    fn published(seq: u64) -> Arc<Published> {
+        let event = Event {
+            seq,
+            at: chrono::DateTime::UNIX_EPOCH,
+            actor: "alice".into(),
+            role: UserRole::Responder,
+            command_id: uuid::Uuid::nil(),
+            fact: Fact::Redacted,
+        };
+        let frame = sse_frame(seq, "note_added", &format!("{{\"seq\":{seq}}}"));
+        Arc::new(Published { seq, frame, event, audience: None, redacted: Bytes::new() })
+    }
+
+    fn frames(from: u64, to: u64) -> Bytes {
+        concat(&(from..=to).map(|s| published(s).frame.clone()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn events_queued_before_a_subscriber_wakes_leave_in_one_chunk_in_order_exactly_once() {
+        let (tx, mut rx) = broadcast::channel(64);
+        // Seq 3 again (already sent in catch-up) and 4..=8 queued before the subscriber polls.
+        for seq in [3, 4, 5, 6, 7, 8] {
+            tx.send(published(seq)).unwrap();
+        }
+        let mut next = 4;
+        let first = rx.try_recv().map_err(|_| broadcast::error::RecvError::Closed);
+        let batch = coalesce(&mut rx, first, &mut next, |p| (p.frame.clone(), false));
+        assert_eq!(batch, Batch::Frames(frames(4, 8)));
+        assert_eq!(next, 9);
+        // Nothing is left to send twice.
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty)));
+    }
+
+    #[test]
+    fn a_long_backlog_is_sent_in_bounded_chunks_and_a_gap_ends_the_stream_with_a_resync() {
+        let (tx, mut rx) = broadcast::channel(1024);
+        let last = MAX_COALESCE as u64 + 10;
+        for seq in 1..=last {
+            tx.send(published(seq)).unwrap();
+        }
+        let mut next = 1;
+        let first = rx.try_recv().map_err(|_| broadcast::error::RecvError::Closed);
+        assert_eq!(
+            coalesce(&mut rx, first, &mut next, |p| (p.frame.clone(), false)),
+            Batch::Frames(frames(1, MAX_COALESCE as u64))
+        );
+        let first = rx.try_recv().map_err(|_| broadcast::error::RecvError::Closed);
+        assert_eq!(
+            coalesce(&mut rx, first, &mut next, |p| (p.frame.clone(), false)),
+            Batch::Frames(frames(MAX_COALESCE as u64 + 1, last))
+        );
+        // An event missing from the broadcast is never skipped silently.
+        tx.send(published(last + 2)).unwrap();
+        let first = rx.try_recv().map_err(|_| broadcast::error::RecvError::Closed);
+        assert_eq!(
+            coalesce(&mut rx, first, &mut next, |p| (p.frame.clone(), false)),
+            Batch::End(Bytes::new(), FELL_BEHIND)
+        );
+    }
+
+    #[test]
+    fn a_subscriber_whose_access_changed_gets_the_frames_up_to_that_event_then_the_end() {
+        let (tx, mut rx) = broadcast::channel(64);
+        for seq in 1..=4 {
+            tx.send(published(seq)).unwrap();
+        }
+        let mut next = 1;
+        let first = rx.try_recv().map_err(|_| broadcast::error::RecvError::Closed);
+        let batch = coalesce(&mut rx, first, &mut next, |p| (p.frame.clone(), p.seq == 2));
+        assert_eq!(batch, Batch::End(frames(1, 2), ACCESS_CHANGED));
+    }
+
+    #[test]
+    fn a_backlog_of_large_events_is_cut_into_chunks_of_about_the_byte_bound() {
+        let (tx, mut rx) = broadcast::channel(64);
+        let big = |seq: u64| {
+            let p = published(seq);
+            let frame = sse_frame(seq, "note_added", &"x".repeat(20_000));
+            Arc::new(Published { seq, frame, event: p.event.clone(), audience: None, redacted: Bytes::new() })
+        };
+        for seq in 1..=10 {
+            tx.send(big(seq)).unwrap();
+        }
+        let mut next = 1;
+        let first = rx.try_recv().map_err(|_| broadcast::error::RecvError::Closed);
+        let Batch::Frames(chunk) = coalesce(&mut rx, first, &mut next, |p| (p.frame.clone(), false)) else {
+            panic!("a plain batch")
+        };
+        // Four frames reach the bound: the chunk ends there, the rest waits for the next write.
+        assert_eq!(next, 5);
+        assert_eq!(chunk, concat(&(1..=4).map(|s| big(s).frame.clone()).collect::<Vec<_>>()));
+    }
 }
