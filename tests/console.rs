@@ -960,3 +960,65 @@ fn a_later_success_clears_an_earlier_refusal() {
     a.update(Msg::Flushed { sent: 1, refused: vec![], remaining: 0, stopped: None });
     assert!(a.flash.is_none(), "{:?}", a.flash);
 }
+
+/// Runs `intent` as `actor` with the shipped library (channels, playbooks), as the server would.
+fn run_with_library(s: &mut State, actor: &str, intent: Intent) -> Vec<warroom::model::Event> {
+    let lib = library();
+    let cx = warroom::model::Context {
+        library: &lib.library,
+        now: t0(),
+        command_id: uuid::Uuid::nil(),
+        role: UserRole::Admin,
+        actor,
+    };
+    let facts = s.decide_with(&intent, &cx).unwrap();
+    let events = stamp(s.seq + 1, t0() + Duration::minutes(25), actor, UserRole::Admin, uuid::Uuid::nil(), facts);
+    for e in &events {
+        s.apply(e);
+    }
+    events
+}
+
+#[test]
+fn a_withheld_drill_update_is_tagged_withheld_not_failed() {
+    let mut s = realistic_state();
+    let drill = Intent::DeclareIncident {
+        title: "Game day: payment down".into(),
+        severity: Severity::Sev2,
+        impact: String::new(),
+        drill: true,
+        services: Vec::new(),
+        private: false,
+    };
+    run_with_library(&mut s, "alice", drill);
+    let id = IncidentId(s.incidents.len() as u64);
+    let send = Intent::SendMessage {
+        incident: id,
+        channel: "public".into(),
+        text: "We are investigating.".into(),
+        step: None,
+        status: None,
+    };
+    let queued = run_with_library(&mut s, "alice", send);
+    let Some(warroom::model::Fact::MessageQueued { message, .. }) = queued.first().map(|e| &e.fact) else {
+        panic!("{queued:?}")
+    };
+    let report = Intent::RecordDelivery {
+        incident: id,
+        message: *message,
+        ok: true,
+        detail: "published on the status page".into(),
+        last: false,
+    };
+    run_with_library(&mut s, "warroom", report);
+    let mut a = app_with(s, 160, 48, "default");
+    a.selected = Some(id);
+    let buf = render(&mut a);
+    let shown = text(&buf);
+    assert!(shown.contains("withheld  public: not published: drill"), "{shown}");
+    assert!(!shown.contains("failed"), "{shown}");
+    let theme = Themes::presets().get("default").unwrap().clone();
+    let (x, y) = find(&buf, "withheld  public");
+    assert_eq!(buf[(x, y)].fg, theme.get("entry.withheld").fg.unwrap(), "its own colour, not a failure's");
+    assert_ne!(theme.get("entry.withheld"), theme.get("entry.failed"));
+}
