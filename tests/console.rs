@@ -1022,3 +1022,66 @@ fn a_withheld_drill_update_is_tagged_withheld_not_failed() {
     assert_eq!(buf[(x, y)].fg, theme.get("entry.withheld").fg.unwrap(), "its own colour, not a failure's");
     assert_ne!(theme.get("entry.withheld"), theme.get("entry.failed"));
 }
+
+#[test]
+fn enter_on_a_probe_opens_its_full_reason_conditions_samples_and_incidents() {
+    let mut a = with_probes(80, 24);
+    let why = "[BODY].checks[0].status (\"payment-provider-eu-west unreachable: TLS handshake \
+               timed out after 5000ms\") == ok END-OF-REASON";
+    let fact = warroom::model::Fact::ProbeChanged {
+        probe: "payment".into(),
+        from: warroom::model::probe::Health::Down,
+        to: warroom::model::probe::Health::Down,
+        failed: vec![why.into()],
+    };
+    for e in stamp(a.state.seq + 1, a.now, "warroom", UserRole::Admin, uuid::Uuid::nil(), vec![fact]) {
+        a.update(Msg::Sync(SyncEvent::Event(e)));
+    }
+    a.focus = Pane::Health;
+    let shown = text(&render(&mut a));
+    assert!(!shown.contains("END-OF-REASON"), "the row cuts it (else this test proves nothing):\n{shown}");
+    a.update(key(KeyCode::Enter));
+    assert!(matches!(a.overlay, Some(Overlay::Reader(_))), "enter opens the probe in a reader");
+    let shown = text(&render(&mut a));
+    insta::assert_snapshot!("probe_reader_at_80x24", shown);
+    for needle in ["payment — down", "END-OF-REASON", "up when [STATUS] == 200", "last samples", "503"] {
+        assert!(shown.contains(needle), "`{needle}` missing:\n{shown}");
+    }
+    // Linked incidents are further down: the reader scrolls to them.
+    a.update(key(KeyCode::Char('G')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("none linked: i declares one"), "{shown}");
+    a.update(key(KeyCode::Esc));
+    assert!(a.overlay.is_none());
+    assert_eq!(a.focus, Pane::Health);
+}
+
+#[test]
+fn enter_on_a_timeline_entry_taller_than_the_pane_opens_it_whole_in_a_reader() {
+    let mut a = app(80, 24);
+    let long: String = (1..=30).map(|i| format!("step {i} of the runbook\n")).collect::<String>() + "LAST LINE";
+    arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: long });
+    arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: "newest note".into() });
+    a.update(key(KeyCode::Enter));
+    assert_eq!(a.focus, Pane::Detail);
+    // Up selects the long entry; the pane shows only its newest lines.
+    a.update(key(KeyCode::Char('k')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("LAST LINE") && !shown.contains("step 1 of"), "{shown}");
+    a.update(key(KeyCode::Enter));
+    let Some(Overlay::Reader(reader)) = &a.overlay else { panic!("enter opens the entry: {:?}", a.overlay) };
+    assert!(reader.title.contains("note"), "{}", reader.title);
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("step 1 of the runbook"), "the reader starts at the top:\n{shown}");
+    assert!(!shown.contains("newest note"), "it is the selected entry, not the newest:\n{shown}");
+    a.update(key(KeyCode::Char('G')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("LAST LINE") && shown.contains("by bob"), "{shown}");
+    a.update(key(KeyCode::Esc));
+    assert!(a.overlay.is_none());
+    // Down again selects the newest entry, and Enter opens that one.
+    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Enter));
+    let Some(Overlay::Reader(reader)) = &a.overlay else { panic!("{:?}", a.overlay) };
+    assert_eq!(reader.rows(60)[0].1, "newest note");
+}

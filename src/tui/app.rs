@@ -597,6 +597,9 @@ impl App {
             let input = Input::read(&self.keymap, overlay.scope(), key);
             let themes = self.themes.names();
             let outcome = overlay.handle(&input, &Context { history: &self.history, themes: &themes });
+            if let Overlay::Reader(reader) = &mut overlay {
+                reader.clamp(self.size);
+            }
             if outcome == Outcome::Stay {
                 self.overlay = Some(overlay);
             }

@@ -14,6 +14,7 @@ use crate::tui::app::{App, CommandLine, Overlay};
 use crate::tui::command::VERBS;
 use crate::tui::form::{soft_breaks, DeclareField, Form, Menu};
 use crate::tui::keymap::{Action, Scope};
+use crate::tui::overlay::Reader;
 use crate::tui::theme::severity_glyph;
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -37,7 +38,45 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Some(Overlay::Menu(menu)) => draw_menu(f, area, app, menu),
         Some(Overlay::Form(form)) => draw_form(f, area, app, form),
         Some(Overlay::Command(line)) => command_line(f, area, app, line),
+        Some(Overlay::Reader(reader)) => draw_reader(f, area, app, reader),
     }
+}
+
+/// One thing in full: every row of it wraps, none is cut; a footer says where you are.
+fn draw_reader(f: &mut Frame, area: Rect, app: &App, reader: &Reader) {
+    let t = &app.theme;
+    let r = Reader::frame(area);
+    f.render_widget(Clear, r);
+    let block = popup(app, one_line(&reader.title));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    if inner.height == 0 {
+        return;
+    }
+    let [body, foot] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    let rows = reader.rows(body.width as usize);
+    let shown: Vec<Line> = rows
+        .iter()
+        .skip(reader.scroll)
+        .take(body.height as usize)
+        .map(|(heading, row)| {
+            Line::from(Span::styled(row.clone(), if *heading { t.get("title") } else { t.get("text") }))
+        })
+        .collect();
+    let end = (reader.scroll + shown.len()).min(rows.len());
+    f.render_widget(Paragraph::new(shown), body);
+    let place = if rows.len() <= body.height as usize {
+        "all shown".to_string()
+    } else {
+        format!("rows {}–{end} of {}", reader.scroll + 1, rows.len())
+    };
+    let footer = format!(
+        " {place} · {}/{} scroll · {} closes",
+        key(app, Scope::Reader, Action::Down),
+        key(app, Scope::Reader, Action::Up),
+        key(app, Scope::Reader, Action::Cancel)
+    );
+    f.render_widget(Span::styled(footer, t.get("muted")), foot);
 }
 
 /// The key the keymap shows for an overlay action, for footers and titles.
