@@ -1085,3 +1085,26 @@ fn enter_on_a_timeline_entry_taller_than_the_pane_opens_it_whole_in_a_reader() {
     let Some(Overlay::Reader(reader)) = &a.overlay else { panic!("{:?}", a.overlay) };
     assert_eq!(reader.rows(60)[0].1, "newest note");
 }
+
+#[test]
+fn a_sev1_declared_while_a_form_is_open_alerts_at_once_and_is_selected_when_the_form_closes() {
+    let mut a = app(80, 24);
+    assert_eq!(a.selected, Some(IncidentId(1)));
+    a.update(key(KeyCode::Char('n')));
+    type_text(&mut a, "half a sentence");
+    assert_eq!(arrive(&mut a, "bob", declare("Database on fire", Severity::Sev1)), [Effect::Bell]);
+    assert!(a.flash.as_ref().unwrap().text.contains("SEV1 INC-5 declared by bob"), "{:?}", a.flash);
+    assert!(text(&render(&mut a)).contains("SEV1 INC-5 declared by bob"), "the toast shows over the form");
+    assert_eq!(a.selected, Some(IncidentId(1)), "the note being written stays on its incident");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(cmd.intent, Intent::AddNote { incident: IncidentId(1), text: "half a sentence".into() });
+    assert_eq!(a.selected, Some(IncidentId(5)), "the form closed: the new SEV1 is selected");
+
+    // A menu cancelled is the same: the selection moves when it closes, not before.
+    a.update(key(KeyCode::Char('v')));
+    arrive(&mut a, "carol", declare("Second fire", Severity::Sev1));
+    assert_eq!(a.selected, Some(IncidentId(5)));
+    a.update(key(KeyCode::Esc));
+    assert_eq!(a.selected, Some(IncidentId(6)));
+}
