@@ -1108,3 +1108,35 @@ fn a_sev1_declared_while_a_form_is_open_alerts_at_once_and_is_selected_when_the_
     a.update(key(KeyCode::Esc));
     assert_eq!(a.selected, Some(IncidentId(6)));
 }
+
+#[test]
+fn the_assign_form_and_the_command_line_complete_names_from_the_servers_users() {
+    let mut a = app(80, 24);
+    let mut lib = library();
+    lib.library.users = vec!["alice".into(), "bob".into(), "bobby".into(), "carol".into()];
+    a.update(Msg::Library(lib));
+    a.update(key(KeyCode::Char('a')));
+    a.update(key(KeyCode::Enter));
+    let Some(Overlay::Form(form)) = &a.overlay else { panic!("a role picked opens the name form") };
+    assert!(form.title().contains("who is"), "{}", form.title());
+    type_text(&mut a, "b");
+    a.update(key(KeyCode::Tab));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("users: bob  bobby"), "the choices are shown:\n{shown}");
+    // The common prefix was filled in: "bob". Clear it and complete another name.
+    for _ in 0..3 {
+        a.update(key(KeyCode::Backspace));
+    }
+    type_text(&mut a, "ca");
+    a.update(key(KeyCode::Tab));
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    let Intent::AssignRole { person, .. } = &cmd.intent else { panic!("{:?}", cmd.intent) };
+    assert_eq!(person, "carol");
+
+    a.update(key(KeyCode::Char(':')));
+    type_text(&mut a, "assign scribe bobb");
+    a.update(key(KeyCode::Tab));
+    let Some(Overlay::Command(line)) = &a.overlay else { panic!() };
+    assert_eq!(line.input, "assign scribe bobby ");
+}

@@ -603,7 +603,9 @@ impl App {
         if let Some(mut overlay) = self.overlay.take() {
             let input = Input::read(&self.keymap, overlay.scope(), key);
             let themes = self.themes.names();
-            let outcome = overlay.handle(&input, &Context { history: &self.history, themes: &themes });
+            let users = self.library.as_ref().map_or(&[][..], |l| l.library.users.as_slice());
+            let cx = Context { history: &self.history, themes: &themes, users };
+            let outcome = overlay.handle(&input, &cx);
             if let Overlay::Reader(reader) = &mut overlay {
                 reader.clamp(self.size);
             }

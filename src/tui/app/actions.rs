@@ -358,7 +358,7 @@ impl App {
                 self.send(Intent::AttachPlaybook { incident: id, playbook })
             }
             MenuPick::Role(id, role) => {
-                self.overlay = Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme))));
+                self.overlay = Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme, self.users()))));
                 vec![]
             }
         }
@@ -511,6 +511,11 @@ impl App {
         }
         paras.extend(linked.into_iter().map(Para::Text));
         Some(Reader::new(format!("{} — {health}", p.name), paras))
+    }
+
+    /// The server's users, for completing names; empty until the library has loaded.
+    pub fn users(&self) -> Vec<String> {
+        self.library.as_ref().map(|l| l.library.users.clone()).unwrap_or_default()
     }
 }
 

@@ -61,6 +61,8 @@ pub enum Overlay {
 pub struct Context<'a> {
     pub history: &'a [String],
     pub themes: &'a [&'a str],
+    /// The server's users, for names (empty until the library has loaded).
+    pub users: &'a [String],
 }
 
 impl Overlay {

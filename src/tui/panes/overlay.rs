@@ -278,7 +278,17 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
                 .flex(Flex::Start)
                 .areas(inner);
             f.render_widget(text, body);
-            footer(f, foot, app, form, format!("{send} sends · {cancel} cancels"));
+            let help = match form {
+                Form::Assign { matches, .. } if !matches.is_empty() => {
+                    format!("users: {}", matches.iter().map(|m| one_line(m)).collect::<Vec<_>>().join("  "))
+                }
+                Form::Assign { .. } => format!(
+                    "{} completes a name · {send} sends · {cancel} cancels",
+                    key(app, Scope::Form, Action::NextField)
+                ),
+                _ => format!("{send} sends · {cancel} cancels"),
+            };
+            footer(f, foot, app, form, help);
         }
     }
 }
