@@ -366,7 +366,7 @@ fn an_overdue_clock_is_drawn_as_an_alert() {
     // tick of notify-staff told staff outside warroom; the status page is still owed one).
     let buf = render(&mut a);
     let theme = Themes::presets().get("default").unwrap().clone();
-    let (x, y) = find(&buf, "status page update overdue");
+    let (x, y) = find(&buf, "status_page update overdue");
     assert_eq!(buf[(x, y)].fg, theme.get("alert").fg.unwrap());
 }
 

@@ -94,7 +94,8 @@ const LEGEND: &[(&str, &str)] = &[
     ("✓ name", "step ticked by that person"),
     ("⧗ pending", "sent by you, not yet in the log (offline: queued)"),
     ("STALE 2m05s old", "the server is away: what is shown is that old"),
-    ("status_page", "the public status page audience (channel `public` reaches it)"),
+    ("staff status_page …", "audiences: who a message reaches"),
+    ("→ public", "a channel (server config): how it reaches them"),
 ];
 
 /// The help's lines; also what `warroom keys` prints.
