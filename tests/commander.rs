@@ -328,9 +328,7 @@ async fn console_screen(client: &Client, focus: warroom::tui::app::Pane) -> Stri
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
     term.draw(|f| warroom::tui::view::draw(f, &app)).unwrap();
     let buf = term.backend().buffer().clone();
-    (0..48)
-        .map(|y| (0..160).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>() + "\n")
-        .collect()
+    (0..48).map(|y| (0..160).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>() + "\n").collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,9 +366,8 @@ async fn an_audience_and_a_channel_have_one_name_in_the_cli_and_the_console() {
     };
     alice.send(&Command::new(send)).await.unwrap();
     let home = tempfile::tempdir().unwrap();
-    let (shown, _) = ok(&cli(&url, home.path(), UserRole::Commander, &["incident", "show", "INC-1"])
-        .output()
-        .unwrap());
+    let (shown, _) =
+        ok(&cli(&url, home.path(), UserRole::Commander, &["incident", "show", "INC-1"]).output().unwrap());
     assert!(shown.contains("status_page update due"), "the CLI names the audience as configured:\n{shown}");
     assert!(!shown.contains("status page update"), "{shown}");
     assert!(shown.contains("→ public: We are investigating."), "{shown}");

@@ -972,7 +972,8 @@ fn run_with_library(s: &mut State, actor: &str, intent: Intent) -> Vec<warroom::
         actor,
     };
     let facts = s.decide_with(&intent, &cx).unwrap();
-    let events = stamp(s.seq + 1, t0() + Duration::minutes(25), actor, UserRole::Admin, uuid::Uuid::nil(), facts);
+    let events =
+        stamp(s.seq + 1, t0() + Duration::minutes(25), actor, UserRole::Admin, uuid::Uuid::nil(), facts);
     for e in &events {
         s.apply(e);
     }
@@ -1059,7 +1060,8 @@ fn enter_on_a_probe_opens_its_full_reason_conditions_samples_and_incidents() {
 #[test]
 fn enter_on_a_timeline_entry_taller_than_the_pane_opens_it_whole_in_a_reader() {
     let mut a = app(80, 24);
-    let long: String = (1..=30).map(|i| format!("step {i} of the runbook\n")).collect::<String>() + "LAST LINE";
+    let long: String =
+        (1..=30).map(|i| format!("step {i} of the runbook\n")).collect::<String>() + "LAST LINE";
     arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: long });
     arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: "newest note".into() });
     a.update(key(KeyCode::Enter));

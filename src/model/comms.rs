@@ -417,7 +417,12 @@ pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
             let m = inc.messages.iter_mut().find(|m| m.id == *message)?;
             m.delivery = Delivery::Withheld { at, reason: reason.clone() };
             // Not "delivered": the console and the CLI show the reason as a non-delivery.
-            EntryKind::Delivery { channel: m.channel.clone(), ok: false, detail: reason.clone(), withheld: true }
+            EntryKind::Delivery {
+                channel: m.channel.clone(),
+                ok: false,
+                detail: reason.clone(),
+                withheld: true,
+            }
         }
         Fact::MessageFailed { message, error, last, .. } => {
             let m = inc.messages.iter_mut().find(|m| m.id == *message)?;

@@ -248,7 +248,8 @@ pub fn complete(line: &str, themes: &[&str], users: &[String]) -> (String, Vec<S
 
 /// Completes the last word of `line` from `pool` (a form's field of names).
 pub fn complete_word(line: &str, pool: &[String]) -> (String, Vec<String>) {
-    let partial = if line.ends_with(char::is_whitespace) { "" } else { line.split_whitespace().last().unwrap_or("") };
+    let partial =
+        if line.ends_with(char::is_whitespace) { "" } else { line.split_whitespace().last().unwrap_or("") };
     let lower = partial.to_lowercase();
     finish(line, pool.iter().filter(|c| c.to_lowercase().starts_with(&lower)).cloned().collect())
 }
@@ -258,7 +259,8 @@ fn finish(line: &str, found: Vec<String>) -> (String, Vec<String>) {
         line
     } else {
         // After the last whitespace, whatever its width in bytes (an ideographic space too).
-        let cut = line.char_indices().rev().find(|(_, c)| c.is_whitespace()).map_or(0, |(i, c)| i + c.len_utf8());
+        let cut =
+            line.char_indices().rev().find(|(_, c)| c.is_whitespace()).map_or(0, |(i, c)| i + c.len_utf8());
         &line[..cut]
     };
     match found.as_slice() {
@@ -370,7 +372,10 @@ mod tests {
     fn names_complete_from_the_servers_users_for_assign_and_member() {
         let users = ["alice".to_string(), "bob".to_string(), "bobby".to_string()];
         assert_eq!(complete("assign scribe al", &[], &users).0, "assign scribe alice ");
-        assert_eq!(complete("assign scribe b", &[], &users), ("assign scribe bob".into(), vec!["bob".into(), "bobby".into()]));
+        assert_eq!(
+            complete("assign scribe b", &[], &users),
+            ("assign scribe bob".into(), vec!["bob".into(), "bobby".into()])
+        );
         assert_eq!(complete("member a", &[], &users).0, "member add ");
         assert_eq!(complete("member add a", &[], &users).0, "member add alice ");
         // Not a person's place: nothing offered.

@@ -182,7 +182,10 @@ impl Scope {
     /// An overlay takes every key: its layer never falls back to the global bindings, so
     /// typing `q` in a form writes a q instead of quitting.
     pub fn is_overlay(self) -> bool {
-        matches!(self, Scope::Help | Scope::Reader | Scope::Menu | Scope::Form | Scope::CommandLine | Scope::Filter)
+        matches!(
+            self,
+            Scope::Help | Scope::Reader | Scope::Menu | Scope::Form | Scope::CommandLine | Scope::Filter
+        )
     }
 }
 

@@ -156,14 +156,25 @@ mod tests {
         };
         act(&mut s, "alice", Commander, declare).unwrap();
         // Before users were checked, any name was let in: this one came from a replay.
-        act(&mut s, "alice", Commander, Intent::AddMember { incident: IncidentId(1), person: "ghost".into() })
-            .unwrap();
+        act(
+            &mut s,
+            "alice",
+            Commander,
+            Intent::AddMember { incident: IncidentId(1), person: "ghost".into() },
+        )
+        .unwrap();
         let library = crate::model::Library {
             users: vec!["alice".into(), "bob".into(), "carol".into()],
             ..Default::default()
         };
         let decide = |s: &State, intent: Intent| {
-            let cx = Context { library: &library, now: t(0), command_id: uuid::Uuid::nil(), role: Commander, actor: "alice" };
+            let cx = Context {
+                library: &library,
+                now: t(0),
+                command_id: uuid::Uuid::nil(),
+                role: Commander,
+                actor: "alice",
+            };
             s.decide_with(&intent, &cx)
         };
         let typo = Intent::AddMember { incident: IncidentId(1), person: "crol".into() };

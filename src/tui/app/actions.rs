@@ -358,7 +358,8 @@ impl App {
                 self.send(Intent::AttachPlaybook { incident: id, playbook })
             }
             MenuPick::Role(id, role) => {
-                self.overlay = Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme, self.users()))));
+                self.overlay =
+                    Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme, self.users()))));
                 vec![]
             }
         }
@@ -439,7 +440,8 @@ impl App {
         let e = self.selected_entry()?;
         let mut paras = vec![Para::Text(e.kind.summary())];
         paras.push(Para::Heading("written".into()));
-        let mut written = format!("{} by {} (entry {})", e.at.format("%Y-%m-%d %H:%M:%S UTC"), e.actor, e.seq);
+        let mut written =
+            format!("{} by {} (entry {})", e.at.format("%Y-%m-%d %H:%M:%S UTC"), e.actor, e.seq);
         if let crate::model::EntryKind::Milestone { time, .. } = &e.kind {
             written.push_str(&format!("; about {}", time.format("%Y-%m-%d %H:%M:%S UTC")));
         }
@@ -464,7 +466,11 @@ impl App {
         let health = state.map_or(Health::Unknown, |s| s.health);
         let mut paras = Vec::new();
         let since = state.map_or(String::new(), |s| {
-            format!(" since {} ({} ago)", s.since.format("%H:%M:%S UTC"), crate::present::age(s.since, self.now))
+            format!(
+                " since {} ({} ago)",
+                s.since.format("%H:%M:%S UTC"),
+                crate::present::age(s.since, self.now)
+            )
         });
         paras.push(Para::Text(format!("{health}{since}")));
         let failed = state

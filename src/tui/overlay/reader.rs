@@ -36,12 +36,7 @@ impl Reader {
     pub fn frame(full: Rect) -> Rect {
         let width = full.width.saturating_sub(4).clamp(20.min(full.width), 100);
         let height = full.height.saturating_sub(2);
-        Rect {
-            x: full.x + (full.width - width) / 2,
-            y: full.y + (full.height - height) / 2,
-            width,
-            height,
-        }
+        Rect { x: full.x + (full.width - width) / 2, y: full.y + (full.height - height) / 2, width, height }
     }
 
     /// The text laid out at `width`: (is a heading, row). Other users' text is escaped, and
@@ -67,7 +62,8 @@ impl Reader {
     /// Keeps the last row reachable and no further, for a terminal of `full`.
     pub fn clamp(&mut self, full: Rect) {
         let inner = Reader::frame(full);
-        let (width, height) = (inner.width.saturating_sub(2) as usize, inner.height.saturating_sub(3) as usize);
+        let (width, height) =
+            (inner.width.saturating_sub(2) as usize, inner.height.saturating_sub(3) as usize);
         let rows = self.rows(width).len();
         self.scroll = self.scroll.min(rows.saturating_sub(height.max(1)));
     }
