@@ -309,3 +309,70 @@ async fn a_read_verb_sends_what_was_queued_first_and_shows_it() {
     let (waiting, _) = ok(&cli(&url, &home, alice, &["outbox", "list"]).output().unwrap());
     assert!(waiting.contains("outbox empty"), "{waiting}");
 }
+
+/// The console as a user would see it on a 160×48 terminal, from the server's snapshot.
+async fn console_screen(client: &Client, focus: warroom::tui::app::Pane) -> String {
+    use warroom::tui::app::{App, Msg};
+    let themes = warroom::tui::theme::Themes::presets();
+    let theme = themes.get("default").unwrap().clone();
+    let snap = client.snapshot().await.unwrap();
+    let now = chrono::Utc::now();
+    let mut app = App::new("http://127.0.0.1", warroom::tui::keymap::Keymap::default(), themes, theme, now);
+    app.update(Msg::Resize(160, 48));
+    app.update(Msg::Me(client.whoami().await.unwrap()));
+    app.update(Msg::Library(client.library().await.unwrap()));
+    app.update(Msg::Sync(warroom::client::sync::SyncEvent::Online));
+    app.update(Msg::Sync(warroom::client::sync::SyncEvent::Snapshot(snap)));
+    app.prepare();
+    app.focus = focus;
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
+    term.draw(|f| warroom::tui::view::draw(f, &app)).unwrap();
+    let buf = term.backend().buffer().clone();
+    (0..48).map(|y| (0..160).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>() + "\n").collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audience_and_a_channel_have_one_name_in_the_cli_and_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = ChannelConfig {
+        name: "public".into(),
+        kind: ChannelKind::Statuspage,
+        audience: None,
+        url: None,
+        token: None,
+        smtp: None,
+        tls: SmtpTls::None,
+        from: None,
+        recipients_file: None,
+    };
+    let server = start(ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().join("data"),
+        users: users(),
+        channels: vec![public],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = server.url();
+    let alice = Client::new(&url, &token(UserRole::Commander)).unwrap();
+    alice.send(&declare("Checkout down", Severity::Sev1)).await.unwrap();
+    let send = Intent::SendMessage {
+        incident: INC,
+        channel: "public".into(),
+        text: "We are investigating.".into(),
+        step: None,
+        status: None,
+    };
+    alice.send(&Command::new(send)).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (shown, _) =
+        ok(&cli(&url, home.path(), UserRole::Commander, &["incident", "show", "INC-1"]).output().unwrap());
+    assert!(shown.contains("status_page update due"), "the CLI names the audience as configured:\n{shown}");
+    assert!(!shown.contains("status page update"), "{shown}");
+    assert!(shown.contains("→ public: We are investigating."), "{shown}");
+    let console = console_screen(&alice, warroom::tui::app::Pane::Playbook).await;
+    assert!(console.contains("status_page update due"), "the console says the same:\n{console}");
+    assert!(!console.contains("status page update"), "{console}");
+    assert!(console.contains("→ public: We are investigating."), "{console}");
+}

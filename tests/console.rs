@@ -366,7 +366,7 @@ fn an_overdue_clock_is_drawn_as_an_alert() {
     // tick of notify-staff told staff outside warroom; the status page is still owed one).
     let buf = render(&mut a);
     let theme = Themes::presets().get("default").unwrap().clone();
-    let (x, y) = find(&buf, "status page update overdue");
+    let (x, y) = find(&buf, "status_page update overdue");
     assert_eq!(buf[(x, y)].fg, theme.get("alert").fg.unwrap());
 }
 
@@ -959,4 +959,186 @@ fn a_later_success_clears_an_earlier_refusal() {
     assert!(a.flash.as_ref().unwrap().text.contains("refused"));
     a.update(Msg::Flushed { sent: 1, refused: vec![], remaining: 0, stopped: None });
     assert!(a.flash.is_none(), "{:?}", a.flash);
+}
+
+/// Runs `intent` as `actor` with the shipped library (channels, playbooks), as the server would.
+fn run_with_library(s: &mut State, actor: &str, intent: Intent) -> Vec<warroom::model::Event> {
+    let lib = library();
+    let cx = warroom::model::Context {
+        library: &lib.library,
+        now: t0(),
+        command_id: uuid::Uuid::nil(),
+        role: UserRole::Admin,
+        actor,
+    };
+    let facts = s.decide_with(&intent, &cx).unwrap();
+    let events =
+        stamp(s.seq + 1, t0() + Duration::minutes(25), actor, UserRole::Admin, uuid::Uuid::nil(), facts);
+    for e in &events {
+        s.apply(e);
+    }
+    events
+}
+
+#[test]
+fn a_withheld_drill_update_is_tagged_withheld_not_failed() {
+    let mut s = realistic_state();
+    let drill = Intent::DeclareIncident {
+        title: "Game day: payment down".into(),
+        severity: Severity::Sev2,
+        impact: String::new(),
+        drill: true,
+        services: Vec::new(),
+        private: false,
+    };
+    run_with_library(&mut s, "alice", drill);
+    let id = IncidentId(s.incidents.len() as u64);
+    let send = Intent::SendMessage {
+        incident: id,
+        channel: "public".into(),
+        text: "We are investigating.".into(),
+        step: None,
+        status: None,
+    };
+    let queued = run_with_library(&mut s, "alice", send);
+    let Some(warroom::model::Fact::MessageQueued { message, .. }) = queued.first().map(|e| &e.fact) else {
+        panic!("{queued:?}")
+    };
+    let report = Intent::RecordDelivery {
+        incident: id,
+        message: *message,
+        ok: true,
+        detail: "published on the status page".into(),
+        last: false,
+    };
+    run_with_library(&mut s, "warroom", report);
+    let mut a = app_with(s, 160, 48, "default");
+    a.selected = Some(id);
+    let buf = render(&mut a);
+    let shown = text(&buf);
+    assert!(shown.contains("withheld  public: not published: drill"), "{shown}");
+    assert!(!shown.contains("failed"), "{shown}");
+    let theme = Themes::presets().get("default").unwrap().clone();
+    let (x, y) = find(&buf, "withheld  public");
+    assert_eq!(buf[(x, y)].fg, theme.get("entry.withheld").fg.unwrap(), "its own colour, not a failure's");
+    assert_ne!(theme.get("entry.withheld"), theme.get("entry.failed"));
+}
+
+#[test]
+fn enter_on_a_probe_opens_its_full_reason_conditions_samples_and_incidents() {
+    let mut a = with_probes(80, 24);
+    let why = "[BODY].checks[0].status (\"payment-provider-eu-west unreachable: TLS handshake \
+               timed out after 5000ms\") == ok END-OF-REASON";
+    let fact = warroom::model::Fact::ProbeChanged {
+        probe: "payment".into(),
+        from: warroom::model::probe::Health::Down,
+        to: warroom::model::probe::Health::Down,
+        failed: vec![why.into()],
+    };
+    for e in stamp(a.state.seq + 1, a.now, "warroom", UserRole::Admin, uuid::Uuid::nil(), vec![fact]) {
+        a.update(Msg::Sync(SyncEvent::Event(e)));
+    }
+    a.focus = Pane::Health;
+    let shown = text(&render(&mut a));
+    assert!(!shown.contains("END-OF-REASON"), "the row cuts it (else this test proves nothing):\n{shown}");
+    a.update(key(KeyCode::Enter));
+    assert!(matches!(a.overlay, Some(Overlay::Reader(_))), "enter opens the probe in a reader");
+    let shown = text(&render(&mut a));
+    insta::assert_snapshot!("probe_reader_at_80x24", shown);
+    for needle in ["payment — down", "END-OF-REASON", "up when [STATUS] == 200", "last samples", "503"] {
+        assert!(shown.contains(needle), "`{needle}` missing:\n{shown}");
+    }
+    // Linked incidents are further down: the reader scrolls to them.
+    a.update(key(KeyCode::Char('G')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("none linked: i declares one"), "{shown}");
+    a.update(key(KeyCode::Esc));
+    assert!(a.overlay.is_none());
+    assert_eq!(a.focus, Pane::Health);
+}
+
+#[test]
+fn enter_on_a_timeline_entry_taller_than_the_pane_opens_it_whole_in_a_reader() {
+    let mut a = app(80, 24);
+    let long: String =
+        (1..=30).map(|i| format!("step {i} of the runbook\n")).collect::<String>() + "LAST LINE";
+    arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: long });
+    arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: "newest note".into() });
+    a.update(key(KeyCode::Enter));
+    assert_eq!(a.focus, Pane::Detail);
+    // Up selects the long entry; the pane shows only its newest lines.
+    a.update(key(KeyCode::Char('k')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("LAST LINE") && !shown.contains("step 1 of"), "{shown}");
+    a.update(key(KeyCode::Enter));
+    let Some(Overlay::Reader(reader)) = &a.overlay else { panic!("enter opens the entry: {:?}", a.overlay) };
+    assert!(reader.title.contains("note"), "{}", reader.title);
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("step 1 of the runbook"), "the reader starts at the top:\n{shown}");
+    assert!(!shown.contains("newest note"), "it is the selected entry, not the newest:\n{shown}");
+    a.update(key(KeyCode::Char('G')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("LAST LINE") && shown.contains("by bob"), "{shown}");
+    a.update(key(KeyCode::Esc));
+    assert!(a.overlay.is_none());
+    // Down again selects the newest entry, and Enter opens that one.
+    a.update(key(KeyCode::Char('j')));
+    a.update(key(KeyCode::Enter));
+    let Some(Overlay::Reader(reader)) = &a.overlay else { panic!("{:?}", a.overlay) };
+    assert_eq!(reader.rows(60)[0].1, "newest note");
+}
+
+#[test]
+fn a_sev1_declared_while_a_form_is_open_alerts_at_once_and_is_selected_when_the_form_closes() {
+    let mut a = app(80, 24);
+    assert_eq!(a.selected, Some(IncidentId(1)));
+    a.update(key(KeyCode::Char('n')));
+    type_text(&mut a, "half a sentence");
+    assert_eq!(arrive(&mut a, "bob", declare("Database on fire", Severity::Sev1)), [Effect::Bell]);
+    assert!(a.flash.as_ref().unwrap().text.contains("SEV1 INC-5 declared by bob"), "{:?}", a.flash);
+    assert!(text(&render(&mut a)).contains("SEV1 INC-5 declared by bob"), "the toast shows over the form");
+    assert_eq!(a.selected, Some(IncidentId(1)), "the note being written stays on its incident");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(cmd.intent, Intent::AddNote { incident: IncidentId(1), text: "half a sentence".into() });
+    assert_eq!(a.selected, Some(IncidentId(5)), "the form closed: the new SEV1 is selected");
+
+    // A menu cancelled is the same: the selection moves when it closes, not before.
+    a.update(key(KeyCode::Char('v')));
+    arrive(&mut a, "carol", declare("Second fire", Severity::Sev1));
+    assert_eq!(a.selected, Some(IncidentId(5)));
+    a.update(key(KeyCode::Esc));
+    assert_eq!(a.selected, Some(IncidentId(6)));
+}
+
+#[test]
+fn the_assign_form_and_the_command_line_complete_names_from_the_servers_users() {
+    let mut a = app(80, 24);
+    let mut lib = library();
+    lib.library.users = vec!["alice".into(), "bob".into(), "bobby".into(), "carol".into()];
+    a.update(Msg::Library(lib));
+    a.update(key(KeyCode::Char('a')));
+    a.update(key(KeyCode::Enter));
+    let Some(Overlay::Form(form)) = &a.overlay else { panic!("a role picked opens the name form") };
+    assert!(form.title().contains("who is"), "{}", form.title());
+    type_text(&mut a, "b");
+    a.update(key(KeyCode::Tab));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("users: bob  bobby"), "the choices are shown:\n{shown}");
+    // The common prefix was filled in: "bob". Clear it and complete another name.
+    for _ in 0..3 {
+        a.update(key(KeyCode::Backspace));
+    }
+    type_text(&mut a, "ca");
+    a.update(key(KeyCode::Tab));
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    let Intent::AssignRole { person, .. } = &cmd.intent else { panic!("{:?}", cmd.intent) };
+    assert_eq!(person, "carol");
+
+    a.update(key(KeyCode::Char(':')));
+    type_text(&mut a, "assign scribe bobb");
+    a.update(key(KeyCode::Tab));
+    let Some(Overlay::Command(line)) = &a.overlay else { panic!() };
+    assert_eq!(line.input, "assign scribe bobby ");
 }

@@ -190,7 +190,7 @@ fn the_demo_opens_on_its_incidents_with_no_set_up() {
 fn ticking_a_step_and_sending_its_message_resets_the_clock() {
     let console = Console::open_sized(&["demo"], "http://unused", UserRole::Commander, (160, 44));
     console.wait_for("Major outage 0/11 done");
-    console.wait_for("status page update due in 04:");
+    console.wait_for("status_page update due in 04:");
     console.press("Tab");
     console.press("Tab");
     console.press("Space");
@@ -205,7 +205,7 @@ fn ticking_a_step_and_sending_its_message_resets_the_clock() {
     console.wait_for("public: delivered (published on the status page)");
     // Sending on the status page reset its clock to the SEV1 cadence (20 min).
     let shown = console.wait_until("a reset status page clock", |s| {
-        s.contains("status page update due in 19:") || s.contains("status page update due in 20:00")
+        s.contains("status_page update due in 19:") || s.contains("status_page update due in 20:00")
     });
     // Ticking notify-staff by hand told staff outside warroom: its clock restarted (15 min);
     // the customers' clock keeps running.

@@ -38,13 +38,11 @@ snake_enum! {
 }
 
 impl Audience {
+    /// The name shown for the audience: its config spelling, the one `comms snooze` and
+    /// `:snooze` take. One name per thing (issue 11): "status page" here and `status_page`
+    /// in the playbook read as two audiences.
     pub fn label(self) -> &'static str {
-        match self {
-            Audience::Staff => "staff",
-            Audience::StatusPage => "status page",
-            Audience::Customers => "customers",
-            Audience::Socials => "socials",
-        }
+        self.as_str()
     }
 }
 

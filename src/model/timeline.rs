@@ -74,6 +74,11 @@ pub enum EntryKind {
         channel: String,
         ok: bool,
         detail: String,
+        /// Deliberately not delivered (a drill's status page update): neither a delivery
+        /// nor a failure. A field, not a new kind, so older readers of a snapshot still
+        /// read the entry (as a failed one, which is what they showed before).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        withheld: bool,
     },
     Snoozed {
         audience: Audience,
@@ -108,6 +113,7 @@ impl EntryKind {
             EntryKind::Playbook { .. } => "playbook",
             EntryKind::Step { .. } => "step",
             EntryKind::Message { .. } => "message",
+            EntryKind::Delivery { withheld: true, .. } => "withheld",
             EntryKind::Delivery { ok: true, .. } => "delivered",
             EntryKind::Delivery { ok: false, .. } => "failed",
             EntryKind::Snoozed { .. } => "snoozed",

@@ -171,6 +171,9 @@ pub struct App {
     pub pending: Vec<Pending>,
     /// Why the server refused this console's token, once it did.
     pub not_signed_in: Option<String>,
+    /// A SEV1 someone else declared while a form or menu was open: selected once it closes,
+    /// so the form being written keeps its incident and nothing typed is lost.
+    pub alerted: Option<IncidentId>,
 }
 
 const FLASH_SECS: i64 = 6;
@@ -219,6 +222,7 @@ impl App {
             ring: false,
             pending: Vec::new(),
             not_signed_in: None,
+            alerted: None,
         }
     }
 
@@ -343,6 +347,13 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
+        if self.overlay.is_none() {
+            if let Some(id) = self.alerted.take() {
+                self.filter.clear();
+                self.list_stale = true;
+                self.select(Some(id));
+            }
+        }
         // The incident being looked at is shown whole: a closed one held as a summary is
         // fetched (once at a time) whatever brought it into view. So is a reopened one, being
         // worked again (its checklist and clocks matter), looked at or not.
@@ -563,12 +574,8 @@ impl App {
         let who = crate::present::one_line(&e.actor);
         let toast = match &e.fact {
             Fact::IncidentDeclared { incident, severity: crate::model::Severity::Sev1, title, .. } => {
-                if self.overlay.is_none() {
-                    self.filter.clear();
-                    self.selected = Some(*incident);
-                    self.timeline = TimelineView { follow: true, offset: 0 };
-                    self.step = 0;
-                }
+                // Moved now, or when the open form or menu closes (see `update`).
+                self.alerted = Some(*incident);
                 format!("SEV1 {incident} declared by {who}: {}", crate::present::one_line(title))
             }
             Fact::RoleAssigned { incident, assigned_role, person, .. } if *person == me => {
@@ -596,7 +603,12 @@ impl App {
         if let Some(mut overlay) = self.overlay.take() {
             let input = Input::read(&self.keymap, overlay.scope(), key);
             let themes = self.themes.names();
-            let outcome = overlay.handle(&input, &Context { history: &self.history, themes: &themes });
+            let users = self.library.as_ref().map_or(&[][..], |l| l.library.users.as_slice());
+            let cx = Context { history: &self.history, themes: &themes, users };
+            let outcome = overlay.handle(&input, &cx);
+            if let Overlay::Reader(reader) = &mut overlay {
+                reader.clamp(self.size);
+            }
             if outcome == Outcome::Stay {
                 self.overlay = Some(overlay);
             }

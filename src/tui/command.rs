@@ -211,7 +211,9 @@ pub fn parse(
 }
 
 /// Candidates for the word being typed at the end of `line`.
-pub fn candidates(line: &str, themes: &[&str]) -> Vec<String> {
+/// People complete from the server's users (`GET /api/v1/library`), which it checks them
+/// against: a typo is caught while typing, not by a refusal.
+pub fn candidates(line: &str, themes: &[&str], users: &[String]) -> Vec<String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let typing_new_word = line.ends_with(char::is_whitespace) || line.is_empty();
     let (position, partial) =
@@ -226,8 +228,11 @@ pub fn candidates(line: &str, themes: &[&str]) -> Vec<String> {
             Some("milestone") => Milestone::ALL.iter().map(|s| s.to_string()).collect(),
             Some("theme") => themes.iter().map(|s| s.to_string()).collect(),
             Some("snooze") => crate::model::Audience::ALL.iter().map(|s| s.to_string()).collect(),
+            Some("member") => vec!["add".into(), "remove".into()],
             _ => Vec::new(),
         }
+    } else if position == 2 && matches!(verb_of(words[0]).map(|v| v.name), Some("assign" | "member")) {
+        users.to_vec()
     } else {
         Vec::new()
     };
@@ -237,12 +242,26 @@ pub fn candidates(line: &str, themes: &[&str]) -> Vec<String> {
 
 /// Completes the last word: fully when one candidate fits, else to the common prefix.
 /// Returns the new line and the candidates to show.
-pub fn complete(line: &str, themes: &[&str]) -> (String, Vec<String>) {
-    let found = candidates(line, themes);
+pub fn complete(line: &str, themes: &[&str], users: &[String]) -> (String, Vec<String>) {
+    finish(line, candidates(line, themes, users))
+}
+
+/// Completes the last word of `line` from `pool` (a form's field of names).
+pub fn complete_word(line: &str, pool: &[String]) -> (String, Vec<String>) {
+    let partial =
+        if line.ends_with(char::is_whitespace) { "" } else { line.split_whitespace().last().unwrap_or("") };
+    let lower = partial.to_lowercase();
+    finish(line, pool.iter().filter(|c| c.to_lowercase().starts_with(&lower)).cloned().collect())
+}
+
+fn finish(line: &str, found: Vec<String>) -> (String, Vec<String>) {
     let keep = if line.ends_with(char::is_whitespace) || line.is_empty() {
         line
     } else {
-        &line[..line.rfind(char::is_whitespace).map_or(0, |i| i + 1)]
+        // After the last whitespace, whatever its width in bytes (an ideographic space too).
+        let cut =
+            line.char_indices().rev().find(|(_, c)| c.is_whitespace()).map_or(0, |(i, c)| i + c.len_utf8());
+        &line[..cut]
     };
     match found.as_slice() {
         [] => (line.to_string(), found),
@@ -338,14 +357,30 @@ mod tests {
 
     #[test]
     fn completion_fills_verbs_and_their_arguments() {
-        assert_eq!(complete("dec", &[]).0, "declare ");
+        assert_eq!(complete("dec", &[], &[]).0, "declare ");
         assert_eq!(
-            complete("status mit", &[]),
+            complete("status mit", &[], &[]),
             ("status mitigat".to_string(), vec!["mitigating".into(), "mitigated".into()])
         );
-        assert_eq!(complete("status mitigate", &[]).0, "status mitigated ");
-        assert_eq!(complete("theme hi", &["default", "high-contrast"]).0, "theme high-contrast ");
-        assert_eq!(complete("severity ", &[]).1.len(), 5);
-        assert_eq!(complete("note something", &[]).0, "note something");
+        assert_eq!(complete("status mitigate", &[], &[]).0, "status mitigated ");
+        assert_eq!(complete("theme hi", &["default", "high-contrast"], &[]).0, "theme high-contrast ");
+        assert_eq!(complete("severity ", &[], &[]).1.len(), 5);
+        assert_eq!(complete("note something", &[], &[]).0, "note something");
+    }
+
+    #[test]
+    fn names_complete_from_the_servers_users_for_assign_and_member() {
+        let users = ["alice".to_string(), "bob".to_string(), "bobby".to_string()];
+        assert_eq!(complete("assign scribe al", &[], &users).0, "assign scribe alice ");
+        assert_eq!(
+            complete("assign scribe b", &[], &users),
+            ("assign scribe bob".into(), vec!["bob".into(), "bobby".into()])
+        );
+        assert_eq!(complete("member a", &[], &users).0, "member add ");
+        assert_eq!(complete("member add a", &[], &users).0, "member add alice ");
+        // Not a person's place: nothing offered.
+        assert!(complete("note al", &[], &users).1.is_empty());
+        // Any whitespace splits words without cutting a character in two.
+        assert_eq!(complete("assign scribe\u{3000}al", &[], &users).0, "assign scribe\u{3000}alice ");
     }
 }

@@ -85,6 +85,9 @@ pub enum Form {
         role: Role,
         person: TextArea<'static>,
         error: Option<String>,
+        /// The server's users, completed with tab; and the matches of the last tab.
+        users: Vec<String>,
+        matches: Vec<String>,
     },
     Message {
         incident: IncidentId,
@@ -183,8 +186,15 @@ impl Form {
         Form::Reason { incident, status, text: area("why it is reopened", theme), error: None }
     }
 
-    pub fn assign(incident: IncidentId, role: Role, theme: &Theme) -> Form {
-        Form::Assign { incident, role, person: area("name", theme), error: None }
+    pub fn assign(incident: IncidentId, role: Role, theme: &Theme, users: Vec<String>) -> Form {
+        Form::Assign {
+            incident,
+            role,
+            person: area("name (tab completes)", theme),
+            error: None,
+            users,
+            matches: Vec::new(),
+        }
     }
 
     pub fn message(
@@ -341,6 +351,19 @@ impl Form {
             }
             KeyCode::Enter => return self.submit(),
             _ => {}
+        }
+        if let Form::Assign { person, users, matches, .. } = self {
+            if key.code == KeyCode::Tab {
+                // The same completion as the command line's: the whole name when one fits,
+                // else the common prefix, with the choices shown under the field.
+                let (line, found) = crate::tui::command::complete_word(&text_of(person), users);
+                person.move_cursor(tui_textarea::CursorMove::Head);
+                person.delete_line_by_end();
+                person.insert_str(line.trim_end());
+                *matches = found;
+                return FormOutcome::Continue;
+            }
+            matches.clear();
         }
         if let Form::Declare { field, severity, drill, .. } = self {
             let order =

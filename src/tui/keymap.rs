@@ -69,7 +69,7 @@ impl Action {
             Action::PageUp => "page up",
             Action::Top => "first / oldest",
             Action::Bottom => "last / newest (follow)",
-            Action::Open => "open the incident",
+            Action::Open => "open: the incident; the entry or probe in a reader",
             Action::Back => "back / close",
             Action::Zoom => "zoom the pane to full screen",
             Action::ToggleTime => "relative / absolute times",
@@ -155,6 +155,7 @@ pub enum Scope {
     Playbook,
     Health,
     Help,
+    Reader,
     Menu,
     Form,
     CommandLine,
@@ -170,6 +171,7 @@ impl Scope {
             Scope::Playbook => "playbook pane",
             Scope::Health => "health pane",
             Scope::Help => "help (any other key closes)",
+            Scope::Reader => "reader (an entry or a probe in full)",
             Scope::Menu => "menus",
             Scope::Form => "forms",
             Scope::CommandLine => "command line (:)",
@@ -180,7 +182,10 @@ impl Scope {
     /// An overlay takes every key: its layer never falls back to the global bindings, so
     /// typing `q` in a form writes a q instead of quitting.
     pub fn is_overlay(self) -> bool {
-        matches!(self, Scope::Help | Scope::Menu | Scope::Form | Scope::CommandLine | Scope::Filter)
+        matches!(
+            self,
+            Scope::Help | Scope::Reader | Scope::Menu | Scope::Form | Scope::CommandLine | Scope::Filter
+        )
     }
 }
 
@@ -352,6 +357,8 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Global, "a", Action::Assign),
     (Scope::Incidents, "/", Action::Filter),
     (Scope::Incidents, "enter", Action::Open),
+    (Scope::Detail, "enter", Action::Open),
+    (Scope::Health, "enter", Action::Open),
     (Scope::Incidents, "esc", Action::Back),
     (Scope::Detail, "esc", Action::Back),
     (Scope::Playbook, "space", Action::Tick),
@@ -366,6 +373,18 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Help, "k", Action::Up),
     (Scope::Help, "up", Action::Up),
     (Scope::Help, "esc", Action::Cancel),
+    (Scope::Reader, "j", Action::Down),
+    (Scope::Reader, "down", Action::Down),
+    (Scope::Reader, "k", Action::Up),
+    (Scope::Reader, "up", Action::Up),
+    (Scope::Reader, "pgdn", Action::PageDown),
+    (Scope::Reader, "ctrl-d", Action::PageDown),
+    (Scope::Reader, "pgup", Action::PageUp),
+    (Scope::Reader, "ctrl-u", Action::PageUp),
+    (Scope::Reader, "g", Action::Top),
+    (Scope::Reader, "G", Action::Bottom),
+    (Scope::Reader, "esc", Action::Cancel),
+    (Scope::Reader, "q", Action::Cancel),
     (Scope::Menu, "j", Action::Down),
     (Scope::Menu, "down", Action::Down),
     (Scope::Menu, "k", Action::Up),

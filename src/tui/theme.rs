@@ -54,6 +54,7 @@ pub const MEANINGS: &[&str] = &[
     "entry.message",
     "entry.delivered",
     "entry.failed",
+    "entry.withheld",
     "entry.snoozed",
     "section",
 ];
@@ -160,6 +161,7 @@ impl Theme {
             EntryKind::Playbook { .. } => "entry.playbook",
             EntryKind::Step { .. } => "entry.step",
             EntryKind::Message { .. } => "entry.message",
+            EntryKind::Delivery { withheld: true, .. } => "entry.withheld",
             EntryKind::Delivery { ok: true, .. } => "entry.delivered",
             EntryKind::Delivery { ok: false, .. } => "entry.failed",
             EntryKind::Snoozed { .. } => "entry.snoozed",

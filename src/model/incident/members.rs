@@ -37,6 +37,11 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Fac
     if !inc.private {
         return Err(Rejection::Conflict(format!("{incident} is not private: everyone sees it")));
     }
+    // Like a role: a typo would let nobody in. Removing is not checked, so a member who has
+    // left the server's config can still be taken off.
+    if matches!(intent, Intent::AddMember { .. }) {
+        super::check_person(&person, cx)?;
+    }
     let member = inc.members.contains(&person);
     Ok(match intent {
         Intent::AddMember { .. } if member => {
@@ -135,5 +140,51 @@ mod tests {
         .unwrap();
         let public = Intent::AddMember { incident: IncidentId(2), person: "bob".into() };
         assert!(matches!(act(&mut s, "alice", Responder, public), Err(Rejection::Conflict(_))));
+    }
+
+    #[test]
+    fn a_member_added_must_be_one_of_the_servers_users_and_any_member_can_be_removed() {
+        use crate::model::UserRole::Commander;
+        let mut s = State::default();
+        let declare = Intent::DeclareIncident {
+            title: "Leaked keys".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+            private: true,
+        };
+        act(&mut s, "alice", Commander, declare).unwrap();
+        // Before users were checked, any name was let in: this one came from a replay.
+        act(
+            &mut s,
+            "alice",
+            Commander,
+            Intent::AddMember { incident: IncidentId(1), person: "ghost".into() },
+        )
+        .unwrap();
+        let library = crate::model::Library {
+            users: vec!["alice".into(), "bob".into(), "carol".into()],
+            ..Default::default()
+        };
+        let decide = |s: &State, intent: Intent| {
+            let cx = Context {
+                library: &library,
+                now: t(0),
+                command_id: uuid::Uuid::nil(),
+                role: Commander,
+                actor: "alice",
+            };
+            s.decide_with(&intent, &cx)
+        };
+        let typo = Intent::AddMember { incident: IncidentId(1), person: "crol".into() };
+        match decide(&s, typo) {
+            Err(Rejection::Invalid { field: "person", detail }) => {
+                assert!(detail.contains("no user `crol`") && detail.contains("carol"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(decide(&s, Intent::AddMember { incident: IncidentId(1), person: "carol".into() }).is_ok());
+        assert!(decide(&s, Intent::RemoveMember { incident: IncidentId(1), person: "ghost".into() }).is_ok());
     }
 }

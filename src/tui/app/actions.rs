@@ -8,7 +8,7 @@ use crate::tui::command::{self, Parsed};
 use crate::tui::form::{Form, Menu, MenuPick};
 use crate::tui::keymap::Action;
 use crate::tui::layout::list_rows;
-use crate::tui::overlay::{CommandLine, Help, Overlay};
+use crate::tui::overlay::{CommandLine, Help, Overlay, Para, Reader};
 
 impl App {
     pub fn on_action(&mut self, action: Action) -> Vec<Effect> {
@@ -45,11 +45,22 @@ impl App {
             Action::PageUp => self.move_by(-(self.page() as isize)),
             Action::Top => self.move_to_end(false),
             Action::Bottom => self.move_to_end(true),
-            Action::Open => {
-                if selected.is_some() {
-                    self.focus = Pane::Detail;
+            Action::Open => match self.focus {
+                Pane::Incidents | Pane::Playbook => {
+                    if selected.is_some() {
+                        self.focus = Pane::Detail;
+                    }
                 }
-            }
+                // A pane cuts what does not fit: the reader shows all of it.
+                Pane::Detail => match self.entry_reader() {
+                    Some(reader) => self.overlay = Some(Overlay::Reader(reader)),
+                    None => self.flash(Level::Warn, "no entry selected"),
+                },
+                Pane::Health => match self.probe_reader() {
+                    Some(reader) => self.overlay = Some(Overlay::Reader(reader)),
+                    None => self.flash(Level::Warn, "no probe selected"),
+                },
+            },
             Action::Back => {
                 if self.zoom {
                     self.zoom = false;
@@ -347,7 +358,8 @@ impl App {
                 self.send(Intent::AttachPlaybook { incident: id, playbook })
             }
             MenuPick::Role(id, role) => {
-                self.overlay = Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme))));
+                self.overlay =
+                    Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme, self.users()))));
                 vec![]
             }
         }
@@ -420,4 +432,98 @@ impl App {
                 Some(Overlay::Form(Box::new(Form::message(id, channel, step, &text, &self.theme))));
         }
     }
+
+    /// The timeline entry under the cursor (the newest one shown) in full: what it says,
+    /// who wrote it and when, and what happened to a message sent with it.
+    pub fn entry_reader(&self) -> Option<Reader> {
+        let inc = self.selected_incident()?;
+        let e = self.selected_entry()?;
+        let mut paras = vec![Para::Text(e.kind.summary())];
+        paras.push(Para::Heading("written".into()));
+        let mut written =
+            format!("{} by {} (entry {})", e.at.format("%Y-%m-%d %H:%M:%S UTC"), e.actor, e.seq);
+        if let crate::model::EntryKind::Milestone { time, .. } = &e.kind {
+            written.push_str(&format!("; about {}", time.format("%Y-%m-%d %H:%M:%S UTC")));
+        }
+        paras.push(Para::Text(written));
+        let title = format!("{} · {} · {}", inc.id, e.kind.tag(), crate::present::one_line(&inc.title));
+        Some(Reader::new(title, paras))
+    }
+
+    /// The timeline entry under the cursor in the incident pane: the newest one shown.
+    pub fn selected_entry(&self) -> Option<&crate::model::TimelineEntry> {
+        let timeline = &self.selected_incident()?.timeline;
+        let newest = timeline.len().checked_sub(1)?;
+        timeline.get(newest - self.timeline.offset.min(newest))
+    }
+
+    /// The probe under the cursor in the health pane in full: its state and every failed
+    /// condition (the row cuts them), what it checks, its last samples, its incidents.
+    pub fn probe_reader(&self) -> Option<Reader> {
+        use crate::model::probe::Health;
+        let p = self.probe_order().get(self.probe).and_then(|i| self.probes.get(*i))?;
+        let state = self.state.probes.get(&p.name);
+        let health = state.map_or(Health::Unknown, |s| s.health);
+        let mut paras = Vec::new();
+        let since = state.map_or(String::new(), |s| {
+            format!(
+                " since {} ({} ago)",
+                s.since.format("%H:%M:%S UTC"),
+                crate::present::age(s.since, self.now)
+            )
+        });
+        paras.push(Para::Text(format!("{health}{since}")));
+        let failed = state
+            .map(|s| s.failed.clone())
+            .filter(|f| !f.is_empty())
+            .or_else(|| p.samples.last().map(|s| s.failed.clone()))
+            .unwrap_or_default();
+        if !failed.is_empty() {
+            paras.push(Para::Heading("why".into()));
+            paras.extend(failed.into_iter().map(Para::Text));
+        }
+        paras.push(Para::Heading("checks".into()));
+        paras.push(Para::Text(format!("{} {} every {}s", p.kind, p.target, p.interval_ms / 1000)));
+        paras.extend(p.conditions.iter().map(|c| Para::Text(format!("up when {c}"))));
+        paras.extend(p.degraded.iter().map(|c| Para::Text(format!("degraded, not down, when {c}"))));
+        if let Some(sev) = p.auto_declare {
+            paras.push(Para::Text(format!("declares a {sev} incident when down")));
+        }
+        paras.push(Para::Heading("last samples, newest first".into()));
+        if p.samples.is_empty() {
+            paras.push(Para::Text("none yet".into()));
+        }
+        for s in p.samples.iter().rev().take(READER_SAMPLES) {
+            let status = s.status.map_or("–".to_string(), |c| c.to_string());
+            let why = if s.failed.is_empty() { String::new() } else { format!("  {}", s.failed.join("; ")) };
+            paras.push(Para::Text(format!(
+                "{}  {:<8} {:>3} {:>6}ms{why}",
+                s.at.format("%H:%M:%S"),
+                s.health.as_str(),
+                status,
+                s.response_ms
+            )));
+        }
+        paras.push(Para::Heading("incidents".into()));
+        let linked: Vec<String> = self
+            .state
+            .incidents_by_priority()
+            .into_iter()
+            .filter(|i| i.services.contains(&p.name))
+            .map(|i| format!("{} {} {}: {}", i.id, i.severity, i.status, i.title))
+            .collect();
+        if linked.is_empty() {
+            paras.push(Para::Text("none linked: i declares one".into()));
+        }
+        paras.extend(linked.into_iter().map(Para::Text));
+        Some(Reader::new(format!("{} — {health}", p.name), paras))
+    }
+
+    /// The server's users, for completing names; empty until the library has loaded.
+    pub fn users(&self) -> Vec<String> {
+        self.library.as_ref().map(|l| l.library.users.clone()).unwrap_or_default()
+    }
 }
+
+/// Samples the probe reader lists: enough to see a flap, few enough to read.
+const READER_SAMPLES: usize = 10;

@@ -1,4 +1,4 @@
-//! Overlays over the panes (help, menus, forms, the `:` command line, the filter): each is a
+//! Overlays over the panes (help, a reader, menus, forms, the `:` command line, the filter): each is a
 //! component that takes a key as its keymap layer reads it and answers with an `Outcome`.
 
 pub mod command_line;
@@ -6,11 +6,13 @@ pub mod filter;
 mod form;
 pub mod help;
 mod menu;
+pub mod reader;
 
 use crossterm::event::KeyEvent;
 
 pub use command_line::CommandLine;
 pub use help::Help;
+pub use reader::{Para, Reader};
 
 use super::form::{Form, MenuPick};
 use super::keymap::{Action, Key, Keymap, Scope};
@@ -52,12 +54,15 @@ pub enum Overlay {
     Command(CommandLine),
     Form(Box<Form>),
     Menu(super::form::Menu),
+    Reader(Reader),
 }
 
 /// What the command line needs from the console to complete and recall.
 pub struct Context<'a> {
     pub history: &'a [String],
     pub themes: &'a [&'a str],
+    /// The server's users, for names (empty until the library has loaded).
+    pub users: &'a [String],
 }
 
 impl Overlay {
@@ -68,6 +73,7 @@ impl Overlay {
             Overlay::Command(_) => Scope::CommandLine,
             Overlay::Form(_) => Scope::Form,
             Overlay::Menu(_) => Scope::Menu,
+            Overlay::Reader(_) => Scope::Reader,
         }
     }
 
@@ -77,6 +83,7 @@ impl Overlay {
             Overlay::Command(line) => line.handle(input, cx),
             Overlay::Form(form) => form.handle(input),
             Overlay::Menu(menu) => menu.handle(input),
+            Overlay::Reader(reader) => reader.handle(input),
         }
     }
 
@@ -85,7 +92,7 @@ impl Overlay {
         match self {
             Overlay::Form(form) => form.paste(text),
             Overlay::Command(line) => line.input.push_str(&text.replace(['\n', '\r'], " ")),
-            Overlay::Help(_) | Overlay::Menu(_) => {}
+            Overlay::Help(_) | Overlay::Menu(_) | Overlay::Reader(_) => {}
         }
     }
 }
@@ -102,6 +109,8 @@ pub(crate) fn press(keymap: &Keymap, scope: Scope, key: &str) -> Input {
         super::keymap::KeyCodeOrd::Up => KeyCode::Up,
         super::keymap::KeyCodeOrd::Down => KeyCode::Down,
         super::keymap::KeyCodeOrd::Backspace => KeyCode::Backspace,
+        super::keymap::KeyCodeOrd::PageUp => KeyCode::PageUp,
+        super::keymap::KeyCodeOrd::PageDown => KeyCode::PageDown,
         other => panic!("test helper does not know {other:?}"),
     };
     let mut mods = KeyModifiers::NONE;

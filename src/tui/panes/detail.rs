@@ -229,8 +229,11 @@ fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize, width: usize)
     // Walk back from the newest visible entry until the screen is full.
     let mut blocks: Vec<Vec<Line>> = Vec::new();
     let mut used = 0;
+    // The newest entry shown is the one Enter opens: marked while the pane has the keys.
+    let cursor = app.focus == Pane::Detail;
     for e in inc.timeline[..=newest].iter().rev() {
         let style: Style = t.entry(&e.kind);
+        let marked = cursor && blocks.is_empty();
         let text = entry_text(e, width.saturating_sub(GUTTER).max(10));
         let mut block = Vec::with_capacity(text.len());
         for (i, line) in text.into_iter().enumerate() {
@@ -244,6 +247,9 @@ fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize, width: usize)
             } else {
                 block.push(Line::from(vec![Span::raw(" ".repeat(GUTTER)), Span::styled(line, style)]));
             }
+        }
+        if marked {
+            block = block.into_iter().map(|l| l.patch_style(t.get("selection"))).collect();
         }
         used += block.len();
         blocks.push(block);

@@ -14,6 +14,7 @@ use crate::tui::app::{App, CommandLine, Overlay};
 use crate::tui::command::VERBS;
 use crate::tui::form::{soft_breaks, DeclareField, Form, Menu};
 use crate::tui::keymap::{Action, Scope};
+use crate::tui::overlay::Reader;
 use crate::tui::theme::severity_glyph;
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -37,7 +38,45 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Some(Overlay::Menu(menu)) => draw_menu(f, area, app, menu),
         Some(Overlay::Form(form)) => draw_form(f, area, app, form),
         Some(Overlay::Command(line)) => command_line(f, area, app, line),
+        Some(Overlay::Reader(reader)) => draw_reader(f, area, app, reader),
     }
+}
+
+/// One thing in full: every row of it wraps, none is cut; a footer says where you are.
+fn draw_reader(f: &mut Frame, area: Rect, app: &App, reader: &Reader) {
+    let t = &app.theme;
+    let r = Reader::frame(area);
+    f.render_widget(Clear, r);
+    let block = popup(app, one_line(&reader.title));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    if inner.height == 0 {
+        return;
+    }
+    let [body, foot] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    let rows = reader.rows(body.width as usize);
+    let shown: Vec<Line> = rows
+        .iter()
+        .skip(reader.scroll)
+        .take(body.height as usize)
+        .map(|(heading, row)| {
+            Line::from(Span::styled(row.clone(), if *heading { t.get("title") } else { t.get("text") }))
+        })
+        .collect();
+    let end = (reader.scroll + shown.len()).min(rows.len());
+    f.render_widget(Paragraph::new(shown), body);
+    let place = if rows.len() <= body.height as usize {
+        "all shown".to_string()
+    } else {
+        format!("rows {}–{end} of {}", reader.scroll + 1, rows.len())
+    };
+    let footer = format!(
+        " {place} · {}/{} scroll · {} closes",
+        key(app, Scope::Reader, Action::Down),
+        key(app, Scope::Reader, Action::Up),
+        key(app, Scope::Reader, Action::Cancel)
+    );
+    f.render_widget(Span::styled(footer, t.get("muted")), foot);
 }
 
 /// The key the keymap shows for an overlay action, for footers and titles.
@@ -55,7 +94,8 @@ const LEGEND: &[(&str, &str)] = &[
     ("✓ name", "step ticked by that person"),
     ("⧗ pending", "sent by you, not yet in the log (offline: queued)"),
     ("STALE 2m05s old", "the server is away: what is shown is that old"),
-    ("status_page", "the public status page audience (channel `public` reaches it)"),
+    ("staff status_page …", "audiences: who a message reaches"),
+    ("→ public", "a channel (server config): how it reaches them"),
 ];
 
 /// The help's lines; also what `warroom keys` prints.
@@ -239,7 +279,17 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
                 .flex(Flex::Start)
                 .areas(inner);
             f.render_widget(text, body);
-            footer(f, foot, app, form, format!("{send} sends · {cancel} cancels"));
+            let help = match form {
+                Form::Assign { matches, .. } if !matches.is_empty() => {
+                    format!("users: {}", matches.iter().map(|m| one_line(m)).collect::<Vec<_>>().join("  "))
+                }
+                Form::Assign { .. } => format!(
+                    "{} completes a name · {send} sends · {cancel} cancels",
+                    key(app, Scope::Form, Action::NextField)
+                ),
+                _ => format!("{send} sends · {cancel} cancels"),
+            };
+            footer(f, foot, app, form, help);
         }
     }
 }
