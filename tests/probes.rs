@@ -54,8 +54,8 @@ fn probe(name: &str, url: &str) -> ProbeConfig {
         kind: ProbeKind::Http,
         url: Some(url.into()),
         address: None,
-        interval: warroom::model::playbook::Every(1),
-        timeout: warroom::model::playbook::Every(1),
+        interval: warroom::model::probe::ProbeDuration::from_secs(1),
+        timeout: warroom::model::probe::ProbeDuration::from_secs(1),
         conditions: vec![
             "[STATUS] == 200".into(),
             "[RESPONSE_TIME] < 80".into(),
