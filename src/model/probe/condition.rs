@@ -195,8 +195,11 @@ fn parse_operand(s: &str) -> Result<Operand, String> {
         .split_once('(')
         .filter(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
     {
+        let lower = name.to_ascii_lowercase();
         return Err(if FUNCTIONS.contains(&name) {
             format!("`{s}`: {name}() needs its closing `)`")
+        } else if FUNCTIONS.contains(&lower.as_str()) {
+            format!("`{s}`: function names are lowercase, `{lower}()`")
         } else {
             format!("`{name}()` is not supported by warroom (functions: len, has, pat, any)")
         });
@@ -616,6 +619,31 @@ mod tests {
         assert!(err("[STATUS] < pat(2*)").contains("== or != only"));
         assert!(err("len(200) == 3").contains("takes a placeholder"));
         assert!(err("[BODY.x == 1").contains("unclosed ["));
+        assert!(err("[RESPONSE_TIME] < potato").contains("`potato` is not a number or a duration"));
+        assert!(err("has([BODY]) > 0").contains("not a number"));
+        assert!(err("[IP] >= 10").contains("not a number"));
+        assert!(err("age([BODY].at) < 1h").contains("`age()` is not supported"));
+        assert!(err("len([BODY].a == 1").contains("closing `)`"));
+        assert!(err("LEN([BODY]) == 1").contains("lowercase"));
+        assert!(err("x[BODY] == 1").contains("stands alone"));
+        assert!(err("[HEADER].Server == x").contains("not supported"));
+        assert!(err("[BODY].a[*].ok == true").contains("`[*]`"));
+        assert!(err("[BODY] == pat(v[0-9])").contains("`*` and `?` only"));
+        assert!(err("pat(a*) == any(a, b)").contains("not with each other"));
+        assert!(err("[BODY].a == 1 == 2").contains("more than once"));
+        // Gatus's own valid examples all parse.
+        for ok in [
+            "[STATUS] == [BODY].status",
+            "[BODY].age == [BODY].id",
+            "raw == raw",
+            "[status] == 200",
+            "[RESPONSE_TIME] < 1s",
+            "[BODY][0].id == 1",
+            "has([BODY].users[0].name) == true",
+            "any(1.1.1.1, 1.0.0.1) == [IP]",
+        ] {
+            assert!(ok.parse::<Condition>().is_ok(), "{ok}");
+        }
     }
 
     #[test]
@@ -643,6 +671,85 @@ mod tests {
                 && glob("a?c", "abc")
                 && !glob("a?c", "ac")
                 && !glob("a*d", "abc")
+                && glob("http://*/health", "http://x/y/health")
         );
+    }
+
+    #[test]
+    fn integers_read_as_go_reads_them() {
+        let cases = [
+            ("0x1F", Some(31)),
+            ("0X1f", Some(31)),
+            ("0o17", Some(15)),
+            ("017", Some(15)),
+            ("0b101", Some(5)),
+            ("-0x10", Some(-16)),
+            ("+7", Some(7)),
+            ("1_000", Some(1000)),
+            ("0x_1f", Some(31)),
+            ("0", Some(0)),
+            ("18446744073709551615", Some(i128::from(u64::MAX))),
+            ("-9223372036854775808", Some(i128::from(i64::MIN))),
+            ("18446744073709551616", None),
+            ("-9223372036854775809", None),
+            ("1__0", None),
+            ("_1", None),
+            ("1_", None),
+            ("08", None),
+            ("0x", None),
+            ("1.0", None),
+            ("", None),
+            ("-", None),
+            (" 1", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(integer(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_for_ordering_take_durations_in_milliseconds() {
+        assert_eq!(number("1s"), Some(Number::Integer(1000)));
+        assert_eq!(number("1m30s"), Some(Number::Integer(90_000)));
+        assert_eq!(number("1500us"), Some(Number::Integer(1)));
+        assert_eq!(number("0"), Some(Number::Integer(0)));
+        assert_eq!(number("0x10"), Some(Number::Integer(16)));
+        assert_eq!(number("1.5"), Some(Number::Decimal(1.5)));
+        assert_eq!(number("-2e3"), Some(Number::Decimal(-2000.0)));
+        for not_a_number in ["potato", "inf", "NaN", "1e999", "", "true"] {
+            assert_eq!(number(not_a_number), None, "{not_a_number}");
+        }
+        // Decimals are compared as decimals, not cut to integers as Gatus does.
+        assert!(c("[BODY].v > 1").check(&obs(200, 1, r#"{"v": 1.5}"#)).is_ok());
+        // A value that is missing or not a number fails, and says what it was.
+        assert_eq!(
+            c("[BODY].v < 10").check(&obs(200, 1, r#"{"v": "soon"}"#)),
+            Err("[BODY].v (soon) < 10".into())
+        );
+        assert_eq!(c("[BODY].w < 10").check(&obs(200, 1, "{}")), Err("[BODY].w (missing) < 10".into()));
+    }
+
+    #[test]
+    fn json_values_read_as_gatus_prints_them() {
+        let o =
+            obs(200, 1, r#"{"f": 1.0, "big": 1e21, "t": true, "a": [1, "x"], "o": {"k": [ 1 ]}, "n": null}"#);
+        for (cond, ok) in [
+            ("[BODY].f == 1", true),
+            ("[BODY].f == 1.0", false),
+            ("[BODY].t == true", true),
+            ("len([BODY].a) == 2", true),
+            (r#"[BODY].o == {"k":[1]}"#, true),
+            ("has([BODY].n) == false", true),
+            ("has([BODY].o.k) == true", true),
+            ("len([BODY].o.k) == 1", true),
+            ("[BODY].n == null", false),
+        ] {
+            assert_eq!(c(cond).check(&o).is_ok(), ok, "{cond}");
+        }
+        // A body that is not JSON has no paths, but is text for [BODY], len() and pat().
+        let text = obs(200, 1, "<html>ok</html>\n");
+        assert_eq!(c("[BODY].x == 1").check(&text), Err("[BODY].x (missing) == 1".into()));
+        assert!(c("[BODY] == pat(<html>*</html>)").check(&text).is_ok());
+        assert!(c("len([BODY]) == 15").check(&text).is_ok());
     }
 }

@@ -319,4 +319,39 @@ timeout_ms = 200"#,
         assert_eq!((http.interval, http.timeout), (Duration::from_secs(30), Duration::from_secs(5)));
         assert_eq!((tcp.target.as_str(), tcp.timeout), ("127.0.0.1:5432", Duration::from_millis(200)));
     }
+
+    #[test]
+    fn gatus_forms_read_durations_and_tcp_urls() {
+        let s = check(
+            r#"name = "db"
+url = "tcp://db.internal:5432"
+interval = "1.5s"
+timeout = "250ms"
+conditions = ["[CONNECTED] == true", "[RESPONSE_TIME] < 100ms"]"#,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((s.kind, s.target.as_str()), (ProbeKind::Tcp, "db.internal:5432"));
+        assert_eq!((s.interval, s.timeout), (Duration::from_millis(1500), Duration::from_millis(250)));
+        let refused = |text: &str| check(text).err().unwrap_or_else(|| panic!("{text} loaded"));
+        let tcp = "name = \"db\"\nurl = \"tcp://127.0.0.1:5432\"\n";
+        assert_eq!(refused(&format!("{tcp}address = \"127.0.0.1:1\"")).0, "address");
+        assert!(refused(&format!("{tcp}conditions = [\"[BODY] == OK\"]"))
+            .1
+            .contains("no [STATUS] or [BODY]"));
+        assert!(refused(&format!("{tcp}degraded = [\"[STATUS] < 500\"]"))
+            .1
+            .contains("no [STATUS] or [BODY]"));
+        assert_eq!(refused("name = \"db\"\nurl = \"tcp://db\"").0, "url");
+        assert_eq!(refused("name = \"db\"\nkind = \"tcp\"\naddress = \"db:x\"").0, "address");
+        assert_eq!(refused("name = \"db\"\nkind = \"tcp\"\nurl = \"http://x\"").0, "url");
+        assert!(refused("name = \"dns\"\nurl = \"udp://1.1.1.1:53\"").1.contains("tcp://host:port"));
+        // A duration that does not read fails in the TOML reader, which names the line.
+        for bad in ["0s", "5", "5 s", "-1s"] {
+            let text = format!("name = \"api\"\nurl = \"http://x\"\ninterval = \"{bad}\"");
+            assert!(toml::from_str::<ProbeConfig>(&text).is_err(), "{bad}");
+        }
+        for (text, shown) in [("1m30s", "1m30s"), ("500ms", "500ms"), ("90s", "1m30s"), ("1.5us", "1500ns")] {
+            assert_eq!(text.parse::<ProbeDuration>().map(|d| d.to_string()), Ok(shown.to_string()));
+        }
+    }
 }
