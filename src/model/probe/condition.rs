@@ -232,6 +232,19 @@ impl FromStr for Condition {
         if left.is_function() && right.is_function() {
             return Err(format!("`{text}`: pat() and any() compare with a value, not with each other"));
         }
+        let is_duration = |o: &Operand| matches!(o, Operand::Literal(l) if integer(l).is_none() && parse_go_duration(l).is_ok_and(|n| n != 0));
+        let always_integer = |o: &Operand| {
+            matches!(
+                o,
+                Operand::Len(_) | Operand::Placeholder(Placeholder::Status | Placeholder::ResponseTime)
+            )
+        };
+        let integer_vs_duration =
+            (is_duration(&left) && always_integer(&right)) || (always_integer(&left) && is_duration(&right));
+        if matches!(op, Op::Eq | Op::Ne) && integer_vs_duration {
+            // Gatus compares `50 == 1s` as text: never equal. (`[BODY].ttl == 1h` is fine text.)
+            return Err(format!("`{text}`: a duration compares with < <= > >= only"));
+        }
         if !matches!(op, Op::Eq | Op::Ne) {
             if left.is_function() || right.is_function() {
                 return Err(format!("`{text}`: pat() and any() go with == or != only"));
@@ -631,6 +644,7 @@ mod tests {
         assert!(err("[BODY] == pat(v[0-9])").contains("`*` and `?` only"));
         assert!(err("pat(a*) == any(a, b)").contains("not with each other"));
         assert!(err("[BODY].a == 1 == 2").contains("more than once"));
+        assert!(err("[RESPONSE_TIME] == 1s").contains("duration compares with <"));
         // Gatus's own valid examples all parse.
         for ok in [
             "[STATUS] == [BODY].status",
@@ -641,6 +655,7 @@ mod tests {
             "[BODY][0].id == 1",
             "has([BODY].users[0].name) == true",
             "any(1.1.1.1, 1.0.0.1) == [IP]",
+            "[BODY].ttl == 1h",
         ] {
             assert!(ok.parse::<Condition>().is_ok(), "{ok}");
         }
