@@ -141,7 +141,7 @@ pub fn parse_go_duration(s: &str) -> Result<i128, DurationError> {
             // Digits past the 18th are below a nanosecond of an hour: Go drops them too.
             let kept = &fraction[..fraction.len().min(18)];
             let f: i128 = kept.parse().map_err(|_| Bad)?;
-            part += f * scale / 10i128.pow(kept.len() as u32);
+            part = part.checked_add(f * scale / 10i128.pow(kept.len() as u32)).ok_or(TooLong)?;
         }
         total = total.checked_add(part).ok_or(TooLong)?;
         rest = after;
@@ -641,6 +641,8 @@ owner = "subject_matter_expert"
         assert_eq!(parse_go_duration("-1.5\u{b5}s"), Ok(-1500));
         assert_eq!(parse_go_duration(".5s"), Ok(NANOS_PER_SECOND / 2));
         assert_eq!(parse_go_duration("0"), Ok(0));
+        let huge = format!("{}.999999999999999999h", i128::MAX / (3600 * NANOS_PER_SECOND));
+        assert_eq!(parse_go_duration(&huge), Err(DurationError::TooLong));
         for bad in ["", "1", "s", ".s", "1x", "1.2.3s", "+", "1h 2m"] {
             assert_eq!(parse_go_duration(bad), Err(DurationError::NotADuration), "{bad}");
         }

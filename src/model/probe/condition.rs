@@ -369,24 +369,24 @@ fn integer(s: &str) -> Option<i128> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let lower = unsigned.to_ascii_lowercase();
-    let (radix, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d, true)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d, true)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d, true)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..], true)
-    } else {
-        (10, lower.as_str(), false)
+    let (radix, digits, prefixed) = match unsigned.as_bytes() {
+        [b'0', b'x' | b'X', ..] => (16, &unsigned[2..], true),
+        [b'0', b'o' | b'O', ..] => (8, &unsigned[2..], true),
+        [b'0', b'b' | b'B', ..] => (2, &unsigned[2..], true),
+        [b'0', _, ..] => (8, &unsigned[1..], true),
+        _ => (10, unsigned, false),
     };
     // Underscores only between digits (or right after a prefix), as Go's literals allow.
-    let groups: Vec<&str> = digits.split('_').collect();
-    let empty_group =
-        groups.iter().enumerate().any(|(i, g)| g.is_empty() && !(i == 0 && prefixed && groups.len() > 1));
-    let digits = digits.replace('_', "");
-    if digits.is_empty() || empty_group || !digits.chars().all(|c| c.is_digit(radix)) {
+    let digits = if digits.contains('_') {
+        let groups: Vec<&str> = digits.split('_').collect();
+        if groups.iter().enumerate().any(|(i, g)| g.is_empty() && !(i == 0 && prefixed)) {
+            return None;
+        }
+        std::borrow::Cow::Owned(digits.replace('_', ""))
+    } else {
+        std::borrow::Cow::Borrowed(digits)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
     let n = u128::from_str_radix(&digits, radix).ok()?;
@@ -766,5 +766,27 @@ mod tests {
         assert_eq!(c("[BODY].x == 1").check(&text), Err("[BODY].x (missing) == 1".into()));
         assert!(c("[BODY] == pat(<html>*</html>)").check(&text).is_ok());
         assert!(c("len([BODY]) == 15").check(&text).is_ok());
+    }
+
+    proptest::proptest! {
+        /// Numbers and durations come from bodies: no text makes them panic, and an integer
+        /// printed back reads the same.
+        #[test]
+        fn any_text_reads_as_a_number_or_not_without_panicking(
+            text in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[-+]?(0[xXoObB])?[0-9a-fA-F_]{0,40}",
+                "[-+]?([0-9]{0,25}(\\.[0-9]{0,25})?(ns|us|\u{b5}s|ms|s|m|h)){1,4}",
+            ],
+            n in proptest::prelude::any::<i64>(),
+            u in proptest::prelude::any::<u64>(),
+        ) {
+            integer(&text);
+            number(&text);
+            parse_go_duration(&text).ok();
+            proptest::prop_assert_eq!(integer(&n.to_string()), Some(i128::from(n)));
+            proptest::prop_assert_eq!(integer(&format!("{u:#x}")), Some(i128::from(u)));
+            proptest::prop_assert_eq!(integer(&format!("{u:#b}")), Some(i128::from(u)));
+        }
     }
 }
