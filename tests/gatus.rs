@@ -73,27 +73,17 @@ fn load(name: &str, text: &str) -> Result<ServerConfig, String> {
 }
 
 fn go_durations() -> Result<(), String> {
-    let s = spec(
-        r#"name = "api"
-url = "http://127.0.0.1:1/health"
-interval = "500ms"
-timeout = "500ms""#,
-    )?;
-    let long = spec(
-        r#"name = "api"
-url = "http://127.0.0.1:1/health"
-interval = "1m30s"
-timeout = "1h""#,
-    )?;
-    let got = (s.interval, s.timeout, long.interval, long.timeout);
-    let want = (
-        Duration::from_millis(500),
-        Duration::from_millis(500),
-        Duration::from_secs(90),
-        Duration::from_secs(3600),
-    );
+    let ms = Duration::from_millis;
+    let read = |interval: &str, timeout: &str, want: (Duration, Duration)| -> Result<(), String> {
+        let s = spec(&format!(
+            "name = \"api\"\nurl = \"http://127.0.0.1:1/health\"\ninterval = \"{interval}\"\ntimeout = \"{timeout}\""
+        ))?;
+        let got = (s.interval, s.timeout);
+        (got == want).then_some(()).ok_or(format!("`{interval}`/`{timeout}` read as {got:?}"))
+    };
     all(vec![
-        (got == want).then_some(()).ok_or(format!("durations read as {got:?}, want {want:?}")),
+        read("500ms", "500ms", (ms(500), ms(500))),
+        read("1m30s", "1h", (ms(90_000), ms(3_600_000))),
         holds("[RESPONSE_TIME] < 1s", &http(200, 50, "")),
         fails_with("[RESPONSE_TIME] < 1s", &http(200, 1500, ""), "[RESPONSE_TIME] (1500) < 1s"),
         holds("[RESPONSE_TIME] <= 1m30s", &http(200, 90_000, "")),
