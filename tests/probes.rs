@@ -54,8 +54,8 @@ fn probe(name: &str, url: &str) -> ProbeConfig {
         kind: ProbeKind::Http,
         url: Some(url.into()),
         address: None,
-        interval: warroom::model::playbook::Every(1),
-        timeout: warroom::model::playbook::Every(1),
+        interval: warroom::model::probe::ProbeDuration::from_secs(1),
+        timeout: warroom::model::probe::ProbeDuration::from_secs(1),
         conditions: vec![
             "[STATUS] == 200".into(),
             "[RESPONSE_TIME] < 80".into(),
@@ -271,4 +271,63 @@ async fn a_hanging_target_never_delays_the_other_probes() {
         let gap = (pair[1].scheduled - pair[0].scheduled).num_milliseconds();
         assert!((50..=150).contains(&gap), "slots are 100 ms apart, got {gap}");
     }
+}
+
+/// A Gatus user's endpoints pasted as they are: `tcp://` URL, Go durations, lowercase
+/// placeholders, a body answered with a newline; and the failure text of a 64 KiB body stays short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_written_for_gatus_run_here_as_they_do_there() {
+    use axum::routing::get;
+    let dir = tempfile::tempdir().unwrap();
+    let db = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let db_addr = db.local_addr().unwrap();
+    let accepting = tokio::spawn(async move { while db.accept().await.is_ok() {} });
+    let big = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let b = big.clone();
+    let app = axum::Router::new().route(
+        "/health",
+        get(move || {
+            let big = b.load(Ordering::Relaxed);
+            async move {
+                if big {
+                    "x".repeat(64 * 1024)
+                } else {
+                    "OK\n".to_string()
+                }
+            }
+        }),
+    );
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web_url = format!("http://{}/health", web.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(web, app).await });
+    let config = |text: String| -> ProbeConfig { toml::from_str(&text).unwrap_or_else(|e| panic!("{e}")) };
+    let probes = vec![
+        config(format!(
+            "name = \"db\"\nurl = \"tcp://{db_addr}\"\ninterval = \"100ms\"\ntimeout = \"1s\"\n\
+             conditions = [\"[CONNECTED] == true\", \"[RESPONSE_TIME] < 5s\"]\n\
+             failure_threshold = 1\nsuccess_threshold = 1"
+        )),
+        config(format!(
+            "name = \"web\"\nurl = \"{web_url}\"\ninterval = \"100ms\"\ntimeout = \"1s\"\n\
+             conditions = [\"[status] == 200\", \"[BODY] == pat(OK*)\", \"has([BODY]) == true\"]\n\
+             failure_threshold = 1\nsuccess_threshold = 1"
+        )),
+    ];
+    let s = server(dir.path(), probes).await;
+    let alice = Client::new(&s.url(), &token(UserRole::Commander)).unwrap();
+    let r = Replica::spawn(alice.clone());
+    wait_health(&r, "db", Health::Up).await;
+    wait_health(&r, "web", Health::Up).await;
+
+    accepting.abort();
+    big.store(true, Ordering::Relaxed);
+    wait_health(&r, "db", Health::Down).await;
+    wait_health(&r, "web", Health::Down).await;
+    let failed = |name: &str| -> Vec<String> {
+        r.state().probes.get(name).map(|p| p.failed.clone()).unwrap_or_default()
+    };
+    assert!(failed("db").contains(&"[CONNECTED] (false) == true".to_string()), "{:?}", failed("db"));
+    let web = failed("web");
+    let body = web.iter().find(|f| f.starts_with("[BODY] (")).unwrap_or_else(|| panic!("{web:?}"));
+    assert_eq!(body, &format!("[BODY] ({}…) == pat(OK*)", "x".repeat(100)));
 }

@@ -163,8 +163,8 @@ impl Shop {
                 kind: crate::config::ProbeKind::Http,
                 url: Some(format!("{}/health", self.url(name).unwrap_or_default())),
                 address: None,
-                interval: crate::model::playbook::Every(2),
-                timeout: crate::model::playbook::Every(1),
+                interval: crate::model::probe::ProbeDuration::from_secs(2),
+                timeout: crate::model::probe::ProbeDuration::from_secs(1),
                 conditions: vec![
                     "[STATUS] == 200".into(),
                     "[RESPONSE_TIME] < 300".into(),

@@ -65,31 +65,86 @@ impl Every {
 
 impl FromStr for Every {
     type Err = String;
+    /// Go's duration syntax (`20m`, `1h30m`, `1.5h`), as Gatus users write it; whole seconds.
     fn from_str(s: &str) -> Result<Every, String> {
         let bad = || format!("`{s}` is not a duration (like 20m, 1h30m, 45s)");
         let too_long = || format!("`{s}` is too long a duration to count in seconds");
-        let mut total = 0i64;
-        let mut number = String::new();
-        for c in s.trim().chars() {
-            if c.is_ascii_digit() {
-                number.push(c);
-                continue;
-            }
-            let n: i64 = number.parse().map_err(|_| bad())?;
-            number.clear();
-            let unit = match c {
-                'h' => 3600,
-                'm' => 60,
-                's' => 1,
-                _ => return Err(bad()),
-            };
-            total = n.checked_mul(unit).and_then(|part| total.checked_add(part)).ok_or_else(too_long)?;
-        }
-        if !number.is_empty() || total <= 0 {
+        let nanos = parse_go_duration(s).map_err(|e| match e {
+            DurationError::TooLong => too_long(),
+            DurationError::NotADuration => bad(),
+        })?;
+        if nanos <= 0 {
             return Err(bad());
         }
-        Ok(Every(total))
+        if nanos % NANOS_PER_SECOND != 0 {
+            return Err(format!("`{s}` is not a whole number of seconds"));
+        }
+        i64::try_from(nanos / NANOS_PER_SECOND).map(Every).map_err(|_| too_long())
     }
+}
+
+const NANOS_PER_SECOND: i128 = 1_000_000_000;
+
+/// Why a duration did not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    NotADuration,
+    /// Too many nanoseconds to count in an `i128`.
+    TooLong,
+}
+
+/// A duration in Go's `time.ParseDuration` syntax, in nanoseconds: an optional sign, then one
+/// or more decimal numbers each with a unit (`ns`, `us`/`µs`, `ms`, `s`, `m`, `h`), like
+/// `500ms`, `1m30s`, `1.5h`; a bare `0` is zero. Gatus configs write every duration this way.
+/// Counted in `i128` so that an `Every` of `i64::MAX` seconds still reads back.
+pub fn parse_go_duration(s: &str) -> Result<i128, DurationError> {
+    use DurationError::{NotADuration as Bad, TooLong};
+    let s = s.trim();
+    let (negative, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(Bad);
+    }
+    let mut total: i128 = 0;
+    while !rest.is_empty() {
+        let digits_end = |t: &str| t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (whole, after) = rest.split_at(digits_end(rest));
+        let (fraction, after) = match after.strip_prefix('.') {
+            Some(a) => a.split_at(digits_end(a)),
+            None => ("", after),
+        };
+        if whole.is_empty() && fraction.is_empty() {
+            return Err(Bad);
+        }
+        let unit_end = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_end);
+        let scale: i128 = match unit {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => NANOS_PER_SECOND,
+            "m" => 60 * NANOS_PER_SECOND,
+            "h" => 3600 * NANOS_PER_SECOND,
+            _ => return Err(Bad),
+        };
+        let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| TooLong)? };
+        let mut part = whole.checked_mul(scale).ok_or(TooLong)?;
+        if !fraction.is_empty() {
+            // Digits past the 18th are below a nanosecond of an hour: Go drops them too.
+            let kept = &fraction[..fraction.len().min(18)];
+            let f: i128 = kept.parse().map_err(|_| Bad)?;
+            part = part.checked_add(f * scale / 10i128.pow(kept.len() as u32)).ok_or(TooLong)?;
+        }
+        total = total.checked_add(part).ok_or(TooLong)?;
+        rest = after;
+    }
+    Ok(if negative { -total } else { total })
 }
 
 impl TryFrom<String> for Every {
@@ -575,6 +630,20 @@ owner = "subject_matter_expert"
         assert_eq!(Every(i64::MAX).to_string().parse::<Every>(), Ok(Every(i64::MAX)));
         assert_eq!(Every(i64::MAX).duration(), Duration::MAX);
         assert_eq!(Every(5400).to_string(), "1h30m");
+        // Go's syntax, as Gatus configs write durations.
+        assert_eq!("1.5h".parse::<Every>(), Ok(Every(5400)));
+        assert_eq!("1h1m1s1000ms".parse::<Every>(), Ok(Every(3662)));
+        assert!("500ms".parse::<Every>().unwrap_err().contains("whole number of seconds"));
+        assert!("-5m".parse::<Every>().is_err() && "5 m".parse::<Every>().is_err());
+        assert_eq!(parse_go_duration("1m30s"), Ok(90 * NANOS_PER_SECOND));
+        assert_eq!(parse_go_duration("-1.5\u{b5}s"), Ok(-1500));
+        assert_eq!(parse_go_duration(".5s"), Ok(NANOS_PER_SECOND / 2));
+        assert_eq!(parse_go_duration("0"), Ok(0));
+        let huge = format!("{}.999999999999999999h", i128::MAX / (3600 * NANOS_PER_SECOND));
+        assert_eq!(parse_go_duration(&huge), Err(DurationError::TooLong));
+        for bad in ["", "1", "s", ".s", "1x", "1.2.3s", "+", "1h 2m"] {
+            assert_eq!(parse_go_duration(bad), Err(DurationError::NotADuration), "{bad}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::{Context, IncidentId, State};
 mod condition;
 mod spec;
 pub use condition::{classify, parse_all, Condition, Observation, Verdict};
-pub use spec::{ProbeConfig, ProbeKind, Spec};
+pub use spec::{ProbeConfig, ProbeDuration, ProbeKind, Spec};
 
 snake_enum! {
     /// A service's health as the room sees it.
