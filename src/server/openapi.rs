@@ -237,7 +237,7 @@ fn components() -> Value {
         "UserRole": spelled(UserRole::ALL, "a user's role on the server, from its config"),
         "Event": {
             "description": "a fact the server ordered. `kind` names the fact and decides the other fields; a client must keep going past kinds it does not know, and `redacted` stands in for an event the caller may not see",
-            "type": "object", "required": ["seq", "kind"],
+            "type": "object", "required": ["seq", "kind"], "additionalProperties": true,
             "properties": { "seq": seq, "at": time, "actor": { "type": "string" },
                             "role": reference("UserRole"), "command_id": uuid, "kind": { "type": "string" } } },
         "Ack": object(&["seq", "events"], json!({ "seq": { "type": "integer", "description": "the seq of the command's last event" },
@@ -262,8 +262,10 @@ fn components() -> Value {
         "FullIncident": object(&["log", "seq", "incident"], json!({ "log": uuid, "seq": seq,
             "incident": { "type": "object", "required": ["id", "title", "severity", "status"] } })),
         "TimelinePage": object(&["seq", "total", "from", "entries"], json!({ "seq": seq, "total": seq, "from": seq,
-            "entries": { "type": "array", "items": object(&["seq", "at", "actor"],
-                json!({ "seq": seq, "at": time, "actor": { "type": "string" } })) } })),
+            "entries": { "type": "array", "items": reference("TimelineEntry") } })),
+        "TimelineEntry": { "type": "object", "required": ["seq", "at", "actor", "kind"], "additionalProperties": true,
+            "description": "one line of an incident's timeline; `kind` decides the other fields, and a client keeps going past kinds it does not know",
+            "properties": { "seq": seq, "at": time, "actor": { "type": "string" }, "kind": { "type": "string" } } },
     });
     let pages: Value = json!({
         "Library": object(&["playbooks", "channels", "errors"], json!({
@@ -272,6 +274,7 @@ fn components() -> Value {
                 json!({ "kind": { "type": "string" }, "audience": reference("Audience") })) },
             "status_page_url": { "type": "string" },
             "components": { "type": "array", "items": { "type": "string" } },
+            "users": { "type": "array", "items": { "type": "string" }, "description": "the server's user names, sorted; empty: unknown" },
             "errors": { "type": "array", "items": { "type": "string" }, "description": "what failed to load, with file and line" } })),
     });
     let update = object(&["at", "text", "status"],
