@@ -185,7 +185,11 @@ fn each_kinds_fields_and_required_fields_match_what_the_server_reads() {
         let kind = intent.kind();
         let cmd = command_json(intent);
         let schema = component(&schema_name(kind));
-        let properties: BTreeSet<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        let properties: BTreeSet<&String> = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{kind}: no schema {} in the document", schema_name(kind)))
+            .keys()
+            .collect();
         let fields: BTreeSet<&String> = cmd.as_object().unwrap().keys().collect();
         assert_eq!(properties, fields, "{kind}: documented properties (left) against the type's fields (right)");
         let required: BTreeSet<&str> =
