@@ -159,7 +159,12 @@ fn every_command_a_client_may_send_validates_against_the_document() {
     let commands = validator(&json!({ "$ref": "#/components/schemas/Command" }));
     for intent in examples().iter().filter(|i| !i.is_internal()) {
         let cmd = command_json(intent);
-        assert_eq!(errors(&commands, &cmd), Vec::<String>::new(), "{} does not validate: {cmd}", intent.kind());
+        assert_eq!(
+            errors(&commands, &cmd),
+            Vec::<String>::new(),
+            "{} does not validate: {cmd}",
+            intent.kind()
+        );
         // The minimal form too: only the fields serde cannot do without.
         let schema = component(&schema_name(intent.kind()));
         let mut minimal = json!({});
@@ -167,8 +172,9 @@ fn every_command_a_client_may_send_validates_against_the_document() {
             let field = field.as_str().unwrap();
             minimal[field] = cmd[field].clone();
         }
-        serde_json::from_value::<Command>(minimal.clone())
-            .unwrap_or_else(|e| panic!("{}: the schema's required fields are not enough for serde: {e}", intent.kind()));
+        serde_json::from_value::<Command>(minimal.clone()).unwrap_or_else(|e| {
+            panic!("{}: the schema's required fields are not enough for serde: {e}", intent.kind())
+        });
         assert_eq!(errors(&commands, &minimal), Vec::<String>::new(), "{minimal}");
     }
     // The server's own records are refused from clients, and the document says so by not having them.
@@ -191,7 +197,10 @@ fn each_kinds_fields_and_required_fields_match_what_the_server_reads() {
             .keys()
             .collect();
         let fields: BTreeSet<&String> = cmd.as_object().unwrap().keys().collect();
-        assert_eq!(properties, fields, "{kind}: documented properties (left) against the type's fields (right)");
+        assert_eq!(
+            properties, fields,
+            "{kind}: documented properties (left) against the type's fields (right)"
+        );
         let required: BTreeSet<&str> =
             schema["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
         let one = validator(&schema);
@@ -212,8 +221,14 @@ fn each_kinds_fields_and_required_fields_match_what_the_server_reads() {
             }
             let mut wrong = cmd.clone();
             wrong[field] = json!({ "not": "this" });
-            assert!(serde_json::from_value::<Command>(wrong.clone()).is_err(), "{kind}.{field}: serde took an object");
-            assert!(!one.is_valid(&wrong), "{kind}.{field}: the document takes an object where serde does not");
+            assert!(
+                serde_json::from_value::<Command>(wrong.clone()).is_err(),
+                "{kind}.{field}: serde took an object"
+            );
+            assert!(
+                !one.is_valid(&wrong),
+                "{kind}.{field}: the document takes an object where serde does not"
+            );
         }
     }
 }
@@ -235,9 +250,9 @@ fn router_routes() -> BTreeSet<(String, String)> {
         let mut found = false;
         for method in ["get", "post", "put", "patch", "delete", "head", "options"] {
             let needle = format!("{method}(");
-            let calls = handlers.match_indices(&needle).filter(|(i, _)| {
-                *i == 0 || matches!(handlers.as_bytes()[i - 1], b' ' | b'.' | b'(' | b',')
-            });
+            let calls = handlers
+                .match_indices(&needle)
+                .filter(|(i, _)| *i == 0 || matches!(handlers.as_bytes()[i - 1], b' ' | b'.' | b'(' | b','));
             if calls.count() > 0 {
                 routes.insert((method.to_string(), path.to_string()));
                 found = true;
@@ -297,7 +312,9 @@ fn codes_in_sources() -> BTreeSet<String> {
                 protocol
                     .split_once(&decl)
                     .and_then(|(_, v)| v.split('"').next())
-                    .unwrap_or_else(|| panic!("{}: error code `{name}` is not a constant in protocol.rs", path.display()))
+                    .unwrap_or_else(|| {
+                        panic!("{}: error code `{name}` is not a constant in protocol.rs", path.display())
+                    })
                     .to_string()
             };
             codes.insert(code);
@@ -311,7 +328,10 @@ fn every_error_code_the_server_can_send_is_documented() {
     let documented: BTreeSet<String> = ERROR_CODES.iter().map(|(c, _, _)| c.to_string()).collect();
     let sent = codes_in_sources();
     let undocumented: Vec<_> = sent.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "error codes not in ERROR_CODES (src/server/openapi.rs): {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "error codes not in ERROR_CODES (src/server/openapi.rs): {undocumented:?}"
+    );
     let stale: Vec<_> = documented.difference(&sent).collect();
     assert!(stale.is_empty(), "ERROR_CODES lists codes no source sends: {stale:?}");
     let doc = document();
@@ -413,7 +433,8 @@ async fn a_live_server_answers_every_documented_operation_as_documented() {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let ct =
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let text = resp.text().await.unwrap();
         assert_eq!(status, 200, "GET {path}: {text}");
         let content = op["responses"]["200"]["content"].as_object().expect("a documented 200 body");
@@ -434,7 +455,12 @@ async fn a_live_server_answers_every_documented_operation_as_documented() {
         ("PUT", "/api/v1/commands", 405),
     ] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let resp = http.request(method.clone(), format!("{}{path}", server.url)).bearer_auth(&admin).send().await.unwrap();
+        let resp = http
+            .request(method.clone(), format!("{}{path}", server.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let body: Value = resp.json().await.unwrap();
         assert_eq!(status, want, "{method} {path}: {body}");

@@ -210,7 +210,10 @@ fn routes(name: &'static str, ctx: Ctx) -> Router {
     let health_up = || async { Json(json!({ "status": "UP" })) };
     match name {
         "search" => Router::new()
-            .route("/health", get(|| async { Json(json!({ "status": "UP", "indexed": catalog().map_or(0, <[_]>::len) })) }))
+            .route(
+                "/health",
+                get(|| async { Json(json!({ "status": "UP", "indexed": catalog().map_or(0, <[_]>::len) })) }),
+            )
             .route("/search", get(search)),
         "listing" => {
             Router::new().route("/health", get(needs_search)).route("/listing", get(listing)).with_state(ctx)

@@ -5,27 +5,39 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::model::comms::PublicStatus;
+use crate::model::incident::ComponentStatus;
 use crate::model::intent::{MAX_NAME, MAX_SERVICES, MAX_TEXT, MAX_TITLE};
 use crate::model::probe::Health;
-use crate::model::incident::ComponentStatus;
 use crate::model::{Audience, ClosureReason, Milestone, Role, Severity, Status, UserRole};
 
 /// The error codes in `{error, detail}` bodies, with their HTTP status and meaning. The drift
 /// test checks that every code the server's sources name is listed here.
 pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("bad_request", 400, "malformed JSON, an unknown command kind, a bad query parameter or header"),
-    ("ahead_of_log", 400, "`after` is past the log's head: this log was reset or replaced; reload the snapshot"),
+    (
+        "ahead_of_log",
+        400,
+        "`after` is past the log's head: this log was reset or replaced; reload the snapshot",
+    ),
     ("unauthorized", 401, "no bearer token, or an unknown one"),
     ("forbidden", 403, "the caller's role may not do this, or the kind is recorded by the server only"),
     ("not_found", 404, "no such endpoint"),
     ("unknown_incident", 404, "no such incident, or a private one the caller may not see"),
     ("unknown_component", 404, "no such status page component (only a commander or an admin adds new ones)"),
     ("method_not_allowed", 405, "the endpoint does not take that method"),
-    ("conflict", 409, "the command no longer applies to the current state (e.g. an invalid status transition)"),
+    (
+        "conflict",
+        409,
+        "the command no longer applies to the current state (e.g. an invalid status transition)",
+    ),
     ("too_large", 413, "a command body over 64 KiB"),
     ("invalid", 422, "a field's value can never be accepted; the detail names the field"),
     ("key_reused", 422, "the command id was already used for a different command"),
-    ("client_too_old", 426, "a warroom client (User-Agent warroom/<version>) older than this server supports"),
+    (
+        "client_too_old",
+        426,
+        "a warroom client (User-Agent warroom/<version>) older than this server supports",
+    ),
     ("too_many_streams", 429, "the user already holds [limits] streams_per_user event streams"),
     ("internal", 500, "a bug met deciding this command: refused, nothing written; not worth a retry"),
     ("unavailable", 503, "the event store cannot be written or read now"),
@@ -44,86 +56,149 @@ struct Kind {
 /// own records and are refused (403) from clients, so they are not offered here.
 fn kinds() -> Vec<Kind> {
     let incident = || reference("IncidentId");
-    let name = |what: &str| json!({ "type": "string", "minLength": 1, "maxLength": MAX_NAME, "description": what });
+    let name =
+        |what: &str| json!({ "type": "string", "minLength": 1, "maxLength": MAX_NAME, "description": what });
     let text = |max: usize| json!({ "type": "string", "minLength": 1, "maxLength": max });
     let k = |kind, summary, fields| Kind { kind, summary, fields };
     vec![
-        k("declare_incident", "declare a new incident; the server assigns its id (INC-n)", vec![
-            ("title", text(MAX_TITLE), true),
-            ("severity", reference("Severity"), true),
-            ("impact", json!({ "type": "string", "maxLength": MAX_TEXT }), false),
-            ("drill", json!({ "type": "boolean", "description": "an exercise: never published" }), false),
-            ("services", json!({ "type": "array", "maxItems": MAX_SERVICES,
-                "items": { "type": "string", "maxLength": MAX_NAME }, "description": "services (probe names) it is about" }), false),
-            ("private", json!({ "type": "boolean", "description": "only its members (declarer, role holders, people added with add_member) and admins see it; everyone else gets `redacted` placeholders" }), false),
-        ]),
-        k("add_member", "let a person see a private incident (its commander or an admin)", vec![
-            ("incident", incident(), true),
-            ("person", name("a user's name"), true),
-        ]),
-        k("remove_member", "stop a person seeing a private incident, unless they declared it or hold a role in it", vec![
-            ("incident", incident(), true),
-            ("person", name("a user's name"), true),
-        ]),
-        k("add_note", "add a note to the timeline", vec![
-            ("incident", incident(), true),
-            ("text", text(MAX_TEXT), true),
-        ]),
-        k("set_status", "move the incident along its lifecycle", vec![
-            ("incident", incident(), true),
-            ("status", reference("Status"), true),
-            ("reason", json!({ "type": "string", "maxLength": MAX_TEXT,
-                "description": "needed to reopen; a closure reason (ClosureReason) to close early" }), false),
-        ]),
-        k("set_severity", "change the severity", vec![
-            ("incident", incident(), true),
-            ("severity", reference("Severity"), true),
-        ]),
-        k("assign_role", "hand a response role to a person", vec![
-            ("incident", incident(), true),
-            ("role", reference("Role"), true),
-            ("person", name("a user's name"), true),
-        ]),
-        k("set_milestone", "record when something happened (e.g. when the fault really started)", vec![
-            ("incident", incident(), true),
-            ("milestone", reference("Milestone"), true),
-            ("time", json!({ "type": "string", "format": "date-time" }), true),
-        ]),
-        k("attach_playbook", "attach (or switch to) a playbook from the server's library", vec![
-            ("incident", incident(), true),
-            ("playbook", name("a playbook's name from GET /api/v1/library"), true),
-        ]),
-        k("tick_step", "mark a playbook step done", vec![
-            ("incident", incident(), true),
-            ("step", name("a step id of the attached playbook"), true),
-        ]),
-        k("untick_step", "mark a playbook step not done", vec![
-            ("incident", incident(), true),
-            ("step", name("a step id of the attached playbook"), true),
-        ]),
-        k("assign_step", "give a playbook step to a person", vec![
-            ("incident", incident(), true),
-            ("step", name("a step id of the attached playbook"), true),
-            ("person", name("a user's name"), true),
-        ]),
-        k("send_message", "send a message on one of the server's channels; delivery is recorded as it happens", vec![
-            ("incident", incident(), true),
-            ("channel", name("a channel's name from GET /api/v1/library"), true),
-            ("text", text(MAX_TEXT), true),
-            ("step", name("the comms step this message fulfils"), false),
-            ("status", json!({ "$ref": "#/components/schemas/PublicStatus",
-                "description": "the public status this update states; absent: the incident's when sent" }), false),
-        ]),
-        k("snooze_clock", "push an audience's next update back (logged)", vec![
-            ("incident", incident(), true),
-            ("audience", reference("Audience"), true),
-            ("minutes", json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX,
-                "description": "1 to 240; other values are refused (422)" }), true),
-        ]),
-        k("set_component", "override a status page component, or follow its probe again (null)", vec![
-            ("component", name("a component (probe) name"), true),
-            ("status", json!({ "oneOf": [reference("ComponentStatus"), { "type": "null" }] }), false),
-        ]),
+        k(
+            "declare_incident",
+            "declare a new incident; the server assigns its id (INC-n)",
+            vec![
+                ("title", text(MAX_TITLE), true),
+                ("severity", reference("Severity"), true),
+                ("impact", json!({ "type": "string", "maxLength": MAX_TEXT }), false),
+                ("drill", json!({ "type": "boolean", "description": "an exercise: never published" }), false),
+                (
+                    "services",
+                    json!({ "type": "array", "maxItems": MAX_SERVICES,
+                "items": { "type": "string", "maxLength": MAX_NAME }, "description": "services (probe names) it is about" }),
+                    false,
+                ),
+                (
+                    "private",
+                    json!({ "type": "boolean", "description": "only its members (declarer, role holders, people added with add_member) and admins see it; everyone else gets `redacted` placeholders" }),
+                    false,
+                ),
+            ],
+        ),
+        k(
+            "add_member",
+            "let a person see a private incident (its commander or an admin)",
+            vec![("incident", incident(), true), ("person", name("a user's name"), true)],
+        ),
+        k(
+            "remove_member",
+            "stop a person seeing a private incident, unless they declared it or hold a role in it",
+            vec![("incident", incident(), true), ("person", name("a user's name"), true)],
+        ),
+        k(
+            "add_note",
+            "add a note to the timeline",
+            vec![("incident", incident(), true), ("text", text(MAX_TEXT), true)],
+        ),
+        k(
+            "set_status",
+            "move the incident along its lifecycle",
+            vec![
+                ("incident", incident(), true),
+                ("status", reference("Status"), true),
+                (
+                    "reason",
+                    json!({ "type": "string", "maxLength": MAX_TEXT,
+                "description": "needed to reopen; a closure reason (ClosureReason) to close early" }),
+                    false,
+                ),
+            ],
+        ),
+        k(
+            "set_severity",
+            "change the severity",
+            vec![("incident", incident(), true), ("severity", reference("Severity"), true)],
+        ),
+        k(
+            "assign_role",
+            "hand a response role to a person",
+            vec![
+                ("incident", incident(), true),
+                ("role", reference("Role"), true),
+                ("person", name("a user's name"), true),
+            ],
+        ),
+        k(
+            "set_milestone",
+            "record when something happened (e.g. when the fault really started)",
+            vec![
+                ("incident", incident(), true),
+                ("milestone", reference("Milestone"), true),
+                ("time", json!({ "type": "string", "format": "date-time" }), true),
+            ],
+        ),
+        k(
+            "attach_playbook",
+            "attach (or switch to) a playbook from the server's library",
+            vec![
+                ("incident", incident(), true),
+                ("playbook", name("a playbook's name from GET /api/v1/library"), true),
+            ],
+        ),
+        k(
+            "tick_step",
+            "mark a playbook step done",
+            vec![("incident", incident(), true), ("step", name("a step id of the attached playbook"), true)],
+        ),
+        k(
+            "untick_step",
+            "mark a playbook step not done",
+            vec![("incident", incident(), true), ("step", name("a step id of the attached playbook"), true)],
+        ),
+        k(
+            "assign_step",
+            "give a playbook step to a person",
+            vec![
+                ("incident", incident(), true),
+                ("step", name("a step id of the attached playbook"), true),
+                ("person", name("a user's name"), true),
+            ],
+        ),
+        k(
+            "send_message",
+            "send a message on one of the server's channels; delivery is recorded as it happens",
+            vec![
+                ("incident", incident(), true),
+                ("channel", name("a channel's name from GET /api/v1/library"), true),
+                ("text", text(MAX_TEXT), true),
+                ("step", name("the comms step this message fulfils"), false),
+                (
+                    "status",
+                    json!({ "$ref": "#/components/schemas/PublicStatus",
+                "description": "the public status this update states; absent: the incident's when sent" }),
+                    false,
+                ),
+            ],
+        ),
+        k(
+            "snooze_clock",
+            "push an audience's next update back (logged)",
+            vec![
+                ("incident", incident(), true),
+                ("audience", reference("Audience"), true),
+                (
+                    "minutes",
+                    json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX,
+                "description": "1 to 240; other values are refused (422)" }),
+                    true,
+                ),
+            ],
+        ),
+        k(
+            "set_component",
+            "override a status page component, or follow its probe again (null)",
+            vec![
+                ("component", name("a component (probe) name"), true),
+                ("status", json!({ "oneOf": [reference("ComponentStatus"), { "type": "null" }] }), false),
+            ],
+        ),
     ]
 }
 
@@ -149,8 +224,11 @@ fn spelled<T: Serialize>(all: &[T], description: &str) -> Value {
 
 fn command_schema(k: &Kind) -> Value {
     let mut properties = Map::new();
-    properties.insert("id".into(), json!({ "type": "string", "format": "uuid",
-        "description": "idempotency key chosen by the client: a replayed id returns the original answer" }));
+    properties.insert(
+        "id".into(),
+        json!({ "type": "string", "format": "uuid",
+        "description": "idempotency key chosen by the client: a replayed id returns the original answer" }),
+    );
     properties.insert("kind".into(), json!({ "type": "string", "enum": [k.kind] }));
     let mut required = vec![json!("id"), json!("kind")];
     for (name, schema, needed) in &k.fields {
@@ -277,11 +355,16 @@ fn components() -> Value {
             "users": { "type": "array", "items": { "type": "string" }, "description": "the server's user names, sorted; empty: unknown" },
             "errors": { "type": "array", "items": { "type": "string" }, "description": "what failed to load, with file and line" } })),
     });
-    let update = object(&["at", "text", "status"],
-        json!({ "at": time, "text": { "type": "string" }, "status": reference("PublicStatus") }));
-    let public_incident = object(&["id", "status", "updates"], json!({
+    let update = object(
+        &["at", "text", "status"],
+        json!({ "at": time, "text": { "type": "string" }, "status": reference("PublicStatus") }),
+    );
+    let public_incident = object(
+        &["id", "status", "updates"],
+        json!({
         "id": { "type": "string" }, "status": reference("PublicStatus"),
-        "updates": { "type": "array", "items": update } }));
+        "updates": { "type": "array", "items": update } }),
+    );
     let status_page = json!({
         "StatusPage": object(&["updated", "components", "incidents"], json!({ "updated": time,
             "components": { "type": "array", "items": object(&["name", "status", "manual"], json!({
@@ -303,7 +386,10 @@ fn paths() -> Value {
     let limit = |max: u64| json!({ "type": "integer", "minimum": 1, "maximum": max });
     let count = json!({ "type": "integer", "minimum": 0 });
     let mut post_responses = error_responses(&[400, 401, 403, 404, 409, 413, 422, 426, 500, 503]);
-    post_responses.insert("200".into(), ok_json("durable; a replayed id returns the original answer", reference("Ack")));
+    post_responses.insert(
+        "200".into(),
+        ok_json("durable; a replayed id returns the original answer", reference("Ack")),
+    );
     let mut healthz = Map::new();
     healthz.insert("200".into(), ok_json("commands can be written", reference("Health200")));
     healthz.insert("503".into(), ok_json("commands cannot be written now, and why", reference("Health503")));
