@@ -384,7 +384,8 @@ fn components() -> Value {
 fn paths() -> Value {
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": reference("IncidentId") });
     let limit = |max: u64| json!({ "type": "integer", "minimum": 1, "maximum": max });
-    let count = json!({ "type": "integer", "minimum": 0 });
+    // Query numbers are read as u64: anything larger is a 400.
+    let count = json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX });
     let mut post_responses = error_responses(&[400, 401, 403, 404, 409, 413, 422, 426, 500, 503]);
     post_responses.insert(
         "200".into(),
@@ -405,8 +406,10 @@ fn paths() -> Value {
         "/api/v1/incidents": authed_get(
             "incident summaries, open first, worst first, oldest first",
             json!([
-                query("status", json!({ "type": "string", "enum": ["open", "closed", "all"] }), "default open"),
-                query("severity", json!({ "type": "string" }), "comma-separated, e.g. sev1,sev2"),
+                query("status", json!({ "type": "string", "enum": ["open", "closed", "all"] }), "default all"),
+                query("severity",
+                    json!({ "type": "string", "pattern": "^\\s*(SEV|sev|Sev)?[1-5]\\s*(,\\s*(SEV|sev|Sev)?[1-5]\\s*)*$" }),
+                    "comma-separated, e.g. sev1,sev2"),
                 query("drill", json!({ "type": "boolean" }), "only drills (true) or only real incidents (false)"),
                 query("service", json!({ "type": "string" }), "only incidents about this service"),
                 query("q", json!({ "type": "string" }), "words that must all appear in the title, any case"),
