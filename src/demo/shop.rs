@@ -21,19 +21,28 @@ use serde_json::json;
 
 pub const SERVICES: [&str; 5] = ["search", "product-page", "listing", "payment", "stock"];
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Product {
     id: u32,
-    name: &'static str,
+    name: String,
     price_cents: u64,
 }
 
-const CATALOG: [Product; 4] = [
-    Product { id: 1, name: "Espresso machine", price_cents: 24_900 },
-    Product { id: 2, name: "Coffee grinder", price_cents: 8_900 },
-    Product { id: 3, name: "Milk jug", price_cents: 1_450 },
-    Product { id: 4, name: "Beans, 1 kg", price_cents: 2_200 },
-];
+/// The shop's products, kept in `assets/` with the other data the program shows.
+const CATALOG_JSON: &str = include_str!("../../assets/demo-shop/catalog.json");
+
+/// The catalogue, read once. [`Shop::start`] refuses to start on a broken one, so the
+/// handlers (which run only after it) can take it as read.
+fn catalog() -> Result<&'static [Product], String> {
+    static CATALOG: std::sync::OnceLock<Result<Vec<Product>, String>> = std::sync::OnceLock::new();
+    CATALOG
+        .get_or_init(|| {
+            serde_json::from_str(CATALOG_JSON).map_err(|e| format!("assets/demo-shop/catalog.json: {e}"))
+        })
+        .as_deref()
+        .map_err(Clone::clone)
+}
 
 struct Service {
     name: &'static str,
@@ -63,6 +72,7 @@ struct Ctx {
 impl Shop {
     /// Starts every service and the admin endpoint on free loopback ports.
     pub async fn start() -> color_eyre::Result<Arc<Shop>> {
+        catalog().map_err(|e| eyre!(e))?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
         let mut services = BTreeMap::new();
         for name in SERVICES {
@@ -200,7 +210,10 @@ fn routes(name: &'static str, ctx: Ctx) -> Router {
     let health_up = || async { Json(json!({ "status": "UP" })) };
     match name {
         "search" => Router::new()
-            .route("/health", get(|| async { Json(json!({ "status": "UP", "indexed": CATALOG.len() })) }))
+            .route(
+                "/health",
+                get(|| async { Json(json!({ "status": "UP", "indexed": catalog().map_or(0, <[_]>::len) })) }),
+            )
             .route("/search", get(search)),
         "listing" => {
             Router::new().route("/health", get(needs_search)).route("/listing", get(listing)).with_state(ctx)
@@ -226,7 +239,8 @@ struct SearchQuery {
 }
 
 async fn search(Query(q): Query<SearchQuery>) -> Json<serde_json::Value> {
-    let hits: Vec<&Product> = CATALOG
+    let hits: Vec<&Product> = catalog()
+        .unwrap_or_default()
         .iter()
         .filter(|p| {
             q.q.is_empty() || p.name.to_lowercase().contains(&q.q.to_lowercase()) || p.id.to_string() == q.q
@@ -325,5 +339,18 @@ async fn slow(State(shop): ShopRef, headers: HeaderMap, Path((name, ms)): Path<(
     match shop.set_latency(&name, ms.min(60_000)) {
         Ok(()) => Json(json!({ "service": name, "latency_ms": ms })).into_response(),
         Err(e) => (StatusCode::NOT_FOUND, Json(json!({ "error": e.to_string() }))).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_in_assets_reads_with_unique_ids() {
+        let products = catalog().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!products.is_empty());
+        let ids: std::collections::BTreeSet<u32> = products.iter().map(|p| p.id).collect();
+        assert_eq!(ids.len(), products.len(), "product ids repeat");
     }
 }

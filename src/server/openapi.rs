@@ -1,149 +1,458 @@
-//! The API described as OpenAPI 3, served at `/api/v1/openapi.json`.
+//! The API described as OpenAPI 3.1, served at `/api/v1/openapi.json`: every route, every
+//! command kind as its own schema, every error shape. `tests/openapi.rs` holds it to the types.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::model::comms::PublicStatus;
+use crate::model::incident::ComponentStatus;
+use crate::model::intent::{MAX_NAME, MAX_SERVICES, MAX_TEXT, MAX_TITLE};
+use crate::model::probe::Health;
+use crate::model::{Audience, ClosureReason, Milestone, Role, Severity, Status, UserRole};
+
+/// The error codes in `{error, detail}` bodies, with their HTTP status and meaning. The drift
+/// test checks that every code the server's sources name is listed here.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("bad_request", 400, "malformed JSON, an unknown command kind, a bad query parameter or header"),
+    (
+        "ahead_of_log",
+        400,
+        "`after` is past the log's head: this log was reset or replaced; reload the snapshot",
+    ),
+    ("unauthorized", 401, "no bearer token, or an unknown one"),
+    ("forbidden", 403, "the caller's role may not do this, or the kind is recorded by the server only"),
+    ("not_found", 404, "no such endpoint"),
+    ("unknown_incident", 404, "no such incident, or a private one the caller may not see"),
+    ("unknown_component", 404, "no such status page component (only a commander or an admin adds new ones)"),
+    ("method_not_allowed", 405, "the endpoint does not take that method"),
+    (
+        "conflict",
+        409,
+        "the command no longer applies to the current state (e.g. an invalid status transition)",
+    ),
+    ("too_large", 413, "a command body over 64 KiB"),
+    ("invalid", 422, "a field's value can never be accepted; the detail names the field"),
+    ("key_reused", 422, "the command id was already used for a different command"),
+    (
+        "client_too_old",
+        426,
+        "a warroom client (User-Agent warroom/<version>) older than this server supports",
+    ),
+    ("too_many_streams", 429, "the user already holds [limits] streams_per_user event streams"),
+    ("internal", 500, "a bug met deciding this command: refused, nothing written; not worth a retry"),
+    ("unavailable", 503, "the event store cannot be written or read now"),
+    ("too_many_connections", 503, "the server is at its connection cap"),
+];
+
+/// One client command kind: its `kind`, what it does, and its fields beside `id` and `kind`
+/// as (name, schema, required).
+struct Kind {
+    kind: &'static str,
+    summary: &'static str,
+    fields: Vec<(&'static str, Value, bool)>,
+}
+
+/// The command kinds a client may send. `record_probe` and `record_delivery` are the server's
+/// own records and are refused (403) from clients, so they are not offered here.
+fn kinds() -> Vec<Kind> {
+    let incident = || reference("IncidentId");
+    let name =
+        |what: &str| json!({ "type": "string", "minLength": 1, "maxLength": MAX_NAME, "description": what });
+    let text = |max: usize| json!({ "type": "string", "minLength": 1, "maxLength": max });
+    let k = |kind, summary, fields| Kind { kind, summary, fields };
+    vec![
+        k(
+            "declare_incident",
+            "declare a new incident; the server assigns its id (INC-n)",
+            vec![
+                ("title", text(MAX_TITLE), true),
+                ("severity", reference("Severity"), true),
+                ("impact", json!({ "type": "string", "maxLength": MAX_TEXT }), false),
+                ("drill", json!({ "type": "boolean", "description": "an exercise: never published" }), false),
+                (
+                    "services",
+                    json!({ "type": "array", "maxItems": MAX_SERVICES,
+                "items": { "type": "string", "maxLength": MAX_NAME }, "description": "services (probe names) it is about" }),
+                    false,
+                ),
+                (
+                    "private",
+                    json!({ "type": "boolean", "description": "only its members (declarer, role holders, people added with add_member) and admins see it; everyone else gets `redacted` placeholders" }),
+                    false,
+                ),
+            ],
+        ),
+        k(
+            "add_member",
+            "let a person see a private incident (its commander or an admin)",
+            vec![("incident", incident(), true), ("person", name("a user's name"), true)],
+        ),
+        k(
+            "remove_member",
+            "stop a person seeing a private incident, unless they declared it or hold a role in it",
+            vec![("incident", incident(), true), ("person", name("a user's name"), true)],
+        ),
+        k(
+            "add_note",
+            "add a note to the timeline",
+            vec![("incident", incident(), true), ("text", text(MAX_TEXT), true)],
+        ),
+        k(
+            "set_status",
+            "move the incident along its lifecycle",
+            vec![
+                ("incident", incident(), true),
+                ("status", reference("Status"), true),
+                (
+                    "reason",
+                    json!({ "type": "string", "maxLength": MAX_TEXT,
+                "description": "needed to reopen; a closure reason (ClosureReason) to close early" }),
+                    false,
+                ),
+            ],
+        ),
+        k(
+            "set_severity",
+            "change the severity",
+            vec![("incident", incident(), true), ("severity", reference("Severity"), true)],
+        ),
+        k(
+            "assign_role",
+            "hand a response role to a person",
+            vec![
+                ("incident", incident(), true),
+                ("role", reference("Role"), true),
+                ("person", name("a user's name"), true),
+            ],
+        ),
+        k(
+            "set_milestone",
+            "record when something happened (e.g. when the fault really started)",
+            vec![
+                ("incident", incident(), true),
+                ("milestone", reference("Milestone"), true),
+                ("time", json!({ "type": "string", "format": "date-time" }), true),
+            ],
+        ),
+        k(
+            "attach_playbook",
+            "attach (or switch to) a playbook from the server's library",
+            vec![
+                ("incident", incident(), true),
+                ("playbook", name("a playbook's name from GET /api/v1/library"), true),
+            ],
+        ),
+        k(
+            "tick_step",
+            "mark a playbook step done",
+            vec![("incident", incident(), true), ("step", name("a step id of the attached playbook"), true)],
+        ),
+        k(
+            "untick_step",
+            "mark a playbook step not done",
+            vec![("incident", incident(), true), ("step", name("a step id of the attached playbook"), true)],
+        ),
+        k(
+            "assign_step",
+            "give a playbook step to a person",
+            vec![
+                ("incident", incident(), true),
+                ("step", name("a step id of the attached playbook"), true),
+                ("person", name("a user's name"), true),
+            ],
+        ),
+        k(
+            "send_message",
+            "send a message on one of the server's channels; delivery is recorded as it happens",
+            vec![
+                ("incident", incident(), true),
+                ("channel", name("a channel's name from GET /api/v1/library"), true),
+                ("text", text(MAX_TEXT), true),
+                ("step", name("the comms step this message fulfils"), false),
+                (
+                    "status",
+                    json!({ "$ref": "#/components/schemas/PublicStatus",
+                "description": "the public status this update states; absent: the incident's when sent" }),
+                    false,
+                ),
+            ],
+        ),
+        k(
+            "snooze_clock",
+            "push an audience's next update back (logged)",
+            vec![
+                ("incident", incident(), true),
+                ("audience", reference("Audience"), true),
+                (
+                    "minutes",
+                    json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX,
+                "description": "1 to 240; other values are refused (422)" }),
+                    true,
+                ),
+            ],
+        ),
+        k(
+            "set_component",
+            "override a status page component, or follow its probe again (null)",
+            vec![
+                ("component", name("a component (probe) name"), true),
+                ("status", json!({ "oneOf": [reference("ComponentStatus"), { "type": "null" }] }), false),
+            ],
+        ),
+    ]
+}
+
+/// `AddNote` from `add_note`: the component name of a command kind's schema.
+pub fn schema_name(kind: &str) -> String {
+    kind.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// A string enum of a model type's serde spellings, so the lists cannot fall behind the types.
+fn spelled<T: Serialize>(all: &[T], description: &str) -> Value {
+    let names: Vec<Value> = all.iter().filter_map(|v| serde_json::to_value(v).ok()).collect();
+    json!({ "type": "string", "enum": names, "description": description })
+}
+
+fn command_schema(k: &Kind) -> Value {
+    let mut properties = Map::new();
+    properties.insert(
+        "id".into(),
+        json!({ "type": "string", "format": "uuid",
+        "description": "idempotency key chosen by the client: a replayed id returns the original answer" }),
+    );
+    properties.insert("kind".into(), json!({ "type": "string", "enum": [k.kind] }));
+    let mut required = vec![json!("id"), json!("kind")];
+    for (name, schema, needed) in &k.fields {
+        properties.insert(name.to_string(), schema.clone());
+        if *needed {
+            required.push(json!(name));
+        }
+    }
+    json!({ "type": "object", "description": k.summary, "required": required, "properties": properties })
+}
+
+fn error_responses(codes: &[u16]) -> Map<String, Value> {
+    let mut m = Map::new();
+    for code in codes {
+        let what: Vec<String> = ERROR_CODES
+            .iter()
+            .filter(|(_, status, _)| status == code)
+            .map(|(name, _, what)| format!("`{name}`: {what}"))
+            .collect();
+        m.insert(
+            code.to_string(),
+            json!({ "description": what.join("; "),
+                    "content": { "application/json": { "schema": reference("Error") } } }),
+        );
+    }
+    m
+}
+
+/// A GET that needs a token: its summary, parameters, 200 schema and the errors it can give
+/// besides those of every authenticated request.
+fn authed_get(summary: &str, parameters: Value, ok: Value, extra_errors: &[u16]) -> Value {
+    let mut codes = vec![401, 426, 503];
+    codes.extend_from_slice(extra_errors);
+    let mut responses = error_responses(&codes);
+    responses.insert("200".into(), ok);
+    json!({ "get": { "summary": summary, "parameters": parameters, "responses": responses } })
+}
+
+fn ok_json(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+fn query(name: &str, schema: Value, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "schema": schema, "description": description })
+}
+
+fn components() -> Value {
+    let kinds = kinds();
+    let mut schemas = Map::new();
+    let mut mapping = Map::new();
+    let mut one_of = Vec::new();
+    for k in &kinds {
+        let name = schema_name(k.kind);
+        mapping.insert(k.kind.into(), json!(format!("#/components/schemas/{name}")));
+        one_of.push(reference(&name));
+        schemas.insert(name, command_schema(k));
+    }
+    let codes: Vec<String> =
+        ERROR_CODES.iter().map(|(name, status, what)| format!("- `{name}` ({status}): {what}")).collect();
+    let seq = json!({ "type": "integer", "minimum": 0 });
+    let time = json!({ "type": "string", "format": "date-time" });
+    let uuid = json!({ "type": "string", "format": "uuid" });
+    let more: Value = json!({
+        "Command": { "description": "one intent with its idempotency key; `kind` says which",
+                     "oneOf": one_of,
+                     "discriminator": { "propertyName": "kind", "mapping": mapping } },
+        "Error": { "type": "object", "required": ["error", "detail"],
+                   "description": format!("every 4xx/5xx body (but /healthz's 503). `error` is one of:\n{}", codes.join("\n")),
+                   "properties": { "error": { "type": "string" }, "detail": { "type": "string" } } },
+        "IncidentId": { "type": "string", "pattern": "^INC-[1-9][0-9]{0,17}$", "examples": ["INC-7"] },
+        "Severity": spelled(&Severity::ALL, "SEV1 is the worst; SEV2 and above is a major incident"),
+        "Status": spelled(Status::ALL, "the incident lifecycle, in order"),
+        "ClosureReason": spelled(ClosureReason::ALL, "why an incident was closed early"),
+        "Role": spelled(Role::ALL, "a response role held by a person"),
+        "Milestone": spelled(Milestone::ALL, "points in time the response metrics derive from"),
+        "Audience": spelled(Audience::ALL, "who a message reaches; each has its own clock"),
+        "PublicStatus": spelled(PublicStatus::ALL, "the status page's incident status"),
+        "ComponentStatus": spelled(ComponentStatus::ALL, "a status page component's status"),
+        "Health": spelled(Health::ALL, "a service's health as the room sees it"),
+        "UserRole": spelled(UserRole::ALL, "a user's role on the server, from its config"),
+        "Event": {
+            "description": "a fact the server ordered. `kind` names the fact and decides the other fields; a client must keep going past kinds it does not know, and `redacted` stands in for an event the caller may not see",
+            "type": "object", "required": ["seq", "kind"], "additionalProperties": true,
+            "properties": { "seq": seq, "at": time, "actor": { "type": "string" },
+                            "role": reference("UserRole"), "command_id": uuid, "kind": { "type": "string" } } },
+        "Ack": object(&["seq", "events"], json!({ "seq": { "type": "integer", "description": "the seq of the command's last event" },
+            "events": { "type": "array", "items": reference("Event") } })),
+        "EventPage": object(&["events", "head"], json!({ "events": { "type": "array", "items": reference("Event") }, "head": seq })),
+        "Whoami": object(&["name", "role"], json!({ "name": { "type": "string" }, "role": reference("UserRole") })),
+        "Health200": object(&["status", "seq"], json!({ "status": { "enum": ["ok"] }, "seq": seq })),
+        "Health503": object(&["status", "detail", "seq"], json!({ "status": { "enum": ["unavailable"] },
+            "detail": { "type": "string", "description": "why commands cannot be written" }, "seq": seq })),
+        "Snapshot": object(&["log", "seq", "state", "probes"], json!({ "log": uuid, "seq": seq,
+            "state": { "type": "object", "description": "the fold of the log, filtered for the caller" },
+            "probes": { "type": "array", "items": { "type": "object", "required": ["name", "kind", "target", "samples"] } } })),
+        "IncidentSummary": object(
+            &["id", "title", "severity", "status", "declared_by", "declared_at", "updated_at", "impact", "timeline_len"],
+            json!({ "id": reference("IncidentId"), "title": { "type": "string" }, "severity": reference("Severity"),
+                    "status": reference("Status"), "drill": { "type": "boolean" }, "private": { "type": "boolean" },
+                    "commander": { "type": "string" }, "declared_by": { "type": "string" }, "declared_at": time,
+                    "updated_at": time, "impact": { "type": "string" }, "closure": reference("ClosureReason"),
+                    "services": { "type": "array", "items": { "type": "string" } }, "timeline_len": seq })),
+        "IncidentPage": object(&["log", "seq", "total", "offset", "incidents"], json!({ "log": uuid, "seq": seq,
+            "total": seq, "offset": seq, "incidents": { "type": "array", "items": reference("IncidentSummary") } })),
+        "FullIncident": object(&["log", "seq", "incident"], json!({ "log": uuid, "seq": seq,
+            "incident": { "type": "object", "required": ["id", "title", "severity", "status"] } })),
+        "TimelinePage": object(&["seq", "total", "from", "entries"], json!({ "seq": seq, "total": seq, "from": seq,
+            "entries": { "type": "array", "items": reference("TimelineEntry") } })),
+        "TimelineEntry": { "type": "object", "required": ["seq", "at", "actor", "kind"], "additionalProperties": true,
+            "description": "one line of an incident's timeline; `kind` decides the other fields, and a client keeps going past kinds it does not know",
+            "properties": { "seq": seq, "at": time, "actor": { "type": "string" }, "kind": { "type": "string" } } },
+    });
+    let pages: Value = json!({
+        "Library": object(&["playbooks", "channels", "errors"], json!({
+            "playbooks": { "type": "array", "items": { "type": "object" } },
+            "channels": { "type": "object", "additionalProperties": object(&["kind", "audience"],
+                json!({ "kind": { "type": "string" }, "audience": reference("Audience") })) },
+            "status_page_url": { "type": "string" },
+            "components": { "type": "array", "items": { "type": "string" } },
+            "users": { "type": "array", "items": { "type": "string" }, "description": "the server's user names, sorted; empty: unknown" },
+            "errors": { "type": "array", "items": { "type": "string" }, "description": "what failed to load, with file and line" } })),
+    });
+    let update = object(
+        &["at", "text", "status"],
+        json!({ "at": time, "text": { "type": "string" }, "status": reference("PublicStatus") }),
+    );
+    let public_incident = object(
+        &["id", "status", "updates"],
+        json!({
+        "id": { "type": "string" }, "status": reference("PublicStatus"),
+        "updates": { "type": "array", "items": update } }),
+    );
+    let status_page = json!({
+        "StatusPage": object(&["updated", "components", "incidents"], json!({ "updated": time,
+            "components": { "type": "array", "items": object(&["name", "status", "manual"], json!({
+                "name": { "type": "string" },
+                "status": { "oneOf": [reference("ComponentStatus"), { "enum": ["unknown"] }] },
+                "manual": { "type": "boolean" } })) },
+            "incidents": { "type": "array", "items": public_incident } })),
+    });
+    for part in [more, pages, status_page] {
+        if let Value::Object(part) = part {
+            schemas.extend(part);
+        }
+    }
+    json!({ "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }, "schemas": schemas })
+}
+
+fn paths() -> Value {
+    let id = json!({ "name": "id", "in": "path", "required": true, "schema": reference("IncidentId") });
+    let limit = |max: u64| json!({ "type": "integer", "minimum": 1, "maximum": max });
+    // Query numbers are read as u64: anything larger is a 400.
+    let count = json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX });
+    let mut post_responses = error_responses(&[400, 401, 403, 404, 409, 413, 422, 426, 500, 503]);
+    post_responses.insert(
+        "200".into(),
+        ok_json("durable; a replayed id returns the original answer", reference("Ack")),
+    );
+    let mut healthz = Map::new();
+    healthz.insert("200".into(), ok_json("commands can be written", reference("Health200")));
+    healthz.insert("503".into(), ok_json("commands cannot be written now, and why", reference("Health503")));
+    json!({
+        "/healthz": { "get": { "summary": "whether commands can be written now (for load balancers)",
+                               "security": [], "responses": healthz } },
+        "/api/v1/commands": { "post": {
+            "summary": "submit one command",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": reference("Command") } } },
+            "responses": post_responses } },
+        "/api/v1/state": authed_get("the snapshot, filtered for the caller, with probes' recent samples", json!([]),
+            ok_json("snapshot", reference("Snapshot")), &[]),
+        "/api/v1/incidents": authed_get(
+            "incident summaries, open first, worst first, oldest first",
+            json!([
+                query("status", json!({ "type": "string", "enum": ["open", "closed", "all"] }), "default all"),
+                query("severity",
+                    json!({ "type": "string", "pattern": "^\\s*(SEV|sev|Sev)?[1-5]\\s*(,\\s*(SEV|sev|Sev)?[1-5]\\s*)*$" }),
+                    "comma-separated, e.g. sev1,sev2"),
+                query("drill", json!({ "type": "boolean" }), "only drills (true) or only real incidents (false)"),
+                query("service", json!({ "type": "string" }), "only incidents about this service"),
+                query("q", json!({ "type": "string" }), "words that must all appear in the title, any case"),
+                query("offset", count.clone(), "summaries to skip"),
+                query("limit", limit(crate::server::incidents::MAX_LIMIT as u64), "page size"),
+            ]),
+            ok_json("a page of summaries", reference("IncidentPage")), &[400]),
+        "/api/v1/incidents/{id}": authed_get("the incident in full as of `seq`, however long ago it closed",
+            json!([id]), ok_json("the full incident", reference("FullIncident")), &[400, 404]),
+        "/api/v1/incidents/{id}/timeline": authed_get("timeline entries from..from+limit",
+            json!([id, query("from", count.clone(), "the first entry's index"),
+                   query("limit", limit(crate::server::incidents::MAX_ENTRIES), "entries at most")]),
+            ok_json("a page of entries", reference("TimelinePage")), &[400, 404]),
+        "/api/v1/events": authed_get("events with seq > after, in order, and the log's head",
+            json!([query("after", count.clone(), "the last seq the caller has"),
+                   query("limit", limit(super::api::MAX_PAGE as u64), "events at most")]),
+            ok_json("a page of events", reference("EventPage")), &[400]),
+        "/api/v1/stream": authed_get(
+            "Server-Sent Events: `id` = seq, `event` = kind, `data` = event JSON; `hello` first, `resync` when the client must reload the snapshot; comments as heartbeats",
+            json!([{ "name": "Last-Event-ID", "in": "header", "schema": count.clone(), "description": "resume after this seq" },
+                   query("after", count, "resume after this seq")]),
+            json!({ "description": "an endless event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } }),
+            &[400, 429]),
+        "/api/v1/whoami": authed_get("who the bearer token belongs to", json!([]),
+            ok_json("the caller", reference("Whoami")), &[]),
+        "/api/v1/library": authed_get("the server's playbooks, channels and status page components, and what failed to load",
+            json!([]), ok_json("the library", reference("Library")), &[]),
+        "/api/v1/openapi.json": authed_get("this document", json!([]),
+            ok_json("OpenAPI 3.1", json!({ "type": "object" })), &[]),
+        "/status": { "get": { "summary": "the public status page (HTML, no JavaScript)", "security": [],
+            "responses": { "200": { "description": "the page", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
+        "/status.json": { "get": { "summary": "the public status page's content", "security": [],
+            "responses": { "200": ok_json("what was published, and each component's status", reference("StatusPage")) } } },
+    })
+}
 
 pub fn document() -> Value {
-    let error = json!({ "$ref": "#/components/schemas/Error" });
-    let errors = |codes: &[(&str, &str)]| -> Value {
-        let mut m = serde_json::Map::new();
-        for (code, what) in codes {
-            m.insert(
-                code.to_string(),
-                json!({ "description": what, "content": { "application/json": { "schema": error } } }),
-            );
-        }
-        Value::Object(m)
-    };
-    let mut command_responses = errors(&[
-        ("400", "malformed JSON or unknown command kind"),
-        ("401", "no or unknown bearer token"),
-        ("403", "the caller's role may not do this"),
-        ("404", "unknown incident (unknown_incident) or status page component (unknown_component)"),
-        ("409", "the command no longer applies (e.g. invalid status transition)"),
-        ("413", "body over 64 KiB"),
-        ("422", "invalid field, or the id was used for a different command"),
-        ("426", "a warroom client (User-Agent warroom/<version>) older than this server supports (client_too_old)"),
-        ("500", "a bug met deciding this command (internal): refused, nothing written; not worth a retry"),
-        (
-            "503",
-            "the event store is unavailable, or the server is at its connection cap (too_many_connections)",
-        ),
-    ]);
-    command_responses["200"] = json!({
-        "description": "durable; a replayed id returns the original answer",
-        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Ack" } } }
-    });
-    let auth_errors = errors(&[
-        ("401", "no or unknown bearer token"),
-        ("426", "a warroom client (User-Agent warroom/<version>) older than this server supports (client_too_old)"),
-        ("400", "bad query, or `after` past the log's head (ahead_of_log: reload the snapshot)"),
-    ]);
-    let mut stream_errors = auth_errors.clone();
-    stream_errors["429"] = json!({ "description": "the user already holds [limits] streams_per_user streams (too_many_streams)",
-                                   "content": { "application/json": { "schema": error } } });
-    let with = |mut base: Value, ok: Value| {
-        base["200"] = ok;
-        base
-    };
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": { "title": "warroom", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Event-sourced war room: commands in, ordered events out." },
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": {
-                "Error": { "type": "object", "required": ["error", "detail"],
-                           "properties": { "error": { "type": "string" }, "detail": { "type": "string" } } },
-                "Command": {
-                    "type": "object", "required": ["id", "kind"],
-                    "properties": {
-                        "id": { "type": "string", "format": "uuid", "description": "idempotency key" },
-                        "kind": { "type": "string", "enum": ["declare_incident", "add_note", "set_status",
-                                  "set_severity", "assign_role", "set_milestone", "add_member", "remove_member"] },
-                        "incident": { "type": "string", "example": "INC-1" },
-                        "title": { "type": "string" }, "impact": { "type": "string" }, "drill": { "type": "boolean" },
-                        "private": { "type": "boolean", "description": "declare_incident: only its members (declarer, role holders, people added with add_member) and admins see it; everyone else gets `redacted` placeholders" },
-                        "severity": { "type": "string", "enum": ["SEV1", "SEV2", "SEV3", "SEV4", "SEV5"] },
-                        "status": { "type": "string", "enum": ["declared", "investigating", "mitigating",
-                                    "mitigated", "postmortem", "closed"] },
-                        "reason": { "type": "string", "description": "needed to reopen; a closure reason (resolved, duplicate, false_positive, cancelled) to close early" },
-                        "text": { "type": "string" },
-                        "role": { "type": "string", "enum": ["incident_commander", "deputy", "scribe",
-                                  "subject_matter_expert", "customer_liaison", "internal_liaison"] },
-                        "person": { "type": "string" },
-                        "milestone": { "type": "string", "enum": ["started", "detected", "declared",
-                                       "acknowledged", "mitigated", "recovered", "resolved"] },
-                        "time": { "type": "string", "format": "date-time" }
-                    }
-                },
-                "Event": {
-                    "type": "object", "required": ["seq", "at", "actor", "role", "command_id", "kind"],
-                    "properties": {
-                        "seq": { "type": "integer" }, "at": { "type": "string", "format": "date-time" },
-                        "actor": { "type": "string" }, "role": { "type": "string" },
-                        "command_id": { "type": "string", "format": "uuid" }, "kind": { "type": "string" }
-                    },
-                    "additionalProperties": true
-                },
-                "Ack": { "type": "object", "required": ["seq", "events"],
-                         "properties": { "seq": { "type": "integer" },
-                                         "events": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } } } }
-            }
-        },
+                  "description": "Event-sourced war room: commands in, ordered events out. Every refusal is `{error, detail}` (schema Error)." },
+        "components": components(),
         "security": [{ "bearer": [] }],
-        "paths": {
-            "/healthz": { "get": { "summary": "whether commands can be written now", "security": [],
-                "responses": { "200": { "description": "`{status: ok, seq}`" },
-                               "503": { "description": "`{status: unavailable, detail, seq}`: why writes are impossible" } } } },
-            "/api/v1/commands": { "post": {
-                "summary": "submit one command",
-                "requestBody": { "required": true, "content": { "application/json": {
-                    "schema": { "$ref": "#/components/schemas/Command" } } } },
-                "responses": command_responses } },
-            "/api/v1/state": { "get": { "summary": "snapshot `{seq, state}`",
-                "responses": with(auth_errors.clone(), json!({ "description": "snapshot" })) } },
-            "/api/v1/incidents": { "get": {
-                "summary": "incident summaries, open first, worst first, oldest first: `{log, seq, total, offset, incidents}`",
-                "parameters": [
-                    { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["open", "closed", "all"] } },
-                    { "name": "severity", "in": "query", "description": "comma-separated, e.g. sev1,sev2", "schema": { "type": "string" } },
-                    { "name": "drill", "in": "query", "schema": { "type": "boolean" } },
-                    { "name": "service", "in": "query", "schema": { "type": "string" } },
-                    { "name": "q", "in": "query", "description": "words that must all appear in the title, any case", "schema": { "type": "string" } },
-                    { "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } }
-                ],
-                "responses": with(auth_errors.clone(), json!({ "description": "a page of summaries" })) } },
-            "/api/v1/incidents/{id}": { "get": {
-                "summary": "the incident in full as of `seq`: `{log, seq, incident}`",
-                "parameters": [ { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "example": "INC-7" } } ],
-                "responses": with(auth_errors.clone(), json!({ "description": "the full incident" })) } },
-            "/api/v1/incidents/{id}/timeline": { "get": {
-                "summary": "timeline entries from..from+limit: `{seq, total, from, entries}`",
-                "parameters": [
-                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "example": "INC-7" } },
-                    { "name": "from", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }
-                ],
-                "responses": with(auth_errors.clone(), json!({ "description": "a page of entries" })) } },
-            "/api/v1/events": { "get": {
-                "summary": "events with seq > after, in order: `{events, head}`",
-                "parameters": [
-                    { "name": "after", "in": "query", "schema": { "type": "integer", "minimum": 0 } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }
-                ],
-                "responses": with(auth_errors.clone(), json!({ "description": "a page of events" })) } },
-            "/api/v1/stream": { "get": {
-                "summary": "Server-Sent Events: `id` = seq, `event` = kind, `data` = event JSON; `hello` first, `resync` when the client must reload the snapshot",
-                "parameters": [
-                    { "name": "Last-Event-ID", "in": "header", "schema": { "type": "integer" } },
-                    { "name": "after", "in": "query", "schema": { "type": "integer" } }
-                ],
-                "responses": with(stream_errors, json!({ "description": "text/event-stream" })) } },
-            "/api/v1/whoami": { "get": { "summary": "`{name, role}` of the caller's token",
-                "responses": with(auth_errors.clone(), json!({ "description": "the caller" })) } },
-            "/api/v1/openapi.json": { "get": { "summary": "this document",
-                "responses": with(auth_errors, json!({ "description": "OpenAPI 3" })) } }
-        }
+        "paths": paths(),
     })
 }

@@ -94,6 +94,11 @@ pub async fn json(State(app): State<App>) -> Json<Page> {
     Json(page(&app.hub().state(), Utc::now()))
 }
 
+/// The page's skeleton and stylesheet, kept in `assets/` where they can be read and edited as
+/// HTML and CSS. `<!--warroom:…-->` marks where the server fills in.
+const TEMPLATE: &str = include_str!("../../assets/status-page/status.html");
+const STYLESHEET: &str = include_str!("../../assets/status-page/status.css");
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -139,20 +144,27 @@ pub async fn html(State(app): State<App>) -> impl IntoResponse {
         }
         body.push_str("</ol></section>");
     }
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta http-equiv=\"refresh\" content=\"30\"><title>Status</title><style>\
-body{{font-family:system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;color:#222}}\
-h1{{font-size:1.4rem}}h2{{font-size:1.1rem}}.ok{{background:#e6f6ea;padding:.8rem;border-radius:.4rem}}\
-.bad{{background:#fdecea;padding:.8rem;border-radius:.4rem}}ol{{list-style:none;padding:0}}\
-li{{border-left:3px solid #ccc;padding-left:.8rem;margin:.8rem 0}}time{{color:#666;font-size:.9rem}}\
-.st{{font-size:.8rem;padding:.1rem .4rem;border-radius:.3rem;background:#eee}}.investigating{{background:#fdecea}}\
-.identified{{background:#fff4e0}}.watching{{background:#e8f0fe}}.fixed{{background:#e6f6ea}}\
-.components{{padding:0}}.components li{{display:flex;justify-content:space-between;border-left:none;padding:.3rem 0;margin:0;border-bottom:1px solid #eee}}\
-.c-operational{{background:#e6f6ea}}.c-performance_issues{{background:#fff4e0}}.c-partial_outage{{background:#fdecea}}\
-.c-major_outage{{background:#f8d7da;font-weight:bold}}</style></head>\
-<body><h1>Service status</h1>{banner}{body}<footer><small>Updated {}</small></footer></body></html>",
-        p.updated.format("%Y-%m-%d %H:%M:%S UTC")
-    ))
+    // The page's own parts first, the published text last, so nothing in what was published
+    // is ever read as a placeholder.
+    Html(
+        TEMPLATE
+            .replace("<!--warroom:style-->", STYLESHEET.trim_end())
+            .replace("<!--warroom:banner-->", &banner)
+            .replace("<!--warroom:updated-->", &p.updated.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .replace("<!--warroom:body-->", &body),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_in_assets_has_each_placeholder_once_and_the_stylesheet_no_markup() {
+        for mark in ["style", "banner", "body", "updated"] {
+            let mark = format!("<!--warroom:{mark}-->");
+            assert_eq!(TEMPLATE.matches(&mark).count(), 1, "assets/status-page/status.html: {mark}");
+        }
+        assert!(!STYLESHEET.contains('<'), "assets/status-page/status.css would end the <style> element");
+    }
 }
