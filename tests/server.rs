@@ -205,6 +205,15 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
         ("not an object", "POST", &commander, Some("[1,2]".into()), StatusCode::BAD_REQUEST, "bad_request"),
         ("empty body", "POST", &commander, Some(String::new()), StatusCode::BAD_REQUEST, "bad_request"),
         (
+            // serde would read a number as the variant's position (0 = declare_incident).
+            "kind given as a number",
+            "POST",
+            &commander,
+            Some(cmd_json(json!({"kind":0,"title":"t","severity":"SEV5"}))),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
             "unknown kind",
             "POST",
             &commander,

@@ -282,6 +282,19 @@ async fn post_command(
             HttpError::new(status, "bad_request", r.body_text())
         }
     })?;
+    // serde reads an enum tag given as a number as the variant's position (`"kind": 0` would
+    // declare an incident): only the names are the API.
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: Option<serde_json::Value>,
+    }
+    if let Ok(Kind { kind: Some(kind) }) = serde_json::from_slice::<Kind>(&body) {
+        if !kind.is_string() {
+            return Err(HttpError::bad_request(format!(
+                "invalid command: `kind` must be a command name such as \"declare_incident\", got {kind}"
+            )));
+        }
+    }
     let command: Command =
         serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("invalid command: {e}")))?;
     if command.intent.is_internal() {
