@@ -193,4 +193,18 @@ async fn a_restart_from_a_snapshot_and_the_events_after_it_rebuilds_the_same_sta
         .await
         .unwrap();
     assert_eq!(ack.seq, total + 2);
+    server.stop().await;
+
+    // A start that folds a long log without a snapshot writes one at once, so the next
+    // restart does not fold it all again; no command needs to come first.
+    std::fs::remove_file(warroom::server::store::snapshot_path(&warroom::server::db_path(dir.path())))
+        .unwrap();
+    let server = start(opts()).await.unwrap();
+    let db = warroom::server::store::Store::open(&warroom::server::db_path(dir.path())).unwrap();
+    common::eventually("a snapshot at the head", || {
+        let seq = db.last_snapshot_seq().unwrap();
+        async move { seq == total + 2 }
+    })
+    .await;
+    server.stop().await;
 }

@@ -170,7 +170,10 @@ impl State {
                 let Some(kind) = kind else { return };
                 inc.updated_at = event.at;
                 inc.timeline.push(TimelineEntry::of(event, kind));
-                if matches!(fact, Fact::StatusChanged { .. }) {
+                // A copy drops what its window does not keep when the incident closes, and a
+                // summary stays one: what a closed incident hears later is counted, not held.
+                // A full copy (a fetched one a client adopted) stays full.
+                if matches!(fact, Fact::StatusChanged { .. }) || inc.elided.is_some() {
                     inc.window(self.window);
                 }
             }

@@ -468,6 +468,7 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
             prop_assert_eq!(copy.timeline_len(), full.timeline_len());
             prop_assert!(full.timeline.ends_with(&copy.timeline));
             prop_assert!(full.status.is_open() || !copy.is_full(), "a closed incident held whole");
+            prop_assert!(full.status.is_open() || copy.timeline.is_empty(), "a closed summary grew a tail");
             prop_assert_eq!(
                 (copy.status, &copy.roles, &copy.milestones),
                 (full.status, &full.roles, &full.milestones)

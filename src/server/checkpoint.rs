@@ -98,6 +98,9 @@ const MAINTAIN_EVERY: u64 = 1024;
 
 impl Checkpoints {
     fn run(mut self) {
+        // A start that folded a long log (no snapshot yet, or an old one) snapshots at once,
+        // so the next restart does not fold it all again.
+        self.snapshot_if_due();
         loop {
             match self.live.blocking_recv() {
                 Ok(p) => {
@@ -121,18 +124,23 @@ impl Checkpoints {
                     crate::stderr!("warroom: store housekeeping at seq {} failed: {e}", self.state.seq);
                 }
             }
-            if self.state.seq >= self.last.saturating_add(SNAPSHOT_EVERY) {
-                let Some(writes) = &self.writes else { continue };
-                // One write at a time: while the last is still being written, try again
-                // after the next event (without copying anything meanwhile).
-                if writes.busy.swap(true, Ordering::AcqRel) {
-                    continue;
-                }
-                match writes.tx.try_send(self.state.clone()) {
-                    Ok(()) => self.last = self.state.seq,
-                    Err(_) => self.writes = None,
-                }
-            }
+            self.snapshot_if_due();
+        }
+    }
+
+    /// Hands a copy of the state to the writing thread when [`SNAPSHOT_EVERY`] events came
+    /// since the last snapshot, unless it is still writing one (then after the next event).
+    fn snapshot_if_due(&mut self) {
+        if self.state.seq < self.last.saturating_add(SNAPSHOT_EVERY) {
+            return;
+        }
+        let Some(writes) = &self.writes else { return };
+        if writes.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match writes.tx.try_send(self.state.clone()) {
+            Ok(()) => self.last = self.state.seq,
+            Err(_) => self.writes = None,
         }
     }
 }
