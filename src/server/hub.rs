@@ -50,10 +50,16 @@ impl View {
             state
                 .incidents
                 .values()
-                .filter(|i| i.private && i.visible_to(&caller.name, caller.role))
+                .filter(|i| i.private && View::sees_incident(i, caller))
                 .map(|i| i.id)
                 .collect(),
         )
+    }
+
+    /// Whether `caller` sees `incident`, without building their whole view: what
+    /// `View::of(state, caller).sees(audience)` answers for this one incident.
+    pub fn sees_incident(incident: &crate::model::Incident, caller: &Caller) -> bool {
+        !incident.private || caller.role == UserRole::Admin || incident.visible_to(&caller.name, caller.role)
     }
 
     pub fn sees(&self, audience: Option<IncidentId>) -> bool {
@@ -363,6 +369,19 @@ mod tests {
         assert_eq!(bob, View::Only(BTreeSet::new()));
         assert!(alice.sees(Some(IncidentId(1))) && root.sees(Some(IncidentId(1))));
         assert!(!bob.sees(Some(IncidentId(1))) && bob.sees(None));
+        // The one-incident answer (acks, fetches) is the whole view's answer.
+        for (view, who) in
+            [(&bob, caller("bob", UserRole::Commander)), (&alice, caller("alice", UserRole::Responder))]
+        {
+            for inc in s.incidents.values() {
+                assert_eq!(
+                    View::sees_incident(inc, &who),
+                    view.sees(inc.private.then_some(inc.id)),
+                    "{}",
+                    who.name
+                );
+            }
+        }
         // A stored audience this build cannot read is for admins only.
         assert!(!alice.sees_stored(Some("game-day-villains")) && root.sees_stored(Some("game-day-villains")));
         assert!(alice.sees_stored(Some("INC-1")) && !bob.sees_stored(Some("INC-1")));

@@ -107,7 +107,7 @@ async fn full(app: &App, caller: &Caller, id: IncidentId) -> Result<FullIncident
         let state = app.hub().state();
         let inc = state.incidents.get(&id).ok_or_else(|| unknown(id))?;
         // A hidden incident is answered exactly like a missing one.
-        if !View::of(&state, caller).sees(inc.private.then_some(inc.id)) {
+        if !View::sees_incident(inc, caller) {
             return Err(unknown(id));
         }
         if inc.is_full() {
