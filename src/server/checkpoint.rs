@@ -14,30 +14,20 @@ use super::hub::{Hub, Published};
 use super::store::{EventStore, SNAPSHOT_EVERY};
 use crate::model::State;
 
-/// Starts the snapshot thread on `store` (a second handle on the writer's store), which also
-/// does the store's housekeeping; false if it could not start (the writer then keeps it).
-pub fn start(store: Box<dyn EventStore>, hub: Arc<Hub>) -> bool {
+/// Starts the snapshot threads; `store` is a second handle on the writer's store.
+pub fn start(store: Box<dyn EventStore>, hub: Arc<Hub>) {
     let spawned = std::thread::Builder::new().name("warroom-checkpoint".into()).spawn(move || {
         let last = store.last_snapshot_seq().unwrap_or(0);
         // Subscribe before copying, so no event falls between the copy and the first one read.
         let live = hub.subscribe();
         let state = hub.state().clone();
         // Weak, so the thread holds no sender: it ends when the server drops the hub.
-        let maintained = state.seq;
-        let writes = match store.another() {
-            Ok(other) => spawn_writes(other),
-            Err(e) => {
-                crate::stderr!("warroom: no state snapshots will be written ({e})");
-                None
-            }
-        };
-        Checkpoints { store, hub: Arc::downgrade(&hub), live, state, last, maintained, writes }.run();
+        let writes = spawn_writes(store);
+        Checkpoints { hub: Arc::downgrade(&hub), live, state, last, writes }.run();
     });
     if let Err(e) = spawned {
         crate::stderr!("warroom: no state snapshots will be written (thread: {e})");
-        return false;
     }
-    true
 }
 
 /// The thread that writes snapshots, one at a time; `None` if it could not start.
@@ -81,20 +71,13 @@ impl Drop for Idle<'_> {
 }
 
 struct Checkpoints {
-    store: Box<dyn EventStore>,
     hub: Weak<Hub>,
     live: broadcast::Receiver<Arc<Published>>,
     state: State,
     /// The seq of the newest snapshot written.
     last: u64,
-    /// The seq at the last housekeeping.
-    maintained: u64,
     writes: Option<Writes>,
 }
-
-/// Housekeeping (SQLite's WAL checkpoint) every this many events: about the WAL pages
-/// SQLite's own default (1,000) would let a busy log write between checkpoints, times four.
-const MAINTAIN_EVERY: u64 = 1024;
 
 impl Checkpoints {
     fn run(mut self) {
@@ -111,17 +94,11 @@ impl Checkpoints {
                 // The server is stopping.
                 Err(broadcast::error::RecvError::Closed) => return,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Housekeeping took longer than the buffer lasts (a very slow disk): copy
-                    // the shared state once (closed incidents hold no timelines) and go on.
+                    // Copying the state took longer than the buffer lasts (a starved thread):
+                    // copy the shared state once (closed incidents hold no timelines), go on.
                     let Some(hub) = self.hub.upgrade() else { return };
                     self.live = hub.subscribe();
                     self.state = hub.state().clone();
-                }
-            }
-            if self.state.seq >= self.maintained.saturating_add(MAINTAIN_EVERY) {
-                self.maintained = self.state.seq;
-                if let Err(e) = self.store.maintain() {
-                    crate::stderr!("warroom: store housekeeping at seq {} failed: {e}", self.state.seq);
                 }
             }
             self.snapshot_if_due();

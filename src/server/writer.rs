@@ -159,15 +159,8 @@ impl Writer {
         library: Arc<Shared>,
         health: Arc<Health>,
     ) -> Writer {
-        let mut store = store;
         match store.another() {
-            Ok(other) => {
-                if checkpoint::start(other, hub.clone()) {
-                    if let Err(e) = store.defer_maintenance() {
-                        crate::stderr!("warroom: the writer keeps the store's housekeeping ({e})");
-                    }
-                }
-            }
+            Ok(other) => checkpoint::start(other, hub.clone()),
             Err(e) => crate::stderr!("warroom: no state snapshots will be written ({e})"),
         }
         Writer { store, working, hub, library, health }

@@ -119,15 +119,6 @@ pub trait EventStore: Send {
     /// Readers for event pages and stream catch-up, shareable across request threads.
     /// Postgres: a pool of read connections (a replica, once there are replicas).
     fn readers(&self) -> StoreResult<Arc<dyn EventReader>>;
-
-    /// Leaves housekeeping that would stall a commit to whoever calls [`EventStore::maintain`]
-    /// on another handle (the snapshot thread). SQLite: the WAL checkpoint, which copied pages
-    /// into the database and fsynced it inside the writer's commits. Postgres: nothing.
-    fn defer_maintenance(&mut self) -> StoreResult<()>;
-
-    /// Does the housekeeping the writer's handle deferred, without blocking the writer.
-    /// SQLite: a passive WAL checkpoint. Postgres: nothing (autovacuum).
-    fn maintain(&mut self) -> StoreResult<()>;
 }
 
 /// One batch's write transaction.

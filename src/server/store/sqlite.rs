@@ -120,6 +120,11 @@ impl SqliteStore {
         // A year's log has indexes of tens of megabytes; SQLite's default 2 MB cache made
         // every index insert read its pages again.
         conn.pragma_update(None, "cache_size", -32_768)?;
+        // The writer checkpoints the WAL itself after its commits (SQLite's default): a
+        // checkpoint run by another connection could never finish under sustained writes, so
+        // the WAL was never restarted and grew to hundreds of megabytes, slowing every read.
+        // Once restarted, the file is cut back to this size.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(SqliteStore { conn, path: path.to_path_buf() })
     }
@@ -272,17 +277,6 @@ impl EventStore for SqliteStore {
 
     fn readers(&self) -> StoreResult<Arc<dyn EventReader>> {
         Ok(Arc::new(Readers { path: self.path.clone(), pool: Mutex::new(Vec::new()) }))
-    }
-
-    fn defer_maintenance(&mut self) -> StoreResult<()> {
-        Ok(self.conn.pragma_update(None, "wal_autocheckpoint", 0)?)
-    }
-
-    fn maintain(&mut self) -> StoreResult<()> {
-        // PASSIVE never waits for the writer or readers; what it cannot copy now, it copies
-        // next time. Its answer (busy, frames) is not needed.
-        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        Ok(())
     }
 }
 
