@@ -126,23 +126,9 @@ pub(super) fn holder(
 /// Opens one event stream over raw TCP, waits for its hello, then drains it like an observer's
 /// console that only watches.
 pub(super) async fn idle_stream(addr: std::net::SocketAddr, token: String) -> color_eyre::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut sock = tokio::net::TcpStream::connect(addr).await?;
-    sock.set_nodelay(true)?;
-    sock.write_all(
-        format!("GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n")
-            .as_bytes(),
-    )
-    .await?;
-    let mut got = Vec::new();
+    use tokio::io::AsyncReadExt;
+    let (mut sock, _) = open_stream(addr, token, None).await?;
     let mut buf = vec![0u8; 16 * 1024];
-    while !String::from_utf8_lossy(&got).contains("event: hello") {
-        let n = sock.read(&mut buf).await?;
-        if n == 0 {
-            bail!("stream closed before its hello: {}", String::from_utf8_lossy(&got));
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
     tokio::spawn(async move { while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {} });
     Ok(())
 }
@@ -329,13 +315,13 @@ pub(super) async fn watch_streams(addr: &str, count: usize) -> color_eyre::Resul
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     crate::server::conn::raise_fd_limit();
     let addr: std::net::SocketAddr = addr.parse().map_err(|e| eyre!("--watch-streams {addr}: {e}"))?;
-    let socks: Vec<(tokio::net::TcpStream, Vec<u8>)> = stream::iter(
-        (0..count)
-            .map(|s| Ok::<_, color_eyre::Report>(open_stream(addr, observer_token(s % FANOUT_OBSERVERS)))),
-    )
-    .try_buffer_unordered(200)
-    .try_collect()
-    .await?;
+    let socks: Vec<(tokio::net::TcpStream, Vec<u8>)> =
+        stream::iter((0..count).map(|s| {
+            Ok::<_, color_eyre::Report>(open_stream(addr, observer_token(s % FANOUT_OBSERVERS), None))
+        }))
+        .try_buffer_unordered(200)
+        .try_collect()
+        .await?;
     let (out, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
     let seen: Arc<Vec<AtomicU32>> = Arc::new((0..SEEN_RING).map(|_| AtomicU32::new(0)).collect());
     let all = u32::try_from(count).unwrap_or(u32::MAX);
@@ -392,18 +378,22 @@ pub(super) async fn watch_streams(addr: &str, count: usize) -> color_eyre::Resul
     }
 }
 
-/// Opens one event stream over raw TCP and waits for its hello; the socket and what it read
-/// past the hello's start.
-async fn open_stream(
+/// Opens one event stream over raw TCP (from `after`, as a console that has its snapshot, when
+/// given) and waits for its hello; the socket and what it read from the hello's start on.
+pub(super) async fn open_stream(
     addr: std::net::SocketAddr,
     token: String,
+    after: Option<u64>,
 ) -> color_eyre::Result<(tokio::net::TcpStream, Vec<u8>)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut sock = tokio::net::TcpStream::connect(addr).await?;
     sock.set_nodelay(true)?;
+    let resume = after.map(|a| format!("Last-Event-ID: {a}\r\n")).unwrap_or_default();
     sock.write_all(
-        format!("GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n")
-            .as_bytes(),
+        format!(
+            "GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n{resume}\r\n"
+        )
+        .as_bytes(),
     )
     .await?;
     let mut got = Vec::new();

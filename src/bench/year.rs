@@ -771,27 +771,11 @@ async fn watch_stream(
     after: u64,
     seen: Arc<Vec<(AtomicU64, AtomicU64)>>,
 ) -> color_eyre::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut sock = tokio::net::TcpStream::connect(addr).await?;
-    sock.set_nodelay(true)?;
-    sock.write_all(
-        // From `after`, as a console that has its snapshot: without it the server would replay
-        // the whole year to every stream before anything live.
-        format!(
-            "GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nLast-Event-ID: {after}\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await?;
-    let mut got = Vec::new();
+    use tokio::io::AsyncReadExt;
+    // From `after`, as a console that has its snapshot: without it the server would replay the
+    // whole year to every stream before anything live. What came with the hello is not news.
+    let (mut sock, _) = connections::open_stream(addr, token, Some(after)).await?;
     let mut buf = vec![0u8; 16 * 1024];
-    while !String::from_utf8_lossy(&got).contains("event: hello") {
-        let n = sock.read(&mut buf).await?;
-        if n == 0 {
-            bail!("stream closed before its hello: {}", String::from_utf8_lossy(&got));
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
     tokio::spawn(async move {
         let mut carry: Vec<u8> = Vec::new();
         while let Ok(n) = sock.read(&mut buf).await {
