@@ -357,7 +357,8 @@ impl App {
         // The incident being looked at is shown whole: a closed one held as a summary is
         // fetched (once at a time) whatever brought it into view. So is a reopened one, being
         // worked again (its checklist and clocks matter), looked at or not.
-        let reopened = std::mem::take(&mut self.reopened);
+        // Offline, they wait for the connection (a snapshot may arrive before `Online`).
+        let reopened = if self.conn.online { std::mem::take(&mut self.reopened) } else { Vec::new() };
         for id in self.selected.into_iter().chain(reopened) {
             let summary = self.state.incidents.get(&id).is_some_and(|i| !i.is_full());
             if summary && !self.fetching.contains(&id) && self.conn.online {
