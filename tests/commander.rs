@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use common::{declare, eventually, token, users, write_config, ServerProcess, TestServer, DEADLINE};
 use warroom::client::{Client, ClientError};
-use warroom::config::{ChannelConfig, ChannelKind, SmtpTls};
+use warroom::config::ChannelKind;
 use warroom::model::comms::Delivery;
 use warroom::model::{IncidentId, Intent, Role, Severity, Status, UserRole};
 use warroom::protocol::Command;
@@ -99,17 +99,7 @@ async fn status_json(url: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_public_page_says_what_the_last_update_said_and_drills_are_recorded_as_not_published() {
     let dir = tempfile::tempdir().unwrap();
-    let public = ChannelConfig {
-        name: "public".into(),
-        kind: ChannelKind::Statuspage,
-        audience: None,
-        url: None,
-        token: None,
-        smtp: None,
-        tls: SmtpTls::None,
-        from: None,
-        recipients_file: None,
-    };
+    let public = common::channel("public", ChannelKind::Statuspage);
     let server = start(ServerOptions {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("data"),
@@ -334,17 +324,7 @@ async fn console_screen(client: &Client, focus: warroom::tui::app::Pane) -> Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_audience_and_a_channel_have_one_name_in_the_cli_and_the_console() {
     let dir = tempfile::tempdir().unwrap();
-    let public = ChannelConfig {
-        name: "public".into(),
-        kind: ChannelKind::Statuspage,
-        audience: None,
-        url: None,
-        token: None,
-        smtp: None,
-        tls: SmtpTls::None,
-        from: None,
-        recipients_file: None,
-    };
+    let public = common::channel("public", ChannelKind::Statuspage);
     let server = start(ServerOptions {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("data"),

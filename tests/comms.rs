@@ -5,28 +5,14 @@ mod common;
 
 use std::process::Command as Proc;
 
-use common::{eventually, smtp_sink, token, users, Webhook, DEADLINE};
+use common::{channel, eventually, smtp_sink, token, users, Webhook, DEADLINE};
 use warroom::client::replica::Replica;
 use warroom::client::Client;
-use warroom::config::{ChannelConfig, ChannelKind, SmtpTls};
+use warroom::config::{ChannelConfig, ChannelKind};
 use warroom::model::comms::Delivery;
 use warroom::model::{EntryKind, IncidentId, Intent, Severity, State, UserRole};
 use warroom::protocol::Command;
 use warroom::server::{start, RunningServer, ServerOptions};
-
-fn channel(name: &str, kind: ChannelKind) -> ChannelConfig {
-    ChannelConfig {
-        name: name.into(),
-        kind,
-        audience: None,
-        url: None,
-        token: None,
-        smtp: None,
-        tls: SmtpTls::None,
-        from: None,
-        recipients_file: None,
-    }
-}
 
 async fn server(
     dir: &std::path::Path,

@@ -293,19 +293,9 @@ async fn the_cli_declares_private_incidents_and_manages_their_members() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_of_a_private_incident_only_what_was_published_to_it() {
-    use warroom::config::{ChannelConfig, ChannelKind, SmtpTls};
+    use warroom::config::ChannelKind;
     let dir = tempfile::tempdir().unwrap();
-    let public = ChannelConfig {
-        name: "public".into(),
-        kind: ChannelKind::Statuspage,
-        audience: None,
-        url: None,
-        token: None,
-        smtp: None,
-        tls: SmtpTls::None,
-        from: None,
-        recipients_file: None,
-    };
+    let public = common::channel("public", ChannelKind::Statuspage);
     let server = warroom::server::start(warroom::server::ServerOptions {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),

@@ -260,3 +260,19 @@ pub fn declare(title: &str, severity: warroom::model::Severity) -> warroom::prot
         private: false,
     })
 }
+
+/// A channel of `kind` named `name` with no destination set: what tests configure before
+/// filling in the URL or recipients a kind needs (a status page channel needs none).
+pub fn channel(name: &str, kind: warroom::config::ChannelKind) -> warroom::config::ChannelConfig {
+    warroom::config::ChannelConfig {
+        name: name.into(),
+        kind,
+        audience: None,
+        url: None,
+        token: None,
+        smtp: None,
+        tls: warroom::config::SmtpTls::None,
+        from: None,
+        recipients_file: None,
+    }
+}
