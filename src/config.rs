@@ -135,6 +135,38 @@ pub struct ServerConfig {
     pub probes: Vec<ProbeConfig>,
     #[serde(default, skip_serializing_if = "LimitsConfig::is_empty")]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub chaos: ChaosConfig,
+}
+
+/// `[chaos]`: where the scenarios are and how the drivers reach what they break. Only what is
+/// written here (and in the scenario files) is ever run: a client names a scenario id only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosConfig {
+    /// More scenario files, besides the shipped ones and `chaos/` in the config dir.
+    pub scenarios_dir: Option<PathBuf>,
+    /// Every run is rolled back when no villain or admin has had a console or stream connected
+    /// for this long [default: 2m].
+    pub dead_man: Option<crate::model::playbook::Every>,
+    /// The demo shop's admin API, for the `demo` driver (`warroom demo` fills it in).
+    pub demo_url: Option<String>,
+    pub demo_token: Option<String>,
+    /// The Chaos Toolkit CLI for the `chaostoolkit` driver [default: `chaos` on the PATH].
+    pub chaos_cli: Option<PathBuf>,
+    /// Proxies the `network` driver puts faults on (`fault` Run documents name them).
+    #[serde(default, rename = "proxy")]
+    pub proxies: Vec<ProxyConfig>,
+}
+
+/// A TCP proxy in front of a service: clients (and probes) connect to `listen`, it forwards to
+/// `upstream`, and a `network` scenario adds latency, resets or blackholes on the way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    pub name: String,
+    pub listen: String,
+    pub upstream: String,
 }
 
 /// `[limits]`: what one connection or one user may hold, so nobody can starve the room.

@@ -127,6 +127,34 @@ pub fn event_line(e: &Event) -> String {
             Some(s) => format!("status page: {component} set to {s}"),
             None => format!("status page: {component} follows its probe again"),
         },
+        Fact::ScenarioStarted { run, scenario, ends_at } => format!(
+            "{run} started {}: {} (targets {}; rolled back by {})",
+            scenario.id,
+            one_line(&scenario.title),
+            scenario.target.join(", "),
+            ends_at.format("%H:%M:%S")
+        ),
+        Fact::ScenarioStopping { run, cause, reason } => match reason {
+            Some(r) => format!("{run} stopping ({cause}): {}", one_line(r)),
+            None => format!("{run} stopping ({cause})"),
+        },
+        Fact::ChaosStep { run, step, phase, driver, ok, output } => format!(
+            "{run} {step}{}{}{}: {}",
+            phase.map(|p| format!(" phase {}", p + 1)).unwrap_or_default(),
+            if driver.is_empty() { String::new() } else { format!(" [{driver}]") },
+            if *ok { "" } else { " FAILED" },
+            one_line(output)
+        ),
+        Fact::ScenarioEnded { run, verdict } => match verdict {
+            Some(v) if v.deviated => format!("{run} ended: hypothesis deviated"),
+            Some(_) => format!("{run} ended: hypothesis held"),
+            None => format!("{run} ended"),
+        },
+        Fact::ChaosHalted { reason, runs } => {
+            format!("chaos HALTED ({} runs), disarmed: {}", runs.len(), one_line(reason))
+        }
+        Fact::ChaosArmed {} => "chaos armed".into(),
+        Fact::RunLinked { incident, run, scenario } => format!("{incident} caused by {run} ({scenario})"),
         Fact::Redacted => "(redacted)".into(),
         Fact::Unknown(u) => match u.incident {
             Some(incident) => format!("{incident} unreadable entry: {}", one_line(&u.kind)),

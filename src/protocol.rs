@@ -148,6 +148,30 @@ pub struct Loaded {
     pub errors: Vec<String>,
 }
 
+/// `POST /api/v1/chaos/halt`: the emergency stop. The server rolls back first and records
+/// after, so it answers even while the log cannot be written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HaltRequest {
+    pub reason: String,
+}
+
+/// What a halt did: the runs rolled back, those whose rollback failed (retried until it
+/// works), and whether the halt is in the log yet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HaltReport {
+    pub runs: Vec<crate::model::chaos::RunId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+    /// The seq of the halt's record, when it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<u64>,
+    /// Why it is not recorded yet (the server keeps trying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// `GET /api/v1/events`: a page of events after a seq, and the newest seq there is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventPage {

@@ -25,10 +25,13 @@ impl UserRole {
     pub fn may(self, intent: &Intent) -> bool {
         use UserRole::*;
         match (self, intent) {
+            // The runner's records are the server's own, like probes' and deliveries'.
+            (_, i) if i.is_internal() => false,
+            (Villain | Admin, i) if i.is_chaos() => true,
+            (_, i) if i.is_chaos() => false,
             (Admin | Commander, _) => true,
             (Observer | Villain, _) => false,
             (Responder, Intent::AssignRole { .. }) => false,
-            (_, Intent::RecordProbe { .. } | Intent::RecordDelivery { .. }) => false,
             (Responder, _) => true,
         }
     }

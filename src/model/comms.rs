@@ -487,6 +487,7 @@ channel = "public"
             status_page_url: "https://status.example.com/status".into(),
             components: Vec::new(),
             users: Vec::new(),
+            scenarios: Vec::new(),
         }
     }
 

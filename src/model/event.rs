@@ -149,6 +149,52 @@ pub enum Fact {
         component: String,
         status: Option<super::incident::ComponentStatus>,
     },
+    /// A villain started a scenario; the event carries what clients may see of it, so replays
+    /// never depend on files that changed since.
+    ScenarioStarted {
+        run: super::chaos::RunId,
+        /// Boxed: the largest fact by far, and rare.
+        scenario: Box<super::chaos::ScenarioInfo>,
+        ends_at: DateTime<Utc>,
+    },
+    /// A run is to end (and be rolled back), and why.
+    ScenarioStopping {
+        run: super::chaos::RunId,
+        cause: super::chaos::StopCause,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A step the server's runner took: a steady-state check, an inject, a rollback, a report.
+    ChaosStep {
+        run: super::chaos::RunId,
+        step: super::chaos::StepKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<usize>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        driver: String,
+        ok: bool,
+        #[serde(default)]
+        output: String,
+    },
+    /// Rolled back; the hypothesis judged (absent when there was nothing to judge).
+    ScenarioEnded {
+        run: super::chaos::RunId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<super::chaos::Verdict>,
+    },
+    /// Halt-all: every listed run rolled back, and chaos disarmed.
+    ChaosHalted {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        runs: Vec<super::chaos::RunId>,
+    },
+    ChaosArmed {},
+    /// An incident declared about a running scenario's target: the run that caused it.
+    RunLinked {
+        incident: IncidentId,
+        run: super::chaos::RunId,
+        scenario: String,
+    },
     /// An event this reader may not see (game-day secrets): same seq, no body.
     Redacted,
     /// A fact this build cannot read: a kind from a newer server, or a known kind whose body
@@ -212,6 +258,13 @@ impl Fact {
             Fact::ClockSnoozed { .. } => "clock_snoozed",
             Fact::ProbeChanged { .. } => "probe_changed",
             Fact::ComponentSet { .. } => "component_set",
+            Fact::ScenarioStarted { .. } => "scenario_started",
+            Fact::ScenarioStopping { .. } => "scenario_stopping",
+            Fact::ChaosStep { .. } => "chaos_step",
+            Fact::ScenarioEnded { .. } => "scenario_ended",
+            Fact::ChaosHalted { .. } => "chaos_halted",
+            Fact::ChaosArmed {} => "chaos_armed",
+            Fact::RunLinked { .. } => "run_linked",
             Fact::Redacted => "redacted",
             Fact::Unknown(u) => &u.kind,
         }
@@ -235,9 +288,18 @@ impl Fact {
             | Fact::MessageDelivered { incident, .. }
             | Fact::MessageWithheld { incident, .. }
             | Fact::MessageFailed { incident, .. }
-            | Fact::ClockSnoozed { incident, .. } => Some(*incident),
+            | Fact::ClockSnoozed { incident, .. }
+            | Fact::RunLinked { incident, .. } => Some(*incident),
             Fact::Unknown(u) => u.incident,
-            Fact::Redacted | Fact::ProbeChanged { .. } | Fact::ComponentSet { .. } => None,
+            Fact::Redacted
+            | Fact::ProbeChanged { .. }
+            | Fact::ComponentSet { .. }
+            | Fact::ScenarioStarted { .. }
+            | Fact::ScenarioStopping { .. }
+            | Fact::ChaosStep { .. }
+            | Fact::ScenarioEnded { .. }
+            | Fact::ChaosHalted { .. }
+            | Fact::ChaosArmed {} => None,
         }
     }
 }

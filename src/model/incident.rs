@@ -215,10 +215,20 @@ pub struct Incident {
     /// People added to a private incident by its commander or an admin.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub members: BTreeSet<String>,
+    /// The chaos run whose blast radius it was declared in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<super::chaos::RunId>,
     /// Set on a windowed copy of a closed incident: what it does not hold (see
     /// [`super::window`]). Never in the log, only in states served to readers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elided: Option<super::Elided>,
+}
+
+fn services_of(declared: &Fact) -> Vec<String> {
+    match declared {
+        Fact::IncidentDeclared { services, .. } => services.clone(),
+        _ => Vec::new(),
+    }
 }
 
 /// Response metrics derived from milestones (FireFighter's definitions).
@@ -299,11 +309,16 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 services: services.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
                 private: *private,
             };
+            let link = super::chaos::link(state, incident, &services_of(&declared));
             // Communicate first: the default playbook comes with the declaration.
-            return Ok(match cx.library.default_for(*severity, *drill) {
-                Some(checklist) => vec![declared, Fact::PlaybookAttached { incident, checklist }],
-                None => vec![declared],
-            });
+            let mut facts = vec![declared];
+            facts.extend(
+                cx.library
+                    .default_for(*severity, *drill)
+                    .map(|checklist| Fact::PlaybookAttached { incident, checklist }),
+            );
+            facts.extend(link);
+            return Ok(facts);
         }
         Intent::AddNote { incident, text } => {
             state.incident(*incident)?;
@@ -382,6 +397,7 @@ pub(super) fn apply_declared(state: &mut State, event: &Event) {
         drill: *drill,
         declared_by: event.actor.clone(),
         closure: None,
+        caused_by: None,
         // Whoever declares commands until they hand over.
         roles: BTreeMap::from([(Role::IncidentCommander, event.actor.clone())]),
         milestones: BTreeMap::from([(Milestone::Declared, at)]),
@@ -556,6 +572,7 @@ mod tests {
             services: vec![],
             private: false,
             members: BTreeSet::new(),
+            caused_by: None,
             elided: None,
         };
         assert_eq!(inc.durations(), Durations::default());

@@ -132,6 +132,48 @@ pub enum Intent {
         #[serde(default)]
         last: bool,
     },
+    /// Start a scenario from the server's catalogue (villains, admins). Only its id: what it
+    /// does comes from the server's own files.
+    StartScenario {
+        scenario: String,
+    },
+    /// End a run early: it is rolled back.
+    StopScenario {
+        run: super::chaos::RunId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Roll back every run at once and disarm: nothing starts until `arm_chaos`.
+    HaltAll {
+        reason: String,
+    },
+    ArmChaos {},
+    /// The server's chaos runner: a step it took. Never accepted from a client.
+    RecordChaos {
+        run: super::chaos::RunId,
+        step: super::chaos::StepKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<usize>,
+        #[serde(default)]
+        driver: String,
+        ok: bool,
+        #[serde(default)]
+        output: String,
+    },
+    /// The server's chaos runner ends a run by itself (duration, stop condition, dead man,
+    /// shutdown, restart). Never accepted from a client.
+    EndScenario {
+        run: super::chaos::RunId,
+        cause: super::chaos::StopCause,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The server's chaos runner: rolled back, with the verdict. Never accepted from a client.
+    FinishScenario {
+        run: super::chaos::RunId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<super::chaos::Verdict>,
+    },
 }
 
 impl Intent {
@@ -154,17 +196,54 @@ impl Intent {
             Intent::RecordDelivery { .. } => "record_delivery",
             Intent::SetComponent { .. } => "set_component",
             Intent::RecordProbe { .. } => "record_probe",
+            Intent::StartScenario { .. } => "start_scenario",
+            Intent::StopScenario { .. } => "stop_scenario",
+            Intent::HaltAll { .. } => "halt_all",
+            Intent::ArmChaos {} => "arm_chaos",
+            Intent::RecordChaos { .. } => "record_chaos",
+            Intent::EndScenario { .. } => "end_scenario",
+            Intent::FinishScenario { .. } => "finish_scenario",
         }
     }
 
-    /// Intents only the server itself may issue (its notifier, its probes).
+    /// Intents only the server itself may issue (its notifier, its probes, its chaos runner).
     pub fn is_internal(&self) -> bool {
-        matches!(self, Intent::RecordDelivery { .. } | Intent::RecordProbe { .. })
+        matches!(
+            self,
+            Intent::RecordDelivery { .. }
+                | Intent::RecordProbe { .. }
+                | Intent::RecordChaos { .. }
+                | Intent::EndScenario { .. }
+                | Intent::FinishScenario { .. }
+        )
+    }
+
+    /// Chaos controls and the runner's records.
+    pub fn is_chaos(&self) -> bool {
+        matches!(
+            self,
+            Intent::StartScenario { .. }
+                | Intent::StopScenario { .. }
+                | Intent::HaltAll { .. }
+                | Intent::ArmChaos {}
+                | Intent::RecordChaos { .. }
+                | Intent::EndScenario { .. }
+                | Intent::FinishScenario { .. }
+        )
     }
 
     pub fn incident(&self) -> Option<IncidentId> {
         match self {
-            Intent::DeclareIncident { .. } | Intent::SetComponent { .. } | Intent::RecordProbe { .. } => None,
+            Intent::DeclareIncident { .. }
+            | Intent::SetComponent { .. }
+            | Intent::RecordProbe { .. }
+            | Intent::StartScenario { .. }
+            | Intent::StopScenario { .. }
+            | Intent::HaltAll { .. }
+            | Intent::ArmChaos {}
+            | Intent::RecordChaos { .. }
+            | Intent::EndScenario { .. }
+            | Intent::FinishScenario { .. } => None,
             Intent::AddNote { incident, .. }
             | Intent::AddMember { incident, .. }
             | Intent::RemoveMember { incident, .. }
@@ -197,6 +276,9 @@ pub enum Rejection {
     /// commander or an admin (404).
     #[error("no status page component `{0}` (only a commander or an admin adds new ones)")]
     UnknownComponent(String),
+    /// A scenario id the server's catalogue does not hold (404).
+    #[error("no chaos scenario `{0}` in the server's catalogue")]
+    UnknownScenario(String),
     /// The command no longer applies to the current state (409).
     #[error("{0}")]
     Conflict(String),

@@ -24,6 +24,9 @@ pub struct Library {
     /// step must be one of them. Empty means unknown (any name is taken).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
+    /// The chaos catalogue, as clients may see it (drivers' details stay on the server).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenarios: Vec<super::chaos::ScenarioInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +36,10 @@ pub struct ChannelInfo {
 }
 
 impl Library {
+    pub fn scenario(&self, id: &str) -> Option<&super::chaos::ScenarioInfo> {
+        self.scenarios.iter().find(|s| s.id == id)
+    }
+
     pub fn playbook(&self, id: &str) -> Option<&Playbook> {
         self.playbooks.iter().find(|p| p.id == id)
     }

@@ -3,6 +3,7 @@
 //! module of the aggregate concerned (incident, playbook, comms, probe). No I/O, no clock.
 
 pub mod access;
+pub mod chaos;
 pub mod comms;
 pub mod event;
 pub mod incident;
@@ -44,6 +45,9 @@ pub struct State {
     /// Status page components a human set by hand (they stop following their probe).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub components: BTreeMap<String, incident::ComponentStatus>,
+    /// Chaos runs and whether chaos is armed.
+    #[serde(default, skip_serializing_if = "chaos::Chaos::is_empty")]
+    pub chaos: chaos::Chaos,
     /// How much of closed incidents this copy keeps (not part of the state's JSON: a reader
     /// sees what was dropped in each incident's `elided`).
     #[serde(skip)]
@@ -119,6 +123,13 @@ impl State {
                 comms::decide(self, intent, cx)
             }
             Intent::SetComponent { .. } | Intent::RecordProbe { .. } => probe::decide(self, intent, cx),
+            Intent::StartScenario { .. }
+            | Intent::StopScenario { .. }
+            | Intent::HaltAll { .. }
+            | Intent::ArmChaos {}
+            | Intent::RecordChaos { .. }
+            | Intent::EndScenario { .. }
+            | Intent::FinishScenario { .. } => chaos::decide(self, intent, cx),
         }
     }
 
@@ -138,7 +149,16 @@ impl State {
             Fact::Redacted => {}
             Fact::IncidentDeclared { .. } => incident::apply_declared(self, event),
             Fact::ProbeChanged { .. } | Fact::ComponentSet { .. } => probe::apply(self, event),
+            Fact::ScenarioStarted { .. }
+            | Fact::ScenarioStopping { .. }
+            | Fact::ChaosStep { .. }
+            | Fact::ScenarioEnded { .. }
+            | Fact::ChaosHalted { .. }
+            | Fact::ChaosArmed {} => chaos::apply(self, event),
             fact => {
+                if matches!(fact, Fact::RunLinked { .. }) {
+                    chaos::link_run(self, event);
+                }
                 let Some(inc) = fact.incident().and_then(|id| self.incidents.get_mut(&id)) else {
                     return;
                 };
@@ -159,12 +179,19 @@ impl State {
                     | Fact::MemberAdded { .. }
                     | Fact::MemberRemoved { .. }
                     | Fact::MilestoneSet { .. } => incident::apply(inc, event),
+                    Fact::RunLinked { .. } => chaos::apply_link(inc, event),
                     Fact::Unknown(u) => Some(EntryKind::Unreadable { fact_kind: u.kind.clone() }),
                     // Handled above.
                     Fact::IncidentDeclared { .. }
                     | Fact::Redacted
                     | Fact::ProbeChanged { .. }
-                    | Fact::ComponentSet { .. } => None,
+                    | Fact::ComponentSet { .. }
+                    | Fact::ScenarioStarted { .. }
+                    | Fact::ScenarioStopping { .. }
+                    | Fact::ChaosStep { .. }
+                    | Fact::ScenarioEnded { .. }
+                    | Fact::ChaosHalted { .. }
+                    | Fact::ChaosArmed {} => None,
                 };
                 // Only a fact that wrote an entry counts as activity.
                 let Some(kind) = kind else { return };

@@ -45,6 +45,9 @@ fn library() -> Library {
         status_page_url: "https://status.example.com/".into(),
         components: vec!["search".into(), "payment".into()],
         users: Vec::new(),
+        scenarios: vec![super::chaos::parse(super::chaos::tests::PRICE_DESYNC)
+            .expect("the test scenario parses")
+            .info()],
     }
 }
 
@@ -200,8 +203,25 @@ fn intent() -> impl Strategy<Value = Intent> {
     let send = (incident(), channel(), text(), prop::option::of(step_id())).prop_map(
         |(incident, channel, text, step)| I::SendMessage { incident, channel, text, step, status: None },
     );
+    use super::chaos::{RunId, StepKind, StopCause, Verdict};
+    let run = || prop_oneof![4 => (1u64..4).prop_map(RunId), 1 => any::<u64>().prop_map(RunId)];
+    let scenario = prop_oneof![3 => Just("price-desync".to_string()), 1 => text()];
+    let chaos = prop_oneof![
+        3 => scenario.prop_map(|scenario| I::StartScenario { scenario }),
+        1 => (run(), reason()).prop_map(|(run, reason)| I::StopScenario { run, reason }),
+        1 => text().prop_map(|reason| I::HaltAll { reason }),
+        1 => Just(I::ArmChaos {}),
+        3 => (run(), pick(StepKind::ALL), prop::option::of(0usize..3), name(), any::<bool>(), text())
+            .prop_map(|(run, step, phase, driver, ok, output)| I::RecordChaos { run, step, phase, driver, ok, output }),
+        1 => (run(), pick(StopCause::ALL), reason()).prop_map(|(run, cause, reason)| I::EndScenario { run, cause, reason }),
+        1 => (run(), any::<bool>()).prop_map(|(run, deviated)| I::FinishScenario {
+            run,
+            verdict: Some(Verdict { deviated, probes: Default::default() }),
+        }),
+    ];
     prop_oneof![
         2 => declare,
+        3 => chaos,
         2 => (incident(), text()).prop_map(|(incident, text)| I::AddNote { incident, text }),
         3 => (incident(), pick(Status::ALL), reason())
             .prop_map(|(incident, status, reason)| I::SetStatus { incident, status, reason }),

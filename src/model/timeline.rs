@@ -91,6 +91,11 @@ pub enum EntryKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         failed: Vec<String>,
     },
+    /// Declared about a running chaos scenario's target: the run that caused it.
+    CausedBy {
+        run: super::chaos::RunId,
+        scenario: String,
+    },
     /// A fact this build cannot read (a newer server's kind, or a damaged body): shown, so
     /// nobody mistakes the timeline for complete, and otherwise skipped.
     Unreadable {
@@ -118,6 +123,7 @@ impl EntryKind {
             EntryKind::Delivery { ok: false, .. } => "failed",
             EntryKind::Snoozed { .. } => "snoozed",
             EntryKind::Health { .. } => "health",
+            EntryKind::CausedBy { .. } => "chaos",
             EntryKind::Unreadable { .. } => "unreadable",
         }
     }
@@ -150,6 +156,7 @@ impl EntryKind {
                     format!("{probe} is {health}: {}", failed.join("; "))
                 }
             }
+            EntryKind::CausedBy { run, scenario } => format!("caused by chaos run {run} ({scenario})"),
             EntryKind::Unreadable { fact_kind } => format!("unreadable entry: {fact_kind}"),
             EntryKind::Snoozed { audience, until } => {
                 format!("{} update snoozed until {}", audience.label(), until.format("%H:%M UTC"))

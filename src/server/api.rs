@@ -218,6 +218,9 @@ impl From<WriteError> for HttpError {
             WriteError::Rejected(Rejection::UnknownComponent(_)) => {
                 HttpError::new(StatusCode::NOT_FOUND, "unknown_component", detail)
             }
+            WriteError::Rejected(Rejection::UnknownScenario(_)) => {
+                HttpError::new(StatusCode::NOT_FOUND, "unknown_scenario", detail)
+            }
             WriteError::Rejected(Rejection::Forbidden(_)) => {
                 HttpError::new(StatusCode::FORBIDDEN, "forbidden", detail)
             }

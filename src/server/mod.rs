@@ -2,6 +2,7 @@
 //! serves snapshots, event pages and the live stream to every client.
 
 pub mod api;
+pub mod chaos;
 pub mod checkpoint;
 pub mod conn;
 pub mod hub;

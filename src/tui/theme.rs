@@ -167,6 +167,7 @@ impl Theme {
             EntryKind::Snoozed { .. } => "entry.snoozed",
             EntryKind::Health { health, .. } if health.is_bad() => "alert",
             EntryKind::Health { .. } => "ok",
+            EntryKind::CausedBy { .. } => "alert",
             EntryKind::Unreadable { .. } => "muted",
         })
     }
