@@ -76,6 +76,9 @@ async fn start(
     playbook_dirs.extend(file.playbooks_dir.clone());
     let mut channels = file.channels.clone();
     let mut probes = file.probes.clone();
+    let mut chaos = file.chaos.clone();
+    let mut scenario_dirs = vec![config::config_dir().join("chaos")];
+    scenario_dirs.extend(chaos.scenarios_dir.clone());
     let mut shop = None;
     if demo {
         if channels.is_empty() {
@@ -83,6 +86,9 @@ async fn start(
         }
         let s = Shop::start().await?;
         probes.extend(s.probes());
+        // The demo driver breaks this shop, through its admin API.
+        chaos.demo_url = Some(s.admin_url.clone());
+        chaos.demo_token = Some(s.admin_token.clone());
         let path = data_dir.join("demo-shop.toml");
         std::fs::create_dir_all(&data_dir)?;
         std::fs::write(
@@ -100,6 +106,8 @@ async fn start(
             playbook_dirs,
             public_url: file.public_url.clone(),
             probes,
+            chaos,
+            scenario_dirs,
             ..Default::default()
         }
         .with_limits(&file.limits),
@@ -143,9 +151,25 @@ pub(super) async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
             path.display()
         );
     }
-    tokio::select! {
-        r = server.wait() => r,
-        _ = tokio::signal::ctrl_c() => Ok(()),
+    // Ctrl-C or SIGTERM stop the server cleanly: chaos runs are rolled back and recorded.
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let terminated = term.recv();
+    #[cfg(not(unix))]
+    let terminated = std::future::pending::<Option<()>>();
+    let mut server = server;
+    let ended = tokio::select! {
+        r = server.wait() => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+        _ = terminated => None,
+    };
+    match ended {
+        Some(r) => r,
+        None => {
+            server.stop().await;
+            Ok(())
+        }
     }
 }
 

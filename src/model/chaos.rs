@@ -784,8 +784,13 @@ pub(super) fn apply(state: &mut State, event: &Event) {
         }
         Fact::ChaosHalted { reason, runs } => {
             chaos.disarmed = Some(Disarmed { by: event.actor.clone(), at: event.at, reason: reason.clone() });
+            // A run already stopping keeps its first cause (the halt only retried its rollback).
             for id in runs {
-                if let Some(r) = chaos.runs.get_mut(id).filter(|r| r.is_active()) {
+                if let Some(r) = chaos
+                    .runs
+                    .get_mut(id)
+                    .filter(|r| r.phase != RunPhase::Ended && r.phase != RunPhase::Stopping)
+                {
                     r.phase = RunPhase::Stopping;
                     r.cause = Some(StopCause::Halted);
                     r.reason = Some(reason.clone());

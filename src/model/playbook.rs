@@ -723,6 +723,10 @@ mod shipped {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            // `playbooks/chaos/` holds the chaos scenarios (checked in server::chaos::catalogue).
+            if path.is_dir() {
+                continue;
+            }
             let pb = super::parse(&std::fs::read_to_string(&path).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             ids.push(pb.id);

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use super::hub::{Hub, View};
 use super::store::{EventReader, StoredEvent};
 use super::writer::{Caller, Handle, WriteError, WriteRequest};
-use crate::model::Rejection;
+use crate::model::{Intent, Rejection};
 use crate::protocol::{ApiError, Command};
 
 /// Commands are small; anything larger is a mistake or an attack.
@@ -37,6 +37,7 @@ pub(super) struct AppInner {
     pub heartbeat: std::time::Duration,
     pub library: Arc<super::library::Shared>,
     pub telemetry: Arc<super::probes::Telemetry>,
+    pub chaos: Arc<super::chaos::Runner>,
     /// Set when the server stops: open event streams end instead of holding shutdown up.
     pub closing: tokio::sync::watch::Sender<bool>,
     /// Committed events for pages and stream catch-up, read beside the writer.
@@ -46,6 +47,8 @@ pub(super) struct AppInner {
 }
 
 impl App {
+    // One argument per shared part of the server, each built by `server::start`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         hub: Arc<Hub>,
         writer: Handle,
@@ -54,6 +57,7 @@ impl App {
         heartbeat: std::time::Duration,
         library: Arc<super::library::Shared>,
         telemetry: Arc<super::probes::Telemetry>,
+        chaos: Arc<super::chaos::Runner>,
     ) -> std::io::Result<App> {
         let snapshots = super::snapshots::Snapshots::start(hub.clone())?;
         Ok(App {
@@ -65,6 +69,7 @@ impl App {
                 heartbeat,
                 library,
                 telemetry,
+                chaos,
                 closing: tokio::sync::watch::Sender::new(false),
                 events,
             }),
@@ -88,6 +93,11 @@ impl App {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
+    }
+
+    /// The chaos runner (halt, shutdown, the catalogue).
+    pub fn chaos(&self) -> &Arc<super::chaos::Runner> {
+        &self.inner.chaos
     }
 
     /// Submits a command as `caller`, exactly as the HTTP handler does after auth.
@@ -144,6 +154,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/events", get(get_events))
         .route("/api/v1/stream", get(super::stream::stream))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/chaos/halt", post(post_halt))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -314,6 +325,21 @@ async fn post_command(
             format!("{} ({}) may not {}", caller.name, caller.role, command.intent.kind()),
         ));
     }
+    match &command.intent {
+        // The emergency stop acts before it is written, so it works while the log does not.
+        Intent::HaltAll { reason } => {
+            app.chaos().halt_now(reason).await;
+        }
+        // A halt the log does not hold yet still disarms.
+        Intent::StartScenario { .. } if app.chaos().is_disarmed() => {
+            return Err(HttpError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "chaos is disarmed (halted): arm it first".to_string(),
+            ));
+        }
+        _ => {}
+    }
     let mut ack = app.submit(caller.clone(), command).await?;
     // New and replayed acks alike: what the caller may see now, the rest as placeholders
     // (a member removed since sees no more of their own past command than of any other).
@@ -331,6 +357,32 @@ async fn post_command(
         }
     }
     Ok(Json(ack).into_response())
+}
+
+/// The emergency stop: rolls back every run and disarms, then records; answers what it did
+/// even while the log cannot be written (the record follows when it can).
+async fn post_halt(
+    State(app): State<App>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, HttpError> {
+    let request: crate::protocol::HaltRequest =
+        serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("invalid halt: {e}")))?;
+    let intent = Intent::HaltAll { reason: request.reason.clone() };
+    if !caller.role.may(&intent) {
+        return Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("{} ({}) may not halt_all", caller.name, caller.role),
+        ));
+    }
+    if let Err(e) =
+        crate::model::intent::check_text("reason", &request.reason, crate::model::intent::MAX_TEXT)
+    {
+        return Err(WriteError::Rejected(e).into());
+    }
+    let report = app.chaos().halt(&app, caller, request.reason).await;
+    Ok(Json(report).into_response())
 }
 
 async fn whoami(caller: Caller) -> Json<crate::protocol::Whoami> {

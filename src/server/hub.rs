@@ -257,6 +257,11 @@ impl Hub {
         Ok(StreamSlot { counts: self.streams.clone(), user: user.to_string() })
     }
 
+    /// The users holding at least one event stream open now.
+    pub fn open_users(&self) -> Vec<String> {
+        self.streams.open.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
     pub fn state(&self) -> RwLockReadGuard<'_, State> {
         // A panic while holding the lock cannot leave State half-applied in a way readers
         // could misuse more than a crash would, so poisoning is ignored.

@@ -56,6 +56,10 @@ pub struct ServerOptions {
     pub idle_timeout: std::time::Duration,
     /// Event streams one user may hold open at once.
     pub streams_per_user: usize,
+    /// `[chaos]`: drivers' settings and the dead-man time.
+    pub chaos: crate::config::ChaosConfig,
+    /// Directories of chaos scenarios besides the shipped ones, in override order.
+    pub scenario_dirs: Vec<PathBuf>,
 }
 
 /// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
@@ -96,6 +100,8 @@ impl Default for ServerOptions {
             header_timeout: conn::HEADER_TIMEOUT,
             idle_timeout: conn::IDLE_TIMEOUT,
             streams_per_user: STREAMS_PER_USER,
+            chaos: crate::config::ChaosConfig::default(),
+            scenario_dirs: Vec::new(),
         }
     }
 }
@@ -121,6 +127,8 @@ impl RunningServer {
     /// Stops accepting and lets open requests finish; event streams never finish by
     /// themselves, so after a short grace the rest is cut.
     pub async fn stop(mut self) {
+        // Chaos first, while the writer still records: every run ends with its rollback.
+        self.app.chaos().shutdown().await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -132,7 +140,7 @@ impl RunningServer {
     }
 
     /// Waits until the server stops by itself (it does not, short of an error).
-    pub async fn wait(mut self) -> color_eyre::Result<()> {
+    pub async fn wait(&mut self) -> color_eyre::Result<()> {
         (&mut self.task).await.wrap_err("server task")?.wrap_err("serving HTTP")
     }
 }
@@ -183,11 +191,26 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let listener = listen(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let runner = Arc::new(chaos::Runner::new(opts.chaos.clone(), &opts.data_dir, &opts.users));
+    let shipped = runner.shipped_dir();
+    if let Err(e) = chaos::catalogue::write_shipped(&shipped) {
+        crate::stderr!("warroom: writing the shipped chaos scenarios to {}: {e}", shipped.display());
+    }
     let load = {
         let (channels, dirs) = (opts.channels.clone(), opts.playbook_dirs.clone());
         let components: Vec<String> = opts.probes.iter().map(|p| p.name.clone()).collect();
         let users: Vec<String> = opts.users.iter().map(|u| u.name.clone()).collect();
-        move || library::load(&channels, &dirs, &public_url, &components, &users)
+        let mut scenario_dirs = vec![shipped];
+        scenario_dirs.extend(opts.scenario_dirs.iter().cloned());
+        let runner = runner.clone();
+        move || {
+            let mut loaded = library::load(&channels, &dirs, &public_url, &components, &users);
+            let catalogue = chaos::catalogue::load(&scenario_dirs);
+            loaded.library.scenarios = catalogue.infos();
+            loaded.errors.extend(catalogue.errors.iter().cloned());
+            runner.set_catalogue(catalogue);
+            loaded
+        }
     };
     let loaded = load();
     for e in &loaded.errors {
@@ -206,8 +229,18 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         })
         .collect::<color_eyre::Result<Vec<_>>>()?;
     let telemetry = Arc::new(probes::Telemetry::new(specs));
-    let app = App::new(hub, writer, users, readers, opts.heartbeat, library.clone(), telemetry.clone())
-        .wrap_err("starting the snapshot thread")?;
+    let app = App::new(
+        hub,
+        writer,
+        users,
+        readers,
+        opts.heartbeat,
+        library.clone(),
+        telemetry.clone(),
+        runner.clone(),
+    )
+    .wrap_err("starting the snapshot thread")?;
+    runner.spawn(&app);
     notify::spawn(app.clone(), opts.channels.clone());
     probes::spawn(app.clone(), telemetry);
     #[cfg(unix)]
@@ -218,8 +251,9 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
                 while hup.recv().await.is_some() {
                     let loaded = load();
                     crate::stderr!(
-                        "warroom: reloaded {} playbooks ({} problems)",
+                        "warroom: reloaded {} playbooks and {} chaos scenarios ({} problems)",
                         loaded.library.playbooks.len(),
+                        loaded.library.scenarios.len(),
                         loaded.errors.len()
                     );
                     for e in &loaded.errors {

@@ -1,0 +1,114 @@
+//! The chaos catalogue: scenario files (shipped, the config dir's `chaos/`, `scenarios_dir`),
+//! loaded at start and on SIGHUP like playbooks. One broken file never hides the others.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::model::chaos::{self, Scenario, ScenarioInfo};
+
+/// The scenarios that ship with warroom, and the files they refer to. They are written under
+/// the data dir at start, so that a driver that needs a file (`chaos run`) finds it.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("price-desync.toml", include_str!("../../../playbooks/chaos/price-desync.toml")),
+    ("table-lock.toml", include_str!("../../../playbooks/chaos/table-lock.toml")),
+    ("payment-errors.toml", include_str!("../../../playbooks/chaos/payment-errors.toml")),
+    ("stock-corruption.toml", include_str!("../../../playbooks/chaos/stock-corruption.toml")),
+    ("degraded-product-page.toml", include_str!("../../../playbooks/chaos/degraded-product-page.toml")),
+    ("progressive-shutdown.toml", include_str!("../../../playbooks/chaos/progressive-shutdown.toml")),
+];
+
+/// One scenario, with where its relative paths point.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub scenario: Scenario,
+    /// The directory of its file.
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub scenarios: BTreeMap<String, Entry>,
+    /// One line per file that did not load, naming the file, line and field.
+    pub errors: Vec<String>,
+}
+
+impl Catalogue {
+    pub fn get(&self, id: &str) -> Option<&Entry> {
+        self.scenarios.get(id)
+    }
+
+    /// What clients see.
+    pub fn infos(&self) -> Vec<ScenarioInfo> {
+        self.scenarios.values().map(|e| e.scenario.info()).collect()
+    }
+}
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Checks one scenario file; the error names the file and line.
+pub fn check_file(path: &Path) -> Result<Scenario, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    chaos::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes the shipped scenarios into `dir` (replacing older copies), so they read like any
+/// other directory of scenarios. An error is returned, and the shipped ones are then missing.
+pub fn write_shipped(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in SHIPPED {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(())
+}
+
+/// Loads every directory in order; a later scenario with the same id wins.
+pub fn load(dirs: &[PathBuf]) -> Catalogue {
+    let mut out = Catalogue::default();
+    for dir in dirs {
+        for file in toml_files(dir) {
+            match check_file(&file) {
+                Ok(scenario) => {
+                    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+                    out.scenarios.insert(scenario.id.clone(), Entry { scenario, base_dir });
+                }
+                Err(e) => out.errors.push(e),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        for (name, text) in SHIPPED {
+            if let Err(e) = chaos::parse(text) {
+                panic!("playbooks/chaos/{name}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_bad_file_never_hides_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        write_shipped(dir.path()).unwrap();
+        std::fs::write(dir.path().join("zz-broken.toml"), "id = \"x\"\ntitle = \n").unwrap();
+        let c = load(&[dir.path().to_path_buf()]);
+        assert_eq!(c.scenarios.len(), SHIPPED.len());
+        assert_eq!(c.errors.len(), 1);
+        assert!(c.errors[0].contains("zz-broken.toml: line 2"), "{}", c.errors[0]);
+    }
+}
