@@ -502,6 +502,9 @@ impl Keymap {
                 **a == action && (*s == scope || (*s == Scope::Global && !scope.is_overlay()))
             })
             .map(|((_, k), _)| k)
+            // A pane's own binding shadows a global one (`s` starts a scenario in the chaos
+            // pane): the shadowed key is not this action's key there.
+            .filter(|k| self.lookup(scope, **k) == Some(action))
             .collect();
         keys.sort_by_key(|k| (k.ctrl || k.alt, **k));
         keys.into_iter().map(Key::to_string).collect()

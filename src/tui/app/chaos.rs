@@ -164,6 +164,9 @@ impl App {
     }
 
     pub(super) fn arm(&mut self) -> Vec<Effect> {
+        if !self.guard(&Intent::ArmChaos {}) {
+            return vec![];
+        }
         if self.state.chaos.disarmed.is_none() {
             self.flash(Level::Info, "chaos is already armed");
             return vec![];
