@@ -111,7 +111,7 @@ pub fn journal(run: &Run) -> Value {
     let rollbacks: Vec<Value> = of(StepKind::Rollback).map(|s| activity(s, &rollback_name(s))).collect();
 
     // Before: the runner's steady-state check. After: the probes the verdict was judged on.
-    let before = of(StepKind::SteadyState).last().map(|s| {
+    let before = of(StepKind::SteadyState).next_back().map(|s| {
         json!({
             "steady_state_met": s.ok,
             "probes": [activity(s, "steady state")],
@@ -247,7 +247,10 @@ fault = "clear"
         assert_eq!(run[0]["activity"]["name"], "demo price_desync");
         assert_eq!(run[0]["activity"]["type"], "action");
         assert_eq!(run[0]["activity"]["provider"]["type"], "demo");
-        assert_eq!((run[0]["status"].as_str(), run[1]["status"].as_str()), (Some("succeeded"), Some("failed")));
+        assert_eq!(
+            (run[0]["status"].as_str(), run[1]["status"].as_str()),
+            (Some("succeeded"), Some("failed"))
+        );
         assert_eq!(run[1]["output"], "exit 1: no such process");
         assert_eq!(j["rollbacks"][0]["activity"]["name"], "demo clear");
         assert_eq!(j["rollbacks"][0]["status"], "succeeded");

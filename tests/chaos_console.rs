@@ -154,7 +154,12 @@ fn console(state: State, who: &str, role: UserRole, width: u16, height: u16) -> 
     app.update(Msg::Library(library()));
     app.update(Msg::Sync(SyncEvent::Online));
     let seq = state.seq;
-    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot { log: uuid::Uuid::nil(), seq, state, probes: vec![] })));
+    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot {
+        log: uuid::Uuid::nil(),
+        seq,
+        state,
+        probes: vec![],
+    })));
     app.prepare();
     app
 }
@@ -282,7 +287,11 @@ fn s_x_h_and_a_drive_chaos_for_a_villain() {
         !a.pending.iter().any(|p| matches!(p.intent, Intent::HaltAll { .. })),
         "a halt is never a queued command"
     );
-    a.update(Msg::Halted(Ok(HaltReport { runs: vec![RunId(1)], recorded: Some(9), ..HaltReport::default() })));
+    a.update(Msg::Halted(Ok(HaltReport {
+        runs: vec![RunId(1)],
+        recorded: Some(9),
+        ..HaltReport::default()
+    })));
     assert!(a.flash.as_ref().is_some_and(|f| f.text.contains("halted: RUN-1")), "{:?}", a.flash);
     a.update(Msg::Halted(Err("cannot reach http://127.0.0.1:7800".into())));
     assert!(a.flash.as_ref().is_some_and(|f| f.text.starts_with("HALT NOT DONE")), "{:?}", a.flash);
@@ -327,7 +336,11 @@ fn a_responder_sees_the_chaos_keys_greyed_and_gets_no_effects() {
         let effects = a.update(key(c));
         assert!(effects.is_empty(), "{c}: {effects:?}");
         assert!(a.overlay.is_none(), "{c} opened {:?}", a.overlay);
-        assert!(a.flash.as_ref().is_some_and(|f| f.text.starts_with("responder may not")), "{c}: {:?}", a.flash);
+        assert!(
+            a.flash.as_ref().is_some_and(|f| f.text.starts_with("responder may not")),
+            "{c}: {:?}",
+            a.flash
+        );
     }
     a.update(key(':'));
     for c in "halt now".chars() {

@@ -204,7 +204,13 @@ fn print_scenario(s: &ScenarioInfo) {
     out!("stops when:    {}", one_line(&s.stop_when));
     out!("phases:");
     for (i, p) in s.phases.iter().enumerate() {
-        out!("  {}. +{:<6} [{}] {}", i + 1, format!("{}s", p.at_secs), one_line(&p.driver), one_line(&p.title));
+        out!(
+            "  {}. +{:<6} [{}] {}",
+            i + 1,
+            format!("{}s", p.at_secs),
+            one_line(&p.driver),
+            one_line(&p.title)
+        );
     }
     if !s.rollback.is_empty() {
         out!("rollback:");

@@ -613,7 +613,9 @@ impl App {
             Fact::ChaosHalted { reason, .. } => {
                 format!("{who} HALTED all chaos: {}", crate::present::one_line(reason))
             }
-            Fact::ChaosStep { run, step: crate::model::chaos::StepKind::Rollback, ok: false, output, .. } => {
+            Fact::ChaosStep {
+                run, step: crate::model::chaos::StepKind::Rollback, ok: false, output, ..
+            } => {
                 format!("{run} ROLLBACK FAILED: {}", crate::present::one_line(output))
             }
             _ => return,

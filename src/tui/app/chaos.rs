@@ -78,7 +78,8 @@ impl App {
             return;
         }
         if let Some(d) = &self.state.chaos.disarmed {
-            let why = format!("chaos is disarmed by {}: {} (A arms it)", one_line(&d.by), one_line(&d.reason));
+            let why =
+                format!("chaos is disarmed by {}: {} (A arms it)", one_line(&d.by), one_line(&d.reason));
             self.flash(Level::Warn, why);
             return;
         }

@@ -115,7 +115,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 if !runs_heading {
                     runs_heading = true;
                     lines.push(Line::from(Span::styled(
-                        format!("  {:<7} {:<id_w$} {:<8} {:>5} {:<12} WHY", "RUN", "SCENARIO", "PHASE", "DONE", "STATE"),
+                        format!(
+                            "  {:<7} {:<id_w$} {:<8} {:>5} {:<12} WHY",
+                            "RUN", "SCENARIO", "PHASE", "DONE", "STATE"
+                        ),
                         t.get("muted"),
                     )));
                 }
@@ -138,9 +141,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     Span::styled(format!("  {:<7} ", r.id.to_string()), style),
                     Span::styled(format!("{:<id_w$.id_w$} ", one_line(&r.scenario.id)), t.get("text")),
                     Span::styled(format!("{:<8} ", r.phase.as_str()), style),
-                    Span::styled(format!("{:>5} ", format!("{}/{}", r.injected, r.scenario.phases.len())), t.get("muted")),
+                    Span::styled(
+                        format!("{:>5} ", format!("{}/{}", r.injected, r.scenario.phases.len())),
+                        t.get("muted"),
+                    ),
                     Span::styled(format!("{:<12} ", run_state(r, app.now)), style),
-                    Span::styled(why, if r.rollback_failed.is_some() { t.get("alert") } else { t.get("muted") }),
+                    Span::styled(
+                        why,
+                        if r.rollback_failed.is_some() { t.get("alert") } else { t.get("muted") },
+                    ),
                 ];
                 if !linked.is_empty() {
                     spans.push(Span::styled(format!("  → {}", linked.join(" ")), t.get("warn")));
@@ -187,10 +196,7 @@ fn draw_keys(f: &mut Frame, area: Rect, app: &App) {
 }
 
 fn row(app: &App, label: &str, value: String, style: Style) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(format!("{label:<13}"), app.theme.get("muted")),
-        Span::styled(value, style),
-    ])
+    Line::from(vec![Span::styled(format!("{label:<13}"), app.theme.get("muted")), Span::styled(value, style)])
 }
 
 fn scenario_detail(app: &App, s: &ScenarioInfo) -> Vec<Line<'static>> {
@@ -202,12 +208,22 @@ fn scenario_detail(app: &App, s: &ScenarioInfo) -> Vec<Line<'static>> {
     lines.push(row(app, "targets", one_line(&s.target.join(", ")), t.get("warn")));
     lines.push(row(app, "duration", duration(s.duration_secs), t.get("text")));
     if !s.steady_state.is_empty() {
-        lines.push(row(app, "steady state", format!("{} up", one_line(&s.steady_state.join(", "))), t.get("text")));
+        lines.push(row(
+            app,
+            "steady state",
+            format!("{} up", one_line(&s.steady_state.join(", "))),
+            t.get("text"),
+        ));
     }
     lines.push(row(app, "stops when", one_line(&s.stop_when), t.get("text")));
     for (i, p) in s.phases.iter().enumerate() {
         let label = format!("phase {} +{}", i + 1, duration(p.at_secs));
-        lines.push(row(app, &label, format!("[{}] {}", one_line(&p.driver), one_line(&p.title)), t.get("text")));
+        lines.push(row(
+            app,
+            &label,
+            format!("[{}] {}", one_line(&p.driver), one_line(&p.title)),
+            t.get("text"),
+        ));
     }
     if !s.rollback.is_empty() {
         lines.push(row(app, "rollback", one_line(&s.rollback.join("; ")), t.get("text")));

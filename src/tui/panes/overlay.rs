@@ -318,7 +318,9 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
                     "{} completes a name · {send} sends · {cancel} cancels",
                     key(app, Scope::Form, Action::NextField)
                 ),
-                Form::Halt { .. } => format!("{send} HALTS every run now (straight to the server) · {cancel} cancels"),
+                Form::Halt { .. } => {
+                    format!("{send} HALTS every run now (straight to the server) · {cancel} cancels")
+                }
                 _ => format!("{send} sends · {cancel} cancels"),
             };
             footer(f, foot, app, form, help);

@@ -45,15 +45,17 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
     let may_chaos = app.may_drive_chaos();
     let hint = |action: Action| {
         let first = app.keymap.first_key(scope, action)?;
-        let chaos = matches!(
-            action,
-            Action::StartScenario | Action::StopRun | Action::HaltAll | Action::ArmChaos
-        );
+        let chaos =
+            matches!(action, Action::StartScenario | Action::StopRun | Action::HaltAll | Action::ArmChaos);
         // Outside the chaos pane only halt-all is offered: it works from anywhere.
         if chaos && scope != crate::tui::keymap::Scope::Chaos && action != Action::HaltAll {
             return None;
         }
-        if chaos && action == Action::HaltAll && !app.chaos_banner() && scope != crate::tui::keymap::Scope::Chaos {
+        if chaos
+            && action == Action::HaltAll
+            && !app.chaos_banner()
+            && scope != crate::tui::keymap::Scope::Chaos
+        {
             return None;
         }
         // The chaos pane's key is offered to those who drive chaos, and to all while it runs.
@@ -61,10 +63,7 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
             return None;
         }
         let key_style = if chaos && !may_chaos { t.get("muted") } else { t.get("focus") };
-        Some([
-            Span::styled(first, key_style),
-            Span::styled(format!(" {}  ", action.hint()), t.get("muted")),
-        ])
+        Some([Span::styled(first, key_style), Span::styled(format!(" {}  ", action.hint()), t.get("muted"))])
     };
     // Help and quit are kept whatever the width: the rest fill what is left, in order.
     let kept: Vec<Span> = [Action::Help, Action::Quit].into_iter().filter_map(hint).flatten().collect();
