@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod journal;
 pub mod model;
 pub mod present;
 pub mod protocol;

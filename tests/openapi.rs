@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use warroom::model::chaos::{RunId, StepKind, StopCause, Verdict};
 use warroom::model::comms::PublicStatus;
 use warroom::model::incident::ComponentStatus;
 use warroom::model::probe::Health;
@@ -81,6 +82,23 @@ fn examples() -> Vec<Intent> {
             ok: false,
             detail: "timeout".into(),
             last: true,
+        },
+        Intent::StartScenario { scenario: "price-desync".into() },
+        Intent::StopScenario { run: RunId(3), reason: Some("customers hurt".into()) },
+        Intent::HaltAll { reason: "real outage".into() },
+        Intent::ArmChaos {},
+        Intent::RecordChaos {
+            run: RunId(3),
+            step: StepKind::Inject,
+            phase: Some(0),
+            driver: "demo".into(),
+            ok: true,
+            output: "indexer paused".into(),
+        },
+        Intent::EndScenario { run: RunId(3), cause: StopCause::Duration, reason: Some("20m".into()) },
+        Intent::FinishScenario {
+            run: RunId(3),
+            verdict: Some(Verdict { deviated: false, probes: Default::default() }),
         },
     ]
 }

@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 // After the macro: `out!` is in scope only below its definition.
+mod chaos;
 mod comms;
 mod config;
 mod events;
@@ -26,6 +27,7 @@ mod outbox;
 mod probe;
 mod serve;
 
+pub use chaos::ChaosCmd;
 pub use comms::{CommsCmd, PlaybookCmd, StepCmd};
 pub use config::{ConfigCmd, CONFIG_TEMPLATE};
 pub use incident::IncidentCmd;
@@ -105,6 +107,9 @@ pub enum Cmd {
     /// Health probes the server runs.
     #[command(subcommand)]
     Probe(ProbeCmd),
+    /// Chaos scenarios: the catalogue, runs, start, stop, the emergency halt, journals.
+    #[command(subcommand)]
+    Chaos(ChaosCmd),
     /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
     /// Print the console's key bindings (with your overrides).
@@ -154,6 +159,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Step(cmd)) => comms::step(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Comms(cmd)) => comms::comms(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Probe(cmd)) => probe::probe(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Chaos(cmd)) => chaos::chaos(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme, quiet }) => {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await

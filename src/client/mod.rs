@@ -213,6 +213,22 @@ impl Client {
         self.get("/library", Duration::from_secs(10)).await
     }
 
+    /// The emergency stop: every run rolled back and chaos disarmed. Straight to the server,
+    /// never through the outbox: a halt queued for later is no halt, so an unreachable server
+    /// is an error the caller shows at once.
+    pub async fn halt(&self, reason: &str) -> Result<crate::protocol::HaltReport, ClientError> {
+        let resp = self
+            .http
+            .post(self.url("/chaos/halt"))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(15))
+            .json(&crate::protocol::HaltRequest { reason: reason.to_string() })
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.json(resp).await
+    }
+
     pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ClientError> {
         self.get(&format!("/events?after={after}&limit={limit}"), Duration::from_secs(30)).await
     }

@@ -24,6 +24,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("not_found", 404, "no such endpoint"),
     ("unknown_incident", 404, "no such incident, or a private one the caller may not see"),
     ("unknown_component", 404, "no such status page component (only a commander or an admin adds new ones)"),
+    (
+        "unknown_scenario",
+        404,
+        "no such chaos scenario in the server's catalogue (GET /api/v1/library lists them)",
+    ),
     ("method_not_allowed", 405, "the endpoint does not take that method"),
     (
         "conflict",
@@ -192,6 +197,22 @@ fn kinds() -> Vec<Kind> {
             ],
         ),
         k(
+            "start_scenario",
+            "start a chaos scenario from the server's catalogue (villains, admins); the server runs its drivers, checks the steady state first and rolls back at its duration",
+            vec![("scenario", name("a scenario id from GET /api/v1/library `scenarios`"), true)],
+        ),
+        k(
+            "stop_scenario",
+            "stop a run early: it is rolled back (villains, admins)",
+            vec![("run", reference("RunId"), true), ("reason", text(MAX_TEXT), false)],
+        ),
+        k(
+            "halt_all",
+            "roll back every run and disarm until arm_chaos (villains, admins); POST /api/v1/chaos/halt does the same while the log is failing",
+            vec![("reason", text(MAX_TEXT), true)],
+        ),
+        k("arm_chaos", "allow scenarios to start again after a halt (villains, admins)", vec![]),
+        k(
             "set_component",
             "override a status page component, or follow its probe again (null)",
             vec![
@@ -303,18 +324,8 @@ fn components() -> Value {
                    "description": format!("every 4xx/5xx body (but /healthz's 503). `error` is one of:\n{}", codes.join("\n")),
                    "properties": { "error": { "type": "string" }, "detail": { "type": "string" } } },
         "IncidentId": { "type": "string", "pattern": "^INC-[1-9][0-9]{0,17}$", "examples": ["INC-7"] },
-        "Severity": spelled(&Severity::ALL, "SEV1 is the worst; SEV2 and above is a major incident"),
-        "Status": spelled(Status::ALL, "the incident lifecycle, in order"),
-        "ClosureReason": spelled(ClosureReason::ALL, "why an incident was closed early"),
-        "Role": spelled(Role::ALL, "a response role held by a person"),
-        "Milestone": spelled(Milestone::ALL, "points in time the response metrics derive from"),
-        "Audience": spelled(Audience::ALL, "who a message reaches; each has its own clock"),
-        "PublicStatus": spelled(PublicStatus::ALL, "the status page's incident status"),
-        "ComponentStatus": spelled(ComponentStatus::ALL, "a status page component's status"),
-        "Health": spelled(Health::ALL, "a service's health as the room sees it"),
-        "UserRole": spelled(UserRole::ALL, "a user's role on the server, from its config"),
         "Event": {
-            "description": "a fact the server ordered. `kind` names the fact and decides the other fields; a client must keep going past kinds it does not know, and `redacted` stands in for an event the caller may not see",
+            "description": "a fact the server ordered. `kind` names the fact and decides the other fields; a client must keep going past kinds it does not know, and `redacted` stands in for an event the caller may not see. Chaos facts: `scenario_started` {run, scenario (ScenarioInfo), ends_at}, `scenario_stopping` {run, cause, reason?}, `chaos_step` {run, step, phase?, driver, ok, output}, `scenario_ended` {run, verdict?}, `chaos_halted` {reason, runs}, `chaos_armed` {}, `run_linked` {incident, run, scenario}",
             "type": "object", "required": ["seq", "kind"], "additionalProperties": true,
             "properties": { "seq": seq, "at": time, "actor": { "type": "string" },
                             "role": reference("UserRole"), "command_id": uuid, "kind": { "type": "string" } } },
@@ -326,7 +337,8 @@ fn components() -> Value {
         "Health503": object(&["status", "detail", "seq"], json!({ "status": { "enum": ["unavailable"] },
             "detail": { "type": "string", "description": "why commands cannot be written" }, "seq": seq })),
         "Snapshot": object(&["log", "seq", "state", "probes"], json!({ "log": uuid, "seq": seq,
-            "state": { "type": "object", "description": "the fold of the log, filtered for the caller" },
+            "state": { "type": "object", "description": "the fold of the log, filtered for the caller; `chaos` (schema Chaos) holds the chaos runs and whether chaos is disarmed",
+                       "additionalProperties": true, "properties": { "chaos": reference("Chaos") } },
             "probes": { "type": "array", "items": { "type": "object", "required": ["name", "kind", "target", "samples"] } } })),
         "IncidentSummary": object(
             &["id", "title", "severity", "status", "declared_by", "declared_at", "updated_at", "impact", "timeline_len"],
@@ -345,6 +357,56 @@ fn components() -> Value {
             "description": "one line of an incident's timeline; `kind` decides the other fields, and a client keeps going past kinds it does not know",
             "properties": { "seq": seq, "at": time, "actor": { "type": "string" }, "kind": { "type": "string" } } },
     });
+    // Chaos: in parts, each json! kept under the macro's recursion limit.
+    let chaos: Value = json!({
+        "RunId": { "type": "string", "pattern": "^(RUN-|run-)?[0-9]{1,20}$", "examples": ["RUN-3"],
+                   "description": "a chaos run, numbered by the server in start order (RUN-0 does not exist)" },
+        "ScenarioInfo": object(&["id", "title", "target", "duration_secs", "stop_when", "phases"], json!({
+            "id": { "type": "string" }, "title": { "type": "string" }, "briefing": { "type": "string" },
+            "hypothesis": { "type": "string" },
+            "target": { "type": "array", "items": { "type": "string" }, "description": "the blast radius: services (probe names)" },
+            "duration_secs": seq, "steady_state": { "type": "array", "items": { "type": "string" } },
+            "stop_when": { "type": "string", "description": "the stop condition, in words" },
+            "phases": { "type": "array", "items": object(&["at_secs", "title", "driver"], json!({
+                "at_secs": seq, "title": { "type": "string" },
+                "driver": { "enum": ["demo", "network", "chaostoolkit", "http", "command"] } })) },
+            "rollback": { "type": "array", "items": { "type": "string" } } })),
+        "Run": { "type": "object", "required": ["id", "scenario", "started_by", "started_at", "ends_at", "phase", "injected", "steps"],
+            "description": "a chaos run as `state.chaos.runs` holds it",
+            "properties": { "id": reference("RunId"), "scenario": reference("ScenarioInfo"), "started_by": { "type": "string" },
+                "started_at": time, "ends_at": time, "ended_at": time,
+                "phase": { "enum": ["starting", "running", "stopping", "ended"] }, "injected": seq,
+                "cause": { "enum": ["stopped", "halted", "duration", "stop_condition", "steady_state", "inject_failed", "dead_man", "shutdown", "restart"] },
+                "reason": { "type": "string" },
+                "rollback_failed": { "type": "string", "description": "the last rollback attempt failed and is being retried" },
+                "verdict": object(&["deviated", "probes"], json!({ "deviated": { "type": "boolean" },
+                    "probes": { "type": "object", "additionalProperties": reference("Health") } })),
+                "incidents": { "type": "array", "items": reference("IncidentId") },
+                "steps": { "type": "array", "items": { "type": "object", "required": ["seq", "at", "actor", "step", "ok", "output"],
+                    "properties": { "seq": seq, "at": time, "actor": { "type": "string" },
+                        "step": { "enum": ["steady_state", "inject", "rollback", "report"] },
+                        "phase": seq, "driver": { "type": "string" }, "ok": { "type": "boolean" }, "output": { "type": "string" } } } } } },
+        "Chaos": { "type": "object", "description": "`state.chaos` in a snapshot (absent while empty)",
+            "properties": { "disarmed": object(&["by", "at", "reason"], json!({ "by": { "type": "string" }, "at": time, "reason": { "type": "string" } })),
+                "runs": { "type": "object", "additionalProperties": reference("Run"), "description": "by run id" } } },
+        "HaltRequest": object(&["reason"], json!({ "reason": { "type": "string", "minLength": 1, "maxLength": MAX_TEXT } })),
+        "HaltReport": object(&["runs"], json!({
+            "runs": { "type": "array", "items": reference("RunId"), "description": "the runs the halt stopped" },
+            "rolled_back": { "type": "array", "items": { "type": "string" } },
+            "failed": { "type": "array", "items": { "type": "string" }, "description": "rollbacks that failed; the server retries them" },
+            "recorded": { "type": "integer", "minimum": 0, "description": "the seq of the halt's record, once written" },
+            "error": { "type": "string", "description": "why it is not recorded yet (the server keeps trying)" } })),
+        "Severity": spelled(&Severity::ALL, "SEV1 is the worst; SEV2 and above is a major incident"),
+        "Status": spelled(Status::ALL, "the incident lifecycle, in order"),
+        "ClosureReason": spelled(ClosureReason::ALL, "why an incident was closed early"),
+        "Role": spelled(Role::ALL, "a response role held by a person"),
+        "Milestone": spelled(Milestone::ALL, "points in time the response metrics derive from"),
+        "Audience": spelled(Audience::ALL, "who a message reaches; each has its own clock"),
+        "PublicStatus": spelled(PublicStatus::ALL, "the status page's incident status"),
+        "ComponentStatus": spelled(ComponentStatus::ALL, "a status page component's status"),
+        "Health": spelled(Health::ALL, "a service's health as the room sees it"),
+        "UserRole": spelled(UserRole::ALL, "a user's role on the server, from its config"),
+    });
     let pages: Value = json!({
         "Library": object(&["playbooks", "channels", "errors"], json!({
             "playbooks": { "type": "array", "items": { "type": "object" } },
@@ -353,6 +415,7 @@ fn components() -> Value {
             "status_page_url": { "type": "string" },
             "components": { "type": "array", "items": { "type": "string" } },
             "users": { "type": "array", "items": { "type": "string" }, "description": "the server's user names, sorted; empty: unknown" },
+            "scenarios": { "type": "array", "items": reference("ScenarioInfo"), "description": "the chaos catalogue as clients see it (never a driver's URL, headers or command)" },
             "errors": { "type": "array", "items": { "type": "string" }, "description": "what failed to load, with file and line" } })),
     });
     let update = object(
@@ -373,7 +436,7 @@ fn components() -> Value {
                 "manual": { "type": "boolean" } })) },
             "incidents": { "type": "array", "items": public_incident } })),
     });
-    for part in [more, pages, status_page] {
+    for part in [more, chaos, pages, status_page] {
         if let Value::Object(part) = part {
             schemas.extend(part);
         }
@@ -444,6 +507,24 @@ fn paths() -> Value {
         "/status.json": { "get": { "summary": "the public status page's content", "security": [],
             "responses": { "200": ok_json("what was published, and each component's status", reference("StatusPage")) } } },
     })
+}
+
+/// `POST /api/v1/chaos/halt`, documented ahead of its route: add
+/// `"/api/v1/chaos/halt": halt_path(),` to `paths()` in the commit that adds the route to
+/// `router()` (the route drift test holds the two together).
+pub fn halt_path() -> Value {
+    let mut responses = error_responses(&[400, 401, 403, 413, 426, 500]);
+    responses.insert(
+        "200".into(),
+        ok_json(
+            "rolled back first, recorded after: what was halted and whether it is in the log yet",
+            reference("HaltReport"),
+        ),
+    );
+    json!({ "post": {
+        "summary": "the emergency stop (villains, admins): every run rolled back at once and chaos disarmed until arm_chaos; works while the log cannot be written; never queued by clients",
+        "requestBody": { "required": true, "content": { "application/json": { "schema": reference("HaltRequest") } } },
+        "responses": responses } })
 }
 
 pub fn document() -> Value {

@@ -15,6 +15,9 @@ use crate::model::{Fact, IncidentId, Intent, State, UserRole};
 use crate::protocol::{Command, Whoami};
 
 mod actions;
+mod chaos;
+
+pub use chaos::{countdown as chaos_countdown, ChaosItem, HALT_REASON};
 
 pub use super::overlay::{CommandLine, Overlay};
 
@@ -49,6 +52,8 @@ pub enum Msg {
     Fetched(Box<crate::protocol::FullIncident>),
     /// Fetching it failed (the server said why); it is asked again after a reconnect.
     FetchFailed(IncidentId, String),
+    /// What the emergency halt did, or why it could not be done.
+    Halted(Result<crate::protocol::HaltReport, String>),
 }
 
 /// What `update` asks the runner to do.
@@ -59,6 +64,9 @@ pub enum Effect {
     Fetch(IncidentId),
     /// Ring the terminal bell: something the room must notice happened.
     Bell,
+    /// Halt all chaos with this reason: `POST /api/v1/chaos/halt` at once, never the outbox
+    /// (a halt that waits for the network to come back is no halt).
+    Halt(String),
     Quit,
 }
 
@@ -68,10 +76,11 @@ pub enum Pane {
     Detail,
     Playbook,
     Health,
+    Chaos,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 4] = [Pane::Incidents, Pane::Detail, Pane::Playbook, Pane::Health];
+    pub const ALL: [Pane; 5] = [Pane::Incidents, Pane::Detail, Pane::Playbook, Pane::Health, Pane::Chaos];
 
     pub fn scope(self) -> Scope {
         match self {
@@ -79,6 +88,7 @@ impl Pane {
             Pane::Detail => Scope::Detail,
             Pane::Playbook => Scope::Playbook,
             Pane::Health => Scope::Health,
+            Pane::Chaos => Scope::Chaos,
         }
     }
 }
@@ -155,6 +165,8 @@ pub struct App {
     pub probe: usize,
     /// The selected step in the playbook pane.
     pub step: usize,
+    /// The selected row in the chaos pane (see [`App::chaos_items`]).
+    pub chaos_sel: usize,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     /// Closed incidents being fetched in full, and fetched ones newer than the state, kept
@@ -214,6 +226,7 @@ impl App {
             probes: Vec::new(),
             probe: 0,
             step: 0,
+            chaos_sel: 0,
             dirty: true,
             fetching: Default::default(),
             fetched: Default::default(),
@@ -227,7 +240,7 @@ impl App {
     }
 
     pub fn areas(&self) -> Areas {
-        layout(self.size, self.focus, self.zoom, self.probes.len())
+        layout(self.size, self.focus, self.zoom, self.probes.len(), self.chaos_banner())
     }
 
     /// Brings derived view data up to date; the runner calls it once before each draw.
@@ -302,6 +315,9 @@ impl App {
             let role = self.role().map_or("this role".into(), |r| r.to_string());
             self.flash(Level::Error, format!("{role} may not {}", intent.kind().replace('_', " ")));
             return vec![];
+        }
+        if let Intent::HaltAll { reason } = intent {
+            return self.halt(reason);
         }
         if !self.conn.online {
             self.flash(
@@ -427,7 +443,16 @@ impl App {
                 }
             }
             Msg::Me(me) => {
+                // A villain's console opens on the chaos pane: breaking the shop is why they
+                // came (unless they already moved somewhere themselves).
+                if me.role == UserRole::Villain && self.focus == Pane::Incidents && self.overlay.is_none() {
+                    self.focus = Pane::Chaos;
+                }
                 self.me = Some(me);
+                vec![]
+            }
+            Msg::Halted(result) => {
+                self.halted(result);
                 vec![]
             }
             Msg::Library(lib) => {
@@ -585,6 +610,14 @@ impl App {
             Fact::StepAssigned { incident, step, person } if *person == me => {
                 format!("{who} gave you step {} on {incident}", crate::present::one_line(step))
             }
+            Fact::ChaosHalted { reason, .. } => {
+                format!("{who} HALTED all chaos: {}", crate::present::one_line(reason))
+            }
+            Fact::ChaosStep {
+                run, step: crate::model::chaos::StepKind::Rollback, ok: false, output, ..
+            } => {
+                format!("{run} ROLLBACK FAILED: {}", crate::present::one_line(output))
+            }
             _ => return,
         };
         self.ring = true;
@@ -675,6 +708,8 @@ impl App {
             Pane::Playbook
         } else if over(areas.health) {
             Pane::Health
+        } else if over(areas.chaos) {
+            Pane::Chaos
         } else {
             return;
         };

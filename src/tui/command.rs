@@ -51,6 +51,9 @@ pub const VERBS: &[Verb] = &[
     verb("snooze", &[], "snooze AUDIENCE MINUTES", None),
     verb("playbook", &[], "playbook [ID]", Some(Action::AttachPlaybook)),
     verb("open", &[], "open INC-N", None),
+    verb("chaos", &[], "chaos [start SCENARIO | stop RUN [REASON…]]", Some(Action::Chaos)),
+    verb("halt", &[], "halt [REASON…] (all chaos, at once)", Some(Action::HaltAll)),
+    verb("arm", &[], "arm (chaos, after a halt)", Some(Action::ArmChaos)),
     verb("filter", &[], "filter [TEXT…]", None),
     verb("theme", &[], "theme NAME", None),
     verb("help", &[], "help", Some(Action::Help)),
@@ -200,6 +203,19 @@ pub fn parse(
             need(1)?;
             Parsed::Open(args[0].parse()?)
         }
+        "chaos" => {
+            need(2)?;
+            let reason = rest[args[0].len()..].trim()[args[1].len()..].trim();
+            Parsed::Intent(match args[0] {
+                "start" if args.len() == 2 => Intent::StartScenario { scenario: args[1].to_string() },
+                "stop" => Intent::StopScenario {
+                    run: args[1].parse()?,
+                    reason: (!reason.is_empty()).then(|| reason.to_string()),
+                },
+                _ => return Err(usage(verb)),
+            })
+        }
+        "halt" => Parsed::Intent(Intent::HaltAll { reason: rest.to_string() }),
         "filter" => Parsed::Filter(rest.to_string()),
         "theme" => {
             need(1)?;
@@ -229,6 +245,7 @@ pub fn candidates(line: &str, themes: &[&str], users: &[String]) -> Vec<String> 
             Some("theme") => themes.iter().map(|s| s.to_string()).collect(),
             Some("snooze") => crate::model::Audience::ALL.iter().map(|s| s.to_string()).collect(),
             Some("member") => vec!["add".into(), "remove".into()],
+            Some("chaos") => vec!["start".into(), "stop".into()],
             _ => Vec::new(),
         }
     } else if position == 2 && matches!(verb_of(words[0]).map(|v| v.name), Some("assign" | "member")) {
@@ -332,6 +349,34 @@ mod tests {
             parse("pick", None, now()).unwrap_err().contains("unknown command"),
             "overlay keys are not verbs"
         );
+    }
+
+    #[test]
+    fn chaos_verbs_name_a_scenario_or_a_run() {
+        use crate::model::chaos::RunId;
+        assert_eq!(parse("chaos", None, now()), Ok(Parsed::Action(Action::Chaos)));
+        assert_eq!(
+            parse(":chaos start price-desync", None, now()),
+            Ok(Parsed::Intent(Intent::StartScenario { scenario: "price-desync".into() }))
+        );
+        assert_eq!(
+            parse("chaos stop RUN-3 customers hurt", None, now()),
+            Ok(Parsed::Intent(Intent::StopScenario { run: RunId(3), reason: Some("customers hurt".into()) }))
+        );
+        assert_eq!(
+            parse("chaos stop 3", None, now()),
+            Ok(Parsed::Intent(Intent::StopScenario { run: RunId(3), reason: None }))
+        );
+        assert!(parse("chaos stop RUN-x", None, now()).unwrap_err().contains("not a run id"));
+        assert!(parse("chaos start a b", None, now()).unwrap_err().starts_with("usage: :chaos"));
+        assert!(parse("chaos nuke it", None, now()).unwrap_err().starts_with("usage: :chaos"));
+        assert_eq!(parse("halt", None, now()), Ok(Parsed::Action(Action::HaltAll)));
+        assert_eq!(
+            parse(":halt payments are down", None, now()),
+            Ok(Parsed::Intent(Intent::HaltAll { reason: "payments are down".into() }))
+        );
+        assert_eq!(parse("arm", None, now()), Ok(Parsed::Action(Action::ArmChaos)));
+        assert_eq!(complete("chaos st", &[], &[]).1, ["start", "stop"]);
     }
 
     #[test]

@@ -96,6 +96,12 @@ pub enum Form {
         text: TextArea<'static>,
         error: Option<String>,
     },
+    /// Halt-all's reason, prefilled so that halting is two keys; the halt goes straight to
+    /// the server, not through the outbox (see `App::send`).
+    Halt {
+        text: TextArea<'static>,
+        error: Option<String>,
+    },
 }
 
 pub enum FormOutcome {
@@ -211,8 +217,16 @@ impl Form {
         Form::Message { incident, channel, step, text: area, error: None }
     }
 
+    /// The halt-all reason, prefilled with `reason`.
+    pub fn halt(theme: &Theme, reason: &str) -> Form {
+        let mut text = area("why everything stops", theme);
+        text.insert_str(reason);
+        Form::Halt { text, error: None }
+    }
+
     pub fn title(&self) -> String {
         match self {
+            Form::Halt { .. } => "HALT ALL chaos and disarm: reason".into(),
             Form::Declare { .. } => "Declare an incident".into(),
             Form::Note { incident, .. } => format!("Note on {incident}"),
             Form::Reason { incident, status, .. } => format!("{incident} → {status}: reason"),
@@ -230,7 +244,8 @@ impl Form {
             | Form::Note { error, .. }
             | Form::Reason { error, .. }
             | Form::Assign { error, .. }
-            | Form::Message { error, .. } => error.as_deref(),
+            | Form::Message { error, .. }
+            | Form::Halt { error, .. } => error.as_deref(),
         }
     }
 
@@ -240,7 +255,8 @@ impl Form {
             | Form::Note { error, .. }
             | Form::Reason { error, .. }
             | Form::Assign { error, .. }
-            | Form::Message { error, .. } => *error = Some(e),
+            | Form::Message { error, .. }
+            | Form::Halt { error, .. } => *error = Some(e),
         }
     }
 
@@ -254,6 +270,7 @@ impl Form {
             },
             Form::Note { text, .. } | Form::Reason { text, .. } | Form::Message { text, .. } => Some(text),
             Form::Assign { person, .. } => Some(person),
+            Form::Halt { text, .. } => Some(text),
         }
     }
 
@@ -311,6 +328,10 @@ impl Form {
                     step: step.clone(),
                     status: None,
                 })
+            }
+            Form::Halt { text, .. } => {
+                let t = text_of(text);
+                check("reason", &t, MAX_TEXT).map(|_| Intent::HaltAll { reason: t })
             }
             Form::Assign { incident, role, person, .. } => {
                 let p = text_of(person);

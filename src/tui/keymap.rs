@@ -40,6 +40,11 @@ snake_enum! {
         Compose = "compose",
         AttachPlaybook = "attach_playbook",
         DeclareFromProbe = "declare_from_probe",
+        Chaos = "chaos",
+        StartScenario = "start_scenario",
+        StopRun = "stop_run",
+        HaltAll = "halt_all",
+        ArmChaos = "arm_chaos",
         Pick = "pick",
         PickNumber = "pick_number",
         Submit = "submit",
@@ -82,6 +87,11 @@ impl Action {
             Action::Compose => "compose the step's message (rendered template)",
             Action::AttachPlaybook => "attach or switch the playbook",
             Action::DeclareFromProbe => "declare an incident for this service, prefilled",
+            Action::Chaos => "the chaos pane: scenarios and runs",
+            Action::StartScenario => "start the selected scenario (shows its blast radius first)",
+            Action::StopRun => "stop the selected run: it is rolled back (asks first)",
+            Action::HaltAll => "HALT ALL chaos: roll back every run and disarm (asks a reason)",
+            Action::ArmChaos => "arm chaos again after a halt",
             Action::Cancel => "close without doing anything",
             Action::Pick => "pick the highlighted choice",
             Action::PickNumber => "pick the choice with that number",
@@ -134,6 +144,11 @@ impl Action {
             Action::Compose => "message",
             Action::AttachPlaybook => "playbook",
             Action::DeclareFromProbe => "declare",
+            Action::Chaos => "chaos",
+            Action::StartScenario => "start",
+            Action::StopRun => "stop",
+            Action::HaltAll => "HALT",
+            Action::ArmChaos => "arm",
             Action::Cancel => "cancel",
             Action::Pick => "pick",
             Action::Submit => "ok",
@@ -154,8 +169,10 @@ pub enum Scope {
     Detail,
     Playbook,
     Health,
+    Chaos,
     Help,
     Reader,
+    Confirm,
     Menu,
     Form,
     CommandLine,
@@ -170,6 +187,8 @@ impl Scope {
             Scope::Detail => "incident & timeline pane",
             Scope::Playbook => "playbook pane",
             Scope::Health => "health pane",
+            Scope::Chaos => "chaos pane (villains and admins)",
+            Scope::Confirm => "confirmation (chaos start and stop)",
             Scope::Help => "help (any other key closes)",
             Scope::Reader => "reader (an entry or a probe in full)",
             Scope::Menu => "menus",
@@ -184,7 +203,13 @@ impl Scope {
     pub fn is_overlay(self) -> bool {
         matches!(
             self,
-            Scope::Help | Scope::Reader | Scope::Menu | Scope::Form | Scope::CommandLine | Scope::Filter
+            Scope::Help
+                | Scope::Reader
+                | Scope::Menu
+                | Scope::Form
+                | Scope::CommandLine
+                | Scope::Filter
+                | Scope::Confirm
         )
     }
 }
@@ -367,6 +392,14 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Global, "p", Action::AttachPlaybook),
     (Scope::Health, "i", Action::DeclareFromProbe),
     (Scope::Health, "esc", Action::Back),
+    // Chaos: one key to the pane for everyone (the banner says what runs); halt-all from
+    // anywhere, because the moment to stop chaos is seldom spent looking at the chaos pane.
+    (Scope::Global, "c", Action::Chaos),
+    (Scope::Global, "H", Action::HaltAll),
+    (Scope::Chaos, "s", Action::StartScenario),
+    (Scope::Chaos, "x", Action::StopRun),
+    (Scope::Chaos, "A", Action::ArmChaos),
+    (Scope::Chaos, "esc", Action::Back),
     // Overlay layers. Keys not listed here are typed into the overlay's text, if it has one.
     (Scope::Help, "j", Action::Down),
     (Scope::Help, "down", Action::Down),
@@ -415,6 +448,11 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::CommandLine, "down", Action::HistoryNext),
     (Scope::CommandLine, "ctrl-u", Action::ClearLine),
     (Scope::CommandLine, "esc", Action::Cancel),
+    (Scope::Confirm, "enter", Action::Submit),
+    (Scope::Confirm, "y", Action::Submit),
+    (Scope::Confirm, "esc", Action::Cancel),
+    (Scope::Confirm, "n", Action::Cancel),
+    (Scope::Confirm, "q", Action::Cancel),
     (Scope::Filter, "enter", Action::Submit),
     (Scope::Filter, "esc", Action::Cancel),
 ];
@@ -464,6 +502,9 @@ impl Keymap {
                 **a == action && (*s == scope || (*s == Scope::Global && !scope.is_overlay()))
             })
             .map(|((_, k), _)| k)
+            // A pane's own binding shadows a global one (`s` starts a scenario in the chaos
+            // pane): the shadowed key is not this action's key there.
+            .filter(|k| self.lookup(scope, **k) == Some(action))
             .collect();
         keys.sort_by_key(|k| (k.ctrl || k.alt, **k));
         keys.into_iter().map(Key::to_string).collect()

@@ -19,31 +19,71 @@ pub struct Areas {
     pub detail: Option<Rect>,
     pub playbook: Option<Rect>,
     pub health: Option<Rect>,
+    pub chaos: Option<Rect>,
+    /// The chaos banner's row, at the top, while chaos runs or is disarmed: in every view.
+    pub banner: Option<Rect>,
     pub hints: Rect,
     pub status: Rect,
     pub too_small: bool,
 }
 
-pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize) -> Areas {
+pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) -> Areas {
     if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
         return Areas {
             incidents: None,
             detail: None,
             playbook: None,
             health: None,
+            chaos: None,
+            banner: None,
             hints: Rect::default(),
             status: Rect::default(),
             too_small: true,
         };
     }
-    let [main, hints, status] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(size);
+    let [top, main, hints, status] = Layout::vertical([
+        Constraint::Length(u16::from(banner)),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(size);
+    let banner = banner.then_some(top);
+    if focus == Pane::Chaos {
+        // The chaos pane takes the place of the incident's timeline (beside the list when
+        // wide, under it when narrow), or the whole screen when zoomed.
+        let (incidents, chaos) = if zoom {
+            (None, main)
+        } else if size.width >= WIDE {
+            let [left, right] = Layout::horizontal([
+                Constraint::Length((size.width * 2 / 5).max(LIST_WIDTH)),
+                Constraint::Min(40),
+            ])
+            .areas(main);
+            (Some(left), right)
+        } else {
+            let list = (main.height * 2 / 5).max(5);
+            let [a, b] = Layout::vertical([Constraint::Length(list), Constraint::Min(5)]).areas(main);
+            (Some(a), b)
+        };
+        return Areas {
+            incidents,
+            detail: None,
+            playbook: None,
+            health: None,
+            chaos: Some(chaos),
+            banner,
+            hints,
+            status,
+            too_small: false,
+        };
+    }
     let (incidents, detail, playbook, health) = if zoom {
         match focus {
             Pane::Incidents => (Some(main), None, None, None),
             Pane::Detail => (None, Some(main), None, None),
             Pane::Playbook => (None, None, Some(main), None),
-            Pane::Health => (None, None, None, Some(main)),
+            Pane::Health | Pane::Chaos => (None, None, None, Some(main)),
         }
     } else if size.width >= WIDE {
         // Left: incidents, the health board, the playbook; right: the incident's timeline.
@@ -71,7 +111,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize) -> Areas {
             _ => (Some(a), Some(b), None, None),
         }
     };
-    Areas { incidents, detail, playbook, health, hints, status, too_small: false }
+    Areas { incidents, detail, playbook, health, chaos: None, banner, hints, status, too_small: false }
 }
 
 /// Rows of incidents that fit: the pane minus its borders and header row.

@@ -256,6 +256,15 @@ async fn event_loop(
                             let _ = tx.send(msg).await;
                         }));
                     }
+                    Effect::Halt(reason) => {
+                        // Straight to the server, never the outbox; the answer is a flash.
+                        let (tx, client) = (tx.clone(), fetcher.clone());
+                        tasks.retain(|t| !t.is_finished());
+                        tasks.push(tokio::spawn(async move {
+                            let got = client.halt(&reason).await.map_err(|e| e.to_string());
+                            let _ = tx.send(Msg::Halted(got)).await;
+                        }));
+                    }
                     Effect::Bell => {
                         // BEL is drawn by no cell: it goes straight out, between frames.
                         if let Err(e) = stdout.write_all(b"\x07").and_then(|()| stdout.flush()) {

@@ -38,6 +38,12 @@ pub fn draw(f: &mut Frame, app: &App) {
     if let Some(r) = areas.health {
         panes::health::draw(f, r, app);
     }
+    if let Some(r) = areas.chaos {
+        panes::chaos::draw(f, r, app);
+    }
+    if let Some(r) = areas.banner {
+        panes::chaos::draw_banner(f, r, app);
+    }
     panes::status::draw_hints(f, areas.hints, app);
     panes::status::draw_status(f, areas.hints, areas.status, app);
     panes::overlay::draw(f, full, app);

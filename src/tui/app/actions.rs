@@ -60,6 +60,8 @@ impl App {
                     Some(reader) => self.overlay = Some(Overlay::Reader(reader)),
                     None => self.flash(Level::Warn, "no probe selected"),
                 },
+                // The pane already shows the selected row in full below the list.
+                Pane::Chaos => {}
             },
             Action::Back => {
                 if self.zoom {
@@ -72,6 +74,11 @@ impl App {
                 }
             }
             Action::Zoom => self.zoom = !self.zoom,
+            Action::Chaos => self.show_chaos(),
+            Action::StartScenario => self.confirm_start(),
+            Action::StopRun => self.confirm_stop(),
+            Action::HaltAll => self.ask_halt(),
+            Action::ArmChaos => return self.arm(),
             Action::ToggleTime => self.absolute_time = !self.absolute_time,
             Action::Declare => {
                 let probe = Intent::DeclareIncident {
@@ -243,7 +250,7 @@ impl App {
     }
 
     /// True when the user's role may do this; otherwise says so.
-    fn guard(&mut self, intent: &Intent) -> bool {
+    pub(super) fn guard(&mut self, intent: &Intent) -> bool {
         if self.may(intent) {
             return true;
         }
@@ -258,6 +265,7 @@ impl App {
             Pane::Detail => self.areas().detail.map_or(10, |a| a.height as usize / 2),
             Pane::Playbook => self.areas().playbook.map_or(10, |a| a.height as usize / 2),
             Pane::Health => self.areas().health.map_or(10, |a| a.height as usize / 2),
+            Pane::Chaos => self.areas().chaos.map_or(10, |a| a.height as usize / 4),
         }
         .max(1)
     }
@@ -281,6 +289,7 @@ impl App {
                 let len = self.probes.len();
                 self.probe = (self.probe as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
             }
+            Pane::Chaos => self.chaos_move(delta, None),
             Pane::Detail => {
                 let len =
                     self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
@@ -304,6 +313,7 @@ impl App {
                 self.step = if newest { len.saturating_sub(1) } else { 0 };
             }
             Pane::Health => self.probe = if newest { self.probes.len().saturating_sub(1) } else { 0 },
+            Pane::Chaos => self.chaos_move(0, Some(newest)),
             Pane::Detail => {
                 let len =
                     self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
@@ -370,6 +380,27 @@ impl App {
             Err(e) => {
                 self.flash(Level::Error, e);
                 vec![]
+            }
+            // A start by name still shows its blast radius first, as `s` does.
+            Ok(Parsed::Intent(Intent::StartScenario { scenario })) => {
+                match self.scenarios().iter().position(|s| s.id == scenario) {
+                    Some(i) => {
+                        self.chaos_sel = i;
+                        self.focus = Pane::Chaos;
+                        self.confirm_start();
+                        vec![]
+                    }
+                    // Not loaded yet: the server checks the name (404 unknown_scenario).
+                    None if self.library.is_none() => self.send(Intent::StartScenario { scenario }),
+                    None => {
+                        let have: Vec<&str> = self.scenarios().iter().map(|s| s.id.as_str()).collect();
+                        self.flash(
+                            Level::Error,
+                            format!("no scenario `{scenario}` in the catalogue (have: {})", have.join(", ")),
+                        );
+                        vec![]
+                    }
+                }
             }
             Ok(Parsed::Intent(intent)) => self.send(intent),
             Ok(Parsed::Action(action)) => self.on_action(action),

@@ -2,6 +2,7 @@
 //! component that takes a key as its keymap layer reads it and answers with an `Outcome`.
 
 pub mod command_line;
+pub mod confirm;
 pub mod filter;
 mod form;
 pub mod help;
@@ -11,6 +12,7 @@ pub mod reader;
 use crossterm::event::KeyEvent;
 
 pub use command_line::CommandLine;
+pub use confirm::Confirm;
 pub use help::Help;
 pub use reader::{Para, Reader};
 
@@ -55,6 +57,7 @@ pub enum Overlay {
     Form(Box<Form>),
     Menu(super::form::Menu),
     Reader(Reader),
+    Confirm(Confirm),
 }
 
 /// What the command line needs from the console to complete and recall.
@@ -74,6 +77,7 @@ impl Overlay {
             Overlay::Form(_) => Scope::Form,
             Overlay::Menu(_) => Scope::Menu,
             Overlay::Reader(_) => Scope::Reader,
+            Overlay::Confirm(_) => Scope::Confirm,
         }
     }
 
@@ -84,6 +88,7 @@ impl Overlay {
             Overlay::Form(form) => form.handle(input),
             Overlay::Menu(menu) => menu.handle(input),
             Overlay::Reader(reader) => reader.handle(input),
+            Overlay::Confirm(confirm) => confirm.handle(input),
         }
     }
 
@@ -92,7 +97,7 @@ impl Overlay {
         match self {
             Overlay::Form(form) => form.paste(text),
             Overlay::Command(line) => line.input.push_str(&text.replace(['\n', '\r'], " ")),
-            Overlay::Help(_) | Overlay::Menu(_) | Overlay::Reader(_) => {}
+            Overlay::Help(_) | Overlay::Menu(_) | Overlay::Reader(_) | Overlay::Confirm(_) => {}
         }
     }
 }

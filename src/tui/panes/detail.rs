@@ -147,6 +147,16 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
             Span::styled(one_line(&inc.impact), t.get("text")),
         ]));
     }
+    if let Some(run) = inc.caused_by {
+        // A game day's incident says which run broke things: the villain's side of the story.
+        let what = app.state.chaos.runs.get(&run).map_or(String::new(), |r| {
+            format!(" {} ({}, {})", one_line(&r.scenario.id), one_line(&r.started_by), r.phase)
+        });
+        lines.push(Line::from(vec![
+            Span::styled("chaos  ", t.get("muted")),
+            Span::styled(format!("caused by {run}{what}"), t.get("villain")),
+        ]));
+    }
     let mut roles = vec![Span::styled("roles  ", t.get("muted"))];
     for (i, (role, person)) in inc.roles.iter().enumerate() {
         if i > 0 {

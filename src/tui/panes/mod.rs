@@ -1,5 +1,6 @@
 //! One module per pane; each draws from `&App` only and never blocks.
 
+pub mod chaos;
 pub mod detail;
 pub mod health;
 pub mod incidents;

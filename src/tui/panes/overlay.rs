@@ -39,7 +39,38 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Some(Overlay::Form(form)) => draw_form(f, area, app, form),
         Some(Overlay::Command(line)) => command_line(f, area, app, line),
         Some(Overlay::Reader(reader)) => draw_reader(f, area, app, reader),
+        Some(Overlay::Confirm(c)) => draw_confirm(f, area, app, c),
     }
+}
+
+/// A dangerous action spelled out before it happens: label and value rows, then the keys.
+fn draw_confirm(f: &mut Frame, area: Rect, app: &App, c: &crate::tui::overlay::Confirm) {
+    let t = &app.theme;
+    let width = area.width.saturating_sub(8).clamp(40, 90);
+    let r = centered(area, width, c.rows.len() as u16 + 4);
+    f.render_widget(Clear, r);
+    let block = popup(app, one_line(&c.title)).border_style(t.get("villain"));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let label_w = c.rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(8) + 2;
+    let mut lines: Vec<Line> = c
+        .rows
+        .iter()
+        .map(|(label, value)| {
+            Line::from(vec![
+                Span::styled(format!("{:<label_w$}", one_line(label)), t.get("muted")),
+                Span::styled(one_line(value), t.get("text")),
+            ])
+        })
+        .collect();
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled(key(app, Scope::Confirm, Action::Submit), t.get("focus")),
+        Span::styled(format!(" {} it · ", c.verb), t.get("muted")),
+        Span::styled(key(app, Scope::Confirm, Action::Cancel), t.get("focus")),
+        Span::styled(" cancels", t.get("muted")),
+    ]));
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// One thing in full: every row of it wraps, none is cut; a footer says where you are.
@@ -269,7 +300,7 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
             let new_line = key(app, Scope::Form, Action::NewLine);
             footer(f, foot, app, form, format!("{send} sends · {new_line} new line · {cancel} cancels"));
         }
-        Form::Reason { text, .. } | Form::Assign { person: text, .. } => {
+        Form::Reason { text, .. } | Form::Assign { person: text, .. } | Form::Halt { text, .. } => {
             let r = centered(area, width, 5);
             f.render_widget(Clear, r);
             let block = popup(app, form.title());
@@ -287,6 +318,9 @@ fn draw_form(f: &mut Frame, area: Rect, app: &App, form: &Form) {
                     "{} completes a name · {send} sends · {cancel} cancels",
                     key(app, Scope::Form, Action::NextField)
                 ),
+                Form::Halt { .. } => {
+                    format!("{send} HALTS every run now (straight to the server) · {cancel} cancels")
+                }
                 _ => format!("{send} sends · {cancel} cancels"),
             };
             footer(f, foot, app, form, help);

@@ -15,6 +15,10 @@ pub const SIGN_IN_FIX: &str =
     "set WARROOM_TOKEN (or token in config.toml) to a token from the server's config, then restart";
 
 const HINTED: &[Action] = &[
+    Action::StartScenario,
+    Action::StopRun,
+    Action::HaltAll,
+    Action::ArmChaos,
     Action::Open,
     Action::Tick,
     Action::Compose,
@@ -26,6 +30,7 @@ const HINTED: &[Action] = &[
     Action::Assign,
     Action::Filter,
     Action::Zoom,
+    Action::Chaos,
     Action::CommandLine,
     Action::Help,
     Action::Quit,
@@ -36,12 +41,29 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
     let scope = app.key_scope();
     // An overlay's layer is short: all of its hinted actions, in the table's order.
     let hinted: &[Action] = if scope.is_overlay() { Action::ALL } else { HINTED };
+    // Chaos controls a role may not use are greyed, not hidden: the key exists, it is not yours.
+    let may_chaos = app.may_drive_chaos();
     let hint = |action: Action| {
         let first = app.keymap.first_key(scope, action)?;
-        Some([
-            Span::styled(first, t.get("focus")),
-            Span::styled(format!(" {}  ", action.hint()), t.get("muted")),
-        ])
+        let chaos =
+            matches!(action, Action::StartScenario | Action::StopRun | Action::HaltAll | Action::ArmChaos);
+        // Outside the chaos pane only halt-all is offered: it works from anywhere.
+        if chaos && scope != crate::tui::keymap::Scope::Chaos && action != Action::HaltAll {
+            return None;
+        }
+        if chaos
+            && action == Action::HaltAll
+            && !app.chaos_banner()
+            && scope != crate::tui::keymap::Scope::Chaos
+        {
+            return None;
+        }
+        // The chaos pane's key is offered to those who drive chaos, and to all while it runs.
+        if action == Action::Chaos && !(app.chaos_banner() || (may_chaos && app.me.is_some())) {
+            return None;
+        }
+        let key_style = if chaos && !may_chaos { t.get("muted") } else { t.get("focus") };
+        Some([Span::styled(first, key_style), Span::styled(format!(" {}  ", action.hint()), t.get("muted"))])
     };
     // Help and quit are kept whatever the width: the rest fill what is left, in order.
     let kept: Vec<Span> = [Action::Help, Action::Quit].into_iter().filter_map(hint).flatten().collect();
