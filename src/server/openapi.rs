@@ -500,6 +500,7 @@ fn paths() -> Value {
             ok_json("the caller", reference("Whoami")), &[]),
         "/api/v1/library": authed_get("the server's playbooks, channels and status page components, and what failed to load",
             json!([]), ok_json("the library", reference("Library")), &[]),
+        "/api/v1/chaos/halt": halt_path(),
         "/api/v1/openapi.json": authed_get("this document", json!([]),
             ok_json("OpenAPI 3.1", json!({ "type": "object" })), &[]),
         "/status": { "get": { "summary": "the public status page (HTML, no JavaScript)", "security": [],
@@ -509,11 +510,9 @@ fn paths() -> Value {
     })
 }
 
-/// `POST /api/v1/chaos/halt`, documented ahead of its route: add
-/// `"/api/v1/chaos/halt": halt_path(),` to `paths()` in the commit that adds the route to
-/// `router()` (the route drift test holds the two together).
-pub fn halt_path() -> Value {
-    let mut responses = error_responses(&[400, 401, 403, 413, 426, 500]);
+/// `POST /api/v1/chaos/halt`.
+fn halt_path() -> Value {
+    let mut responses = error_responses(&[400, 401, 403, 413, 422, 426, 500]);
     responses.insert(
         "200".into(),
         ok_json(
