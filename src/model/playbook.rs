@@ -723,8 +723,8 @@ mod shipped {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            // `playbooks/chaos/` holds the chaos scenarios (checked in server::chaos::catalogue).
-            if path.is_dir() {
+            // `playbooks/chaos/` holds scenarios and Run documents, not playbooks.
+            if path.extension().is_none_or(|e| e != "toml") {
                 continue;
             }
             let pb = super::parse(&std::fs::read_to_string(&path).unwrap())

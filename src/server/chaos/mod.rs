@@ -9,6 +9,7 @@
 pub mod catalogue;
 pub mod demo;
 pub mod driver;
+pub mod network;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
