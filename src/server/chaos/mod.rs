@@ -1,1 +1,4 @@
+pub mod chaostoolkit;
+pub mod command;
 pub mod driver;
+pub mod http;
