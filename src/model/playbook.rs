@@ -723,6 +723,10 @@ mod shipped {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            // Like the server's loader: only `*.toml` files (`chaos/` holds scenarios).
+            if !path.extension().is_some_and(|e| e == "toml") {
+                continue;
+            }
             let pb = super::parse(&std::fs::read_to_string(&path).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             ids.push(pb.id);
