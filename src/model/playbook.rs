@@ -724,7 +724,7 @@ mod shipped {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             // Like the server's loader: only `*.toml` files (`chaos/` holds scenarios).
-            if !path.extension().is_some_and(|e| e == "toml") {
+            if path.extension().is_none_or(|e| e != "toml") {
                 continue;
             }
             let pb = super::parse(&std::fs::read_to_string(&path).unwrap())
