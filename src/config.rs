@@ -157,6 +157,10 @@ pub struct ChaosConfig {
     /// Proxies the `network` driver puts faults on (`fault` Run documents name them).
     #[serde(default, rename = "proxy")]
     pub proxies: Vec<ProxyConfig>,
+    /// Environment given to Chaos Toolkit experiments (their `configuration` entries of
+    /// `type: env`): the URLs and tokens of what they break.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// A TCP proxy in front of a service: clients (and probes) connect to `listen`, it forwards to

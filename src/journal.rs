@@ -16,7 +16,7 @@ use crate::model::probe::Health;
 /// failed; an inject failed → aborted. A run still going has no Chaos Toolkit word: `running`.
 pub fn status(run: &Run) -> &'static str {
     match run.cause {
-        Some(StopCause::Duration) => "completed",
+        Some(StopCause::Duration | StopCause::Completed) => "completed",
         Some(
             StopCause::Stopped
             | StopCause::Halted
@@ -267,6 +267,7 @@ fault = "clear"
     fn the_status_follows_why_the_run_ended() {
         for (cause, want) in [
             (StopCause::Duration, "completed"),
+            (StopCause::Completed, "completed"),
             (StopCause::Stopped, "interrupted"),
             (StopCause::Halted, "interrupted"),
             (StopCause::DeadMan, "interrupted"),

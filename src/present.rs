@@ -140,7 +140,13 @@ pub fn event_line(e: &Event) -> String {
         },
         Fact::ChaosStep { run, step, phase, driver, ok, output } => format!(
             "{run} {step}{}{}{}: {}",
-            phase.map(|p| format!(" phase {}", p + 1)).unwrap_or_default(),
+            // A rollback's number is its place among the scenario's rollback actions.
+            phase
+                .map(|p| match step {
+                    crate::model::chaos::StepKind::Rollback => format!(" action {}", p + 1),
+                    _ => format!(" phase {}", p + 1),
+                })
+                .unwrap_or_default(),
             if driver.is_empty() { String::new() } else { format!(" [{driver}]") },
             if *ok { "" } else { " FAILED" },
             one_line(output)

@@ -80,15 +80,16 @@ async fn start(
     let mut scenario_dirs = vec![config::config_dir().join("chaos")];
     scenario_dirs.extend(chaos.scenarios_dir.clone());
     let mut shop = None;
+    let mut network = None;
     if demo {
         if channels.is_empty() {
             channels = crate::demo::channels();
         }
         let s = Shop::start().await?;
-        probes.extend(s.probes());
-        // The demo driver breaks this shop, through its admin API.
-        chaos.demo_url = Some(s.admin_url.clone());
-        chaos.demo_token = Some(s.admin_token.clone());
+        let wired = crate::demo::wire(&s, chaos.clone()).await?;
+        probes.extend(wired.probes);
+        chaos = wired.chaos;
+        network = Some(wired.network);
         let path = data_dir.join("demo-shop.toml");
         std::fs::create_dir_all(&data_dir)?;
         std::fs::write(
@@ -97,6 +98,7 @@ async fn start(
         )?;
         shop = Some((s, path));
     }
+    let demo_proxies = chaos.proxies.clone();
     let server = crate::server::start(
         ServerOptions {
             listen,
@@ -108,12 +110,14 @@ async fn start(
             probes,
             chaos,
             scenario_dirs,
+            network,
             ..Default::default()
         }
         .with_limits(&file.limits),
     )
     .await?;
     if demo {
+        crate::demo::write_network_run(&server.app.chaos().shipped_dir(), &demo_proxies)?;
         crate::demo::seed(&server.app, &users).await?;
     }
     Ok(Started { server, data_dir, users, demo_users, shop })

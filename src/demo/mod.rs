@@ -214,3 +214,112 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
     }
     Ok(())
 }
+
+/// What the demo adds to a server so its shop can be probed and broken.
+pub struct Wired {
+    /// The shop's probes, through the proxies.
+    pub probes: Vec<crate::config::ProbeConfig>,
+    /// `[chaos]` with the shop's admin API, the proxies and the experiments' environment.
+    pub chaos: crate::config::ChaosConfig,
+    pub network: std::sync::Arc<crate::server::chaos::network::Network>,
+}
+
+/// Puts fault-engine proxies in front of the shop, points its probes through them (so network
+/// faults hit what the probes watch), and tells the chaos drivers where the shop is.
+pub async fn wire(shop: &shop::Shop, mut chaos: crate::config::ChaosConfig) -> color_eyre::Result<Wired> {
+    let proxies = proxies(shop);
+    let network = std::sync::Arc::new(
+        crate::server::chaos::network::Network::start(&proxies)
+            .await
+            .map_err(|e| color_eyre::eyre::eyre!(e))?,
+    );
+    let mut probes = shop.probes();
+    for p in &mut probes {
+        if let Some(addr) = network.addr(&p.name) {
+            p.url = Some(format!("http://{addr}/health"));
+        }
+    }
+    chaos.proxies = proxies
+        .into_iter()
+        .map(|mut p| {
+            p.listen = network.addr(&p.name).map_or(p.listen, |a| a.to_string());
+            p
+        })
+        .collect();
+    // The demo driver breaks the shop through its admin API; Chaos Toolkit experiments read
+    // where it is from the environment.
+    chaos.demo_url = Some(shop.admin_url.clone());
+    chaos.demo_token = Some(shop.admin_token.clone());
+    chaos.env.insert("SHOP_ADMIN_URL".into(), shop.admin_url.clone());
+    chaos.env.insert("SHOP_ADMIN_TOKEN".into(), shop.admin_token.clone());
+    for name in shop::SERVICES {
+        let key = format!("SHOP_{}_URL", name.to_ascii_uppercase().replace('-', "_"));
+        let url = network.addr(name).map(|a| format!("http://{a}")).or_else(|| shop.url(name));
+        chaos.env.insert(key, url.unwrap_or_default());
+    }
+    Ok(Wired { probes, chaos, network })
+}
+
+/// A fault-engine proxy in front of each of the shop's services (on a free port), for the
+/// `network` chaos driver: the demo's probes go through them.
+fn proxies(shop: &shop::Shop) -> Vec<crate::config::ProxyConfig> {
+    shop::SERVICES
+        .iter()
+        .filter_map(|name| {
+            let upstream = shop.url(name)?.trim_start_matches("http://").to_string();
+            Some(crate::config::ProxyConfig {
+                name: name.to_string(),
+                listen: "127.0.0.1:0".into(),
+                upstream,
+            })
+        })
+        .collect()
+}
+
+/// Writes the shipped `slow-network` scenario's `fault` Run document for this demo's proxies
+/// (their ports are only known now): latency to the product page, then jitter and resets.
+pub fn write_network_run(dir: &Path, proxies: &[crate::config::ProxyConfig]) -> color_eyre::Result<()> {
+    let Some(p) = proxies.iter().find(|p| p.name == "product-page") else { return Ok(()) };
+    let doc = format!(
+        r#"# Written by `warroom demo` for its proxies: a `fault` Run document (https://fault-project.com).
+schema_version: 1
+name: the network to the product page degrades
+proxies:
+  - name: product-page
+    protocol: tcp
+    listen: {listen}
+    upstream: {upstream}
+phases:
+  - name: slow
+    duration: 2m
+    proxies:
+      - proxy: product-page
+        faults:
+          - type: latency
+            flow: to-client
+            distribution:
+              type: uniform
+              min_ms: 400.0
+              max_ms: 400.0
+  - name: flaky
+    proxies:
+      - proxy: product-page
+        faults:
+          - type: latency
+            flow: to-client
+            distribution:
+              type: uniform
+              min_ms: 400.0
+              max_ms: 400.0
+          - type: connection-reset
+            flow: to-client
+            probability: 0.3
+"#,
+        listen = p.listen,
+        upstream = p.upstream
+    );
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("demo-network.yaml");
+    std::fs::write(&path, doc).wrap_err_with(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -469,6 +469,8 @@ snake_enum! {
         Halted = "halted",
         // Its duration ran out.
         Duration = "duration",
+        // Every phase was injected and every lasting effect (an experiment) ended by itself.
+        Completed = "completed",
         // Its `stop_when` fired.
         StopCondition = "stop_condition",
         // Its steady state did not hold before the start.

@@ -60,6 +60,9 @@ pub struct ServerOptions {
     pub chaos: crate::config::ChaosConfig,
     /// Directories of chaos scenarios besides the shipped ones, in override order.
     pub scenario_dirs: Vec<PathBuf>,
+    /// The network driver's proxies, already started (the demo starts them to point its probes
+    /// through them); `None` starts `chaos.proxies`.
+    pub network: Option<Arc<chaos::network::Network>>,
 }
 
 /// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
@@ -102,6 +105,7 @@ impl Default for ServerOptions {
             streams_per_user: STREAMS_PER_USER,
             chaos: crate::config::ChaosConfig::default(),
             scenario_dirs: Vec::new(),
+            network: None,
         }
     }
 }
@@ -192,6 +196,16 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let runner = Arc::new(chaos::Runner::new(opts.chaos.clone(), &opts.data_dir, &opts.users));
+    let network = match opts.network.clone() {
+        Some(n) => Some(n),
+        None if !opts.chaos.proxies.is_empty() => {
+            Some(Arc::new(chaos::network::Network::start(&opts.chaos.proxies).await.map_err(|e| eyre!(e))?))
+        }
+        None => None,
+    };
+    if let Some(n) = network {
+        runner.set_network(n);
+    }
     let shipped = runner.shipped_dir();
     if let Err(e) = chaos::catalogue::write_shipped(&shipped) {
         crate::stderr!("warroom: writing the shipped chaos scenarios to {}: {e}", shipped.display());

@@ -94,8 +94,11 @@ impl Telemetry {
 
 /// Starts one task per probe.
 pub fn spawn(app: App, telemetry: Arc<Telemetry>) {
-    let http =
-        reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(30)).build().unwrap_or_default();
+    // A fresh connection per check, as a new customer makes: `[RESPONSE_TIME]` includes
+    // connecting, a service that stopped accepting is seen at once (not after a pooled
+    // connection dies), and network faults put on new connections (a chaos proxy's latency)
+    // reach the probe.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or_default();
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     let n = telemetry.specs.len().max(1) as u32;
     for (i, spec) in telemetry.specs.iter().cloned().enumerate() {

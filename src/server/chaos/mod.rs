@@ -7,8 +7,11 @@
 //! ordered queue that retries until the log takes it, so nothing it did is forgotten.
 
 pub mod catalogue;
+pub mod chaostoolkit;
+pub mod command;
 pub mod demo;
 pub mod driver;
+pub mod http;
 pub mod network;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -75,6 +78,8 @@ pub struct Runner {
     records: Records,
     /// Users who may drive chaos: the dead-man rule watches their streams.
     drivers: HashSet<String>,
+    /// The `network` driver's proxies, when the config has some.
+    network: std::sync::OnceLock<Arc<network::Network>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -100,7 +105,13 @@ impl Runner {
             http,
             records: Records::default(),
             drivers: users.iter().filter(|u| chaos::may_drive(u.role)).map(|u| u.name.clone()).collect(),
+            network: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the `network` driver its proxies (once, at start).
+    pub fn set_network(&self, network: Arc<network::Network>) {
+        let _ = self.network.set(network);
     }
 
     /// Where the shipped scenarios are written, first of the scenario directories.
@@ -379,7 +390,21 @@ impl Runner {
     async fn act(&self, action: &Action, cx: &DriverCx) -> Result<Injected, String> {
         match action {
             Action::Demo { fault, params } => demo::act(cx, fault, params).await,
-            other => Err(format!("the {} driver is not available on this server", other.driver())),
+            Action::Network { run, stop } => match self.network.get() {
+                Some(net) => network::act(net, cx, run.as_deref(), *stop).await,
+                None => Err("the network driver needs [[chaos.proxy]] entries in the server's config".into()),
+            },
+            Action::Chaostoolkit { experiment } => {
+                let env: Vec<(String, String)> =
+                    self.config.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                chaostoolkit::act_with_env(cx, experiment, &env).await
+            }
+            Action::Http { method, url, headers, body, timeout } => {
+                http::act(cx, method, url, headers, body.as_ref(), timeout.as_deref()).await
+            }
+            Action::Command { program, args, timeout } => {
+                command::act(cx, program, args, timeout.as_deref()).await
+            }
         }
     }
 
@@ -594,13 +619,12 @@ impl RunTask {
             }
         }
         // Wait for the end, hearing what lasting effects report when they end by themselves.
-        let mut finished = vec![false; ongoing.len()];
+        let lasting = !ongoing.is_empty();
         loop {
             let report = {
                 let mut waits: futures_util::stream::FuturesUnordered<_> = ongoing
                     .iter_mut()
                     .enumerate()
-                    .filter(|(i, _)| !finished[*i])
                     .map(|(i, (driver, o))| {
                         let driver = driver.clone();
                         async move { (i, driver, o.finished().await) }
@@ -622,8 +646,19 @@ impl RunTask {
                 }
             };
             let (i, driver, result) = report;
-            finished[i] = true;
+            // Ended by itself: nothing of it is left to stop at the rollback.
+            drop(ongoing.remove(i));
             self.record(StepKind::Report, None, &driver, &result);
+            // The method is over when what it started is (a Chaos Toolkit experiment ran its
+            // course): the run ends now rather than idle until its duration.
+            if lasting && ongoing.is_empty() {
+                let how = if result.is_ok() { "it completed" } else { "it failed" };
+                return Stop {
+                    cause: StopCause::Completed,
+                    reason: Some(format!("{driver}: {how}")),
+                    record: true,
+                };
+            }
         }
     }
 
