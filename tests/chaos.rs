@@ -433,3 +433,21 @@ async fn a_server_that_shuts_down_rolls_back_and_records_its_runs() {
     assert_eq!(target.clears(), 1, "nothing left to roll back at the next start");
     again.stop().await;
 }
+
+/// The README's scenario and `[chaos]` examples read as it says.
+#[test]
+fn the_readme_chaos_examples_parse() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks: Vec<&str> = readme.split("```toml\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+    let scenario =
+        blocks.iter().find(|b| b.starts_with("id = \"price-desync\"")).expect("the scenario example");
+    let sc = warroom::model::chaos::parse(scenario).unwrap_or_else(|e| panic!("README scenario: {e}"));
+    assert_eq!(sc.target, ["search", "listing"]);
+    let server =
+        blocks.iter().find(|b| b.starts_with("# server.toml\n[chaos]")).expect("the [chaos] example");
+    let cfg: warroom::config::ServerConfig =
+        toml::from_str(server).unwrap_or_else(|e| panic!("README [chaos]: {e}"));
+    assert_eq!(cfg.chaos.dead_man.map(|d| d.0), Some(120));
+    assert_eq!(cfg.chaos.proxies.len(), 1);
+    assert!(cfg.chaos.env.contains_key("SHOP_ADMIN_URL"));
+}

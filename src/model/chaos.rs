@@ -1014,6 +1014,21 @@ fault = "clear"
             .filter(|e| s.touched(e).contains(&inc.id) || e.fact.incident() == Some(inc.id))
             .collect();
         assert_eq!(crate::model::window::fold_incident(inc.id, theirs).as_ref(), Some(inc));
+        // A person declaring about a target is linked too; about another service, not.
+        for (services, linked) in [(vec!["search".to_string()], true), (vec!["payment".to_string()], false)] {
+            let events = run_as(
+                &mut s,
+                Intent::DeclareIncident {
+                    title: "t".into(),
+                    severity: Severity::Sev2,
+                    impact: String::new(),
+                    drill: false,
+                    services,
+                    private: false,
+                },
+            );
+            assert_eq!(events.iter().any(|e| matches!(e.fact, Fact::RunLinked { .. })), linked);
+        }
         run_as(&mut s, Intent::StopScenario { run: RunId(1), reason: Some("enough".into()) });
         assert_eq!(s.chaos.runs[&RunId(1)].cause, Some(StopCause::Stopped));
         run_as(&mut s, record(StepKind::Rollback, false));

@@ -115,6 +115,25 @@ mod tests {
     }
 
     #[test]
+    fn every_file_in_playbooks_chaos_is_shipped_or_an_example() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/chaos");
+        for (dir, list) in [(root.to_string(), SHIPPED), (format!("{root}/examples"), EXAMPLES)] {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                if path.is_dir() || name.ends_with(".yaml") {
+                    // `experiments/` is listed by file; a Run document is an example to copy.
+                    continue;
+                }
+                assert!(
+                    list.iter().any(|(n, _)| *n == name),
+                    "{dir}/{name} is neither shipped nor an example"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn one_bad_file_never_hides_the_others() {
         let dir = tempfile::tempdir().unwrap();
         write_shipped(dir.path()).unwrap();
