@@ -80,6 +80,9 @@ pub struct Runner {
     drivers: HashSet<String>,
     /// The `network` driver's proxies, when the config has some.
     network: std::sync::OnceLock<Arc<network::Network>>,
+    /// Every run this runner has carried out (or is carrying out): after a lag, a run whose
+    /// last records are still queued must not be started again.
+    handled: Mutex<HashSet<RunId>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,6 +109,7 @@ impl Runner {
             records: Records::default(),
             drivers: users.iter().filter(|u| chaos::may_drive(u.role)).map(|u| u.name.clone()).collect(),
             network: std::sync::OnceLock::new(),
+            handled: Mutex::default(),
         }
     }
 
@@ -231,10 +235,10 @@ impl Runner {
     }
 
     fn start_task(self: &Arc<Self>, app: &App, run: RunId, scenario: String, stop: Option<Stop>) {
-        let mut live = lock(&self.live);
-        if live.contains_key(&run) {
+        if !lock(&self.handled).insert(run) {
             return;
         }
+        let mut live = lock(&self.live);
         let entry = self.catalogue().get(&scenario).cloned();
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = watch::channel(None);
