@@ -3,6 +3,7 @@
 //! visible on every SSE subscriber, and whether half-open peers and thousands of idle streams
 //! can starve the room. Reports medians and tails, with the machine. One file per part.
 
+mod chaos;
 mod connections;
 mod console;
 mod probes;
@@ -27,7 +28,7 @@ use crate::protocol::Command;
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Which parts to run: server, visibility, polling, connections, fanout, render, console,
-    /// probes, year (comma-separated). Default: all but year, which takes minutes and runs only
+    /// probes, chaos, year (comma-separated). Default: all but year, which takes minutes and runs only
     /// when named.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -158,6 +159,9 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     }
     if wants("probes") {
         probes::probes().await?;
+    }
+    if wants("chaos") {
+        chaos::chaos().await?;
     }
     if named("year") {
         year::year(&args).await?;
