@@ -517,3 +517,34 @@ fn the_demo_refuses_an_unknown_user_and_lists_who_there_is() {
     assert!(err.contains("--as: no demo user or role `mallory`"), "{err}");
     assert!(err.contains("victor (villain)"), "{err}");
 }
+
+/// Switching users keeps the terminal as it was (alternate screen, mouse), and quitting
+/// after switches restores it: what tmux itself records about the pane.
+#[test]
+#[ignore = "needs tmux"]
+fn switching_users_keeps_the_terminal_and_quitting_restores_it() {
+    // The pane outlives the console (bounded), so its modes can be read after the quit.
+    let console = Console::open_wrapped(
+        &["sh", "-c", "\"$0\" \"$@\"; echo console-ended; exec sleep 30"],
+        &["demo"],
+        "http://unused",
+        UserRole::Commander,
+        (160, 44),
+    );
+    let modes = || {
+        let f = "alt=#{alternate_on} mouse=#{mouse_any_flag} sgr=#{mouse_sgr_flag} cursor=#{cursor_flag}";
+        let out = Proc::new("tmux").args(["-L", &console.socket, "display", "-p", f]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    console.wait_for("online alice (commander)");
+    let on = modes();
+    assert_eq!(on, "alt=1 mouse=1 sgr=1 cursor=0");
+    for who in ["online victor (villain)", "online alice (commander)", "online victor (villain)"] {
+        console.press("U");
+        console.wait_for(who);
+        assert_eq!(modes(), on, "as {who}");
+    }
+    console.press("q");
+    console.wait_for("console-ended");
+    assert_eq!(modes(), "alt=0 mouse=0 sgr=0 cursor=1");
+}

@@ -205,7 +205,8 @@ async fn sessions(
 
 /// Whether a switched-to console has what its first frame needs (see [`SWITCH_HOLD`]).
 fn ready_to_show(app: &App) -> bool {
-    let loaded = app.conn.last_sync.is_some() && app.me.is_some() && app.library.is_some();
+    // The snapshot comes before the stream is live: drawn then, it read "OFFLINE" for a frame.
+    let loaded = app.conn.online && app.conn.last_sync.is_some() && app.me.is_some() && app.library.is_some();
     loaded || app.not_signed_in.is_some() || (!app.conn.online && app.conn.since.is_some())
 }
 
