@@ -413,3 +413,138 @@ fn a_whole_incident_with_a_commander_and_a_responder() {
     alice.press("q");
     bob.press("q");
 }
+
+/// Issue 13's acceptance 7: a villain console starts a scenario from its chaos pane, a hero
+/// console on the same server sees the probe go red and the chaos banner, the villain halts
+/// all, both see the halt and the hero's health comes back.
+#[test]
+#[ignore = "needs tmux"]
+fn a_villain_breaks_the_shop_a_hero_sees_it_and_the_villain_halts_all() {
+    let (_dir, config, data) = server_dir();
+    let server = ServerProcess::spawn_with(&data, &config, "127.0.0.1:0", &["--demo"]);
+    let size = (160, 44);
+    let villain = Console::open_sized(&["tui"], &server.url, UserRole::Villain, size);
+    let hero = Console::open_sized(&["tui"], &server.url, UserRole::Commander, size);
+    hero.wait_for("alice (commander)");
+    hero.wait_for("Health 5 up");
+    // A villain's console opens on the chaos pane, with the catalogue.
+    villain.wait_for("victor (villain)");
+    villain.wait_until("the chaos pane with its catalogue", |s| {
+        s.contains("Chaos armed") && s.contains("payment-errors") && s.contains("s start")
+    });
+
+    // The second scenario of the catalogue (sorted by id): payment-errors.
+    villain.press("j");
+    villain.press("s");
+    let confirm = villain.wait_for("Start payment-errors? It breaks payment for real");
+    assert!(confirm.contains("payment must be up"), "the blast radius is shown first:\n{confirm}");
+    villain.press("Enter");
+
+    hero.wait_for("CHAOS: RUN-1 payment-errors");
+    let red = hero.wait_for("✖ down     payment");
+    assert!(red.contains("[STATUS] (502) == 200"), "the probe says why:\n{red}");
+
+    villain.press("H");
+    villain.wait_for("halt from console");
+    villain.press("Enter");
+    for c in [&villain, &hero] {
+        c.wait_for("CHAOS DISARMED by victor: halt from console");
+    }
+    let back = hero
+        .wait_until("payment up again", |s| s.contains("Health 5 up") && s.contains("● up       payment"));
+    assert!(!back.contains("payment-errors running"), "the run is over:\n{back}");
+    villain.press("q");
+    hero.press("q");
+}
+
+/// `warroom demo` starts as the commander; `U` makes it the villain's console (opening on
+/// the chaos pane), whose start is a real run, and `U` again goes back.
+#[test]
+#[ignore = "needs tmux"]
+fn the_demo_is_one_key_from_the_villain_who_can_break_the_shop() {
+    let console = Console::open_sized(&["demo"], "http://unused", UserRole::Commander, (160, 44));
+    console.wait_for("alice (commander)");
+    console.wait_for("U switch user: victor (villain)");
+    // A start checks its steady state first: the probes must have seen payment up.
+    console.wait_for("Health 5 up");
+    console.press("U");
+    let villain = console.wait_until("the villain's chaos pane", |s| {
+        s.contains("online victor (villain)") && s.contains("Chaos armed") && s.contains("payment-errors")
+    });
+    assert!(villain.contains("this console is now victor (villain)"), "{villain}");
+    console.press("j");
+    console.press("s");
+    console.wait_for("Start payment-errors?");
+    console.press("Enter");
+    console.wait_for("CHAOS: RUN-1 payment-errors running");
+    console.wait_for("U switch user: alice (commander)");
+    console.press("U");
+    let alice = console.wait_until("alice's console again", |s| {
+        s.contains("online alice (commander)") && s.contains("CHAOS: RUN-1 payment-errors")
+    });
+    // The flash says it (and takes the hint row while it shows).
+    assert!(alice.contains("this console is now alice (commander); U: back to victor (villain)"), "{alice}");
+    console.press("q");
+}
+
+#[test]
+#[ignore = "needs tmux"]
+fn the_demo_can_start_as_the_villain() {
+    let console =
+        Console::open_sized(&["demo", "--as", "villain"], "http://unused", UserRole::Villain, (160, 44));
+    console.wait_until("victor's chaos pane", |s| {
+        s.contains("online victor (villain)")
+            && s.contains("Chaos armed")
+            && s.contains("U switch user: alice")
+    });
+    console.press("q");
+}
+
+/// No terminal needed: a name the demo does not have is an error naming who there is,
+/// before any console starts.
+#[test]
+fn the_demo_refuses_an_unknown_user_and_lists_who_there_is() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Proc::new(env!("CARGO_BIN_EXE_warroom"))
+        .args(["demo", "--as", "mallory"])
+        .env("WARROOM_CONFIG_DIR", home.path().join("config"))
+        .env("WARROOM_DATA_DIR", home.path().join("data"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--as: no demo user or role `mallory`"), "{err}");
+    assert!(err.contains("victor (villain)"), "{err}");
+}
+
+/// Switching users keeps the terminal as it was (alternate screen, mouse), and quitting
+/// after switches restores it: what tmux itself records about the pane.
+#[test]
+#[ignore = "needs tmux"]
+fn switching_users_keeps_the_terminal_and_quitting_restores_it() {
+    // The pane outlives the console (bounded), so its modes can be read after the quit.
+    let console = Console::open_wrapped(
+        &["sh", "-c", "\"$0\" \"$@\"; echo console-ended; exec sleep 30"],
+        &["demo"],
+        "http://unused",
+        UserRole::Commander,
+        (160, 44),
+    );
+    let modes = || {
+        let f = "alt=#{alternate_on} mouse=#{mouse_any_flag} sgr=#{mouse_sgr_flag} cursor=#{cursor_flag}";
+        let out = Proc::new("tmux").args(["-L", &console.socket, "display", "-p", f]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    console.wait_for("online alice (commander)");
+    let on = modes();
+    assert_eq!(on, "alt=1 mouse=1 sgr=1 cursor=0");
+    for who in ["online victor (villain)", "online alice (commander)", "online victor (villain)"] {
+        console.press("U");
+        console.wait_for(who);
+        assert_eq!(modes(), on, "as {who}");
+    }
+    console.press("q");
+    console.wait_for("console-ended");
+    assert_eq!(modes(), "alt=0 mouse=0 sgr=0 cursor=1");
+}

@@ -78,6 +78,10 @@ pub enum Cmd {
         listen: String,
         #[arg(long)]
         theme: Option<String>,
+        /// Start as this demo user, by name or role (victor, villain, bob…); `U` switches
+        /// users in the console [default: alice, the commander]
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
     },
     /// Run the shared server.
     Serve(ServeArgs),
@@ -165,7 +169,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await
         }
         None => crate::tui::open(connect(&cli.conn)?, None, false).await,
-        Some(Cmd::Demo { data, listen, theme }) => serve::demo(data, listen, theme).await,
+        Some(Cmd::Demo { data, listen, theme, as_user }) => serve::demo(data, listen, theme, as_user).await,
         Some(Cmd::Keys { markdown }) => config::keys(markdown),
         Some(Cmd::Config(ConfigCmd::Init { force })) => config::init(force),
         Some(Cmd::Config(ConfigCmd::Paths)) => config::paths(),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use color_eyre::eyre::bail;
+use color_eyre::eyre::{bail, eyre};
 
 use crate::client::Client;
 use crate::config::{self, ServerConfig, UserConfig};
@@ -181,6 +181,7 @@ pub(super) async fn demo(
     data: Option<PathBuf>,
     listen: String,
     theme: Option<String>,
+    as_user: Option<String>,
 ) -> color_eyre::Result<()> {
     // Resolve the look first: a bad theme is an error before anything starts.
     let look = crate::tui::Look::load(theme.as_deref())?;
@@ -194,10 +195,21 @@ pub(super) async fn demo(
     let file = ServerFile { config: ServerConfig::default(), path: None };
     let Started { server, data_dir, users, shop: _shop, .. } =
         start(file, Some(listen), Some(data_dir), true).await?;
-    let commander = users.iter().find(|u| u.role == crate::model::UserRole::Commander).unwrap_or(&users[0]);
-    let client = Client::new(&server.url(), &commander.token)?;
-    // The demo's outbox lives with its data, not in the user's data dir.
-    let result = crate::tui::run(client, look, &data_dir.join("client")).await;
+    // Alice the commander unless `--as` names someone (by name or role, as `:as` does).
+    let names: Vec<_> = users.iter().map(|u| (u.name.clone(), u.role)).collect();
+    let result = async {
+        let first = match &as_user {
+            Some(who) => crate::tui::app::find_user(&names, who).map_err(|e| eyre!("--as: {e}"))?,
+            None => users.iter().position(|u| u.role == crate::model::UserRole::Commander).unwrap_or(0),
+        };
+        let token =
+            users.get(first).map(|u| u.token.clone()).ok_or_else(|| eyre!("the demo has no users"))?;
+        let client = Client::new(&server.url(), &token)?;
+        // The demo's outboxes live with its data, one per user, not in the user's data dir.
+        let demo = crate::tui::DemoUsers { users, first };
+        crate::tui::run(client, look, &data_dir.join("client"), Some(demo)).await
+    }
+    .await;
     server.stop().await;
     result
 }

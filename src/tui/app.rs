@@ -16,8 +16,10 @@ use crate::protocol::{Command, Whoami};
 
 mod actions;
 mod chaos;
+mod switch;
 
 pub use chaos::{countdown as chaos_countdown, ChaosItem, HALT_REASON};
+pub use switch::{find_user, Switch};
 
 pub use super::overlay::{CommandLine, Overlay};
 
@@ -67,6 +69,8 @@ pub enum Effect {
     /// Halt all chaos with this reason: `POST /api/v1/chaos/halt` at once, never the outbox
     /// (a halt that waits for the network to come back is no halt).
     Halt(String),
+    /// The demo only: end this console and start it again as this demo user.
+    SwitchUser(String),
     Quit,
 }
 
@@ -186,6 +190,8 @@ pub struct App {
     /// A SEV1 someone else declared while a form or menu was open: selected once it closes,
     /// so the form being written keeps its incident and nothing typed is lost.
     pub alerted: Option<IncidentId>,
+    /// The demo's users this console may become (`U`, `:as`); None in any other console.
+    pub switch: Option<Switch>,
 }
 
 const FLASH_SECS: i64 = 6;
@@ -236,6 +242,7 @@ impl App {
             pending: Vec::new(),
             not_signed_in: None,
             alerted: None,
+            switch: None,
         }
     }
 

@@ -17,6 +17,8 @@ pub enum Parsed {
     Compose(String),
     /// What a key bound to this action does.
     Action(Action),
+    /// Become this demo user, named by name or role (the demo only).
+    SwitchUser(String),
 }
 
 /// A verb of the command line: the source for completion, errors and the help overlay.
@@ -54,6 +56,7 @@ pub const VERBS: &[Verb] = &[
     verb("chaos", &[], "chaos [start SCENARIO | stop RUN [REASON…]]", Some(Action::Chaos)),
     verb("halt", &[], "halt [REASON…] (all chaos, at once)", Some(Action::HaltAll)),
     verb("arm", &[], "arm (chaos, after a halt)", Some(Action::ArmChaos)),
+    verb("as", &[], "as USER|ROLE (the demo: whose console this is)", Some(Action::SwitchUser)),
     verb("filter", &[], "filter [TEXT…]", None),
     verb("theme", &[], "theme NAME", None),
     verb("help", &[], "help", Some(Action::Help)),
@@ -216,6 +219,8 @@ pub fn parse(
             })
         }
         "halt" => Parsed::Intent(Intent::HaltAll { reason: rest.to_string() }),
+        "as" if args.len() == 1 => Parsed::SwitchUser(args[0].to_string()),
+        "as" => return Err(usage(verb)),
         "filter" => Parsed::Filter(rest.to_string()),
         "theme" => {
             need(1)?;
@@ -246,6 +251,8 @@ pub fn candidates(line: &str, themes: &[&str], users: &[String]) -> Vec<String> 
             Some("snooze") => crate::model::Audience::ALL.iter().map(|s| s.to_string()).collect(),
             Some("member") => vec!["add".into(), "remove".into()],
             Some("chaos") => vec!["start".into(), "stop".into()],
+            // The demo's server has only the demo's users: the ones `:as` can become.
+            Some("as") => users.to_vec(),
             _ => Vec::new(),
         }
     } else if position == 2 && matches!(verb_of(words[0]).map(|v| v.name), Some("assign" | "member")) {
@@ -377,6 +384,17 @@ mod tests {
         );
         assert_eq!(parse("arm", None, now()), Ok(Parsed::Action(Action::ArmChaos)));
         assert_eq!(complete("chaos st", &[], &[]).1, ["start", "stop"]);
+    }
+
+    #[test]
+    fn as_names_a_demo_user_by_name_or_role() {
+        assert_eq!(parse(":as victor", None, now()), Ok(Parsed::SwitchUser("victor".into())));
+        assert_eq!(parse("as villain", None, now()), Ok(Parsed::SwitchUser("villain".into())));
+        assert_eq!(parse("as", None, now()), Ok(Parsed::Action(Action::SwitchUser)));
+        assert_eq!(parse("switch_user", None, now()), Ok(Parsed::Action(Action::SwitchUser)));
+        assert!(parse("as victor now", None, now()).unwrap_err().starts_with("usage: :as"));
+        let users = ["alice".to_string(), "victor".to_string()];
+        assert_eq!(complete("as v", &[], &users).0, "as victor ");
     }
 
     #[test]

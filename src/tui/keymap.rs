@@ -45,6 +45,7 @@ snake_enum! {
         StopRun = "stop_run",
         HaltAll = "halt_all",
         ArmChaos = "arm_chaos",
+        SwitchUser = "switch_user",
         Pick = "pick",
         PickNumber = "pick_number",
         Submit = "submit",
@@ -92,6 +93,9 @@ impl Action {
             Action::StopRun => "stop the selected run: it is rolled back (asks first)",
             Action::HaltAll => "HALT ALL chaos: roll back every run and disarm (asks a reason)",
             Action::ArmChaos => "arm chaos again after a halt",
+            Action::SwitchUser => {
+                "the demo only: become another demo user (to the villain and back; :as NAME for any)"
+            }
             Action::Cancel => "close without doing anything",
             Action::Pick => "pick the highlighted choice",
             Action::PickNumber => "pick the choice with that number",
@@ -149,6 +153,7 @@ impl Action {
             Action::StopRun => "stop",
             Action::HaltAll => "HALT",
             Action::ArmChaos => "arm",
+            Action::SwitchUser => "switch user",
             Action::Cancel => "cancel",
             Action::Pick => "pick",
             Action::Submit => "ok",
@@ -400,6 +405,9 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Chaos, "x", Action::StopRun),
     (Scope::Chaos, "A", Action::ArmChaos),
     (Scope::Chaos, "esc", Action::Back),
+    // The demo's console can become any demo user (a normal console has no other tokens).
+    // `U` is free in every pane and typed as text in every overlay.
+    (Scope::Global, "U", Action::SwitchUser),
     // Overlay layers. Keys not listed here are typed into the overlay's text, if it has one.
     (Scope::Help, "j", Action::Down),
     (Scope::Help, "down", Action::Down),

@@ -1,6 +1,7 @@
 //! The console. Terminal events, sync events, the 1 Hz clock and outbox results all become
-//! `Msg`s on one channel; the loop drains every queued message, then draws once if anything
-//! changed, inside a synchronized update. Idle means no wake-ups but the clock.
+//! `Msg`s; the loop drains every queued message, then draws once if anything changed, inside
+//! a synchronized update. Idle means no wake-ups but the clock. The demo's console can end
+//! one user's session and start another's on the same terminal (`U`, `:as`).
 
 pub mod app;
 pub mod command;
@@ -26,7 +27,7 @@ use tokio::sync::mpsc;
 use crate::client::outbox::Outbox;
 use crate::client::sync::{follow, SyncEvent};
 use crate::client::Client;
-use crate::config::{self, ClientConfig};
+use crate::config::{self, ClientConfig, UserConfig};
 use app::{App, Effect, Msg};
 use keymap::Keymap;
 use theme::Themes;
@@ -66,17 +67,34 @@ impl Look {
 /// At most one frame per this long; input is still handled at once.
 const FRAME: Duration = Duration::from_millis(16);
 
-/// Runs the console against `client` until the user quits; commands made offline wait in
-/// an outbox under `data_dir`.
-pub async fn run(client: Client, look: Look, data_dir: &std::path::Path) -> color_eyre::Result<()> {
-    let outbox = Outbox::open(data_dir, &client);
-    let mut app = App::new(client.base(), look.keymap, look.themes, look.theme, Utc::now());
-    app.bell = look.bell;
-    match outbox.waiting() {
-        Ok(w) => app.queued = w.yours,
-        Err(e) => app.flash(app::Level::Error, e.to_string()),
-    }
+/// The demo's users, so its console can become any of them; only `warroom demo` knows every
+/// token, so a console started any other way gets none and never offers a switch.
+pub struct DemoUsers {
+    pub users: Vec<UserConfig>,
+    /// Who the console starts as: an index into `users`.
+    pub first: usize,
+}
 
+/// How a console session ended.
+enum Ended {
+    Quit,
+    /// The demo: start again as this user.
+    Switch(String),
+}
+
+/// A switched-to console draws nothing until it has its state, who it is and its catalogue
+/// (or this long has passed), so the screen goes from one user's view to the next in one
+/// redraw instead of through an empty "connecting…" frame.
+const SWITCH_HOLD: Duration = Duration::from_secs(1);
+
+/// Runs the console against `client` until the user quits; commands made offline wait in
+/// an outbox under `data_dir` (the demo: under `data_dir/NAME`, one per user).
+pub async fn run(
+    client: Client,
+    look: Look,
+    data_dir: &std::path::Path,
+    demo: Option<DemoUsers>,
+) -> color_eyre::Result<()> {
     let mut terminal = ratatui::init();
     // ratatui's hook restores the screen on panic; mouse and paste modes are ours to undo.
     let restore_hook = std::panic::take_hook();
@@ -85,10 +103,8 @@ pub async fn run(client: Client, look: Look, data_dir: &std::path::Path) -> colo
         restore_hook(info);
     }));
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste);
-    let size = terminal.size().unwrap_or_default();
-    app.update(Msg::Resize(size.width, size.height));
 
-    let result = event_loop(&mut terminal, &mut app, client, outbox).await;
+    let result = sessions(&mut terminal, client, look, data_dir, demo).await;
 
     // The terminal may be gone (closed window, SIGHUP): restoring must not print, because
     // eprintln! to a dead terminal panics and the demo's cleanup would never run.
@@ -100,36 +116,120 @@ pub async fn run(client: Client, look: Look, data_dir: &std::path::Path) -> colo
     result
 }
 
+/// One console session after another on the same terminal (raw mode, mouse and paste stay
+/// on): the first as `client`, then, in the demo, as whoever the user switches to.
+async fn sessions(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut client: Client,
+    mut look: Look,
+    data_dir: &std::path::Path,
+    demo: Option<DemoUsers>,
+) -> color_eyre::Result<()> {
+    // Terminal input, on a thread of its own that outlives the sessions: crossterm's reader
+    // loops forever on a terminal that is gone (read() keeps answering 0 bytes), and on a
+    // runtime worker that loop took the workers with it, so not even SIGHUP or SIGTERM could
+    // end the console (seen: an orphaned console at 80% CPU). Here it can only spin its own
+    // thread until the clock notices the dead terminal and the console quits. One reader for
+    // all sessions: a second one would race it for keys, and a key typed during a switch
+    // would be lost.
+    let (input_tx, mut input) = mpsc::channel::<Msg>(4096);
+    std::thread::Builder::new()
+        .name("warroom-input".into())
+        .spawn(move || loop {
+            let msg = match crossterm::event::read() {
+                Ok(Event::Key(k)) => Msg::Key(k),
+                Ok(Event::Mouse(m)) => Msg::Mouse(m),
+                Ok(Event::Paste(p)) => Msg::Paste(p),
+                Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
+                Ok(_) => continue,
+                Err(_) => Msg::Quit,
+            };
+            let quit = matches!(msg, Msg::Quit);
+            if input_tx.blocking_send(msg).is_err() || quit {
+                return;
+            }
+        })
+        .wrap_err("starting the terminal input thread")?;
+
+    let names: Vec<(String, crate::model::UserRole)> =
+        demo.iter().flat_map(|d| d.users.iter().map(|u| (u.name.clone(), u.role))).collect();
+    let mut current = demo.as_ref().map_or(0, |d| d.first);
+    let mut previous = None;
+    loop {
+        let dir = match names.get(current) {
+            // The name comes from the demo's users file: never a path of its own.
+            Some((name, _)) => data_dir.join(
+                name.chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                    .collect::<String>(),
+            ),
+            None => data_dir.to_path_buf(),
+        };
+        let outbox = Outbox::open(&dir, &client);
+        let mut app =
+            App::new(client.base(), look.keymap.clone(), look.themes.clone(), look.theme.clone(), Utc::now());
+        app.bell = look.bell;
+        if demo.is_some() {
+            let sw = app::Switch { users: names.clone(), current, previous };
+            if previous.is_some() {
+                // Said once, on the new user's own screen: whose console this is now.
+                let now = sw.label(current).unwrap_or_default();
+                let back = sw.target().and_then(|i| sw.label(i)).unwrap_or_default();
+                let key = look
+                    .keymap
+                    .first_key(keymap::Scope::Global, keymap::Action::SwitchUser)
+                    .unwrap_or_else(|| ":as".into());
+                app.flash(app::Level::Info, format!("this console is now {now}; {key}: back to {back}"));
+            }
+            app.switch = Some(sw);
+        }
+        match outbox.waiting() {
+            Ok(w) => app.queued = w.yours,
+            Err(e) => app.flash(app::Level::Error, e.to_string()),
+        }
+        let size = terminal.size().unwrap_or_default();
+        app.update(Msg::Resize(size.width, size.height));
+
+        let ended =
+            event_loop(terminal, &mut app, client.clone(), outbox, &mut input, previous.is_some()).await?;
+        let (Ended::Switch(name), Some(demo)) = (ended, &demo) else { return Ok(()) };
+        let Some(next) = demo.users.iter().position(|u| u.name == name) else { return Ok(()) };
+        // A theme chosen with :theme stays through the switch: it is the terminal's, not the
+        // user's.
+        look.theme = app.theme.clone();
+        client = Client::new(client.base(), &demo.users[next].token)?;
+        previous = Some(current);
+        current = next;
+    }
+}
+
+/// Whether a switched-to console has what its first frame needs (see [`SWITCH_HOLD`]).
+fn ready_to_show(app: &App) -> bool {
+    // The snapshot comes before the stream is live: drawn then, it read "OFFLINE" for a frame.
+    let loaded = app.conn.online && app.conn.last_sync.is_some() && app.me.is_some() && app.library.is_some();
+    loaded || app.not_signed_in.is_some() || (!app.conn.online && app.conn.since.is_some())
+}
+
+/// The next message: the session's own, or the terminal's.
+async fn next(rx: &mut mpsc::Receiver<Msg>, input: &mut mpsc::Receiver<Msg>) -> Option<Msg> {
+    tokio::select! {
+        m = rx.recv() => m,
+        m = input.recv() => m,
+    }
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     client: Client,
     outbox: Outbox,
-) -> color_eyre::Result<()> {
+    input: &mut mpsc::Receiver<Msg>,
+    switched: bool,
+) -> color_eyre::Result<Ended> {
     let (tx, mut rx) = mpsc::channel::<Msg>(4096);
     let mut tasks = Vec::new();
-
-    // Terminal input, on a thread of its own: crossterm's reader loops forever on a terminal
-    // that is gone (read() keeps answering 0 bytes), and on a runtime worker that loop took
-    // the workers with it, so not even SIGHUP or SIGTERM could end the console (seen: an
-    // orphaned console at 80% CPU). Here it can only spin its own thread until the clock
-    // below notices the dead terminal and the console quits.
-    let t = tx.clone();
-    let input = std::thread::Builder::new().name("warroom-input".into()).spawn(move || loop {
-        let msg = match crossterm::event::read() {
-            Ok(Event::Key(k)) => Msg::Key(k),
-            Ok(Event::Mouse(m)) => Msg::Mouse(m),
-            Ok(Event::Paste(p)) => Msg::Paste(p),
-            Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
-            Ok(_) => continue,
-            Err(_) => Msg::Quit,
-        };
-        let quit = matches!(msg, Msg::Quit);
-        if t.blocking_send(msg).is_err() || quit {
-            return;
-        }
-    });
-    input.wrap_err("starting the terminal input thread")?;
+    // Halts in flight: never aborted by a switch (a halt half-sent is no halt).
+    let mut halts = Vec::new();
 
     // The server: snapshot + stream, with reconnects. Coming back online kicks the outbox;
     // a snapshot records the server as reached, which is what lets commands queue for it.
@@ -216,11 +316,23 @@ async fn event_loop(
 
     let mut stdout = std::io::stdout();
     let mut last_draw = std::time::Instant::now() - FRAME;
+    let hold_until = switched.then(|| std::time::Instant::now() + SWITCH_HOLD);
+    let mut ended = Ended::Quit;
     loop {
-        let first = if app.dirty && last_draw.elapsed() < FRAME {
+        let hold = hold_until.is_some_and(|t| std::time::Instant::now() < t) && !ready_to_show(app);
+        let first = if hold {
+            // The previous user's view stays up until this one can be drawn whole.
+            let left =
+                hold_until.map_or(Duration::ZERO, |t| t.saturating_duration_since(std::time::Instant::now()));
+            match tokio::time::timeout(left, next(&mut rx, input)).await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(_) => continue,
+            }
+        } else if app.dirty && last_draw.elapsed() < FRAME {
             // A frame went out moments ago: gather what arrives until the next slot, so a
             // stream of samples costs at most one frame per slot.
-            match tokio::time::timeout(FRAME - last_draw.elapsed(), rx.recv()).await {
+            match tokio::time::timeout(FRAME - last_draw.elapsed(), next(&mut rx, input)).await {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(_) => continue,
@@ -235,7 +347,7 @@ async fn event_loop(
                 app.dirty = false;
                 last_draw = std::time::Instant::now();
             }
-            let Some(m) = rx.recv().await else { break };
+            let Some(m) = next(&mut rx, input).await else { break };
             m
         };
         let mut quit = false;
@@ -244,6 +356,10 @@ async fn event_loop(
             for effect in app.update(m) {
                 match effect {
                     Effect::Quit => quit = true,
+                    Effect::SwitchUser(name) => {
+                        ended = Ended::Switch(name);
+                        quit = true;
+                    }
                     Effect::Fetch(id) => {
                         let (tx, client) = (tx.clone(), fetcher.clone());
                         tasks.retain(|t| !t.is_finished());
@@ -259,8 +375,8 @@ async fn event_loop(
                     Effect::Halt(reason) => {
                         // Straight to the server, never the outbox; the answer is a flash.
                         let (tx, client) = (tx.clone(), fetcher.clone());
-                        tasks.retain(|t| !t.is_finished());
-                        tasks.push(tokio::spawn(async move {
+                        halts.retain(|t: &tokio::task::JoinHandle<()>| !t.is_finished());
+                        halts.push(tokio::spawn(async move {
                             let got = client.halt(&reason).await.map_err(|e| e.to_string());
                             let _ = tx.send(Msg::Halted(got)).await;
                         }));
@@ -288,7 +404,7 @@ async fn event_loop(
                     }
                 }
             }
-            msg = rx.try_recv().ok();
+            msg = rx.try_recv().ok().or_else(|| input.try_recv().ok());
         }
         if quit {
             break;
@@ -297,7 +413,14 @@ async fn event_loop(
     for t in tasks {
         t.abort();
     }
-    Ok(())
+    // A quit ends the halts too, as before: leaving is the user's choice. A switch lets them
+    // finish: their answer has no console left to show in, but the server acts on them.
+    if matches!(ended, Ended::Quit) {
+        for h in halts {
+            h.abort();
+        }
+    }
+    Ok(ended)
 }
 
 /// Fetches something once, retrying while the server is away; a refusal is shown.
@@ -375,5 +498,5 @@ async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, t
 pub async fn open(client: Client, theme: Option<&str>, quiet: bool) -> color_eyre::Result<()> {
     let mut look = Look::load(theme).wrap_err("loading the console's look")?;
     look.bell &= !quiet;
-    run(client, look, &config::data_dir()).await
+    run(client, look, &config::data_dir(), None).await
 }

@@ -79,6 +79,7 @@ impl App {
             Action::StopRun => self.confirm_stop(),
             Action::HaltAll => self.ask_halt(),
             Action::ArmChaos => return self.arm(),
+            Action::SwitchUser => return self.switch_user(None),
             Action::ToggleTime => self.absolute_time = !self.absolute_time,
             Action::Declare => {
                 let probe = Intent::DeclareIncident {
@@ -404,6 +405,7 @@ impl App {
             }
             Ok(Parsed::Intent(intent)) => self.send(intent),
             Ok(Parsed::Action(action)) => self.on_action(action),
+            Ok(Parsed::SwitchUser(who)) => self.switch_user(Some(&who)),
             Ok(Parsed::Theme(name)) => {
                 match self.themes.get(&name) {
                     Some(t) => {

@@ -141,7 +141,10 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     }
     lines.push(Line::default());
     let mut last_scope = None;
-    for (scope, keys, action) in app.keymap.rows() {
+    // The user switch is the demo's alone: a normal console does not offer it.
+    let rows =
+        app.keymap.rows().into_iter().filter(|(_, _, a)| *a != Action::SwitchUser || app.switch.is_some());
+    for (scope, keys, action) in rows {
         if last_scope != Some(scope) {
             if last_scope.is_some() {
                 lines.push(Line::default());
@@ -156,7 +159,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled("command line verbs", t.get("title"))));
-    for verb in VERBS {
+    for verb in VERBS.iter().filter(|v| v.bare != Some(Action::SwitchUser) || app.switch.is_some()) {
         let mut note = Vec::new();
         if !verb.aliases.is_empty() {
             note.push(format!("also :{}", verb.aliases.join(", :")));
@@ -174,6 +177,19 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         "  every action's name is a verb too: :zoom, :next_pane, :toggle_time …",
         t.get("muted"),
     )));
+    if let Some(sw) = &app.switch {
+        lines.push(Line::default());
+        let key = app.keymap.first_key(Scope::Global, Action::SwitchUser).unwrap_or_else(|| ":as".into());
+        let to = app.switch_hint().map(|to| format!(" ({key} → {to})")).unwrap_or_default();
+        lines.push(Line::from(Span::styled(format!("demo users: :as NAME or ROLE{to}"), t.get("title"))));
+        for i in 0..sw.users.len() {
+            let you = if i == sw.current { "  (you)" } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {}", sw.label(i).unwrap_or_default()), t.get("focus")),
+                Span::styled(you, t.get("muted")),
+            ]));
+        }
+    }
     lines
 }
 

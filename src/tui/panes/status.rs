@@ -19,6 +19,7 @@ const HINTED: &[Action] = &[
     Action::StopRun,
     Action::HaltAll,
     Action::ArmChaos,
+    Action::SwitchUser,
     Action::Open,
     Action::Tick,
     Action::Compose,
@@ -62,8 +63,13 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
         if action == Action::Chaos && !(app.chaos_banner() || (may_chaos && app.me.is_some())) {
             return None;
         }
+        // The demo's switch names who it switches to; other consoles have no one to become.
+        let label = match action {
+            Action::SwitchUser => format!("{}: {}", action.hint(), app.switch_hint()?),
+            _ => action.hint().to_string(),
+        };
         let key_style = if chaos && !may_chaos { t.get("muted") } else { t.get("focus") };
-        Some([Span::styled(first, key_style), Span::styled(format!(" {}  ", action.hint()), t.get("muted"))])
+        Some([Span::styled(first, key_style), Span::styled(format!(" {label}  "), t.get("muted"))])
     };
     // Help and quit are kept whatever the width: the rest fill what is left, in order.
     let kept: Vec<Span> = [Action::Help, Action::Quit].into_iter().filter_map(hint).flatten().collect();
