@@ -100,7 +100,11 @@ pub(super) async fn chaos() -> color_eyre::Result<()> {
         let took = t.elapsed();
         let done = rolled_back.load(std::sync::atomic::Ordering::SeqCst) - before;
         if report.rolled_back.len() != RUNS || done != RUNS {
-            bail!("halt rolled back {} runs ({} seen by the target), not {RUNS}: {report:?}", report.rolled_back.len(), done);
+            bail!(
+                "halt rolled back {} runs ({} seen by the target), not {RUNS}: {report:?}",
+                report.rolled_back.len(),
+                done
+            );
         }
         if failing {
             failing_halts.push(took);

@@ -40,6 +40,8 @@ pub const DEAD_MAN: Duration = Duration::from_secs(120);
 const HALT_WAIT: Duration = Duration::from_secs(30);
 /// How long a halt waits for its record before answering that it is not recorded yet.
 const RECORD_WAIT: Duration = Duration::from_secs(3);
+/// How long a run waits for its steady-state probes' first measurement.
+const STEADY_WAIT: Duration = Duration::from_secs(30);
 /// Retries of a failed rollback: from 1 s, doubling, at most this far apart.
 const ROLLBACK_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
@@ -575,6 +577,26 @@ impl RunTask {
                 None => (Utc::now(), Utc::now()),
             }
         };
+        // A probe not measured yet (a server that just started) is waited for, bounded: the
+        // steady state is judged on what the probes saw, not on their having seen nothing.
+        let deadline = Instant::now() + STEADY_WAIT;
+        loop {
+            let unmeasured = {
+                let state = self.app.hub().state();
+                entry
+                    .scenario
+                    .steady_state
+                    .iter()
+                    .any(|p| state.probes.get(p).is_none_or(|h| h.health == Health::Unknown))
+            };
+            if !unmeasured || Instant::now() >= deadline {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                stop = self.rx.recv() => return stop.unwrap_or_else(shutdown),
+            }
+        }
         let unsteady = chaos::unsteady(&self.app.hub().state(), &entry.scenario.steady_state);
         if !unsteady.is_empty() {
             let why = format!("steady state not met: {}", unsteady.join(", "));
