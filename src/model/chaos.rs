@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{Event, Fact};
 use super::incident::{snake_enum, Incident, IncidentId};
-use super::intent::{check_len, check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_NAME, MAX_TEXT};
+use super::intent::{
+    check_len, check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_NAME, MAX_SERVICES, MAX_TEXT, MAX_TITLE,
+};
 use super::playbook::{parse_go_duration, DurationError, PlaybookError};
 use super::probe::Health;
 use super::timeline::EntryKind;
@@ -27,6 +29,10 @@ pub const MAX_OUTPUT: usize = 4 * 1024;
 pub const MAX_DURATION_SECS: u64 = 24 * 3600;
 /// Phases and rollback actions per scenario.
 pub const MAX_ACTIONS: usize = 32;
+/// The longest `timeout` of an `http` or `command` action. A rollback is retried only after
+/// its attempt ends, and a halt answers without waiting past 30 s: a step that may hang for
+/// hours would leave the shop broken that long with no retry.
+pub const MAX_ACTION_TIMEOUT_SECS: u64 = 15 * 60;
 /// Runs kept in full; older ended runs keep no log (their verdicts stay).
 pub const RUN_LOG_MAX: usize = 200;
 
@@ -234,9 +240,13 @@ impl Action {
 }
 
 fn check_timeout(timeout: &Option<String>) -> Result<(), (String, String)> {
-    match timeout {
-        Some(t) => millis(t).map(|_| ()).map_err(|why| ("timeout".into(), why)),
+    match timeout.as_deref().map(millis) {
         None => Ok(()),
+        Some(Ok(ms)) if ms > MAX_ACTION_TIMEOUT_SECS * 1000 => {
+            Err(("timeout".into(), format!("is more than {}m", MAX_ACTION_TIMEOUT_SECS / 60)))
+        }
+        Some(Ok(_)) => Ok(()),
+        Some(Err(why)) => Err(("timeout".into(), why)),
     }
 }
 
@@ -368,6 +378,11 @@ pub struct PhaseInfo {
 pub fn parse(text: &str) -> Result<Scenario, PlaybookError> {
     let sc: Scenario = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
+        // serde's words for a bad untagged value name a Rust type; say what may be written.
+        if e.message().contains("enum StopWhen") {
+            let message = "expected \"outside_blast_radius_down\", \"never\" or a list of probe names";
+            return PlaybookError { line, field: Some("stop_when".into()), message: message.into() };
+        }
         PlaybookError { line, field: None, message: e.message().to_string() }
     })?;
     // The line of `key = …` in the i-th `[[block]]` (or the top level for `None`).
@@ -395,12 +410,52 @@ pub fn parse(text: &str) -> Result<Scenario, PlaybookError> {
         field: Some(field),
         message,
     };
-    if sc.id.trim().is_empty() || sc.id.contains(char::is_whitespace) || sc.id.chars().count() > MAX_NAME {
-        return Err(err("id".into(), line_of(None, "id"), "must be a non-empty word".into()));
+    // The id is typed at `:chaos start ID` and printed on every console: no control characters.
+    if sc.id.trim().is_empty()
+        || sc.id.contains(|c: char| c.is_whitespace() || c.is_control())
+        || sc.id.chars().count() > MAX_NAME
+    {
+        return Err(err(
+            "id".into(),
+            line_of(None, "id"),
+            format!("must be a non-empty word of at most {MAX_NAME} characters, without control characters"),
+        ));
     }
     if sc.title.trim().is_empty() {
         return Err(err("title".into(), line_of(None, "title"), "must not be empty".into()));
     }
+    // Every start copies the scenario's info into the log and into every client's state.
+    for (field, text, max) in [
+        ("title", &sc.title, MAX_TITLE),
+        ("briefing", &sc.briefing, MAX_TEXT),
+        ("hypothesis", &sc.hypothesis, MAX_TEXT),
+    ] {
+        let len = text.chars().count();
+        if len > max {
+            return Err(err(
+                field.into(),
+                line_of(None, field),
+                format!("is {len} characters long, the limit is {max}"),
+            ));
+        }
+    }
+    let probe_list = |field: &str, list: &[String]| -> Result<(), PlaybookError> {
+        if list.len() > MAX_SERVICES {
+            return Err(err(
+                field.into(),
+                line_of(None, field),
+                format!("names more than {MAX_SERVICES} probes"),
+            ));
+        }
+        if list.iter().any(|t| t.trim().is_empty() || t.chars().count() > MAX_NAME) {
+            return Err(err(
+                field.into(),
+                line_of(None, field),
+                format!("has an empty name or one longer than {MAX_NAME} characters"),
+            ));
+        }
+        Ok(())
+    };
     if sc.target.is_empty() || sc.target.iter().any(|t| t.trim().is_empty()) {
         return Err(err(
             "target".into(),
@@ -408,11 +463,16 @@ pub fn parse(text: &str) -> Result<Scenario, PlaybookError> {
             "names the services (probes) it breaks".into(),
         ));
     }
+    probe_list("target", &sc.target)?;
+    probe_list("steady_state", &sc.steady_state)?;
+    if let StopWhen::Probes(list) = &sc.stop_when {
+        probe_list("stop_when", list)?;
+    }
     match millis(&sc.duration) {
         Ok(0) => {
             return Err(err("duration".into(), line_of(None, "duration"), "must be more than 0s".into()))
         }
-        Ok(ms) if ms / 1000 > MAX_DURATION_SECS => {
+        Ok(ms) if ms > MAX_DURATION_SECS * 1000 => {
             return Err(err("duration".into(), line_of(None, "duration"), "is more than 24h".into()))
         }
         Ok(_) => {}
@@ -936,6 +996,52 @@ fault = "clear"
         assert_eq!(e.line, Some(13), "{e}");
         let e = parse(&PRICE_DESYNC.replace("briefing", "brefing")).unwrap_err();
         assert!(e.to_string().contains("brefing"), "{e}");
+    }
+
+    #[test]
+    fn scenario_files_at_their_extremes_are_clear_errors_not_log_bloat() {
+        let huge = "x".repeat(1_000_000);
+        let many = vec!["\"s\""; 10_000].join(", ");
+        let cases = [
+            // An id is typed at `:chaos start ID` and printed on every console.
+            (PRICE_DESYNC.replace("id = \"price-desync\"", "id = \"a\\u001b[2Jb\""), "id", 2),
+            (PRICE_DESYNC.replace("id = \"price-desync\"", "id = \"a\\u0000b\""), "id", 2),
+            // Every start copies the scenario's info into the log and every client's state.
+            (PRICE_DESYNC.replace("title = \"Prices", &format!("title = \"{huge}")), "title", 3),
+            (PRICE_DESYNC.replace("briefing = \"", &format!("briefing = \"{huge}")), "briefing", 4),
+            (PRICE_DESYNC.replace("hypothesis = \"", &format!("hypothesis = \"{huge}")), "hypothesis", 5),
+            (
+                PRICE_DESYNC.replace("target = [\"search\", \"listing\"]", &format!("target = [{many}]")),
+                "target",
+                6,
+            ),
+            (
+                PRICE_DESYNC.replace("steady_state = [\"search\", \"listing\"]", "steady_state = [\"\"]"),
+                "steady_state",
+                8,
+            ),
+            (PRICE_DESYNC.replace("duration = \"20m\"", "duration = \"24h0m0.5s\""), "duration", 7),
+            // A rollback that may hang for years is never retried, and halts only time out on it.
+            (
+                PRICE_DESYNC.replace("headers = {", "timeout = \"2562047h\", headers = {"),
+                "phase[1].inject.timeout",
+                17,
+            ),
+        ];
+        for (text, field, line) in cases {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(
+                (e.field.as_deref(), e.line),
+                (Some(field), Some(line)),
+                "{}",
+                clip(&e.to_string(), 200)
+            );
+        }
+        // A typo in the rule says what the rule may be.
+        let e = parse(&PRICE_DESYNC.replace("\"outside_blast_radius_down\"", "\"outside_blast_radius\""))
+            .unwrap_err();
+        assert!(e.to_string().contains("outside_blast_radius_down"), "{e}");
+        assert_eq!((e.field.as_deref(), e.line), (Some("stop_when"), Some(9)), "{e}");
     }
 
     #[test]

@@ -327,7 +327,11 @@ async fn post_command(
     }
     match &command.intent {
         // The emergency stop acts before it is written, so it works while the log does not.
+        // Checked first: a halt the log then refuses would leave the runner disarmed while the
+        // log says armed, where `arm_chaos` is refused as already armed until a restart.
         Intent::HaltAll { reason } => {
+            crate::model::intent::check_text("reason", reason, crate::model::intent::MAX_TEXT)
+                .map_err(|e| HttpError::from(WriteError::Rejected(e)))?;
             app.chaos().halt_now(reason).await;
         }
         // A halt the log does not hold yet still disarms.

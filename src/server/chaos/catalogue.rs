@@ -65,10 +65,30 @@ fn toml_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Checks one scenario file; the error names the file and line.
+/// A scenario file is a page of TOML; anything bigger is a mistake (a log, a link to a device).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// Checks one scenario file; the error names the file and line. Only a regular file is read
+/// (through a link too), and at most [`MAX_FILE_BYTES`]: a FIFO named `x.toml` would hang the
+/// start and every reload, a link to `/dev/zero` would fill the memory.
 pub fn check_file(path: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    chaos::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    use std::io::Read;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown}: not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("{shown}: larger than {} KiB", MAX_FILE_BYTES / 1024));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("{shown}: larger than {} KiB", MAX_FILE_BYTES / 1024));
+    }
+    chaos::parse(&text).map_err(|e| format!("{shown}: {e}"))
 }
 
 /// Writes the shipped scenarios into `dir` (replacing older copies), so they read like any
@@ -84,13 +104,26 @@ pub fn write_shipped(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Loads every directory in order; a later scenario with the same id wins.
+/// Loads every directory in order; a later directory's scenario with the same id wins (the
+/// team's own over the shipped ones). Two files of one directory with the same id are a
+/// mistake (a copy whose id was not changed): the first file stays, the second is an error.
 pub fn load(dirs: &[PathBuf]) -> Catalogue {
     let mut out = Catalogue::default();
     for dir in dirs {
+        let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
         for file in toml_files(dir) {
             match check_file(&file) {
                 Ok(scenario) => {
+                    if let Some(first) = seen.get(&scenario.id) {
+                        out.errors.push(format!(
+                            "{}: id `{}` is also the id of {}; this file is ignored",
+                            file.display(),
+                            scenario.id,
+                            first.display()
+                        ));
+                        continue;
+                    }
+                    seen.insert(scenario.id.clone(), file.clone());
                     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
                     out.scenarios.insert(scenario.id.clone(), Entry { scenario, base_dir });
                 }
@@ -142,5 +175,49 @@ mod tests {
         assert_eq!(c.scenarios.len(), SHIPPED.iter().filter(|(n, _)| n.ends_with(".toml")).count());
         assert_eq!(c.errors.len(), 1);
         assert!(c.errors[0].contains("zz-broken.toml: line 2"), "{}", c.errors[0]);
+    }
+    #[test]
+    fn a_fifo_a_device_or_a_huge_file_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        write_shipped(dir.path()).unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("fifo.toml").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.toml")).unwrap();
+        let padding = format!("# {}\n", "x".repeat(100));
+        std::fs::write(dir.path().join("huge.toml"), padding.repeat(MAX_FILE_BYTES as usize / 100)).unwrap();
+        let dirs = vec![dir.path().to_path_buf()];
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(load(&dirs)));
+        let c = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("loading hangs");
+        let shipped = SHIPPED.iter().filter(|(n, _)| n.ends_with(".toml")).count();
+        assert_eq!(c.scenarios.len(), shipped, "{:?}", c.errors);
+        assert_eq!(c.errors.len(), 3, "{:?}", c.errors);
+        assert!(c.errors.iter().any(|e| e.contains("fifo.toml: not a regular file")), "{:?}", c.errors);
+        assert!(c.errors.iter().any(|e| e.contains("zero.toml: not a regular file")), "{:?}", c.errors);
+        assert!(c.errors.iter().any(|e| e.contains("huge.toml: larger than")), "{:?}", c.errors);
+    }
+
+    #[test]
+    fn two_files_of_one_directory_with_the_same_id_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write_shipped(dir.path()).unwrap();
+        let copy = SHIPPED[0].1.replace("title = \"", "title = \"Copy: ");
+        std::fs::write(dir.path().join("zz-copy.toml"), copy).unwrap();
+        let c = load(&[dir.path().to_path_buf()]);
+        assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
+        assert!(
+            c.errors[0].contains("zz-copy.toml: id `price-desync` is also the id of")
+                && c.errors[0].contains("price-desync.toml"),
+            "{}",
+            c.errors[0]
+        );
+        // The first keeps its place; a later directory still overrides on purpose.
+        assert!(!c.get("price-desync").unwrap().scenario.title.starts_with("Copy"));
+        let over = tempfile::tempdir().unwrap();
+        std::fs::write(over.path().join("mine.toml"), SHIPPED[0].1.replace("title = \"", "title = \"Mine: "))
+            .unwrap();
+        let c = load(&[dir.path().to_path_buf(), over.path().to_path_buf()]);
+        assert!(c.get("price-desync").unwrap().scenario.title.starts_with("Mine"));
     }
 }

@@ -627,7 +627,23 @@ impl RunTask {
                 stop = self.rx.recv() => return stop.unwrap_or_else(shutdown),
             }
             let driver = phase.inject.driver();
-            match self.runner.act(&phase.inject, &cx).await {
+            // A stop interrupts an inject that hangs (a program ignoring SIGTERM, an API that
+            // never answers): a halt must not wait out the action's timeout. Dropping the
+            // action kills a command's process group and cancels a request; whatever it did
+            // before is undone by the rollback that follows. `network` and `chaostoolkit`
+            // return at once with a handle to stop, and dropped half-way they could leave
+            // faults or a process that no handle stops: they are never interrupted.
+            let interruptible =
+                matches!(phase.inject, Action::Demo { .. } | Action::Http { .. } | Action::Command { .. });
+            let acted = tokio::select! {
+                acted = self.runner.act(&phase.inject, &cx) => acted,
+                stop = self.rx.recv(), if interruptible => {
+                    let why = "interrupted: the run was told to stop while this inject ran".to_string();
+                    self.record(StepKind::Inject, Some(i), driver, &Err(why));
+                    return stop.unwrap_or_else(shutdown);
+                }
+            };
+            match acted {
                 Ok(injected) => {
                     self.record(StepKind::Inject, Some(i), driver, &Ok(injected.output));
                     if let Some(o) = injected.ongoing {
