@@ -841,7 +841,8 @@ pub(super) fn apply(state: &mut State, event: &Event) {
                 r.phase = RunPhase::Ended;
                 r.verdict = verdict.clone();
                 r.ended_at = Some(event.at);
-                r.rollback_failed = None;
+                // A rollback that failed for good (an effect that could not be stopped) stays
+                // red after the end: never forgotten.
             }
         }
         Fact::ChaosHalted { reason, runs } => {
@@ -1148,6 +1149,25 @@ fault = "clear"
         assert!(
             decide_as(&s, UserRole::Villain, Intent::StopScenario { run: RunId(1), reason: None }).is_err()
         );
+    }
+
+    #[test]
+    fn a_run_that_ends_with_its_rollback_failed_stays_red() {
+        let mut s = State::default();
+        run_as(&mut s, Intent::StartScenario { scenario: "price-desync".into() });
+        let failed = Intent::RecordChaos {
+            run: RunId(1),
+            step: StepKind::Rollback,
+            phase: None,
+            driver: String::new(),
+            ok: false,
+            output: "could not be stopped, check by hand: network: engine gone".into(),
+        };
+        run_as(&mut s, failed);
+        run_as(&mut s, Intent::FinishScenario { run: RunId(1), verdict: None });
+        let r = &s.chaos.runs[&RunId(1)];
+        assert_eq!(r.phase, RunPhase::Ended);
+        assert!(r.rollback_failed.as_deref().is_some_and(|e| e.contains("check by hand")));
     }
 
     #[test]

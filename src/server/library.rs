@@ -21,8 +21,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
 ];
 
 /// Checks one playbook file; the error names the file and line.
+/// Like scenarios, only a regular file of at most 256 KiB is read: a FIFO named `x.toml` in
+/// the playbooks dir would otherwise hang the start and every reload.
 pub fn check_file(path: &Path) -> Result<Playbook, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = super::chaos::catalogue::read_small_file(path)?;
     playbook::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -117,5 +119,26 @@ impl Shared {
 
     pub fn replace(&self, loaded: Loaded) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(unix)]
+    fn a_fifo_among_the_playbooks_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("fifo.toml").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let dirs = vec![dir.path().to_path_buf()];
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(super::load(&[], &dirs, "http://x", &[], &[])));
+        let loaded = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("loading hangs");
+        assert!(
+            loaded.errors.iter().any(|e| e.contains("fifo.toml: not a regular file")),
+            "{:?}",
+            loaded.errors
+        );
     }
 }

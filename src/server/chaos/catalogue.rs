@@ -72,6 +72,13 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024;
 /// (through a link too), and at most [`MAX_FILE_BYTES`]: a FIFO named `x.toml` would hang the
 /// start and every reload, a link to `/dev/zero` would fill the memory.
 pub fn check_file(path: &Path) -> Result<Scenario, String> {
+    let text = read_small_file(path)?;
+    chaos::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads a file of the server's own configuration (a scenario, a playbook): only a regular
+/// file (through a link too), and at most [`MAX_FILE_BYTES`]. Errors name the file.
+pub fn read_small_file(path: &Path) -> Result<String, String> {
     use std::io::Read;
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
@@ -88,7 +95,7 @@ pub fn check_file(path: &Path) -> Result<Scenario, String> {
     if text.len() as u64 > MAX_FILE_BYTES {
         return Err(format!("{shown}: larger than {} KiB", MAX_FILE_BYTES / 1024));
     }
-    chaos::parse(&text).map_err(|e| format!("{shown}: {e}"))
+    Ok(text)
 }
 
 /// Writes the shipped scenarios into `dir` (replacing older copies), so they read like any

@@ -709,10 +709,13 @@ impl RunTask {
     async fn rollback(&mut self, ongoing: Vec<(String, Box<dyn Ongoing>)>) {
         let cx = self.cx();
         let mut failed: Vec<String> = Vec::new();
+        // A lasting effect that could not be stopped cannot be tried again (its handle is
+        // spent): it is said again after the rollback actions, so the run ends red, not clean.
+        let mut unstopped: Vec<String> = Vec::new();
         for (driver, o) in ongoing.into_iter().rev() {
             let result = o.stop().await;
             if let Err(e) = &result {
-                failed.push(format!("{driver}: {e}"));
+                unstopped.push(format!("{driver}: {e}"));
             }
             self.record(StepKind::Rollback, None, &driver, &result);
         }
@@ -732,7 +735,13 @@ impl RunTask {
                 self.record(StepKind::Rollback, Some(i), action.driver(), &result);
             }
             if still.is_empty() {
-                self.done.send_replace(Some(Ok(())));
+                if unstopped.is_empty() {
+                    self.done.send_replace(Some(Ok(())));
+                } else {
+                    let why = format!("could not be stopped, check by hand: {}", unstopped.join("; "));
+                    self.record(StepKind::Rollback, None, "", &Err(why.clone()));
+                    self.done.send_replace(Some(Err(why)));
+                }
                 return;
             }
             self.done.send_replace(Some(Err(failed.join("; "))));
