@@ -133,7 +133,9 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
         let dirs = vec![dir.path().to_path_buf()];
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || tx.send(super::load(&[], &dirs, "http://x", &[], &[])));
+        std::thread::spawn(move || {
+            let _ = tx.send(Box::new(super::load(&[], &dirs, "http://x", &[], &[])));
+        });
         let loaded = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("loading hangs");
         assert!(
             loaded.errors.iter().any(|e| e.contains("fifo.toml: not a regular file")),
