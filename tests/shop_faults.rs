@@ -1,15 +1,16 @@
 //! The demo shop's faults, seen where a customer and a probe would see them: each injected
 //! through the admin API, its symptom observed, its health red, then cleared and the shop whole.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use serde_json::{json, Value};
 use warroom::demo::shop::Shop;
 use warroom::model::probe::{classify, parse_all, Health, Observation};
 
-/// Long enough for a loaded 2-core machine; a healthy shop meets each wait in a few seconds.
-const DEADLINE: Duration = Duration::from_secs(20);
 /// The shop's busy timeout is 2 s: a blocked request waited at least this long.
 const BLOCKED_AT_LEAST: Duration = Duration::from_millis(1500);
 
@@ -116,18 +117,6 @@ impl Fixture {
         let a = self.get("stock", &format!("/stock/{id}")).await;
         assert_eq!(a.status, 200, "{}", a.body);
         a.body["available"].as_i64().unwrap()
-    }
-}
-
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

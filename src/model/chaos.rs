@@ -36,41 +36,9 @@ pub const MAX_ACTION_TIMEOUT_SECS: u64 = 15 * 60;
 /// Runs kept in full; older ended runs keep no log (their verdicts stay).
 pub const RUN_LOG_MAX: usize = 200;
 
-/// `RUN-3`: assigned by the server, in start order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RunId(pub u64);
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RUN-{}", self.0)
-    }
-}
-
-impl FromStr for RunId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let digits = s.strip_prefix("RUN-").or_else(|| s.strip_prefix("run-")).unwrap_or(s);
-        digits
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(RunId)
-            .ok_or_else(|| format!("`{s}` is not a run id (expected RUN-<number>)"))
-    }
-}
-
-impl TryFrom<String> for RunId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<RunId> for String {
-    fn from(id: RunId) -> String {
-        id.to_string()
-    }
+super::incident::numbered_id! {
+    /// `RUN-3`: assigned by the server, in start order.
+    RunId, "RUN", "run", "a run id"
 }
 
 // ---------------------------------------------------------------------------------------------

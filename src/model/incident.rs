@@ -23,41 +23,53 @@ pub use lifecycle::{
     check_transition, transition_rule, ClosureReason, Status, TransitionError, TransitionRule,
 };
 
-/// `INC-7`: assigned by the server, in declaration order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct IncidentId(pub u64);
+/// An id the server numbers from 1, written `PREFIX-n` (`INC-7`, `RUN-3`); read with or
+/// without the prefix, in either case.
+macro_rules! numbered_id {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal, $lower:literal, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(pub u64);
 
-impl fmt::Display for IncidentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "INC-{}", self.0)
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "-{}"), self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let digits = s
+                    .strip_prefix(concat!($prefix, "-"))
+                    .or_else(|| s.strip_prefix(concat!($lower, "-")))
+                    .unwrap_or(s);
+                digits.parse::<u64>().ok().filter(|n| *n > 0).map($name).ok_or_else(|| {
+                    format!(concat!("`{}` is not ", $what, " (expected ", $prefix, "-<number>)"), s)
+                })
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.to_string()
+            }
+        }
+    };
 }
+pub(crate) use numbered_id;
 
-impl FromStr for IncidentId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let digits = s.strip_prefix("INC-").or_else(|| s.strip_prefix("inc-")).unwrap_or(s);
-        digits
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(IncidentId)
-            .ok_or_else(|| format!("`{s}` is not an incident id (expected INC-<number>)"))
-    }
-}
-
-impl TryFrom<String> for IncidentId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<IncidentId> for String {
-    fn from(id: IncidentId) -> String {
-        id.to_string()
-    }
+numbered_id! {
+    /// `INC-7`: assigned by the server, in declaration order.
+    IncidentId, "INC", "inc", "an incident id"
 }
 
 /// SEV1 is the worst. SEV2 and above is a major incident. If unsure, pick the higher.

@@ -28,7 +28,8 @@ pub fn check_file(path: &Path) -> Result<Playbook, String> {
     playbook::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn dir_files(dir: &Path) -> Vec<PathBuf> {
+/// The `.toml` files of `dir`, sorted (none when it cannot be read): playbooks and scenarios.
+pub(crate) fn toml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -66,7 +67,7 @@ pub fn load(
         }
     }
     for dir in dirs {
-        for file in dir_files(dir) {
+        for file in toml_files(dir) {
             match check_file(&file) {
                 Ok(pb) => add(pb, &mut out),
                 Err(e) => out.errors.push(e),

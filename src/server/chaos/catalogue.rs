@@ -53,18 +53,6 @@ impl Catalogue {
     }
 }
 
-fn toml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// A scenario file is a page of TOML; anything bigger is a mistake (a log, a link to a device).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
 
@@ -118,7 +106,7 @@ pub fn load(dirs: &[PathBuf]) -> Catalogue {
     let mut out = Catalogue::default();
     for dir in dirs {
         let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for file in toml_files(dir) {
+        for file in crate::server::library::toml_files(dir) {
             match check_file(&file) {
                 Ok(scenario) => {
                     if let Some(first) = seen.get(&scenario.id) {
