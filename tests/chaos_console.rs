@@ -358,3 +358,43 @@ fn an_incident_a_run_caused_names_the_run_in_its_detail() {
     assert!(shown.contains("caused by RUN-1 price-desync (victor, running)"), "{shown}");
     assert!(shown.contains("CHAOS: RUN-1 price-desync running, 13:00 left"), "{shown}");
 }
+
+/// Delivers what `actor` did to the console as the stream would; returns the effects.
+fn arrive(a: &mut App, actor: &str, role: UserRole, intent: Intent) -> Vec<Effect> {
+    let lib = library().library;
+    let cx = Context { library: &lib, now: a.now, command_id: uuid::Uuid::nil(), role, actor };
+    let facts = a.state.decide_with(&intent, &cx).unwrap_or_else(|e| panic!("{}: {e}", intent.kind()));
+    let events = stamp(a.state.seq + 1, a.now, actor, role, uuid::Uuid::nil(), facts);
+    events.into_iter().flat_map(|e| a.update(Msg::Sync(SyncEvent::Event(e)))).collect()
+}
+
+#[test]
+fn a_halt_or_a_failed_rollback_by_someone_else_rings_and_toasts_every_role() {
+    let mut hero = console(running(), "bob", UserRole::Responder, 120, 40);
+    let effects = arrive(
+        &mut hero,
+        "warroom",
+        UserRole::Admin,
+        record(1, StepKind::Rollback, Some(0), false, "shop unreachable"),
+    );
+    assert_eq!(effects, [Effect::Bell]);
+    assert!(
+        hero.flash.as_ref().unwrap().text.contains("RUN-1 ROLLBACK FAILED: shop unreachable"),
+        "{:?}",
+        hero.flash
+    );
+    let effects =
+        arrive(&mut hero, "victor", UserRole::Villain, Intent::HaltAll { reason: "customers hurt".into() });
+    assert_eq!(effects, [Effect::Bell]);
+    assert!(
+        hero.flash.as_ref().unwrap().text.contains("victor HALTED all chaos: customers hurt"),
+        "{:?}",
+        hero.flash
+    );
+    assert!(text(&render(&mut hero)).contains("CHAOS DISARMED by victor"));
+    // The villain's own halt is no alarm to the villain.
+    let mut me = villain(running());
+    assert!(
+        arrive(&mut me, "victor", UserRole::Villain, Intent::HaltAll { reason: "mine".into() }).is_empty()
+    );
+}
