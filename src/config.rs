@@ -112,6 +112,10 @@ pub struct ChannelConfig {
     pub from: Option<String>,
     /// One address a line, kept outside the platform; relative to the config file.
     pub recipients_file: Option<PathBuf>,
+    /// A game-day channel (a drill chat): drills' messages may go out on it. Without it, a
+    /// drill's message on a channel that reaches real people is withheld, never sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drills: bool,
 }
 
 /// `[[probes]]` entries are plain data the model checks (see `model::probe::Spec`); they live

@@ -263,9 +263,10 @@ mod tests {
         assert_eq!(serde_json::from_str::<ProbeView>(json).ok(), Some(view));
 
         let mut page = Loaded::default();
-        page.library
-            .channels
-            .insert("ops".into(), ChannelInfo { kind: "webhook".into(), audience: Audience::Staff });
+        page.library.channels.insert(
+            "ops".into(),
+            ChannelInfo { kind: "webhook".into(), audience: Audience::Staff, drills: false },
+        );
         page.library.status_page_url = "https://s.example.com/status".into();
         page.library.components = vec!["payment".into()];
         page.errors = vec!["playbooks/x.toml: line 1: bad".into()];

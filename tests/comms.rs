@@ -264,3 +264,92 @@ async fn two_responders_ticking_different_steps_at_the_same_moment_both_win() {
         Client::new(&s.url(), &token(UserRole::Admin)).unwrap().send(&forged).await.unwrap_err().to_string();
     assert!(err.contains("recorded by the server itself"), "{err}");
 }
+
+/// A drill never reaches a real customer: its message on a real email channel is withheld
+/// (the step done, the clock moved), while a real incident's message on the same channel is
+/// delivered to the same SMTP receiver; a channel marked `drills = true` takes drills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_never_reaches_a_real_customer_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp, mails) = smtp_sink().await;
+    std::fs::write(dir.path().join("customers.txt"), "ann@example.com\n").unwrap();
+    let mut customers = channel("customers", ChannelKind::Email);
+    customers.smtp = Some(smtp);
+    customers.tls = warroom::config::SmtpTls::None;
+    customers.from = Some("status@example.com".into());
+    customers.recipients_file = Some(dir.path().join("customers.txt"));
+    let hook = Webhook::start("127.0.0.1:0").await;
+    let mut gameday = channel("gameday", ChannelKind::Webhook);
+    gameday.url = Some(hook.url.clone());
+    gameday.drills = true;
+    let s = server(dir.path(), vec![customers, gameday], vec![]).await;
+    let alice = Client::new(&s.url(), &token(UserRole::Commander)).unwrap();
+    let declare = |title: &str, drill: bool| {
+        Command::new(Intent::DeclareIncident {
+            title: title.into(),
+            severity: Severity::Sev2,
+            impact: String::new(),
+            drill,
+            services: vec![],
+            private: false,
+        })
+    };
+    alice.send(&declare("Game day: payments", true)).await.unwrap();
+    alice.send(&declare("Payments really failing", false)).await.unwrap();
+    let send = |incident: u64, channel: &str, text: &str| {
+        Command::new(Intent::SendMessage {
+            incident: IncidentId(incident),
+            channel: channel.into(),
+            text: text.into(),
+            step: None,
+            status: None,
+        })
+    };
+    let ack = alice.send(&send(1, "customers", "DRILL: card payments fail")).await.unwrap();
+    let kinds: Vec<&str> = ack.events.iter().map(|e| e.fact.kind()).collect();
+    assert!(kinds.starts_with(&["message_queued", "message_withheld"]), "{kinds:?}");
+    alice.send(&send(1, "gameday", "DRILL: war room open in #gameday")).await.unwrap();
+    alice.send(&send(2, "customers", "Card payments are failing; we are on it.")).await.unwrap();
+    // The real incident's mail and the game-day chat message arrive; the drill's mail never.
+    eventually("the real mail and the game-day message", || async {
+        !mails.lock().unwrap().is_empty() && !hook.bodies.lock().unwrap().is_empty()
+    })
+    .await;
+    eventually("every message settled", || async {
+        let state = s.app.hub().state();
+        state
+            .incidents
+            .values()
+            .flat_map(|i| i.messages.iter())
+            .all(|m| !matches!(m.delivery, Delivery::Pending { .. }))
+    })
+    .await;
+    let got = mails.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].data.contains("Card payments are failing"), "{}", got[0].data);
+    assert!(!got[0].data.contains("DRILL"), "{}", got[0].data);
+    let state = s.app.hub().state();
+    let drill = &state.incidents[&IncidentId(1)];
+    let withheld = drill.messages.iter().find(|m| m.channel == "customers").unwrap();
+    assert!(
+        matches!(&withheld.delivery, Delivery::Withheld { reason, .. } if reason.contains("reaches real people")),
+        "{:?}",
+        withheld.delivery
+    );
+    let on_gameday = drill.messages.iter().find(|m| m.channel == "gameday").unwrap();
+    assert!(matches!(on_gameday.delivery, Delivery::Delivered { .. }), "{:?}", on_gameday.delivery);
+}
+
+/// The README's server file (the team set-up) reads as it says, the game-day channel included.
+#[test]
+fn the_readme_server_file_parses_with_its_game_day_channel() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("server.toml <<'TOML'\n").expect("the README's server file")
+        + "server.toml <<'TOML'\n".len();
+    let end = start + readme[start..].find("\nTOML").expect("its end");
+    let cfg: warroom::config::ServerConfig =
+        toml::from_str(&readme[start..end]).unwrap_or_else(|e| panic!("README server.toml: {e}"));
+    let gameday = cfg.channels.iter().find(|c| c.name == "gameday").expect("the gameday channel");
+    assert!(gameday.drills);
+    assert!(cfg.channels.iter().filter(|c| c.name != "gameday").all(|c| !c.drills));
+}

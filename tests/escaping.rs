@@ -108,6 +108,7 @@ async fn poisoned_server() -> (warroom::server::RunningServer, tempfile::TempDir
             tls: Default::default(),
             from: None,
             recipients_file: None,
+            drills: false,
         }],
         playbook_dirs: vec![playbooks],
         // A configured probe (an admin's file can be careless too), pointing nowhere.

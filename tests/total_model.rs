@@ -23,6 +23,7 @@ fn dry_run(name: &str, audience: Audience) -> ChannelConfig {
         tls: SmtpTls::None,
         from: None,
         recipients_file: None,
+        drills: false,
     }
 }
 

@@ -61,6 +61,7 @@ pub fn channels() -> Vec<crate::config::ChannelConfig> {
         tls: Default::default(),
         from: None,
         recipients_file: None,
+        drills: false,
     };
     vec![
         ch("staff", ChannelKind::DryRun, crate::model::Audience::Staff),

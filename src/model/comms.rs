@@ -94,6 +94,9 @@ impl PublicStatus {
 
 /// Why a drill's status page update is recorded and not published.
 pub const NOT_PUBLISHED_DRILL: &str = "not published: drill";
+/// Why a drill's message on a channel that reaches real people is recorded and not sent.
+pub const NOT_SENT_DRILL: &str =
+    "not sent: drill (this channel reaches real people; drills go to dry-run or game-day channels)";
 
 /// What the channel of a message sent by hand outside warroom is recorded as.
 pub const OUTSIDE: &str = "outside warroom";
@@ -293,10 +296,11 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                     cx.library.channels.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
                 ),
             })?;
-            if let Some(s) = step {
-                state.step(*incident, s)?;
-            }
-            Fact::MessageQueued {
+            let ticks = match step {
+                Some(s) => state.step(*incident, s)?.ticked.is_none(),
+                None => false,
+            };
+            let queued = Fact::MessageQueued {
                 incident: *incident,
                 message: cx.command_id,
                 channel: channel.clone(),
@@ -305,7 +309,30 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 step: step.clone(),
                 // What the update says about the incident is fixed when it is sent.
                 status: Some(status.unwrap_or(PublicStatus::of(inc.status))),
+            };
+            // A drill never reaches a real customer: on a channel that would, the message is
+            // recorded as withheld at once (the notifier never sends what is not pending), and
+            // counts as the drill's update, as a drill's status page update does.
+            if inc.drill && !info.takes_drills() {
+                let mut facts = vec![
+                    queued,
+                    Fact::MessageWithheld {
+                        incident: *incident,
+                        message: cx.command_id,
+                        reason: NOT_SENT_DRILL.into(),
+                    },
+                ];
+                if let (Some(step), true) = (step, ticks) {
+                    facts.push(Fact::StepTicked {
+                        incident: *incident,
+                        step: step.clone(),
+                        by: Some(cx.actor.to_string()),
+                        outside: None,
+                    });
+                }
+                return Ok(facts);
             }
+            queued
         }
         Intent::SnoozeClock { incident, audience, minutes } => {
             let inc = state.incident(*incident)?;
@@ -481,8 +508,14 @@ channel = "public"
         Library {
             playbooks: vec![pb],
             channels: BTreeMap::from([
-                ("staff".into(), ChannelInfo { kind: "webhook".into(), audience: Audience::Staff }),
-                ("public".into(), ChannelInfo { kind: "statuspage".into(), audience: Audience::StatusPage }),
+                (
+                    "staff".into(),
+                    ChannelInfo { kind: "webhook".into(), audience: Audience::Staff, drills: false },
+                ),
+                (
+                    "public".into(),
+                    ChannelInfo { kind: "statuspage".into(), audience: Audience::StatusPage, drills: false },
+                ),
             ]),
             status_page_url: "https://status.example.com/status".into(),
             components: Vec::new(),
@@ -718,6 +751,47 @@ channel = "public"
         let message = send(&mut s, &lib, t(1), "public", None);
         delivered(&mut s, &lib, t(2), message);
         assert!(matches!(s.incidents[&IncidentId(1)].messages[0].delivery, Delivery::Delivered { .. }));
+    }
+
+    #[test]
+    fn a_drills_message_on_a_channel_that_reaches_real_people_is_withheld_at_once_and_does_its_step() {
+        let (mut s, lib) = (State::default(), lib());
+        let drill = Intent::DeclareIncident {
+            title: "Game day".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: true,
+            services: Vec::new(),
+            private: false,
+        };
+        run(&mut s, &lib, t(0), drill);
+        let intent = Intent::SendMessage {
+            incident: IncidentId(1),
+            channel: "staff".into(),
+            text: "DRILL".into(),
+            step: Some("staff".into()),
+            status: None,
+        };
+        let kinds: Vec<String> =
+            run(&mut s, &lib, t(1), intent).iter().map(|e| e.fact.kind().to_string()).collect();
+        assert_eq!(kinds, ["message_queued", "message_withheld", "step_ticked"]);
+        let inc = &s.incidents[&IncidentId(1)];
+        assert!(
+            matches!(&inc.messages[0].delivery, Delivery::Withheld { reason, .. } if reason == NOT_SENT_DRILL)
+        );
+        let staff = clocks(inc).into_iter().find(|c| c.audience == Audience::Staff).unwrap();
+        assert_eq!(staff.last, Some(t(1)), "a drill's withheld update still counts as telling");
+        // A channel marked for game days takes drills.
+        let mut lib = lib;
+        lib.channels.get_mut("staff").unwrap().drills = true;
+        let intent = Intent::SendMessage {
+            incident: IncidentId(1),
+            channel: "staff".into(),
+            text: "DRILL again".into(),
+            step: None,
+            status: None,
+        };
+        assert_eq!(run(&mut s, &lib, t(2), intent).len(), 1, "queued for delivery");
     }
 
     #[test]

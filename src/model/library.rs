@@ -33,6 +33,17 @@ pub struct Library {
 pub struct ChannelInfo {
     pub kind: String,
     pub audience: Audience,
+    /// Marked in the config as a game-day channel: drills may reach it.
+    #[serde(default, skip_serializing_if = "super::is_false")]
+    pub drills: bool,
+}
+
+impl ChannelInfo {
+    /// Whether a drill's message may go out here: a dry run, the status page (which never
+    /// shows a drill) or a channel marked for game days. Anything else reaches real people.
+    pub fn takes_drills(&self) -> bool {
+        self.drills || self.kind == "dry-run" || self.kind == "statuspage"
+    }
 }
 
 impl Library {

@@ -33,7 +33,7 @@ fn library() -> Library {
         include_str!("../../playbooks/major-outage.toml"),
         include_str!("../../playbooks/security-incident.toml"),
     ];
-    let channel = |kind: &str, audience| ChannelInfo { kind: kind.into(), audience };
+    let channel = |kind: &str, audience| ChannelInfo { kind: kind.into(), audience, drills: false };
     Library {
         playbooks: files.iter().map(|f| playbook::parse(f).expect("shipped playbooks parse")).collect(),
         channels: BTreeMap::from([

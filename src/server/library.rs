@@ -80,6 +80,7 @@ pub fn load(
             ChannelInfo {
                 kind: c.kind.as_str().to_string(),
                 audience: c.audience.unwrap_or(c.kind.default_audience()),
+                drills: c.drills,
             },
         );
     }

@@ -114,6 +114,19 @@ impl Notifier {
     async fn deliver(&self, job: Job) {
         let mut attempt = job.attempts;
         loop {
+            // Only what is still pending goes out: a drill's message withheld when it was
+            // queued, or one an earlier attempt settled, is never sent.
+            let pending = {
+                let state = self.app.hub().state();
+                state
+                    .incidents
+                    .get(&job.incident)
+                    .and_then(|i| i.messages.iter().find(|m| m.id == job.message))
+                    .is_some_and(|m| matches!(m.delivery, Delivery::Pending { .. }))
+            };
+            if !pending {
+                return;
+            }
             let result = match self.channels.get(&job.channel) {
                 Some(channel) => self.send(channel, &job.text).await,
                 None => Err(format!("channel `{}` is not configured on this server any more", job.channel)),

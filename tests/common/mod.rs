@@ -274,5 +274,6 @@ pub fn channel(name: &str, kind: warroom::config::ChannelKind) -> warroom::confi
         tls: warroom::config::SmtpTls::None,
         from: None,
         recipients_file: None,
+        drills: false,
     }
 }
