@@ -1159,6 +1159,36 @@ fault = "clear"
         assert!(s.chaos.runs.contains_key(&RunId(2)));
     }
 
+    /// Chaos facts as this version writes them: logs are kept for years, so these bodies must
+    /// always read as these facts (a change that breaks one breaks every log with it).
+    #[test]
+    fn chaos_facts_read_as_written_today() {
+        let env = r#""seq":9,"at":"2026-11-22T10:00:00Z","actor":"warroom","role":"admin","command_id":"00000000-0000-0000-0000-000000000000""#;
+        let bodies = [
+            r#""kind":"scenario_started","run":"RUN-1","scenario":{"id":"price-desync","title":"Prices","target":["search"],"duration_secs":1200,"stop_when":"never","phases":[{"at_secs":0,"title":"demo price_desync","driver":"demo"}]},"ends_at":"2026-11-22T10:20:00Z""#,
+            r#""kind":"scenario_stopping","run":"RUN-1","cause":"stop_condition","reason":"payment went down""#,
+            r#""kind":"chaos_step","run":"RUN-1","step":"inject","phase":0,"driver":"demo","ok":true,"output":"indexer stopped""#,
+            r#""kind":"chaos_step","run":"RUN-1","step":"rollback","ok":false,"output":"500""#,
+            r#""kind":"scenario_ended","run":"RUN-1","verdict":{"deviated":true,"probes":{"search":"down"}}"#,
+            r#""kind":"chaos_halted","reason":"customers hurt","runs":["RUN-1"]"#,
+            r#""kind":"chaos_armed""#,
+            r#""kind":"run_linked","incident":"INC-3","run":"RUN-1","scenario":"price-desync""#,
+        ];
+        let mut s = State::default();
+        for body in bodies {
+            let json = format!("{{{env},{body}}}");
+            let e: Event = serde_json::from_str(&json).unwrap_or_else(|err| panic!("{json}: {err}"));
+            assert!(!matches!(e.fact, Fact::Unknown(_)), "{json} read as unknown");
+            let back = serde_json::to_value(&e).unwrap();
+            assert_eq!(back, serde_json::from_str::<serde_json::Value>(&json).unwrap(), "{json}");
+            s.seq = 0;
+            s.apply(&e);
+        }
+        let r = &s.chaos.runs[&RunId(1)];
+        assert_eq!((r.phase, r.cause, r.injected), (RunPhase::Ended, Some(StopCause::StopCondition), 1));
+        assert!(s.chaos.disarmed.is_none(), "armed again after the halt");
+    }
+
     #[test]
     fn stop_conditions() {
         let target = vec!["search".to_string()];
