@@ -299,3 +299,15 @@ async fn a_chaos_toolkit_experiment_runs_against_the_shop_and_its_journal_lands_
     assert_eq!(status, 200);
     assert!(took < Duration::from_millis(700), "search still slow: {took:?}");
 }
+
+/// One person plays every role in the demo: the dead man waits 10 minutes there, and a
+/// server's own `[chaos] dead_man` is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_gives_a_switching_villain_ten_minutes() {
+    let shop = Shop::start().await.unwrap();
+    let wired = warroom::demo::wire(&shop, Default::default()).await.unwrap();
+    assert_eq!(wired.chaos.dead_man.map(|d| d.0), Some(600));
+    let own = warroom::config::ChaosConfig { dead_man: Some("1m".parse().unwrap()), ..Default::default() };
+    let wired = warroom::demo::wire(&shop, own).await.unwrap();
+    assert_eq!(wired.chaos.dead_man.map(|d| d.0), Some(60));
+}

@@ -247,6 +247,10 @@ pub async fn wire(shop: &shop::Shop, mut chaos: crate::config::ChaosConfig) -> c
             p
         })
         .collect();
+    // One person plays every role in the demo, switching consoles (`U`): the villain's
+    // stream closes while they watch the heroes' side, so the dead man waits longer than a
+    // shared server's 2 minutes before it rolls back. The shop is local: nothing real breaks.
+    chaos.dead_man.get_or_insert(crate::model::playbook::Every(600));
     // The demo driver breaks the shop through its admin API; Chaos Toolkit experiments read
     // where it is from the environment.
     chaos.demo_url = Some(shop.admin_url.clone());
