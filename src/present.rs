@@ -157,7 +157,8 @@ pub fn event_line(e: &Event) -> String {
             None => format!("{run} ended"),
         },
         Fact::ChaosHalted { reason, runs } => {
-            format!("chaos HALTED ({} runs), disarmed: {}", runs.len(), one_line(reason))
+            let plural = if runs.len() == 1 { "" } else { "s" };
+            format!("chaos HALTED ({} run{plural}), disarmed: {}", runs.len(), one_line(reason))
         }
         Fact::ChaosArmed {} => "chaos armed".into(),
         Fact::RunLinked { incident, run, scenario } => format!("{incident} caused by {run} ({scenario})"),

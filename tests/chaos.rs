@@ -249,6 +249,23 @@ async fn only_villains_and_admins_drive_chaos_and_the_catalogue_names_bad_files(
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["error"], "unknown_scenario", "{body}");
     assert!(body["detail"].as_str().unwrap().contains("no chaos scenario `no-such`"), "{body}");
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/v1/commands", room.server.url()))
+        .bearer_auth(token(UserRole::Villain))
+        .json(&Command::new(Intent::StopScenario { run: RunId(99), reason: None }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_run", "{body}");
+    // A responder is told who may.
+    let err = room
+        .client(UserRole::Responder)
+        .send(&Command::new(Intent::StartScenario { scenario: "slow-a".into() }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("only villains and admins drive chaos"), "{err}");
     assert_eq!(room.target.injects(), 0, "nothing was injected");
 }
 

@@ -392,6 +392,19 @@ fn a_halt_or_a_failed_rollback_by_someone_else_rings_and_toasts_every_role() {
         hero.flash
     );
     assert!(text(&render(&mut hero)).contains("CHAOS DISARMED by victor"));
+    // A run the server ends by itself is told to everyone too.
+    let mut hero = console(running(), "bob", UserRole::Responder, 120, 40);
+    let dead_man = Intent::EndScenario {
+        run: RunId(1),
+        cause: StopCause::DeadMan,
+        reason: Some("no villain or admin connected for 120s".into()),
+    };
+    assert_eq!(arrive(&mut hero, "warroom", UserRole::Admin, dead_man), [Effect::Bell]);
+    assert!(
+        hero.flash.as_ref().unwrap().text.contains("RUN-1 is being rolled back (dead_man): no villain"),
+        "{:?}",
+        hero.flash
+    );
     // The villain's own halt is no alarm to the villain.
     let mut me = villain(running());
     assert!(

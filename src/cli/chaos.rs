@@ -60,7 +60,16 @@ pub(super) async fn chaos(conn: &Connection, json: bool, cmd: ChaosCmd) -> color
         ChaosCmd::Stop { run, reason } => Intent::StopScenario { run, reason },
         ChaosCmd::Arm => Intent::ArmChaos {},
     };
-    write(&client, json, Command::new(intent)).await
+    let starting = matches!(intent, Intent::StartScenario { .. });
+    write(&client, json, Command::new(intent)).await?;
+    if starting && !json {
+        // The dead-man rule ends a run nobody watches: say so before it surprises anyone.
+        crate::stderr!(
+            "warroom: the run is rolled back early if no villain or admin keeps a console or \
+             `warroom events --follow` open ([chaos] dead_man, 2 minutes by default)"
+        );
+    }
+    Ok(())
 }
 
 async fn halt(client: &Client, json: bool, reason: &str) -> color_eyre::Result<()> {

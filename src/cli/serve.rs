@@ -150,7 +150,7 @@ pub(super) async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
     }
     if let Some((s, path)) = &shop {
         say!(
-            "demo shop admin {} (token in {}): POST /admin/services/NAME/stop|start",
+            "demo shop admin {} (token in {}): POST /admin/faults {{\"fault\": …}}, DELETE /admin/faults",
             s.admin_url,
             path.display()
         );
@@ -207,9 +207,61 @@ pub(super) async fn demo(
         let client = Client::new(&server.url(), &token)?;
         // The demo's outboxes live with its data, one per user, not in the user's data dir.
         let demo = crate::tui::DemoUsers { users, first };
+        // The server shares this process and terminal: its messages go to a file while the
+        // console draws, never over the screen.
+        let _quiet = StderrTo::file(&data_dir.join("demo-server.log"));
         crate::tui::run(client, look, &data_dir.join("client"), Some(demo)).await
     }
     .await;
     server.stop().await;
     result
+}
+
+/// While alive, this process's stderr goes to a file; dropped, it is the terminal again.
+struct StderrTo {
+    #[cfg(unix)]
+    saved: Option<std::os::fd::OwnedFd>,
+}
+
+impl StderrTo {
+    fn file(path: &std::path::Path) -> StderrTo {
+        #[cfg(unix)]
+        {
+            use std::os::fd::{AsRawFd, FromRawFd};
+            let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(path) else {
+                return StderrTo { saved: None };
+            };
+            // SAFETY: dup and dup2 on descriptors this process owns; the duplicate is owned
+            // by the OwnedFd from here on.
+            let saved = unsafe {
+                let fd = libc::dup(libc::STDERR_FILENO);
+                if fd < 0 || libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) < 0 {
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                    return StderrTo { saved: None };
+                }
+                std::os::fd::OwnedFd::from_raw_fd(fd)
+            };
+            StderrTo { saved: Some(saved) }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            StderrTo {}
+        }
+    }
+}
+
+impl Drop for StderrTo {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(saved) = &self.saved {
+            use std::os::fd::AsRawFd;
+            // SAFETY: puts back the descriptor saved above, which is still open.
+            unsafe {
+                libc::dup2(saved.as_raw_fd(), libc::STDERR_FILENO);
+            }
+        }
+    }
 }

@@ -621,7 +621,7 @@ impl Chaos {
     }
 
     pub fn run(&self, id: RunId) -> Result<&Run, Rejection> {
-        self.runs.get(&id).ok_or_else(|| Rejection::Conflict(format!("{id} does not exist")))
+        self.runs.get(&id).ok_or(Rejection::UnknownRun(id))
     }
 
     /// The active run whose blast radius covers one of `services`: what an incident about

@@ -279,6 +279,9 @@ pub enum Rejection {
     /// A scenario id the server's catalogue does not hold (404).
     #[error("no chaos scenario `{0}` in the server's catalogue")]
     UnknownScenario(String),
+    /// A chaos run this log never started (404).
+    #[error("{0} does not exist (no run of that number was started)")]
+    UnknownRun(super::chaos::RunId),
     /// The command no longer applies to the current state (409).
     #[error("{0}")]
     Conflict(String),

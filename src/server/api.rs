@@ -232,6 +232,9 @@ impl From<WriteError> for HttpError {
             WriteError::Rejected(Rejection::UnknownScenario(_)) => {
                 HttpError::new(StatusCode::NOT_FOUND, "unknown_scenario", detail)
             }
+            WriteError::Rejected(Rejection::UnknownRun(_)) => {
+                HttpError::new(StatusCode::NOT_FOUND, "unknown_run", detail)
+            }
             WriteError::Rejected(Rejection::Forbidden(_)) => {
                 HttpError::new(StatusCode::FORBIDDEN, "forbidden", detail)
             }
@@ -319,10 +322,11 @@ async fn post_command(
         ));
     }
     if !caller.role.may(&command.intent) {
+        let why = if command.intent.is_chaos() { ": only villains and admins drive chaos" } else { "" };
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("{} ({}) may not {}", caller.name, caller.role, command.intent.kind()),
+            format!("{} ({}) may not {}{why}", caller.name, caller.role, command.intent.kind()),
         ));
     }
     match &command.intent {
@@ -377,7 +381,10 @@ async fn post_halt(
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("{} ({}) may not halt_all", caller.name, caller.role),
+            format!(
+                "{} ({}) may not halt_all: only villains and admins drive chaos",
+                caller.name, caller.role
+            ),
         ));
     }
     if let Err(e) =

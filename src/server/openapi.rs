@@ -29,6 +29,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         404,
         "no such chaos scenario in the server's catalogue (GET /api/v1/library lists them)",
     ),
+    ("unknown_run", 404, "no chaos run of that number was started on this log"),
     ("method_not_allowed", 405, "the endpoint does not take that method"),
     (
         "conflict",

@@ -620,6 +620,17 @@ impl App {
             Fact::ChaosHalted { reason, .. } => {
                 format!("{who} HALTED all chaos: {}", crate::present::one_line(reason))
             }
+            // A run the server ends by itself (dead man, stop condition, a failed inject or
+            // steady state, its duration): nobody pressed a key, so the room is told.
+            Fact::ScenarioStopping { run, cause, reason }
+                if !matches!(
+                    cause,
+                    crate::model::chaos::StopCause::Stopped | crate::model::chaos::StopCause::Halted
+                ) =>
+            {
+                let why = reason.as_deref().map(crate::present::one_line).unwrap_or_default();
+                format!("{run} is being rolled back ({cause}): {why}")
+            }
             Fact::ChaosStep {
                 run, step: crate::model::chaos::StepKind::Rollback, ok: false, output, ..
             } => {

@@ -258,6 +258,7 @@ impl Runner {
             rx,
             done: done_tx,
             running,
+            injected: 0,
         };
         tokio::spawn(task.drive());
     }
@@ -506,6 +507,8 @@ struct RunTask {
     rx: mpsc::UnboundedReceiver<Stop>,
     done: watch::Sender<Option<Result<(), String>>>,
     running: Arc<AtomicBool>,
+    /// Injects that worked: a run that injected nothing has no hypothesis to judge.
+    injected: usize,
 }
 
 impl RunTask {
@@ -547,7 +550,7 @@ impl RunTask {
         // The hypothesis is judged at the end of the method, before the rollback, as Chaos
         // Toolkit judges its steady state "after".
         let verdict = match &self.entry {
-            Some(e) if !e.scenario.steady_state.is_empty() && stop.cause != StopCause::SteadyState => {
+            Some(e) if !e.scenario.steady_state.is_empty() && self.injected > 0 => {
                 Some(chaos::judge(&self.app.hub().state(), &e.scenario.steady_state))
             }
             _ => None,
@@ -645,6 +648,7 @@ impl RunTask {
             };
             match acted {
                 Ok(injected) => {
+                    self.injected += 1;
                     self.record(StepKind::Inject, Some(i), driver, &Ok(injected.output));
                     if let Some(o) = injected.ongoing {
                         ongoing.push((driver.to_string(), o));

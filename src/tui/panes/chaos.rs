@@ -196,7 +196,11 @@ fn draw_keys(f: &mut Frame, area: Rect, app: &App) {
 }
 
 fn row(app: &App, label: &str, value: String, style: Style) -> Line<'static> {
-    Line::from(vec![Span::styled(format!("{label:<13}"), app.theme.get("muted")), Span::styled(value, style)])
+    // A label longer than its column (`phase 2 +2m00s`) still keeps a space before its value.
+    Line::from(vec![
+        Span::styled(format!("{label:<12} "), app.theme.get("muted")),
+        Span::styled(value, style),
+    ])
 }
 
 fn scenario_detail(app: &App, s: &ScenarioInfo) -> Vec<Line<'static>> {
