@@ -722,8 +722,8 @@ channel = "public"
         run(s, lib, at, intent);
     }
 
-    #[test]
-    fn a_drills_status_page_update_is_recorded_as_not_published_and_still_moves_the_clock() {
+    /// A SEV1 drill, INC-1, declared at t(0).
+    fn drill_declared() -> (State, Library) {
         let (mut s, lib) = (State::default(), lib());
         let drill = Intent::DeclareIncident {
             title: "Game day".into(),
@@ -734,6 +734,12 @@ channel = "public"
             private: false,
         };
         run(&mut s, &lib, t(0), drill);
+        (s, lib)
+    }
+
+    #[test]
+    fn a_drills_status_page_update_is_recorded_as_not_published_and_still_moves_the_clock() {
+        let (mut s, lib) = drill_declared();
         let message = send(&mut s, &lib, t(1), "public", None);
         delivered(&mut s, &lib, t(2), message);
         let inc = &s.incidents[&IncidentId(1)];
@@ -755,16 +761,7 @@ channel = "public"
 
     #[test]
     fn a_drills_message_on_a_channel_that_reaches_real_people_is_withheld_at_once_and_does_its_step() {
-        let (mut s, lib) = (State::default(), lib());
-        let drill = Intent::DeclareIncident {
-            title: "Game day".into(),
-            severity: Severity::Sev1,
-            impact: String::new(),
-            drill: true,
-            services: Vec::new(),
-            private: false,
-        };
-        run(&mut s, &lib, t(0), drill);
+        let (mut s, lib) = drill_declared();
         let intent = Intent::SendMessage {
             incident: IncidentId(1),
             channel: "staff".into(),
