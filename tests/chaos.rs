@@ -30,7 +30,7 @@ impl Target {
     async fn start() -> (Target, String) {
         use axum::routing::{delete, get, post};
         let t = Target::default();
-        let (a, b, c, d) = (t.clone(), t.clone(), t.clone(), t.clone());
+        let (a, b, c) = (t.clone(), t.clone(), t.clone());
         let router = axum::Router::new()
             .route(
                 "/admin/faults",
@@ -71,7 +71,6 @@ impl Target {
                     }
                 }),
             );
-        let _ = d;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {

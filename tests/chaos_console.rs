@@ -2,11 +2,14 @@
 //! with a failed rollback, the banner every view shows, the start confirmation with its blast
 //! radius, and the keys (s, x, H, A) as a villain and as a responder who may not use them.
 
+mod screen;
+
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
+use screen::{find, text};
 use warroom::client::sync::SyncEvent;
 use warroom::model::chaos::{parse, RunId, StepKind, StopCause};
 use warroom::model::library::Library;
@@ -173,26 +176,6 @@ fn render(app: &mut App) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(app.size.width, app.size.height)).unwrap();
     term.draw(|f| view::draw(f, app)).unwrap();
     term.backend().buffer().clone()
-}
-
-fn text(buf: &Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn find(buf: &Buffer, needle: &str) -> (u16, u16) {
-    for y in 0..buf.area.height {
-        let row: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        if let Some(byte) = row.find(needle) {
-            return (row[..byte].chars().count() as u16, y);
-        }
-    }
-    panic!("`{needle}` not on screen:\n{}", text(buf));
 }
 
 fn key(c: char) -> Msg {

@@ -2,12 +2,15 @@
 //! 80×24 and 160×48, the cells that carry meaning checked by style, and the user's stories
 //! driven through `update`.
 
+mod screen;
+
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
+use screen::{find, text};
 use warroom::client::sync::SyncEvent;
 use warroom::model::{stamp, IncidentId, Intent, Milestone, Role, Severity, State, Status, UserRole};
 use warroom::protocol::{Snapshot, Whoami};
@@ -267,30 +270,6 @@ fn render(app: &mut App) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(app.size.width, app.size.height)).unwrap();
     term.draw(|f| view::draw(f, app)).unwrap();
     term.backend().buffer().clone()
-}
-
-fn text(buf: &Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let mut line = String::new();
-        for x in 0..buf.area.width {
-            line.push_str(buf[(x, y)].symbol());
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// The first cell whose row contains `needle`, at the needle's column.
-fn find(buf: &Buffer, needle: &str) -> (u16, u16) {
-    for y in 0..buf.area.height {
-        let row: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        if let Some(byte) = row.find(needle) {
-            return (row[..byte].chars().count() as u16, y);
-        }
-    }
-    panic!("`{needle}` not on screen:\n{}", text(buf));
 }
 
 fn key(code: KeyCode) -> Msg {

@@ -85,6 +85,8 @@ pub struct Runner {
     /// Every run this runner has carried out (or is carrying out): after a lag, a run whose
     /// last records are still queued must not be started again.
     handled: Mutex<HashSet<RunId>>,
+    /// Told when the last live run leaves (shutdown waits for it).
+    emptied: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -112,6 +114,7 @@ impl Runner {
             drivers: users.iter().filter(|u| chaos::may_drive(u.role)).map(|u| u.name.clone()).collect(),
             network: std::sync::OnceLock::new(),
             handled: Mutex::default(),
+            emptied: Notify::new(),
         }
     }
 
@@ -351,8 +354,12 @@ impl Runner {
         }
         // Ended tasks leave the live map after their last record is queued.
         let _ = tokio::time::timeout_at(deadline, async {
-            while !lock(&self.live).is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            loop {
+                let emptied = self.emptied.notified();
+                if lock(&self.live).is_empty() {
+                    return;
+                }
+                emptied.await;
             }
         })
         .await;
@@ -557,7 +564,11 @@ impl RunTask {
         };
         self.rollback(ongoing).await;
         self.runner.records.system(Intent::FinishScenario { run: self.run, verdict });
-        lock(&self.runner.live).remove(&self.run);
+        let mut live = lock(&self.runner.live);
+        live.remove(&self.run);
+        if live.is_empty() {
+            self.runner.emptied.notify_waiters();
+        }
     }
 
     /// Steady state, then the phases on schedule, until something ends the run.
