@@ -141,6 +141,23 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub chaos: ChaosConfig,
+    #[serde(default)]
+    pub gameday: GamedayConfig,
+}
+
+/// `[gameday]`: how game days are scored and announced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GamedayConfig {
+    /// Points per part of a response (`[gameday.weights]`: detect, mitigate, comms_first,
+    /// hint, postmortem); fixed in each game day when it is created.
+    #[serde(default)]
+    pub weights: crate::model::gameday::Weights,
+    /// Named in an informed game day's kick-off messages (`production`, `staging`).
+    pub environment: Option<String>,
+    /// The channel an informed game day's kick-off messages are posted to (a channel that
+    /// takes drills: `drills = true`, a dry run or the status page).
+    pub kickoff_channel: Option<String>,
 }
 
 /// `[chaos]`: where the scenarios are and how the drivers reach what they break. Only what is

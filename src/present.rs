@@ -127,9 +127,10 @@ pub fn event_line(e: &Event) -> String {
             Some(s) => format!("status page: {component} set to {s}"),
             None => format!("status page: {component} follows its probe again"),
         },
-        Fact::ScenarioStarted { run, scenario, ends_at } => format!(
-            "{run} started {}: {} (targets {}; rolled back by {})",
+        Fact::ScenarioStarted { run, scenario, ends_at, gameday } => format!(
+            "{run} started {}{}: {} (targets {}; rolled back by {})",
             scenario.id,
+            gameday.map(|g| format!(" in {g}")).unwrap_or_default(),
             one_line(&scenario.title),
             scenario.target.join(", "),
             ends_at.format("%H:%M:%S")
@@ -162,6 +163,34 @@ pub fn event_line(e: &Event) -> String {
         }
         Fact::ChaosArmed {} => "chaos armed".into(),
         Fact::RunLinked { incident, run, scenario } => format!("{incident} caused by {run} ({scenario})"),
+        Fact::GamedayCreated { gameday, name, style, .. } => {
+            format!("{gameday} created ({style}): {}", one_line(name))
+        }
+        Fact::TeamAdded { gameday, team } => format!("{gameday} team added: {}", one_line(team)),
+        Fact::TeamJoined { gameday, team, person } => {
+            format!("{gameday} {} joined team {}", one_line(person), one_line(team))
+        }
+        Fact::ScenarioPlanned { gameday, plan } => format!(
+            "{gameday} #{} planned: {} ({}; par {}m/{}m)",
+            plan.n,
+            plan.scenario,
+            one_line(&plan.title),
+            plan.par_detect_secs / 60,
+            plan.par_mitigate_secs / 60
+        ),
+        Fact::GamedayStarted { gameday } => format!("{gameday} started"),
+        Fact::ScenarioKickedOff { gameday, kickoff } => one_line(&kickoff.message(&gameday.to_string())),
+        Fact::HintGiven { gameday, team, plan, text } => format!(
+            "{gameday} hint for {}{}: {}",
+            one_line(team),
+            plan.map(|n| format!(" on #{n}")).unwrap_or_default(),
+            one_line(text)
+        ),
+        Fact::MitigationConfirmed { gameday, team, plan } => {
+            format!("{gameday} {}'s mitigation of #{plan} confirmed", one_line(team))
+        }
+        Fact::GamedayEnded { gameday } => format!("{gameday} ended: debrief, everything revealed"),
+        Fact::GamedayFinished { gameday } => format!("{gameday} finished"),
         Fact::Redacted => "(redacted)".into(),
         Fact::Unknown(u) => match u.incident {
             Some(incident) => format!("{incident} unreadable entry: {}", one_line(&u.kind)),

@@ -215,6 +215,20 @@ pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
 /// The error code of a read that asks for events after this log's head (see `check_after`).
 pub const AHEAD_OF_LOG: &str = "ahead_of_log";
 
+/// What `GET /api/v1/gameday` answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GamedayView {
+    /// The newest game day, as the caller may see it (no plans before debrief for heroes).
+    pub gameday: Option<crate::model::gameday::GameDay>,
+    /// Its board as the caller may see it; `None` with `board_hidden` saying why.
+    pub board: Option<crate::model::gameday::score::Board>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_hidden: Option<String>,
+    /// The big-screen page with its share token (the game master's and villains' only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_url: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

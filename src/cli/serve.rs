@@ -111,6 +111,7 @@ async fn start(
             chaos,
             scenario_dirs,
             network,
+            gameday: file.gameday.clone(),
             ..Default::default()
         }
         .with_limits(&file.limits),

@@ -213,6 +213,11 @@ impl Client {
         self.get("/library", Duration::from_secs(10)).await
     }
 
+    /// The newest game day and its scoreboard, as this user may see them.
+    pub async fn gameday(&self) -> Result<crate::protocol::GamedayView, ClientError> {
+        self.get("/gameday", Duration::from_secs(10)).await
+    }
+
     /// The emergency stop: every run rolled back and chaos disarmed. Straight to the server,
     /// never through the outbox: a halt queued for later is no halt, so an unreachable server
     /// is an error the caller shows at once.

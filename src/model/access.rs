@@ -27,6 +27,7 @@ impl UserRole {
         match (self, intent) {
             // The runner's records are the server's own, like probes' and deliveries'.
             (_, i) if i.is_internal() => false,
+            (role, i) if i.is_gameday() => super::gameday::may(role, i),
             (Villain | Admin, i) if i.is_chaos() => true,
             (_, i) if i.is_chaos() => false,
             (Admin | Commander, _) => true,

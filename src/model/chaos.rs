@@ -585,6 +585,9 @@ pub struct Run {
     /// Incidents declared about its targets while it ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<IncidentId>,
+    /// The game day it was played in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gameday: Option<super::gameday::GameDayId>,
     pub steps: Vec<RunStep>,
 }
 
@@ -671,7 +674,34 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                     field: "scenario",
                     detail: "ends after the calendar".into(),
                 })?;
-            Fact::ScenarioStarted { run, scenario: Box::new(info), ends_at }
+            // While a game day runs, chaos is its planned scenarios (an informed one tells the
+            // heroes as it starts).
+            let mut facts = Vec::new();
+            let mut gameday = None;
+            if let Some(g) = state.gamedays.running() {
+                let plan = g.planned(&info.id).ok_or_else(|| {
+                    Rejection::Conflict(format!(
+                        "{} is running and {} is not planned in it: the game master plans it first",
+                        g.id, info.id
+                    ))
+                })?;
+                gameday = Some(g.id);
+                if g.style == super::gameday::Style::Informed {
+                    facts.push(Fact::ScenarioKickedOff {
+                        gameday: g.id,
+                        kickoff: super::gameday::Kickoff {
+                            plan: plan.n,
+                            title: plan.title.clone(),
+                            briefing: plan.briefing.clone(),
+                            target: plan.target.clone(),
+                            duration_secs: info.duration_secs,
+                            environment: cx.library.gameday.environment.clone(),
+                        },
+                    });
+                }
+            }
+            facts.insert(0, Fact::ScenarioStarted { run, scenario: Box::new(info), ends_at, gameday });
+            return Ok(facts);
         }
         Intent::StopScenario { run, reason } => {
             let r = chaos.run(*run)?;
@@ -739,7 +769,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
 pub(super) fn apply(state: &mut State, event: &Event) {
     let chaos = &mut state.chaos;
     match &event.fact {
-        Fact::ScenarioStarted { run, scenario, ends_at } => {
+        Fact::ScenarioStarted { run, scenario, ends_at, gameday } => {
             chaos.runs.insert(
                 *run,
                 Run {
@@ -756,6 +786,7 @@ pub(super) fn apply(state: &mut State, event: &Event) {
                     verdict: None,
                     ended_at: None,
                     incidents: Vec::new(),
+                    gameday: *gameday,
                     steps: Vec::new(),
                 },
             );
@@ -853,8 +884,11 @@ pub(super) fn link_run(state: &mut State, event: &Event) {
 }
 
 /// The link fact for an incident about to be declared about `services`, if a run caused it.
+/// A run of a game day that hides its chaos is linked at its debrief instead (the link
+/// names the scenario).
 pub(super) fn link(state: &State, incident: IncidentId, services: &[String]) -> Option<Fact> {
-    state.chaos.cause_of(services).map(|r| Fact::RunLinked {
+    let hidden = |r: &&Run| r.gameday.and_then(|g| state.gamedays.0.get(&g)).is_some_and(|g| g.hides_chaos());
+    state.chaos.cause_of(services).filter(|r| !hidden(r)).map(|r| Fact::RunLinked {
         run: r.id,
         incident,
         scenario: r.scenario.id.clone(),

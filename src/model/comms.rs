@@ -521,6 +521,7 @@ channel = "public"
             components: Vec::new(),
             users: Vec::new(),
             scenarios: Vec::new(),
+            gameday: Default::default(),
         }
     }
 

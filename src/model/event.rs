@@ -38,6 +38,12 @@ pub enum Fact {
         /// Additive: absent (false) in every log written before private incidents.
         #[serde(default, skip_serializing_if = "super::is_false")]
         private: bool,
+        /// Declared while a game day ran: a drill of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gameday: Option<super::gameday::GameDayId>,
+        /// The hero team whose drill it is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        team: Option<String>,
     },
     MemberAdded {
         incident: IncidentId,
@@ -156,6 +162,9 @@ pub enum Fact {
         /// Boxed: the largest fact by far, and rare.
         scenario: Box<super::chaos::ScenarioInfo>,
         ends_at: DateTime<Utc>,
+        /// Started while a game day ran: one of its plans.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gameday: Option<super::gameday::GameDayId>,
     },
     /// A run is to end (and be rolled back), and why.
     ScenarioStopping {
@@ -194,6 +203,52 @@ pub enum Fact {
         incident: IncidentId,
         run: super::chaos::RunId,
         scenario: String,
+    },
+    GamedayCreated {
+        gameday: super::gameday::GameDayId,
+        name: String,
+        style: super::gameday::Style,
+        weights: super::gameday::Weights,
+    },
+    TeamAdded {
+        gameday: super::gameday::GameDayId,
+        team: String,
+    },
+    TeamJoined {
+        gameday: super::gameday::GameDayId,
+        team: String,
+        person: String,
+    },
+    /// Hidden from heroes until debrief.
+    ScenarioPlanned {
+        gameday: super::gameday::GameDayId,
+        plan: Box<super::gameday::Plan>,
+    },
+    GamedayStarted {
+        gameday: super::gameday::GameDayId,
+    },
+    /// An informed game day tells heroes what starts now.
+    ScenarioKickedOff {
+        gameday: super::gameday::GameDayId,
+        kickoff: super::gameday::Kickoff,
+    },
+    HintGiven {
+        gameday: super::gameday::GameDayId,
+        team: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<u32>,
+        text: String,
+    },
+    MitigationConfirmed {
+        gameday: super::gameday::GameDayId,
+        team: String,
+        plan: u32,
+    },
+    GamedayEnded {
+        gameday: super::gameday::GameDayId,
+    },
+    GamedayFinished {
+        gameday: super::gameday::GameDayId,
     },
     /// An event this reader may not see (game-day secrets): same seq, no body.
     Redacted,
@@ -265,6 +320,16 @@ impl Fact {
             Fact::ChaosHalted { .. } => "chaos_halted",
             Fact::ChaosArmed {} => "chaos_armed",
             Fact::RunLinked { .. } => "run_linked",
+            Fact::GamedayCreated { .. } => "gameday_created",
+            Fact::TeamAdded { .. } => "team_added",
+            Fact::TeamJoined { .. } => "team_joined",
+            Fact::ScenarioPlanned { .. } => "scenario_planned",
+            Fact::GamedayStarted { .. } => "gameday_started",
+            Fact::ScenarioKickedOff { .. } => "scenario_kicked_off",
+            Fact::HintGiven { .. } => "hint_given",
+            Fact::MitigationConfirmed { .. } => "mitigation_confirmed",
+            Fact::GamedayEnded { .. } => "gameday_ended",
+            Fact::GamedayFinished { .. } => "gameday_finished",
             Fact::Redacted => "redacted",
             Fact::Unknown(u) => &u.kind,
         }
@@ -299,7 +364,17 @@ impl Fact {
             | Fact::ChaosStep { .. }
             | Fact::ScenarioEnded { .. }
             | Fact::ChaosHalted { .. }
-            | Fact::ChaosArmed {} => None,
+            | Fact::ChaosArmed {}
+            | Fact::GamedayCreated { .. }
+            | Fact::TeamAdded { .. }
+            | Fact::TeamJoined { .. }
+            | Fact::ScenarioPlanned { .. }
+            | Fact::GamedayStarted { .. }
+            | Fact::ScenarioKickedOff { .. }
+            | Fact::HintGiven { .. }
+            | Fact::MitigationConfirmed { .. }
+            | Fact::GamedayEnded { .. }
+            | Fact::GamedayFinished { .. } => None,
         }
     }
 }
@@ -392,6 +467,8 @@ mod tests {
                 drill: true,
                 services: Vec::new(),
                 private: false,
+                gameday: None,
+                team: None,
             },
             Fact::NoteAdded { incident: inc, text: "n".into() },
             Fact::StatusChanged {

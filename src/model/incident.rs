@@ -230,6 +230,12 @@ pub struct Incident {
     /// The chaos run whose blast radius it was declared in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caused_by: Option<super::chaos::RunId>,
+    /// The game day it was declared in (a drill of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gameday: Option<super::gameday::GameDayId>,
+    /// The hero team whose drill it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
     /// Set on a windowed copy of a closed incident: what it does not hold (see
     /// [`super::window`]). Never in the log, only in states served to readers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -312,21 +318,27 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 })?;
             }
             let incident = state.next_incident_id()?;
+            // While a game day runs, an incident is a drill of it, its declarer's team's.
+            let game = super::gameday::declaring(state, cx.actor);
+            let drill = *drill || game.is_some();
+            let (gameday, team) = game.map_or((None, None), |(g, t)| (Some(g), t));
             let declared = Fact::IncidentDeclared {
                 incident,
                 title: title.trim().to_string(),
                 severity: *severity,
                 impact: impact.trim().to_string(),
-                drill: *drill,
+                drill,
                 services: services.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
                 private: *private,
+                gameday,
+                team,
             };
             let link = super::chaos::link(state, incident, &services_of(&declared));
             // Communicate first: the default playbook comes with the declaration.
             let mut facts = vec![declared];
             facts.extend(
                 cx.library
-                    .default_for(*severity, *drill)
+                    .default_for(*severity, drill)
                     .map(|checklist| Fact::PlaybookAttached { incident, checklist }),
             );
             facts.extend(link);
@@ -395,7 +407,8 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
 
 /// A declaration opens a new incident, its declarer in command.
 pub(super) fn apply_declared(state: &mut State, event: &Event) {
-    let Fact::IncidentDeclared { incident, title, severity, impact, drill, services, private } = &event.fact
+    let Fact::IncidentDeclared { incident, title, severity, impact, drill, services, private, gameday, team } =
+        &event.fact
     else {
         return;
     };
@@ -421,6 +434,8 @@ pub(super) fn apply_declared(state: &mut State, event: &Event) {
         services: services.clone(),
         private: *private,
         members: BTreeSet::new(),
+        gameday: *gameday,
+        team: team.clone(),
         elided: None,
     };
     inc.timeline
@@ -585,6 +600,8 @@ mod tests {
             private: false,
             members: BTreeSet::new(),
             caused_by: None,
+            gameday: None,
+            team: None,
             elided: None,
         };
         assert_eq!(inc.durations(), Durations::default());

@@ -174,6 +174,63 @@ pub enum Intent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verdict: Option<super::chaos::Verdict>,
     },
+    /// A game day (the game master, an admin): planned until started.
+    CreateGameday {
+        name: String,
+        style: super::gameday::Style,
+    },
+    AddTeam {
+        gameday: super::gameday::GameDayId,
+        team: String,
+    },
+    /// A hero joins a team (themselves; the game master may put anyone in one).
+    JoinTeam {
+        gameday: super::gameday::GameDayId,
+        team: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        person: Option<String>,
+    },
+    /// A scenario from the catalogue for the day, with its briefing, the villains' note and
+    /// its par times; hidden from heroes until debrief.
+    PlanScenario {
+        gameday: super::gameday::GameDayId,
+        scenario: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        briefing: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        note: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        par_detect_minutes: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        par_mitigate_minutes: Option<u32>,
+        /// Steady-state probe → weight (0–10) in the resilience score.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        weights: std::collections::BTreeMap<String, u8>,
+    },
+    StartGameday {
+        gameday: super::gameday::GameDayId,
+    },
+    /// Help for a team, about one planned scenario (`#n`) or in general; costs points.
+    GiveHint {
+        gameday: super::gameday::GameDayId,
+        team: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<u32>,
+        text: String,
+    },
+    /// A villain saw a team's mitigation of scenario `#plan` work.
+    ConfirmMitigation {
+        gameday: super::gameday::GameDayId,
+        team: String,
+        plan: u32,
+    },
+    /// To debrief: everything hidden is revealed to everyone.
+    EndGameday {
+        gameday: super::gameday::GameDayId,
+    },
+    FinishGameday {
+        gameday: super::gameday::GameDayId,
+    },
 }
 
 impl Intent {
@@ -203,6 +260,15 @@ impl Intent {
             Intent::RecordChaos { .. } => "record_chaos",
             Intent::EndScenario { .. } => "end_scenario",
             Intent::FinishScenario { .. } => "finish_scenario",
+            Intent::CreateGameday { .. } => "create_gameday",
+            Intent::AddTeam { .. } => "add_team",
+            Intent::JoinTeam { .. } => "join_team",
+            Intent::PlanScenario { .. } => "plan_scenario",
+            Intent::StartGameday { .. } => "start_gameday",
+            Intent::GiveHint { .. } => "give_hint",
+            Intent::ConfirmMitigation { .. } => "confirm_mitigation",
+            Intent::EndGameday { .. } => "end_gameday",
+            Intent::FinishGameday { .. } => "finish_gameday",
         }
     }
 
@@ -243,7 +309,16 @@ impl Intent {
             | Intent::ArmChaos {}
             | Intent::RecordChaos { .. }
             | Intent::EndScenario { .. }
-            | Intent::FinishScenario { .. } => None,
+            | Intent::FinishScenario { .. }
+            | Intent::CreateGameday { .. }
+            | Intent::AddTeam { .. }
+            | Intent::JoinTeam { .. }
+            | Intent::PlanScenario { .. }
+            | Intent::StartGameday { .. }
+            | Intent::GiveHint { .. }
+            | Intent::ConfirmMitigation { .. }
+            | Intent::EndGameday { .. }
+            | Intent::FinishGameday { .. } => None,
             Intent::AddNote { incident, .. }
             | Intent::AddMember { incident, .. }
             | Intent::RemoveMember { incident, .. }
@@ -282,6 +357,9 @@ pub enum Rejection {
     /// A chaos run this log never started (404).
     #[error("{0} does not exist (no run of that number was started)")]
     UnknownRun(super::chaos::RunId),
+    /// A game day this log never created (404).
+    #[error("{0} does not exist (no game day of that number was created)")]
+    UnknownGameday(super::gameday::GameDayId),
     /// The command no longer applies to the current state (409).
     #[error("{0}")]
     Conflict(String),

@@ -27,6 +27,13 @@ pub struct Library {
     /// The chaos catalogue, as clients may see it (drivers' details stay on the server).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scenarios: Vec<super::chaos::ScenarioInfo>,
+    /// Game-day defaults (`[gameday]`): the weights new game days score with.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub gameday: super::gameday::Settings,
+}
+
+fn is_default(s: &super::gameday::Settings) -> bool {
+    *s == super::gameday::Settings::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

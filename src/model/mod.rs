@@ -6,6 +6,7 @@ pub mod access;
 pub mod chaos;
 pub mod comms;
 pub mod event;
+pub mod gameday;
 pub mod incident;
 pub mod intent;
 pub mod library;
@@ -48,6 +49,9 @@ pub struct State {
     /// Chaos runs and whether chaos is armed.
     #[serde(default, skip_serializing_if = "chaos::Chaos::is_empty")]
     pub chaos: chaos::Chaos,
+    /// Game days, oldest first.
+    #[serde(default, skip_serializing_if = "gameday::GameDays::is_empty")]
+    pub gamedays: gameday::GameDays,
     /// How much of closed incidents this copy keeps (not part of the state's JSON: a reader
     /// sees what was dropped in each incident's `elided`).
     #[serde(skip)]
@@ -130,6 +134,15 @@ impl State {
             | Intent::RecordChaos { .. }
             | Intent::EndScenario { .. }
             | Intent::FinishScenario { .. } => chaos::decide(self, intent, cx),
+            Intent::CreateGameday { .. }
+            | Intent::AddTeam { .. }
+            | Intent::JoinTeam { .. }
+            | Intent::PlanScenario { .. }
+            | Intent::StartGameday { .. }
+            | Intent::GiveHint { .. }
+            | Intent::ConfirmMitigation { .. }
+            | Intent::EndGameday { .. }
+            | Intent::FinishGameday { .. } => gameday::decide(self, intent, cx),
         }
     }
 
@@ -155,6 +168,16 @@ impl State {
             | Fact::ScenarioEnded { .. }
             | Fact::ChaosHalted { .. }
             | Fact::ChaosArmed {} => chaos::apply(self, event),
+            Fact::GamedayCreated { .. }
+            | Fact::TeamAdded { .. }
+            | Fact::TeamJoined { .. }
+            | Fact::ScenarioPlanned { .. }
+            | Fact::GamedayStarted { .. }
+            | Fact::ScenarioKickedOff { .. }
+            | Fact::HintGiven { .. }
+            | Fact::MitigationConfirmed { .. }
+            | Fact::GamedayEnded { .. }
+            | Fact::GamedayFinished { .. } => gameday::apply(self, event),
             fact => {
                 if matches!(fact, Fact::RunLinked { .. }) {
                     chaos::link_run(self, event);
@@ -191,7 +214,17 @@ impl State {
                     | Fact::ChaosStep { .. }
                     | Fact::ScenarioEnded { .. }
                     | Fact::ChaosHalted { .. }
-                    | Fact::ChaosArmed {} => None,
+                    | Fact::ChaosArmed {}
+                    | Fact::GamedayCreated { .. }
+                    | Fact::TeamAdded { .. }
+                    | Fact::TeamJoined { .. }
+                    | Fact::ScenarioPlanned { .. }
+                    | Fact::GamedayStarted { .. }
+                    | Fact::ScenarioKickedOff { .. }
+                    | Fact::HintGiven { .. }
+                    | Fact::MitigationConfirmed { .. }
+                    | Fact::GamedayEnded { .. }
+                    | Fact::GamedayFinished { .. } => None,
                 };
                 // Only a fact that wrote an entry counts as activity.
                 let Some(kind) = kind else { return };
@@ -381,6 +414,8 @@ pub(super) mod tests {
             drill: false,
             services: Vec::new(),
             private: false,
+            gameday: None,
+            team: None,
         };
         let events = stamp(1, t(0), "a", UserRole::Admin, Uuid::nil(), vec![fact]);
         s.apply(&events[0]);
@@ -445,6 +480,8 @@ pub(super) mod tests {
                 drill: false,
                 services: Vec::new(),
                 private: false,
+                gameday: None,
+                team: None,
             },
         };
         replica.apply(&declared);

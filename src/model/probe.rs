@@ -136,7 +136,8 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             let linked = state.incidents.values().any(|i| i.status.is_open() && i.services.contains(probe));
             if let (Some(severity), true, false) = (auto_declare, *health == Health::Down, linked) {
                 // During a game day (an open drill), what the probes find is part of it.
-                let drill = state.incidents.values().any(|i| i.status.is_open() && i.drill);
+                let game = super::gameday::declaring(state, cx.actor);
+                let drill = game.is_some() || state.incidents.values().any(|i| i.status.is_open() && i.drill);
                 let incident = state.next_incident_id()?;
                 facts.push(Fact::IncidentDeclared {
                     incident,
@@ -146,6 +147,8 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                     drill,
                     services: vec![probe.clone()],
                     private: false,
+                    gameday: game.map(|(g, _)| g),
+                    team: None,
                 });
                 if let Some(checklist) = cx.library.default_for(*severity, drill) {
                     facts.push(Fact::PlaybookAttached { incident, checklist });

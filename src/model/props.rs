@@ -48,6 +48,7 @@ fn library() -> Library {
         scenarios: vec![super::chaos::parse(super::chaos::tests::PRICE_DESYNC)
             .expect("the test scenario parses")
             .info()],
+        gameday: Default::default(),
     }
 }
 
@@ -278,6 +279,8 @@ fn raw_fact() -> impl Strategy<Value = Fact> {
         drill: false,
         services: Vec::new(),
         private: false,
+        gameday: None,
+        team: None,
     });
     // An old playbook file's cadence, from before files were bounded: any positive i64.
     let cadence = prop_oneof![Just(i64::MAX), Just(1), 1..=i64::MAX];

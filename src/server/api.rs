@@ -38,6 +38,7 @@ pub(super) struct AppInner {
     pub library: Arc<super::library::Shared>,
     pub telemetry: Arc<super::probes::Telemetry>,
     pub chaos: Arc<super::chaos::Runner>,
+    pub scoreboard: Arc<super::gameday::Scoreboard>,
     /// Set when the server stops: open event streams end instead of holding shutdown up.
     pub closing: tokio::sync::watch::Sender<bool>,
     /// Committed events for pages and stream catch-up, read beside the writer.
@@ -58,6 +59,7 @@ impl App {
         library: Arc<super::library::Shared>,
         telemetry: Arc<super::probes::Telemetry>,
         chaos: Arc<super::chaos::Runner>,
+        scoreboard: Arc<super::gameday::Scoreboard>,
     ) -> std::io::Result<App> {
         let snapshots = super::snapshots::Snapshots::start(hub.clone())?;
         Ok(App {
@@ -70,6 +72,7 @@ impl App {
                 library,
                 telemetry,
                 chaos,
+                scoreboard,
                 closing: tokio::sync::watch::Sender::new(false),
                 events,
             }),
@@ -98,6 +101,11 @@ impl App {
     /// The chaos runner (halt, shutdown, the catalogue).
     pub fn chaos(&self) -> &Arc<super::chaos::Runner> {
         &self.inner.chaos
+    }
+
+    /// The newest game day's live scoreboard.
+    pub fn scoreboard(&self) -> &Arc<super::gameday::Scoreboard> {
+        &self.inner.scoreboard
     }
 
     /// Submits a command as `caller`, exactly as the HTTP handler does after auth.
@@ -155,6 +163,10 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/stream", get(super::stream::stream))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/chaos/halt", post(post_halt))
+        .route("/api/v1/gameday", get(super::gameday::get))
+        .route("/gameday/scoreboard", get(super::gameday::page))
+        .route("/gameday/scoreboard.json", get(super::gameday::json))
+        .route("/gameday/scoreboard/stream", get(super::gameday::stream))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -211,6 +223,9 @@ impl HttpError {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
+    pub fn detail(&self) -> &str {
+        &self.1.detail
+    }
 }
 
 impl IntoResponse for HttpError {
@@ -234,6 +249,9 @@ impl From<WriteError> for HttpError {
             }
             WriteError::Rejected(Rejection::UnknownRun(_)) => {
                 HttpError::new(StatusCode::NOT_FOUND, "unknown_run", detail)
+            }
+            WriteError::Rejected(Rejection::UnknownGameday(_)) => {
+                HttpError::new(StatusCode::NOT_FOUND, "unknown_gameday", detail)
             }
             WriteError::Rejected(Rejection::Forbidden(_)) => {
                 HttpError::new(StatusCode::FORBIDDEN, "forbidden", detail)
@@ -357,9 +375,8 @@ async fn post_command(
         // out walks every incident: on a year's log, doing it for every ack cost more than
         // the rest of the request.
         for e in &mut ack.events {
-            let Some(private) = super::hub::audience(&state, e) else { continue };
-            let sees = state.incidents.get(&private).is_some_and(|i| View::sees_incident(i, &caller));
-            if !sees {
+            let readers = super::hub::audience(&state, e);
+            if !readers.is_everyone() && !View::may_read(&state, &caller, readers) {
                 *e = super::hub::placeholder(e);
             }
         }
@@ -400,8 +417,14 @@ async fn whoami(caller: Caller) -> Json<crate::protocol::Whoami> {
     Json(crate::protocol::Whoami { name: caller.name, role: caller.role })
 }
 
-async fn get_library(State(app): State<App>, _caller: Caller) -> Json<super::library::Loaded> {
-    Json((*app.inner.library.get()).clone())
+/// The library; while a game day hides its chaos, heroes get no scenario catalogue.
+async fn get_library(State(app): State<App>, caller: Caller) -> Json<super::library::Loaded> {
+    let mut loaded = (*app.inner.library.get()).clone();
+    let hidden = app.hub().state().gamedays.open().is_some_and(|g| g.hides_chaos());
+    if hidden && !super::hub::knows_plots(caller.role) {
+        loaded.library.scenarios = Vec::new();
+    }
+    Json(loaded)
 }
 
 /// `{log, seq, state, probes}`: the state's JSON comes shared from the snapshot thread (one

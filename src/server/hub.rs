@@ -2,6 +2,7 @@
 //! feeds every stream subscriber, who holds how many streams, and what each caller may see
 //! of it ([`View`]: private incidents). Only the writer changes state.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
@@ -9,51 +10,110 @@ use axum::body::Bytes;
 use tokio::sync::broadcast;
 
 use super::writer::Caller;
+use crate::model::gameday::{GameDayId, GameDays};
 use crate::model::{Event, Fact, IncidentId, State, UserRole};
 
 /// Subscribers further behind than this are told to re-sync instead of silently skipping.
 pub const STREAM_BUFFER: usize = 16 * 1024;
 
 /// A committed event as one ready-to-send SSE frame, built once for every subscriber; for an
-/// event about a private incident, also its placeholder, built once for every subscriber
-/// who may not see it. Each subscriber picks one: two frames per event at most.
+/// event not everyone may read, also its placeholder, built once for every subscriber who may
+/// not. Each subscriber picks one: two frames per event at most.
 #[derive(Debug)]
 pub struct Published {
     pub seq: u64,
     pub frame: Bytes,
     /// For the server's own observers (the notifier).
     pub event: Event,
-    /// The private incident whose people alone may see it; `None` for everyone.
-    pub audience: Option<IncidentId>,
-    /// The `redacted` frame for everyone else (empty when `audience` is `None`).
+    /// Who may read it.
+    pub audience: Readers,
+    /// The `redacted` frame for everyone else (empty when everyone may read it).
     pub redacted: Bytes,
 }
 
-/// The audience class of a caller: which private incidents they see. Everything served to a
-/// caller (snapshot, event pages, the stream, acks) is filtered by it; callers with equal
-/// views share one serialization. Most callers see no private incident: `Only({})`.
+/// Who may read an event: everyone; a private incident's people; a game day's villains and
+/// game master until its debrief (its plans, and in the styles that hide it, its chaos); or
+/// both at once. Stored beside the event as `INC-7`, `GD-2` or `INC-7 GD-2`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Readers {
+    pub incident: Option<IncidentId>,
+    pub plot: Option<GameDayId>,
+}
+
+impl Readers {
+    pub const EVERYONE: Readers = Readers { incident: None, plot: None };
+
+    pub fn is_everyone(&self) -> bool {
+        *self == Readers::EVERYONE
+    }
+
+    /// The stored form; `None` for everyone.
+    pub fn stored(&self) -> Option<String> {
+        match (self.incident, self.plot) {
+            (None, None) => None,
+            (Some(i), None) => Some(i.to_string()),
+            (None, Some(g)) => Some(g.to_string()),
+            (Some(i), Some(g)) => Some(format!("{i} {g}")),
+        }
+    }
+
+    /// Reads a stored form; `None` for one this build cannot read.
+    pub fn parse(stored: &str) -> Option<Readers> {
+        let mut r = Readers::EVERYONE;
+        for part in stored.split(' ') {
+            if part.starts_with("GD-") && r.plot.is_none() {
+                r.plot = Some(part.parse().ok()?);
+            } else if part.starts_with("INC-") && r.incident.is_none() {
+                r.incident = Some(part.parse().ok()?);
+            } else {
+                return None;
+            }
+        }
+        (!r.is_everyone()).then_some(r)
+    }
+}
+
+/// The audience class of a caller: which private incidents they see, and which game days'
+/// secrets are kept from them. Everything served to a caller (snapshot, event pages, the
+/// stream, acks) is filtered by it; callers with equal views share one serialization. Most
+/// callers see no private incident and no game day is on: `{Some({}), {}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum View {
-    /// Admins see everything.
-    All,
-    Only(BTreeSet<IncidentId>),
+pub struct View {
+    /// `None`: every private incident (admins).
+    incidents: Option<BTreeSet<IncidentId>>,
+    /// Game days whose plot this caller may not know yet (heroes' view before debrief).
+    hidden: BTreeSet<GameDayId>,
 }
 
 impl View {
+    /// Everything: admins.
+    pub fn all() -> View {
+        View { incidents: None, hidden: BTreeSet::new() }
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.incidents.is_none() && self.hidden.is_empty()
+    }
+
     /// What `caller` sees in `state`: decided by the current membership, so a member added
-    /// later reads the incident's past too, and one removed no longer does.
+    /// later reads the incident's past too, and one removed no longer does; and by the game
+    /// days' stages, so a debrief reveals a game day's past to everyone.
     pub fn of(state: &State, caller: &Caller) -> View {
+        let hidden = if knows_plots(caller.role) {
+            BTreeSet::new()
+        } else {
+            state.gamedays.0.values().filter(|g| g.stage.hides()).map(|g| g.id).collect()
+        };
         if caller.role == UserRole::Admin {
-            return View::All;
+            return View { incidents: None, hidden };
         }
-        View::Only(
-            state
-                .incidents
-                .values()
-                .filter(|i| i.private && View::sees_incident(i, caller))
-                .map(|i| i.id)
-                .collect(),
-        )
+        let incidents = state
+            .incidents
+            .values()
+            .filter(|i| i.private && View::sees_incident(i, caller))
+            .map(|i| i.id)
+            .collect();
+        View { incidents: Some(incidents), hidden }
     }
 
     /// Whether `caller` sees `incident`, without building their whole view: what
@@ -62,49 +122,112 @@ impl View {
         !incident.private || caller.role == UserRole::Admin || incident.visible_to(&caller.name, caller.role)
     }
 
-    pub fn sees(&self, audience: Option<IncidentId>) -> bool {
-        match (self, audience) {
-            (_, None) | (View::All, _) => true,
-            (View::Only(set), Some(id)) => set.contains(&id),
-        }
+    /// Whether `caller` may read an event for `readers` in `state` now, without building
+    /// their whole view (acks).
+    pub fn may_read(state: &State, caller: &Caller, readers: Readers) -> bool {
+        let incident = readers
+            .incident
+            .is_none_or(|id| state.incidents.get(&id).is_some_and(|i| View::sees_incident(i, caller)));
+        let plot = readers.plot.is_none_or(|g| {
+            knows_plots(caller.role) || state.gamedays.0.get(&g).is_none_or(|g| !g.stage.hides())
+        });
+        incident && plot
     }
 
-    /// The stored form of an audience (`INC-7`). One that does not read as an incident id
-    /// (a damaged or newer database) is shown to admins only: fail closed.
+    pub fn sees(&self, readers: Readers) -> bool {
+        let incident = match (&self.incidents, readers.incident) {
+            (_, None) | (None, _) => true,
+            (Some(set), Some(id)) => set.contains(&id),
+        };
+        incident && readers.plot.is_none_or(|g| !self.hidden.contains(&g))
+    }
+
+    /// The stored form of an audience. One this build cannot read (a damaged or newer
+    /// database) is shown to admins only: fail closed.
     pub fn sees_stored(&self, audience: Option<&str>) -> bool {
         match audience {
             None => true,
-            Some(a) => match a.parse::<IncidentId>() {
-                Ok(id) => self.sees(Some(id)),
-                Err(_) => *self == View::All,
+            Some(a) => match Readers::parse(a) {
+                Some(r) => self.sees(r),
+                None => self.is_all(),
             },
         }
     }
 
-    /// Whether `state` holds a private incident this view does not see.
+    /// Whether `state` holds anything this view does not see.
     pub fn hides_any(&self, state: &State) -> bool {
-        state.incidents.values().any(|i| i.private && !self.sees(Some(i.id)))
+        !self.hidden.is_empty()
+            || state.incidents.values().any(|i| i.private && !self.sees(Readers { incident: Some(i.id), plot: None }))
     }
 
-    /// `state` without the private incidents this view does not see, borrowed (a large
-    /// state is not copied per audience class), serializing exactly as a `State` would.
+    /// `state` as this view may see it, borrowed where nothing is hidden (a large state is not
+    /// copied per audience class), serializing exactly as a `State` would: without the private
+    /// incidents it does not see, and without what the game days it is kept from hide (their
+    /// plans; their runs, in the styles that hide them). That is exactly the state its reader
+    /// folds from the events it is sent (the hidden ones come as placeholders).
     pub fn filter<'s>(&self, state: &'s State) -> Filtered<'s> {
+        let hides_run = |r: &crate::model::chaos::Run| {
+            r.gameday.is_some_and(|g| {
+                self.hidden.contains(&g) && state.gamedays.0.get(&g).is_some_and(|g| g.style.hides_chaos())
+            })
+        };
+        let chaos = if self.hidden.is_empty() || !state.chaos.runs.values().any(hides_run) {
+            Cow::Borrowed(&state.chaos)
+        } else {
+            let mut chaos = state.chaos.clone();
+            chaos.runs.retain(|_, r| !hides_run(r));
+            Cow::Owned(chaos)
+        };
+        let gamedays = if self.hidden.is_empty() {
+            Cow::Borrowed(&state.gamedays)
+        } else {
+            let mut days = state.gamedays.clone();
+            for g in days.0.values_mut().filter(|g| self.hidden.contains(&g.id)) {
+                g.plans = Vec::new();
+            }
+            Cow::Owned(days)
+        };
         Filtered {
             seq: state.seq,
-            incidents: state.incidents.iter().filter(|(id, _)| self.sees(audience_of(state, **id))).collect(),
+            incidents: state
+                .incidents
+                .iter()
+                .filter(|(id, _)| self.sees(Readers { incident: audience_of(state, **id), plot: None }))
+                .collect(),
             probes: &state.probes,
             components: &state.components,
+            chaos,
+            gamedays,
         }
     }
 
-    /// Sets whether this view sees `id`; true when that changed it.
+    /// Sets whether this view sees private incident `id`; true when that changed it.
     pub fn set(&mut self, id: IncidentId, sees: bool) -> bool {
-        match self {
-            View::All => false,
-            View::Only(set) if sees => set.insert(id),
-            View::Only(set) => set.remove(&id),
+        match &mut self.incidents {
+            None => false,
+            Some(set) if sees => set.insert(id),
+            Some(set) => set.remove(&id),
         }
     }
+
+    /// Sets whether game day `id`'s plot is kept from this view; true when that changed it.
+    pub fn set_hidden(&mut self, id: GameDayId, hidden: bool) -> bool {
+        if hidden {
+            self.hidden.insert(id)
+        } else {
+            self.hidden.remove(&id)
+        }
+    }
+
+    /// Whether this view is kept from some game day's plot (a hero's, while one is on).
+    pub fn kept_from_plots(&self) -> bool {
+        !self.hidden.is_empty()
+    }
+}
+
+/// Villains and admins (the game master) know every game day's plot.
+pub fn knows_plots(role: UserRole) -> bool {
+    matches!(role, UserRole::Villain | UserRole::Admin)
 }
 
 /// A [`State`] seen through a [`View`]: the same fields and serde attributes, borrowed.
@@ -116,15 +239,43 @@ pub struct Filtered<'s> {
     probes: &'s std::collections::BTreeMap<String, crate::model::probe::ProbeState>,
     #[serde(skip_serializing_if = "is_empty")]
     components: &'s std::collections::BTreeMap<String, crate::model::incident::ComponentStatus>,
+    #[serde(skip_serializing_if = "no_chaos")]
+    chaos: Cow<'s, crate::model::chaos::Chaos>,
+    #[serde(skip_serializing_if = "no_gamedays")]
+    gamedays: Cow<'s, GameDays>,
 }
 
 fn is_empty<K, V>(map: &&std::collections::BTreeMap<K, V>) -> bool {
     map.is_empty()
 }
 
-/// Who may read `event`, once applied to `state`: the private incident it is about, if any.
-pub fn audience(state: &State, event: &Event) -> Option<IncidentId> {
-    event.fact.incident().and_then(|id| audience_of(state, id))
+fn no_chaos(c: &Cow<'_, crate::model::chaos::Chaos>) -> bool {
+    c.is_empty()
+}
+
+fn no_gamedays(g: &Cow<'_, GameDays>) -> bool {
+    g.is_empty()
+}
+
+/// Who may read `event`, once applied to `state`.
+pub fn audience(state: &State, event: &Event) -> Readers {
+    Readers { incident: event.fact.incident().and_then(|id| audience_of(state, id)), plot: plot_of(state, &event.fact) }
+}
+
+/// The game day whose secret `fact` is: its plans always, and its runs' facts when its style
+/// hides them. Halts and arming are everyone's business (safety first).
+fn plot_of(state: &State, fact: &Fact) -> Option<GameDayId> {
+    match fact {
+        Fact::ScenarioPlanned { gameday, .. } => Some(*gameday),
+        Fact::ScenarioStarted { run, .. }
+        | Fact::ScenarioStopping { run, .. }
+        | Fact::ChaosStep { run, .. }
+        | Fact::ScenarioEnded { run, .. } => {
+            let g = state.chaos.runs.get(run)?.gameday?;
+            state.gamedays.0.get(&g).filter(|g| g.style.hides_chaos()).map(|g| g.id)
+        }
+        _ => None,
+    }
 }
 
 /// `Some(id)` when incident `id` is private (only its people and admins may read about it).
@@ -282,7 +433,7 @@ impl Hub {
     /// Applies committed events, then announces them: a subscriber that reads the state
     /// after subscribing never misses an event (the relay sends only events already applied,
     /// so one it sees twice, in its catch-up and live, is skipped by seq).
-    pub fn publish(&self, committed: &[(Event, Arc<str>, Option<IncidentId>)]) {
+    pub fn publish(&self, committed: &[(Event, Arc<str>, Readers)]) {
         if committed.is_empty() {
             return;
         }
@@ -295,9 +446,9 @@ impl Hub {
         let mut relayed = Vec::with_capacity(committed.len());
         for (event, json, audience) in committed {
             let frame = sse_frame(event.seq, event.fact.kind(), json);
-            let redacted = match audience {
-                None => Bytes::new(),
-                Some(_) => {
+            let redacted = match audience.is_everyone() {
+                true => Bytes::new(),
+                false => {
                     let p = placeholder(event);
                     sse_frame(p.seq, p.fact.kind(), &serde_json::to_string(&p).unwrap_or_default())
                 }
@@ -355,8 +506,12 @@ mod tests {
         let golden: State = serde_json::from_str(include_str!("../../tests/golden/state.json")).unwrap();
         assert!(!golden.incidents.is_empty() && !golden.probes.is_empty(), "a rich state");
         let whole = serde_json::to_string(&golden).unwrap();
-        assert_eq!(serde_json::to_string(&View::All.filter(&golden)).unwrap(), whole);
-        assert_eq!(serde_json::to_string(&View::Only(BTreeSet::new()).filter(&golden)).unwrap(), whole);
+        assert_eq!(serde_json::to_string(&View::all().filter(&golden)).unwrap(), whole);
+        assert_eq!(serde_json::to_string(&View::of(&golden, &caller("nobody", UserRole::Responder)).filter(&golden)).unwrap(), whole);
+    }
+
+    fn inc1() -> Readers {
+        Readers { incident: Some(IncidentId(1)), plot: None }
     }
 
     fn caller(name: &str, role: UserRole) -> Caller {
@@ -371,9 +526,9 @@ mod tests {
         let bob = View::of(&s, &caller("bob", UserRole::Commander));
         let alice = View::of(&s, &caller("alice", UserRole::Responder));
         let root = View::of(&s, &caller("root", UserRole::Admin));
-        assert_eq!(bob, View::Only(BTreeSet::new()));
-        assert!(alice.sees(Some(IncidentId(1))) && root.sees(Some(IncidentId(1))));
-        assert!(!bob.sees(Some(IncidentId(1))) && bob.sees(None));
+        assert!(!bob.hides_any(&State::default()));
+        assert!(alice.sees(inc1()) && root.sees(inc1()));
+        assert!(!bob.sees(inc1()) && bob.sees(Readers::EVERYONE));
         // The one-incident answer (acks, fetches) is the whole view's answer.
         for (view, who) in
             [(&bob, caller("bob", UserRole::Commander)), (&alice, caller("alice", UserRole::Responder))]
@@ -381,7 +536,7 @@ mod tests {
             for inc in s.incidents.values() {
                 assert_eq!(
                     View::sees_incident(inc, &who),
-                    view.sees(inc.private.then_some(inc.id)),
+                    view.sees(Readers { incident: inc.private.then_some(inc.id), plot: None }),
                     "{}",
                     who.name
                 );

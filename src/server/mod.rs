@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod chaos;
+pub mod gameday;
 pub mod checkpoint;
 pub mod conn;
 pub mod hub;
@@ -63,6 +64,8 @@ pub struct ServerOptions {
     /// The network driver's proxies, already started (the demo starts them to point its probes
     /// through them); `None` starts `chaos.proxies`.
     pub network: Option<Arc<chaos::network::Network>>,
+    /// `[gameday]`: scoring weights and kick-off messages.
+    pub gameday: crate::config::GamedayConfig,
 }
 
 /// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
@@ -106,6 +109,7 @@ impl Default for ServerOptions {
             chaos: crate::config::ChaosConfig::default(),
             scenario_dirs: Vec::new(),
             network: None,
+            gameday: crate::config::GamedayConfig::default(),
         }
     }
 }
@@ -217,8 +221,13 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         let mut scenario_dirs = vec![shipped];
         scenario_dirs.extend(opts.scenario_dirs.iter().cloned());
         let runner = runner.clone();
+        let gameday = crate::model::gameday::Settings {
+            weights: opts.gameday.weights,
+            environment: opts.gameday.environment.clone().unwrap_or_default(),
+        };
         move || {
             let mut loaded = library::load(&channels, &dirs, &public_url, &components, &users);
+            loaded.library.gameday = gameday.clone();
             let catalogue = chaos::catalogue::load(&scenario_dirs);
             loaded.library.scenarios = catalogue.infos();
             loaded.errors.extend(catalogue.errors.iter().cloned());
@@ -243,6 +252,10 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         })
         .collect::<color_eyre::Result<Vec<_>>>()?;
     let telemetry = Arc::new(probes::Telemetry::new(specs));
+    let scoreboard = Arc::new(
+        gameday::Scoreboard::new(&opts.data_dir, opts.public_url.as_deref().unwrap_or(&format!("http://{addr}")))
+            .wrap_err_with(|| format!("making the share key in {}", opts.data_dir.display()))?,
+    );
     let app = App::new(
         hub,
         writer,
@@ -252,9 +265,11 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         library.clone(),
         telemetry.clone(),
         runner.clone(),
+        scoreboard,
     )
     .wrap_err("starting the snapshot thread")?;
     runner.spawn(&app);
+    gameday::spawn(app.clone());
     notify::spawn(app.clone(), opts.channels.clone());
     probes::spawn(app.clone(), telemetry);
     #[cfg(unix)]

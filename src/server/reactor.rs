@@ -238,7 +238,7 @@ mod tests {
             seq,
             frame: Default::default(),
             event,
-            audience: None,
+            audience: crate::server::hub::Readers::EVERYONE,
             redacted: Default::default(),
         })
     }

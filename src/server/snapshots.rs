@@ -112,13 +112,14 @@ impl Follower {
         self.cached.retain(|_, c| c.seq == self.state.seq);
         // A view that hides nothing here reads what an admin reads: one serialization for all
         // of them (with no private incident open, that is every reader, as before).
-        let view = if view.hides_any(&self.state) { view } else { View::All };
+        let view = if view.hides_any(&self.state) { view } else { View::all() };
         if let Some(c) = self.cached.get(&view) {
             return c.clone();
         }
-        let serialized = match &view {
-            View::All => serde_json::to_vec(&self.state),
-            View::Only(_) => serde_json::to_vec(&view.filter(&self.state)),
+        let serialized = if view.is_all() {
+            serde_json::to_vec(&self.state)
+        } else {
+            serde_json::to_vec(&view.filter(&self.state))
         };
         let json = match serialized {
             Ok(v) => Some(Bytes::from(v)),

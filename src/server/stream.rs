@@ -184,7 +184,7 @@ impl Follower {
                 matches!(row.kind.as_str(), "member_added" | "member_removed" | "role_assigned");
             if about_people
                 && row.audience.is_some()
-                && self.view != View::All
+                && !self.view.is_all()
                 && names(&row.body, &self.caller.name)
             {
                 return self.end(Bytes::from(chunk), ACCESS_CHANGED);
@@ -311,10 +311,21 @@ const FELL_BEHIND: &str = "the subscriber fell behind";
 /// reload: its access changed by anything but declaring (a declaration it now sees
 /// folds like any other event).
 fn follow_access(app: &App, caller: &Caller, view: &mut View, p: &Published) -> bool {
-    let Some(id) = p.audience else { return false };
-    if *view == View::All {
+    if view.is_all() {
         return false;
     }
+    match &p.event.fact {
+        // A new game day's plot is kept from heroes from the start (nothing of it is known
+        // yet: no reload).
+        Fact::GamedayCreated { gameday, .. } if !super::hub::knows_plots(caller.role) => {
+            view.set_hidden(*gameday, true);
+            return false;
+        }
+        // The debrief reveals it all: the hero's copy lacks what it was kept from.
+        Fact::GamedayEnded { gameday } => return view.set_hidden(*gameday, false),
+        _ => {}
+    }
+    let Some(id) = p.audience.incident else { return false };
     let declared = match &p.event.fact {
         Fact::IncidentDeclared { .. } => true,
         Fact::MemberAdded { .. } | Fact::MemberRemoved { .. } | Fact::RoleAssigned { .. } => false,
@@ -327,7 +338,7 @@ fn follow_access(app: &App, caller: &Caller, view: &mut View, p: &Published) -> 
     view.set(id, sees) && !declared
 }
 
-const ACCESS_CHANGED: &str = "what you may see of a private incident changed";
+const ACCESS_CHANGED: &str = "what you may see changed (a private incident's people, or a game day's debrief)";
 
 /// Whether a stored membership or role event names `person` (added, removed, assigned, or
 /// relieved of a role). Other kinds are not decoded.
@@ -378,7 +389,7 @@ mod tests {
             fact: Fact::Redacted,
         };
         let frame = sse_frame(seq, "note_added", &format!("{{\"seq\":{seq}}}"));
-        Arc::new(Published { seq, frame, event, audience: None, redacted: Bytes::new() })
+        Arc::new(Published { seq, frame, event, audience: crate::server::hub::Readers::EVERYONE, redacted: Bytes::new() })
     }
 
     fn frames(from: u64, to: u64) -> Bytes {
@@ -446,7 +457,7 @@ mod tests {
         let big = |seq: u64| {
             let p = published(seq);
             let frame = sse_frame(seq, "note_added", &"x".repeat(20_000));
-            Arc::new(Published { seq, frame, event: p.event.clone(), audience: None, redacted: Bytes::new() })
+            Arc::new(Published { seq, frame, event: p.event.clone(), audience: crate::server::hub::Readers::EVERYONE, redacted: Bytes::new() })
         };
         for seq in 1..=10 {
             tx.send(big(seq)).unwrap();

@@ -16,7 +16,7 @@ use super::checkpoint;
 use super::hub::Hub;
 use super::library::Shared;
 use super::store::{self, Appended, Batch, EventStore, StoreError};
-use crate::model::{stamp, Context, Event, IncidentId, Library, Rejection, State, UserRole};
+use crate::model::{stamp, Context, Event, Library, Rejection, State, UserRole};
 use crate::protocol::{Ack, Command};
 
 /// Upper bound on commands per transaction: keeps one commit's latency bounded.
@@ -294,7 +294,7 @@ fn begin<'s>(store: &'s mut dyn EventStore, health: &Health) -> Result<Box<dyn B
 
 /// An event with its JSON, serialized once for the store and every subscriber, and its
 /// audience (the private incident it is about, if any).
-type Committed = (Event, Arc<str>, Option<IncidentId>);
+type Committed = (Event, Arc<str>, super::hub::Readers);
 
 enum Outcome {
     New(Vec<Event>),
@@ -353,7 +353,7 @@ fn write_batch(
                         appended.push(Appended {
                             event: e.clone(),
                             json,
-                            audience: audience.map(|a| a.to_string()),
+                            audience: audience.stored(),
                             touches,
                         });
                     }

@@ -493,6 +493,8 @@ mod tests {
             drill: false,
             services: vec![],
             private: false,
+            gameday: None,
+            team: None,
         };
         let e = stamp(seq, chrono::Utc::now(), "alice", UserRole::Commander, Uuid::new_v4(), vec![fact])
             .remove(0);

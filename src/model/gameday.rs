@@ -1,0 +1,649 @@
+//! Game days: a game master (an admin) runs a day where villains break planned scenarios and
+//! hero teams detect, communicate and restore. One aggregate with its own decide/apply, like
+//! the others. What heroes may not know yet (the plans, and in the hidden styles every chaos
+//! fact) is tagged with the game day as its audience (`server::hub::Readers`) and revealed at
+//! debrief; scoring (`score.rs`) is a fold over the log anyone can run.
+
+pub mod score;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use super::event::{Event, Fact};
+use super::incident::{numbered_id, snake_enum};
+use super::intent::{check_len, check_text, Intent, Rejection, MAX_NAME, MAX_TEXT, MAX_TITLE};
+use super::{Context, State, UserRole};
+
+numbered_id!(
+    /// `GD-3`: game days are numbered in the order they were created.
+    GameDayId,
+    "GD",
+    "gd",
+    "a game day id"
+);
+
+snake_enum! {
+    /// How much heroes are told (the three styles played at the first game days).
+    Style {
+        Informed = "informed",
+        DungeonsAndDragons = "dungeons_and_dragons",
+        FireDrill = "fire_drill",
+    } what = "game day style"
+}
+
+impl Style {
+    /// Whether heroes see nothing of the chaos (scenario ids, targets, driver output) until
+    /// debrief.
+    pub fn hides_chaos(self) -> bool {
+        matches!(self, Style::DungeonsAndDragons | Style::FireDrill)
+    }
+
+    /// Whether heroes see the scoreboard while the game runs (all do after it).
+    pub fn board_for_all(self) -> bool {
+        matches!(self, Style::Informed | Style::FireDrill)
+    }
+}
+
+snake_enum! {
+    /// `planned → running → debrief → finished`.
+    Stage {
+        Planned = "planned",
+        Running = "running",
+        Debrief = "debrief",
+        Finished = "finished",
+    } what = "game day stage"
+}
+
+impl Stage {
+    /// Before debrief: what heroes may not know yet is still hidden.
+    pub fn hides(self) -> bool {
+        matches!(self, Stage::Planned | Stage::Running)
+    }
+}
+
+/// What each part of a team's response is worth (from the server's `[gameday]` config, fixed
+/// in the game day when it is created so that its scores are recomputable from the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Weights {
+    /// Points for detecting within par; fewer the longer past par (`par / time`).
+    pub detect: u32,
+    /// Points for mitigating within par, the same way.
+    pub mitigate: u32,
+    /// Points for communicating first (every communicate step done before the first restore
+    /// step, and no communication clock ever overdue).
+    pub comms_first: u32,
+    /// Points a hint costs.
+    pub hint: u32,
+    /// Points for a written postmortem (postmortems are not in the log yet: nobody scores it).
+    pub postmortem: u32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights { detect: 100, mitigate: 100, comms_first: 50, hint: 25, postmortem: 0 }
+    }
+}
+
+/// The most of anything one game day holds: enough for a company-wide day.
+pub const MAX_TEAMS: usize = 64;
+pub const MAX_TEAM_SIZE: usize = 64;
+pub const MAX_PLANS: usize = 32;
+pub const MAX_HINTS: usize = 1000;
+/// Par times are minutes, up to a day.
+pub const MAX_PAR_MINUTES: u32 = 24 * 60;
+pub const DEFAULT_PAR_DETECT_MINUTES: u32 = 5;
+pub const DEFAULT_PAR_MITIGATE_MINUTES: u32 = 15;
+/// LitmusChaos's probe weights: 0 (ignored) to 10.
+pub const MAX_PROBE_WEIGHT: u8 = 10;
+pub const DEFAULT_PROBE_WEIGHT: u8 = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub members: BTreeSet<String>,
+}
+
+/// A scenario planned for the day: what clients may see of it (copied from the catalogue,
+/// so scores never depend on files that changed since), its briefing, the villains' note,
+/// and what it is judged against. Hidden from heroes until debrief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// `#1`, `#2`…: how heroes and hints refer to it without naming it.
+    pub n: u32,
+    pub scenario: String,
+    pub title: String,
+    pub target: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steady_state: Vec<String>,
+    pub duration_secs: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub briefing: String,
+    /// The villains' note: never shown to heroes before debrief.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    pub par_detect_secs: u64,
+    pub par_mitigate_secs: u64,
+    /// Steady-state probe → weight (0–10) in the resilience score.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, u8>,
+}
+
+impl Plan {
+    /// A steady-state probe's weight: as planned, else the default.
+    pub fn weight(&self, probe: &str) -> u8 {
+        self.weights.get(probe).copied().unwrap_or(DEFAULT_PROBE_WEIGHT)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hint {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub team: String,
+    /// The plan it helps with (`None`: general advice, charged to the team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<u32>,
+    pub text: String,
+}
+
+/// A villain (or the game master) saw a team's mitigation work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub team: String,
+    pub plan: u32,
+}
+
+/// What heroes of an informed game day are told when a planned scenario starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kickoff {
+    pub plan: u32,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub briefing: String,
+    pub target: Vec<String>,
+    pub duration_secs: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub environment: String,
+}
+
+impl Kickoff {
+    /// The kick-off message as posted to the game day's channel.
+    pub fn message(&self, gameday: &str) -> String {
+        let mins = self.duration_secs.div_ceil(60);
+        let env = if self.environment.is_empty() { String::new() } else { format!(" in {}", self.environment) };
+        let briefing = if self.briefing.is_empty() { String::new() } else { format!(" {}", self.briefing) };
+        format!(
+            "[{gameday} #{}] Starting now{env}: {} on {} for {mins} min.{briefing}",
+            self.plan,
+            self.title,
+            self.target.join(", ")
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GameDay {
+    pub id: GameDayId,
+    pub name: String,
+    pub style: Style,
+    /// The admin who created it.
+    pub master: String,
+    pub stage: Stage,
+    pub created_at: DateTime<Utc>,
+    /// The seq of its creation: scoring folds the log from here.
+    pub created_seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub weights: Weights,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub teams: BTreeMap<String, Team>,
+    /// Hidden from heroes until debrief (their copy has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<Plan>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kickoffs: Vec<Kickoff>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<Hint>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confirmations: Vec<Confirmation>,
+}
+
+impl GameDay {
+    /// The team `person` plays in.
+    pub fn team_of(&self, person: &str) -> Option<&Team> {
+        self.teams.values().find(|t| t.members.contains(person))
+    }
+
+    pub fn plan(&self, n: u32) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.n == n)
+    }
+
+    pub fn planned(&self, scenario: &str) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.scenario == scenario)
+    }
+
+    /// Whether heroes see nothing of its chaos now.
+    pub fn hides_chaos(&self) -> bool {
+        self.style.hides_chaos() && self.stage.hides()
+    }
+}
+
+/// Every game day, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GameDays(pub BTreeMap<GameDayId, GameDay>);
+
+impl GameDays {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, id: GameDayId) -> Result<&GameDay, Rejection> {
+        self.0.get(&id).ok_or(Rejection::UnknownGameday(id))
+    }
+
+    /// The game day not finished yet, if any (there is at most one).
+    pub fn open(&self) -> Option<&GameDay> {
+        self.0.values().rev().find(|g| g.stage != Stage::Finished)
+    }
+
+    /// The game day being played now.
+    pub fn running(&self) -> Option<&GameDay> {
+        self.open().filter(|g| g.stage == Stage::Running)
+    }
+
+    /// The newest game day.
+    pub fn latest(&self) -> Option<&GameDay> {
+        self.0.values().next_back()
+    }
+}
+
+/// Game-day defaults from the server's config (`[gameday]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub weights: Weights,
+    /// Named in informed kick-off messages (`production`, `staging`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub environment: String,
+}
+
+impl Intent {
+    /// The game master's commands, and the heroes' and villains' parts in them.
+    pub fn is_gameday(&self) -> bool {
+        matches!(
+            self,
+            Intent::CreateGameday { .. }
+                | Intent::AddTeam { .. }
+                | Intent::JoinTeam { .. }
+                | Intent::PlanScenario { .. }
+                | Intent::StartGameday { .. }
+                | Intent::GiveHint { .. }
+                | Intent::ConfirmMitigation { .. }
+                | Intent::EndGameday { .. }
+                | Intent::FinishGameday { .. }
+        )
+    }
+}
+
+/// Who may do what in a game day: the game master's commands are an admin's; heroes
+/// (commanders and responders) join teams themselves; villains (and the game master) confirm
+/// a team's mitigation.
+pub fn may(role: UserRole, intent: &Intent) -> bool {
+    match intent {
+        Intent::JoinTeam { .. } => matches!(role, UserRole::Admin | UserRole::Commander | UserRole::Responder),
+        Intent::ConfirmMitigation { .. } => matches!(role, UserRole::Admin | UserRole::Villain),
+        _ => role == UserRole::Admin,
+    }
+}
+
+fn stage_is(g: &GameDay, allowed: &[Stage], doing: &str) -> Result<(), Rejection> {
+    if allowed.contains(&g.stage) {
+        return Ok(());
+    }
+    Err(Rejection::Conflict(format!("{} is {}: cannot {doing}", g.id, g.stage)))
+}
+
+fn team<'g>(g: &'g GameDay, name: &str) -> Result<&'g Team, Rejection> {
+    g.teams.get(name.trim()).ok_or_else(|| Rejection::Invalid {
+        field: "team",
+        detail: format!(
+            "{} has no team `{}` (teams: {})",
+            g.id,
+            name.trim(),
+            g.teams.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    })
+}
+
+fn plan_of(g: &GameDay, n: u32) -> Result<&Plan, Rejection> {
+    g.plan(n).ok_or_else(|| Rejection::Invalid {
+        field: "plan",
+        detail: format!("{} has no scenario #{n} planned ({} planned)", g.id, g.plans.len()),
+    })
+}
+
+/// A name a person types (a team): one line, no control characters.
+fn check_name(field: &'static str, text: &str) -> Result<(), Rejection> {
+    check_text(field, text, MAX_NAME)?;
+    if text.chars().any(char::is_control) {
+        return Err(Rejection::Invalid { field, detail: "must not contain control characters".into() });
+    }
+    Ok(())
+}
+
+fn par(field: &'static str, minutes: Option<u32>, default: u32) -> Result<u64, Rejection> {
+    let m = minutes.unwrap_or(default);
+    if m == 0 || m > MAX_PAR_MINUTES {
+        return Err(Rejection::Invalid { field, detail: format!("must be 1 to {MAX_PAR_MINUTES} minutes") });
+    }
+    Ok(u64::from(m) * 60)
+}
+
+pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
+    let days = &state.gamedays;
+    let fact = match intent {
+        Intent::CreateGameday { name, style } => {
+            check_text("name", name, MAX_TITLE)?;
+            if name.chars().any(char::is_control) {
+                return Err(Rejection::Invalid { field: "name", detail: "must not contain control characters".into() });
+            }
+            if let Some(open) = days.open() {
+                return Err(Rejection::Conflict(format!(
+                    "{} ({}) is {}: finish it before creating another",
+                    open.id, open.name, open.stage
+                )));
+            }
+            let gameday = match days.0.keys().next_back() {
+                None => GameDayId(1),
+                Some(last) => GameDayId(last.0.checked_add(1).ok_or_else(|| {
+                    Rejection::Conflict(format!("{last} is the last game day number there is"))
+                })?),
+            };
+            Fact::GamedayCreated {
+                gameday,
+                name: name.trim().to_string(),
+                style: *style,
+                weights: cx.library.gameday.weights,
+            }
+        }
+        Intent::AddTeam { gameday, team: name } => {
+            let g = days.get(*gameday)?;
+            stage_is(g, &[Stage::Planned, Stage::Running], "add teams")?;
+            check_name("team", name)?;
+            let name = name.trim();
+            if g.teams.contains_key(name) {
+                return Err(Rejection::Conflict(format!("{} already has a team `{name}`", g.id)));
+            }
+            if g.teams.len() >= MAX_TEAMS {
+                return Err(Rejection::Conflict(format!("{} already has {MAX_TEAMS} teams", g.id)));
+            }
+            Fact::TeamAdded { gameday: *gameday, team: name.to_string() }
+        }
+        Intent::JoinTeam { gameday, team: name, person } => {
+            let g = days.get(*gameday)?;
+            stage_is(g, &[Stage::Planned, Stage::Running], "join teams")?;
+            let t = team(g, name)?;
+            let person = person.as_deref().map(str::trim).filter(|p| !p.is_empty()).unwrap_or(cx.actor);
+            check_name("person", person)?;
+            if person != cx.actor && cx.role != UserRole::Admin {
+                return Err(Rejection::Forbidden("only the game master puts someone else in a team".into()));
+            }
+            if person == g.master {
+                return Err(Rejection::Conflict(format!("{person} is {}'s game master, not a player", g.id)));
+            }
+            super::incident::check_person(person, cx)?;
+            if t.members.contains(person) {
+                return Err(Rejection::Conflict(format!("{person} is already in team {}", t.name)));
+            }
+            if t.members.len() >= MAX_TEAM_SIZE {
+                return Err(Rejection::Conflict(format!("team {} already has {MAX_TEAM_SIZE} people", t.name)));
+            }
+            Fact::TeamJoined { gameday: *gameday, team: t.name.clone(), person: person.to_string() }
+        }
+        Intent::PlanScenario { gameday, scenario, briefing, note, par_detect_minutes, par_mitigate_minutes, weights } => {
+            let g = days.get(*gameday)?;
+            stage_is(g, &[Stage::Planned, Stage::Running], "plan scenarios")?;
+            check_text("scenario", scenario, MAX_NAME)?;
+            let info = cx.library.scenario(scenario.trim()).ok_or_else(|| Rejection::UnknownScenario(scenario.clone()))?;
+            if g.planned(&info.id).is_some() {
+                return Err(Rejection::Conflict(format!("{} is already planned in {}", info.id, g.id)));
+            }
+            if g.plans.len() >= MAX_PLANS {
+                return Err(Rejection::Conflict(format!("{} already has {MAX_PLANS} scenarios planned", g.id)));
+            }
+            if let Some(b) = briefing {
+                check_len("briefing", b, MAX_TEXT)?;
+            }
+            check_len("note", note, MAX_TEXT)?;
+            for (probe, w) in weights {
+                if !info.steady_state.contains(probe) {
+                    return Err(Rejection::Invalid {
+                        field: "weights",
+                        detail: format!(
+                            "`{probe}` is not one of {}'s steady-state probes ({})",
+                            info.id,
+                            info.steady_state.join(", ")
+                        ),
+                    });
+                }
+                if *w > MAX_PROBE_WEIGHT {
+                    return Err(Rejection::Invalid {
+                        field: "weights",
+                        detail: format!("{probe}: {w} is over {MAX_PROBE_WEIGHT} (weights go 0 to 10)"),
+                    });
+                }
+            }
+            let n = g.plans.iter().map(|p| p.n).max().unwrap_or(0) + 1;
+            Fact::ScenarioPlanned {
+                gameday: *gameday,
+                plan: Box::new(Plan {
+                    n,
+                    scenario: info.id.clone(),
+                    title: info.title.clone(),
+                    target: info.target.clone(),
+                    steady_state: info.steady_state.clone(),
+                    duration_secs: info.duration_secs,
+                    briefing: briefing.as_deref().unwrap_or(&info.briefing).trim().to_string(),
+                    note: note.trim().to_string(),
+                    par_detect_secs: par("par_detect_minutes", *par_detect_minutes, DEFAULT_PAR_DETECT_MINUTES)?,
+                    par_mitigate_secs: par(
+                        "par_mitigate_minutes",
+                        *par_mitigate_minutes,
+                        DEFAULT_PAR_MITIGATE_MINUTES,
+                    )?,
+                    weights: weights.clone(),
+                }),
+            }
+        }
+        Intent::StartGameday { gameday } => {
+            let g = days.get(*gameday)?;
+            stage_is(g, &[Stage::Planned], "start")?;
+            if g.teams.values().all(|t| t.members.is_empty()) {
+                return Err(Rejection::Conflict(format!("{} has no players yet: add a team and join it", g.id)));
+            }
+            Fact::GamedayStarted { gameday: *gameday }
+        }
+        Intent::GiveHint { gameday, team: name, plan, text } => {
+            let g = days.get(*gameday)?;
+            stage_is(g, &[Stage::Running], "give hints")?;
+            let t = team(g, name)?;
+            if let Some(n) = plan {
+                plan_of(g, *n)?;
+            }
+            check_text("text", text, MAX_TEXT)?;
+            if g.hints.len() >= MAX_HINTS {
+                return Err(Rejection::Conflict(format!("{} already has {MAX_HINTS} hints", g.id)));
+            }
+            Fact::HintGiven { gameday: *gameday, team: t.name.clone(), plan: *plan, text: text.trim().to_string() }
+        }
+        Intent::ConfirmMitigation { gameday, team: name, plan } => {
+            let g = days.get(*gameday)?;
+            stage_is(g, &[Stage::Running], "confirm mitigations")?;
+            let t = team(g, name)?;
+            plan_of(g, *plan)?;
+            if g.confirmations.iter().any(|c| c.team == t.name && c.plan == *plan) {
+                return Err(Rejection::Conflict(format!("team {}'s mitigation of #{plan} is already confirmed", t.name)));
+            }
+            Fact::MitigationConfirmed { gameday: *gameday, team: t.name.clone(), plan: *plan }
+        }
+        Intent::EndGameday { gameday } => {
+            let g = days.get(*gameday)?;
+            stage_is(g, &[Stage::Running], "end")?;
+            // Hidden runs were not linked to the heroes' incidents while the game ran (the link
+            // names the scenario): linked now, at the reveal.
+            let mut facts = vec![Fact::GamedayEnded { gameday: *gameday }];
+            if g.style.hides_chaos() {
+                facts.extend(deferred_links(state, g));
+            }
+            return Ok(facts);
+        }
+        Intent::FinishGameday { gameday } => {
+            let g = days.get(*gameday)?;
+            stage_is(g, &[Stage::Debrief], "finish")?;
+            Fact::GamedayFinished { gameday: *gameday }
+        }
+        other => return Err(super::misrouted("game day", other)),
+    };
+    Ok(vec![fact])
+}
+
+/// Each incident of a hidden game day's teams, linked to the run that caused it: the run of
+/// the game day that was active when it was declared and targets one of its services.
+fn deferred_links(state: &State, g: &GameDay) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    for inc in state.incidents.values().filter(|i| i.gameday == Some(g.id) && i.caused_by.is_none()) {
+        let declared = inc.declared_at();
+        let run = state.chaos.runs.values().find(|r| {
+            r.gameday == Some(g.id)
+                && r.started_at <= declared
+                && r.ended_at.is_none_or(|end| declared <= end)
+                && r.scenario.target.iter().any(|t| inc.services.contains(t))
+        });
+        if let Some(r) = run {
+            facts.push(Fact::RunLinked { incident: inc.id, run: r.id, scenario: r.scenario.id.clone() });
+        }
+    }
+    facts
+}
+
+/// Whether an incident declared now by `actor` belongs to the running game day, and to which
+/// team: every incident declared while a game day runs is a drill of it (a probe's too), the
+/// team's when a player declared it.
+pub(super) fn declaring(state: &State, actor: &str) -> Option<(GameDayId, Option<String>)> {
+    let g = state.gamedays.running()?;
+    Some((g.id, g.team_of(actor).map(|t| t.name.clone())))
+}
+
+/// Folds the game-day facts.
+pub(super) fn apply(state: &mut State, event: &Event) {
+    let days = &mut state.gamedays.0;
+    match &event.fact {
+        Fact::GamedayCreated { gameday, name, style, weights } => {
+            days.insert(
+                *gameday,
+                GameDay {
+                    id: *gameday,
+                    name: name.clone(),
+                    style: *style,
+                    master: event.actor.clone(),
+                    stage: Stage::Planned,
+                    created_at: event.at,
+                    created_seq: event.seq,
+                    started_at: None,
+                    ended_at: None,
+                    finished_at: None,
+                    weights: *weights,
+                    teams: BTreeMap::new(),
+                    plans: Vec::new(),
+                    kickoffs: Vec::new(),
+                    hints: Vec::new(),
+                    confirmations: Vec::new(),
+                },
+            );
+        }
+        Fact::TeamAdded { gameday, team } => {
+            if let Some(g) = days.get_mut(gameday) {
+                g.teams.entry(team.clone()).or_insert_with(|| Team { name: team.clone(), members: BTreeSet::new() });
+            }
+        }
+        Fact::TeamJoined { gameday, team, person } => {
+            if let Some(g) = days.get_mut(gameday) {
+                // One team per person: joining another moves them.
+                for t in g.teams.values_mut() {
+                    t.members.remove(person);
+                }
+                if let Some(t) = g.teams.get_mut(team) {
+                    t.members.insert(person.clone());
+                }
+            }
+        }
+        Fact::ScenarioPlanned { gameday, plan } => {
+            if let Some(g) = days.get_mut(gameday) {
+                g.plans.push((**plan).clone());
+            }
+        }
+        Fact::GamedayStarted { gameday } => {
+            if let Some(g) = days.get_mut(gameday) {
+                g.stage = Stage::Running;
+                g.started_at = Some(event.at);
+            }
+        }
+        Fact::ScenarioKickedOff { gameday, kickoff } => {
+            if let Some(g) = days.get_mut(gameday) {
+                g.kickoffs.push(kickoff.clone());
+            }
+        }
+        Fact::HintGiven { gameday, team, plan, text } => {
+            if let Some(g) = days.get_mut(gameday) {
+                g.hints.push(Hint {
+                    at: event.at,
+                    by: event.actor.clone(),
+                    team: team.clone(),
+                    plan: *plan,
+                    text: text.clone(),
+                });
+            }
+        }
+        Fact::MitigationConfirmed { gameday, team, plan } => {
+            if let Some(g) = days.get_mut(gameday) {
+                g.confirmations.push(Confirmation { at: event.at, by: event.actor.clone(), team: team.clone(), plan: *plan });
+            }
+        }
+        Fact::GamedayEnded { gameday } => {
+            if let Some(g) = days.get_mut(gameday) {
+                g.stage = Stage::Debrief;
+                g.ended_at = Some(event.at);
+            }
+        }
+        Fact::GamedayFinished { gameday } => {
+            if let Some(g) = days.get_mut(gameday) {
+                g.stage = Stage::Finished;
+                g.finished_at = Some(event.at);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl fmt::Display for Weights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "detect {} · mitigate {} · comms first {} · hint −{} · postmortem {}",
+            self.detect, self.mitigate, self.comms_first, self.hint, self.postmortem
+        )
+    }
+}

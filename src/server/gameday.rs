@@ -1,0 +1,318 @@
+//! Game days on the server: the live scoreboard (a [`Tally`] of the newest game day, fed by
+//! committed events and rebuilt from the log at start), `GET /api/v1/gameday` for consoles,
+//! and the big-screen page `/gameday/scoreboard` behind a read-only share token that updates
+//! over its own event stream. What a caller is shown follows the game day's style: heroes see
+//! no scenario names before debrief, and in dungeons & dragons no scoreboard at all.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use super::api::{App, HttpError};
+use super::hub::knows_plots;
+use super::writer::Caller;
+use crate::model::gameday::score::{Board, Tally};
+use crate::model::gameday::{GameDay, GameDayId};
+use crate::model::{Event, Fact, UserRole};
+use crate::protocol::GamedayView;
+
+/// How often a running game day's board is judged again without news (clocks come due).
+const TICK: Duration = Duration::from_secs(5);
+const READ_PAGE: usize = 1000;
+
+/// The newest game day's board, judged anew on every event that can change it.
+pub struct Scoreboard {
+    /// The full board, for those who know the plot.
+    board: watch::Sender<Option<Arc<Board>>>,
+    key: ring::hmac::Key,
+    public_url: Mutex<String>,
+}
+
+impl Scoreboard {
+    /// The share key lives in the data dir (made on first start, readable by the server's
+    /// user only), so share links survive restarts and differ between servers.
+    pub fn new(data_dir: &Path, public_url: &str) -> std::io::Result<Scoreboard> {
+        let path = data_dir.join("share.key");
+        let secret = match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() >= 32 => bytes,
+            _ => {
+                let mut bytes = vec![0u8; 32];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                    .map_err(|_| std::io::Error::other("no randomness for the share key"))?;
+                write_private(&path, &bytes)?;
+                bytes
+            }
+        };
+        Ok(Scoreboard {
+            board: watch::Sender::new(None),
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+            public_url: Mutex::new(public_url.trim_end_matches('/').to_string()),
+        })
+    }
+
+    /// The read-only share token of a game day's scoreboard.
+    pub fn token(&self, gameday: GameDayId) -> String {
+        let tag = ring::hmac::sign(&self.key, format!("scoreboard {gameday}").as_bytes());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `token` opens `gameday`'s scoreboard (constant time).
+    fn opens(&self, gameday: GameDayId, token: &str) -> bool {
+        let Some(bytes) = hex(token) else { return false };
+        ring::hmac::verify(&self.key, format!("scoreboard {gameday}").as_bytes(), &bytes).is_ok()
+    }
+
+    pub fn share_url(&self, gameday: GameDayId) -> String {
+        let base = self.public_url.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        format!("{base}/gameday/scoreboard?token={}", self.token(gameday))
+    }
+
+    pub fn current(&self) -> Option<Arc<Board>> {
+        self.board.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Board>>> {
+        self.board.subscribe()
+    }
+
+    fn publish(&self, board: Option<Board>) {
+        self.board.send_if_modified(|current| {
+            let same = match (current.as_deref(), board.as_ref()) {
+                (Some(a), Some(b)) => a == b,
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                *current = board.map(Arc::new);
+            }
+            !same
+        });
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+/// Follows the log: a tally of the newest game day, its board published on every change.
+pub fn spawn(app: App) {
+    tokio::spawn(async move {
+        let mut live = app.hub().subscribe();
+        let mut closing = app.closing();
+        let mut tally = rebuild(&app).await;
+        judge(&app, tally.as_ref());
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                r = live.recv() => match r {
+                    Ok(p) => {
+                        follow(&mut tally, &p.event);
+                        // Take whatever else is queued before judging once.
+                        while let Ok(p) = live.try_recv() {
+                            follow(&mut tally, &p.event);
+                        }
+                        judge(&app, tally.as_ref());
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        live = app.hub().subscribe();
+                        tally = rebuild(&app).await;
+                        judge(&app, tally.as_ref());
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick() => {
+                    if tally.as_ref().is_some_and(|_| app.hub().state().gamedays.running().is_some()) {
+                        judge(&app, tally.as_ref());
+                    }
+                }
+                _ = closing.changed() => return,
+            }
+        }
+    });
+}
+
+fn follow(tally: &mut Option<Tally>, event: &Event) {
+    if let Fact::GamedayCreated { gameday, .. } = &event.fact {
+        *tally = Some(Tally::new(*gameday));
+    }
+    if let Some(t) = tally {
+        t.apply(event);
+    }
+}
+
+fn judge(app: &App, tally: Option<&Tally>) {
+    app.scoreboard().publish(tally.and_then(|t| t.board(Utc::now())));
+}
+
+/// The newest game day's tally, folded from the log (from its creation to the head).
+async fn rebuild(app: &App) -> Option<Tally> {
+    let (from, head, id) = {
+        let state = app.hub().state();
+        let g = state.gamedays.latest()?;
+        (g.created_seq, state.seq, g.id)
+    };
+    let mut tally = Tally::new(id);
+    let mut next = from;
+    while next <= head {
+        let page = match app.event_bodies(next, head, READ_PAGE).await {
+            Ok(page) if !page.is_empty() => page,
+            Ok(_) => break,
+            Err(e) => {
+                crate::stderr!("warroom: reading the log for {id}'s scoreboard: {}", e.detail());
+                break;
+            }
+        };
+        for row in page {
+            next = row.seq + 1;
+            match serde_json::from_str::<Event>(&row.body) {
+                Ok(e) => tally.apply(&e),
+                Err(e) => crate::stderr!("warroom: {id}'s scoreboard skips event {}: {e}", row.seq),
+            }
+        }
+    }
+    Some(tally)
+}
+
+/// What `caller` may see of `board` now; `Err(why)` when nothing.
+fn board_for(board: &Board, g: &GameDay, role: Option<UserRole>) -> Result<Board, String> {
+    if role.is_some_and(knows_plots) || !g.stage.hides() {
+        return Ok(board.clone());
+    }
+    if g.style.board_for_all() {
+        return Ok(board.clone().concealed());
+    }
+    Err(format!("{} is played {}: its scoreboard is shown at debrief", g.id, g.style))
+}
+
+/// `GET /api/v1/gameday`: the newest game day and its board, as the caller may see them.
+pub async fn get(State(app): State<App>, caller: Caller) -> Json<GamedayView> {
+    let mut gameday = app.hub().state().gamedays.latest().cloned();
+    let board = app.scoreboard().current();
+    let mut view = GamedayView { gameday: None, board: None, board_hidden: None, share_url: None };
+    if let Some(g) = &mut gameday {
+        if !knows_plots(caller.role) && g.stage.hides() {
+            g.plans = Vec::new();
+        }
+        match board.as_deref().filter(|b| b.gameday == g.id).map(|b| board_for(b, g, Some(caller.role))) {
+            Some(Ok(b)) => view.board = Some(b),
+            Some(Err(why)) => view.board_hidden = Some(why),
+            None => {}
+        }
+        if knows_plots(caller.role) {
+            view.share_url = Some(app.scoreboard().share_url(g.id));
+        }
+    }
+    view.gameday = gameday;
+    Json(view)
+}
+
+/// The game day a share token opens: the newest one, if the token is its.
+fn shared(app: &App, query: Option<&str>) -> Result<GameDay, HttpError> {
+    let token = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|p| p.strip_prefix("token="))
+        .ok_or_else(|| HttpError::new(StatusCode::UNAUTHORIZED, "unauthorized", "add the share link's `?token=`"))?;
+    let g = app.hub().state().gamedays.latest().cloned();
+    g.filter(|g| app.scoreboard().opens(g.id, token)).ok_or_else(|| {
+        HttpError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this share token opens no current game day's scoreboard (ask the game master for the link)",
+        )
+    })
+}
+
+/// What the big screen shows: a hero's board (no scenario names before debrief).
+#[derive(Serialize)]
+struct Shared {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    board: Option<Board>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hidden: Option<String>,
+}
+
+fn shared_board(app: &App, g: &GameDay) -> Shared {
+    match app.scoreboard().current().as_deref().filter(|b| b.gameday == g.id) {
+        None => Shared { board: None, hidden: Some(format!("{} has no scoreboard yet", g.id)) },
+        Some(b) => match board_for(b, g, None) {
+            Ok(b) => Shared { board: Some(b), hidden: None },
+            Err(why) => Shared { board: None, hidden: Some(why) },
+        },
+    }
+}
+
+/// `GET /gameday/scoreboard?token=…`: the big-screen page (it reads the stream below).
+pub async fn page(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Response, HttpError> {
+    shared(&app, q.as_deref())?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store"), (header::HeaderName::from_static("referrer-policy"), "no-referrer")],
+        Html(PAGE),
+    )
+        .into_response())
+}
+
+/// `GET /gameday/scoreboard.json?token=…`
+pub async fn json(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Response, HttpError> {
+    let g = shared(&app, q.as_deref())?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(shared_board(&app, &g))).into_response())
+}
+
+/// `GET /gameday/scoreboard/stream?token=…`: Server-Sent Events, one `board` event now and
+/// one on every change, a heartbeat otherwise; ends when the server stops.
+pub async fn stream(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Response, HttpError> {
+    let g = shared(&app, q.as_deref())?;
+    let id = g.id;
+    let changes = app.scoreboard().subscribe();
+    let closing = app.closing();
+    let heartbeat = app.inner.heartbeat;
+    let state = (app, changes, closing, true, id);
+    let body = futures_util::stream::unfold(state, move |(app, mut changes, mut closing, first, id)| async move {
+        if !first {
+            tokio::select! {
+                r = changes.changed() => { r.ok()?; }
+                _ = closing.changed() => return None,
+                () = tokio::time::sleep(heartbeat) => {
+                    return Some((Ok::<_, Infallible>(Bytes::from_static(b": heartbeat\n\n")), (app, changes, closing, false, id)));
+                }
+            }
+        }
+        changes.borrow_and_update();
+        let g = app.hub().state().gamedays.0.get(&id).cloned()?;
+        let json = serde_json::to_string(&shared_board(&app, &g)).unwrap_or_default();
+        Some((Ok(Bytes::from(format!("event: board\ndata: {json}\n\n"))), (app, changes, closing, false, id)))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+const PAGE: &str = include_str!("../../assets/scoreboard.html");
