@@ -220,9 +220,43 @@ fn intent() -> impl Strategy<Value = Intent> {
             verdict: Some(Verdict { deviated, probes: Default::default() }),
         }),
     ];
+    use super::gameday::{GameDayId, Style};
+    let gd = || prop_oneof![6 => Just(GameDayId(1)), 1 => (1u64..4).prop_map(GameDayId), 1 => any::<u64>().prop_map(GameDayId)];
+    let team = || prop_oneof![4 => prop::sample::select(vec!["red", "blue"]).prop_map(String::from), 1 => text()];
+    let plan = || prop_oneof![4 => 1u32..3, 1 => any::<u32>()];
+    let weights = prop::collection::btree_map(
+        prop_oneof![3 => Just("search".to_string()), 1 => text()],
+        any::<u8>(),
+        0..3,
+    );
+    let gameday = prop_oneof![
+        2 => (text(), pick(Style::ALL)).prop_map(|(name, style)| I::CreateGameday { name, style }),
+        2 => (gd(), team()).prop_map(|(gameday, team)| I::AddTeam { gameday, team }),
+        3 => (gd(), team(), prop::option::of(name()))
+            .prop_map(|(gameday, team, person)| I::JoinTeam { gameday, team, person }),
+        2 => (
+            gd(),
+            prop_oneof![3 => Just("price-desync".to_string()), 1 => text()],
+            prop::option::of(text()),
+            text(),
+            prop::option::of(any::<u32>()),
+            prop::option::of(0u32..100),
+            weights,
+        )
+            .prop_map(|(gameday, scenario, briefing, note, par_detect_minutes, par_mitigate_minutes, weights)| {
+                I::PlanScenario { gameday, scenario, briefing, note, par_detect_minutes, par_mitigate_minutes, weights }
+            }),
+        2 => gd().prop_map(|gameday| I::StartGameday { gameday }),
+        2 => (gd(), team(), prop::option::of(plan()), text())
+            .prop_map(|(gameday, team, plan, text)| I::GiveHint { gameday, team, plan, text }),
+        1 => (gd(), team(), plan()).prop_map(|(gameday, team, plan)| I::ConfirmMitigation { gameday, team, plan }),
+        1 => gd().prop_map(|gameday| I::EndGameday { gameday }),
+        1 => gd().prop_map(|gameday| I::FinishGameday { gameday }),
+    ];
     prop_oneof![
         2 => declare,
         3 => chaos,
+        3 => gameday,
         2 => (incident(), text()).prop_map(|(incident, text)| I::AddNote { incident, text }),
         3 => (incident(), pick(Status::ALL), reason())
             .prop_map(|(incident, status, reason)| I::SetStatus { incident, status, reason }),
@@ -366,7 +400,43 @@ fn present_everything(state: &State, lib: &Library, nows: &[DateTime<Utc>]) {
     }
 }
 
-fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestCaseError> {
+/// A game day already running with the two actors in two teams and the test scenario planned,
+/// decided by an admin: most cases would never get that far by chance.
+fn game_on(style: super::gameday::Style, lib: &Library, state: &mut State, log: &mut Vec<Event>) {
+    use super::gameday::GameDayId;
+    let g = GameDayId(1);
+    let script = [
+        Intent::CreateGameday { name: "GameDay #2".into(), style },
+        Intent::AddTeam { gameday: g, team: "red".into() },
+        Intent::AddTeam { gameday: g, team: "blue".into() },
+        Intent::JoinTeam { gameday: g, team: "red".into(), person: Some("bob".into()) },
+        Intent::JoinTeam { gameday: g, team: "blue".into(), person: Some("carol".into()) },
+        Intent::PlanScenario {
+            gameday: g,
+            scenario: "price-desync".into(),
+            briefing: None,
+            note: "lock the indexer".into(),
+            par_detect_minutes: Some(1),
+            par_mitigate_minutes: None,
+            weights: BTreeMap::new(),
+        },
+        Intent::StartGameday { gameday: g },
+    ];
+    for intent in script {
+        let cx = Context { library: lib, now: t0(), command_id: Uuid::nil(), role: UserRole::Admin, actor: "gm" };
+        let Ok(facts) = state.decide_with(&intent, &cx) else { continue };
+        for e in stamp(state.seq + 1, t0(), "gm", UserRole::Admin, Uuid::nil(), facts) {
+            state.apply(&e);
+            log.push(e);
+        }
+    }
+}
+
+fn run(
+    prelude: Vec<(Severity, bool)>,
+    game: Option<super::gameday::Style>,
+    actions: Vec<Action>,
+) -> Result<(), TestCaseError> {
     let lib = library();
     let mut state = State::default();
     // The server's copy: closed incidents without timelines. It must decide as the full does.
@@ -374,6 +444,12 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
     // Which events each incident's own fold reads (the log's per-incident index).
     let mut touches: std::collections::BTreeMap<IncidentId, Vec<usize>> = Default::default();
     let mut log: Vec<Event> = Vec::new();
+    if let Some(style) = game {
+        game_on(style, &lib, &mut state, &mut log);
+        for e in &log {
+            server.apply(e);
+        }
+    }
     // A few incidents first (with their default playbooks), so most intents find one.
     let declare = prelude.into_iter().map(|(severity, drill)| Action::Decide {
         intent: Intent::DeclareIncident {
@@ -455,6 +531,30 @@ fn run(prelude: Vec<(Severity, bool)>, actions: Vec<Action>) -> Result<(), TestC
     }
     let nows = [t0(), DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, DateTime::UNIX_EPOCH];
     present_everything(&state, &lib, &nows);
+
+    // Every game day's board judges at any time, and folding its events again judges the same.
+    for g in state.gamedays.0.values() {
+        let mut tally = super::gameday::score::Tally::new(g.id);
+        for e in log.iter().filter(|e| e.seq >= g.created_seq) {
+            tally.apply(e);
+        }
+        let mut again = super::gameday::score::Tally::new(g.id);
+        for e in &log {
+            again.apply(e);
+        }
+        for &now in &nows {
+            let board = tally.board(now);
+            prop_assert!(board.is_some(), "{} has no board", g.id);
+            if let Some(b) = &board {
+                prop_assert_eq!(b.teams.len(), g.teams.len());
+                prop_assert!(b.teams.iter().all(|t| t.cells.len() == g.plans.len()));
+                let concealed = b.clone().concealed();
+                prop_assert!(concealed.scenarios.iter().all(|s| s.scenario.is_none() && s.target.is_empty()));
+                let whole = again.board(now).map(|a| (a.teams, a.scenarios));
+                prop_assert_eq!(whole, Some((b.teams.clone(), b.scenarios.clone())), "folded from the start");
+            }
+        }
+    }
 
     // An event already applied changes nothing when it comes again.
     if let Some(last) = log.last() {
@@ -591,9 +691,10 @@ proptest! {
     #[test]
     fn any_sequence_of_intents_at_any_time_is_total_and_folds_the_same_from_json(
         prelude in prop::collection::vec((severity(), any::<bool>()), 1..4),
+        game in prop::option::of(pick(super::gameday::Style::ALL)),
         actions in prop::collection::vec(action(), 1..60)
     ) {
-        run(prelude, actions)?;
+        run(prelude, game, actions)?;
     }
 
     #[test]

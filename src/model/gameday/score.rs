@@ -7,8 +7,9 @@
 //!   bad after it is up again (before the run was stopped: a rollback is not the team's
 //!   work), or to a villain's confirmation of the team's mitigation, whichever is first, and
 //!   never before the team detected it;
-//! - **communicate first**: the detecting incident had every communicate step done before
-//!   its first restore step, and no communication clock of it was ever overdue;
+//! - **communicate first**: when the detecting incident's first restore step was ticked (or
+//!   now, if none was), every communicate step its playbook lists before the restore steps was
+//!   done, and no communication clock of it was ever overdue;
 //! - **hints** given to the team for it.
 //!
 //! Points: `weight` within par, `weight × par ÷ time` (whole points, rounded down) past it;
@@ -333,7 +334,7 @@ impl Tally {
         let mitigate_secs = mitigated.map(|m| secs(injected, m.max(detected)));
         cell.mitigate_secs = mitigate_secs;
         let comms = self.comms_before_restore.get(&inc.id).copied().unwrap_or_else(|| communicated(inc));
-        let comms_first = comms && has_comms(inc) && !overdue.contains(&inc.id);
+        let comms_first = comms && !overdue.contains(&inc.id);
         cell.comms_first = Some(comms_first);
         cell.points += timed_points(w.detect, p.par_detect_secs, detect_secs);
         if let Some(m) = mitigate_secs {
@@ -387,13 +388,11 @@ fn section_of(inc: &Incident, step: &str) -> Option<Section> {
     inc.checklist.as_ref()?.steps.iter().find(|s| s.step.id == step).map(|s| s.step.section)
 }
 
-fn has_comms(inc: &Incident) -> bool {
-    inc.checklist.as_ref().is_some_and(|l| l.steps.iter().any(|s| s.step.section == Section::Communicate))
-}
-
-/// Every communicate step of the incident's checklist is done.
+/// Every communicate step the checklist lists before its first restore step is done (at
+/// least one): the all-clear that follows the restore is not expected first.
 fn communicated(inc: &Incident) -> bool {
-    inc.checklist.as_ref().is_some_and(|l| {
-        l.steps.iter().filter(|s| s.step.section == Section::Communicate).all(|s| s.ticked.is_some())
-    })
+    let Some(list) = &inc.checklist else { return false };
+    let restore = list.steps.iter().position(|s| s.step.section == Section::Restore).unwrap_or(list.steps.len());
+    let mut first = list.steps[..restore].iter().filter(|s| s.step.section == Section::Communicate).peekable();
+    first.peek().is_some() && first.all(|s| s.ticked.is_some())
 }
