@@ -178,7 +178,8 @@ impl Kickoff {
     /// The kick-off message as posted to the game day's channel.
     pub fn message(&self, gameday: &str) -> String {
         let mins = self.duration_secs.div_ceil(60);
-        let env = if self.environment.is_empty() { String::new() } else { format!(" in {}", self.environment) };
+        let env =
+            if self.environment.is_empty() { String::new() } else { format!(" in {}", self.environment) };
         let briefing = if self.briefing.is_empty() { String::new() } else { format!(" {}", self.briefing) };
         format!(
             "[{gameday} #{}] Starting now{env}: {} on {} for {mins} min.{briefing}",
@@ -303,7 +304,9 @@ impl Intent {
 /// a team's mitigation.
 pub fn may(role: UserRole, intent: &Intent) -> bool {
     match intent {
-        Intent::JoinTeam { .. } => matches!(role, UserRole::Admin | UserRole::Commander | UserRole::Responder),
+        Intent::JoinTeam { .. } => {
+            matches!(role, UserRole::Admin | UserRole::Commander | UserRole::Responder)
+        }
         Intent::ConfirmMitigation { .. } => matches!(role, UserRole::Admin | UserRole::Villain),
         _ => role == UserRole::Admin,
     }
@@ -358,7 +361,10 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
         Intent::CreateGameday { name, style } => {
             check_text("name", name, MAX_TITLE)?;
             if name.chars().any(char::is_control) {
-                return Err(Rejection::Invalid { field: "name", detail: "must not contain control characters".into() });
+                return Err(Rejection::Invalid {
+                    field: "name",
+                    detail: "must not contain control characters".into(),
+                });
             }
             if let Some(open) = days.open() {
                 return Err(Rejection::Conflict(format!(
@@ -409,20 +415,37 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 return Err(Rejection::Conflict(format!("{person} is already in team {}", t.name)));
             }
             if t.members.len() >= MAX_TEAM_SIZE {
-                return Err(Rejection::Conflict(format!("team {} already has {MAX_TEAM_SIZE} people", t.name)));
+                return Err(Rejection::Conflict(format!(
+                    "team {} already has {MAX_TEAM_SIZE} people",
+                    t.name
+                )));
             }
             Fact::TeamJoined { gameday: *gameday, team: t.name.clone(), person: person.to_string() }
         }
-        Intent::PlanScenario { gameday, scenario, briefing, note, par_detect_minutes, par_mitigate_minutes, weights } => {
+        Intent::PlanScenario {
+            gameday,
+            scenario,
+            briefing,
+            note,
+            par_detect_minutes,
+            par_mitigate_minutes,
+            weights,
+        } => {
             let g = days.get(*gameday)?;
             stage_is(g, &[Stage::Planned, Stage::Running], "plan scenarios")?;
             check_text("scenario", scenario, MAX_NAME)?;
-            let info = cx.library.scenario(scenario.trim()).ok_or_else(|| Rejection::UnknownScenario(scenario.clone()))?;
+            let info = cx
+                .library
+                .scenario(scenario.trim())
+                .ok_or_else(|| Rejection::UnknownScenario(scenario.clone()))?;
             if g.planned(&info.id).is_some() {
                 return Err(Rejection::Conflict(format!("{} is already planned in {}", info.id, g.id)));
             }
             if g.plans.len() >= MAX_PLANS {
-                return Err(Rejection::Conflict(format!("{} already has {MAX_PLANS} scenarios planned", g.id)));
+                return Err(Rejection::Conflict(format!(
+                    "{} already has {MAX_PLANS} scenarios planned",
+                    g.id
+                )));
             }
             if let Some(b) = briefing {
                 check_len("briefing", b, MAX_TEXT)?;
@@ -458,7 +481,11 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                     duration_secs: info.duration_secs,
                     briefing: briefing.as_deref().unwrap_or(&info.briefing).trim().to_string(),
                     note: note.trim().to_string(),
-                    par_detect_secs: par("par_detect_minutes", *par_detect_minutes, DEFAULT_PAR_DETECT_MINUTES)?,
+                    par_detect_secs: par(
+                        "par_detect_minutes",
+                        *par_detect_minutes,
+                        DEFAULT_PAR_DETECT_MINUTES,
+                    )?,
                     par_mitigate_secs: par(
                         "par_mitigate_minutes",
                         *par_mitigate_minutes,
@@ -472,7 +499,10 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             let g = days.get(*gameday)?;
             stage_is(g, &[Stage::Planned], "start")?;
             if g.teams.values().all(|t| t.members.is_empty()) {
-                return Err(Rejection::Conflict(format!("{} has no players yet: add a team and join it", g.id)));
+                return Err(Rejection::Conflict(format!(
+                    "{} has no players yet: add a team and join it",
+                    g.id
+                )));
             }
             Fact::GamedayStarted { gameday: *gameday }
         }
@@ -487,7 +517,12 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             if g.hints.len() >= MAX_HINTS {
                 return Err(Rejection::Conflict(format!("{} already has {MAX_HINTS} hints", g.id)));
             }
-            Fact::HintGiven { gameday: *gameday, team: t.name.clone(), plan: *plan, text: text.trim().to_string() }
+            Fact::HintGiven {
+                gameday: *gameday,
+                team: t.name.clone(),
+                plan: *plan,
+                text: text.trim().to_string(),
+            }
         }
         Intent::ConfirmMitigation { gameday, team: name, plan } => {
             let g = days.get(*gameday)?;
@@ -495,7 +530,10 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             let t = team(g, name)?;
             plan_of(g, *plan)?;
             if g.confirmations.iter().any(|c| c.team == t.name && c.plan == *plan) {
-                return Err(Rejection::Conflict(format!("team {}'s mitigation of #{plan} is already confirmed", t.name)));
+                return Err(Rejection::Conflict(format!(
+                    "team {}'s mitigation of #{plan} is already confirmed",
+                    t.name
+                )));
             }
             Fact::MitigationConfirmed { gameday: *gameday, team: t.name.clone(), plan: *plan }
         }
@@ -539,12 +577,15 @@ fn deferred_links(state: &State, g: &GameDay) -> Vec<Fact> {
     facts
 }
 
-/// Whether an incident declared now by `actor` belongs to the running game day, and to which
-/// team: every incident declared while a game day runs is a drill of it (a probe's too), the
-/// team's when a player declared it.
-pub(super) fn declaring(state: &State, actor: &str) -> Option<(GameDayId, Option<String>)> {
+/// The running game day and team of a player: what they declare is their team's drill.
+/// Anyone else declares as they ask (something real can break during a game day); a drill
+/// they declare, and a probe's, belongs to the game day without a team.
+pub(super) fn declaring(state: &State, actor: &str, drill: bool) -> Option<(GameDayId, Option<String>)> {
     let g = state.gamedays.running()?;
-    Some((g.id, g.team_of(actor).map(|t| t.name.clone())))
+    match g.team_of(actor) {
+        Some(t) => Some((g.id, Some(t.name.clone()))),
+        None => drill.then_some((g.id, None)),
+    }
 }
 
 /// Folds the game-day facts.
@@ -576,7 +617,9 @@ pub(super) fn apply(state: &mut State, event: &Event) {
         }
         Fact::TeamAdded { gameday, team } => {
             if let Some(g) = days.get_mut(gameday) {
-                g.teams.entry(team.clone()).or_insert_with(|| Team { name: team.clone(), members: BTreeSet::new() });
+                g.teams
+                    .entry(team.clone())
+                    .or_insert_with(|| Team { name: team.clone(), members: BTreeSet::new() });
             }
         }
         Fact::TeamJoined { gameday, team, person } => {
@@ -619,7 +662,12 @@ pub(super) fn apply(state: &mut State, event: &Event) {
         }
         Fact::MitigationConfirmed { gameday, team, plan } => {
             if let Some(g) = days.get_mut(gameday) {
-                g.confirmations.push(Confirmation { at: event.at, by: event.actor.clone(), team: team.clone(), plan: *plan });
+                g.confirmations.push(Confirmation {
+                    at: event.at,
+                    by: event.actor.clone(),
+                    team: team.clone(),
+                    plan: *plan,
+                });
             }
         }
         Fact::GamedayEnded { gameday } => {
@@ -645,5 +693,416 @@ impl fmt::Display for Weights {
             "detect {} · mitigate {} · comms first {} · hint −{} · postmortem {}",
             self.detect, self.mitigate, self.comms_first, self.hint, self.postmortem
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::score::{timed_points, Tally};
+    use super::*;
+    use crate::model::chaos::StepKind;
+    use crate::model::library::Library;
+    use crate::model::probe::Health;
+    use crate::model::tests::t;
+    use crate::model::{stamp, Severity};
+    use uuid::Uuid;
+
+    fn library() -> Library {
+        let hero = crate::model::playbook::parse(include_str!("../../playbooks/gameday-hero.toml")).unwrap();
+        Library {
+            playbooks: vec![hero],
+            scenarios: vec![crate::model::chaos::parse(crate::model::chaos::tests::PRICE_DESYNC)
+                .unwrap()
+                .info()],
+            ..Library::default()
+        }
+    }
+
+    /// A log being written: decides as `actor` with `role` at `t(secs)`, keeping every event.
+    struct Day {
+        state: State,
+        log: Vec<Event>,
+        lib: Library,
+    }
+
+    impl Day {
+        fn new() -> Day {
+            Day { state: State::default(), log: Vec::new(), lib: library() }
+        }
+
+        fn try_as(
+            &mut self,
+            secs: u32,
+            actor: &str,
+            role: UserRole,
+            intent: Intent,
+        ) -> Result<Vec<Event>, Rejection> {
+            let cx = Context { library: &self.lib, now: t(secs), command_id: Uuid::nil(), role, actor };
+            if !role.may(&intent) {
+                return Err(Rejection::Forbidden(format!("{role} may not {}", intent.kind())));
+            }
+            let facts = self.state.decide_with(&intent, &cx)?;
+            let events = stamp(self.state.seq + 1, t(secs), actor, role, Uuid::nil(), facts);
+            for e in &events {
+                self.state.apply(e);
+                self.log.push(e.clone());
+            }
+            Ok(events)
+        }
+
+        fn act(&mut self, secs: u32, actor: &str, role: UserRole, intent: Intent) -> Vec<Event> {
+            let kind = intent.kind();
+            self.try_as(secs, actor, role, intent).unwrap_or_else(|e| panic!("{kind}: {e}"))
+        }
+
+        fn gm(&mut self, secs: u32, intent: Intent) -> Vec<Event> {
+            self.act(secs, "gm", UserRole::Admin, intent)
+        }
+
+        /// The runner's records, as the server's own.
+        fn runner(&mut self, secs: u32, intent: Intent) -> Vec<Event> {
+            let cx = Context {
+                library: &self.lib,
+                now: t(secs),
+                command_id: Uuid::nil(),
+                role: UserRole::Admin,
+                actor: "warroom",
+            };
+            let facts = self.state.decide_with(&intent, &cx).unwrap();
+            let events = stamp(self.state.seq + 1, t(secs), "warroom", UserRole::Admin, Uuid::nil(), facts);
+            for e in &events {
+                self.state.apply(e);
+                self.log.push(e.clone());
+            }
+            events
+        }
+
+        fn probe(&mut self, secs: u32, probe: &str, health: Health) {
+            self.runner(
+                secs,
+                Intent::RecordProbe { probe: probe.into(), health, failed: Vec::new(), auto_declare: None },
+            );
+        }
+
+        fn board(&self, now: u32) -> score::Board {
+            let mut tally = Tally::new(GameDayId(1));
+            for e in &self.log {
+                tally.apply(e);
+            }
+            tally.board(t(now)).unwrap()
+        }
+    }
+
+    fn declare(services: &[&str]) -> Intent {
+        Intent::DeclareIncident {
+            title: "prices look wrong".into(),
+            severity: Severity::Sev2,
+            impact: String::new(),
+            drill: false,
+            services: services.iter().map(|s| s.to_string()).collect(),
+            private: false,
+        }
+    }
+
+    fn tick(incident: u64, step: &str) -> Intent {
+        Intent::TickStep { incident: crate::model::IncidentId(incident), step: step.into() }
+    }
+
+    const G: GameDayId = GameDayId(1);
+
+    /// Created, two teams (alice+bob red, carol blue), price-desync planned (par 5m/15m), started.
+    fn playing(style: Style) -> Day {
+        let mut d = Day::new();
+        d.probe(0, "search", Health::Up);
+        d.probe(0, "listing", Health::Up);
+        d.gm(1, Intent::CreateGameday { name: "GameDay #2".into(), style });
+        d.gm(2, Intent::AddTeam { gameday: G, team: "red".into() });
+        d.gm(3, Intent::AddTeam { gameday: G, team: "blue".into() });
+        d.act(
+            4,
+            "alice",
+            UserRole::Commander,
+            Intent::JoinTeam { gameday: G, team: "red".into(), person: None },
+        );
+        d.gm(5, Intent::JoinTeam { gameday: G, team: "red".into(), person: Some("bob".into()) });
+        d.act(
+            6,
+            "carol",
+            UserRole::Responder,
+            Intent::JoinTeam { gameday: G, team: "blue".into(), person: None },
+        );
+        d.gm(
+            7,
+            Intent::PlanScenario {
+                gameday: G,
+                scenario: "price-desync".into(),
+                briefing: None,
+                note: "the indexer is paused, not dead".into(),
+                par_detect_minutes: None,
+                par_mitigate_minutes: None,
+                weights: BTreeMap::from([("listing".into(), 5)]),
+            },
+        );
+        d.gm(8, Intent::StartGameday { gameday: G });
+        d
+    }
+
+    #[test]
+    fn who_runs_a_game_day_and_what_its_stages_allow() {
+        let mut d = Day::new();
+        let create = Intent::CreateGameday { name: "x".into(), style: Style::FireDrill };
+        assert!(matches!(
+            d.try_as(0, "alice", UserRole::Commander, create.clone()),
+            Err(Rejection::Forbidden(_))
+        ));
+        d.gm(0, create.clone());
+        assert!(
+            matches!(d.try_as(1, "gm", UserRole::Admin, create), Err(Rejection::Conflict(_))),
+            "one at a time"
+        );
+        assert_eq!(
+            d.try_as(1, "gm", UserRole::Admin, Intent::StartGameday { gameday: GameDayId(9) }),
+            Err(Rejection::UnknownGameday(GameDayId(9)))
+        );
+        assert!(
+            matches!(d.try_as(1, "gm", UserRole::Admin, Intent::StartGameday { gameday: G }), Err(Rejection::Conflict(m)) if m.contains("no players"))
+        );
+        d.gm(2, Intent::AddTeam { gameday: G, team: "red".into() });
+        let join_other = Intent::JoinTeam { gameday: G, team: "red".into(), person: Some("bob".into()) };
+        assert!(matches!(
+            d.try_as(3, "alice", UserRole::Commander, join_other),
+            Err(Rejection::Forbidden(_))
+        ));
+        let villain_joins = Intent::JoinTeam { gameday: G, team: "red".into(), person: None };
+        assert!(matches!(
+            d.try_as(3, "vera", UserRole::Villain, villain_joins),
+            Err(Rejection::Forbidden(_))
+        ));
+        let bad_team = Intent::AddTeam { gameday: G, team: "red\u{1b}[2J".into() };
+        assert!(matches!(
+            d.try_as(3, "gm", UserRole::Admin, bad_team),
+            Err(Rejection::Invalid { field: "team", .. })
+        ));
+        d.act(
+            4,
+            "alice",
+            UserRole::Commander,
+            Intent::JoinTeam { gameday: G, team: "red".into(), person: None },
+        );
+        d.gm(5, Intent::StartGameday { gameday: G });
+        assert!(matches!(
+            d.try_as(6, "gm", UserRole::Admin, Intent::FinishGameday { gameday: G }),
+            Err(Rejection::Conflict(_))
+        ));
+        d.gm(7, Intent::EndGameday { gameday: G });
+        assert!(matches!(
+            d.try_as(
+                8,
+                "gm",
+                UserRole::Admin,
+                Intent::GiveHint { gameday: G, team: "red".into(), plan: None, text: "x".into() }
+            ),
+            Err(Rejection::Conflict(_))
+        ));
+        d.gm(9, Intent::FinishGameday { gameday: G });
+        // Finished: the next one may be created.
+        d.gm(10, Intent::CreateGameday { name: "next".into(), style: Style::Informed });
+        assert_eq!(d.state.gamedays.open().map(|g| g.id), Some(GameDayId(2)));
+    }
+
+    #[test]
+    fn while_a_game_day_runs_incidents_are_its_teams_drills_and_chaos_is_its_plan() {
+        let mut d = playing(Style::DungeonsAndDragons);
+        let unplanned = Intent::StartScenario { scenario: "other".into() };
+        assert!(d.try_as(10, "vera", UserRole::Villain, unplanned).is_err());
+        let started =
+            d.act(10, "vera", UserRole::Villain, Intent::StartScenario { scenario: "price-desync".into() });
+        assert!(matches!(&started[0].fact, Fact::ScenarioStarted { gameday: Some(G), .. }));
+        assert_eq!(started.len(), 1, "no kick-off in dungeons & dragons");
+        let declared = d.act(20, "bob", UserRole::Responder, declare(&["search"]));
+        let Fact::IncidentDeclared { drill, gameday, team, .. } = &declared[0].fact else { panic!() };
+        assert_eq!((*drill, *gameday, team.as_deref()), (true, Some(G), Some("red")));
+        assert!(
+            !declared.iter().any(|e| matches!(e.fact, Fact::RunLinked { .. })),
+            "the link would name the scenario"
+        );
+        // The game master (not a player) declares as asked: a real incident stays real.
+        let real = d.gm(21, declare(&["payment"]));
+        assert!(matches!(
+            &real[0].fact,
+            Fact::IncidentDeclared { drill: false, team: None, gameday: None, .. }
+        ));
+        // At debrief the hidden run is linked to the team's incident.
+        let ended = d.gm(30, Intent::EndGameday { gameday: G });
+        assert!(
+            ended.iter().any(|e| matches!(&e.fact, Fact::RunLinked { incident, .. } if incident.0 == 1)),
+            "{ended:?}"
+        );
+        assert_eq!(
+            d.state.incidents[&crate::model::IncidentId(1)].caused_by,
+            Some(crate::model::chaos::RunId(1))
+        );
+    }
+
+    #[test]
+    fn an_informed_game_day_kicks_each_scenario_off_in_the_open() {
+        let mut d = playing(Style::Informed);
+        let started =
+            d.act(10, "vera", UserRole::Villain, Intent::StartScenario { scenario: "price-desync".into() });
+        let Fact::ScenarioKickedOff { kickoff, .. } = &started[1].fact else { panic!("{started:?}") };
+        assert_eq!(
+            (kickoff.plan, kickoff.target.clone(), kickoff.duration_secs),
+            (1, vec!["search".into(), "listing".into()], 1200)
+        );
+        assert_eq!(
+            kickoff.message("GD-1"),
+            "[GD-1 #1] Starting now: Prices differ between product page and listing on search, listing for 20 min. Our CTO sees different prices"
+        );
+        // Informed: the link is made at once, as outside a game day.
+        let declared = d.act(20, "bob", UserRole::Responder, declare(&["search"]));
+        assert!(declared.iter().any(|e| matches!(e.fact, Fact::RunLinked { .. })));
+    }
+
+    /// The worked example of the README: par 5 min to detect, 15 to mitigate, default weights.
+    #[test]
+    fn a_fire_drill_scores_detection_mitigation_comms_and_hints_against_par() {
+        let mut d = playing(Style::FireDrill);
+        d.act(100, "vera", UserRole::Villain, Intent::StartScenario { scenario: "price-desync".into() });
+        d.runner(
+            100,
+            Intent::RecordChaos {
+                run: crate::model::chaos::RunId(1),
+                step: StepKind::SteadyState,
+                phase: None,
+                driver: String::new(),
+                ok: true,
+                output: String::new(),
+            },
+        );
+        d.runner(
+            120,
+            Intent::RecordChaos {
+                run: crate::model::chaos::RunId(1),
+                step: StepKind::Inject,
+                phase: Some(0),
+                driver: "demo".into(),
+                ok: true,
+                output: "ok".into(),
+            },
+        );
+        d.probe(150, "listing", Health::Down);
+        // Red: detects in 3 min (within par), tells staff and the status page first, restores.
+        d.act(300, "alice", UserRole::Commander, declare(&["listing"]));
+        d.act(310, "alice", UserRole::Commander, tick(1, "notify-staff"));
+        d.act(320, "bob", UserRole::Responder, tick(1, "status-page"));
+        d.act(700, "bob", UserRole::Responder, tick(1, "restore"));
+        // Blue: a hint, then detects at 10 min (twice par), restores before telling anyone.
+        d.gm(
+            400,
+            Intent::GiveHint {
+                gameday: G,
+                team: "blue".into(),
+                plan: Some(1),
+                text: "look at the listing".into(),
+            },
+        );
+        d.act(720, "carol", UserRole::Responder, declare(&["search", "listing"]));
+        d.act(730, "carol", UserRole::Responder, tick(2, "restore"));
+        // The listing probe recovers at 20 min: mitigated for both teams that had detected.
+        d.probe(1320, "listing", Health::Up);
+        d.gm(
+            1330,
+            Intent::GiveHint { gameday: G, team: "blue".into(), plan: None, text: "talk first".into() },
+        );
+        let b = d.board(1400);
+        let red = b.teams.iter().find(|t| t.team == "red").unwrap();
+        let blue = b.teams.iter().find(|t| t.team == "blue").unwrap();
+        // Red: detect 180 s ≤ 300 → 100; mitigate 1200 s > 900 → 100 × 900 / 1200 = 75; comms 50.
+        assert_eq!(
+            (red.cells[0].detect_secs, red.cells[0].mitigate_secs, red.cells[0].comms_first),
+            (Some(180), Some(1200), Some(true))
+        );
+        assert_eq!((red.cells[0].points, red.points, red.rank), (225, 225, 1));
+        // Blue: detect 600 s → 100 × 300 / 600 = 50; mitigate 1200 s → 75; no comms; a hint on
+        // it −25; a general hint −25.
+        assert_eq!(
+            (blue.cells[0].detect_secs, blue.cells[0].mitigate_secs, blue.cells[0].comms_first),
+            (Some(600), Some(1200), Some(false))
+        );
+        assert_eq!(
+            (blue.cells[0].hints, blue.cells[0].points, blue.general_hints, blue.points, blue.rank),
+            (1, 100, 1, 75, 2)
+        );
+        assert_eq!(timed_points(100, 300, 600), 50);
+        // Resilience once judged: listing (weight 5) held, search (default 10) did not: 5/15.
+        d.runner(
+            1500,
+            Intent::FinishScenario {
+                run: crate::model::chaos::RunId(1),
+                verdict: Some(crate::model::chaos::Verdict {
+                    deviated: true,
+                    probes: BTreeMap::from([("listing".into(), Health::Up), ("search".into(), Health::Down)]),
+                }),
+            },
+        );
+        let b = d.board(1500);
+        assert_eq!(b.scenarios[0].resilience.map(|r| (r * 10.0).round()), Some(333.0));
+        // Concealed for heroes: no names, same numbers.
+        let c = b.clone().concealed();
+        assert!(c.scenarios[0].scenario.is_none() && c.scenarios[0].target.is_empty());
+        assert_eq!(c.teams, b.teams);
+    }
+
+    #[test]
+    fn a_rollback_is_not_the_teams_mitigation_but_a_villains_confirmation_is() {
+        let mut d = playing(Style::FireDrill);
+        d.act(100, "vera", UserRole::Villain, Intent::StartScenario { scenario: "price-desync".into() });
+        d.runner(
+            120,
+            Intent::RecordChaos {
+                run: crate::model::chaos::RunId(1),
+                step: StepKind::Inject,
+                phase: Some(0),
+                driver: "demo".into(),
+                ok: true,
+                output: String::new(),
+            },
+        );
+        d.probe(130, "search", Health::Down);
+        d.act(200, "carol", UserRole::Responder, declare(&["search"]));
+        // Detected before the inject does not count; a declaration about another service neither.
+        d.act(210, "alice", UserRole::Commander, declare(&["payment"]));
+        d.act(
+            400,
+            "vera",
+            UserRole::Villain,
+            Intent::StopScenario { run: crate::model::chaos::RunId(1), reason: None },
+        );
+        d.probe(410, "search", Health::Up);
+        let b = d.board(500);
+        let blue = b.teams.iter().find(|t| t.team == "blue").unwrap();
+        let red = b.teams.iter().find(|t| t.team == "red").unwrap();
+        assert_eq!((blue.cells[0].detect_secs, blue.cells[0].mitigate_secs), (Some(80), None));
+        assert_eq!((red.cells[0].detect_secs, red.cells[0].incident), (None, None));
+        // A villain saw red's... no: red never detected, so a confirmation for red scores nothing
+        // but the confirmation for blue does.
+        d.act(
+            450,
+            "vera",
+            UserRole::Villain,
+            Intent::ConfirmMitigation { gameday: G, team: "blue".into(), plan: 1 },
+        );
+        let b = d.board(500);
+        let blue = b.teams.iter().find(|t| t.team == "blue").unwrap();
+        assert_eq!(blue.cells[0].mitigate_secs, Some(330));
+        assert!(matches!(
+            d.try_as(
+                460,
+                "bob",
+                UserRole::Responder,
+                Intent::ConfirmMitigation { gameday: G, team: "red".into(), plan: 1 }
+            ),
+            Err(Rejection::Forbidden(_))
+        ));
     }
 }

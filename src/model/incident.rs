@@ -319,7 +319,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             }
             let incident = state.next_incident_id()?;
             // While a game day runs, an incident is a drill of it, its declarer's team's.
-            let game = super::gameday::declaring(state, cx.actor);
+            let game = super::gameday::declaring(state, cx.actor, *drill);
             let drill = *drill || game.is_some();
             let (gameday, team) = game.map_or((None, None), |(g, t)| (Some(g), t));
             let declared = Fact::IncidentDeclared {

@@ -222,7 +222,8 @@ fn intent() -> impl Strategy<Value = Intent> {
     ];
     use super::gameday::{GameDayId, Style};
     let gd = || prop_oneof![6 => Just(GameDayId(1)), 1 => (1u64..4).prop_map(GameDayId), 1 => any::<u64>().prop_map(GameDayId)];
-    let team = || prop_oneof![4 => prop::sample::select(vec!["red", "blue"]).prop_map(String::from), 1 => text()];
+    let team =
+        || prop_oneof![4 => prop::sample::select(vec!["red", "blue"]).prop_map(String::from), 1 => text()];
     let plan = || prop_oneof![4 => 1u32..3, 1 => any::<u32>()];
     let weights = prop::collection::btree_map(
         prop_oneof![3 => Just("search".to_string()), 1 => text()],
@@ -423,7 +424,8 @@ fn game_on(style: super::gameday::Style, lib: &Library, state: &mut State, log: 
         Intent::StartGameday { gameday: g },
     ];
     for intent in script {
-        let cx = Context { library: lib, now: t0(), command_id: Uuid::nil(), role: UserRole::Admin, actor: "gm" };
+        let cx =
+            Context { library: lib, now: t0(), command_id: Uuid::nil(), role: UserRole::Admin, actor: "gm" };
         let Ok(facts) = state.decide_with(&intent, &cx) else { continue };
         for e in stamp(state.seq + 1, t0(), "gm", UserRole::Admin, Uuid::nil(), facts) {
             state.apply(&e);

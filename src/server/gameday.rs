@@ -230,11 +230,9 @@ pub async fn get(State(app): State<App>, caller: Caller) -> Json<GamedayView> {
 
 /// The game day a share token opens: the newest one, if the token is its.
 fn shared(app: &App, query: Option<&str>) -> Result<GameDay, HttpError> {
-    let token = query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|p| p.strip_prefix("token="))
-        .ok_or_else(|| HttpError::new(StatusCode::UNAUTHORIZED, "unauthorized", "add the share link's `?token=`"))?;
+    let token = query.unwrap_or("").split('&').find_map(|p| p.strip_prefix("token=")).ok_or_else(|| {
+        HttpError::new(StatusCode::UNAUTHORIZED, "unauthorized", "add the share link's `?token=`")
+    })?;
     let g = app.hub().state().gamedays.latest().cloned();
     g.filter(|g| app.scoreboard().opens(g.id, token)).ok_or_else(|| {
         HttpError::new(
@@ -268,7 +266,10 @@ fn shared_board(app: &App, g: &GameDay) -> Shared {
 pub async fn page(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Response, HttpError> {
     shared(&app, q.as_deref())?;
     Ok((
-        [(header::CACHE_CONTROL, "no-store"), (header::HeaderName::from_static("referrer-policy"), "no-referrer")],
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::HeaderName::from_static("referrer-policy"), "no-referrer"),
+        ],
         Html(PAGE),
     )
         .into_response())
@@ -289,21 +290,27 @@ pub async fn stream(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Res
     let closing = app.closing();
     let heartbeat = app.inner.heartbeat;
     let state = (app, changes, closing, true, id);
-    let body = futures_util::stream::unfold(state, move |(app, mut changes, mut closing, first, id)| async move {
-        if !first {
-            tokio::select! {
-                r = changes.changed() => { r.ok()?; }
-                _ = closing.changed() => return None,
-                () = tokio::time::sleep(heartbeat) => {
-                    return Some((Ok::<_, Infallible>(Bytes::from_static(b": heartbeat\n\n")), (app, changes, closing, false, id)));
+    let body = futures_util::stream::unfold(
+        state,
+        move |(app, mut changes, mut closing, first, id)| async move {
+            if !first {
+                tokio::select! {
+                    r = changes.changed() => { r.ok()?; }
+                    _ = closing.changed() => return None,
+                    () = tokio::time::sleep(heartbeat) => {
+                        return Some((Ok::<_, Infallible>(Bytes::from_static(b": heartbeat\n\n")), (app, changes, closing, false, id)));
+                    }
                 }
             }
-        }
-        changes.borrow_and_update();
-        let g = app.hub().state().gamedays.0.get(&id).cloned()?;
-        let json = serde_json::to_string(&shared_board(&app, &g)).unwrap_or_default();
-        Some((Ok(Bytes::from(format!("event: board\ndata: {json}\n\n"))), (app, changes, closing, false, id)))
-    });
+            changes.borrow_and_update();
+            let g = app.hub().state().gamedays.0.get(&id).cloned()?;
+            let json = serde_json::to_string(&shared_board(&app, &g)).unwrap_or_default();
+            Some((
+                Ok(Bytes::from(format!("event: board\ndata: {json}\n\n"))),
+                (app, changes, closing, false, id),
+            ))
+        },
+    );
     Ok((
         [
             (header::CONTENT_TYPE, "text/event-stream"),

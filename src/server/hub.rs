@@ -157,7 +157,10 @@ impl View {
     /// Whether `state` holds anything this view does not see.
     pub fn hides_any(&self, state: &State) -> bool {
         !self.hidden.is_empty()
-            || state.incidents.values().any(|i| i.private && !self.sees(Readers { incident: Some(i.id), plot: None }))
+            || state
+                .incidents
+                .values()
+                .any(|i| i.private && !self.sees(Readers { incident: Some(i.id), plot: None }))
     }
 
     /// `state` as this view may see it, borrowed where nothing is hidden (a large state is not
@@ -259,7 +262,10 @@ fn no_gamedays(g: &Cow<'_, GameDays>) -> bool {
 
 /// Who may read `event`, once applied to `state`.
 pub fn audience(state: &State, event: &Event) -> Readers {
-    Readers { incident: event.fact.incident().and_then(|id| audience_of(state, id)), plot: plot_of(state, &event.fact) }
+    Readers {
+        incident: event.fact.incident().and_then(|id| audience_of(state, id)),
+        plot: plot_of(state, &event.fact),
+    }
 }
 
 /// The game day whose secret `fact` is: its plans always, and its runs' facts when its style
@@ -507,7 +513,11 @@ mod tests {
         assert!(!golden.incidents.is_empty() && !golden.probes.is_empty(), "a rich state");
         let whole = serde_json::to_string(&golden).unwrap();
         assert_eq!(serde_json::to_string(&View::all().filter(&golden)).unwrap(), whole);
-        assert_eq!(serde_json::to_string(&View::of(&golden, &caller("nobody", UserRole::Responder)).filter(&golden)).unwrap(), whole);
+        assert_eq!(
+            serde_json::to_string(&View::of(&golden, &caller("nobody", UserRole::Responder)).filter(&golden))
+                .unwrap(),
+            whole
+        );
     }
 
     fn inc1() -> Readers {
@@ -553,5 +563,108 @@ mod tests {
         assert_eq!(json, serde_json::to_string(&expected).unwrap());
         assert!(bob.hides_any(&s) && !alice.hides_any(&s) && !root.hides_any(&s));
         assert_eq!(serde_json::to_string(&alice.filter(&s)).unwrap(), serde_json::to_string(&s).unwrap());
+    }
+
+    /// A hero's snapshot is exactly the state they would fold from the events they are sent
+    /// (the hidden ones as placeholders), at every point of a hidden game day; at debrief
+    /// they see all of it, and villains always do.
+    #[test]
+    fn a_heros_view_of_a_hidden_game_day_is_the_fold_of_what_they_are_sent() {
+        use crate::model::chaos::{RunId, StepKind, Verdict};
+        use crate::model::gameday::{GameDayId, Style};
+        use crate::model::probe::Health;
+        use crate::model::{Context, Intent, Library};
+        let lib = Library {
+            scenarios: vec![crate::model::chaos::parse(crate::model::chaos::tests::PRICE_DESYNC).unwrap().info()],
+            ..Library::default()
+        };
+        for style in [Style::DungeonsAndDragons, Style::FireDrill, Style::Informed] {
+            let g = GameDayId(1);
+            let script: Vec<(&str, UserRole, Intent)> = vec![
+                ("gm", UserRole::Admin, Intent::CreateGameday { name: "d&d".into(), style }),
+                ("gm", UserRole::Admin, Intent::AddTeam { gameday: g, team: "red".into() }),
+                ("bob", UserRole::Responder, Intent::JoinTeam { gameday: g, team: "red".into(), person: None }),
+                (
+                    "gm",
+                    UserRole::Admin,
+                    Intent::PlanScenario {
+                        gameday: g,
+                        scenario: "price-desync".into(),
+                        briefing: None,
+                        note: "villain note".into(),
+                        par_detect_minutes: None,
+                        par_mitigate_minutes: None,
+                        weights: Default::default(),
+                    },
+                ),
+                ("gm", UserRole::Admin, Intent::StartGameday { gameday: g }),
+                ("vera", UserRole::Villain, Intent::StartScenario { scenario: "price-desync".into() }),
+                (
+                    "warroom",
+                    UserRole::Admin,
+                    Intent::RecordChaos {
+                        run: RunId(1),
+                        step: StepKind::Inject,
+                        phase: Some(0),
+                        driver: "demo".into(),
+                        ok: true,
+                        output: "price_desync on".into(),
+                    },
+                ),
+                (
+                    "warroom",
+                    UserRole::Admin,
+                    Intent::RecordProbe { probe: "search".into(), health: Health::Down, failed: vec![], auto_declare: None },
+                ),
+                (
+                    "bob",
+                    UserRole::Responder,
+                    Intent::DeclareIncident {
+                        title: "search is off".into(),
+                        severity: Severity::Sev2,
+                        impact: String::new(),
+                        drill: false,
+                        services: vec!["search".into()],
+                        private: false,
+                    },
+                ),
+                ("gm", UserRole::Admin, Intent::GiveHint { gameday: g, team: "red".into(), plan: Some(1), text: "prices".into() }),
+                ("vera", UserRole::Villain, Intent::HaltAll { reason: "too far".into() }),
+                ("warroom", UserRole::Admin, Intent::FinishScenario { run: RunId(1), verdict: Some(Verdict { deviated: true, probes: Default::default() }) }),
+                ("gm", UserRole::Admin, Intent::EndGameday { gameday: g }),
+            ];
+            let (hero, villain) = (caller("bob", UserRole::Responder), caller("vera", UserRole::Villain));
+            let mut state = State::default();
+            let mut log: Vec<(Event, Readers)> = Vec::new();
+            for (i, (actor, role, intent)) in script.into_iter().enumerate() {
+                let cx = Context { library: &lib, now: chrono::DateTime::UNIX_EPOCH, command_id: uuid::Uuid::nil(), role, actor };
+                let facts = state.decide_with(&intent, &cx).unwrap_or_else(|e| panic!("{style} step {i}: {e}"));
+                for e in stamp(state.seq + 1, chrono::DateTime::UNIX_EPOCH, actor, role, uuid::Uuid::nil(), facts) {
+                    state.apply(&e);
+                    let readers = audience(&state, &e);
+                    log.push((e, readers));
+                }
+                for who in [&hero, &villain] {
+                    let view = View::of(&state, who);
+                    let mut folded = State::default();
+                    for (e, readers) in &log {
+                        folded.apply(&if view.sees(*readers) { e.clone() } else { placeholder(e) });
+                    }
+                    let sent = serde_json::to_string(&folded).unwrap();
+                    assert_eq!(serde_json::to_string(&view.filter(&state)).unwrap(), sent, "{style}, {} after step {i}", who.name);
+                    let ended = state.gamedays.0[&g].stage == crate::model::gameday::Stage::Debrief;
+                    let secret = ["price-desync", "villain note", "price_desync on"].iter().any(|s| sent.contains(s));
+                    let should_hide = who.role != UserRole::Villain && !ended && (i >= 3);
+                    if should_hide {
+                        assert!(!sent.contains("villain note"), "{style}: the plan leaks after step {i}");
+                        if style.hides_chaos() {
+                            assert!(!secret, "{style}: a secret leaks to {} after step {i}: {sent}", who.name);
+                        }
+                    } else if i >= 5 {
+                        assert!(secret, "{style}: {} misses the plot after step {i}", who.name);
+                    }
+                }
+            }
+        }
     }
 }

@@ -92,8 +92,13 @@ pub async fn list(State(app): State<App>, caller: Caller, uri: Uri) -> Result<Js
     };
     let state = app.hub().state();
     let view = View::of(&state, &caller);
-    let mut found: Vec<&Incident> =
-        state.incidents.values().filter(|i| view.sees(super::hub::Readers { incident: i.private.then_some(i.id), plot: None }) && matches(i)).collect();
+    let mut found: Vec<&Incident> = state
+        .incidents
+        .values()
+        .filter(|i| {
+            view.sees(super::hub::Readers { incident: i.private.then_some(i.id), plot: None }) && matches(i)
+        })
+        .collect();
     found.sort_by_key(|i| (!i.status.is_open(), i.severity, i.declared_at(), i.id));
     let total = found.len();
     let incidents = found.into_iter().skip(offset).take(limit).map(IncidentSummary::from).collect();

@@ -3,9 +3,9 @@
 
 pub mod api;
 pub mod chaos;
-pub mod gameday;
 pub mod checkpoint;
 pub mod conn;
+pub mod gameday;
 pub mod hub;
 pub mod incidents;
 pub mod library;
@@ -253,8 +253,11 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         .collect::<color_eyre::Result<Vec<_>>>()?;
     let telemetry = Arc::new(probes::Telemetry::new(specs));
     let scoreboard = Arc::new(
-        gameday::Scoreboard::new(&opts.data_dir, opts.public_url.as_deref().unwrap_or(&format!("http://{addr}")))
-            .wrap_err_with(|| format!("making the share key in {}", opts.data_dir.display()))?,
+        gameday::Scoreboard::new(
+            &opts.data_dir,
+            opts.public_url.as_deref().unwrap_or(&format!("http://{addr}")),
+        )
+        .wrap_err_with(|| format!("making the share key in {}", opts.data_dir.display()))?,
     );
     let app = App::new(
         hub,

@@ -338,7 +338,8 @@ fn follow_access(app: &App, caller: &Caller, view: &mut View, p: &Published) -> 
     view.set(id, sees) && !declared
 }
 
-const ACCESS_CHANGED: &str = "what you may see changed (a private incident's people, or a game day's debrief)";
+const ACCESS_CHANGED: &str =
+    "what you may see changed (a private incident's people, or a game day's debrief)";
 
 /// Whether a stored membership or role event names `person` (added, removed, assigned, or
 /// relieved of a role). Other kinds are not decoded.
@@ -389,7 +390,13 @@ mod tests {
             fact: Fact::Redacted,
         };
         let frame = sse_frame(seq, "note_added", &format!("{{\"seq\":{seq}}}"));
-        Arc::new(Published { seq, frame, event, audience: crate::server::hub::Readers::EVERYONE, redacted: Bytes::new() })
+        Arc::new(Published {
+            seq,
+            frame,
+            event,
+            audience: crate::server::hub::Readers::EVERYONE,
+            redacted: Bytes::new(),
+        })
     }
 
     fn frames(from: u64, to: u64) -> Bytes {
@@ -457,7 +464,13 @@ mod tests {
         let big = |seq: u64| {
             let p = published(seq);
             let frame = sse_frame(seq, "note_added", &"x".repeat(20_000));
-            Arc::new(Published { seq, frame, event: p.event.clone(), audience: crate::server::hub::Readers::EVERYONE, redacted: Bytes::new() })
+            Arc::new(Published {
+                seq,
+                frame,
+                event: p.event.clone(),
+                audience: crate::server::hub::Readers::EVERYONE,
+                redacted: Bytes::new(),
+            })
         };
         for seq in 1..=10 {
             tx.send(big(seq)).unwrap();

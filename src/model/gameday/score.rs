@@ -269,7 +269,9 @@ impl Tally {
     /// The run that played a plan: the game day's first run of its scenario that injected
     /// (else its first run at all).
     fn run_of(&self, g: &GameDay, p: &Plan) -> Option<&Run> {
-        let runs = || self.state.chaos.runs.values().filter(|r| r.gameday == Some(g.id) && r.scenario.id == p.scenario);
+        let runs = || {
+            self.state.chaos.runs.values().filter(|r| r.gameday == Some(g.id) && r.scenario.id == p.scenario)
+        };
         runs().find(|r| self.injected.contains_key(&r.id)).or_else(|| runs().next())
     }
 
@@ -300,7 +302,14 @@ impl Tally {
         }
     }
 
-    fn cell(&self, g: &GameDay, team: &str, p: &Plan, s: &ScenarioScore, overdue: &BTreeSet<IncidentId>) -> Cell {
+    fn cell(
+        &self,
+        g: &GameDay,
+        team: &str,
+        p: &Plan,
+        s: &ScenarioScore,
+        overdue: &BTreeSet<IncidentId>,
+    ) -> Cell {
         let hints = count(g.hints.iter().filter(|h| h.team == team && h.plan == Some(p.n)));
         let mut cell = Cell { plan: p.n, hints, ..Cell::default() };
         let w = g.weights;
@@ -325,8 +334,10 @@ impl Tally {
         let detect_secs = secs(injected, detected);
         cell.incident = Some(inc.id);
         cell.detect_secs = Some(detect_secs);
-        let confirmed = g.confirmations.iter().filter(|c| c.team == team && c.plan == p.n).map(|c| c.at).min();
-        let recovered = self.recovered(p, injected, self.stopped.get(&run).copied()).filter(|t| *t >= detected);
+        let confirmed =
+            g.confirmations.iter().filter(|c| c.team == team && c.plan == p.n).map(|c| c.at).min();
+        let recovered =
+            self.recovered(p, injected, self.stopped.get(&run).copied()).filter(|t| *t >= detected);
         let mitigated = match (confirmed, recovered) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -348,7 +359,12 @@ impl Tally {
 
     /// The first time after `injected` (and before `stopped`) at which every target probe
     /// that went bad since is up again; `None` if none went bad or one is still bad.
-    fn recovered(&self, p: &Plan, injected: DateTime<Utc>, stopped: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    fn recovered(
+        &self,
+        p: &Plan,
+        injected: DateTime<Utc>,
+        stopped: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
         let mut bad: BTreeSet<&str> = BTreeSet::new();
         let mut went_bad = false;
         for (at, probe, health) in &self.probes {
@@ -392,7 +408,9 @@ fn section_of(inc: &Incident, step: &str) -> Option<Section> {
 /// least one): the all-clear that follows the restore is not expected first.
 fn communicated(inc: &Incident) -> bool {
     let Some(list) = &inc.checklist else { return false };
-    let restore = list.steps.iter().position(|s| s.step.section == Section::Restore).unwrap_or(list.steps.len());
-    let mut first = list.steps[..restore].iter().filter(|s| s.step.section == Section::Communicate).peekable();
+    let restore =
+        list.steps.iter().position(|s| s.step.section == Section::Restore).unwrap_or(list.steps.len());
+    let mut first =
+        list.steps[..restore].iter().filter(|s| s.step.section == Section::Communicate).peekable();
     first.peek().is_some() && first.all(|s| s.ticked.is_some())
 }
