@@ -575,7 +575,9 @@ mod tests {
         use crate::model::probe::Health;
         use crate::model::{Context, Intent, Library};
         let lib = Library {
-            scenarios: vec![crate::model::chaos::parse(crate::model::chaos::tests::PRICE_DESYNC).unwrap().info()],
+            scenarios: vec![crate::model::chaos::parse(crate::model::chaos::tests::PRICE_DESYNC)
+                .unwrap()
+                .info()],
             ..Library::default()
         };
         for style in [Style::DungeonsAndDragons, Style::FireDrill, Style::Informed] {
@@ -583,7 +585,11 @@ mod tests {
             let script: Vec<(&str, UserRole, Intent)> = vec![
                 ("gm", UserRole::Admin, Intent::CreateGameday { name: "d&d".into(), style }),
                 ("gm", UserRole::Admin, Intent::AddTeam { gameday: g, team: "red".into() }),
-                ("bob", UserRole::Responder, Intent::JoinTeam { gameday: g, team: "red".into(), person: None }),
+                (
+                    "bob",
+                    UserRole::Responder,
+                    Intent::JoinTeam { gameday: g, team: "red".into(), person: None },
+                ),
                 (
                     "gm",
                     UserRole::Admin,
@@ -614,7 +620,12 @@ mod tests {
                 (
                     "warroom",
                     UserRole::Admin,
-                    Intent::RecordProbe { probe: "search".into(), health: Health::Down, failed: vec![], auto_declare: None },
+                    Intent::RecordProbe {
+                        probe: "search".into(),
+                        health: Health::Down,
+                        failed: vec![],
+                        auto_declare: None,
+                    },
                 ),
                 (
                     "bob",
@@ -628,18 +639,38 @@ mod tests {
                         private: false,
                     },
                 ),
-                ("gm", UserRole::Admin, Intent::GiveHint { gameday: g, team: "red".into(), plan: Some(1), text: "prices".into() }),
+                (
+                    "gm",
+                    UserRole::Admin,
+                    Intent::GiveHint { gameday: g, team: "red".into(), plan: Some(1), text: "prices".into() },
+                ),
                 ("vera", UserRole::Villain, Intent::HaltAll { reason: "too far".into() }),
-                ("warroom", UserRole::Admin, Intent::FinishScenario { run: RunId(1), verdict: Some(Verdict { deviated: true, probes: Default::default() }) }),
+                (
+                    "warroom",
+                    UserRole::Admin,
+                    Intent::FinishScenario {
+                        run: RunId(1),
+                        verdict: Some(Verdict { deviated: true, probes: Default::default() }),
+                    },
+                ),
                 ("gm", UserRole::Admin, Intent::EndGameday { gameday: g }),
             ];
             let (hero, villain) = (caller("bob", UserRole::Responder), caller("vera", UserRole::Villain));
             let mut state = State::default();
             let mut log: Vec<(Event, Readers)> = Vec::new();
             for (i, (actor, role, intent)) in script.into_iter().enumerate() {
-                let cx = Context { library: &lib, now: chrono::DateTime::UNIX_EPOCH, command_id: uuid::Uuid::nil(), role, actor };
-                let facts = state.decide_with(&intent, &cx).unwrap_or_else(|e| panic!("{style} step {i}: {e}"));
-                for e in stamp(state.seq + 1, chrono::DateTime::UNIX_EPOCH, actor, role, uuid::Uuid::nil(), facts) {
+                let cx = Context {
+                    library: &lib,
+                    now: chrono::DateTime::UNIX_EPOCH,
+                    command_id: uuid::Uuid::nil(),
+                    role,
+                    actor,
+                };
+                let facts =
+                    state.decide_with(&intent, &cx).unwrap_or_else(|e| panic!("{style} step {i}: {e}"));
+                for e in
+                    stamp(state.seq + 1, chrono::DateTime::UNIX_EPOCH, actor, role, uuid::Uuid::nil(), facts)
+                {
                     state.apply(&e);
                     let readers = audience(&state, &e);
                     log.push((e, readers));
@@ -651,14 +682,24 @@ mod tests {
                         folded.apply(&if view.sees(*readers) { e.clone() } else { placeholder(e) });
                     }
                     let sent = serde_json::to_string(&folded).unwrap();
-                    assert_eq!(serde_json::to_string(&view.filter(&state)).unwrap(), sent, "{style}, {} after step {i}", who.name);
+                    assert_eq!(
+                        serde_json::to_string(&view.filter(&state)).unwrap(),
+                        sent,
+                        "{style}, {} after step {i}",
+                        who.name
+                    );
                     let ended = state.gamedays.0[&g].stage == crate::model::gameday::Stage::Debrief;
-                    let secret = ["price-desync", "villain note", "price_desync on"].iter().any(|s| sent.contains(s));
+                    let secret =
+                        ["price-desync", "villain note", "price_desync on"].iter().any(|s| sent.contains(s));
                     let should_hide = who.role != UserRole::Villain && !ended && (i >= 3);
                     if should_hide {
                         assert!(!sent.contains("villain note"), "{style}: the plan leaks after step {i}");
                         if style.hides_chaos() {
-                            assert!(!secret, "{style}: a secret leaks to {} after step {i}: {sent}", who.name);
+                            assert!(
+                                !secret,
+                                "{style}: a secret leaks to {} after step {i}: {sent}",
+                                who.name
+                            );
                         }
                     } else if i >= 5 {
                         assert!(secret, "{style}: {} misses the plot after step {i}", who.name);
