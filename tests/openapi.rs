@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use warroom::model::chaos::{RunId, StepKind, StopCause, Verdict};
 use warroom::model::comms::PublicStatus;
+use warroom::model::gameday::{GameDayId, Style};
 use warroom::model::incident::ComponentStatus;
 use warroom::model::probe::Health;
 use warroom::model::{Audience, IncidentId, Intent, Milestone, Role, Severity, Status, UserRole};
@@ -100,6 +101,23 @@ fn examples() -> Vec<Intent> {
             run: RunId(3),
             verdict: Some(Verdict { deviated: false, probes: Default::default() }),
         },
+        Intent::CreateGameday { name: "GameDay #2".into(), style: Style::FireDrill },
+        Intent::AddTeam { gameday: GameDayId(1), team: "red".into() },
+        Intent::JoinTeam { gameday: GameDayId(1), team: "red".into(), person: Some("bob".into()) },
+        Intent::PlanScenario {
+            gameday: GameDayId(1),
+            scenario: "price-desync".into(),
+            briefing: Some("the CTO sees two prices".into()),
+            note: "the indexer is paused".into(),
+            par_detect_minutes: Some(5),
+            par_mitigate_minutes: Some(15),
+            weights: [("search".to_string(), 5u8)].into(),
+        },
+        Intent::StartGameday { gameday: GameDayId(1) },
+        Intent::GiveHint { gameday: GameDayId(1), team: "red".into(), plan: Some(1), text: "prices".into() },
+        Intent::ConfirmMitigation { gameday: GameDayId(1), team: "red".into(), plan: 1 },
+        Intent::EndGameday { gameday: GameDayId(1) },
+        Intent::FinishGameday { gameday: GameDayId(1) },
     ]
 }
 
@@ -435,12 +453,30 @@ async fn a_live_server_answers_every_documented_operation_as_documented() {
     };
     let post = &doc["paths"]["/api/v1/commands"]["post"]["responses"];
     check("POST /api/v1/commands", &post["200"]["content"]["application/json"]["schema"], &ack);
+    // A game day, so that its pages have something to show (and a token to open them).
+    let create = serde_json::to_value(Command::new(Intent::CreateGameday {
+        name: "GameDay".into(),
+        style: Style::FireDrill,
+    }))
+    .unwrap();
+    let resp = http
+        .post(format!("{}/api/v1/commands", server.url))
+        .bearer_auth(&admin)
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let share = server.server.app.scoreboard().token(GameDayId(1));
 
     for (path, item) in doc["paths"].as_object().unwrap() {
         let Some(op) = item.get("get") else { continue };
-        let url = format!("{}{}", server.url, path.replace("{id}", "INC-1"));
+        let mut url = format!("{}{}", server.url, path.replace("{id}", "INC-1"));
+        if path.starts_with("/gameday/") {
+            url = format!("{url}?token={share}");
+        }
         let mut req = http.get(&url).bearer_auth(&admin);
-        if path == "/api/v1/stream" {
+        if path.ends_with("/stream") {
             // Endless by design: the status and content type are all there is to check.
             req = req.query(&[("after", "0")]);
             let resp = req.send().await.unwrap();

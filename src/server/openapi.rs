@@ -30,6 +30,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "no such chaos scenario in the server's catalogue (GET /api/v1/library lists them)",
     ),
     ("unknown_run", 404, "no chaos run of that number was started on this log"),
+    ("unknown_gameday", 404, "no game day of that number was created on this log"),
     ("method_not_allowed", 405, "the endpoint does not take that method"),
     (
         "conflict",
@@ -66,6 +67,9 @@ fn kinds() -> Vec<Kind> {
         |what: &str| json!({ "type": "string", "minLength": 1, "maxLength": MAX_NAME, "description": what });
     let text = |max: usize| json!({ "type": "string", "minLength": 1, "maxLength": max });
     let k = |kind, summary, fields| Kind { kind, summary, fields };
+    let gameday = || reference("GamedayId");
+    let plan = || json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX, "description": "a planned scenario's number (#n)" });
+    let minutes = || json!({ "type": "integer", "minimum": 1, "maximum": crate::model::gameday::MAX_PAR_MINUTES, "description": "default 5 to detect, 15 to mitigate" });
     vec![
         k(
             "declare_incident",
@@ -213,6 +217,44 @@ fn kinds() -> Vec<Kind> {
             vec![("reason", text(MAX_TEXT), true)],
         ),
         k("arm_chaos", "allow scenarios to start again after a halt (villains, admins)", vec![]),
+        k(
+            "create_gameday",
+            "create a game day, planned until started (the game master: an admin); one open at a time",
+            vec![("name", text(MAX_TITLE), true), ("style", reference("Style"), true)],
+        ),
+        k("add_team", "add a hero team (the game master)", vec![("gameday", gameday(), true), ("team", name("the team's name"), true)]),
+        k(
+            "join_team",
+            "join a team (commanders and responders, themselves; the game master puts anyone in one)",
+            vec![("gameday", gameday(), true), ("team", name("a team"), true), ("person", name("a user; default: the caller"), false)],
+        ),
+        k(
+            "plan_scenario",
+            "plan a scenario from the catalogue for the game day, with its briefing, the villains' note and par times (the game master); hidden from heroes until debrief",
+            vec![
+                ("gameday", gameday(), true),
+                ("scenario", name("a scenario id from the catalogue"), true),
+                ("briefing", json!({ "type": "string", "maxLength": MAX_TEXT, "description": "default: the scenario's" }), false),
+                ("note", json!({ "type": "string", "maxLength": MAX_TEXT, "description": "the villains' note" }), false),
+                ("par_detect_minutes", minutes(), false),
+                ("par_mitigate_minutes", minutes(), false),
+                ("weights", json!({ "type": "object", "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 10 },
+                    "description": "steady-state probe → weight (0–10) in the LitmusChaos resilience score; default 10" }), false),
+            ],
+        ),
+        k("start_gameday", "start the game day (the game master); incidents declared by players are now their team's drills", vec![("gameday", gameday(), true)]),
+        k(
+            "give_hint",
+            "give a team a hint, about planned scenario #plan or in general; it costs points (the game master)",
+            vec![("gameday", gameday(), true), ("team", name("a team"), true), ("plan", plan(), false), ("text", text(MAX_TEXT), true)],
+        ),
+        k(
+            "confirm_mitigation",
+            "confirm a team's mitigation of planned scenario #plan (villains, the game master)",
+            vec![("gameday", gameday(), true), ("team", name("a team"), true), ("plan", plan(), true)],
+        ),
+        k("end_gameday", "end the game: debrief, everything hidden is revealed to everyone (the game master)", vec![("gameday", gameday(), true)]),
+        k("finish_gameday", "close the debrief (the game master)", vec![("gameday", gameday(), true)]),
         k(
             "set_component",
             "override a status page component, or follow its probe again (null)",
@@ -408,6 +450,22 @@ fn components() -> Value {
         "Health": spelled(Health::ALL, "a service's health as the room sees it"),
         "UserRole": spelled(UserRole::ALL, "a user's role on the server, from its config"),
     });
+    let gameday: Value = json!({
+        "GamedayId": { "type": "string", "pattern": "^(GD-|gd-)?[0-9]{1,20}$", "examples": ["GD-1"] },
+        "Style": spelled(crate::model::gameday::Style::ALL, "informed: heroes are told each scenario as it starts; dungeons_and_dragons: heroes learn nothing of the chaos until debrief; fire_drill: hidden like dungeons_and_dragons, the scoreboard shown to all"),
+        "GamedayView": { "type": "object", "additionalProperties": true,
+            "description": "the newest game day (`gameday`, as `state.gamedays` holds it; heroes see no `plans` before debrief) and its scoreboard as the caller may see it (`board`; `board_hidden` says why there is none; `share_url`: the big-screen page, for admins and villains)",
+            "properties": { "gameday": { "type": ["object", "null"] }, "board": { "oneOf": [reference("Board"), { "type": "null" }] },
+                "board_hidden": { "type": "string" }, "share_url": { "type": "string" } } },
+        "Board": { "type": "object", "required": ["gameday", "name", "style", "stage", "at", "weights", "teams", "scenarios"],
+            "additionalProperties": true,
+            "description": "a game day's scoreboard, a fold over its events: teams best first, each with one cell per planned scenario (detect_secs, mitigate_secs, comms_first, hints, points); scenarios with par times, the run that played them and LitmusChaos's resilience score (percent); `concealed`: scenario names withheld (heroes before debrief)",
+            "properties": { "gameday": reference("GamedayId"), "style": reference("Style"),
+                "stage": { "enum": ["planned", "running", "debrief", "finished"] }, "at": time,
+                "teams": { "type": "array", "items": { "type": "object" } }, "scenarios": { "type": "array", "items": { "type": "object" } } } },
+        "SharedBoard": { "type": "object", "description": "what the big screen shows: `board` as heroes may see it, or `hidden` with the reason",
+            "properties": { "board": reference("Board"), "hidden": { "type": "string" } } },
+    });
     let pages: Value = json!({
         "Library": object(&["playbooks", "channels", "errors"], json!({
             "playbooks": { "type": "array", "items": { "type": "object" } },
@@ -437,7 +495,7 @@ fn components() -> Value {
                 "manual": { "type": "boolean" } })) },
             "incidents": { "type": "array", "items": public_incident } })),
     });
-    for part in [more, chaos, pages, status_page] {
+    for part in [more, chaos, pages, status_page, gameday] {
         if let Value::Object(part) = part {
             schemas.extend(part);
         }
@@ -502,6 +560,14 @@ fn paths() -> Value {
         "/api/v1/library": authed_get("the server's playbooks, channels and status page components, and what failed to load",
             json!([]), ok_json("the library", reference("Library")), &[]),
         "/api/v1/chaos/halt": halt_path(),
+        "/api/v1/gameday": authed_get("the newest game day and its scoreboard, as the caller may see them", json!([]),
+            ok_json("the game day", reference("GamedayView")), &[]),
+        "/gameday/scoreboard": shared_get("the big-screen scoreboard page (HTML; reads the stream below)",
+            json!({ "description": "the page", "content": { "text/html": { "schema": { "type": "string" } } } })),
+        "/gameday/scoreboard.json": shared_get("what the big screen shows now",
+            ok_json("the shared board", reference("SharedBoard"))),
+        "/gameday/scoreboard/stream": shared_get("Server-Sent Events: `event: board` with the SharedBoard JSON now and on every change; comments as heartbeats",
+            json!({ "description": "an endless event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } })),
         "/api/v1/openapi.json": authed_get("this document", json!([]),
             ok_json("OpenAPI 3.1", json!({ "type": "object" })), &[]),
         "/status": { "get": { "summary": "the public status page (HTML, no JavaScript)", "security": [],
@@ -509,6 +575,15 @@ fn paths() -> Value {
         "/status.json": { "get": { "summary": "the public status page's content", "security": [],
             "responses": { "200": ok_json("what was published, and each component's status", reference("StatusPage")) } } },
     })
+}
+
+/// A page behind a game day's read-only share token (`?token=`), not a bearer token.
+fn shared_get(summary: &str, ok: Value) -> Value {
+    let mut responses = error_responses(&[401, 403]);
+    responses.insert("200".into(), ok);
+    json!({ "get": { "summary": summary, "security": [],
+        "parameters": [query("token", json!({ "type": "string" }), "the game day's share token (in its share_url)")],
+        "responses": responses } })
 }
 
 /// `POST /api/v1/chaos/halt`.
