@@ -191,6 +191,15 @@ pub fn event_line(e: &Event) -> String {
         }
         Fact::GamedayEnded { gameday } => format!("{gameday} ended: debrief, everything revealed"),
         Fact::GamedayFinished { gameday } => format!("{gameday} finished"),
+        Fact::KickoffPosted { gameday, plan, ok, detail, last } => format!(
+            "{gameday} kick-off of #{plan} {}: {}",
+            match (ok, last) {
+                (true, _) => "posted",
+                (false, true) => "gave up",
+                (false, false) => "failed",
+            },
+            one_line(detail)
+        ),
         Fact::Redacted => "(redacted)".into(),
         Fact::Unknown(u) => match u.incident {
             Some(incident) => format!("{incident} unreadable entry: {}", one_line(&u.kind)),

@@ -118,6 +118,13 @@ fn examples() -> Vec<Intent> {
         Intent::ConfirmMitigation { gameday: GameDayId(1), team: "red".into(), plan: 1 },
         Intent::EndGameday { gameday: GameDayId(1) },
         Intent::FinishGameday { gameday: GameDayId(1) },
+        Intent::RecordKickoff {
+            gameday: GameDayId(1),
+            plan: 1,
+            ok: false,
+            detail: "HTTP 502".into(),
+            last: true,
+        },
     ]
 }
 

@@ -696,6 +696,9 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                             target: plan.target.clone(),
                             duration_secs: info.duration_secs,
                             environment: cx.library.gameday.environment.clone(),
+                            channel: cx.library.gameday.kickoff_channel.clone(),
+                            posted: None,
+                            settled: false,
                         },
                     });
                 }

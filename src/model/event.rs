@@ -250,6 +250,15 @@ pub enum Fact {
     GamedayFinished {
         gameday: super::gameday::GameDayId,
     },
+    /// The server posted (or failed to post) a kick-off message on its channel.
+    KickoffPosted {
+        gameday: super::gameday::GameDayId,
+        plan: u32,
+        ok: bool,
+        detail: String,
+        #[serde(default, skip_serializing_if = "super::is_false")]
+        last: bool,
+    },
     /// An event this reader may not see (game-day secrets): same seq, no body.
     Redacted,
     /// A fact this build cannot read: a kind from a newer server, or a known kind whose body
@@ -330,6 +339,7 @@ impl Fact {
             Fact::MitigationConfirmed { .. } => "mitigation_confirmed",
             Fact::GamedayEnded { .. } => "gameday_ended",
             Fact::GamedayFinished { .. } => "gameday_finished",
+            Fact::KickoffPosted { .. } => "kickoff_posted",
             Fact::Redacted => "redacted",
             Fact::Unknown(u) => &u.kind,
         }
@@ -374,7 +384,8 @@ impl Fact {
             | Fact::HintGiven { .. }
             | Fact::MitigationConfirmed { .. }
             | Fact::GamedayEnded { .. }
-            | Fact::GamedayFinished { .. } => None,
+            | Fact::GamedayFinished { .. }
+            | Fact::KickoffPosted { .. } => None,
         }
     }
 }

@@ -172,6 +172,14 @@ pub struct Kickoff {
     pub duration_secs: u64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub environment: String,
+    /// Where it is posted (`[gameday] kickoff_channel`), if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// How posting it went, as the server recorded it; `settled` once delivered or given up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted: Option<String>,
+    #[serde(default, skip_serializing_if = "crate::model::is_false")]
+    pub settled: bool,
 }
 
 impl Kickoff {
@@ -279,6 +287,9 @@ pub struct Settings {
     /// Named in informed kick-off messages (`production`, `staging`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub environment: String,
+    /// Where informed kick-off messages are posted (a channel that takes drills).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kickoff_channel: Option<String>,
 }
 
 impl Intent {
@@ -295,6 +306,7 @@ impl Intent {
                 | Intent::ConfirmMitigation { .. }
                 | Intent::EndGameday { .. }
                 | Intent::FinishGameday { .. }
+                | Intent::RecordKickoff { .. }
         )
     }
 }
@@ -553,6 +565,27 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             stage_is(g, &[Stage::Debrief], "finish")?;
             Fact::GamedayFinished { gameday: *gameday }
         }
+        Intent::RecordKickoff { gameday, plan, ok, detail, last } => {
+            let g = days.get(*gameday)?;
+            let k = g
+                .kickoffs
+                .iter()
+                .find(|k| k.plan == *plan)
+                .ok_or_else(|| Rejection::Conflict(format!("{} has no kick-off for #{plan}", g.id)))?;
+            if k.settled {
+                return Err(Rejection::Conflict(format!(
+                    "{}'s kick-off of #{plan} is already settled",
+                    g.id
+                )));
+            }
+            Fact::KickoffPosted {
+                gameday: *gameday,
+                plan: *plan,
+                ok: *ok,
+                detail: super::intent::clip(detail, super::intent::MAX_DETAIL),
+                last: *last,
+            }
+        }
         other => return Err(super::misrouted("game day", other)),
     };
     Ok(vec![fact])
@@ -680,6 +713,14 @@ pub(super) fn apply(state: &mut State, event: &Event) {
             if let Some(g) = days.get_mut(gameday) {
                 g.stage = Stage::Finished;
                 g.finished_at = Some(event.at);
+            }
+        }
+        Fact::KickoffPosted { gameday, plan, ok, detail, last } => {
+            if let Some(k) =
+                days.get_mut(gameday).and_then(|g| g.kickoffs.iter_mut().find(|k| k.plan == *plan))
+            {
+                k.posted = Some(if *ok { format!("posted: {detail}") } else { format!("failed: {detail}") });
+                k.settled = *ok || *last;
             }
         }
         _ => {}
@@ -1104,5 +1145,47 @@ mod tests {
             ),
             Err(Rejection::Forbidden(_))
         ));
+    }
+
+    /// Game-day facts as this version writes them: logs are kept for years, so these bodies
+    /// must always read as these facts.
+    #[test]
+    fn gameday_facts_read_as_written_today() {
+        let env = r#""seq":9,"at":"2026-11-22T10:00:00Z","actor":"gm","role":"admin","command_id":"00000000-0000-0000-0000-000000000000""#;
+        let bodies = [
+            r#""kind":"gameday_created","gameday":"GD-1","name":"GameDay #2","style":"fire_drill","weights":{"detect":100,"mitigate":100,"comms_first":50,"hint":25,"postmortem":0}"#,
+            r#""kind":"team_added","gameday":"GD-1","team":"red""#,
+            r#""kind":"team_joined","gameday":"GD-1","team":"red","person":"bob""#,
+            r#""kind":"scenario_planned","gameday":"GD-1","plan":{"n":1,"scenario":"price-desync","title":"Prices","target":["search"],"steady_state":["search"],"duration_secs":1200,"briefing":"two prices","note":"paused","par_detect_secs":300,"par_mitigate_secs":900,"weights":{"search":5}}"#,
+            r#""kind":"gameday_started","gameday":"GD-1""#,
+            r#""kind":"scenario_kicked_off","gameday":"GD-1","kickoff":{"plan":1,"title":"Prices","briefing":"two prices","target":["search"],"duration_secs":1200,"environment":"staging","channel":"gameday"}"#,
+            r#""kind":"kickoff_posted","gameday":"GD-1","plan":1,"ok":true,"detail":"HTTP 200""#,
+            r#""kind":"hint_given","gameday":"GD-1","team":"red","plan":1,"text":"look at the indexer""#,
+            r#""kind":"mitigation_confirmed","gameday":"GD-1","team":"red","plan":1"#,
+            r#""kind":"incident_declared","incident":"INC-3","title":"two prices","severity":"SEV2","impact":"","drill":true,"services":["search"],"gameday":"GD-1","team":"red""#,
+            r#""kind":"scenario_started","run":"RUN-1","scenario":{"id":"price-desync","title":"Prices","target":["search"],"duration_secs":1200,"stop_when":"never","phases":[]},"ends_at":"2026-11-22T10:20:00Z","gameday":"GD-1""#,
+            r#""kind":"gameday_ended","gameday":"GD-1""#,
+            r#""kind":"gameday_finished","gameday":"GD-1""#,
+        ];
+        let mut s = State::default();
+        for body in bodies {
+            let json = format!("{{{env},{body}}}");
+            let e: Event = serde_json::from_str(&json).unwrap_or_else(|err| panic!("{json}: {err}"));
+            assert!(!matches!(e.fact, Fact::Unknown(_)), "{json} read as unknown");
+            let back = serde_json::to_value(&e).unwrap();
+            assert_eq!(back, serde_json::from_str::<serde_json::Value>(&json).unwrap(), "{json}");
+            s.seq = 0;
+            s.apply(&e);
+        }
+        let g = &s.gamedays.0[&G];
+        assert_eq!(
+            (g.stage, g.teams["red"].members.len(), g.plans.len(), g.hints.len()),
+            (Stage::Finished, 1, 1, 1)
+        );
+        assert_eq!(g.kickoffs[0].posted.as_deref(), Some("posted: HTTP 200"));
+        assert!(g.kickoffs[0].settled);
+        let inc = &s.incidents[&crate::model::IncidentId(3)];
+        assert_eq!((inc.gameday, inc.team.as_deref()), (Some(G), Some("red")));
+        assert_eq!(s.chaos.runs[&crate::model::chaos::RunId(1)].gameday, Some(G));
     }
 }

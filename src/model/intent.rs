@@ -231,6 +231,15 @@ pub enum Intent {
     FinishGameday {
         gameday: super::gameday::GameDayId,
     },
+    /// The server's record of posting a kick-off message. Never accepted from a client.
+    RecordKickoff {
+        gameday: super::gameday::GameDayId,
+        plan: u32,
+        ok: bool,
+        detail: String,
+        #[serde(default)]
+        last: bool,
+    },
 }
 
 impl Intent {
@@ -269,6 +278,7 @@ impl Intent {
             Intent::ConfirmMitigation { .. } => "confirm_mitigation",
             Intent::EndGameday { .. } => "end_gameday",
             Intent::FinishGameday { .. } => "finish_gameday",
+            Intent::RecordKickoff { .. } => "record_kickoff",
         }
     }
 
@@ -281,6 +291,7 @@ impl Intent {
                 | Intent::RecordChaos { .. }
                 | Intent::EndScenario { .. }
                 | Intent::FinishScenario { .. }
+                | Intent::RecordKickoff { .. }
         )
     }
 
@@ -318,7 +329,8 @@ impl Intent {
             | Intent::GiveHint { .. }
             | Intent::ConfirmMitigation { .. }
             | Intent::EndGameday { .. }
-            | Intent::FinishGameday { .. } => None,
+            | Intent::FinishGameday { .. }
+            | Intent::RecordKickoff { .. } => None,
             Intent::AddNote { incident, .. }
             | Intent::AddMember { incident, .. }
             | Intent::RemoveMember { incident, .. }

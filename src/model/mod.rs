@@ -142,7 +142,8 @@ impl State {
             | Intent::GiveHint { .. }
             | Intent::ConfirmMitigation { .. }
             | Intent::EndGameday { .. }
-            | Intent::FinishGameday { .. } => gameday::decide(self, intent, cx),
+            | Intent::FinishGameday { .. }
+            | Intent::RecordKickoff { .. } => gameday::decide(self, intent, cx),
         }
     }
 
@@ -177,7 +178,8 @@ impl State {
             | Fact::HintGiven { .. }
             | Fact::MitigationConfirmed { .. }
             | Fact::GamedayEnded { .. }
-            | Fact::GamedayFinished { .. } => gameday::apply(self, event),
+            | Fact::GamedayFinished { .. }
+            | Fact::KickoffPosted { .. } => gameday::apply(self, event),
             fact => {
                 if matches!(fact, Fact::RunLinked { .. }) {
                     chaos::link_run(self, event);
@@ -224,7 +226,8 @@ impl State {
                     | Fact::HintGiven { .. }
                     | Fact::MitigationConfirmed { .. }
                     | Fact::GamedayEnded { .. }
-                    | Fact::GamedayFinished { .. } => None,
+                    | Fact::GamedayFinished { .. }
+                    | Fact::KickoffPosted { .. } => None,
                 };
                 // Only a fact that wrote an entry counts as activity.
                 let Some(kind) = kind else { return };

@@ -110,7 +110,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
@@ -323,3 +323,105 @@ pub async fn stream(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Res
 }
 
 const PAGE: &str = include_str!("../../assets/scoreboard.html");
+
+/// Posts each informed kick-off on `[gameday] kickoff_channel` (checked at start to take
+/// drills), recording every attempt like the notifier does; retried with its backoff.
+pub fn announce(app: App, channels: Vec<crate::config::ChannelConfig>) {
+    let hub = app.hub().clone();
+    let announcer = Announcer {
+        app,
+        channels: channels.into_iter().map(|c| (c.name.clone(), c)).collect(),
+        http: super::notify::http_client(),
+    };
+    super::reactor::spawn(hub, announcer);
+}
+
+struct Announcer {
+    app: App,
+    channels: std::collections::HashMap<String, crate::config::ChannelConfig>,
+    http: reqwest::Client,
+}
+
+struct Post {
+    gameday: GameDayId,
+    plan: u32,
+    channel: String,
+    text: String,
+}
+
+impl super::reactor::Reactor for Announcer {
+    type Key = (GameDayId, u32);
+    type Job = Post;
+
+    fn observe(&self, event: &Event) -> Option<((GameDayId, u32), Post)> {
+        let Fact::ScenarioKickedOff { gameday, kickoff } = &event.fact else { return None };
+        let channel = kickoff.channel.clone()?;
+        Some((
+            (*gameday, kickoff.plan),
+            Post {
+                gameday: *gameday,
+                plan: kickoff.plan,
+                channel,
+                text: kickoff.message(&gameday.to_string()),
+            },
+        ))
+    }
+
+    fn pending(&self, state: &crate::model::State) -> Vec<((GameDayId, u32), Post)> {
+        state
+            .gamedays
+            .0
+            .values()
+            .flat_map(|g| g.kickoffs.iter().map(move |k| (g.id, k)))
+            .filter(|(_, k)| !k.settled)
+            .filter_map(|(g, k)| {
+                let channel = k.channel.clone()?;
+                Some((
+                    (g, k.plan),
+                    Post { gameday: g, plan: k.plan, channel, text: k.message(&g.to_string()) },
+                ))
+            })
+            .collect()
+    }
+
+    async fn work(self: Arc<Self>, post: Post) {
+        let backoff = super::notify::BACKOFF;
+        let base = super::reactor::name_id(&["kickoff", &post.gameday.to_string(), &post.plan.to_string()]);
+        let mut attempt = 0;
+        loop {
+            let result = match self.channels.get(&post.channel) {
+                Some(channel) => super::notify::send_on(&self.http, channel, &post.text).await,
+                None => Err(format!("channel `{}` is not configured on this server any more", post.channel)),
+            };
+            attempt += 1;
+            let ok = result.is_ok();
+            let last = !ok && backoff.is_last(attempt);
+            let detail = result.unwrap_or_else(|e| e);
+            let id = super::reactor::step_id(base, attempt, 0x6b1c);
+            let intent = crate::model::Intent::RecordKickoff {
+                gameday: post.gameday,
+                plan: post.plan,
+                ok,
+                detail: detail.clone(),
+                last,
+            };
+            match super::reactor::issue(&self.app, crate::protocol::Command { id, intent }).await {
+                super::reactor::Issued::Recorded(_) | super::reactor::Issued::AlreadyRecorded => {}
+                super::reactor::Issued::Settled(_) => return,
+                super::reactor::Issued::Failed(e) => {
+                    crate::stderr!(
+                        "warroom: {}'s kick-off of #{} on `{}` ({detail}) was not recorded: {e}",
+                        post.gameday,
+                        post.plan,
+                        post.channel
+                    );
+                    return;
+                }
+            }
+            if ok || last {
+                return;
+            }
+            backoff.wait(attempt).await;
+        }
+    }
+}

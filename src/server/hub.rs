@@ -252,11 +252,11 @@ fn is_empty<K, V>(map: &&std::collections::BTreeMap<K, V>) -> bool {
     map.is_empty()
 }
 
-fn no_chaos(c: &Cow<'_, crate::model::chaos::Chaos>) -> bool {
+fn no_chaos<C: std::ops::Deref<Target = crate::model::chaos::Chaos>>(c: &C) -> bool {
     c.is_empty()
 }
 
-fn no_gamedays(g: &Cow<'_, GameDays>) -> bool {
+fn no_gamedays<G: std::ops::Deref<Target = GameDays>>(g: &G) -> bool {
     g.is_empty()
 }
 

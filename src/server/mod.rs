@@ -214,6 +214,25 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     if let Err(e) = chaos::catalogue::write_shipped(&shipped) {
         crate::stderr!("warroom: writing the shipped chaos scenarios to {}: {e}", shipped.display());
     }
+    // A kick-off goes out during a drill: only on a channel that takes drills.
+    if let Some(name) = &opts.gameday.kickoff_channel {
+        let channel = opts
+            .channels
+            .iter()
+            .find(|c| &c.name == name)
+            .ok_or_else(|| eyre!("[gameday] kickoff_channel: no channel `{name}` in [[channels]]"))?;
+        let info = crate::model::library::ChannelInfo {
+            kind: channel.kind.as_str().to_string(),
+            audience: channel.audience.unwrap_or(channel.kind.default_audience()),
+            drills: channel.drills,
+        };
+        if !info.takes_drills() {
+            return Err(eyre!(
+                "[gameday] kickoff_channel: channel `{name}` reaches real people; mark it `drills = true` \
+                 (a game-day channel), or use a dry-run one"
+            ));
+        }
+    }
     let load = {
         let (channels, dirs) = (opts.channels.clone(), opts.playbook_dirs.clone());
         let components: Vec<String> = opts.probes.iter().map(|p| p.name.clone()).collect();
@@ -224,6 +243,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         let gameday = crate::model::gameday::Settings {
             weights: opts.gameday.weights,
             environment: opts.gameday.environment.clone().unwrap_or_default(),
+            kickoff_channel: opts.gameday.kickoff_channel.clone(),
         };
         move || {
             let mut loaded = library::load(&channels, &dirs, &public_url, &components, &users);
@@ -273,6 +293,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     .wrap_err("starting the snapshot thread")?;
     runner.spawn(&app);
     gameday::spawn(app.clone());
+    gameday::announce(app.clone(), opts.channels.clone());
     notify::spawn(app.clone(), opts.channels.clone());
     probes::spawn(app.clone(), telemetry);
     #[cfg(unix)]

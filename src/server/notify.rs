@@ -48,11 +48,7 @@ pub fn spawn(app: App, channels: Vec<ChannelConfig>) {
 
 /// As [`spawn`], with its own spacing of attempts (tests use [`Backoff::immediate`]).
 pub fn spawn_with(app: App, channels: Vec<ChannelConfig>, backoff: Backoff) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap_or_default();
+    let http = http_client();
     let hub = app.hub().clone();
     let n = Notifier {
         channels: channels.into_iter().map(|c| (c.name.clone(), c)).collect(),
@@ -171,29 +167,51 @@ impl Notifier {
 
     /// One attempt; `Ok` carries what the receiver said, `Err` why it failed.
     async fn send(&self, channel: &ChannelConfig, text: &str) -> Result<String, String> {
-        match channel.kind {
-            ChannelKind::DryRun => Ok("dry run: recorded, not sent".into()),
-            ChannelKind::Statuspage => Ok("published on the status page".into()),
-            ChannelKind::Webhook => self.post(channel, serde_json::json!({ "text": text })).await,
-            ChannelKind::Social => self.post(channel, serde_json::json!({ "status": text })).await,
-            ChannelKind::Email => email(channel, text).await,
-        }
+        send_on(&self.http, channel, text).await
     }
+}
 
-    async fn post(&self, channel: &ChannelConfig, body: serde_json::Value) -> Result<String, String> {
-        let url = channel.url.as_deref().ok_or("no url")?;
-        let mut req = self.http.post(url).json(&body);
-        if let Some(t) = &channel.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.map_err(|e| error_chain(&e))?;
-        let status = resp.status();
-        if status.is_success() {
-            Ok(format!("HTTP {}", status.as_u16()))
-        } else {
-            let body = resp.text().await.unwrap_or_default();
-            Err(format!("HTTP {}: {}", status.as_u16(), body.chars().take(120).collect::<String>()))
-        }
+/// One attempt on `channel` (the notifier's, and the game day's kick-offs).
+pub(super) async fn send_on(
+    http: &reqwest::Client,
+    channel: &ChannelConfig,
+    text: &str,
+) -> Result<String, String> {
+    match channel.kind {
+        ChannelKind::DryRun => Ok("dry run: recorded, not sent".into()),
+        ChannelKind::Statuspage => Ok("published on the status page".into()),
+        ChannelKind::Webhook => post(http, channel, serde_json::json!({ "text": text })).await,
+        ChannelKind::Social => post(http, channel, serde_json::json!({ "status": text })).await,
+        ChannelKind::Email => email(channel, text).await,
+    }
+}
+
+/// The HTTP client the server's own deliveries use: bounded, so no receiver holds one forever.
+pub(super) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
+}
+
+async fn post(
+    http: &reqwest::Client,
+    channel: &ChannelConfig,
+    body: serde_json::Value,
+) -> Result<String, String> {
+    let url = channel.url.as_deref().ok_or("no url")?;
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = &channel.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.map_err(|e| error_chain(&e))?;
+    let status = resp.status();
+    if status.is_success() {
+        Ok(format!("HTTP {}", status.as_u16()))
+    } else {
+        let body = resp.text().await.unwrap_or_default();
+        Err(format!("HTTP {}: {}", status.as_u16(), body.chars().take(120).collect::<String>()))
     }
 }
 

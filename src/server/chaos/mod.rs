@@ -248,6 +248,16 @@ impl Runner {
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = watch::channel(None);
         let running = Arc::new(AtomicBool::new(false));
+        // A run picked up again (a restart) may have injected before the log said so: it is
+        // rolled back whatever its record shows.
+        let attempted = stop.is_some()
+            || app
+                .hub()
+                .state()
+                .chaos
+                .runs
+                .get(&run)
+                .is_some_and(|r| r.steps.iter().any(|s| s.step == StepKind::Inject));
         if let Some(stop) = stop {
             let _ = tx.send(stop);
         }
@@ -262,6 +272,7 @@ impl Runner {
             done: done_tx,
             running,
             injected: 0,
+            attempted,
         };
         tokio::spawn(task.drive());
     }
@@ -516,6 +527,8 @@ struct RunTask {
     running: Arc<AtomicBool>,
     /// Injects that worked: a run that injected nothing has no hypothesis to judge.
     injected: usize,
+    /// Whether any inject was tried: a run that never tried one has nothing to roll back.
+    attempted: bool,
 }
 
 impl RunTask {
@@ -649,6 +662,7 @@ impl RunTask {
             // faults or a process that no handle stops: they are never interrupted.
             let interruptible =
                 matches!(phase.inject, Action::Demo { .. } | Action::Http { .. } | Action::Command { .. });
+            self.attempted = true;
             let acted = tokio::select! {
                 acted = self.runner.act(&phase.inject, &cx) => acted,
                 stop = self.rx.recv(), if interruptible => {
@@ -722,6 +736,13 @@ impl RunTask {
     /// Ends lasting effects, then runs the scenario's rollback actions; retries what fails,
     /// with backoff, until it all worked (a halt retries at once).
     async fn rollback(&mut self, ongoing: Vec<(String, Box<dyn Ongoing>)>) {
+        // Stopped before its first inject (its steady state not met, a stop while it waited):
+        // nothing was changed, and a rollback through a driver this server may not even have
+        // set up would only fail and retry forever.
+        if !self.attempted && ongoing.is_empty() {
+            self.done.send_replace(Some(Ok(())));
+            return;
+        }
         let cx = self.cx();
         let mut failed: Vec<String> = Vec::new();
         // A lasting effect that could not be stopped cannot be tried again (its handle is
