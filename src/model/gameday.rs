@@ -611,14 +611,24 @@ fn deferred_links(state: &State, g: &GameDay) -> Vec<Fact> {
 }
 
 /// The running game day and team of a player: what they declare is their team's drill.
-/// Anyone else declares as they ask (something real can break during a game day); a drill
-/// they declare, and a probe's, belongs to the game day without a team.
-pub(super) fn declaring(state: &State, actor: &str, drill: bool) -> Option<(GameDayId, Option<String>)> {
+/// Anyone else's incident (a probe's too) is a drill of the game day when it is about what
+/// one of its runs is breaking, or when they say it is one; otherwise it is real (something
+/// real can break during a game day, and a commander who is not playing must be able to say so).
+pub(super) fn declaring(
+    state: &State,
+    actor: &str,
+    drill: bool,
+    services: &[String],
+) -> Option<(GameDayId, Option<String>)> {
     let g = state.gamedays.running()?;
-    match g.team_of(actor) {
-        Some(t) => Some((g.id, Some(t.name.clone()))),
-        None => drill.then_some((g.id, None)),
+    if let Some(t) = g.team_of(actor) {
+        return Some((g.id, Some(t.name.clone())));
     }
+    let chaos = state
+        .chaos
+        .active()
+        .any(|r| r.gameday == Some(g.id) && r.scenario.target.iter().any(|t| services.contains(t)));
+    (drill || chaos).then_some((g.id, None))
 }
 
 /// Folds the game-day facts.

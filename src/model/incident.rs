@@ -319,7 +319,9 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             }
             let incident = state.next_incident_id()?;
             // While a game day runs, an incident is a drill of it, its declarer's team's.
-            let game = super::gameday::declaring(state, cx.actor, *drill);
+            let trimmed: Vec<String> =
+                services.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let game = super::gameday::declaring(state, cx.actor, *drill, &trimmed);
             let drill = *drill || game.is_some();
             let (gameday, team) = game.map_or((None, None), |(g, t)| (Some(g), t));
             let declared = Fact::IncidentDeclared {
@@ -328,7 +330,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 severity: *severity,
                 impact: impact.trim().to_string(),
                 drill,
-                services: services.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+                services: trimmed,
                 private: *private,
                 gameday,
                 team,

@@ -2,7 +2,8 @@
 //! the log recomputes the same board. Per team and planned scenario:
 //!
 //! - **time to detect**: from the scenario's first successful inject to the first incident the
-//!   team declares about one of its targets (services are probe names);
+//!   team declares about one of its targets (services are probe names), as the log timed the
+//!   declaration (the `declared` milestone is the team's to edit, so it never counts);
 //! - **time to mitigate**: from the inject to the first moment every target probe that went
 //!   bad after it is up again (before the run was stopped: a rollback is not the team's
 //!   work), or to a villain's confirmation of the team's mitigation, whichever is first, and
@@ -16,6 +17,9 @@
 //! communicating first earns its weight; each hint costs its weight (general hints are charged
 //! to the team's total). Beside the teams, each scenario's **resilience** in LitmusChaos's form:
 //! the weighted share of its steady-state probes that held when the run was judged.
+//!
+//! Everything is judged up to the game day's end: what happens in the log after it (a clock
+//! coming due on a drill left open, a probe coming back) no longer moves its board.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -125,6 +129,8 @@ pub struct Tally {
     gameday: GameDayId,
     /// The state folded from the game day's creation on (older incidents are not its).
     state: State,
+    /// When the log says each incident was declared.
+    declared: BTreeMap<IncidentId, DateTime<Utc>>,
     /// Every probe change since, in order.
     probes: Vec<(DateTime<Utc>, String, Health)>,
     /// Each run's first successful inject.
@@ -143,6 +149,7 @@ impl Tally {
         Tally {
             gameday,
             state: State::default(),
+            declared: BTreeMap::new(),
             probes: Vec::new(),
             injected: BTreeMap::new(),
             stopped: BTreeMap::new(),
@@ -169,6 +176,9 @@ impl Tally {
         }
         self.watch_clocks(event.at);
         match &event.fact {
+            Fact::IncidentDeclared { incident, .. } => {
+                self.declared.insert(*incident, event.at);
+            }
             Fact::ProbeChanged { probe, to, .. } => self.probes.push((event.at, probe.clone(), *to)),
             Fact::ChaosStep { run, step: StepKind::Inject, ok: true, .. } => {
                 self.injected.entry(*run).or_insert(event.at);
@@ -196,8 +206,11 @@ impl Tally {
         self.last = self.last.max(event.at);
     }
 
-    /// A clock overdue at `now` on any open incident of the game day's teams.
+    /// A clock overdue at `now` (at the latest the game day's end) on any open incident of the
+    /// game day's teams.
     fn watch_clocks(&mut self, now: DateTime<Utc>) {
+        let end = self.state.gamedays.0.get(&self.gameday).and_then(|g| g.ended_at);
+        let now = end.map_or(now, |end| now.min(end));
         for inc in self.state.incidents.values() {
             if inc.gameday == Some(self.gameday)
                 && inc.team.is_some()
@@ -208,11 +221,11 @@ impl Tally {
         }
     }
 
-    /// The board as of `now` (capped at the game day's end: a finished game's board no longer
-    /// moves). `None` before the game day is in the events folded.
+    /// The board as of `now` (at the game day's end once it ended: a finished game's board no
+    /// longer moves, its time included). `None` before the game day is in the events folded.
     pub fn board(&self, now: DateTime<Utc>) -> Option<Board> {
         let g = self.state.gamedays.0.get(&self.gameday)?;
-        let now = g.ended_at.map_or(now, |end| now.min(end)).max(self.last);
+        let now = g.ended_at.unwrap_or_else(|| now.max(self.last));
         let mut overdue = self.overdue.clone();
         for inc in self.state.incidents.values() {
             if inc.gameday == Some(g.id) && crate::model::comms::clocks(inc).iter().any(|c| c.overdue(now)) {
@@ -316,28 +329,29 @@ impl Tally {
         cell.points = -i64::from(hints) * i64::from(w.hint);
         let (Some(injected), Some(run)) = (s.injected_at, s.run) else { return cell };
         // The team's first incident about a target, declared after the inject.
-        let Some(inc) = self
+        let Some((detected, inc)) = self
             .state
             .incidents
             .values()
             .filter(|i| {
                 i.gameday == Some(g.id)
                     && i.team.as_deref() == Some(team)
-                    && i.declared_at() >= injected
                     && i.services.iter().any(|svc| p.target.contains(svc))
             })
-            .min_by_key(|i| (i.declared_at(), i.id))
+            .filter_map(|i| Some((*self.declared.get(&i.id)?, i)))
+            .filter(|(declared, _)| *declared >= injected)
+            .min_by_key(|(declared, i)| (*declared, i.id))
         else {
             return cell;
         };
-        let detected = inc.declared_at();
         let detect_secs = secs(injected, detected);
         cell.incident = Some(inc.id);
         cell.detect_secs = Some(detect_secs);
         let confirmed =
             g.confirmations.iter().filter(|c| c.team == team && c.plan == p.n).map(|c| c.at).min();
-        let recovered =
-            self.recovered(p, injected, self.stopped.get(&run).copied()).filter(|t| *t >= detected);
+        // The run's stop, or the game's end if it came first: what comes back later is not theirs.
+        let until = [self.stopped.get(&run).copied(), g.ended_at].into_iter().flatten().min();
+        let recovered = self.recovered(p, injected, until).filter(|t| *t >= detected);
         let mitigated = match (confirmed, recovered) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -357,13 +371,13 @@ impl Tally {
         cell
     }
 
-    /// The first time after `injected` (and before `stopped`) at which every target probe
-    /// that went bad since is up again; `None` if none went bad or one is still bad.
+    /// The first time after `injected` (and before `until`) at which every target probe that
+    /// went bad since is up again; `None` if none went bad or one is still bad.
     fn recovered(
         &self,
         p: &Plan,
         injected: DateTime<Utc>,
-        stopped: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
     ) -> Option<DateTime<Utc>> {
         let mut bad: BTreeSet<&str> = BTreeSet::new();
         let mut went_bad = false;
@@ -371,7 +385,7 @@ impl Tally {
             if *at < injected || !p.target.iter().any(|t| t == probe) {
                 continue;
             }
-            if stopped.is_some_and(|s| *at > s) {
+            if until.is_some_and(|s| *at > s) {
                 return None;
             }
             match health {
@@ -413,4 +427,229 @@ fn communicated(inc: &Incident) -> bool {
     let mut first =
         list.steps[..restore].iter().filter(|s| s.step.section == Section::Communicate).peekable();
     first.peek().is_some() && first.all(|s| s.ticked.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::chaos::{PhaseInfo, ScenarioInfo};
+    use crate::model::gameday::Style;
+    use crate::model::incident::{Milestone, Severity};
+    use crate::model::library::ChannelInfo;
+    use crate::model::playbook::Audience;
+    use crate::model::{stamp, Library, UserRole};
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        "2026-11-21T10:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::seconds(secs)
+    }
+
+    const GD: GameDayId = GameDayId(1);
+    const RUN: RunId = RunId(1);
+    const INC: IncidentId = IncidentId(1);
+
+    /// A fire drill's log, written fact by fact at made-up times.
+    struct Log(Vec<Event>);
+
+    impl Log {
+        fn at(&mut self, secs: i64, actor: &str, fact: Fact) {
+            let seq = self.0.len() as u64 + 1;
+            self.0.extend(stamp(seq, t(secs), actor, UserRole::Admin, uuid::Uuid::new_v4(), vec![fact]));
+        }
+
+        fn cell(&self, now: i64) -> Cell {
+            let mut tally = Tally::new(GD);
+            for e in &self.0 {
+                tally.apply(e);
+            }
+            let board = tally.board(t(now)).expect("the game day");
+            board.teams[0].cells[0].clone()
+        }
+
+        /// GD-1 with team red (alice) and one plan, #1 on `payment` with one-minute pars,
+        /// injected at 0 s; payment goes down at 4 s; alice declares about it at 30 s, with a
+        /// playbook whose staff step is due every 10 minutes.
+        fn played() -> Log {
+            let mut log = Log(Vec::new());
+            log.at(
+                -60,
+                "root",
+                Fact::GamedayCreated {
+                    gameday: GD,
+                    name: "drill".into(),
+                    style: Style::FireDrill,
+                    weights: Weights::default(),
+                },
+            );
+            log.at(-59, "root", Fact::TeamAdded { gameday: GD, team: "red".into() });
+            log.at(
+                -58,
+                "alice",
+                Fact::TeamJoined { gameday: GD, team: "red".into(), person: "alice".into() },
+            );
+            let target = vec!["payment".to_string()];
+            log.at(
+                -57,
+                "root",
+                Fact::ScenarioPlanned {
+                    gameday: GD,
+                    plan: Box::new(Plan {
+                        n: 1,
+                        scenario: "payment-errors".into(),
+                        title: "Payments fail".into(),
+                        target: target.clone(),
+                        steady_state: target.clone(),
+                        duration_secs: 900,
+                        briefing: String::new(),
+                        note: String::new(),
+                        par_detect_secs: 60,
+                        par_mitigate_secs: 60,
+                        weights: BTreeMap::new(),
+                    }),
+                },
+            );
+            log.at(-56, "root", Fact::GamedayStarted { gameday: GD });
+            log.at(
+                -1,
+                "victor",
+                Fact::ScenarioStarted {
+                    run: RUN,
+                    scenario: Box::new(ScenarioInfo {
+                        id: "payment-errors".into(),
+                        title: "Payments fail".into(),
+                        briefing: String::new(),
+                        hypothesis: String::new(),
+                        target: target.clone(),
+                        duration_secs: 900,
+                        steady_state: target.clone(),
+                        stop_when: "outside_blast_radius_down".into(),
+                        phases: vec![PhaseInfo { at_secs: 0, title: "errors".into(), driver: "demo".into() }],
+                        rollback: Vec::new(),
+                    }),
+                    ends_at: t(900),
+                    gameday: Some(GD),
+                },
+            );
+            log.at(
+                0,
+                "warroom",
+                Fact::ChaosStep {
+                    run: RUN,
+                    step: StepKind::Inject,
+                    phase: Some(0),
+                    driver: "demo".into(),
+                    ok: true,
+                    output: String::new(),
+                },
+            );
+            log.at(
+                4,
+                "warroom",
+                Fact::ProbeChanged {
+                    probe: "payment".into(),
+                    from: Health::Up,
+                    to: Health::Down,
+                    failed: Vec::new(),
+                },
+            );
+            log.at(
+                30,
+                "alice",
+                Fact::IncidentDeclared {
+                    incident: INC,
+                    title: "Checkout fails".into(),
+                    severity: Severity::Sev2,
+                    impact: String::new(),
+                    drill: true,
+                    services: target,
+                    private: false,
+                    gameday: Some(GD),
+                    team: Some("red".into()),
+                },
+            );
+            let book = crate::model::playbook::parse(
+                "id = \"hero\"\ntitle = \"Hero\"\nseverities = [\"SEV2\"]\n\
+                 [[steps]]\nid = \"tell\"\ntitle = \"Tell staff\"\nsection = \"communicate\"\nchannel = \"staff\"\nevery = { SEV2 = \"10m\" }\n\
+                 [[steps]]\nid = \"fix\"\ntitle = \"Fix\"\nsection = \"restore\"\n",
+            )
+            .unwrap();
+            let lib = Library {
+                playbooks: vec![book],
+                channels: BTreeMap::from([(
+                    "staff".to_string(),
+                    ChannelInfo { kind: "dry-run".into(), audience: Audience::Staff, drills: false },
+                )]),
+                ..Library::default()
+            };
+            log.at(
+                30,
+                "alice",
+                Fact::PlaybookAttached { incident: INC, checklist: lib.checklist("hero").unwrap() },
+            );
+            log
+        }
+
+        /// Alice tells staff at 40 s, then restores at 50 s: communicated first.
+        fn communicated(mut self) -> Log {
+            let tick = |step: &str, outside| Fact::StepTicked {
+                incident: INC,
+                step: step.into(),
+                by: None,
+                outside,
+            };
+            self.at(40, "alice", tick("tell", Some(Audience::Staff)));
+            self.at(50, "alice", tick("fix", None));
+            self
+        }
+
+        fn ended(mut self, secs: i64) -> Log {
+            self.at(secs, "root", Fact::GamedayEnded { gameday: GD });
+            self
+        }
+
+        fn probe(mut self, secs: i64, to: Health) -> Log {
+            let from = if to == Health::Up { Health::Down } else { Health::Up };
+            self.at(
+                secs,
+                "warroom",
+                Fact::ProbeChanged { probe: "payment".into(), from, to, failed: Vec::new() },
+            );
+            self
+        }
+    }
+
+    #[test]
+    fn time_to_detect_is_the_declarations_time_in_the_log_not_the_editable_milestone() {
+        let mut log = Log::played();
+        log.at(45, "alice", Fact::MilestoneSet { incident: INC, milestone: Milestone::Declared, time: t(1) });
+        let cell = log.cell(60);
+        assert_eq!((cell.incident, cell.detect_secs), (Some(INC), Some(30)));
+    }
+
+    #[test]
+    fn a_communication_clock_overdue_during_the_game_costs_communicating_first() {
+        let log = Log::played().communicated();
+        assert_eq!(log.cell(60).comms_first, Some(true));
+        // The staff clock came due at 40 s + 10 min; any later event while the game runs sees it.
+        let log = log.probe(700, Health::Up);
+        assert_eq!(log.cell(700).comms_first, Some(false));
+    }
+
+    #[test]
+    fn a_finished_games_board_no_longer_moves() {
+        let log = Log::played().communicated().ended(120);
+        let at_end = log.cell(120);
+        assert_eq!((at_end.comms_first, at_end.mitigate_secs, at_end.points), (Some(true), None, 150));
+        // Long after the end, the drill still open: its clock came due, and payment came back.
+        let later = log.probe(3600, Health::Up);
+        assert_eq!(later.cell(3600), at_end);
+        let mut tally = Tally::new(GD);
+        later.0.iter().for_each(|e| tally.apply(e));
+        assert_eq!(tally.board(t(7200)).map(|b| b.at), Some(t(120)), "judged at the end");
+    }
+
+    #[test]
+    fn payment_up_again_while_the_game_runs_is_the_teams_mitigation() {
+        let cell = Log::played().communicated().probe(90, Health::Up).ended(120).cell(120);
+        assert_eq!((cell.mitigate_secs, cell.points), (Some(90), 100 + 100 * 60 / 90 + 50));
+    }
 }
