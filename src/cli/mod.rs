@@ -22,6 +22,7 @@ mod chaos;
 mod comms;
 mod config;
 mod events;
+mod gameday;
 mod incident;
 mod outbox;
 mod probe;
@@ -30,6 +31,7 @@ mod serve;
 pub use chaos::ChaosCmd;
 pub use comms::{CommsCmd, PlaybookCmd, StepCmd};
 pub use config::{ConfigCmd, CONFIG_TEMPLATE};
+pub use gameday::{GamedayArgs, GamedayCmd};
 pub use incident::IncidentCmd;
 pub use outbox::{outbox_for, OutboxCmd};
 pub use probe::ProbeCmd;
@@ -114,6 +116,8 @@ pub enum Cmd {
     /// Chaos scenarios: the catalogue, runs, start, stop, the emergency halt, journals.
     #[command(subcommand)]
     Chaos(ChaosCmd),
+    /// Game days: teams, planned scenarios, start, hints, debrief, and the score.
+    Gameday(GamedayArgs),
     /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
     /// Print the console's key bindings (with your overrides).
@@ -164,6 +168,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Comms(cmd)) => comms::comms(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Probe(cmd)) => probe::probe(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Chaos(cmd)) => chaos::chaos(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Gameday(args)) => gameday::gameday(&cli.conn, cli.json, args).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme, quiet }) => {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await
