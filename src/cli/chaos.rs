@@ -174,8 +174,11 @@ async fn list(client: &Client, json: bool) -> color_eyre::Result<()> {
         None => out!("chaos armed"),
     }
     out!("\nscenarios:");
-    if scenarios.is_empty() {
-        out!("  none in the server's catalogue");
+    match state.gamedays.open().filter(|g| g.hides_chaos()) {
+        // The server withholds the catalogue from heroes while a game day hides its chaos.
+        Some(g) if scenarios.is_empty() => out!("  hidden from heroes until {}'s debrief", g.id),
+        None if scenarios.is_empty() => out!("  none in the server's catalogue"),
+        _ => {}
     }
     for s in scenarios {
         out!(

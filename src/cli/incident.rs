@@ -30,6 +30,10 @@ pub enum IncidentCmd {
         /// admins see it: for security incidents.
         #[arg(long)]
         private: bool,
+        /// A service it is about (a probe's name), repeatable or comma-separated: probes' changes
+        /// land on its timeline, and in a game day it is what detects a scenario.
+        #[arg(long = "service", value_delimiter = ',')]
+        services: Vec<String>,
     },
     /// List incidents: open first, worst first.
     List {
@@ -77,14 +81,16 @@ pub(super) async fn incident(conn: &Connection, json: bool, cmd: IncidentCmd) ->
     let intent = match cmd {
         IncidentCmd::List { all } => return list(&client, json, all).await,
         IncidentCmd::Show { id } => return show(&client, json, id).await,
-        IncidentCmd::Declare { title, severity, impact, drill, private } => Intent::DeclareIncident {
-            title,
-            severity,
-            impact: impact.unwrap_or_default(),
-            drill,
-            services: Vec::new(),
-            private,
-        },
+        IncidentCmd::Declare { title, severity, impact, drill, private, services } => {
+            Intent::DeclareIncident {
+                title,
+                severity,
+                impact: impact.unwrap_or_default(),
+                drill,
+                services,
+                private,
+            }
+        }
         IncidentCmd::Member(MemberCmd::Add { id, person }) => Intent::AddMember { incident: id, person },
         IncidentCmd::Member(MemberCmd::Remove { id, person }) => {
             Intent::RemoveMember { incident: id, person }
