@@ -555,6 +555,16 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             // Hidden runs were not linked to the heroes' incidents while the game ran (the link
             // names the scenario): linked now, at the reveal.
             let mut facts = vec![Fact::GamedayEnded { gameday: *gameday }];
+            // The game is over: its chaos is rolled back.
+            for r in state.chaos.active().filter(|r| r.gameday == Some(g.id)) {
+                if r.phase != crate::model::chaos::RunPhase::Stopping {
+                    facts.push(Fact::ScenarioStopping {
+                        run: r.id,
+                        cause: crate::model::chaos::StopCause::Stopped,
+                        reason: Some(format!("{} ended", g.id)),
+                    });
+                }
+            }
             if g.style.hides_chaos() {
                 facts.extend(deferred_links(state, g));
             }
@@ -989,6 +999,10 @@ mod tests {
             ended.iter().any(|e| matches!(&e.fact, Fact::RunLinked { incident, .. } if incident.0 == 1)),
             "{ended:?}"
         );
+        // The game is over: its run is rolled back.
+        assert!(ended
+            .iter()
+            .any(|e| matches!(&e.fact, Fact::ScenarioStopping { reason: Some(r), .. } if r == "GD-1 ended")));
         assert_eq!(
             d.state.incidents[&crate::model::IncidentId(1)].caused_by,
             Some(crate::model::chaos::RunId(1))
