@@ -157,7 +157,7 @@ fn follow(tally: &mut Option<Tally>, event: &Event) {
     if let Fact::GamedayCreated { gameday, .. } = &event.fact {
         *tally = Some(Tally::new(*gameday));
     }
-    if let Some(t) = tally {
+    if let Some(t) = tally.as_mut().filter(|t| !t.is_finished()) {
         t.apply(event);
     }
 }
@@ -184,7 +184,13 @@ async fn rebuild(app: &App) -> Option<Tally> {
                 break;
             }
         };
+        if tally.is_finished() {
+            break;
+        }
         for row in page {
+            if tally.is_finished() {
+                break;
+            }
             next = row.seq + 1;
             match serde_json::from_str::<Event>(&row.body) {
                 Ok(e) => tally.apply(&e),

@@ -168,6 +168,12 @@ impl Tally {
         self.state.seq
     }
 
+    /// Whether its game day is finished: its board no longer moves, so nothing after needs
+    /// folding (a server would otherwise keep a second copy of everything that follows).
+    pub fn is_finished(&self) -> bool {
+        self.state.gamedays.0.get(&self.gameday).is_some_and(|g| g.stage == Stage::Finished)
+    }
+
     /// Folds the next event of the log (events before the game day's creation change nothing
     /// it scores; feed it from there).
     pub fn apply(&mut self, event: &Event) {
