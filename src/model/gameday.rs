@@ -1171,6 +1171,28 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_finished_game_days_board_no_longer_moves() {
+        let mut d = playing(Style::FireDrill);
+        d.gm(10, Intent::EndGameday { gameday: G });
+        d.gm(11, Intent::FinishGameday { gameday: G });
+        let mut tally = Tally::new(G);
+        for e in &d.log {
+            tally.apply(e);
+        }
+        assert!(tally.is_finished());
+        let before = tally.board(t(20)).unwrap();
+        let seq = tally.seq();
+        d.act(30, "alice", UserRole::Commander, declare(&["search"]));
+        d.probe(40, "search", Health::Down);
+        for e in &d.log {
+            if !tally.is_finished() {
+                tally.apply(e);
+            }
+        }
+        assert_eq!((tally.seq(), tally.board(t(9000)).unwrap()), (seq, before));
+    }
+
     /// Game-day facts as this version writes them: logs are kept for years, so these bodies
     /// must always read as these facts.
     #[test]
