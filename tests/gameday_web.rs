@@ -653,7 +653,7 @@ fn rows(page: &Value) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs chromium (CHROMIUM=/path, else `chromium` on the PATH; .ci/scoreboard-check runs it)"]
+#[ignore = "needs chromium (CHROMIUM=/path, else `chromium` on the PATH; .ci/run runs it, as does .ci/scoreboard-check alone)"]
 async fn the_big_screen_updates_live_in_headless_chromium() {
     let room = Room::start().await;
     let (gameday, share) = room.fire_drill().await;
