@@ -25,6 +25,7 @@ mod events;
 mod incident;
 mod outbox;
 mod probe;
+mod scoreboard;
 mod serve;
 
 pub use chaos::ChaosCmd;
@@ -114,6 +115,8 @@ pub enum Cmd {
     /// Chaos scenarios: the catalogue, runs, start, stop, the emergency halt, journals.
     #[command(subcommand)]
     Chaos(ChaosCmd),
+    /// The game day's scoreboard alone, full screen, live and read-only (`q` quits).
+    Scoreboard(scoreboard::ScoreboardArgs),
     /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
     /// Print the console's key bindings (with your overrides).
@@ -164,6 +167,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Comms(cmd)) => comms::comms(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Probe(cmd)) => probe::probe(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Chaos(cmd)) => chaos::chaos(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Scoreboard(args)) => scoreboard::scoreboard(&cli.conn, args).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme, quiet }) => {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await
