@@ -548,3 +548,93 @@ fn switching_users_keeps_the_terminal_and_quitting_restores_it() {
     console.wait_for("console-ended");
     assert_eq!(modes(), "alt=0 mouse=0 sgr=0 cursor=1");
 }
+
+/// Whether a screen line shows a time (`m:ss`).
+fn shows_time(line: &str) -> bool {
+    let b = line.as_bytes();
+    (1..b.len().saturating_sub(2)).any(|i| {
+        b[i] == b':' && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit() && b[i + 2].is_ascii_digit()
+    })
+}
+
+/// The scoreboard's row of `team` on a screen.
+fn board_row(screen: &str, team: &str) -> String {
+    let needle = format!(" {team} ");
+    screen.lines().find(|l| l.contains(&needle) && l.contains('│')).unwrap_or_default().to_string()
+}
+
+/// Issue 14's acceptance 4: `warroom scoreboard` as the observer (read-only, full screen)
+/// updates live when a team declares an incident about a running scenario's target, and shows
+/// the observer a fire drill's board without the scenario's name.
+#[test]
+#[ignore = "needs tmux"]
+fn the_scoreboard_alone_updates_live_when_a_team_declares_about_the_running_scenarios_target() {
+    use warroom::model::gameday::{GameDayId, Style};
+    let (_dir, config, data) = server_dir();
+    let server = ServerProcess::spawn_with(&data, &config, "127.0.0.1:0", &["--demo"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = |role: UserRole| Client::new(&server.url, &token(role)).unwrap();
+    let send =
+        |role: UserRole, intent: Intent| rt.block_on(client(role).send(&Command::new(intent))).unwrap();
+    let gameday = GameDayId(1);
+    send(
+        UserRole::Admin,
+        Intent::CreateGameday { name: "Friday fire drill".into(), style: Style::FireDrill },
+    );
+    for team in ["red", "blue"] {
+        send(UserRole::Admin, Intent::AddTeam { gameday, team: team.into() });
+    }
+    send(UserRole::Responder, Intent::JoinTeam { gameday, team: "red".into(), person: None });
+    send(UserRole::Commander, Intent::JoinTeam { gameday, team: "blue".into(), person: None });
+    send(
+        UserRole::Admin,
+        Intent::PlanScenario {
+            gameday,
+            scenario: "payment-errors".into(),
+            briefing: None,
+            note: String::new(),
+            par_detect_minutes: None,
+            par_mitigate_minutes: None,
+            weights: Default::default(),
+        },
+    );
+    send(UserRole::Admin, Intent::StartGameday { gameday });
+
+    let board = Console::open_sized(&["scoreboard"], &server.url, UserRole::Observer, (120, 30));
+    let shown = board.wait_until("the observer's concealed board", |s| {
+        s.contains("olivia (observer)") && s.contains("Scenario #1") && s.contains("fire_drill · running")
+    });
+    assert!(shown.contains("read-only") && !shown.contains("Incidents"), "the board alone:\n{shown}");
+    board.press("d");
+    board.wait_for("this scoreboard is read-only");
+
+    // A start checks its steady state first: the probes must have seen payment up.
+    let deadline = Instant::now() + DEADLINE;
+    let observer = client(UserRole::Observer);
+    while !rt.block_on(observer.snapshot()).is_ok_and(|s| {
+        s.state.probes.get("payment").is_some_and(|p| p.health == warroom::model::probe::Health::Up)
+    }) {
+        assert!(Instant::now() < deadline, "payment never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    send(UserRole::Villain, Intent::StartScenario { scenario: "payment-errors".into() });
+    let shown = board.wait_for("injected");
+    assert!(!shows_time(&board_row(&shown, "red")), "red has detected nothing yet:\n{shown}");
+
+    send(
+        UserRole::Responder,
+        Intent::DeclareIncident {
+            title: "Card payments fail".into(),
+            severity: Severity::Sev2,
+            impact: String::new(),
+            drill: false,
+            services: vec!["payment".into()],
+            private: false,
+        },
+    );
+    let shown = board.wait_until("red's detection time on the board", |s| shows_time(&board_row(s, "red")));
+    assert!(board_row(&shown, "red").contains("1."), "red leads:\n{shown}");
+    assert!(!shown.contains("payment-errors"), "the scenario stays concealed:\n{shown}");
+    board.press("q");
+    send(UserRole::Villain, Intent::HaltAll { reason: "test over".into() });
+}

@@ -26,6 +26,7 @@ mod gameday;
 mod incident;
 mod outbox;
 mod probe;
+mod scoreboard;
 mod serve;
 
 pub use chaos::ChaosCmd;
@@ -118,6 +119,8 @@ pub enum Cmd {
     Chaos(ChaosCmd),
     /// Game days: teams, planned scenarios, start, hints, debrief, and the score.
     Gameday(GamedayArgs),
+    /// The game day's scoreboard alone, full screen, live and read-only (`q` quits).
+    Scoreboard(scoreboard::ScoreboardArgs),
     /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
     /// Print the console's key bindings (with your overrides).
@@ -169,6 +172,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Probe(cmd)) => probe::probe(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Chaos(cmd)) => chaos::chaos(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Gameday(args)) => gameday::gameday(&cli.conn, cli.json, args).await,
+        Some(Cmd::Scoreboard(args)) => scoreboard::scoreboard(&cli.conn, args).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme, quiet }) => {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await

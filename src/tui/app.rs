@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
+use super::command::Pools;
 use super::keymap::{Key, Keymap, Scope};
 use super::layout::{layout, list_rows, Areas};
 use super::overlay::{filter, Context, Input, Outcome};
@@ -16,9 +17,11 @@ use crate::protocol::{Command, Whoami};
 
 mod actions;
 mod chaos;
+mod gameday;
 mod switch;
 
 pub use chaos::{countdown as chaos_countdown, ChaosItem, HALT_REASON};
+pub use gameday::{BoardView, BOARD_REFRESH_SECS};
 pub use switch::{find_user, Switch};
 
 pub use super::overlay::{CommandLine, Overlay};
@@ -56,6 +59,9 @@ pub enum Msg {
     FetchFailed(IncidentId, String),
     /// What the emergency halt did, or why it could not be done.
     Halted(Result<crate::protocol::HaltReport, String>),
+    /// The newest game day and its board as the server lets this user see them, or why
+    /// asking failed.
+    Board(Result<crate::protocol::GamedayView, String>),
 }
 
 /// What `update` asks the runner to do.
@@ -71,6 +77,8 @@ pub enum Effect {
     Halt(String),
     /// The demo only: end this console and start it again as this demo user.
     SwitchUser(String),
+    /// Ask for the game day's board (`GET /api/v1/gameday`); the runner spaces these out.
+    FetchBoard,
     Quit,
 }
 
@@ -81,10 +89,12 @@ pub enum Pane {
     Playbook,
     Health,
     Chaos,
+    Scoreboard,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 5] = [Pane::Incidents, Pane::Detail, Pane::Playbook, Pane::Health, Pane::Chaos];
+    pub const ALL: [Pane; 6] =
+        [Pane::Incidents, Pane::Detail, Pane::Playbook, Pane::Health, Pane::Chaos, Pane::Scoreboard];
 
     pub fn scope(self) -> Scope {
         match self {
@@ -93,6 +103,7 @@ impl Pane {
             Pane::Playbook => Scope::Playbook,
             Pane::Health => Scope::Health,
             Pane::Chaos => Scope::Chaos,
+            Pane::Scoreboard => Scope::Scoreboard,
         }
     }
 }
@@ -192,6 +203,10 @@ pub struct App {
     pub alerted: Option<IncidentId>,
     /// The demo's users this console may become (`U`, `:as`); None in any other console.
     pub switch: Option<Switch>,
+    /// The scoreboard pane's board, as last fetched.
+    pub board: BoardView,
+    /// `warroom scoreboard`: the scoreboard alone, read-only; nothing is ever sent.
+    pub solo: bool,
 }
 
 const FLASH_SECS: i64 = 6;
@@ -243,7 +258,17 @@ impl App {
             not_signed_in: None,
             alerted: None,
             switch: None,
+            board: BoardView::default(),
+            solo: false,
         }
+    }
+
+    /// `warroom scoreboard`'s console: the scoreboard pane alone, full screen, read-only.
+    pub fn solo(mut self) -> App {
+        self.solo = true;
+        self.focus = Pane::Scoreboard;
+        self.zoom = true;
+        self
     }
 
     pub fn areas(&self) -> Areas {
@@ -318,6 +343,10 @@ impl App {
 
     /// Sends an intent, or explains why it would be refused.
     fn send(&mut self, intent: Intent) -> Vec<Effect> {
+        if self.solo {
+            self.flash(Level::Warn, gameday::READ_ONLY);
+            return vec![];
+        }
         if !self.may(&intent) {
             let role = self.role().map_or("this role".into(), |r| r.to_string());
             self.flash(Level::Error, format!("{role} may not {}", intent.kind().replace('_', " ")));
@@ -370,6 +399,7 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
+        self.leave_hidden_chaos();
         if self.overlay.is_none() {
             if let Some(id) = self.alerted.take() {
                 self.filter.clear();
@@ -382,7 +412,9 @@ impl App {
         // worked again (its checklist and clocks matter), looked at or not.
         // Offline, they wait for the connection (a snapshot may arrive before `Online`).
         let reopened = if self.conn.online { std::mem::take(&mut self.reopened) } else { Vec::new() };
-        for id in self.selected.into_iter().chain(reopened) {
+        // The scoreboard alone shows no incident: it fetches none.
+        let solo = self.solo;
+        for id in self.selected.into_iter().chain(reopened).filter(move |_| !solo) {
             let summary = self.state.incidents.get(&id).is_some_and(|i| !i.is_full());
             if summary && !self.fetching.contains(&id) && self.conn.online {
                 self.fetching.insert(id);
@@ -439,15 +471,20 @@ impl App {
                 if self.flash.as_ref().is_some_and(|f| f.until <= now) {
                     self.flash = None;
                 }
-                vec![]
+                self.board_tick()
             }
             Msg::Sync(ev) => {
+                let news = self.moves_board(&ev);
                 self.on_sync(ev);
+                let mut effects = if news { self.ask_board() } else { vec![] };
                 if std::mem::take(&mut self.ring) && self.bell {
-                    vec![Effect::Bell]
-                } else {
-                    vec![]
+                    effects.push(Effect::Bell);
                 }
+                effects
+            }
+            Msg::Board(result) => {
+                self.on_board(result);
+                vec![]
             }
             Msg::Me(me) => {
                 // A villain's console opens on the chaos pane: breaking the shop is why they
@@ -600,6 +637,12 @@ impl App {
     /// next key acts on it), a role or a step given to me. A toast names who and what; the
     /// bell rings unless silenced.
     fn alert(&mut self, e: &crate::model::Event) {
+        // A game day's news is for everyone it concerns, whoever caused it.
+        if let Some(toast) = self.gameday_toast(e) {
+            self.ring = true;
+            self.flash(Level::Warn, toast);
+            return;
+        }
         let Some(me) = self.my_name().map(str::to_string) else { return };
         if e.actor == me {
             return;
@@ -656,7 +699,10 @@ impl App {
             let input = Input::read(&self.keymap, overlay.scope(), key);
             let themes = self.themes.names();
             let users = self.library.as_ref().map_or(&[][..], |l| l.library.users.as_slice());
-            let cx = Context { history: &self.history, themes: &themes, users };
+            let scenarios: Vec<String> = self.scenarios().iter().map(|s| s.id.clone()).collect();
+            let (teams, plans) = self.gameday_names();
+            let pools = Pools { themes: &themes, users, scenarios: &scenarios, teams: &teams, plans: &plans };
+            let cx = Context { history: &self.history, pools };
             let outcome = overlay.handle(&input, &cx);
             if let Overlay::Reader(reader) = &mut overlay {
                 reader.clamp(self.size);
@@ -728,6 +774,8 @@ impl App {
             Pane::Health
         } else if over(areas.chaos) {
             Pane::Chaos
+        } else if over(areas.scoreboard) {
+            Pane::Scoreboard
         } else {
             return;
         };

@@ -4,7 +4,8 @@
 //! keymap's `Action`, so `:note` opens the same form as `n`.
 
 use super::keymap::Action;
-use crate::model::{IncidentId, Intent, Milestone, Role, Severity, Status};
+use crate::model::gameday::{GameDay, GameDayId, Style};
+use crate::model::{IncidentId, Intent, Milestone, Role, Severity, Status, UserRole};
 
 /// What a command line asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +57,17 @@ pub const VERBS: &[Verb] = &[
     verb("chaos", &[], "chaos [start SCENARIO | stop RUN [REASON…]]", Some(Action::Chaos)),
     verb("halt", &[], "halt [REASON…] (all chaos, at once)", Some(Action::HaltAll)),
     verb("arm", &[], "arm (chaos, after a halt)", Some(Action::ArmChaos)),
+    verb("scoreboard", &["score"], "scoreboard (the game day's board)", Some(Action::Scoreboard)),
+    verb(
+        "gameday",
+        &["gd"],
+        "gameday create NAME --style STYLE | start | end | finish",
+        Some(Action::Scoreboard),
+    ),
+    verb("team", &[], "team add NAME | join NAME", None),
+    verb("plan", &[], "plan SCENARIO (into the open game day)", None),
+    verb("hint", &[], "hint TEAM [#N] TEXT… (costs the team points)", None),
+    verb("confirm", &[], "confirm TEAM #N (the team's mitigation worked)", None),
     verb("as", &[], "as USER|ROLE (the demo: whose console this is)", Some(Action::SwitchUser)),
     verb("filter", &[], "filter [TEXT…]", None),
     verb("theme", &[], "theme NAME", None),
@@ -83,12 +95,80 @@ fn action_of(word: &str, rest: &str) -> Option<Result<Parsed, String>> {
     })
 }
 
-/// Parses one command line. `selected` is the incident the verbs act on.
+/// Game-day verbs are some roles' only: what each sends, to ask the role's `may` with, so the
+/// help greys what the server would refuse. Empty for every other verb.
+fn samples(verb: &str) -> Vec<Intent> {
+    let gameday = GameDayId(0);
+    let team = String::new();
+    match verb {
+        "gameday" | "plan" | "hint" => vec![Intent::StartGameday { gameday }],
+        "team" => vec![
+            Intent::AddTeam { gameday, team: team.clone() },
+            Intent::JoinTeam { gameday, team, person: None },
+        ],
+        "confirm" => vec![Intent::ConfirmMitigation { gameday, team, plan: 1 }],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `role` may use the verb (a game-day verb some roles may not; every other verb).
+pub fn may_use(verb: &Verb, role: UserRole) -> bool {
+    let samples = samples(verb.name);
+    samples.is_empty() || samples.iter().any(|i| role.may(i))
+}
+
+/// What the verbs act on: the selected incident, the open game day, and the time now.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub selected: Option<IncidentId>,
+    pub gameday: Option<&'a GameDay>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Parses one command line. `selected` is the incident the verbs act on; game-day verbs need
+/// [`parse_in`] with the open game day.
 pub fn parse(
     line: &str,
     selected: Option<IncidentId>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Parsed, String> {
+    parse_in(line, Target { selected, gameday: None, now })
+}
+
+/// A team named at the start of `rest`: the longest of the game day's teams it begins with
+/// (names may have spaces; case is forgiven), else its first word, for the server to judge.
+/// Returns the team and what follows it.
+fn split_team<'r>(rest: &'r str, gameday: Option<&GameDay>) -> (String, &'r str) {
+    let teams = gameday.into_iter().flat_map(|g| g.teams.keys());
+    let found = teams
+        .filter(|t| {
+            let head = rest.get(..t.len());
+            let after = rest.get(t.len()..).unwrap_or("");
+            head.is_some_and(|h| h.eq_ignore_ascii_case(t))
+                && (after.is_empty() || after.starts_with(char::is_whitespace))
+        })
+        .max_by_key(|t| t.len());
+    match found {
+        Some(t) => (t.clone(), rest[t.len()..].trim_start()),
+        None => {
+            let (first, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            (first.to_string(), after.trim_start())
+        }
+    }
+}
+
+/// `#2` or `2`: a planned scenario's number.
+fn plan_number(word: &str) -> Result<u32, String> {
+    word.trim_start_matches('#')
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{word}` is not a scenario number (#1, #2 …)"))
+}
+
+/// Parses one command line against `target`.
+pub fn parse_in(line: &str, target: Target) -> Result<Parsed, String> {
+    let Target { selected, now, .. } = target;
     let line = line.trim().trim_start_matches(':');
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
@@ -105,6 +185,11 @@ pub fn parse(
     let verb = verb.name;
     let incident =
         || selected.ok_or_else(|| format!(":{verb} acts on the selected incident: select one first"));
+    let gameday = || {
+        target.gameday.map(|g| g.id).ok_or_else(|| {
+            format!(":{verb} needs an open game day: an admin creates one with :gameday create NAME --style STYLE")
+        })
+    };
     let args: Vec<&str> = rest.split_whitespace().collect();
     let need = |n: usize| if args.len() < n { Err(usage(verb)) } else { Ok(()) };
     Ok(match verb {
@@ -219,6 +304,72 @@ pub fn parse(
             })
         }
         "halt" => Parsed::Intent(Intent::HaltAll { reason: rest.to_string() }),
+        "gameday" => Parsed::Intent(match args[0] {
+            "create" => {
+                // NAME… --style STYLE (or --style=STYLE), the flag anywhere after `create`.
+                let words = &args[1..];
+                let at = words.iter().position(|w| *w == "--style" || w.starts_with("--style="));
+                let Some(at) = at else { return Err(usage(verb)) };
+                let (style, skip) = match words[at].strip_prefix("--style=") {
+                    Some(s) => (s, 1),
+                    None => (*words.get(at + 1).ok_or_else(|| usage(verb))?, 2),
+                };
+                let style: Style = style.parse()?;
+                let name: Vec<&str> = words[..at].iter().chain(&words[at + skip..]).copied().collect();
+                if name.is_empty() {
+                    return Err(usage(verb));
+                }
+                Intent::CreateGameday { name: name.join(" "), style }
+            }
+            "start" if args.len() == 1 => Intent::StartGameday { gameday: gameday()? },
+            "end" if args.len() == 1 => Intent::EndGameday { gameday: gameday()? },
+            "finish" if args.len() == 1 => Intent::FinishGameday { gameday: gameday()? },
+            _ => return Err(usage(verb)),
+        }),
+        "team" => {
+            need(2)?;
+            let team = rest[args[0].len()..].trim().to_string();
+            Parsed::Intent(match args[0] {
+                "add" => Intent::AddTeam { gameday: gameday()?, team },
+                "join" => Intent::JoinTeam { gameday: gameday()?, team, person: None },
+                _ => return Err(usage(verb)),
+            })
+        }
+        "plan" => {
+            if args.len() != 1 {
+                return Err(usage(verb));
+            }
+            Parsed::Intent(Intent::PlanScenario {
+                gameday: gameday()?,
+                scenario: args[0].to_string(),
+                briefing: None,
+                note: String::new(),
+                par_detect_minutes: None,
+                par_mitigate_minutes: None,
+                weights: Default::default(),
+            })
+        }
+        "hint" => {
+            need(2)?;
+            let (team, after) = split_team(rest, target.gameday);
+            let (plan, text) = match after.split_once(char::is_whitespace) {
+                Some((first, text)) if first.starts_with('#') => (Some(plan_number(first)?), text.trim()),
+                _ if after.starts_with('#') => return Err(usage(verb)),
+                _ => (None, after),
+            };
+            if text.is_empty() {
+                return Err(usage(verb));
+            }
+            Parsed::Intent(Intent::GiveHint { gameday: gameday()?, team, plan, text: text.to_string() })
+        }
+        "confirm" => {
+            need(2)?;
+            let (team, after) = split_team(rest, target.gameday);
+            if after.is_empty() || after.contains(char::is_whitespace) {
+                return Err(usage(verb));
+            }
+            Parsed::Intent(Intent::ConfirmMitigation { gameday: gameday()?, team, plan: plan_number(after)? })
+        }
         "as" if args.len() == 1 => Parsed::SwitchUser(args[0].to_string()),
         "as" => return Err(usage(verb)),
         "filter" => Parsed::Filter(rest.to_string()),
@@ -231,16 +382,53 @@ pub fn parse(
     })
 }
 
+/// What the command line completes words from, beyond its own verbs and names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pools<'a> {
+    pub themes: &'a [&'a str],
+    /// The server's users (`GET /api/v1/library`).
+    pub users: &'a [String],
+    /// The server's chaos scenarios, for `:plan`.
+    pub scenarios: &'a [String],
+    /// The open game day's teams, and the numbers of its planned scenarios.
+    pub teams: &'a [String],
+    pub plans: &'a [u32],
+}
+
 /// Candidates for the word being typed at the end of `line`.
 /// People complete from the server's users (`GET /api/v1/library`), which it checks them
 /// against: a typo is caught while typing, not by a refusal.
 pub fn candidates(line: &str, themes: &[&str], users: &[String]) -> Vec<String> {
+    candidates_in(line, &Pools { themes, users, ..Pools::default() })
+}
+
+/// Candidates for the last word of `line`, from every pool.
+pub fn candidates_in(line: &str, pools: &Pools) -> Vec<String> {
+    let Pools { themes, users, .. } = *pools;
     let words: Vec<&str> = line.split_whitespace().collect();
     let typing_new_word = line.ends_with(char::is_whitespace) || line.is_empty();
     let (position, partial) =
         if typing_new_word { (words.len(), "") } else { (words.len() - 1, words[words.len() - 1]) };
+    let verb = words.first().and_then(|w| verb_of(w)).map(|v| v.name);
+    let numbers = || pools.plans.iter().map(|n| format!("#{n}")).collect();
     let pool: Vec<String> = if position == 0 {
         VERBS.iter().map(|v| v.name.to_string()).collect()
+    } else if position >= 2 && words.get(position - 1) == Some(&"--style") {
+        Style::ALL.iter().map(|s| s.to_string()).collect()
+    } else if position >= 2 && verb == Some("gameday") && words.get(1) == Some(&"create") {
+        vec!["--style".into()]
+    } else if position == 1 && verb == Some("gameday") {
+        ["create", "start", "end", "finish"].map(String::from).to_vec()
+    } else if position == 1 && verb == Some("team") {
+        vec!["add".into(), "join".into()]
+    } else if position == 1 && verb == Some("plan") {
+        pools.scenarios.to_vec()
+    } else if (position == 1 && matches!(verb, Some("hint" | "confirm")))
+        || (position == 2 && verb == Some("team") && words.get(1) == Some(&"join"))
+    {
+        pools.teams.to_vec()
+    } else if position == 2 && matches!(verb, Some("hint" | "confirm")) {
+        numbers()
     } else if position == 1 {
         match verb_of(words[0]).map(|v| v.name) {
             Some("declare") | Some("severity") => Severity::ALL.iter().map(|s| s.to_string()).collect(),
@@ -268,6 +456,11 @@ pub fn candidates(line: &str, themes: &[&str], users: &[String]) -> Vec<String> 
 /// Returns the new line and the candidates to show.
 pub fn complete(line: &str, themes: &[&str], users: &[String]) -> (String, Vec<String>) {
     finish(line, candidates(line, themes, users))
+}
+
+/// Completes the last word from every pool (the command line's tab).
+pub fn complete_in(line: &str, pools: &Pools) -> (String, Vec<String>) {
+    finish(line, candidates_in(line, pools))
 }
 
 /// Completes the last word of `line` from `pool` (a form's field of names).
@@ -384,6 +577,119 @@ mod tests {
         );
         assert_eq!(parse("arm", None, now()), Ok(Parsed::Action(Action::ArmChaos)));
         assert_eq!(complete("chaos st", &[], &[]).1, ["start", "stop"]);
+    }
+
+    fn gameday() -> GameDay {
+        let mut g: GameDay = serde_json::from_value(serde_json::json!({
+            "id": "GD-2", "name": "Autumn", "style": "fire_drill", "master": "root",
+            "stage": "running", "created_at": "2026-11-21T09:00:00Z", "created_seq": 1,
+            "weights": {}
+        }))
+        .expect("a game day");
+        for team in ["red", "Blue Team"] {
+            g.teams.insert(
+                team.into(),
+                crate::model::gameday::Team { name: team.into(), members: Default::default() },
+            );
+        }
+        g
+    }
+
+    #[test]
+    fn game_master_verbs_name_the_open_game_day_and_its_teams() {
+        let g = gameday();
+        let at = |line: &str| parse_in(line, Target { selected: None, gameday: Some(&g), now: now() });
+        let gd = GameDayId(2);
+        assert_eq!(
+            at(":gameday create Autumn drill --style fire_drill"),
+            Ok(Parsed::Intent(Intent::CreateGameday {
+                name: "Autumn drill".into(),
+                style: Style::FireDrill
+            }))
+        );
+        assert_eq!(
+            at("gameday create --style=informed Spring"),
+            Ok(Parsed::Intent(Intent::CreateGameday { name: "Spring".into(), style: Style::Informed }))
+        );
+        assert!(at("gameday create Spring").unwrap_err().starts_with("usage: :gameday"));
+        assert!(at("gameday create Spring --style chess").unwrap_err().contains("fire_drill"));
+        assert_eq!(at("gameday start"), Ok(Parsed::Intent(Intent::StartGameday { gameday: gd })));
+        assert_eq!(at("gd end"), Ok(Parsed::Intent(Intent::EndGameday { gameday: gd })));
+        assert_eq!(at("gameday finish"), Ok(Parsed::Intent(Intent::FinishGameday { gameday: gd })));
+        assert_eq!(at("gameday"), Ok(Parsed::Action(Action::Scoreboard)));
+        assert_eq!(at("scoreboard"), Ok(Parsed::Action(Action::Scoreboard)));
+        assert_eq!(
+            at("team add Green Team"),
+            Ok(Parsed::Intent(Intent::AddTeam { gameday: gd, team: "Green Team".into() }))
+        );
+        assert_eq!(
+            at("team join red"),
+            Ok(Parsed::Intent(Intent::JoinTeam { gameday: gd, team: "red".into(), person: None }))
+        );
+        assert!(matches!(
+            at("plan price-desync"),
+            Ok(Parsed::Intent(Intent::PlanScenario { gameday: GameDayId(2), ref scenario, .. })) if scenario == "price-desync"
+        ));
+        assert!(at("plan a b").unwrap_err().starts_with("usage: :plan"));
+        // A team's name may have spaces: the longest team the line starts with, any case.
+        assert_eq!(
+            at("hint blue team #2 look at the search index"),
+            Ok(Parsed::Intent(Intent::GiveHint {
+                gameday: gd,
+                team: "Blue Team".into(),
+                plan: Some(2),
+                text: "look at the search index".into()
+            }))
+        );
+        assert_eq!(
+            at("hint red breathe"),
+            Ok(Parsed::Intent(Intent::GiveHint {
+                gameday: gd,
+                team: "red".into(),
+                plan: None,
+                text: "breathe".into()
+            }))
+        );
+        assert!(at("hint red #2").unwrap_err().starts_with("usage: :hint"));
+        assert!(at("hint red #x look").unwrap_err().contains("not a scenario number"));
+        assert_eq!(
+            at("confirm Blue Team #1"),
+            Ok(Parsed::Intent(Intent::ConfirmMitigation { gameday: gd, team: "Blue Team".into(), plan: 1 }))
+        );
+        assert!(at("confirm red").unwrap_err().starts_with("usage: :confirm"));
+        // Without an open game day, the verbs say how to get one.
+        let err = parse("gameday start", None, now()).unwrap_err();
+        assert!(err.contains(":gameday create NAME --style STYLE"), "{err}");
+    }
+
+    #[test]
+    fn game_master_verbs_complete_teams_scenarios_numbers_and_styles() {
+        let teams = ["red".to_string(), "blue".to_string()];
+        let scenarios = ["price-desync".to_string(), "table-lock".to_string()];
+        let pools = Pools { teams: &teams, scenarios: &scenarios, plans: &[1, 2], ..Pools::default() };
+        assert_eq!(complete_in("gameday s", &pools).0, "gameday start ");
+        assert_eq!(complete_in("gameday create Autumn --", &pools).0, "gameday create Autumn --style ");
+        assert_eq!(
+            complete_in("gameday create Autumn --style f", &pools).0,
+            "gameday create Autumn --style fire_drill "
+        );
+        assert_eq!(complete_in("team j", &pools).0, "team join ");
+        assert_eq!(complete_in("team join r", &pools).0, "team join red ");
+        assert_eq!(complete_in("plan t", &pools).0, "plan table-lock ");
+        assert_eq!(complete_in("hint b", &pools).0, "hint blue ");
+        assert_eq!(complete_in("confirm red #", &pools).1, ["#1", "#2"]);
+    }
+
+    #[test]
+    fn the_game_masters_verbs_are_for_admins_and_confirm_for_villains_too() {
+        let verb = |name: &str| VERBS.iter().find(|v| v.name == name).expect("a verb");
+        assert!(may_use(verb("gameday"), UserRole::Admin));
+        assert!(!may_use(verb("gameday"), UserRole::Villain));
+        assert!(may_use(verb("confirm"), UserRole::Villain));
+        assert!(!may_use(verb("hint"), UserRole::Responder));
+        assert!(may_use(verb("team"), UserRole::Responder), "heroes join teams");
+        assert!(!may_use(verb("team"), UserRole::Observer));
+        assert!(may_use(verb("note"), UserRole::Observer), "other verbs are not judged here");
     }
 
     #[test]

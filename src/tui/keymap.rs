@@ -45,6 +45,7 @@ snake_enum! {
         StopRun = "stop_run",
         HaltAll = "halt_all",
         ArmChaos = "arm_chaos",
+        Scoreboard = "scoreboard",
         SwitchUser = "switch_user",
         Pick = "pick",
         PickNumber = "pick_number",
@@ -93,6 +94,7 @@ impl Action {
             Action::StopRun => "stop the selected run: it is rolled back (asks first)",
             Action::HaltAll => "HALT ALL chaos: roll back every run and disarm (asks a reason)",
             Action::ArmChaos => "arm chaos again after a halt",
+            Action::Scoreboard => "the game day's scoreboard: teams ranked, times, points (live)",
             Action::SwitchUser => {
                 "the demo only: become another demo user (to the villain and back; :as NAME for any)"
             }
@@ -153,6 +155,7 @@ impl Action {
             Action::StopRun => "stop",
             Action::HaltAll => "HALT",
             Action::ArmChaos => "arm",
+            Action::Scoreboard => "score",
             Action::SwitchUser => "switch user",
             Action::Cancel => "cancel",
             Action::Pick => "pick",
@@ -175,6 +178,7 @@ pub enum Scope {
     Playbook,
     Health,
     Chaos,
+    Scoreboard,
     Help,
     Reader,
     Confirm,
@@ -193,6 +197,7 @@ impl Scope {
             Scope::Playbook => "playbook pane",
             Scope::Health => "health pane",
             Scope::Chaos => "chaos pane (villains and admins)",
+            Scope::Scoreboard => "scoreboard pane (game days)",
             Scope::Confirm => "confirmation (chaos start and stop)",
             Scope::Help => "help (any other key closes)",
             Scope::Reader => "reader (an entry or a probe in full)",
@@ -405,6 +410,9 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Chaos, "x", Action::StopRun),
     (Scope::Chaos, "A", Action::ArmChaos),
     (Scope::Chaos, "esc", Action::Back),
+    // The game day's board: `b`oard, since `g` is the first row and `s` a status.
+    (Scope::Global, "b", Action::Scoreboard),
+    (Scope::Scoreboard, "esc", Action::Back),
     // The demo's console can become any demo user (a normal console has no other tokens).
     // `U` is free in every pane and typed as text in every overlay.
     (Scope::Global, "U", Action::SwitchUser),

@@ -20,6 +20,7 @@ pub struct Areas {
     pub playbook: Option<Rect>,
     pub health: Option<Rect>,
     pub chaos: Option<Rect>,
+    pub scoreboard: Option<Rect>,
     /// The chaos banner's row, at the top, while chaos runs or is disarmed: in every view.
     pub banner: Option<Rect>,
     pub hints: Rect,
@@ -35,6 +36,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
             playbook: None,
             health: None,
             chaos: None,
+            scoreboard: None,
             banner: None,
             hints: Rect::default(),
             status: Rect::default(),
@@ -49,10 +51,10 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
     ])
     .areas(size);
     let banner = banner.then_some(top);
-    if focus == Pane::Chaos {
-        // The chaos pane takes the place of the incident's timeline (beside the list when
-        // wide, under it when narrow), or the whole screen when zoomed.
-        let (incidents, chaos) = if zoom {
+    if matches!(focus, Pane::Chaos | Pane::Scoreboard) {
+        // The chaos pane and the scoreboard take the place of the incident's timeline (beside
+        // the list when wide, under it when narrow), or the whole screen when zoomed.
+        let (incidents, side) = if zoom {
             (None, main)
         } else if size.width >= WIDE {
             let [left, right] = Layout::horizontal([
@@ -66,12 +68,14 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
             let [a, b] = Layout::vertical([Constraint::Length(list), Constraint::Min(5)]).areas(main);
             (Some(a), b)
         };
+        let (chaos, scoreboard) = if focus == Pane::Chaos { (Some(side), None) } else { (None, Some(side)) };
         return Areas {
             incidents,
             detail: None,
             playbook: None,
             health: None,
-            chaos: Some(chaos),
+            chaos,
+            scoreboard,
             banner,
             hints,
             status,
@@ -83,7 +87,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
             Pane::Incidents => (Some(main), None, None, None),
             Pane::Detail => (None, Some(main), None, None),
             Pane::Playbook => (None, None, Some(main), None),
-            Pane::Health | Pane::Chaos => (None, None, None, Some(main)),
+            Pane::Health | Pane::Chaos | Pane::Scoreboard => (None, None, None, Some(main)),
         }
     } else if size.width >= WIDE {
         // Left: incidents, the health board, the playbook; right: the incident's timeline.
@@ -111,7 +115,18 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
             _ => (Some(a), Some(b), None, None),
         }
     };
-    Areas { incidents, detail, playbook, health, chaos: None, banner, hints, status, too_small: false }
+    Areas {
+        incidents,
+        detail,
+        playbook,
+        health,
+        chaos: None,
+        scoreboard: None,
+        banner,
+        hints,
+        status,
+        too_small: false,
+    }
 }
 
 /// Rows of incidents that fit: the pane minus its borders and header row.

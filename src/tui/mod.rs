@@ -10,6 +10,7 @@ pub mod keymap;
 pub mod layout;
 pub mod overlay;
 pub mod panes;
+pub mod scoreboard;
 pub mod theme;
 pub mod view;
 
@@ -95,17 +96,27 @@ pub async fn run(
     data_dir: &std::path::Path,
     demo: Option<DemoUsers>,
 ) -> color_eyre::Result<()> {
-    let mut terminal = ratatui::init();
-    // ratatui's hook restores the screen on panic; mouse and paste modes are ours to undo.
+    let mut terminal = enter();
+    let result = sessions(&mut terminal, client, look, data_dir, demo).await;
+    leave(terminal);
+    result
+}
+
+/// Takes the terminal: alternate screen, raw mode, mouse and paste on. ratatui's hook
+/// restores the screen on panic; mouse and paste modes are ours to undo.
+fn enter() -> ratatui::DefaultTerminal {
+    let terminal = ratatui::init();
     let restore_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, DisableBracketedPaste);
         restore_hook(info);
     }));
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste);
+    terminal
+}
 
-    let result = sessions(&mut terminal, client, look, data_dir, demo).await;
-
+/// Gives the terminal back as it was.
+fn leave(mut terminal: ratatui::DefaultTerminal) {
     // The terminal may be gone (closed window, SIGHUP): restoring must not print, because
     // eprintln! to a dead terminal panics and the demo's cleanup would never run.
     let _ = terminal.show_cursor();
@@ -113,26 +124,17 @@ pub async fn run(
     let _ = ratatui::try_restore();
     // Terminal's Drop only retries showing the cursor and prints (panics) when it cannot.
     std::mem::forget(terminal);
-    result
 }
 
-/// One console session after another on the same terminal (raw mode, mouse and paste stay
-/// on): the first as `client`, then, in the demo, as whoever the user switches to.
-async fn sessions(
-    terminal: &mut ratatui::DefaultTerminal,
-    mut client: Client,
-    mut look: Look,
-    data_dir: &std::path::Path,
-    demo: Option<DemoUsers>,
-) -> color_eyre::Result<()> {
-    // Terminal input, on a thread of its own that outlives the sessions: crossterm's reader
-    // loops forever on a terminal that is gone (read() keeps answering 0 bytes), and on a
-    // runtime worker that loop took the workers with it, so not even SIGHUP or SIGTERM could
-    // end the console (seen: an orphaned console at 80% CPU). Here it can only spin its own
-    // thread until the clock notices the dead terminal and the console quits. One reader for
-    // all sessions: a second one would race it for keys, and a key typed during a switch
-    // would be lost.
-    let (input_tx, mut input) = mpsc::channel::<Msg>(4096);
+/// Terminal input, on a thread of its own that outlives the sessions: crossterm's reader
+/// loops forever on a terminal that is gone (read() keeps answering 0 bytes), and on a
+/// runtime worker that loop took the workers with it, so not even SIGHUP or SIGTERM could
+/// end the console (seen: an orphaned console at 80% CPU). Here it can only spin its own
+/// thread until the clock notices the dead terminal and the console quits. One reader for
+/// all sessions: a second one would race it for keys, and a key typed during a switch
+/// would be lost.
+fn read_input() -> color_eyre::Result<mpsc::Receiver<Msg>> {
+    let (input_tx, input) = mpsc::channel::<Msg>(4096);
     std::thread::Builder::new()
         .name("warroom-input".into())
         .spawn(move || loop {
@@ -150,6 +152,19 @@ async fn sessions(
             }
         })
         .wrap_err("starting the terminal input thread")?;
+    Ok(input)
+}
+
+/// One console session after another on the same terminal (raw mode, mouse and paste stay
+/// on): the first as `client`, then, in the demo, as whoever the user switches to.
+async fn sessions(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut client: Client,
+    mut look: Look,
+    data_dir: &std::path::Path,
+    demo: Option<DemoUsers>,
+) -> color_eyre::Result<()> {
+    let mut input = read_input()?;
 
     let names: Vec<(String, crate::model::UserRole)> =
         demo.iter().flat_map(|d| d.users.iter().map(|u| (u.name.clone(), u.role))).collect();
@@ -270,44 +285,12 @@ async fn event_loop(
         c.library().await.map(Msg::Library)
     })));
 
-    // SIGTERM or SIGHUP (a closed terminal, `kill`) quit like `q`: the terminal is restored
-    // and a demo's temporary data dir is removed.
-    #[cfg(unix)]
-    {
-        let t = tx.clone();
-        tasks.push(tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-            else {
-                return;
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-            }
-            let _ = t.send(Msg::Quit).await;
-        }));
-    }
+    tasks.push(tokio::spawn(signals(tx.clone())));
+    tasks.push(tokio::spawn(clock(tx.clone())));
 
-    // The clock: ages, communication clocks and flash expiry. It also notices a terminal that
-    // went away without a hangup reaching us (its size can no longer be asked).
-    let t = tx.clone();
-    let had_terminal = crossterm::terminal::window_size().is_ok();
-    tasks.push(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            let msg = if had_terminal && crossterm::terminal::window_size().is_err() {
-                Msg::Quit
-            } else {
-                Msg::Tick(Utc::now())
-            };
-            if t.send(msg).await.is_err() {
-                return;
-            }
-        }
-    }));
+    // The game day's board: asked for when news may have moved it, at most twice a second.
+    let (board_tx, board_rx) = mpsc::channel::<()>(1);
+    tasks.push(tokio::spawn(scoreboard::fetcher(client.clone(), board_rx, tx.clone())));
 
     // The outbox flusher: sends queued commands in order whenever kicked, and retries while
     // anything waits.
@@ -381,6 +364,7 @@ async fn event_loop(
                             let _ = tx.send(Msg::Halted(got)).await;
                         }));
                     }
+                    Effect::FetchBoard => scoreboard::ask(&board_tx),
                     Effect::Bell => {
                         // BEL is drawn by no cell: it goes straight out, between frames.
                         if let Err(e) = stdout.write_all(b"\x07").and_then(|()| stdout.flush()) {
@@ -421,6 +405,45 @@ async fn event_loop(
         }
     }
     Ok(ended)
+}
+
+/// SIGTERM or SIGHUP (a closed terminal, `kill`) quit like `q`: the terminal is restored
+/// and a demo's temporary data dir is removed.
+async fn signals(tx: mpsc::Sender<Msg>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(Msg::Quit).await;
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+}
+
+/// The clock: ages, communication clocks and flash expiry. It also notices a terminal that
+/// went away without a hangup reaching us (its size can no longer be asked).
+async fn clock(tx: mpsc::Sender<Msg>) {
+    let had_terminal = crossterm::terminal::window_size().is_ok();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let msg = if had_terminal && crossterm::terminal::window_size().is_err() {
+            Msg::Quit
+        } else {
+            Msg::Tick(Utc::now())
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Fetches something once, retrying while the server is away; a refusal is shown.
@@ -499,4 +522,12 @@ pub async fn open(client: Client, theme: Option<&str>, quiet: bool) -> color_eyr
     let mut look = Look::load(theme).wrap_err("loading the console's look")?;
     look.bell &= !quiet;
     run(client, look, &config::data_dir(), None).await
+}
+
+/// `warroom scoreboard`: the game day's board alone, read-only, for the CLI's connection
+/// settings; `quiet` silences the bell (kick-offs).
+pub async fn open_scoreboard(client: Client, theme: Option<&str>, quiet: bool) -> color_eyre::Result<()> {
+    let mut look = Look::load(theme).wrap_err("loading the console's look")?;
+    look.bell &= !quiet;
+    scoreboard::run(client, look).await
 }

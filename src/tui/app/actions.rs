@@ -4,6 +4,7 @@
 use super::{App, Effect, Level, Pane, TimelineView};
 use crate::model::incident::{transition_rule, TransitionRule};
 use crate::model::{ClosureReason, Intent, Role, Severity};
+use crate::present::one_line;
 use crate::tui::command::{self, Parsed};
 use crate::tui::form::{Form, Menu, MenuPick};
 use crate::tui::keymap::Action;
@@ -13,6 +14,10 @@ use crate::tui::overlay::{CommandLine, Help, Overlay, Para, Reader};
 impl App {
     pub fn on_action(&mut self, action: Action) -> Vec<Effect> {
         let selected = self.selected;
+        if self.solo && !App::solo_allows(action) {
+            self.flash(Level::Warn, super::gameday::READ_ONLY);
+            return vec![];
+        }
         match action {
             Action::Quit => return vec![Effect::Quit],
             // Keys of an overlay's layer reach that overlay's component, never the panes.
@@ -36,7 +41,14 @@ impl App {
             Action::NextPane | Action::PrevPane => {
                 let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
                 let n = Pane::ALL.len();
-                let next = if action == Action::NextPane { (i + 1) % n } else { (i + n - 1) % n };
+                // Skipping panes not offered now (chaos hidden, no game day): at most all.
+                let mut next = i;
+                for _ in 0..n {
+                    next = if action == Action::NextPane { (next + 1) % n } else { (next + n - 1) % n };
+                    if self.pane_offered(Pane::ALL[next]) {
+                        break;
+                    }
+                }
                 self.focus = Pane::ALL[next];
             }
             Action::Down => self.move_by(1),
@@ -62,7 +74,10 @@ impl App {
                 },
                 // The pane already shows the selected row in full below the list.
                 Pane::Chaos => {}
+                Pane::Scoreboard => {}
             },
+            // The scoreboard alone has nowhere to go back to.
+            Action::Back if self.solo => {}
             Action::Back => {
                 if self.zoom {
                     self.zoom = false;
@@ -74,7 +89,12 @@ impl App {
                 }
             }
             Action::Zoom => self.zoom = !self.zoom,
-            Action::Chaos => self.show_chaos(),
+            Action::Chaos => {
+                if !self.refuse_hidden_chaos() {
+                    self.show_chaos();
+                }
+            }
+            Action::Scoreboard => return self.show_scoreboard(),
             Action::StartScenario => self.confirm_start(),
             Action::StopRun => self.confirm_stop(),
             Action::HaltAll => self.ask_halt(),
@@ -267,6 +287,7 @@ impl App {
             Pane::Playbook => self.areas().playbook.map_or(10, |a| a.height as usize / 2),
             Pane::Health => self.areas().health.map_or(10, |a| a.height as usize / 2),
             Pane::Chaos => self.areas().chaos.map_or(10, |a| a.height as usize / 4),
+            Pane::Scoreboard => self.areas().scoreboard.map_or(10, |a| a.height as usize / 2),
         }
         .max(1)
     }
@@ -291,6 +312,7 @@ impl App {
                 self.probe = (self.probe as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
             }
             Pane::Chaos => self.chaos_move(delta, None),
+            Pane::Scoreboard => self.board_move(delta, None),
             Pane::Detail => {
                 let len =
                     self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
@@ -315,6 +337,7 @@ impl App {
             }
             Pane::Health => self.probe = if newest { self.probes.len().saturating_sub(1) } else { 0 },
             Pane::Chaos => self.chaos_move(0, Some(newest)),
+            Pane::Scoreboard => self.board_move(0, Some(newest)),
             Pane::Detail => {
                 let len =
                     self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
@@ -377,9 +400,26 @@ impl App {
     }
 
     pub fn run_command(&mut self, text: &str) -> Vec<Effect> {
-        match command::parse(text, self.selected, self.now) {
+        let target =
+            command::Target { selected: self.selected, gameday: self.state.gamedays.open(), now: self.now };
+        match command::parse_in(text, target) {
             Err(e) => {
                 self.flash(Level::Error, e);
+                vec![]
+            }
+            // A plan names a scenario of the catalogue: a typo is caught here, not by a 404.
+            Ok(Parsed::Intent(Intent::PlanScenario { scenario, .. }))
+                if self.library.is_some() && !self.scenarios().iter().any(|s| s.id == scenario) =>
+            {
+                let have: Vec<&str> = self.scenarios().iter().map(|s| s.id.as_str()).collect();
+                self.flash(
+                    Level::Error,
+                    format!(
+                        "no scenario `{}` in the catalogue (have: {})",
+                        one_line(&scenario),
+                        have.join(", ")
+                    ),
+                );
                 vec![]
             }
             // A start by name still shows its blast radius first, as `s` does.

@@ -23,7 +23,7 @@ impl CommandLine {
                 return if text.is_empty() { Outcome::Close } else { Outcome::Run(text.to_string()) };
             }
             Some(Action::Complete) => {
-                let (new, candidates) = command::complete(&self.input, cx.themes, cx.users);
+                let (new, candidates) = command::complete_in(&self.input, &cx.pools);
                 self.input = new;
                 self.candidates = candidates;
             }
@@ -72,7 +72,8 @@ mod tests {
         let km = Keymap::default();
         let key = |k| press(&km, Scope::CommandLine, k);
         let history = ["note one".to_string(), "note two".to_string()];
-        let cx = Context { history: &history, themes: &["mono"], users: &[] };
+        let cx =
+            Context { history: &history, pools: command::Pools { themes: &["mono"], ..Default::default() } };
         let mut line = CommandLine::default();
         for k in ["t", "h", "q", "backspace", "tab"] {
             assert_eq!(line.handle(&key(k), &cx), Outcome::Stay);

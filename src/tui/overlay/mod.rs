@@ -63,9 +63,8 @@ pub enum Overlay {
 /// What the command line needs from the console to complete and recall.
 pub struct Context<'a> {
     pub history: &'a [String],
-    pub themes: &'a [&'a str],
-    /// The server's users, for names (empty until the library has loaded).
-    pub users: &'a [String],
+    /// Themes, the server's users (empty until the library has loaded), scenarios, teams.
+    pub pools: super::command::Pools<'a>,
 }
 
 impl Overlay {

@@ -6,6 +6,7 @@ pub mod health;
 pub mod incidents;
 pub mod overlay;
 pub mod playbook;
+pub mod scoreboard;
 pub mod status;
 
 use ratatui::widgets::{Block, BorderType, Borders};

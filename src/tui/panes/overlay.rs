@@ -167,9 +167,15 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
         if let Some(key) = verb.bare.and_then(|a| app.keymap.first_key(Scope::Global, a)) {
             note.push(format!("bare: as {key}"));
         }
+        // The game master's verbs are greyed for whom the server would refuse them.
+        let role = app.me.as_ref().map(|m| m.role).filter(|r| !crate::tui::command::may_use(verb, *r));
+        if let Some(role) = role {
+            note.push(format!("not for a {role}"));
+        }
         let note = if note.is_empty() { String::new() } else { format!("  ({})", note.join("; ")) };
+        let style = if role.is_some() { t.get("muted") } else { t.get("focus") };
         lines.push(Line::from(vec![
-            Span::styled(format!("  :{:<30}", verb.usage), t.get("focus")),
+            Span::styled(format!("  :{:<30}", verb.usage), style),
             Span::styled(note, t.get("muted")),
         ]));
     }

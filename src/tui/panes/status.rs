@@ -32,6 +32,7 @@ const HINTED: &[Action] = &[
     Action::Filter,
     Action::Zoom,
     Action::Chaos,
+    Action::Scoreboard,
     Action::CommandLine,
     Action::Help,
     Action::Quit,
@@ -40,8 +41,15 @@ const HINTED: &[Action] = &[
 pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let scope = app.key_scope();
-    // An overlay's layer is short: all of its hinted actions, in the table's order.
-    let hinted: &[Action] = if scope.is_overlay() { Action::ALL } else { HINTED };
+    // An overlay's layer is short: all of its hinted actions, in the table's order. The
+    // scoreboard alone only reads.
+    let hinted: &[Action] = if scope.is_overlay() {
+        Action::ALL
+    } else if app.solo {
+        &[Action::Help, Action::Quit]
+    } else {
+        HINTED
+    };
     // Chaos controls a role may not use are greyed, not hidden: the key exists, it is not yours.
     let may_chaos = app.may_drive_chaos();
     let hint = |action: Action| {
@@ -59,8 +67,15 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
         {
             return None;
         }
-        // The chaos pane's key is offered to those who drive chaos, and to all while it runs.
-        if action == Action::Chaos && !(app.chaos_banner() || (may_chaos && app.me.is_some())) {
+        // The chaos pane's key is offered to those who drive chaos, and to all while it runs,
+        // unless a game day hides chaos from this hero.
+        if action == Action::Chaos
+            && (!(app.chaos_banner() || (may_chaos && app.me.is_some())) || app.chaos_hidden().is_some())
+        {
+            return None;
+        }
+        // The scoreboard's, once there is a game day.
+        if action == Action::Scoreboard && app.state.gamedays.is_empty() && app.board.view.is_none() {
             return None;
         }
         // The demo's switch names who it switches to; other consoles have no one to become.
@@ -114,10 +129,15 @@ pub fn draw_status(f: &mut Frame, hints: Rect, area: Rect, app: &App) {
     left.push(Span::styled(who, style));
     let server = Span::styled(format!(" @ {}", app.server.trim_start_matches("http://")), t.get("muted"));
     let mut rest = vec![Span::styled(" │ ", t.get("border"))];
-    rest.push(Span::styled(
-        format!("{} queued", app.queued),
-        if app.queued > 0 { t.get("warn") } else { t.get("muted") },
-    ));
+    if app.solo {
+        // Nothing is ever sent from here: no queue to count.
+        rest.push(Span::styled("read-only", t.get("muted")));
+    } else {
+        rest.push(Span::styled(
+            format!("{} queued", app.queued),
+            if app.queued > 0 { t.get("warn") } else { t.get("muted") },
+        ));
+    }
     // Online the stream is live (heartbeats prove it): an age there read as stale.
     // Offline the age is how old everything on screen is.
     if let Some(age) = app.stale() {
