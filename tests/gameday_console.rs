@@ -757,7 +757,9 @@ async fn the_pane_updates_when_a_team_scores_and_names_the_scenarios_at_debrief(
     let g = olivia.app.state.gamedays.latest().unwrap();
     assert_eq!(g.plans.len(), 1, "the reloaded state has the plans heroes could not see");
     assert!(olivia.screen().contains("debrief"), "{}", olivia.screen());
-    send(&victor, Intent::StopScenario { run, reason: Some("done".into()) }).await;
+    // The game's end rolled its run back.
+    let reason = server.app.hub().state().chaos.runs[&run].reason.clone();
+    assert_eq!(reason.as_deref(), Some("GD-1 ended"));
 }
 
 /// A burst of news costs one ask, not one per event: asks made while one is answered (or
