@@ -381,12 +381,18 @@ fn news_that_can_move_the_board_asks_for_it_and_the_clock_keeps_a_running_one_fr
     assert!(a.update(key('b')).is_empty());
     assert!(text(&render(&mut a)).contains(":gameday create NAME --style"));
     a.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
-    let mut asked = 0;
+    let (mut asked, mut library) = (0, Vec::new());
     for e in &events {
         let effects = a.update(Msg::Sync(SyncEvent::Event(e.clone())));
         asked += effects.iter().filter(|e| **e == Effect::FetchBoard).count();
+        if effects.contains(&Effect::FetchLibrary) {
+            library.push(e.fact.kind().to_string());
+        }
     }
     assert_eq!(asked, events.len(), "every event of this story can move the board");
+    // The catalogue is hidden from heroes from the game day's creation: the library is asked
+    // for again then (and at the debrief, and on every reload).
+    assert_eq!(library, ["gameday_created"], "{library:?}");
     // A note moves nothing.
     let mut s = state.clone();
     let note = Intent::AddNote { incident: warroom::model::IncidentId(1), text: "looking".into() };

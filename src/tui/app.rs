@@ -79,6 +79,9 @@ pub enum Effect {
     SwitchUser(String),
     /// Ask for the game day's board (`GET /api/v1/gameday`); the runner spaces these out.
     FetchBoard,
+    /// Fetch the server's library again: what a caller may see of it (the scenario catalogue)
+    /// changes when a game day starts hiding its chaos or reveals it.
+    FetchLibrary,
     Quit,
 }
 
@@ -475,8 +478,12 @@ impl App {
             }
             Msg::Sync(ev) => {
                 let news = self.moves_board(&ev);
+                let library = self.moves_library(&ev);
                 self.on_sync(ev);
                 let mut effects = if news { self.ask_board() } else { vec![] };
+                if library {
+                    effects.push(Effect::FetchLibrary);
+                }
                 if std::mem::take(&mut self.ring) && self.bell {
                     effects.push(Effect::Bell);
                 }

@@ -365,6 +365,15 @@ async fn event_loop(
                         }));
                     }
                     Effect::FetchBoard => scoreboard::ask(&board_tx),
+                    Effect::FetchLibrary => {
+                        let (tx, client) = (tx.clone(), fetcher.clone());
+                        tokio::spawn(async move {
+                            // A failure keeps the library shown; the next change asks again.
+                            if let Ok(lib) = client.library().await {
+                                let _ = tx.send(Msg::Library(lib)).await;
+                            }
+                        });
+                    }
                     Effect::Bell => {
                         // BEL is drawn by no cell: it goes straight out, between frames.
                         if let Err(e) = stdout.write_all(b"\x07").and_then(|()| stdout.flush()) {

@@ -117,8 +117,12 @@ async fn follow_board(
                         }
                     }
                     // Read-only: the app refuses every command here (see `App::solo`), and
-                    // shows no incident to fetch or user to become.
-                    Effect::Send(_) | Effect::Fetch(_) | Effect::Halt(_) | Effect::SwitchUser(_) => {}
+                    // shows no incident to fetch, user to become or catalogue.
+                    Effect::Send(_)
+                    | Effect::Fetch(_)
+                    | Effect::Halt(_)
+                    | Effect::SwitchUser(_)
+                    | Effect::FetchLibrary => {}
                 }
             }
             msg = rx.try_recv().ok().or_else(|| input.try_recv().ok());

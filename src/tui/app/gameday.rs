@@ -76,6 +76,19 @@ impl App {
         )
     }
 
+    /// Whether this sync news may change what the library shows this user: a game day that
+    /// starts or stops hiding its chaos, or a reload (the debrief's among them).
+    pub(super) fn moves_library(&self, ev: &SyncEvent) -> bool {
+        match ev {
+            SyncEvent::Snapshot(_) => !self.state.gamedays.is_empty(),
+            SyncEvent::Event(e) => matches!(
+                e.fact,
+                Fact::GamedayCreated { .. } | Fact::GamedayEnded { .. } | Fact::GamedayFinished { .. }
+            ),
+            _ => false,
+        }
+    }
+
     /// Asks for the board, when there is a game day to ask about (or an old answer to clear):
     /// a console that never saw a game day costs the server nothing more.
     pub(super) fn ask_board(&mut self) -> Vec<Effect> {
