@@ -459,6 +459,23 @@ fn i_on_a_down_probe_declares_prefilled_with_the_service() {
     assert!(effects.is_empty() && a.overlay.is_none(), "no second declare form");
     assert_eq!(a.selected, Some(IncidentId(5)));
     assert!(a.flash.as_ref().unwrap().text.contains("INC-5 is already open for payment"), "{:?}", a.flash);
+    // In a running game day, alice plays for red: INC-5 is not red's, so `i` offers red's own.
+    use warroom::model::gameday::{GameDayId, Style};
+    let g = GameDayId(1);
+    for intent in [
+        Intent::CreateGameday { name: "drill".into(), style: Style::FireDrill },
+        Intent::AddTeam { gameday: g, team: "red".into() },
+        Intent::JoinTeam { gameday: g, team: "red".into(), person: Some("alice".into()) },
+        Intent::StartGameday { gameday: g },
+    ] {
+        let facts = a.state.decide(&intent).unwrap();
+        for e in stamp(a.state.seq + 1, a.now, "root", UserRole::Admin, uuid::Uuid::nil(), facts) {
+            a.update(Msg::Sync(SyncEvent::Event(e)));
+        }
+    }
+    a.flash = None;
+    a.update(key(KeyCode::Char('i')));
+    assert!(a.overlay.is_some(), "a declare form for red's drill: {:?}", a.flash);
 }
 
 #[test]

@@ -122,12 +122,20 @@ impl App {
                 let name = p.name.clone();
                 let severity = p.auto_declare.unwrap_or(Severity::Sev3);
                 // An open incident already about this service is where to act: a second one
-                // would split the room.
+                // would split the room. In a running game day a player's room is their team:
+                // another team's incident (or one from before the game) is not theirs to work.
+                let team = self.my_team();
                 let open = self
                     .state
                     .incidents_by_priority()
                     .into_iter()
-                    .find(|i| i.status.is_open() && i.services.contains(&name))
+                    .find(|i| {
+                        i.status.is_open()
+                            && i.services.contains(&name)
+                            && team
+                                .as_ref()
+                                .is_none_or(|(g, t)| i.gameday == Some(*g) && i.team.as_ref() == Some(t))
+                    })
                     .map(|i| i.id);
                 if let Some(id) = open {
                     self.filter.clear();

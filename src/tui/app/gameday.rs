@@ -147,6 +147,13 @@ impl App {
         vec![]
     }
 
+    /// The running game day and this user's team in it, when they play.
+    pub fn my_team(&self) -> Option<(crate::model::gameday::GameDayId, String)> {
+        let me = self.me.as_ref()?;
+        let g = self.state.gamedays.running()?;
+        g.team_of(&me.name).map(|t| (g.id, t.name.clone()))
+    }
+
     /// Why this console shows no chaos pane now: a game day hides chaos from heroes (the
     /// server already withholds it), and this user is no villain or game master.
     pub fn chaos_hidden(&self) -> Option<String> {
