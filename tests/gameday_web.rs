@@ -278,7 +278,9 @@ async fn the_game_master_runs_a_fire_drill_from_the_cli() {
     // A responder may not start it: the server's reason, and a failing exit.
     let refusal = room.refused(Responder, &["gameday", "start"]).await;
     assert!(
-        refusal.contains("bob (responder) may not start_gameday") && refusal.contains("403"),
+        refusal.contains(
+            "bob (responder) may not start_gameday: only the game master (an admin) runs a game day"
+        ) && refusal.contains("403"),
         "{refusal}"
     );
     room.ok(Admin, &["gameday", "start"]).await;

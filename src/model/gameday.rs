@@ -324,6 +324,18 @@ pub fn may(role: UserRole, intent: &Intent) -> bool {
     }
 }
 
+/// Who may send a game-day command, for a refusal to say.
+pub fn who_may(intent: &Intent) -> Option<&'static str> {
+    Some(match intent {
+        Intent::JoinTeam { .. } => {
+            ": commanders and responders join a team themselves; the game master (an admin) puts anyone in one"
+        }
+        Intent::ConfirmMitigation { .. } => ": only villains and the game master (an admin) confirm a mitigation",
+        i if i.is_gameday() => ": only the game master (an admin) runs a game day",
+        _ => return None,
+    })
+}
+
 fn stage_is(g: &GameDay, allowed: &[Stage], doing: &str) -> Result<(), Rejection> {
     if allowed.contains(&g.stage) {
         return Ok(());

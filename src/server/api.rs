@@ -340,7 +340,11 @@ async fn post_command(
         ));
     }
     if !caller.role.may(&command.intent) {
-        let why = if command.intent.is_chaos() { ": only villains and admins drive chaos" } else { "" };
+        let why = if command.intent.is_chaos() {
+            ": only villains and admins drive chaos"
+        } else {
+            crate::model::gameday::who_may(&command.intent).unwrap_or("")
+        };
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
