@@ -3,10 +3,10 @@
 //!
 //! The scorer below is written again from the rules (the issue and score.rs's module doc),
 //! not by calling `Tally`, so that a rule the server gets wrong shows as a difference. The
-//! drill plays each rule at least once: a quick and a late detection, an incident before the
-//! inject that does not count, a backdated declaration that must not move a time, a team's own
-//! fix, a fix before a team noticed (not theirs), a villain's confirmation, a rollback (not the
-//! team's mitigation), comms before and after restore, a hint per scenario and a general one,
+//! drill plays each rule at least once: a quick detection, an incident before the inject and
+//! one after the scenario was over that do not count, a backdated declaration that must not
+//! move a time, a team's own fix, a villain's confirmation, a rollback (not the team's
+//! mitigation), comms before and after restore, a hint per scenario and a general one,
 //! points within and past par, and the resilience of each scenario.
 
 mod common;
@@ -243,8 +243,8 @@ async fn a_fire_drill_scores_both_teams_exactly_as_the_log_says() {
     // Red suspects the stock too, before that scenario even started: not a detection of it.
     let r0 = d.declare(&bob, "Stock counts look odd", &["stock"]).await;
     d.until_health(&["search", "listing"], Health::Down).await;
-    // Past the one-minute pars: blue notices #1 (repaired by red long ago) only now, and the
-    // villain confirms blue's mitigation of #2.
+    // Past the one-minute pars: blue notices #1 only now, when it is long over (no detection),
+    // and the villain confirms blue's mitigation of #2.
     until_past(t2 + chrono::Duration::seconds(61)).await;
     let b1 = d.declare(&carol, "Payments failed for a while?", &["payment"]).await;
     d.run(&victor, Intent::ConfirmMitigation { gameday: gd, team: "blue".into(), plan: 2 }).await;
@@ -321,11 +321,10 @@ async fn a_fire_drill_scores_both_teams_exactly_as_the_log_says() {
     assert!(red1.detect_secs.unwrap() <= 60 && red1.mitigate_secs.unwrap() <= 60, "{red1:?}");
     assert_eq!(red1.comms_first, Some(true));
     assert_eq!(red1.points, i64::from(w.detect + w.mitigate + w.comms_first));
-    assert_eq!(blue1.incident, Some(b1));
-    let late = blue1.detect_secs.unwrap();
-    assert!(late > 60, "{blue1:?}");
-    assert_eq!(blue1.mitigate_secs, None, "red's repair came before blue noticed: not blue's");
-    assert_eq!(blue1.points, i64::from(w.detect) * 60 / late as i64);
+    // #1 was over (stopped and rolled back) when blue declared about payment: a scenario
+    // already over is detected by nobody.
+    let _ = b1;
+    assert_eq!((blue1.incident, blue1.detect_secs, blue1.mitigate_secs, blue1.points), (None, None, None, 0));
     let (red2, blue2) = (cell("red", 2), cell("blue", 2));
     assert_eq!(red2.incident, Some(r2));
     assert_eq!(red2.mitigate_secs, None, "the rollback is not red's mitigation");
@@ -545,6 +544,25 @@ impl Rules {
     }
 
     /// The run that played a plan: the first of its scenario that injected, else the first.
+    /// The run an incident caught: of the runs live when it was declared (injected, not yet
+    /// stopped, the game not over) whose plan targets one of its services, the one injected last.
+    fn caught(&self, inc: &Inc) -> Option<RunId> {
+        self.runs
+            .iter()
+            .filter_map(|r| {
+                let p = self.plans.iter().find(|p| p.scenario == r.scenario)?;
+                if !p.target.iter().any(|t| inc.services.contains(t)) {
+                    return None;
+                }
+                let injected = r.injected?;
+                let end = [r.stopped, self.ended].into_iter().flatten().min();
+                (injected <= inc.declared && end.is_none_or(|e| inc.declared <= e))
+                    .then_some((injected, r.id))
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
     fn run_of(&self, p: &Plan) -> Option<&RunSeen> {
         let mut runs = self.runs.iter().filter(|r| r.scenario == p.scenario);
         let first = self.runs.iter().find(|r| r.scenario == p.scenario);
@@ -609,9 +627,7 @@ impl Rules {
         let Some((id, inc)) = self
             .incidents
             .iter()
-            .filter(|(_, i)| {
-                i.team == team && i.declared >= injected && i.services.iter().any(|s| p.target.contains(s))
-            })
+            .filter(|(_, i)| i.team == team && i.declared >= injected && self.caught(i) == Some(run.id))
             .min_by_key(|(id, i)| (i.declared, **id))
         else {
             return cell;

@@ -371,7 +371,24 @@ async fn a_wrong_or_missing_share_token_opens_nothing_and_the_page_is_self_conta
     // A finished game day's link opens nothing once the next one exists.
     room.send(UserRole::Admin, Intent::EndGameday { gameday }).await;
     room.send(UserRole::Admin, Intent::FinishGameday { gameday }).await;
+    // A stream opened with the old link ends when the next game day is created.
+    let old = share.replace("/gameday/scoreboard?", "/gameday/scoreboard/stream?");
+    let resp = http.get(old).send().await.unwrap();
+    let mut events = Box::pin(eventsource_stream::Eventsource::eventsource(resp.bytes_stream()));
+    // Its first board (the finished game's, revealed).
+    loop {
+        let e = tokio::time::timeout(DEADLINE, events.next()).await.expect("in time").expect("open").unwrap();
+        if e.event == "board" {
+            break;
+        }
+    }
     room.send(UserRole::Admin, Intent::CreateGameday { name: "Next".into(), style: Style::FireDrill }).await;
+    let ended = tokio::time::timeout(DEADLINE, async {
+        while let Some(e) = events.next().await {
+            assert!(e.map(|e| e.event != "board").unwrap_or(true), "the old link still gets boards");
+        }
+    });
+    ended.await.expect("the old link's stream ends");
     assert_eq!(status("/gameday/scoreboard", &format!("?token={token}")).await, 403);
     let next = room.share_url().await;
     assert_ne!(next, share);

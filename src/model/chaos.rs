@@ -678,6 +678,15 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             // heroes as it starts).
             let mut facts = Vec::new();
             let mut gameday = None;
+            // A planned scenario started before its game day would run in the open, unscored.
+            if let Some(g) = state.gamedays.open().filter(|g| g.stage == super::gameday::Stage::Planned) {
+                if g.planned(&info.id).is_some() {
+                    return Err(Rejection::Conflict(format!(
+                        "{} is planned in {}, which has not started: it runs once the game master starts it",
+                        info.id, g.id
+                    )));
+                }
+            }
             if let Some(g) = state.gamedays.running() {
                 let plan = g.planned(&info.id).ok_or_else(|| {
                     Rejection::Conflict(format!(

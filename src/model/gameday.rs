@@ -362,11 +362,20 @@ fn plan_of(g: &GameDay, n: u32) -> Result<&Plan, Rejection> {
     })
 }
 
-/// A name a person types (a team): one line, no control characters.
-fn check_name(field: &'static str, text: &str) -> Result<(), Rejection> {
-    check_text(field, text, MAX_NAME)?;
+/// A name a person types (a team, a game day): one line, no control characters, and none of
+/// the invisible or reordering ones (zero-width, bidi) that make two names look alike or one
+/// display as another on the big screen.
+fn check_name(field: &'static str, text: &str, max: usize) -> Result<(), Rejection> {
+    check_text(field, text, max)?;
     if text.chars().any(char::is_control) {
         return Err(Rejection::Invalid { field, detail: "must not contain control characters".into() });
+    }
+    let hidden = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}');
+    if text.chars().any(hidden) {
+        return Err(Rejection::Invalid {
+            field,
+            detail: "must not contain invisible or direction-changing characters".into(),
+        });
     }
     Ok(())
 }
@@ -383,13 +392,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
     let days = &state.gamedays;
     let fact = match intent {
         Intent::CreateGameday { name, style } => {
-            check_text("name", name, MAX_TITLE)?;
-            if name.chars().any(char::is_control) {
-                return Err(Rejection::Invalid {
-                    field: "name",
-                    detail: "must not contain control characters".into(),
-                });
-            }
+            check_name("name", name, MAX_TITLE)?;
             if let Some(open) = days.open() {
                 return Err(Rejection::Conflict(format!(
                     "{} ({}) is {}: finish it before creating another",
@@ -412,10 +415,10 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
         Intent::AddTeam { gameday, team: name } => {
             let g = days.get(*gameday)?;
             stage_is(g, &[Stage::Planned, Stage::Running], "add teams")?;
-            check_name("team", name)?;
+            check_name("team", name, MAX_NAME)?;
             let name = name.trim();
-            if g.teams.contains_key(name) {
-                return Err(Rejection::Conflict(format!("{} already has a team `{name}`", g.id)));
+            if let Some(t) = g.teams.keys().find(|t| t.to_lowercase() == name.to_lowercase()) {
+                return Err(Rejection::Conflict(format!("{} already has a team `{t}`", g.id)));
             }
             if g.teams.len() >= MAX_TEAMS {
                 return Err(Rejection::Conflict(format!("{} already has {MAX_TEAMS} teams", g.id)));
@@ -427,7 +430,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             stage_is(g, &[Stage::Planned, Stage::Running], "join teams")?;
             let t = team(g, name)?;
             let person = person.as_deref().map(str::trim).filter(|p| !p.is_empty()).unwrap_or(cx.actor);
-            check_name("person", person)?;
+            check_name("person", person, MAX_NAME)?;
             if person != cx.actor && cx.role != UserRole::Admin {
                 return Err(Rejection::Forbidden("only the game master puts someone else in a team".into()));
             }
@@ -437,6 +440,13 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             super::incident::check_person(person, cx)?;
             if t.members.contains(person) {
                 return Err(Rejection::Conflict(format!("{person} is already in team {}", t.name)));
+            }
+            // Moving between teams once the game runs would let one person score for two.
+            if let (Stage::Running, Some(other)) = (g.stage, g.team_of(person)) {
+                return Err(Rejection::Conflict(format!(
+                    "{person} plays in team {} and {} is running: teams are fixed once it starts",
+                    other.name, g.id
+                )));
             }
             if t.members.len() >= MAX_TEAM_SIZE {
                 return Err(Rejection::Conflict(format!(
@@ -464,6 +474,14 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 .ok_or_else(|| Rejection::UnknownScenario(scenario.clone()))?;
             if g.planned(&info.id).is_some() {
                 return Err(Rejection::Conflict(format!("{} is already planned in {}", info.id, g.id)));
+            }
+            if let Some(r) =
+                state.chaos.active().find(|r| r.scenario.id == info.id && r.gameday != Some(g.id))
+            {
+                return Err(Rejection::Conflict(format!(
+                    "{} is running outside {} as {}: stop it before planning it",
+                    info.id, g.id, r.id
+                )));
             }
             if g.plans.len() >= MAX_PLANS {
                 return Err(Rejection::Conflict(format!(
@@ -528,6 +546,12 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                     g.id
                 )));
             }
+            if let Some(r) = state.chaos.active().find(|r| g.planned(&r.scenario.id).is_some()) {
+                return Err(Rejection::Conflict(format!(
+                    "{} is already running as {}, outside the game: stop it first",
+                    r.scenario.id, r.id
+                )));
+            }
             Fact::GamedayStarted { gameday: *gameday }
         }
         Intent::GiveHint { gameday, team: name, plan, text } => {
@@ -552,7 +576,30 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             let g = days.get(*gameday)?;
             stage_is(g, &[Stage::Running], "confirm mitigations")?;
             let t = team(g, name)?;
-            plan_of(g, *plan)?;
+            let p = plan_of(g, *plan)?;
+            // Only a fault that is in and a team that is on it can be mitigated.
+            let injected = state
+                .chaos
+                .runs
+                .values()
+                .any(|r| r.gameday == Some(g.id) && r.scenario.id == p.scenario && r.injected > 0);
+            if !injected {
+                return Err(Rejection::Conflict(format!(
+                    "#{plan} ({}) has not been injected yet",
+                    p.scenario
+                )));
+            }
+            let on_it = state.incidents.values().any(|i| {
+                i.gameday == Some(g.id)
+                    && i.team.as_deref() == Some(t.name.as_str())
+                    && i.services.iter().any(|s| p.target.contains(s))
+            });
+            if !on_it {
+                return Err(Rejection::Conflict(format!(
+                    "team {} has no incident about #{plan}'s targets: nothing of theirs to confirm",
+                    t.name
+                )));
+            }
             if g.confirmations.iter().any(|c| c.team == t.name && c.plan == *plan) {
                 return Err(Rejection::Conflict(format!(
                     "team {}'s mitigation of #{plan} is already confirmed",
@@ -632,25 +679,36 @@ fn deferred_links(state: &State, g: &GameDay) -> Vec<Fact> {
     facts
 }
 
-/// The running game day and team of a player: what they declare is their team's drill.
-/// Anyone else's incident (a probe's too) is a drill of the game day when it is about what
-/// one of its runs is breaking, or when they say it is one; otherwise it is real (something
-/// real can break during a game day, and a commander who is not playing must be able to say so).
+/// Whether an incident declared now belongs to the running game day, and to which team:
+/// - a player's is their team's drill;
+/// - any other hero's (a commander or responder not playing) is a drill of the game day, so
+///   that no declaration can test whether a service is a target, and nothing they declare
+///   reaches customers during the game;
+/// - an admin's (the game master's) is what they ask: a real outage can still be declared;
+/// - a probe's (the server's) is a drill when it is about what one of the game day's runs breaks.
 pub(super) fn declaring(
     state: &State,
-    actor: &str,
+    cx: &Context,
     drill: bool,
     services: &[String],
 ) -> Option<(GameDayId, Option<String>)> {
     let g = state.gamedays.running()?;
-    if let Some(t) = g.team_of(actor) {
+    if let Some(t) = g.team_of(cx.actor) {
         return Some((g.id, Some(t.name.clone())));
     }
-    let chaos = state
-        .chaos
-        .active()
-        .any(|r| r.gameday == Some(g.id) && r.scenario.target.iter().any(|t| services.contains(t)));
-    (drill || chaos).then_some((g.id, None))
+    let chaos = || {
+        state
+            .chaos
+            .active()
+            .any(|r| r.gameday == Some(g.id) && r.scenario.target.iter().any(|t| services.contains(t)))
+    };
+    let system = cx.actor == super::incident::SYSTEM_ACTOR || cx.actor.is_empty();
+    let drill = match cx.role {
+        UserRole::Admin if system => chaos(),
+        UserRole::Admin => drill,
+        _ => true,
+    };
+    drill.then_some((g.id, None))
 }
 
 /// Folds the game-day facts.
@@ -1124,10 +1182,21 @@ mod tests {
         );
         let b = d.board(1500);
         assert_eq!(b.scenarios[0].resilience.map(|r| (r * 10.0).round()), Some(333.0));
-        // Concealed for heroes: no names, same numbers.
+        // Concealed for heroes: no names, nor which incident scored (its services name the
+        // target); the same numbers.
         let c = b.clone().concealed();
         assert!(c.scenarios[0].scenario.is_none() && c.scenarios[0].target.is_empty());
-        assert_eq!(c.teams, b.teams);
+        let points =
+            |b: &score::Board| b.teams.iter().map(|t| (t.points, t.cells[0].detect_secs)).collect::<Vec<_>>();
+        assert_eq!(points(&c), points(&b));
+        assert!(
+            c.teams.iter().all(|t| t.cells[0].incident.is_none()) && b.teams[0].cells[0].incident.is_some()
+        );
+
+        // One incident catches one scenario, and only while it is live: blue's second incident,
+        // declared after the run was judged, naming every service, catches nothing.
+        d.act(1600, "carol", UserRole::Responder, declare(&["search", "listing", "payment"]));
+        assert_eq!(d.board(1700).teams, b.teams);
     }
 
     #[test]
@@ -1181,6 +1250,81 @@ mod tests {
             ),
             Err(Rejection::Forbidden(_))
         ));
+    }
+
+    /// What the attacker's pass found, refused: a planned scenario started before its game day
+    /// (it ran in the open, unscored), moving teams mid-game, confirming a mitigation before
+    /// the fault or without the team on it, look-alike names, and a non-player hero testing
+    /// which services are targets by declaring.
+    #[test]
+    fn the_games_rules_hold_against_a_cheat() {
+        let mut d = Day::new();
+        d.gm(1, Intent::CreateGameday { name: "GameDay".into(), style: Style::DungeonsAndDragons });
+        d.gm(2, Intent::AddTeam { gameday: G, team: "red".into() });
+        for bad in ["RED", "r\u{200B}ed", "\u{202E}der", "blue\u{2066}"] {
+            let refused =
+                d.try_as(3, "gm", UserRole::Admin, Intent::AddTeam { gameday: G, team: bad.into() });
+            assert!(refused.is_err(), "{bad:?} accepted");
+        }
+        d.gm(4, Intent::AddTeam { gameday: G, team: "blue".into() });
+        d.act(
+            5,
+            "alice",
+            UserRole::Commander,
+            Intent::JoinTeam { gameday: G, team: "red".into(), person: None },
+        );
+        let plan = Intent::PlanScenario {
+            gameday: G,
+            scenario: "price-desync".into(),
+            briefing: None,
+            note: String::new(),
+            par_detect_minutes: None,
+            par_mitigate_minutes: None,
+            weights: BTreeMap::new(),
+        };
+        d.gm(6, plan);
+        let early =
+            d.try_as(7, "vera", UserRole::Villain, Intent::StartScenario { scenario: "price-desync".into() });
+        assert!(matches!(early, Err(Rejection::Conflict(m)) if m.contains("has not started")));
+        d.gm(8, Intent::StartGameday { gameday: G });
+        let moved = d.try_as(
+            9,
+            "alice",
+            UserRole::Commander,
+            Intent::JoinTeam { gameday: G, team: "blue".into(), person: None },
+        );
+        assert!(matches!(moved, Err(Rejection::Conflict(m)) if m.contains("teams are fixed")));
+        let confirm = Intent::ConfirmMitigation { gameday: G, team: "red".into(), plan: 1 };
+        let before = d.try_as(10, "vera", UserRole::Villain, confirm.clone());
+        assert!(matches!(before, Err(Rejection::Conflict(m)) if m.contains("not been injected")));
+        d.act(11, "vera", UserRole::Villain, Intent::StartScenario { scenario: "price-desync".into() });
+        d.runner(
+            12,
+            Intent::RecordChaos {
+                run: crate::model::chaos::RunId(1),
+                step: StepKind::Inject,
+                phase: Some(0),
+                driver: "demo".into(),
+                ok: true,
+                output: String::new(),
+            },
+        );
+        let idle = d.try_as(13, "vera", UserRole::Villain, confirm.clone());
+        assert!(matches!(idle, Err(Rejection::Conflict(m)) if m.contains("no incident")));
+        // bob plays in no team: whatever he declares is a drill of the game day, target or not,
+        // so the drill flag tells him nothing.
+        for services in [["search"], ["payment"]] {
+            let ev = d.act(14, "bob", UserRole::Responder, declare(&services));
+            assert!(
+                matches!(
+                    &ev[0].fact,
+                    Fact::IncidentDeclared { drill: true, gameday: Some(G), team: None, .. }
+                ),
+                "{services:?}"
+            );
+        }
+        d.act(15, "alice", UserRole::Commander, declare(&["listing"]));
+        d.act(16, "vera", UserRole::Villain, confirm);
     }
 
     #[test]

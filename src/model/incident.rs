@@ -321,7 +321,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             // While a game day runs, an incident is a drill of it, its declarer's team's.
             let trimmed: Vec<String> =
                 services.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-            let game = super::gameday::declaring(state, cx.actor, *drill, &trimmed);
+            let game = super::gameday::declaring(state, cx, *drill, &trimmed);
             let drill = *drill || game.is_some();
             let (gameday, team) = game.map_or((None, None), |(g, t)| (Some(g), t));
             let declared = Fact::IncidentDeclared {

@@ -136,7 +136,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             let linked = state.incidents.values().any(|i| i.status.is_open() && i.services.contains(probe));
             if let (Some(severity), true, false) = (auto_declare, *health == Health::Down, linked) {
                 // During a game day (an open drill), what the probes find is part of it.
-                let game = super::gameday::declaring(state, cx.actor, false, std::slice::from_ref(probe));
+                let game = super::gameday::declaring(state, cx, false, std::slice::from_ref(probe));
                 let drill = game.is_some() || state.incidents.values().any(|i| i.status.is_open() && i.drill);
                 let incident = state.next_incident_id()?;
                 facts.push(Fact::IncidentDeclared {

@@ -309,7 +309,8 @@ pub async fn stream(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Res
                 }
             }
             changes.borrow_and_update();
-            let g = app.hub().state().gamedays.0.get(&id).cloned()?;
+            // A newer game day closes the old link (as it refuses new connections with it).
+            let g = app.hub().state().gamedays.latest().filter(|g| g.id == id).cloned()?;
             let json = serde_json::to_string(&shared_board(&app, &g)).unwrap_or_default();
             Some((
                 Ok(Bytes::from(format!("event: board\ndata: {json}\n\n"))),

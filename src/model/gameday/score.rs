@@ -2,8 +2,10 @@
 //! the log recomputes the same board. Per team and planned scenario:
 //!
 //! - **time to detect**: from the scenario's first successful inject to the first incident the
-//!   team declares about one of its targets (services are probe names), as the log timed the
-//!   declaration (the `declared` milestone is the team's to edit, so it never counts);
+//!   team declares about one of its targets (services are probe names) while the run is live
+//!   (not yet stopped, the game not over), as the log timed the declaration (the `declared`
+//!   milestone is the team's to edit, so it never counts); an incident catches one scenario,
+//!   the live one injected last among those its services name;
 //! - **time to mitigate**: from the inject to the first moment every target probe that went
 //!   bad after it is up again (before the run was stopped: a rollback is not the team's
 //!   work), or to a villain's confirmation of the team's mitigation, whichever is first, and
@@ -103,8 +105,13 @@ pub struct ScenarioScore {
 }
 
 impl Board {
-    /// What a hero may see before debrief: times and points, no scenario names or targets.
+    /// What a hero may see before debrief: times and points, no scenario names or targets,
+    /// nor which incident scored (its services would name the target, and another team's
+    /// private incident would show it exists).
     pub fn concealed(mut self) -> Board {
+        for c in self.teams.iter_mut().flat_map(|t| t.cells.iter_mut()) {
+            c.incident = None;
+        }
         for s in &mut self.scenarios {
             s.scenario = None;
             s.title = None;
@@ -334,18 +341,14 @@ impl Tally {
         let w = g.weights;
         cell.points = -i64::from(hints) * i64::from(w.hint);
         let (Some(injected), Some(run)) = (s.injected_at, s.run) else { return cell };
-        // The team's first incident about a target, declared after the inject.
+        // The team's first incident that caught this run (see `caught`).
         let Some((detected, inc)) = self
             .state
             .incidents
             .values()
-            .filter(|i| {
-                i.gameday == Some(g.id)
-                    && i.team.as_deref() == Some(team)
-                    && i.services.iter().any(|svc| p.target.contains(svc))
-            })
+            .filter(|i| i.gameday == Some(g.id) && i.team.as_deref() == Some(team))
             .filter_map(|i| Some((*self.declared.get(&i.id)?, i)))
-            .filter(|(declared, _)| *declared >= injected)
+            .filter(|(declared, i)| self.caught(g, i, *declared) == Some(run))
             .min_by_key(|(declared, i)| (*declared, i.id))
         else {
             return cell;
@@ -375,6 +378,25 @@ impl Tally {
             cell.points += i64::from(w.comms_first);
         }
         cell
+    }
+
+    /// The run an incident declared at `declared` caught: of the game day's runs live then
+    /// (injected, not yet stopped, the game not over) with a target among its services, the one
+    /// injected last. One incident catches one scenario: listing every service detects nothing
+    /// more than the latest fault, and a scenario already over is detected by nobody.
+    fn caught(&self, g: &GameDay, inc: &Incident, declared: DateTime<Utc>) -> Option<RunId> {
+        self.state
+            .chaos
+            .runs
+            .values()
+            .filter(|r| r.gameday == Some(g.id) && r.scenario.target.iter().any(|t| inc.services.contains(t)))
+            .filter_map(|r| {
+                let injected = *self.injected.get(&r.id)?;
+                let end = [self.stopped.get(&r.id).copied(), g.ended_at].into_iter().flatten().min();
+                (injected <= declared && end.is_none_or(|e| declared <= e)).then_some((injected, r.id))
+            })
+            .max()
+            .map(|(_, id)| id)
     }
 
     /// The first time after `injected` (and before `until`) at which every target probe that
