@@ -318,15 +318,7 @@ pub async fn stream(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Res
             ))
         },
     );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::HeaderName::from_static("x-accel-buffering"), "no"),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok(super::stream::sse_response(Body::from_stream(body)))
 }
 
 const PAGE: &str = include_str!("../../assets/scoreboard.html");

@@ -84,15 +84,21 @@ pub async fn stream(
         let chunk = f.step().await?;
         Some((Ok::<_, Infallible>(chunk), f))
     });
-    Ok((
+    Ok(sse_response(Body::from_stream(body)))
+}
+
+/// An event stream's response: never cached, never buffered by a proxy (nginx honours
+/// `X-Accel-Buffering`). The big-screen scoreboard's stream uses it too.
+pub fn sse_response(body: Body) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
             (header::HeaderName::from_static("x-accel-buffering"), "no"),
         ],
-        Body::from_stream(body),
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
 enum Phase {
