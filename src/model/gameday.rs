@@ -842,12 +842,24 @@ mod tests {
         let hero = crate::model::playbook::parse(include_str!("../../playbooks/gameday-hero.toml")).unwrap();
         Library {
             playbooks: vec![hero],
-            scenarios: vec![crate::model::chaos::parse(crate::model::chaos::tests::PRICE_DESYNC)
-                .unwrap()
-                .info()],
+            scenarios: vec![
+                crate::model::chaos::parse(crate::model::chaos::tests::PRICE_DESYNC).unwrap().info(),
+                crate::model::chaos::parse(STOCK_LOCK).unwrap().info(),
+            ],
             ..Library::default()
         }
     }
+
+    const STOCK_LOCK: &str = r#"
+id = "stock-lock"
+title = "The stock table is locked"
+target = ["stock"]
+duration = "10m"
+steady_state = ["stock"]
+[[phase]]
+after = "0s"
+inject = { driver = "demo", fault = "table_lock", table = "stock" }
+"#;
 
     /// A log being written: decides as `actor` with `role` at `t(secs)`, keeping every event.
     struct Day {
@@ -1325,6 +1337,43 @@ mod tests {
         }
         d.act(15, "alice", UserRole::Commander, declare(&["listing"]));
         d.act(16, "vera", UserRole::Villain, confirm);
+    }
+
+    /// Two scenarios live at once: an incident naming every service catches only the one
+    /// injected last; the other needs an incident of its own.
+    #[test]
+    fn one_incident_catches_one_live_scenario() {
+        let mut d = playing(Style::FireDrill);
+        let plan = Intent::PlanScenario {
+            gameday: G,
+            scenario: "stock-lock".into(),
+            briefing: None,
+            note: String::new(),
+            par_detect_minutes: None,
+            par_mitigate_minutes: None,
+            weights: BTreeMap::new(),
+        };
+        d.gm(9, plan);
+        for (secs, scenario, run) in [(100, "price-desync", 1), (110, "stock-lock", 2)] {
+            d.act(secs, "vera", UserRole::Villain, Intent::StartScenario { scenario: scenario.into() });
+            d.runner(
+                secs + 1,
+                Intent::RecordChaos {
+                    run: crate::model::chaos::RunId(run),
+                    step: StepKind::Inject,
+                    phase: Some(0),
+                    driver: "demo".into(),
+                    ok: true,
+                    output: String::new(),
+                },
+            );
+        }
+        d.act(200, "carol", UserRole::Responder, declare(&["search", "listing", "stock"]));
+        let blue = |d: &Day| d.board(300).teams.into_iter().find(|t| t.team == "blue").unwrap();
+        let cells = blue(&d).cells;
+        assert_eq!((cells[0].detect_secs, cells[1].detect_secs), (None, Some(89)), "{cells:?}");
+        d.act(250, "carol", UserRole::Responder, declare(&["search"]));
+        assert_eq!(blue(&d).cells[0].detect_secs, Some(149));
     }
 
     #[test]
