@@ -2,70 +2,28 @@
 //! with a failed rollback, the banner every view shows, the start confirmation with its blast
 //! radius, and the keys (s, x, H, A) as a villain and as a responder who may not use them.
 
+mod fixtures;
 mod screen;
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use fixtures::library;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
 use screen::{find, text};
 use warroom::client::sync::SyncEvent;
-use warroom::model::chaos::{parse, RunId, StepKind, StopCause};
-use warroom::model::library::Library;
+use warroom::model::chaos::{RunId, StepKind, StopCause};
 use warroom::model::probe::Health;
 use warroom::model::{stamp, Context, IncidentId, Intent, Severity, State, UserRole};
-use warroom::protocol::{HaltReport, Loaded, Snapshot, Whoami};
+use warroom::protocol::{HaltReport, Snapshot, Whoami};
 use warroom::tui::app::{App, Effect, Msg, Overlay, Pane};
 use warroom::tui::keymap::Keymap;
 use warroom::tui::theme::Themes;
 use warroom::tui::view;
 
-const PRICE_DESYNC: &str = r#"
-id = "price-desync"
-title = "Prices differ between product page and listing"
-hypothesis = "Listing and product page show the same price within 5 minutes"
-target = ["search", "listing"]
-duration = "20m"
-steady_state = ["search", "listing"]
-stop_when = "outside_blast_radius_down"
-
-[[phase]]
-inject = { driver = "demo", fault = "price_desync" }
-
-[[phase]]
-after = "5m"
-title = "stop the indexer"
-inject = { driver = "demo", fault = "down", service = "search" }
-
-[[rollback]]
-driver = "demo"
-fault = "clear"
-"#;
-
-const TABLE_LOCK: &str = r#"
-id = "table-lock"
-title = "Stock table locked"
-hypothesis = "Orders keep flowing while stock is locked"
-target = ["stock"]
-duration = "10m"
-steady_state = ["stock"]
-
-[[phase]]
-inject = { driver = "demo", fault = "table_lock", table = "stock" }
-
-[[rollback]]
-driver = "demo"
-fault = "clear"
-"#;
-
 fn t0() -> DateTime<Utc> {
     "2026-11-21T09:00:00Z".parse().unwrap()
-}
-
-fn library() -> Loaded {
-    let scenarios = [PRICE_DESYNC, TABLE_LOCK].iter().map(|s| parse(s).unwrap().info()).collect();
-    Loaded { library: Library { scenarios, ..Library::default() }, errors: vec![] }
 }
 
 /// Folds intents as the server would: villain commands by victor, the runner's records as

@@ -4,67 +4,33 @@
 //! a real server's board updating in an observer's pane when a team scores.
 
 mod common;
+mod fixtures;
 mod screen;
 
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use fixtures::library;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
 use screen::{find, text};
 use warroom::client::sync::SyncEvent;
 use warroom::client::Client;
-use warroom::model::chaos::{parse, RunId, StepKind, StopCause, Verdict};
+use warroom::model::chaos::{RunId, StepKind, StopCause, Verdict};
 use warroom::model::gameday::score::Tally;
 use warroom::model::gameday::{GameDayId, Style};
-use warroom::model::library::Library;
 use warroom::model::probe::Health;
 use warroom::model::{stamp, Context, Event, Intent, Severity, State, UserRole};
-use warroom::protocol::{Command, GamedayView, Loaded, Snapshot, Whoami};
+use warroom::protocol::{Command, GamedayView, Snapshot, Whoami};
 use warroom::tui::app::{App, Effect, Msg, Pane};
 use warroom::tui::keymap::Keymap;
 use warroom::tui::theme::Themes;
 use warroom::tui::view;
 
-const PRICE_DESYNC: &str = r#"
-id = "price-desync"
-title = "Prices differ between product page and listing"
-target = ["search", "listing"]
-duration = "20m"
-steady_state = ["search", "listing"]
-
-[[phase]]
-inject = { driver = "demo", fault = "price_desync" }
-
-[[rollback]]
-driver = "demo"
-fault = "clear"
-"#;
-
-const TABLE_LOCK: &str = r#"
-id = "table-lock"
-title = "Stock table locked"
-target = ["stock"]
-duration = "10m"
-steady_state = ["stock"]
-
-[[phase]]
-inject = { driver = "demo", fault = "table_lock", table = "stock" }
-
-[[rollback]]
-driver = "demo"
-fault = "clear"
-"#;
-
 fn t0() -> DateTime<Utc> {
     "2026-11-21T09:00:00Z".parse().unwrap()
-}
-
-fn library() -> Loaded {
-    let scenarios = [PRICE_DESYNC, TABLE_LOCK].iter().map(|s| parse(s).unwrap().info()).collect();
-    Loaded { library: Library { scenarios, ..Library::default() }, errors: vec![] }
 }
 
 /// One step of the story: at `secs` after 09:00, `actor` (of `role`) does `intent`.
