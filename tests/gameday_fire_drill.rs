@@ -246,7 +246,7 @@ async fn a_fire_drill_scores_both_teams_exactly_as_the_log_says() {
     // Past the one-minute pars: blue notices #1 only now, when it is long over (no detection),
     // and the villain confirms blue's mitigation of #2.
     until_past(t2 + chrono::Duration::seconds(61)).await;
-    let b1 = d.declare(&carol, "Payments failed for a while?", &["payment"]).await;
+    d.declare(&carol, "Payments failed for a while?", &["payment"]).await;
     d.run(&victor, Intent::ConfirmMitigation { gameday: gd, team: "blue".into(), plan: 2 }).await;
     assert!(
         d.health("search") == Health::Down && d.active(run2),
@@ -323,7 +323,6 @@ async fn a_fire_drill_scores_both_teams_exactly_as_the_log_says() {
     assert_eq!(red1.points, i64::from(w.detect + w.mitigate + w.comms_first));
     // #1 was over (stopped and rolled back) when blue declared about payment: a scenario
     // already over is detected by nobody.
-    let _ = b1;
     assert_eq!((blue1.incident, blue1.detect_secs, blue1.mitigate_secs, blue1.points), (None, None, None, 0));
     let (red2, blue2) = (cell("red", 2), cell("blue", 2));
     assert_eq!(red2.incident, Some(r2));

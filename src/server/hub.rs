@@ -221,11 +221,6 @@ impl View {
             self.hidden.remove(&id)
         }
     }
-
-    /// Whether this view is kept from some game day's plot (a hero's, while one is on).
-    pub fn kept_from_plots(&self) -> bool {
-        !self.hidden.is_empty()
-    }
 }
 
 /// Villains and admins (the game master) know every game day's plot.

@@ -130,6 +130,9 @@ pub fn timed_points(weight: u32, par_secs: u64, secs: u64) -> i64 {
     i64::try_from(pts).unwrap_or(i64::MAX)
 }
 
+/// Per team and run, the team's first incident that caught the run, and when it was declared.
+type Detections<'t> = BTreeMap<(&'t str, RunId), (DateTime<Utc>, &'t Incident)>;
+
 /// Folds one game day's events into what its board needs.
 #[derive(Debug, Clone)]
 pub struct Tally {
@@ -164,10 +167,6 @@ impl Tally {
             overdue: BTreeSet::new(),
             last: DateTime::UNIX_EPOCH,
         }
-    }
-
-    pub fn gameday(&self) -> GameDayId {
-        self.gameday
     }
 
     /// The seq of the last event folded.
@@ -246,6 +245,20 @@ impl Tally {
             }
         }
         let scenarios: Vec<ScenarioScore> = g.plans.iter().map(|p| self.scenario(g, p)).collect();
+        // Each team's first incident that caught each run, worked out once per board rather
+        // than once per cell (teams × plans × incidents × runs at a company-wide game day).
+        let mut first: Detections = BTreeMap::new();
+        for i in self.state.incidents.values().filter(|i| i.gameday == Some(g.id)) {
+            let (Some(team), Some(&declared)) = (i.team.as_deref(), self.declared.get(&i.id)) else {
+                continue;
+            };
+            if let Some(run) = self.caught(g, i, declared) {
+                let seen = first.entry((team, run)).or_insert((declared, i));
+                if (declared, i.id) < (seen.0, seen.1.id) {
+                    *seen = (declared, i);
+                }
+            }
+        }
         let mut teams: Vec<TeamScore> = g
             .teams
             .values()
@@ -254,7 +267,7 @@ impl Tally {
                     .plans
                     .iter()
                     .zip(&scenarios)
-                    .map(|(p, s)| self.cell(g, &t.name, p, s, &overdue))
+                    .map(|(p, s)| self.cell(g, &t.name, p, s, &first, &overdue))
                     .collect();
                 let general_hints = count(g.hints.iter().filter(|h| h.team == t.name && h.plan.is_none()));
                 let points = cells.iter().map(|c| c.points).sum::<i64>()
@@ -334,6 +347,7 @@ impl Tally {
         team: &str,
         p: &Plan,
         s: &ScenarioScore,
+        first: &Detections,
         overdue: &BTreeSet<IncidentId>,
     ) -> Cell {
         let hints = count(g.hints.iter().filter(|h| h.team == team && h.plan == Some(p.n)));
@@ -342,17 +356,7 @@ impl Tally {
         cell.points = -i64::from(hints) * i64::from(w.hint);
         let (Some(injected), Some(run)) = (s.injected_at, s.run) else { return cell };
         // The team's first incident that caught this run (see `caught`).
-        let Some((detected, inc)) = self
-            .state
-            .incidents
-            .values()
-            .filter(|i| i.gameday == Some(g.id) && i.team.as_deref() == Some(team))
-            .filter_map(|i| Some((*self.declared.get(&i.id)?, i)))
-            .filter(|(declared, i)| self.caught(g, i, *declared) == Some(run))
-            .min_by_key(|(declared, i)| (*declared, i.id))
-        else {
-            return cell;
-        };
+        let Some(&(detected, inc)) = first.get(&(team, run)) else { return cell };
         let detect_secs = secs(injected, detected);
         cell.incident = Some(inc.id);
         cell.detect_secs = Some(detect_secs);
