@@ -143,6 +143,9 @@ pub struct ServerConfig {
     pub chaos: ChaosConfig,
     #[serde(default)]
     pub gameday: GamedayConfig,
+    /// `[postmortem]`: `required` severities (SEV1, SEV2), `drills`, `failure_classes`.
+    #[serde(default)]
+    pub postmortem: crate::model::postmortem::Settings,
 }
 
 /// `[gameday]`: how game days are scored and announced.

@@ -118,6 +118,18 @@ pub fn event_line(e: &Event) -> String {
         Fact::ClockSnoozed { incident, audience, until } => {
             format!("{incident} {} update snoozed until {}", audience.label(), until.format("%H:%M"))
         }
+        Fact::PostmortemWritten { incident, revision, document } => format!(
+            "{incident} postmortem revision {revision}{}",
+            document.failure_class.as_deref().map(|c| format!(" ({})", one_line(c))).unwrap_or_default()
+        ),
+        Fact::ActionItemAdded { incident, item } => format!(
+            "{incident}#{} action item for {}{}: {}",
+            item.item,
+            one_line(&item.owner),
+            item.due.map(|d| format!(" due {d}")).unwrap_or_default(),
+            one_line(&item.title)
+        ),
+        Fact::ActionItemCompleted { incident, item } => format!("{incident}#{item} action item completed"),
         Fact::ProbeChanged { probe, from, to, failed } => {
             let why =
                 if failed.is_empty() { String::new() } else { format!(": {}", one_line(&failed.join("; "))) };

@@ -341,6 +341,28 @@ impl Plan {
             for s in steps.iter().filter(|s| s.id == "postmortem" || s.id == "retro") {
                 do_step(&mut out, s);
             }
+            // A year of postmortems: what stats file by failure class and `actions` lists.
+            let classes = &library.postmortem.failure_classes;
+            let class = (!classes.is_empty()).then(|| classes[d.below(classes.len())].clone());
+            out.push(Intent::WritePostmortem {
+                incident: id,
+                document: crate::model::postmortem::Document {
+                    summary: format!("{id} (year #{}): what happened, in a few sentences.", self.index),
+                    failure_class: class,
+                    factors: "A change nobody flagged as risky; an alert that fired late.".into(),
+                    well: vec!["paging reached the on-call in a minute".into()],
+                    badly: vec!["the rollback took longer than the fix".into()],
+                    lucky: Vec::new(),
+                },
+                base: Some(0),
+            });
+            out.push(Intent::AddActionItem {
+                incident: id,
+                title: format!("Alert earlier on what broke in {id}"),
+                owner: pick(&mut d),
+                due: Some(now.date_naive() + chrono::Days::new(14)),
+                link: None,
+            });
             out.push(status(Status::Closed, None));
         } else {
             out.push(status(Status::Closed, Some("resolved: the fix held for an hour")));

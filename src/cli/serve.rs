@@ -112,6 +112,7 @@ async fn start(
             scenario_dirs,
             network,
             gameday: file.gameday.clone(),
+            postmortem: file.postmortem.clone(),
             ..Default::default()
         }
         .with_limits(&file.limits),

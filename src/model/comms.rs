@@ -522,6 +522,7 @@ channel = "public"
             users: Vec::new(),
             scenarios: Vec::new(),
             gameday: Default::default(),
+            postmortem: Default::default(),
         }
     }
 

@@ -259,6 +259,20 @@ pub enum Fact {
         #[serde(default, skip_serializing_if = "super::is_false")]
         last: bool,
     },
+    /// A revision of the incident's postmortem (the whole document, every revision kept).
+    PostmortemWritten {
+        incident: IncidentId,
+        revision: u32,
+        document: super::postmortem::Document,
+    },
+    ActionItemAdded {
+        incident: IncidentId,
+        item: super::postmortem::NewItem,
+    },
+    ActionItemCompleted {
+        incident: IncidentId,
+        item: u32,
+    },
     /// An event this reader may not see (game-day secrets): same seq, no body.
     Redacted,
     /// A fact this build cannot read: a kind from a newer server, or a known kind whose body
@@ -340,6 +354,9 @@ impl Fact {
             Fact::GamedayEnded { .. } => "gameday_ended",
             Fact::GamedayFinished { .. } => "gameday_finished",
             Fact::KickoffPosted { .. } => "kickoff_posted",
+            Fact::PostmortemWritten { .. } => "postmortem_written",
+            Fact::ActionItemAdded { .. } => "action_item_added",
+            Fact::ActionItemCompleted { .. } => "action_item_completed",
             Fact::Redacted => "redacted",
             Fact::Unknown(u) => &u.kind,
         }
@@ -364,7 +381,10 @@ impl Fact {
             | Fact::MessageWithheld { incident, .. }
             | Fact::MessageFailed { incident, .. }
             | Fact::ClockSnoozed { incident, .. }
-            | Fact::RunLinked { incident, .. } => Some(*incident),
+            | Fact::RunLinked { incident, .. }
+            | Fact::PostmortemWritten { incident, .. }
+            | Fact::ActionItemAdded { incident, .. }
+            | Fact::ActionItemCompleted { incident, .. } => Some(*incident),
             Fact::Unknown(u) => u.incident,
             Fact::Redacted
             | Fact::ProbeChanged { .. }

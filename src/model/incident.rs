@@ -236,6 +236,12 @@ pub struct Incident {
     /// The hero team whose drill it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// The postmortem, once written (kept in summaries: stats read its failure class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postmortem: Option<super::postmortem::Postmortem>,
+    /// Follow-ups (kept in summaries: `warroom actions` lists them across incidents).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<super::postmortem::ActionItem>,
     /// Set on a windowed copy of a closed incident: what it does not hold (see
     /// [`super::window`]). Never in the log, only in states served to readers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,6 +364,9 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             }
             let closure = check_transition(inc.status, *status, inc.severity, reason.as_deref())
                 .map_err(|e| Rejection::Conflict(format!("{incident}: {e}")))?;
+            if closure == Some(ClosureReason::Resolved) {
+                super::postmortem::check_close(inc, cx)?;
+            }
             // Reopening what was closed undoes a decision: the people who make those make it.
             if inc.status == Status::Closed
                 && !matches!(cx.role, super::UserRole::Commander | super::UserRole::Admin)
@@ -438,6 +447,8 @@ pub(super) fn apply_declared(state: &mut State, event: &Event) {
         members: BTreeSet::new(),
         gameday: *gameday,
         team: team.clone(),
+        postmortem: None,
+        actions: Vec::new(),
         elided: None,
     };
     inc.timeline
@@ -492,7 +503,7 @@ pub const SYSTEM_ACTOR: &str = "warroom";
 /// A person named for a role or a step must be one of the server's users (or the server
 /// itself), so a typo never hands a role to nobody. A library without users (tests, a replay
 /// without the server's config) accepts any name, as before users were known.
-pub(super) fn check_person(person: &str, cx: &Context) -> Result<(), Rejection> {
+pub(crate) fn check_person(person: &str, cx: &Context) -> Result<(), Rejection> {
     let users = &cx.library.users;
     let person = person.trim();
     if users.is_empty() || person == SYSTEM_ACTOR || users.iter().any(|u| u.trim() == person) {
@@ -604,6 +615,8 @@ mod tests {
             caused_by: None,
             gameday: None,
             team: None,
+            postmortem: None,
+            actions: vec![],
             elided: None,
         };
         assert_eq!(inc.durations(), Durations::default());

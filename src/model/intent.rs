@@ -231,6 +231,28 @@ pub enum Intent {
     FinishGameday {
         gameday: super::gameday::GameDayId,
     },
+    /// Write (a new revision of) an incident's postmortem.
+    WritePostmortem {
+        incident: IncidentId,
+        document: super::postmortem::Document,
+        /// The revision the writer started from (0: none yet); absent: overwrite whatever
+        /// is there. A stale base is refused so no edit is silently lost.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<u32>,
+    },
+    AddActionItem {
+        incident: IncidentId,
+        title: String,
+        owner: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due: Option<chrono::NaiveDate>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
+    },
+    CompleteActionItem {
+        incident: IncidentId,
+        item: u32,
+    },
     /// The server's record of posting a kick-off message. Never accepted from a client.
     RecordKickoff {
         gameday: super::gameday::GameDayId,
@@ -279,6 +301,9 @@ impl Intent {
             Intent::EndGameday { .. } => "end_gameday",
             Intent::FinishGameday { .. } => "finish_gameday",
             Intent::RecordKickoff { .. } => "record_kickoff",
+            Intent::WritePostmortem { .. } => "write_postmortem",
+            Intent::AddActionItem { .. } => "add_action_item",
+            Intent::CompleteActionItem { .. } => "complete_action_item",
         }
     }
 
@@ -344,7 +369,10 @@ impl Intent {
             | Intent::AssignStep { incident, .. }
             | Intent::SendMessage { incident, .. }
             | Intent::SnoozeClock { incident, .. }
-            | Intent::RecordDelivery { incident, .. } => Some(*incident),
+            | Intent::RecordDelivery { incident, .. }
+            | Intent::WritePostmortem { incident, .. }
+            | Intent::AddActionItem { incident, .. }
+            | Intent::CompleteActionItem { incident, .. } => Some(*incident),
         }
     }
 }

@@ -30,10 +30,17 @@ pub struct Library {
     /// Game-day defaults (`[gameday]`): the weights new game days score with.
     #[serde(default, skip_serializing_if = "is_default")]
     pub gameday: super::gameday::Settings,
+    /// Which incidents need a postmortem, and the failure classes (`[postmortem]`).
+    #[serde(default, skip_serializing_if = "is_default_postmortem")]
+    pub postmortem: super::postmortem::Settings,
 }
 
 fn is_default(s: &super::gameday::Settings) -> bool {
     *s == super::gameday::Settings::default()
+}
+
+fn is_default_postmortem(s: &super::postmortem::Settings) -> bool {
+    *s == super::postmortem::Settings::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

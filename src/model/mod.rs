@@ -11,6 +11,7 @@ pub mod incident;
 pub mod intent;
 pub mod library;
 pub mod playbook;
+pub mod postmortem;
 pub mod probe;
 #[cfg(test)]
 mod props;
@@ -144,6 +145,9 @@ impl State {
             | Intent::EndGameday { .. }
             | Intent::FinishGameday { .. }
             | Intent::RecordKickoff { .. } => gameday::decide(self, intent, cx),
+            Intent::WritePostmortem { .. }
+            | Intent::AddActionItem { .. }
+            | Intent::CompleteActionItem { .. } => postmortem::decide(self, intent, cx),
         }
     }
 
@@ -205,6 +209,9 @@ impl State {
                     | Fact::MemberRemoved { .. }
                     | Fact::MilestoneSet { .. } => incident::apply(inc, event),
                     Fact::RunLinked { .. } => chaos::apply_link(inc, event),
+                    Fact::PostmortemWritten { .. }
+                    | Fact::ActionItemAdded { .. }
+                    | Fact::ActionItemCompleted { .. } => postmortem::apply(inc, event),
                     Fact::Unknown(u) => Some(EntryKind::Unreadable { fact_kind: u.kind.clone() }),
                     // Handled above.
                     Fact::IncidentDeclared { .. }

@@ -49,6 +49,7 @@ fn library() -> Library {
             .expect("the test scenario parses")
             .info()],
         gameday: Default::default(),
+        postmortem: Default::default(),
     }
 }
 
@@ -254,10 +255,40 @@ fn intent() -> impl Strategy<Value = Intent> {
         1 => gd().prop_map(|gameday| I::EndGameday { gameday }),
         1 => gd().prop_map(|gameday| I::FinishGameday { gameday }),
     ];
+    let document = (
+        text(),
+        prop::option::of(prop_oneof![3 => Just("dependency".to_string()), 1 => text()]),
+        text(),
+        prop::collection::vec(text(), 0..3),
+        prop_oneof![4 => Just(Vec::new()), 1 => prop::collection::vec(text(), 60..70)],
+    )
+        .prop_map(|(summary, failure_class, factors, well, badly)| super::postmortem::Document {
+            summary,
+            failure_class,
+            factors,
+            well,
+            badly,
+            lucky: Vec::new(),
+        });
+    let due = prop_oneof![
+        2 => Just(None),
+        3 => (-400i64..4000).prop_map(|d| Some(t0().date_naive() + chrono::Days::new(0) + chrono::TimeDelta::days(d))),
+        1 => Just(Some(NaiveDate::MAX)),
+        1 => Just(Some(NaiveDate::MIN)),
+    ];
+    let postmortem = prop_oneof![
+        3 => (incident(), document, prop::option::of(prop_oneof![3 => 0u32..3, 1 => any::<u32>()]))
+            .prop_map(|(incident, document, base)| I::WritePostmortem { incident, document, base }),
+        2 => (incident(), text(), name(), due, prop::option::of(text()))
+            .prop_map(|(incident, title, owner, due, link)| I::AddActionItem { incident, title, owner, due, link }),
+        2 => (incident(), prop_oneof![4 => 1u32..3, 1 => any::<u32>()])
+            .prop_map(|(incident, item)| I::CompleteActionItem { incident, item }),
+    ];
     prop_oneof![
         2 => declare,
         3 => chaos,
         3 => gameday,
+        3 => postmortem,
         2 => (incident(), text()).prop_map(|(incident, text)| I::AddNote { incident, text }),
         3 => (incident(), pick(Status::ALL), reason())
             .prop_map(|(incident, status, reason)| I::SetStatus { incident, status, reason }),

@@ -96,6 +96,17 @@ pub enum EntryKind {
         run: super::chaos::RunId,
         scenario: String,
     },
+    /// A revision of the postmortem was written.
+    Postmortem {
+        revision: u32,
+    },
+    /// An action item was added or completed.
+    ActionItem {
+        item: u32,
+        title: String,
+        /// added or completed
+        action: String,
+    },
     /// A fact this build cannot read (a newer server's kind, or a damaged body): shown, so
     /// nobody mistakes the timeline for complete, and otherwise skipped.
     Unreadable {
@@ -124,6 +135,8 @@ impl EntryKind {
             EntryKind::Snoozed { .. } => "snoozed",
             EntryKind::Health { .. } => "health",
             EntryKind::CausedBy { .. } => "chaos",
+            EntryKind::Postmortem { .. } => "postmortem",
+            EntryKind::ActionItem { .. } => "action",
             EntryKind::Unreadable { .. } => "unreadable",
         }
     }
@@ -157,6 +170,8 @@ impl EntryKind {
                 }
             }
             EntryKind::CausedBy { run, scenario } => format!("caused by chaos run {run} ({scenario})"),
+            EntryKind::Postmortem { revision } => format!("postmortem revision {revision} written"),
+            EntryKind::ActionItem { item, title, action } => format!("{action} action item #{item}: {title}"),
             EntryKind::Unreadable { fact_kind } => format!("unreadable entry: {fact_kind}"),
             EntryKind::Snoozed { audience, until } => {
                 format!("{} update snoozed until {}", audience.label(), until.format("%H:%M UTC"))

@@ -66,6 +66,8 @@ pub struct ServerOptions {
     pub network: Option<Arc<chaos::network::Network>>,
     /// `[gameday]`: scoring weights and kick-off messages.
     pub gameday: crate::config::GamedayConfig,
+    /// `[postmortem]`: which incidents need one to close, and the failure classes.
+    pub postmortem: crate::model::postmortem::Settings,
 }
 
 /// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
@@ -110,6 +112,7 @@ impl Default for ServerOptions {
             scenario_dirs: Vec::new(),
             network: None,
             gameday: crate::config::GamedayConfig::default(),
+            postmortem: crate::model::postmortem::Settings::default(),
         }
     }
 }
@@ -215,6 +218,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         crate::stderr!("warroom: writing the shipped chaos scenarios to {}: {e}", shipped.display());
     }
     // A kick-off goes out during a drill: only on a channel that takes drills.
+    check_postmortem(&opts.postmortem)?;
     if let Some(name) = &opts.gameday.kickoff_channel {
         let channel = opts
             .channels
@@ -245,9 +249,11 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
             environment: opts.gameday.environment.clone().unwrap_or_default(),
             kickoff_channel: opts.gameday.kickoff_channel.clone(),
         };
+        let postmortem = opts.postmortem.clone();
         move || {
             let mut loaded = library::load(&channels, &dirs, &public_url, &components, &users);
             loaded.library.gameday = gameday.clone();
+            loaded.library.postmortem = postmortem.clone();
             let catalogue = chaos::catalogue::load(&scenario_dirs);
             loaded.library.scenarios = catalogue.infos();
             loaded.errors.extend(catalogue.errors.iter().cloned());
@@ -331,4 +337,28 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let task =
         tokio::spawn(conn::serve(listener, app.clone(), router, connections.clone(), fanout_handle, stopped));
     Ok(RunningServer { addr, app, shutdown: Some(shutdown), task, connections, _fanout: fanout, _lock: lock })
+}
+
+/// `[postmortem] failure_classes`: names a team can type, each once.
+fn check_postmortem(settings: &crate::model::postmortem::Settings) -> color_eyre::Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, class) in settings.failure_classes.iter().enumerate() {
+        let name = class.trim();
+        let folded = name.to_lowercase().replace(['-', ' '], "_");
+        if name.is_empty()
+            || name.chars().count() > crate::model::intent::MAX_NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(eyre!(
+                "[postmortem] failure_classes entry {}: `{}` must be 1 to {} printable characters",
+                i + 1,
+                crate::present::one_line(class),
+                crate::model::intent::MAX_NAME
+            ));
+        }
+        if !seen.insert(folded) {
+            return Err(eyre!("[postmortem] failure_classes entry {}: `{name}` is listed twice", i + 1));
+        }
+    }
+    Ok(())
 }

@@ -168,6 +168,8 @@ impl Theme {
             EntryKind::Health { health, .. } if health.is_bad() => "alert",
             EntryKind::Health { .. } => "ok",
             EntryKind::CausedBy { .. } => "alert",
+            EntryKind::Postmortem { .. } => "entry.milestone",
+            EntryKind::ActionItem { .. } => "entry.step",
             EntryKind::Unreadable { .. } => "muted",
         })
     }
