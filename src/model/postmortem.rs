@@ -274,6 +274,169 @@ fn check_link(link: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The sections of the editable text, in order: heading and what it holds.
+const SECTIONS: [&str; 6] = [
+    "Summary",
+    "Failure class",
+    "Contributing factors",
+    "What went well",
+    "What went badly",
+    "Where we got lucky",
+];
+
+/// A line of the editable text that cannot be read back, with its 1-based number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {detail}")]
+pub struct EditError {
+    pub line: usize,
+    pub detail: String,
+}
+
+impl Document {
+    /// The document as Markdown a person edits (in `$EDITOR` or the console's editor): one
+    /// `## ` section per field, lists as `- ` items, hints in HTML comments that are ignored
+    /// when it is read back with [`Document::from_editable`].
+    pub fn to_editable(&self, title: &str, classes: &[String]) -> String {
+        let mut out = format!(
+            "# Postmortem: {}\n<!-- Edit the sections below; keep the `## ` headings. -->\n",
+            one_line(title)
+        );
+        let list = |items: &[String]| -> String {
+            items.iter().map(|i| format!("- {}\n", i.replace('\n', "\n  "))).collect()
+        };
+        for heading in SECTIONS {
+            out.push_str(&format!("\n## {heading}\n"));
+            match heading {
+                "Summary" => out.push_str(&block(&self.summary)),
+                "Failure class" => {
+                    if !classes.is_empty() {
+                        out.push_str(&format!("<!-- one of: {} -->\n", classes.join(", ")));
+                    }
+                    out.push_str(&block(self.failure_class.as_deref().unwrap_or("")));
+                }
+                "Contributing factors" => out.push_str(&block(&self.factors)),
+                "What went well" => out.push_str(&list(&self.well)),
+                "What went badly" => out.push_str(&list(&self.badly)),
+                _ => out.push_str(&list(&self.lucky)),
+            }
+        }
+        out
+    }
+
+    /// Reads back what [`Document::to_editable`] wrote, after a person edited it. Unknown
+    /// headings and text outside a section are errors naming their line, so nothing typed
+    /// is silently dropped. Field limits are checked by the server when it is written.
+    pub fn from_editable(text: &str) -> Result<Document, EditError> {
+        let mut doc = Document::default();
+        let mut section: Option<&str> = None;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut class_lines: Vec<(usize, String)> = Vec::new();
+        let mut in_comment = false;
+        for (n, raw) in text.lines().enumerate() {
+            let line_no = n + 1;
+            let line = raw.trim_end();
+            // HTML comments are hints, never content (one line or several).
+            if in_comment {
+                in_comment = !line.contains("-->");
+                continue;
+            }
+            if line.trim_start().starts_with("<!--") {
+                in_comment = !line.contains("-->");
+                continue;
+            }
+            if let Some(heading) = line.strip_prefix("## ") {
+                let found =
+                    SECTIONS.iter().find(|s| s.eq_ignore_ascii_case(heading.trim())).ok_or_else(|| {
+                        EditError {
+                            line: line_no,
+                            detail: format!(
+                                "`## {}` is not a section (sections: {})",
+                                heading.trim(),
+                                SECTIONS.join(", ")
+                            ),
+                        }
+                    })?;
+                if !seen.insert(*found) {
+                    return Err(EditError { line: line_no, detail: format!("`## {found}` appears twice") });
+                }
+                section = Some(found);
+                continue;
+            }
+            let Some(current) = section else {
+                if line.trim().is_empty() || line.starts_with("# ") {
+                    continue;
+                }
+                return Err(EditError {
+                    line: line_no,
+                    detail: "text before the first `## ` section (start with `## Summary`)".into(),
+                });
+            };
+            let list = match current {
+                "What went well" => Some(&mut doc.well),
+                "What went badly" => Some(&mut doc.badly),
+                "Where we got lucky" => Some(&mut doc.lucky),
+                _ => None,
+            };
+            match list {
+                Some(items) => {
+                    let trimmed = line.trim_start();
+                    if let Some(item) = trimmed.strip_prefix("- ").or_else(|| trimmed.strip_prefix("* ")) {
+                        items.push(item.trim().to_string());
+                    } else if trimmed.is_empty() {
+                    } else if line.starts_with(' ') && !items.is_empty() {
+                        // An indented line continues the item above it.
+                        if let Some(last) = items.last_mut() {
+                            last.push('\n');
+                            last.push_str(trimmed);
+                        }
+                    } else {
+                        return Err(EditError {
+                            line: line_no,
+                            detail: format!("under `## {current}` each entry starts with `- `"),
+                        });
+                    }
+                }
+                None if current == "Failure class" => {
+                    if !line.trim().is_empty() {
+                        class_lines.push((line_no, line.trim().to_string()));
+                    }
+                }
+                None => {
+                    let field = if current == "Summary" { &mut doc.summary } else { &mut doc.factors };
+                    field.push_str(line);
+                    field.push('\n');
+                }
+            }
+        }
+        match class_lines.as_slice() {
+            [] => {}
+            [(_, class)] => doc.failure_class = Some(class.clone()),
+            [_, (line, _), ..] => {
+                return Err(EditError {
+                    line: *line,
+                    detail: "the failure class is one name on one line".into(),
+                })
+            }
+        }
+        doc.summary = doc.summary.trim().to_string();
+        doc.factors = doc.factors.trim().to_string();
+        Ok(doc)
+    }
+}
+
+/// A paragraph section's body: the text and a newline, or nothing.
+fn block(text: &str) -> String {
+    if text.trim().is_empty() {
+        String::new()
+    } else {
+        format!("{}\n", text.trim())
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// Decides writing a postmortem and adding or completing action items.
 pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec<Fact>, Rejection> {
     let fact = match intent {
@@ -566,5 +729,29 @@ mod tests {
         assert_eq!(doc.well, ["paging worked"]);
         assert_eq!(doc.badly, ["the rollback was slow"]);
         assert_eq!(doc.lucky, ["low traffic"]);
+    }
+    #[test]
+    fn the_editable_text_reads_back_to_the_same_document_and_names_bad_lines() {
+        let doc = Document {
+            summary: "Payments failed for 12 minutes.\n\nThe gateway's pool was exhausted.".into(),
+            failure_class: Some("dependency".into()),
+            factors: "No alert on pool size.".into(),
+            well: vec!["paging worked".into(), "two lines\nof text".into()],
+            badly: vec![],
+            lucky: vec!["low traffic".into()],
+        };
+        let classes = Settings::default().failure_classes;
+        let text = doc.to_editable("Checkout fails", &classes);
+        assert!(text.contains("<!-- one of: deployment,"), "{text}");
+        assert_eq!(Document::from_editable(&text), Ok(doc.clone()));
+        let bad = text.replace("## What went badly", "## Lessons");
+        let err = Document::from_editable(&bad).unwrap_err();
+        assert!(err.detail.contains("`## Lessons` is not a section"), "{err}");
+        assert_eq!(bad.lines().nth(err.line - 1), Some("## Lessons"));
+        let stray = text.replace("- low traffic", "low traffic");
+        assert!(Document::from_editable(&stray).unwrap_err().detail.contains("starts with `- `"));
+        let two = text.replace("dependency\n", "dependency\nnetwork\n");
+        assert!(Document::from_editable(&two).unwrap_err().detail.contains("one name"));
+        assert_eq!(Document::from_editable(""), Ok(Document::default()));
     }
 }
