@@ -244,7 +244,9 @@ fn write_the_golden_log() {
     let components = vec!["checkout".to_string(), "search".to_string()];
     let loaded =
         warroom::server::library::load(&channels, &[], "https://status.example.com", &components, &[]);
-    let library = loaded.library;
+    let mut library = loaded.library;
+    // The log predates required postmortems: its SEV2 closes without one.
+    library.postmortem.required = Vec::new();
 
     let inc = "INC-1";
     let script: Vec<(&str, UserRole, serde_json::Value)> = vec![

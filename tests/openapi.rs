@@ -118,6 +118,26 @@ fn examples() -> Vec<Intent> {
         Intent::ConfirmMitigation { gameday: GameDayId(1), team: "red".into(), plan: 1 },
         Intent::EndGameday { gameday: GameDayId(1) },
         Intent::FinishGameday { gameday: GameDayId(1) },
+        Intent::WritePostmortem {
+            incident,
+            document: warroom::model::postmortem::Document {
+                summary: "Payments failed for 12 minutes.".into(),
+                failure_class: Some("dependency".into()),
+                factors: "no alert on the pool".into(),
+                well: vec!["paging".into()],
+                badly: vec!["rollback".into()],
+                lucky: vec!["low traffic".into()],
+            },
+            base: Some(1),
+        },
+        Intent::AddActionItem {
+            incident,
+            title: "Alert on pool size".into(),
+            owner: "bob".into(),
+            due: chrono::NaiveDate::from_ymd_opt(2026, 12, 1),
+            link: Some("https://tracker.example.com/OPS-12".into()),
+        },
+        Intent::CompleteActionItem { incident, item: 1 },
         Intent::RecordKickoff {
             gameday: GameDayId(1),
             plan: 1,

@@ -256,6 +256,32 @@ fn kinds() -> Vec<Kind> {
         k("end_gameday", "end the game: debrief, everything hidden is revealed to everyone (the game master)", vec![("gameday", gameday(), true)]),
         k("finish_gameday", "close the debrief (the game master)", vec![("gameday", gameday(), true)]),
         k(
+            "write_postmortem",
+            "write (a new revision of) an incident's postmortem; every revision is kept in the log. Closing a SEV1–SEV2 (configurable) as resolved is refused until one exists",
+            vec![
+                ("incident", incident(), true),
+                ("document", reference("PostmortemDocument"), true),
+                ("base", json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX,
+                    "description": "the revision the writer started from (0: none yet); a stale base is refused (409) so no edit is silently lost; absent: overwrite" }), false),
+            ],
+        ),
+        k(
+            "add_action_item",
+            "add a follow-up to an incident: numbered from 1 within it (INC-7#2)",
+            vec![
+                ("incident", incident(), true),
+                ("title", text(MAX_TITLE), true),
+                ("owner", name("a user's name"), true),
+                ("due", json!({ "type": "string", "format": "date", "description": "the day it is due; overdue the day after" }), false),
+                ("link", json!({ "type": "string", "maxLength": crate::model::postmortem::MAX_LINK, "pattern": "^\\S+$", "description": "a ticket or URL" }), false),
+            ],
+        ),
+        k(
+            "complete_action_item",
+            "mark an action item done",
+            vec![("incident", incident(), true), ("item", json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX }), true)],
+        ),
+        k(
             "set_component",
             "override a status page component, or follow its probe again (null)",
             vec![
@@ -367,6 +393,17 @@ fn components() -> Value {
                    "description": format!("every 4xx/5xx body (but /healthz's 503). `error` is one of:\n{}", codes.join("\n")),
                    "properties": { "error": { "type": "string" }, "detail": { "type": "string" } } },
         "IncidentId": { "type": "string", "pattern": "^INC-[1-9][0-9]{0,17}$", "examples": ["INC-7"] },
+        "PostmortemDocument": {
+            "type": "object", "required": ["summary"], "additionalProperties": false,
+            "description": "what a team writes; the timeline, metrics and participants are read from the log when it is rendered",
+            "properties": {
+                "summary": { "type": "string", "minLength": 1, "maxLength": MAX_TEXT },
+                "failure_class": { "type": "string", "maxLength": MAX_NAME, "description": "one of GET /api/v1/library `postmortem.failure_classes` (any case)" },
+                "factors": { "type": "string", "maxLength": MAX_TEXT, "description": "contributing factors" },
+                "well": { "type": "array", "maxItems": crate::model::postmortem::MAX_ENTRIES, "items": { "type": "string", "minLength": 1, "maxLength": MAX_TEXT } },
+                "badly": { "type": "array", "maxItems": crate::model::postmortem::MAX_ENTRIES, "items": { "type": "string", "minLength": 1, "maxLength": MAX_TEXT } },
+                "lucky": { "type": "array", "maxItems": crate::model::postmortem::MAX_ENTRIES, "items": { "type": "string", "minLength": 1, "maxLength": MAX_TEXT } }
+            } },
         "Event": {
             "description": "a fact the server ordered. `kind` names the fact and decides the other fields; a client must keep going past kinds it does not know, and `redacted` stands in for an event the caller may not see. Chaos facts: `scenario_started` {run, scenario (ScenarioInfo), ends_at}, `scenario_stopping` {run, cause, reason?}, `chaos_step` {run, step, phase?, driver, ok, output}, `scenario_ended` {run, verdict?}, `chaos_halted` {reason, runs}, `chaos_armed` {}, `run_linked` {incident, run, scenario}",
             "type": "object", "required": ["seq", "kind"], "additionalProperties": true,
