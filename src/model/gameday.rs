@@ -79,7 +79,7 @@ pub struct Weights {
     pub comms_first: u32,
     /// Points a hint costs.
     pub hint: u32,
-    /// Points for a written postmortem (postmortems are not in the log yet: nobody scores it).
+    /// Points for the detecting incident's postmortem, written before the game day finished.
     pub postmortem: u32,
 }
 

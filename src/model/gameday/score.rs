@@ -13,7 +13,9 @@
 //! - **communicate first**: when the detecting incident's first restore step was ticked (or
 //!   now, if none was), every communicate step its playbook lists before the restore steps was
 //!   done, and no communication clock of it was ever overdue;
-//! - **hints** given to the team for it.
+//! - **hints** given to the team for it;
+//! - **postmortem**: whether the detecting incident's postmortem was written before the game
+//!   day finished (it is written at the debrief, so this part is judged until the finish).
 //!
 //! Points: `weight` within par, `weight × par ÷ time` (whole points, rounded down) past it;
 //! communicating first earns its weight; each hint costs its weight (general hints are charged
@@ -78,6 +80,9 @@ pub struct Cell {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comms_first: Option<bool>,
     pub hints: u32,
+    /// The detecting incident's postmortem was written (before the game day finished).
+    #[serde(default, skip_serializing_if = "crate::model::is_false")]
+    pub postmortem: bool,
     pub points: i64,
 }
 
@@ -184,6 +189,11 @@ impl Tally {
     /// it scores; feed it from there).
     pub fn apply(&mut self, event: &Event) {
         if event.seq <= self.state.seq {
+            return;
+        }
+        // A finished game day's board no longer moves: later events are only counted past.
+        if self.is_finished() {
+            self.state.seq = event.seq;
             return;
         }
         self.watch_clocks(event.at);
@@ -380,6 +390,11 @@ impl Tally {
         }
         if comms_first {
             cell.points += i64::from(w.comms_first);
+        }
+        // The tally stops folding at the finish, so a postmortem written later is not seen.
+        if inc.postmortem.is_some() {
+            cell.postmortem = true;
+            cell.points += i64::from(w.postmortem);
         }
         cell
     }
@@ -683,5 +698,27 @@ mod tests {
     fn payment_up_again_while_the_game_runs_is_the_teams_mitigation() {
         let cell = Log::played().communicated().probe(90, Health::Up).ended(120).cell(120);
         assert_eq!((cell.mitigate_secs, cell.points), (Some(90), 100 + 100 * 60 / 90 + 50));
+    }
+
+    #[test]
+    fn a_postmortem_written_at_the_debrief_scores_its_weight_and_one_after_the_finish_does_not() {
+        let mut log = Log::played().communicated().ended(120);
+        if let Fact::GamedayCreated { weights, .. } = &mut log.0[0].fact {
+            weights.postmortem = 40;
+        }
+        assert_eq!(log.cell(120).points, 150);
+        let written = |at: i64| Fact::PostmortemWritten {
+            incident: INC,
+            revision: 1,
+            document: crate::model::postmortem::Document { summary: "s".into(), ..Default::default() },
+        };
+        let mut debrief = Log(log.0.clone());
+        debrief.at(600, "alice", written(600));
+        let cell = debrief.cell(600);
+        assert_eq!((cell.postmortem, cell.points), (true, 190));
+        log.at(500, "root", Fact::GamedayFinished { gameday: GD });
+        log.at(600, "alice", written(600));
+        let cell = log.cell(600);
+        assert_eq!((cell.postmortem, cell.points), (false, 150));
     }
 }
