@@ -197,6 +197,20 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
         ),
         (
             "carol",
+            Intent::AddNote {
+                incident: "INC-4".parse().unwrap(),
+                text: "#well the warehouse feed had the right counts all along".into(),
+            },
+        ),
+        (
+            "carol",
+            Intent::AddNote {
+                incident: "INC-4".parse().unwrap(),
+                text: "#badly nobody is paged when the stock sync falls behind".into(),
+            },
+        ),
+        (
+            "carol",
             Intent::SetStatus { incident: "INC-4".parse().unwrap(), status: Status::Mitigated, reason: None },
         ),
         (
@@ -205,6 +219,45 @@ pub async fn seed(app: &App, users: &[UserConfig]) -> color_eyre::Result<()> {
                 incident: "INC-4".parse().unwrap(),
                 status: Status::Closed,
                 reason: Some("resolved: counts corrected from the warehouse feed".into()),
+            },
+        ),
+        // A postmortem and its follow-ups, one of them overdue, so `warroom actions`, the
+        // stats and the console have something to show.
+        (
+            "carol",
+            Intent::WritePostmortem {
+                incident: "INC-4".parse().unwrap(),
+                document: crate::model::postmortem::Document {
+                    summary: "Stock counts for 12 SKUs drifted after a partial sync; a few items \
+                              were oversold before the counts were corrected from the warehouse feed."
+                        .into(),
+                    failure_class: Some("data".into()),
+                    factors: "The stock sync retries silently; nothing alerts on its lag.".into(),
+                    well: vec!["the warehouse feed had the right counts all along".into()],
+                    badly: vec!["nobody is paged when the stock sync falls behind".into()],
+                    lucky: vec!["it happened at night, with little traffic".into()],
+                },
+                base: Some(0),
+            },
+        ),
+        (
+            "carol",
+            Intent::AddActionItem {
+                incident: "INC-4".parse().unwrap(),
+                title: "Alert when the stock sync lags by more than 5 minutes".into(),
+                owner: "carol".into(),
+                due: Some(now.date_naive() - chrono::Days::new(2)),
+                link: Some("https://tracker.example.com/OPS-101".into()),
+            },
+        ),
+        (
+            "carol",
+            Intent::AddActionItem {
+                incident: "INC-4".parse().unwrap(),
+                title: "Make the sync's retries visible on the health board".into(),
+                owner: "bob".into(),
+                due: Some(now.date_naive() + chrono::Days::new(12)),
+                link: None,
             },
         ),
     ];
