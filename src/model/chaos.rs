@@ -895,16 +895,26 @@ pub(super) fn link_run(state: &mut State, event: &Event) {
     }
 }
 
-/// The link fact for an incident about to be declared about `services`, if a run caused it.
-/// A run of a game day that hides its chaos is linked at its debrief instead (the link
-/// names the scenario).
-pub(super) fn link(state: &State, incident: IncidentId, services: &[String]) -> Option<Fact> {
+/// The link fact for an incident about to be declared about `services`, if a run caused it,
+/// with the `started` milestone it brings. A run of a game day that hides its chaos is linked
+/// at its debrief instead (the link names the scenario).
+pub(super) fn link(state: &State, incident: IncidentId, services: &[String]) -> Vec<Fact> {
     let hidden = |r: &&Run| r.gameday.and_then(|g| state.gamedays.0.get(&g)).is_some_and(|g| g.hides_chaos());
-    state.chaos.cause_of(services).filter(|r| !hidden(r)).map(|r| Fact::RunLinked {
-        run: r.id,
-        incident,
-        scenario: r.scenario.id.clone(),
-    })
+    let Some(r) = state.chaos.cause_of(services).filter(|r| !hidden(r)) else { return Vec::new() };
+    let mut facts = vec![Fact::RunLinked { run: r.id, incident, scenario: r.scenario.id.clone() }];
+    facts.extend(started_milestone(state, incident, r.id));
+    facts
+}
+
+/// The `started` milestone a link brings an incident that has none: with a chaos run the
+/// fault's start is known exactly, the run's first successful inject (FireFighter's "started";
+/// in a game day, the moment the villain broke it), so time to detect and to recover are exact.
+pub(super) fn started_milestone(state: &State, incident: IncidentId, run: RunId) -> Option<Fact> {
+    if state.incidents.get(&incident).is_some_and(|i| i.milestones.contains_key(&super::Milestone::Started)) {
+        return None;
+    }
+    let injected = state.chaos.runs.get(&run)?.steps.iter().find(|s| s.step == StepKind::Inject && s.ok)?.at;
+    Some(Fact::MilestoneSet { incident, milestone: super::Milestone::Started, time: injected })
 }
 
 /// The probes a verdict is judged on, with their health in `state`.
@@ -1129,6 +1139,9 @@ fault = "clear"
         let inc = s.incidents.values().next().unwrap();
         assert_eq!(inc.caused_by, Some(RunId(1)));
         assert_eq!(s.chaos.runs[&RunId(1)].incidents, [inc.id]);
+        // The fault's start is known exactly: the run's first inject is the incident's `started`.
+        let injected = s.chaos.runs[&RunId(1)].steps[1].at;
+        assert_eq!(inc.milestone(crate::model::Milestone::Started), Some(injected));
         // A per-incident fold gives the same incident (the link is the incident's own event).
         let theirs: Vec<&Event> = events
             .iter()

@@ -674,6 +674,7 @@ fn deferred_links(state: &State, g: &GameDay) -> Vec<Fact> {
         });
         if let Some(r) = run {
             facts.push(Fact::RunLinked { incident: inc.id, run: r.id, scenario: r.scenario.id.clone() });
+            facts.extend(super::chaos::started_milestone(state, inc.id, r.id));
         }
     }
     facts
