@@ -167,7 +167,12 @@ fn ask(question: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
-    eprint!("{question}");
+    use std::io::Write as _;
+    // A prompt nobody can see is a question nobody can answer: keep the file instead.
+    let mut err = std::io::stderr();
+    if write!(err, "{question}").and_then(|()| err.flush()).is_err() {
+        return false;
+    }
     let mut answer = String::new();
     match std::io::stdin().read_line(&mut answer) {
         Ok(0) | Err(_) => false,
