@@ -22,5 +22,6 @@ pub mod journal;
 pub mod model;
 pub mod present;
 pub mod protocol;
+pub mod report;
 pub mod server;
 pub mod tui;

@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 // After the macro: `out!` is in scope only below its definition.
+mod actions;
 mod chaos;
 mod comms;
 mod config;
@@ -25,6 +26,7 @@ mod events;
 mod gameday;
 mod incident;
 mod outbox;
+mod postmortem;
 mod probe;
 mod scoreboard;
 mod serve;
@@ -117,6 +119,10 @@ pub enum Cmd {
     /// Chaos scenarios: the catalogue, runs, start, stop, the emergency halt, journals.
     #[command(subcommand)]
     Chaos(ChaosCmd),
+    /// An incident's postmortem as Markdown; --edit writes it in $EDITOR.
+    Postmortem(postmortem::PostmortemArgs),
+    /// Action items across incidents, overdue first; add one, or mark one done.
+    Actions(actions::ActionsArgs),
     /// Game days: teams, planned scenarios, start, hints, debrief, and the score.
     Gameday(GamedayArgs),
     /// The game day's scoreboard alone, full screen, live and read-only (`q` quits).
@@ -171,6 +177,8 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Comms(cmd)) => comms::comms(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Probe(cmd)) => probe::probe(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Chaos(cmd)) => chaos::chaos(&cli.conn, cli.json, cmd).await,
+        Some(Cmd::Postmortem(args)) => postmortem::postmortem(&cli.conn, cli.json, args).await,
+        Some(Cmd::Actions(args)) => actions::actions(&cli.conn, cli.json, args).await,
         Some(Cmd::Gameday(args)) => gameday::gameday(&cli.conn, cli.json, args).await,
         Some(Cmd::Scoreboard(args)) => scoreboard::scoreboard(&cli.conn, args).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
