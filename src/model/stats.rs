@@ -74,16 +74,16 @@ impl Since {
 
 impl fmt::Display for Since {
     /// What [`Since::from_str`] reads back: `all`, `2026-10-01`, or a span in its largest
-    /// whole unit (`2w`, `30d`, `12h`, `90m`, `45s`).
+    /// whole unit up to days (`30d`, `12h`, `90m`, `45s`; a week shows as `7d`, the way the
+    /// console's ranges are named).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Since::All => f.write_str("all"),
             Since::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
             Since::Last(d) => {
                 let secs = d.num_seconds();
-                let unit = [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m")]
-                    .into_iter()
-                    .find(|(size, _)| secs % size == 0);
+                let unit =
+                    [(86_400, "d"), (3600, "h"), (60, "m")].into_iter().find(|(size, _)| secs % size == 0);
                 match unit {
                     Some((size, name)) => write!(f, "{}{name}", secs / size),
                     None => write!(f, "{secs}s"),
@@ -300,10 +300,10 @@ impl GroupAcc {
     }
 }
 
-fn finish_all(groups: BTreeMap<String, GroupAcc>) -> Vec<Group> {
-    let mut out: Vec<Group> = groups.into_iter().map(|(k, g)| g.finish(k)).collect();
+fn finish_all(groups: BTreeMap<&str, GroupAcc>) -> Vec<Group> {
+    let mut out: Vec<Group> = groups.into_iter().map(|(k, g)| g.finish(k.to_string())).collect();
     // Stable for equal counts: the map gave them in name order.
-    out.sort_by(|a, b| b.incidents.cmp(&a.incidents));
+    out.sort_by_key(|g| std::cmp::Reverse(g.incidents));
     out
 }
 
@@ -314,8 +314,9 @@ pub fn compute(state: &State, since: Option<DateTime<Utc>>, now: DateTime<Utc>) 
         state.incidents.values().filter(|i| since.is_none_or(|s| i.declared_at() >= s)).collect();
     let mut overall = GroupAcc::default();
     let mut severity: BTreeMap<Severity, GroupAcc> = BTreeMap::new();
-    let mut service: BTreeMap<String, GroupAcc> = BTreeMap::new();
-    let mut class: BTreeMap<String, GroupAcc> = BTreeMap::new();
+    // Keys borrowed from the state: a year of incidents is not a year of string copies.
+    let mut service: BTreeMap<&str, GroupAcc> = BTreeMap::new();
+    let mut class: BTreeMap<&str, GroupAcc> = BTreeMap::new();
     let (mut real, mut drill) = (GroupAcc::default(), GroupAcc::default());
     let (mut open, mut inconsistent) = (0, 0);
     let series_start = since.unwrap_or_else(|| {
@@ -334,17 +335,16 @@ pub fn compute(state: &State, since: Option<DateTime<Utc>>, now: DateTime<Utc>) 
         overall.add(&d);
         severity.entry(inc.severity).or_default().add(&d);
         if inc.services.is_empty() {
-            service.entry(NONE.to_string()).or_default().add(&d);
+            service.entry(NONE).or_default().add(&d);
         }
         // A service listed twice counts once.
-        let mut services: Vec<&String> = inc.services.iter().collect();
-        services.sort();
-        services.dedup();
-        for s in services {
-            service.entry(s.clone()).or_default().add(&d);
+        for (i, s) in inc.services.iter().enumerate() {
+            if !inc.services[..i].contains(s) {
+                service.entry(s.as_str()).or_default().add(&d);
+            }
         }
         let failure = inc.postmortem.as_ref().and_then(|p| p.document.failure_class.as_deref());
-        class.entry(failure.unwrap_or(NONE).to_string()).or_default().add(&d);
+        class.entry(failure.unwrap_or(NONE)).or_default().add(&d);
         if inc.drill { &mut drill } else { &mut real }.add(&d);
         open += u64::from(inc.status.is_open());
         inconsistent += u64::from(d.iter().flatten().any(|d| *d < Duration::zero()));
@@ -382,12 +382,7 @@ pub fn compute(state: &State, since: Option<DateTime<Utc>>, now: DateTime<Utc>) 
         by_service: finish_all(service),
         by_failure_class: finish_all(class),
         by_kind,
-        series: Series {
-            bucket,
-            start: series_start,
-            incidents,
-            median_time_to_recover_seconds: median_ttr,
-        },
+        series: Series { bucket, start: series_start, incidents, median_time_to_recover_seconds: median_ttr },
     }
 }
 
@@ -436,9 +431,10 @@ mod tests {
         }
         assert!("99999999999999999999w".parse::<Since>().is_err());
         assert!("40000d".parse::<Since>().unwrap_err().contains("century"));
-        for text in ["all", "2w", "30d", "12h", "90m", "45s", "2026-10-01"] {
+        for text in ["all", "7d", "30d", "12h", "90m", "45s", "2026-10-01"] {
             assert_eq!(text.parse::<Since>().unwrap().to_string(), text);
         }
+        assert_eq!("2w".parse::<Since>().unwrap().to_string(), "14d");
         let now = t(0);
         assert_eq!(Since::All.start(now), None);
         assert_eq!(Since::Last(Duration::days(1)).start(now), Some(now - Duration::days(1)));
@@ -452,8 +448,12 @@ mod tests {
     }
 
     fn set(s: &mut State, id: IncidentId, m: Milestone, secs: u32) {
-        crate::model::tests::run(s, "alice", Intent::SetMilestone { incident: id, milestone: m, time: t(secs) })
-            .unwrap();
+        crate::model::tests::run(
+            s,
+            "alice",
+            Intent::SetMilestone { incident: id, milestone: m, time: t(secs) },
+        )
+        .unwrap();
     }
 
     #[test]
