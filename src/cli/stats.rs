@@ -56,10 +56,11 @@ pub fn table(stats: &Stats, since: Since) -> Vec<String> {
         stats.open
     )];
     lines.push(String::new());
-    lines.push(format!(
+    let header = format!(
         "{:<KEY$} {:>5}  {:^13}  {:^13}  {:^13}  {:^13}",
         "time to", "", "detect", "acknowledge", "mitigate", "recover"
-    ));
+    );
+    lines.push(header.trim_end().to_string());
     let sub = format!("{:>6} {:>6}", "median", "p90");
     lines.push(format!("{:<KEY$} {:>5}  {sub}  {sub}  {sub}  {sub}", "", "n"));
     lines.push(row(&stats.overall));
