@@ -30,6 +30,7 @@ mod postmortem;
 mod probe;
 mod scoreboard;
 mod serve;
+mod stats;
 
 pub use chaos::ChaosCmd;
 pub use comms::{CommsCmd, PlaybookCmd, StepCmd};
@@ -39,6 +40,7 @@ pub use incident::IncidentCmd;
 pub use outbox::{outbox_for, OutboxCmd};
 pub use probe::ProbeCmd;
 pub use serve::ServeArgs;
+pub use stats::StatsArgs;
 
 #[derive(Parser, Debug)]
 #[command(name = "warroom", version, about = "A terminal war room for incident response and chaos game days")]
@@ -127,6 +129,9 @@ pub enum Cmd {
     Gameday(GamedayArgs),
     /// The game day's scoreboard alone, full screen, live and read-only (`q` quits).
     Scoreboard(scoreboard::ScoreboardArgs),
+    /// Incident statistics: counts, median and p90 times to detect, acknowledge, mitigate and
+    /// recover, by severity, service, failure class and drill vs real.
+    Stats(StatsArgs),
     /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
     /// Print the console's key bindings (with your overrides).
@@ -181,6 +186,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Actions(args)) => actions::actions(&cli.conn, cli.json, args).await,
         Some(Cmd::Gameday(args)) => gameday::gameday(&cli.conn, cli.json, args).await,
         Some(Cmd::Scoreboard(args)) => scoreboard::scoreboard(&cli.conn, args).await,
+        Some(Cmd::Stats(args)) => stats::stats(&cli.conn, cli.json, args).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme, quiet }) => {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await

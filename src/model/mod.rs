@@ -15,6 +15,7 @@ pub mod postmortem;
 pub mod probe;
 #[cfg(test)]
 mod props;
+pub mod stats;
 pub mod timeline;
 pub mod window;
 

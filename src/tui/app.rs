@@ -93,11 +93,19 @@ pub enum Pane {
     Health,
     Chaos,
     Scoreboard,
+    Stats,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 6] =
-        [Pane::Incidents, Pane::Detail, Pane::Playbook, Pane::Health, Pane::Chaos, Pane::Scoreboard];
+    pub const ALL: [Pane; 7] = [
+        Pane::Incidents,
+        Pane::Detail,
+        Pane::Playbook,
+        Pane::Health,
+        Pane::Chaos,
+        Pane::Scoreboard,
+        Pane::Stats,
+    ];
 
     pub fn scope(self) -> Scope {
         match self {
@@ -107,6 +115,7 @@ impl Pane {
             Pane::Health => Scope::Health,
             Pane::Chaos => Scope::Chaos,
             Pane::Scoreboard => Scope::Scoreboard,
+            Pane::Stats => Scope::Stats,
         }
     }
 }
@@ -210,6 +219,8 @@ pub struct App {
     pub board: BoardView,
     /// `warroom scoreboard`: the scoreboard alone, read-only; nothing is ever sent.
     pub solo: bool,
+    /// The stats pane's range and figures (computed in `prepare`, kept by seq).
+    pub stats: super::panes::stats::StatsPane,
 }
 
 const FLASH_SECS: i64 = 6;
@@ -263,6 +274,7 @@ impl App {
             switch: None,
             board: BoardView::default(),
             solo: false,
+            stats: Default::default(),
         }
     }
 
@@ -303,6 +315,9 @@ impl App {
             }
         }
         self.list_offset = self.list_offset.min(self.list.len().saturating_sub(rows));
+        if self.focus == Pane::Stats {
+            self.stats.refresh(&self.state, self.now);
+        }
     }
 
     pub fn selected_pos(&self) -> Option<usize> {
@@ -783,6 +798,8 @@ impl App {
             Pane::Chaos
         } else if over(areas.scoreboard) {
             Pane::Scoreboard
+        } else if over(areas.stats) {
+            Pane::Stats
         } else {
             return;
         };

@@ -20,6 +20,8 @@ pub enum Parsed {
     Action(Action),
     /// Become this demo user, named by name or role (the demo only).
     SwitchUser(String),
+    /// The stats pane over this range.
+    Stats(crate::model::stats::Since),
 }
 
 /// A verb of the command line: the source for completion, errors and the help overlay.
@@ -68,6 +70,7 @@ pub const VERBS: &[Verb] = &[
     verb("plan", &[], "plan SCENARIO (into the open game day)", None),
     verb("hint", &[], "hint TEAM [#N] TEXT… (costs the team points)", None),
     verb("confirm", &[], "confirm TEAM #N (the team's mitigation worked)", None),
+    verb("stats", &[], "stats [7d|30d|90d|all|SPAN|YYYY-MM-DD]", Some(Action::Stats)),
     verb("as", &[], "as USER|ROLE (the demo: whose console this is)", Some(Action::SwitchUser)),
     verb("filter", &[], "filter [TEXT…]", None),
     verb("theme", &[], "theme NAME", None),
@@ -372,6 +375,8 @@ pub fn parse_in(line: &str, target: Target) -> Result<Parsed, String> {
         }
         "as" if args.len() == 1 => Parsed::SwitchUser(args[0].to_string()),
         "as" => return Err(usage(verb)),
+        "stats" if args.len() == 1 => Parsed::Stats(args[0].parse().map_err(|e| format!(":stats: {e}"))?),
+        "stats" => return Err(usage(verb)),
         "filter" => Parsed::Filter(rest.to_string()),
         "theme" => {
             need(1)?;
@@ -439,6 +444,7 @@ pub fn candidates_in(line: &str, pools: &Pools) -> Vec<String> {
             Some("snooze") => crate::model::Audience::ALL.iter().map(|s| s.to_string()).collect(),
             Some("member") => vec!["add".into(), "remove".into()],
             Some("chaos") => vec!["start".into(), "stop".into()],
+            Some("stats") => crate::model::stats::Since::PRESETS.iter().map(|s| s.to_string()).collect(),
             // The demo's server has only the demo's users: the ones `:as` can become.
             Some("as") => users.to_vec(),
             _ => Vec::new(),

@@ -47,6 +47,8 @@ snake_enum! {
         ArmChaos = "arm_chaos",
         Scoreboard = "scoreboard",
         SwitchUser = "switch_user",
+        Stats = "stats",
+        StatsRange = "stats_range",
         Pick = "pick",
         PickNumber = "pick_number",
         Submit = "submit",
@@ -98,6 +100,8 @@ impl Action {
             Action::SwitchUser => {
                 "the demo only: become another demo user (to the villain and back; :as NAME for any)"
             }
+            Action::Stats => "the stats pane: times to detect, acknowledge, mitigate, recover (charts)",
+            Action::StatsRange => "stats over the next range: 7d, 30d, 90d, all (:stats SPAN for any)",
             Action::Cancel => "close without doing anything",
             Action::Pick => "pick the highlighted choice",
             Action::PickNumber => "pick the choice with that number",
@@ -157,6 +161,8 @@ impl Action {
             Action::ArmChaos => "arm",
             Action::Scoreboard => "score",
             Action::SwitchUser => "switch user",
+            Action::Stats => "stats",
+            Action::StatsRange => "range",
             Action::Cancel => "cancel",
             Action::Pick => "pick",
             Action::Submit => "ok",
@@ -179,6 +185,7 @@ pub enum Scope {
     Health,
     Chaos,
     Scoreboard,
+    Stats,
     Help,
     Reader,
     Confirm,
@@ -198,6 +205,7 @@ impl Scope {
             Scope::Health => "health pane",
             Scope::Chaos => "chaos pane (villains and admins)",
             Scope::Scoreboard => "scoreboard pane (game days)",
+            Scope::Stats => "stats pane",
             Scope::Confirm => "confirmation (chaos start and stop)",
             Scope::Help => "help (any other key closes)",
             Scope::Reader => "reader (an entry or a probe in full)",
@@ -416,6 +424,10 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     // The demo's console can become any demo user (a normal console has no other tokens).
     // `U` is free in every pane and typed as text in every overlay.
     (Scope::Global, "U", Action::SwitchUser),
+    // Incident statistics: `S`, since `s` is a status.
+    (Scope::Global, "S", Action::Stats),
+    (Scope::Stats, "r", Action::StatsRange),
+    (Scope::Stats, "esc", Action::Back),
     // Overlay layers. Keys not listed here are typed into the overlay's text, if it has one.
     (Scope::Help, "j", Action::Down),
     (Scope::Help, "down", Action::Down),

@@ -21,6 +21,8 @@ pub struct Areas {
     pub health: Option<Rect>,
     pub chaos: Option<Rect>,
     pub scoreboard: Option<Rect>,
+    /// The stats pane: all of the main area (it is about every incident, not the selected).
+    pub stats: Option<Rect>,
     /// The chaos banner's row, at the top, while chaos runs or is disarmed: in every view.
     pub banner: Option<Rect>,
     pub hints: Rect,
@@ -37,6 +39,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
             health: None,
             chaos: None,
             scoreboard: None,
+            stats: None,
             banner: None,
             hints: Rect::default(),
             status: Rect::default(),
@@ -51,6 +54,21 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
     ])
     .areas(size);
     let banner = banner.then_some(top);
+    if focus == Pane::Stats {
+        return Areas {
+            incidents: None,
+            detail: None,
+            playbook: None,
+            health: None,
+            chaos: None,
+            scoreboard: None,
+            stats: Some(main),
+            banner,
+            hints,
+            status,
+            too_small: false,
+        };
+    }
     if matches!(focus, Pane::Chaos | Pane::Scoreboard) {
         // The chaos pane and the scoreboard take the place of the incident's timeline (beside
         // the list when wide, under it when narrow), or the whole screen when zoomed.
@@ -76,6 +94,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
             health: None,
             chaos,
             scoreboard,
+            stats: None,
             banner,
             hints,
             status,
@@ -87,7 +106,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
             Pane::Incidents => (Some(main), None, None, None),
             Pane::Detail => (None, Some(main), None, None),
             Pane::Playbook => (None, None, Some(main), None),
-            Pane::Health | Pane::Chaos | Pane::Scoreboard => (None, None, None, Some(main)),
+            Pane::Health | Pane::Chaos | Pane::Scoreboard | Pane::Stats => (None, None, None, Some(main)),
         }
     } else if size.width >= WIDE {
         // Left: incidents, the health board, the playbook; right: the incident's timeline.
@@ -122,6 +141,7 @@ pub fn layout(size: Rect, focus: Pane, zoom: bool, probes: usize, banner: bool) 
         health,
         chaos: None,
         scoreboard: None,
+        stats: None,
         banner,
         hints,
         status,

@@ -44,6 +44,9 @@ pub fn draw(f: &mut Frame, app: &App) {
     if let Some(r) = areas.scoreboard {
         panes::scoreboard::draw(f, r, app);
     }
+    if let Some(r) = areas.stats {
+        panes::stats::draw(f, r, app);
+    }
     if let Some(r) = areas.banner {
         panes::chaos::draw_banner(f, r, app);
     }

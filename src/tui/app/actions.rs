@@ -74,7 +74,7 @@ impl App {
                 },
                 // The pane already shows the selected row in full below the list.
                 Pane::Chaos => {}
-                Pane::Scoreboard => {}
+                Pane::Scoreboard | Pane::Stats => {}
             },
             // The scoreboard alone has nowhere to go back to.
             Action::Back if self.solo => {}
@@ -95,6 +95,11 @@ impl App {
                 }
             }
             Action::Scoreboard => return self.show_scoreboard(),
+            Action::Stats => {
+                self.focus = Pane::Stats;
+                self.zoom = false;
+            }
+            Action::StatsRange => self.stats.next_range(),
             Action::StartScenario => self.confirm_start(),
             Action::StopRun => self.confirm_stop(),
             Action::HaltAll => self.ask_halt(),
@@ -296,6 +301,7 @@ impl App {
             Pane::Health => self.areas().health.map_or(10, |a| a.height as usize / 2),
             Pane::Chaos => self.areas().chaos.map_or(10, |a| a.height as usize / 4),
             Pane::Scoreboard => self.areas().scoreboard.map_or(10, |a| a.height as usize / 2),
+            Pane::Stats => 1,
         }
         .max(1)
     }
@@ -321,6 +327,8 @@ impl App {
             }
             Pane::Chaos => self.chaos_move(delta, None),
             Pane::Scoreboard => self.board_move(delta, None),
+            // The pane shows everything at once: nothing to move.
+            Pane::Stats => {}
             Pane::Detail => {
                 let len =
                     self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
@@ -346,6 +354,7 @@ impl App {
             Pane::Health => self.probe = if newest { self.probes.len().saturating_sub(1) } else { 0 },
             Pane::Chaos => self.chaos_move(0, Some(newest)),
             Pane::Scoreboard => self.board_move(0, Some(newest)),
+            Pane::Stats => {}
             Pane::Detail => {
                 let len =
                     self.selected.and_then(|s| self.state.incidents.get(&s)).map_or(0, |i| i.timeline.len());
@@ -480,6 +489,12 @@ impl App {
             }
             Ok(Parsed::Compose(channel)) => {
                 self.compose(channel, None);
+                vec![]
+            }
+            Ok(Parsed::Stats(range)) => {
+                self.stats.set_range(range);
+                self.focus = Pane::Stats;
+                self.zoom = false;
                 vec![]
             }
             Ok(Parsed::Filter(f)) => {

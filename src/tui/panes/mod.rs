@@ -7,6 +7,7 @@ pub mod incidents;
 pub mod overlay;
 pub mod playbook;
 pub mod scoreboard;
+pub mod stats;
 pub mod status;
 
 use ratatui::widgets::{Block, BorderType, Borders};

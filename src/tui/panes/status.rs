@@ -20,6 +20,7 @@ const HINTED: &[Action] = &[
     Action::HaltAll,
     Action::ArmChaos,
     Action::SwitchUser,
+    Action::StatsRange,
     Action::Open,
     Action::Tick,
     Action::Compose,
