@@ -357,6 +357,27 @@ fn a_stale_save_keeps_its_text_says_who_wrote_what_and_merges() {
 }
 
 #[test]
+fn an_editor_left_while_saving_comes_back_with_its_text_when_the_save_is_refused() {
+    let mut a = app_with(after_the_fire(), 80, 24);
+    a.update(key(KeyCode::Char('P')));
+    type_text(&mut a, "Payments failed.");
+    let effects = a.update(ctrl('s'));
+    let [cmd] = &sent(&effects)[..] else { panic!("{effects:?}") };
+    a.update(key(KeyCode::Esc));
+    assert!(a.overlay.is_none(), "nothing unsaved: the save is on its way");
+    assert!(flash(&a).contains("saving in the background; P reopens it"), "{}", flash(&a));
+    a.update(Msg::Refused(vec![Refusal {
+        id: cmd.id,
+        intent: cmd.intent.clone(),
+        status: Some(400),
+        detail: "summary: must not be empty (400 invalid)".into(),
+    }]));
+    let e = editor(&a);
+    assert!(e.current().contains("Payments failed.") && e.refused.is_some(), "back, text and all");
+    assert!(text(&render(&mut a)).contains("notes · NOT SAVED — summary"));
+}
+
+#[test]
 fn closing_refused_for_want_of_a_postmortem_offers_to_write_it() {
     let mut a = app_with(after_the_fire(), 80, 24);
     let close = Intent::SetStatus { incident: IncidentId(1), status: Status::Closed, reason: None };

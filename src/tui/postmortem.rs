@@ -13,6 +13,8 @@ use crate::present::escape_control;
 
 /// Where the text came from, said in the header.
 pub const DRAFT: &str = "draft from #well/#badly/#lucky notes";
+/// The same, when no note carries one of those tags.
+pub const BLANK: &str = "new: no notes tagged #well, #badly or #lucky to start from";
 
 /// A save sent and not yet answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +69,11 @@ pub fn editable(inc: &Incident, classes: &[String]) -> (String, u32, String) {
             let origin = format!("revision {} by {who}", pm.revision());
             (text_of(&pm.document, &inc.title, classes), pm.revision(), origin)
         }
-        None => (text_of(&tagged_notes(inc), &inc.title, classes), 0, DRAFT.to_string()),
+        None => {
+            let draft = tagged_notes(inc);
+            let origin = if draft == Document::default() { BLANK } else { DRAFT };
+            (text_of(&draft, &inc.title, classes), 0, origin.to_string())
+        }
     }
 }
 
@@ -134,9 +140,11 @@ impl Editor {
         text
     }
 
-    /// Unsaved changes: lines that differ from the text last saved (none once it is back to it).
+    /// Unsaved changes: lines that differ from the text last saved, or being saved (none once
+    /// it is back to it). A save refused makes its text unsaved again.
     pub fn unsaved(&self) -> usize {
-        merge::changed_lines(&self.saved_text, &self.current())
+        let against = self.saving.as_ref().map_or(&self.saved_text, |s| &s.text);
+        merge::changed_lines(against, &self.current())
     }
 
     /// A key typed into the text; true if it changed it.
