@@ -38,14 +38,6 @@ impl ItemState {
             ItemState::Open
         }
     }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ItemState::Overdue => "OVERDUE",
-            ItemState::Open => "open",
-            ItemState::Done => "done",
-        }
-    }
 }
 
 /// The items the overlay lists, in its order: overdue first (the longest overdue first),
