@@ -638,3 +638,55 @@ fn the_scoreboard_alone_updates_live_when_a_team_declares_about_the_running_scen
     board.press("q");
     send(UserRole::Villain, Intent::HaltAll { reason: "test over".into() });
 }
+
+/// Issue 15: `E` lends the terminal to `$EDITOR` (a script standing in for a person: it writes
+/// the summary under its heading) and takes it back; the console saves what the editor left
+/// as the postmortem's first revision, tagged notes and all.
+#[test]
+#[ignore = "needs tmux"]
+fn e_writes_the_postmortem_in_the_users_editor_and_saves_a_revision() {
+    let (dir, config, data) = server_dir();
+    let server = ServerProcess::spawn(&data, &config, "127.0.0.1:0");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = Client::new(&server.url, &token(UserRole::Commander)).unwrap();
+    for intent in [
+        Intent::DeclareIncident {
+            title: "Checkout is down".into(),
+            severity: Severity::Sev1,
+            impact: String::new(),
+            drill: false,
+            services: Vec::new(),
+            private: false,
+        },
+        Intent::AddNote { incident: warroom::model::IncidentId(1), text: "#well paging worked".into() },
+    ] {
+        rt.block_on(client.send(&Command::new(intent))).unwrap();
+    }
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nawk '{ print } /^## Summary$/ { print \"Card payments failed for 12 minutes.\" }' \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let console = Console::open_wrapped(
+        &["env", "-u", "VISUAL", &format!("EDITOR={}", editor.display())],
+        &["tui"],
+        &server.url,
+        UserRole::Commander,
+        (120, 36),
+    );
+    console.wait_for("Checkout is down");
+    console.wait_for("live");
+    console.press("E");
+    let shown = console.wait_for("revision 1 by alice · saved");
+    assert!(shown.contains("Card payments failed for 12 minutes."), "{shown}");
+    let incident = rt.block_on(client.incident(warroom::model::IncidentId(1))).unwrap().incident;
+    let pm = incident.postmortem.expect("a postmortem");
+    assert_eq!(pm.revision(), 1);
+    assert_eq!(pm.document.summary, "Card payments failed for 12 minutes.");
+    assert_eq!(pm.document.well, ["paging worked"], "the draft's tagged notes came along");
+    console.press("Escape");
+    console.wait_until("the editor closed", |s| !s.contains("postmortem Checkout is down"));
+    console.press("q");
+}

@@ -18,10 +18,12 @@ use crate::protocol::{Command, Whoami};
 mod actions;
 mod chaos;
 mod gameday;
+mod postmortem;
 mod switch;
 
 pub use chaos::{countdown as chaos_countdown, ChaosItem, HALT_REASON};
 pub use gameday::{BoardView, BOARD_REFRESH_SECS};
+pub use postmortem::{Edited, ExternalEdit, Refusal, DETAIL_ITEMS};
 pub use switch::{find_user, Switch};
 
 pub use super::overlay::{CommandLine, Overlay};
@@ -62,6 +64,10 @@ pub enum Msg {
     /// The newest game day and its board as the server lets this user see them, or why
     /// asking failed.
     Board(Result<crate::protocol::GamedayView, String>),
+    /// Commands the server refused for good, with what they asked (sent after `Flushed`).
+    Refused(Vec<Refusal>),
+    /// What `$EDITOR` left in its file, or why it could not be read.
+    Edited(Box<Edited>),
 }
 
 /// What `update` asks the runner to do.
@@ -82,6 +88,9 @@ pub enum Effect {
     /// Fetch the server's library again: what a caller may see of it (the scenario catalogue)
     /// changes when a game day starts hiding its chaos or reveals it.
     FetchLibrary,
+    /// Hand the terminal to `$VISUAL`/`$EDITOR` on this postmortem text; the answer comes
+    /// back as `Msg::Edited`.
+    Edit(Box<ExternalEdit>),
     Quit,
 }
 
@@ -221,6 +230,12 @@ pub struct App {
     pub solo: bool,
     /// The stats pane's range and figures (computed in `prepare`, kept by seq).
     pub stats: super::panes::stats::StatsPane,
+    /// A postmortem editor left while its save was on the way: a refusal brings it back.
+    pub parked: Option<Box<super::postmortem::Editor>>,
+    /// A postmortem to open once its incident arrives in full (its notes make the draft).
+    wanted: Option<(IncidentId, postmortem::Want)>,
+    /// Whether the action-items overlay lists open items only.
+    pub actions_open_only: bool,
 }
 
 const FLASH_SECS: i64 = 6;
@@ -275,6 +290,9 @@ impl App {
             board: BoardView::default(),
             solo: false,
             stats: Default::default(),
+            parked: None,
+            wanted: None,
+            actions_open_only: false,
         }
     }
 
@@ -417,6 +435,7 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
+        effects.extend(self.open_wanted());
         self.leave_hidden_chaos();
         if self.overlay.is_none() {
             if let Some(id) = self.alerted.take() {
@@ -508,6 +527,11 @@ impl App {
                 self.on_board(result);
                 vec![]
             }
+            Msg::Refused(refusals) => {
+                self.on_refused(refusals);
+                vec![]
+            }
+            Msg::Edited(edited) => self.on_edited(*edited),
             Msg::Me(me) => {
                 // A villain's console opens on the chaos pane: breaking the shop is why they
                 // came (unless they already moved somewhere themselves).
@@ -600,6 +624,7 @@ impl App {
                     }
                 }
                 self.state.apply(&e);
+                self.postmortem_news(&e);
                 if let Fact::StatusChanged { incident, .. } = &e.fact {
                     if self.state.incidents.get(incident).is_some_and(|i| i.status.is_open() && !i.is_full())
                     {
@@ -717,17 +742,31 @@ impl App {
         {
             return vec![Effect::Quit];
         }
+        if matches!(self.overlay, Some(Overlay::Postmortem(_))) {
+            return self.on_editor_key(key);
+        }
         if let Some(mut overlay) = self.overlay.take() {
             let input = Input::read(&self.keymap, overlay.scope(), key);
             let themes = self.themes.names();
             let users = self.library.as_ref().map_or(&[][..], |l| l.library.users.as_slice());
             let scenarios: Vec<String> = self.scenarios().iter().map(|s| s.id.clone()).collect();
             let (teams, plans) = self.gameday_names();
-            let pools = Pools { themes: &themes, users, scenarios: &scenarios, teams: &teams, plans: &plans };
+            let items = self.open_items();
+            let pools = Pools {
+                themes: &themes,
+                users,
+                scenarios: &scenarios,
+                teams: &teams,
+                plans: &plans,
+                items: &items,
+            };
             let cx = Context { history: &self.history, pools };
             let outcome = overlay.handle(&input, &cx);
             if let Overlay::Reader(reader) = &mut overlay {
                 reader.clamp(self.size);
+            }
+            if let Overlay::Actions(view) = &mut overlay {
+                self.actions_keyed(view);
             }
             if outcome == Outcome::Stay {
                 self.overlay = Some(overlay);

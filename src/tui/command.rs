@@ -22,6 +22,10 @@ pub enum Parsed {
     SwitchUser(String),
     /// The stats pane over this range.
     Stats(crate::model::stats::Since),
+    /// The action-items overlay, all items or open ones only.
+    Actions {
+        open_only: bool,
+    },
 }
 
 /// A verb of the command line: the source for completion, errors and the help overlay.
@@ -72,6 +76,14 @@ pub const VERBS: &[Verb] = &[
     verb("confirm", &[], "confirm TEAM #N (the team's mitigation worked)", None),
     verb("stats", &[], "stats [7d|30d|90d|all|SPAN|YYYY-MM-DD]", Some(Action::Stats)),
     verb("as", &[], "as USER|ROLE (the demo: whose console this is)", Some(Action::SwitchUser)),
+    verb(
+        "postmortem",
+        &["pm"],
+        "postmortem [edit] (the selected incident's; edit: in $EDITOR)",
+        Some(Action::Postmortem),
+    ),
+    verb("action", &[], "action add TITLE @OWNER [due:YYYY-MM-DD] [link:URL] | done N", None),
+    verb("actions", &[], "actions [--open] (every incident's action items)", Some(Action::Actions)),
     verb("filter", &[], "filter [TEXT…]", None),
     verb("theme", &[], "theme NAME", None),
     verb("help", &[], "help", Some(Action::Help)),
@@ -377,6 +389,11 @@ pub fn parse_in(line: &str, target: Target) -> Result<Parsed, String> {
         "as" => return Err(usage(verb)),
         "stats" if args.len() == 1 => Parsed::Stats(args[0].parse().map_err(|e| format!(":stats: {e}"))?),
         "stats" => return Err(usage(verb)),
+        "postmortem" if rest == "edit" => Parsed::Action(Action::EditPostmortem),
+        "postmortem" => return Err(usage(verb)),
+        "action" => Parsed::Intent(action_item(&args, incident()?, verb)?),
+        "actions" if rest == "--open" => Parsed::Actions { open_only: true },
+        "actions" => return Err(usage(verb)),
         "filter" => Parsed::Filter(rest.to_string()),
         "theme" => {
             need(1)?;
@@ -385,6 +402,46 @@ pub fn parse_in(line: &str, target: Target) -> Result<Parsed, String> {
         // help and quit take no arguments: a bare verb is answered above.
         _ => return Err(format!(":{verb} takes no arguments")),
     })
+}
+
+/// `:action add TITLE… @OWNER [due:YYYY-MM-DD] [link:URL]` or `:action done N` on `incident`:
+/// the owner, due date and link may come anywhere after `add`, the rest is the title.
+fn action_item(args: &[&str], incident: IncidentId, verb: &str) -> Result<Intent, String> {
+    match args {
+        ["done", n] => {
+            let item = n
+                .trim_start_matches('#')
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("`{n}` is not an action item's number (1, 2 …)"))?;
+            Ok(Intent::CompleteActionItem { incident, item })
+        }
+        ["add", words @ ..] => {
+            let (mut title, mut owner, mut due, mut link) = (Vec::new(), None, None, None);
+            for w in words {
+                if let Some(o) = w.strip_prefix('@').filter(|o| !o.is_empty()) {
+                    if owner.replace(o.to_string()).is_some() {
+                        return Err("one owner per action item (one @NAME)".into());
+                    }
+                } else if let Some(d) = w.strip_prefix("due:") {
+                    let date = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                        .map_err(|_| format!("due:{d} is not a date (due:YYYY-MM-DD)"))?;
+                    due = Some(date);
+                } else if let Some(l) = w.strip_prefix("link:").filter(|l| !l.is_empty()) {
+                    link = Some(l.to_string());
+                } else {
+                    title.push(*w);
+                }
+            }
+            let owner = owner.ok_or("who owns it? name them with @NAME")?;
+            if title.is_empty() {
+                return Err(usage(verb));
+            }
+            Ok(Intent::AddActionItem { incident, title: title.join(" "), owner, due, link })
+        }
+        _ => Err(usage(verb)),
+    }
 }
 
 /// What the command line completes words from, beyond its own verbs and names.
@@ -398,6 +455,8 @@ pub struct Pools<'a> {
     /// The open game day's teams, and the numbers of its planned scenarios.
     pub teams: &'a [String],
     pub plans: &'a [u32],
+    /// The selected incident's open action items, for `:action done`.
+    pub items: &'a [u32],
 }
 
 /// Candidates for the word being typed at the end of `line`.
@@ -434,6 +493,17 @@ pub fn candidates_in(line: &str, pools: &Pools) -> Vec<String> {
         pools.teams.to_vec()
     } else if position == 2 && matches!(verb, Some("hint" | "confirm")) {
         numbers()
+    } else if position == 1 && verb == Some("action") {
+        vec!["add".into(), "done".into()]
+    } else if position == 2 && verb == Some("action") && words.get(1) == Some(&"done") {
+        pools.items.iter().map(u32::to_string).collect()
+    } else if position >= 2 && verb == Some("action") && partial.starts_with('@') {
+        // The owner is one of the server's users, written @name.
+        users.iter().map(|u| format!("@{u}")).collect()
+    } else if position == 1 && verb == Some("postmortem") {
+        vec!["edit".into()]
+    } else if position == 1 && verb == Some("actions") {
+        vec!["--open".into()]
     } else if position == 1 {
         match verb_of(words[0]).map(|v| v.name) {
             Some("declare") | Some("severity") => Severity::ALL.iter().map(|s| s.to_string()).collect(),
@@ -707,6 +777,57 @@ mod tests {
         assert!(parse("as victor now", None, now()).unwrap_err().starts_with("usage: :as"));
         let users = ["alice".to_string(), "victor".to_string()];
         assert_eq!(complete("as v", &[], &users).0, "as victor ");
+    }
+
+    #[test]
+    fn action_items_are_added_and_completed_on_the_selected_incident() {
+        let sel = Some(IncidentId(7));
+        assert_eq!(
+            parse(
+                ":action add Alert on gateway 5xx @carol due:2026-12-01 link:https://t/ISSUE-1",
+                sel,
+                now()
+            ),
+            Ok(Parsed::Intent(Intent::AddActionItem {
+                incident: IncidentId(7),
+                title: "Alert on gateway 5xx".into(),
+                owner: "carol".into(),
+                due: chrono::NaiveDate::from_ymd_opt(2026, 12, 1),
+                link: Some("https://t/ISSUE-1".into()),
+            }))
+        );
+        assert!(matches!(
+            parse("action add @bob Runbook for failover", sel, now()),
+            Ok(Parsed::Intent(Intent::AddActionItem { ref title, ref owner, due: None, link: None, .. }))
+                if title == "Runbook for failover" && owner == "bob"
+        ));
+        assert_eq!(
+            parse("action done #2", sel, now()),
+            Ok(Parsed::Intent(Intent::CompleteActionItem { incident: IncidentId(7), item: 2 }))
+        );
+        assert!(parse("action add Fix it", sel, now()).unwrap_err().contains("@NAME"));
+        assert!(parse("action add Fix @a @b", sel, now()).unwrap_err().contains("one owner"));
+        assert!(parse("action add Fix @a due:tomorrow", sel, now()).unwrap_err().contains("due:YYYY-MM-DD"));
+        assert!(parse("action add @a", sel, now()).unwrap_err().starts_with("usage: :action"));
+        assert!(parse("action done x", sel, now()).unwrap_err().contains("not an action item"));
+        assert!(parse("action done 1", None, now()).unwrap_err().contains("select one first"));
+        assert_eq!(parse("actions", None, now()), Ok(Parsed::Action(Action::Actions)));
+        assert_eq!(parse("actions --open", None, now()), Ok(Parsed::Actions { open_only: true }));
+        assert_eq!(parse("postmortem", sel, now()), Ok(Parsed::Action(Action::Postmortem)));
+        assert_eq!(parse("pm edit", sel, now()), Ok(Parsed::Action(Action::EditPostmortem)));
+        assert!(parse("postmortem now", sel, now()).unwrap_err().starts_with("usage: :postmortem"));
+    }
+
+    #[test]
+    fn action_verbs_complete_subcommands_item_numbers_and_owners() {
+        let users = ["carol".to_string(), "bob".to_string()];
+        let pools = Pools { users: &users, items: &[1, 3], ..Pools::default() };
+        assert_eq!(complete_in("action d", &pools).0, "action done ");
+        assert_eq!(complete_in("action done ", &pools).1, ["1", "3"]);
+        assert_eq!(complete_in("action add Fix alerts @c", &pools).0, "action add Fix alerts @carol ");
+        assert_eq!(complete_in("actions -", &pools).0, "actions --open ");
+        assert_eq!(complete_in("postmortem e", &pools).0, "postmortem edit ");
+        assert_eq!(complete_in("acti", &pools).1, ["action", "actions"]);
     }
 
     #[test]

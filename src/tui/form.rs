@@ -16,6 +16,12 @@ pub enum MenuPick {
     Role(IncidentId, Role),
     /// An index into the library's playbooks.
     Playbook(IncidentId, usize),
+    /// A row of the action-items overlay: open its incident.
+    ActionRow(usize),
+    /// Write the incident's postmortem (offered when closing it was refused for want of one).
+    Postmortem(IncidentId),
+    /// Close it for a reason other than resolved (duplicate, false positive, cancelled).
+    CloseOther(IncidentId),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -60,6 +60,13 @@ snake_enum! {
         HistoryNext = "history_next",
         ClearLine = "clear_line",
         Cancel = "cancel",
+        Postmortem = "postmortem",
+        EditPostmortem = "edit_postmortem",
+        Actions = "actions",
+        Save = "save",
+        Theirs = "theirs",
+        Merge = "merge",
+        ToggleOpen = "toggle_open",
     } what = "action"
 }
 
@@ -113,6 +120,13 @@ impl Action {
             Action::HistoryPrev => "previous command from history",
             Action::HistoryNext => "next command from history",
             Action::ClearLine => "clear the line",
+            Action::Postmortem => "write or edit the incident's postmortem (editor pane)",
+            Action::EditPostmortem => "edit the postmortem in $VISUAL / $EDITOR, then save it",
+            Action::Actions => "action items of every incident, overdue first",
+            Action::Save => "save: a new revision, from the one opened",
+            Action::Theirs => "show the newer revision someone else saved",
+            Action::Merge => "reload the newer revision and merge your text into it",
+            Action::ToggleOpen => "open items only / all items",
         }
     }
 
@@ -131,6 +145,10 @@ impl Action {
                 | Action::HistoryPrev
                 | Action::HistoryNext
                 | Action::ClearLine
+                | Action::Save
+                | Action::Theirs
+                | Action::Merge
+                | Action::ToggleOpen
         )
     }
 
@@ -170,6 +188,13 @@ impl Action {
             Action::NextField => "next field",
             Action::Complete => "complete",
             Action::HistoryPrev => "history",
+            Action::Postmortem => "postmortem",
+            Action::EditPostmortem => "$EDITOR",
+            Action::Actions => "action items",
+            Action::Save => "save",
+            Action::Theirs => "theirs",
+            Action::Merge => "merge",
+            Action::ToggleOpen => "open only",
             _ => "",
         }
     }
@@ -193,6 +218,8 @@ pub enum Scope {
     Form,
     CommandLine,
     Filter,
+    Postmortem,
+    Actions,
 }
 
 impl Scope {
@@ -213,6 +240,8 @@ impl Scope {
             Scope::Form => "forms",
             Scope::CommandLine => "command line (:)",
             Scope::Filter => "filter (/)",
+            Scope::Postmortem => "postmortem editor (other keys edit the text)",
+            Scope::Actions => "action items (:actions)",
         }
     }
 
@@ -228,6 +257,8 @@ impl Scope {
                 | Scope::CommandLine
                 | Scope::Filter
                 | Scope::Confirm
+                | Scope::Postmortem
+                | Scope::Actions
         )
     }
 }
@@ -483,6 +514,29 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Confirm, "q", Action::Cancel),
     (Scope::Filter, "enter", Action::Submit),
     (Scope::Filter, "esc", Action::Cancel),
+    // Postmortems: `P` the editor pane, `E` the user's own editor, `I` every action item.
+    (Scope::Global, "P", Action::Postmortem),
+    (Scope::Global, "E", Action::EditPostmortem),
+    (Scope::Global, "I", Action::Actions),
+    // The editor's keys are chords: every plain key is text. tui-textarea's own chords
+    // (ctrl-a/e/k/u/r/y/w…) are left to it.
+    (Scope::Postmortem, "ctrl-s", Action::Save),
+    (Scope::Postmortem, "ctrl-o", Action::EditPostmortem),
+    (Scope::Postmortem, "ctrl-t", Action::Theirs),
+    (Scope::Postmortem, "ctrl-l", Action::Merge),
+    (Scope::Postmortem, "esc", Action::Cancel),
+    (Scope::Actions, "j", Action::Down),
+    (Scope::Actions, "down", Action::Down),
+    (Scope::Actions, "k", Action::Up),
+    (Scope::Actions, "up", Action::Up),
+    (Scope::Actions, "pgdn", Action::PageDown),
+    (Scope::Actions, "pgup", Action::PageUp),
+    (Scope::Actions, "g", Action::Top),
+    (Scope::Actions, "G", Action::Bottom),
+    (Scope::Actions, "enter", Action::Pick),
+    (Scope::Actions, "o", Action::ToggleOpen),
+    (Scope::Actions, "esc", Action::Cancel),
+    (Scope::Actions, "q", Action::Cancel),
 ];
 
 impl Default for Keymap {

@@ -5,11 +5,14 @@
 
 pub mod app;
 pub mod command;
+pub mod external;
 pub mod form;
 pub mod keymap;
 pub mod layout;
+pub mod merge;
 pub mod overlay;
 pub mod panes;
+pub mod postmortem;
 pub mod scoreboard;
 pub mod theme;
 pub mod view;
@@ -133,11 +136,16 @@ fn leave(mut terminal: ratatui::DefaultTerminal) {
 /// thread until the clock notices the dead terminal and the console quits. One reader for
 /// all sessions: a second one would race it for keys, and a key typed during a switch
 /// would be lost.
-fn read_input() -> color_eyre::Result<mpsc::Receiver<Msg>> {
+///
+/// The gate parks it while `$EDITOR` has the terminal (see [`external::InputGate`]).
+fn read_input() -> color_eyre::Result<(mpsc::Receiver<Msg>, std::sync::Arc<external::InputGate>)> {
     let (input_tx, input) = mpsc::channel::<Msg>(4096);
+    let gate = std::sync::Arc::new(external::InputGate::default());
+    let turn = gate.clone();
     std::thread::Builder::new()
         .name("warroom-input".into())
         .spawn(move || loop {
+            turn.wait_turn();
             let msg = match crossterm::event::read() {
                 Ok(Event::Key(k)) => Msg::Key(k),
                 Ok(Event::Mouse(m)) => Msg::Mouse(m),
@@ -152,7 +160,7 @@ fn read_input() -> color_eyre::Result<mpsc::Receiver<Msg>> {
             }
         })
         .wrap_err("starting the terminal input thread")?;
-    Ok(input)
+    Ok((input, gate))
 }
 
 /// One console session after another on the same terminal (raw mode, mouse and paste stay
@@ -164,7 +172,7 @@ async fn sessions(
     data_dir: &std::path::Path,
     demo: Option<DemoUsers>,
 ) -> color_eyre::Result<()> {
-    let mut input = read_input()?;
+    let (mut input, gate) = read_input()?;
 
     let names: Vec<(String, crate::model::UserRole)> =
         demo.iter().flat_map(|d| d.users.iter().map(|u| (u.name.clone(), u.role))).collect();
@@ -206,7 +214,8 @@ async fn sessions(
         app.update(Msg::Resize(size.width, size.height));
 
         let ended =
-            event_loop(terminal, &mut app, client.clone(), outbox, &mut input, previous.is_some()).await?;
+            event_loop(terminal, &mut app, client.clone(), outbox, &mut input, &gate, previous.is_some())
+                .await?;
         let (Ended::Switch(name), Some(demo)) = (ended, &demo) else { return Ok(()) };
         let Some(next) = demo.users.iter().position(|u| u.name == name) else { return Ok(()) };
         // A theme chosen with :theme stays through the switch: it is the terminal's, not the
@@ -239,6 +248,7 @@ async fn event_loop(
     client: Client,
     outbox: Outbox,
     input: &mut mpsc::Receiver<Msg>,
+    gate: &external::InputGate,
     switched: bool,
 ) -> color_eyre::Result<Ended> {
     let (tx, mut rx) = mpsc::channel::<Msg>(4096);
@@ -301,6 +311,8 @@ async fn event_loop(
     let mut last_draw = std::time::Instant::now() - FRAME;
     let hold_until = switched.then(|| std::time::Instant::now() + SWITCH_HOLD);
     let mut ended = Ended::Quit;
+    // Messages made by the loop itself (an editor's result): handled before anything queued.
+    let mut later: std::collections::VecDeque<Msg> = Default::default();
     loop {
         let hold = hold_until.is_some_and(|t| std::time::Instant::now() < t) && !ready_to_show(app);
         let first = if hold {
@@ -374,6 +386,20 @@ async fn event_loop(
                             }
                         });
                     }
+                    Effect::Edit(request) => {
+                        // The terminal is the editor's until it ends; nothing is drawn meanwhile.
+                        let outcome =
+                            external::edit(terminal, gate, &request.incident.to_string(), &request.text)
+                                .await
+                                .map(|(text, note)| {
+                                    if let Some(note) = note {
+                                        later.push_back(Msg::Error(note));
+                                    }
+                                    text
+                                });
+                        later.push_front(Msg::Edited(Box::new(app::Edited { request: *request, outcome })));
+                        app.dirty = true;
+                    }
                     Effect::Bell => {
                         // BEL is drawn by no cell: it goes straight out, between frames.
                         if let Err(e) = stdout.write_all(b"\x07").and_then(|()| stdout.flush()) {
@@ -397,7 +423,7 @@ async fn event_loop(
                     }
                 }
             }
-            msg = rx.try_recv().ok().or_else(|| input.try_recv().ok());
+            msg = later.pop_front().or_else(|| rx.try_recv().ok()).or_else(|| input.try_recv().ok());
         }
         if quit {
             break;
@@ -496,25 +522,7 @@ async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, t
         let msgs = match outbox.flush(&client).await {
             Ok(done) => {
                 retry = done.waiting.yours > 0 && !done.stopped_on_auth();
-                let rejected = done.rejected_path.display().to_string();
-                let mut refused: Vec<String> =
-                    done.refused.iter().map(|(_, e)| format!("{e} (moved to {rejected})")).collect();
-                if done.unreadable > 0 {
-                    refused
-                        .push(format!("{} unreadable outbox line(s) moved to {rejected}", done.unreadable));
-                }
-                let auth = done.stopped_on_auth().then(|| {
-                    let why = done.stopped.as_ref().map(|e| e.to_string()).unwrap_or_default();
-                    format!("outbox kept: the server refused your token ({why})")
-                });
-                let mut msgs = vec![Msg::Flushed {
-                    sent: done.sent.len(),
-                    refused,
-                    remaining: done.waiting.yours,
-                    stopped: done.stopped.map(|e| e.to_string()),
-                }];
-                msgs.extend(auth.map(Msg::Error));
-                msgs
+                flushed_msgs(done)
             }
             Err(e) => vec![Msg::Error(e.to_string())],
         };
@@ -524,6 +532,45 @@ async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, t
             }
         }
     }
+}
+
+/// What one flush of the outbox tells the console: counts and refusals for the status bar,
+/// then each refusal with its command, for what the refused command was part of (a
+/// postmortem's save, a close that needs one).
+pub fn flushed_msgs(done: crate::client::outbox::Flushed) -> Vec<Msg> {
+    use crate::client::ClientError;
+    let rejected = done.rejected_path.display().to_string();
+    let mut refused: Vec<String> =
+        done.refused.iter().map(|(_, e)| format!("{e} (moved to {rejected})")).collect();
+    if done.unreadable > 0 {
+        refused.push(format!("{} unreadable outbox line(s) moved to {rejected}", done.unreadable));
+    }
+    let auth = done.stopped_on_auth().then(|| {
+        let why = done.stopped.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        format!("outbox kept: the server refused your token ({why})")
+    });
+    let refusals: Vec<app::Refusal> = done
+        .refused
+        .iter()
+        .map(|(cmd, e)| {
+            let (status, detail) = match e {
+                ClientError::Rejected { status, detail, .. } => (Some(*status), detail.clone()),
+                other => (None, other.to_string()),
+            };
+            app::Refusal { id: cmd.id, intent: cmd.intent.clone(), status, detail }
+        })
+        .collect();
+    let mut msgs = vec![Msg::Flushed {
+        sent: done.sent.len(),
+        refused,
+        remaining: done.waiting.yours,
+        stopped: done.stopped.map(|e| e.to_string()),
+    }];
+    msgs.extend(auth.map(Msg::Error));
+    if !refusals.is_empty() {
+        msgs.push(Msg::Refused(refusals));
+    }
+    msgs
 }
 
 /// Opens the console for the CLI's connection settings; `quiet` silences the bell.

@@ -55,7 +55,7 @@ async fn follow_board(
     client: Client,
     look: Look,
 ) -> color_eyre::Result<()> {
-    let mut input = super::read_input()?;
+    let (mut input, _gate) = super::read_input()?;
     let (tx, mut rx) = mpsc::channel::<Msg>(4096);
     let mut tasks = Vec::new();
     let (sync_tx, mut sync_rx) = mpsc::channel::<SyncEvent>(4096);
@@ -122,7 +122,8 @@ async fn follow_board(
                     | Effect::Fetch(_)
                     | Effect::Halt(_)
                     | Effect::SwitchUser(_)
-                    | Effect::FetchLibrary => {}
+                    | Effect::FetchLibrary
+                    | Effect::Edit(_) => {}
                 }
             }
             msg = rx.try_recv().ok().or_else(|| input.try_recv().ok());

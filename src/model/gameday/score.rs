@@ -707,17 +707,17 @@ mod tests {
             weights.postmortem = 40;
         }
         assert_eq!(log.cell(120).points, 150);
-        let written = |at: i64| Fact::PostmortemWritten {
+        let written = || Fact::PostmortemWritten {
             incident: INC,
             revision: 1,
             document: crate::model::postmortem::Document { summary: "s".into(), ..Default::default() },
         };
         let mut debrief = Log(log.0.clone());
-        debrief.at(600, "alice", written(600));
+        debrief.at(600, "alice", written());
         let cell = debrief.cell(600);
         assert_eq!((cell.postmortem, cell.points), (true, 190));
         log.at(500, "root", Fact::GamedayFinished { gameday: GD });
-        log.at(600, "alice", written(600));
+        log.at(600, "alice", written());
         let cell = log.cell(600);
         assert_eq!((cell.postmortem, cell.points), (false, 150));
     }

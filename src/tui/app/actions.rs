@@ -31,7 +31,14 @@ impl App {
             | Action::Complete
             | Action::HistoryPrev
             | Action::HistoryNext
-            | Action::ClearLine => {}
+            | Action::ClearLine
+            | Action::Save
+            | Action::Theirs
+            | Action::Merge
+            | Action::ToggleOpen => {}
+            Action::Postmortem => return self.postmortem_action(false),
+            Action::EditPostmortem => return self.postmortem_action(true),
+            Action::Actions => self.show_actions(false),
             Action::Help => self.overlay = Some(Overlay::Help(Help::default())),
             Action::CommandLine => self.overlay = Some(Overlay::Command(CommandLine::default())),
             Action::Filter => {
@@ -413,6 +420,9 @@ impl App {
                     Some(Overlay::Form(Box::new(Form::assign(id, role, &self.theme, self.users()))));
                 vec![]
             }
+            MenuPick::ActionRow(_) | MenuPick::Postmortem(_) | MenuPick::CloseOther(_) => {
+                self.postmortem_pick(pick)
+            }
         }
     }
 
@@ -495,6 +505,10 @@ impl App {
                 self.stats.set_range(range);
                 self.focus = Pane::Stats;
                 self.zoom = false;
+                vec![]
+            }
+            Ok(Parsed::Actions { open_only }) => {
+                self.show_actions(open_only);
                 vec![]
             }
             Ok(Parsed::Filter(f)) => {

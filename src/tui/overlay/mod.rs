@@ -1,6 +1,7 @@
-//! Overlays over the panes (help, a reader, menus, forms, the `:` command line, the filter): each is a
-//! component that takes a key as its keymap layer reads it and answers with an `Outcome`.
+//! Overlays over the panes (help, a reader, menus, forms, the `:` command line, the filter, the
+//! postmortem editor, action items): each takes a key as its keymap layer reads it.
 
+pub mod actions;
 pub mod command_line;
 pub mod confirm;
 pub mod filter;
@@ -11,6 +12,7 @@ pub mod reader;
 
 use crossterm::event::KeyEvent;
 
+pub use actions::ActionsView;
 pub use command_line::CommandLine;
 pub use confirm::Confirm;
 pub use help::Help;
@@ -58,6 +60,10 @@ pub enum Overlay {
     Menu(super::form::Menu),
     Reader(Reader),
     Confirm(Confirm),
+    /// The postmortem editor: its keys go to `App::on_editor_key`, which can send a save
+    /// and keep the editor open.
+    Postmortem(Box<super::postmortem::Editor>),
+    Actions(ActionsView),
 }
 
 /// What the command line needs from the console to complete and recall.
@@ -77,6 +83,11 @@ impl Overlay {
             Overlay::Menu(_) => Scope::Menu,
             Overlay::Reader(_) => Scope::Reader,
             Overlay::Confirm(_) => Scope::Confirm,
+            // The editor's own question and reader read their keys through their layers.
+            Overlay::Postmortem(e) if e.asking => Scope::Confirm,
+            Overlay::Postmortem(e) if e.theirs.is_some() => Scope::Reader,
+            Overlay::Postmortem(_) => Scope::Postmortem,
+            Overlay::Actions(_) => Scope::Actions,
         }
     }
 
@@ -88,6 +99,9 @@ impl Overlay {
             Overlay::Menu(menu) => menu.handle(input),
             Overlay::Reader(reader) => reader.handle(input),
             Overlay::Confirm(confirm) => confirm.handle(input),
+            Overlay::Actions(view) => view.handle(input),
+            // Never reached: the console hands the editor its keys itself.
+            Overlay::Postmortem(_) => Outcome::Stay,
         }
     }
 
@@ -96,7 +110,13 @@ impl Overlay {
         match self {
             Overlay::Form(form) => form.paste(text),
             Overlay::Command(line) => line.input.push_str(&text.replace(['\n', '\r'], " ")),
-            Overlay::Help(_) | Overlay::Menu(_) | Overlay::Reader(_) | Overlay::Confirm(_) => {}
+            Overlay::Postmortem(editor) if editor.theirs.is_none() && !editor.asking => editor.paste(text),
+            Overlay::Help(_)
+            | Overlay::Menu(_)
+            | Overlay::Reader(_)
+            | Overlay::Confirm(_)
+            | Overlay::Postmortem(_)
+            | Overlay::Actions(_) => {}
         }
     }
 }

@@ -209,6 +209,7 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
             Span::styled(more, t.get("muted")),
         ]));
     }
+    lines.extend(super::actions::detail_lines(app, inc));
     lines
 }
 

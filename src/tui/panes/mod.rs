@@ -1,11 +1,13 @@
 //! One module per pane; each draws from `&App` only and never blocks.
 
+pub mod actions;
 pub mod chaos;
 pub mod detail;
 pub mod health;
 pub mod incidents;
 pub mod overlay;
 pub mod playbook;
+pub mod postmortem;
 pub mod scoreboard;
 pub mod stats;
 pub mod status;

@@ -17,13 +17,13 @@ use crate::tui::keymap::{Action, Scope};
 use crate::tui::overlay::Reader;
 use crate::tui::theme::severity_glyph;
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(height.min(area.height))]).flex(Flex::Center).areas(area);
     let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))]).flex(Flex::Center).areas(v);
     h
 }
 
-fn popup<'a>(app: &App, title: String) -> Block<'a> {
+pub(crate) fn popup<'a>(app: &App, title: String) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
@@ -40,6 +40,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Some(Overlay::Command(line)) => command_line(f, area, app, line),
         Some(Overlay::Reader(reader)) => draw_reader(f, area, app, reader),
         Some(Overlay::Confirm(c)) => draw_confirm(f, area, app, c),
+        Some(Overlay::Postmortem(editor)) => super::postmortem::draw(f, area, app, editor),
+        Some(Overlay::Actions(view)) => super::actions::draw_overlay(f, area, app, view),
     }
 }
 
@@ -74,7 +76,7 @@ fn draw_confirm(f: &mut Frame, area: Rect, app: &App, c: &crate::tui::overlay::C
 }
 
 /// One thing in full: every row of it wraps, none is cut; a footer says where you are.
-fn draw_reader(f: &mut Frame, area: Rect, app: &App, reader: &Reader) {
+pub(crate) fn draw_reader(f: &mut Frame, area: Rect, app: &App, reader: &Reader) {
     let t = &app.theme;
     let r = Reader::frame(area);
     f.render_widget(Clear, r);
@@ -111,7 +113,7 @@ fn draw_reader(f: &mut Frame, area: Rect, app: &App, reader: &Reader) {
 }
 
 /// The key the keymap shows for an overlay action, for footers and titles.
-fn key(app: &App, scope: Scope, action: Action) -> String {
+pub(crate) fn key(app: &App, scope: Scope, action: Action) -> String {
     app.keymap.first_key(scope, action).unwrap_or_else(|| "?".into())
 }
 

@@ -34,6 +34,7 @@ const HINTED: &[Action] = &[
     Action::Zoom,
     Action::Chaos,
     Action::Scoreboard,
+    Action::Postmortem,
     Action::CommandLine,
     Action::Help,
     Action::Quit,
@@ -73,6 +74,10 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
         if action == Action::Chaos
             && (!(app.chaos_banner() || (may_chaos && app.me.is_some())) || app.chaos_hidden().is_some())
         {
+            return None;
+        }
+        // The postmortem's where the incident is read.
+        if action == Action::Postmortem && scope != crate::tui::keymap::Scope::Detail {
             return None;
         }
         // The scoreboard's, once there is a game day.
