@@ -135,7 +135,7 @@ impl EntryKind {
             EntryKind::Snoozed { .. } => "snoozed",
             EntryKind::Health { .. } => "health",
             EntryKind::CausedBy { .. } => "chaos",
-            EntryKind::Postmortem { .. } => "postmortem",
+            EntryKind::Postmortem { .. } => "review",
             EntryKind::ActionItem { .. } => "action",
             EntryKind::Unreadable { .. } => "unreadable",
         }

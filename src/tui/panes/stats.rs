@@ -201,7 +201,8 @@ fn summary_line<'a>(t: &Theme, stats: &Stats) -> Line<'a> {
         Span::styled(format!("{} incidents", stats.incidents), t.get("title")),
         Span::styled(format!(" · {} open", stats.open), t.get("text")),
     ];
-    spans.push(Span::styled(format!(" · {} real · {} drills", stats.real, stats.drills), t.get("muted")));
+    let drills = if stats.drills == 1 { "drill" } else { "drills" };
+    spans.push(Span::styled(format!(" · {} real · {} {drills}", stats.real, stats.drills), t.get("muted")));
     if stats.inconsistent > 0 {
         spans.push(Span::styled(format!(" · {} inconsistent, left out", stats.inconsistent), t.get("warn")));
     }
