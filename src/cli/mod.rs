@@ -26,6 +26,7 @@ mod gameday;
 mod incident;
 mod outbox;
 mod probe;
+mod replay;
 mod scoreboard;
 mod serve;
 
@@ -121,6 +122,8 @@ pub enum Cmd {
     Gameday(GamedayArgs),
     /// The game day's scoreboard alone, full screen, live and read-only (`q` quits).
     Scoreboard(scoreboard::ScoreboardArgs),
+    /// Play an incident back as it happened, sped up, in a read-only console (`q` quits).
+    Replay(replay::ReplayArgs),
     /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
     /// Print the console's key bindings (with your overrides).
@@ -173,6 +176,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Chaos(cmd)) => chaos::chaos(&cli.conn, cli.json, cmd).await,
         Some(Cmd::Gameday(args)) => gameday::gameday(&cli.conn, cli.json, args).await,
         Some(Cmd::Scoreboard(args)) => scoreboard::scoreboard(&cli.conn, args).await,
+        Some(Cmd::Replay(args)) => replay::replay(&cli.conn, args).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme, quiet }) => {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await

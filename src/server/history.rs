@@ -242,7 +242,7 @@ mod tests {
     #[tokio::test]
     async fn folds_past_the_queue_are_refused_with_retry_after_and_a_turn_frees_on_drop() {
         let history = History::new(1);
-        let running = history.turn().await.ok().expect("a free turn");
+        let running = history.turn().await.expect("a free turn");
         let mut waiting = Vec::new();
         for _ in 0..FOLDS_QUEUED {
             let h = &history;
@@ -252,7 +252,7 @@ mod tests {
         for w in &mut waiting {
             assert!(futures_util::poll!(w.as_mut()).is_pending());
         }
-        let refused = history.turn().await.err().expect("the queue is full");
+        let refused = history.turn().await.expect_err("the queue is full");
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
         // A waiter that hangs up leaves room for another.
