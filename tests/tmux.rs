@@ -655,7 +655,10 @@ fn a_demo_incident_replayed_at_100x_reaches_its_end_shows_its_final_status_and_r
     );
     let shown = replay.wait_until("the replay's end", |s| s.contains("■ end"));
     assert!(shown.contains("INC-4 Stock counts wrong for 12 SKUs"), "{shown}");
-    assert!(shown.contains("SEV4 closed") && shown.contains("mitigated → closed"), "the final status:\n{shown}");
+    assert!(
+        shown.contains("SEV4 closed") && shown.contains("mitigated → closed"),
+        "the final status:\n{shown}"
+    );
     assert!(shown.contains("read-only · olivia (observer)"), "{shown}");
     replay.press("q");
     replay.wait_for("replay-ended");
