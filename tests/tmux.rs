@@ -690,3 +690,31 @@ fn e_writes_the_postmortem_in_the_users_editor_and_saves_a_revision() {
     console.wait_until("the editor closed", |s| !s.contains("postmortem Checkout is down"));
     console.press("q");
 }
+
+#[test]
+#[ignore = "needs tmux"]
+fn a_demo_incident_replayed_at_100x_reaches_its_end_shows_its_final_status_and_restores_the_terminal() {
+    let (_dir, config, data) = server_dir();
+    let server = ServerProcess::spawn_with(&data, &config, "127.0.0.1:0", &["--demo"]);
+    // INC-4 of the demo is mitigated, then closed as resolved. The pane outlives the replay
+    // (bounded), so its modes can be read after the quit.
+    let replay = Console::open_wrapped(
+        &["sh", "-c", "\"$0\" \"$@\"; echo replay-ended; exec sleep 30"],
+        &["replay", "INC-4", "--speed", "100"],
+        &server.url,
+        UserRole::Observer,
+        (120, 36),
+    );
+    let shown = replay.wait_until("the replay's end", |s| s.contains("■ end"));
+    assert!(shown.contains("INC-4 Stock counts wrong for 12 SKUs"), "{shown}");
+    assert!(
+        shown.contains("SEV4 closed") && shown.contains("mitigated → closed"),
+        "the final status:\n{shown}"
+    );
+    assert!(shown.contains("read-only · olivia (observer)"), "{shown}");
+    replay.press("q");
+    replay.wait_for("replay-ended");
+    let f = "alt=#{alternate_on} mouse=#{mouse_any_flag} cursor=#{cursor_flag}";
+    let out = Proc::new("tmux").args(["-L", &replay.socket, "display", "-p", f]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "alt=0 mouse=0 cursor=1");
+}

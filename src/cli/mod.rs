@@ -28,6 +28,7 @@ mod incident;
 mod outbox;
 mod postmortem;
 mod probe;
+mod replay;
 mod scoreboard;
 mod serve;
 mod stats;
@@ -132,6 +133,8 @@ pub enum Cmd {
     /// Incident statistics: counts, median and p90 times to detect, acknowledge, mitigate and
     /// recover, by severity, service, failure class and drill vs real.
     Stats(StatsArgs),
+    /// Play an incident back as it happened, sped up, in a read-only console (`q` quits).
+    Replay(replay::ReplayArgs),
     /// Measure the server and the console: throughput, latencies, frame time, idle CPU, RSS.
     Bench(crate::bench::BenchArgs),
     /// Print the console's key bindings (with your overrides).
@@ -187,6 +190,7 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Gameday(args)) => gameday::gameday(&cli.conn, cli.json, args).await,
         Some(Cmd::Scoreboard(args)) => scoreboard::scoreboard(&cli.conn, args).await,
         Some(Cmd::Stats(args)) => stats::stats(&cli.conn, cli.json, args).await,
+        Some(Cmd::Replay(args)) => replay::replay(&cli.conn, args).await,
         Some(Cmd::Bench(args)) => crate::bench::run(args).await,
         Some(Cmd::Tui { theme, quiet }) => {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await

@@ -2,6 +2,7 @@
 //! Typed errors tell "the server is away" (retry, queue) from "the server said no" (show it).
 
 pub mod outbox;
+pub mod replay;
 pub mod replica;
 pub mod sync;
 
@@ -13,6 +14,12 @@ use reqwest::StatusCode;
 
 use crate::present::error_chain;
 use crate::protocol::{Ack, ApiError, Command, Event, EventPage, Snapshot, API_PREFIX, RESYNC_EVENT};
+
+/// How many times `state_at` asks again a server busy folding past states.
+const STATE_AT_TRIES: usize = 5;
+
+/// Events asked for at a time when reading a range (the server's largest page).
+const EVENT_PAGE: usize = 10_000;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
@@ -160,6 +167,84 @@ impl Client {
         let mut snap: Snapshot = self.get("/state", Duration::from_secs(30)).await?;
         snap.state.set_window(crate::model::Window::Summaries);
         Ok(snap)
+    }
+
+    /// The state as of `seq` (`GET /api/v1/state?at=`), closed incidents as summaries, as this
+    /// user may see it now; `probes` is empty (samples are live only). A server busy folding
+    /// other past states (429) is asked again after the wait it names, a few times.
+    pub async fn state_at(&self, seq: u64) -> Result<Snapshot, ClientError> {
+        let mut tries = 0;
+        loop {
+            let resp = self
+                .http
+                .get(self.url(&format!("/state?at={seq}")))
+                .bearer_auth(&self.token)
+                .timeout(Duration::from_secs(60))
+                .send()
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            if resp.status() == StatusCode::TOO_MANY_REQUESTS && tries < STATE_AT_TRIES {
+                tries += 1;
+                let wait = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(1)
+                    .clamp(1, 10);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            let mut snap: Snapshot = self.json(resp).await?;
+            snap.state.set_window(crate::model::Window::Summaries);
+            return Ok(snap);
+        }
+    }
+
+    /// Every event with `after < seq <= last`, page after page, as this user may read them
+    /// (the rest as `redacted` placeholders): gap-free, or an error naming the hole.
+    pub async fn events_through(&self, after: u64, last: u64) -> Result<Vec<Event>, ClientError> {
+        let mut out: Vec<Event> = Vec::new();
+        let mut seen = after;
+        while seen < last {
+            let want = usize::try_from(last - seen).unwrap_or(usize::MAX).min(EVENT_PAGE);
+            let page = self.events(seen, want).await?;
+            if page.events.is_empty() {
+                return Err(ClientError::Protocol {
+                    url: self.base.clone(),
+                    detail: format!("the log ends at seq {} before {last}", page.head),
+                });
+            }
+            for e in page.events.into_iter().take_while(|e| e.seq <= last) {
+                if e.seq != seen + 1 {
+                    return Err(ClientError::Protocol {
+                        url: self.base.clone(),
+                        detail: format!("event page skips from seq {seen} to {}", e.seq),
+                    });
+                }
+                seen = e.seq;
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// What `warroom replay` plays: incident `id` in full, the state just before its first
+    /// entry, and every event from there to its last entry.
+    pub async fn replay(&self, id: crate::model::IncidentId) -> Result<replay::Replay, ClientError> {
+        let full = self.incident(id).await?;
+        let protocol = |detail: String| ClientError::Protocol { url: self.base.clone(), detail };
+        let (Some(first), Some(last)) = (full.incident.timeline.first(), full.incident.timeline.last())
+        else {
+            return Err(protocol(format!("{id} came without its timeline")));
+        };
+        let (first, last) = (first.seq, last.seq);
+        let base = self.state_at(first.saturating_sub(1)).await?;
+        if base.log != full.log {
+            return Err(protocol(format!("the server's log changed while {id} was loading: try again")));
+        }
+        let events = self.events_through(base.seq, last).await?;
+        replay::Replay::new(&full.incident, base.state, events).map_err(|e| protocol(e.to_string()))
     }
 
     /// One page of incident summaries; `query` is the endpoint's query string (already

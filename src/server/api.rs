@@ -45,6 +45,8 @@ pub(super) struct AppInner {
     events: Arc<dyn EventReader>,
     /// The serialized state for `GET /state`, kept apart from the writer's lock.
     snapshots: super::snapshots::Snapshots,
+    /// Bounds the folds of `GET /state?at=` running at once.
+    history: super::history::History,
 }
 
 impl App {
@@ -75,6 +77,7 @@ impl App {
                 scoreboard,
                 closing: tokio::sync::watch::Sender::new(false),
                 events,
+                history: super::history::History::default(),
             }),
         })
     }
@@ -115,6 +118,16 @@ impl App {
         let request = WriteRequest { command, caller, reply };
         self.inner.writer.tx.send(request).await.map_err(|_| unavailable())?;
         answer.await.map_err(|_| unavailable())?
+    }
+
+    /// The store's readers, for work that runs on a blocking thread of its own.
+    pub(super) fn event_reader(&self) -> Arc<dyn EventReader> {
+        self.inner.events.clone()
+    }
+
+    /// The bound on `GET /state?at=` folds.
+    pub(super) fn history(&self) -> &super::history::History {
+        &self.inner.history
     }
 
     /// Reads stored event bodies through the store's readers, off the async threads.
@@ -433,7 +446,18 @@ async fn get_library(State(app): State<App>, caller: Caller) -> Json<super::libr
 
 /// `{log, seq, state, probes}`: the state's JSON comes shared from the snapshot thread (one
 /// serialization per seq, however many read it); the probes' telemetry is added per request.
-async fn get_state(State(app): State<App>, caller: Caller) -> Result<Response, HttpError> {
+/// With `?at=SEQ`, the state as of that seq instead (see `history`).
+async fn get_state(State(app): State<App>, caller: Caller, RawQuery(q): RawQuery) -> Response {
+    match query_numbers(q.as_deref(), &["at"]) {
+        Err(e) => e.into_response(),
+        Ok(q) => match q.get("at") {
+            Some(&at) => super::history::state_at(&app, &caller, at).await.unwrap_or_else(|e| e),
+            None => live_state(&app, caller).await.unwrap_or_else(IntoResponse::into_response),
+        },
+    }
+}
+
+async fn live_state(app: &App, caller: Caller) -> Result<Response, HttpError> {
     let unavailable = || HttpError::unavailable("the state could not be serialized; see the server's log");
     let snapshot = app.inner.snapshots.current(caller).await.ok_or_else(unavailable)?;
     let state = snapshot.json.ok_or_else(unavailable)?;

@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod checkpoint;
 pub mod conn;
 pub mod gameday;
+pub mod history;
 pub mod hub;
 pub mod incidents;
 pub mod library;

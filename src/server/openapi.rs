@@ -46,6 +46,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "a warroom client (User-Agent warroom/<version>) older than this server supports",
     ),
     ("too_many_streams", 429, "the user already holds [limits] streams_per_user event streams"),
+    (
+        "history_busy",
+        429,
+        "`GET /api/v1/state?at=` folds past states a few at a time and queues a few more; past that, ask again after `Retry-After` seconds",
+    ),
     ("internal", 500, "a bug met deciding this command: refused, nothing written; not worth a retry"),
     ("unavailable", 503, "the event store cannot be written or read now"),
     ("too_many_connections", 503, "the server is at its connection cap"),
@@ -560,8 +565,11 @@ fn paths() -> Value {
             "summary": "submit one command",
             "requestBody": { "required": true, "content": { "application/json": { "schema": reference("Command") } } },
             "responses": post_responses } },
-        "/api/v1/state": authed_get("the snapshot, filtered for the caller, with probes' recent samples", json!([]),
-            ok_json("snapshot", reference("Snapshot")), &[]),
+        "/api/v1/state": authed_get(
+            "the snapshot, filtered for the caller, with probes' recent samples; with `at`, the state as of that seq instead (folded again from the log, closed incidents as summaries, `probes` empty: samples are live only), filtered by what the caller may see now",
+            json!([query("at", count.clone(),
+                "the seq to show the state as of (0: the empty state; past the log's head: 400 naming it)")]),
+            ok_json("snapshot", reference("Snapshot")), &[400, 429]),
         "/api/v1/incidents": authed_get(
             "incident summaries, open first, worst first, oldest first",
             json!([

@@ -13,6 +13,7 @@ pub mod merge;
 pub mod overlay;
 pub mod panes;
 pub mod postmortem;
+pub mod replay;
 pub mod scoreboard;
 pub mod theme;
 pub mod view;
@@ -586,4 +587,17 @@ pub async fn open_scoreboard(client: Client, theme: Option<&str>, quiet: bool) -
     let mut look = Look::load(theme).wrap_err("loading the console's look")?;
     look.bell &= !quiet;
     scoreboard::run(client, look).await
+}
+
+/// `warroom replay INC`: the incident played back alone, read-only, for the CLI's connection
+/// settings.
+pub async fn open_replay(
+    client: Client,
+    theme: Option<&str>,
+    id: crate::model::IncidentId,
+    speed: f64,
+    max_gap: Duration,
+) -> color_eyre::Result<()> {
+    let look = Look::load(theme).wrap_err("loading the console's look")?;
+    replay::run(client, look, id, speed, max_gap).await
 }

@@ -147,6 +147,14 @@ pub trait EventReader: Send + Sync {
     /// Every event that wrote to incident `id`'s timeline with `seq <= upto`, in order: what
     /// [`crate::model::window::fold_incident`] needs. Postgres: the same join.
     fn incident_events(&self, id: IncidentId, upto: u64) -> StoreResult<Vec<StoredEvent>>;
+
+    /// The newest snapshot if it is of this log and at or before `seq`, else `None`: where a
+    /// fold of the state as of `seq` can start (`GET /api/v1/state?at=`). A store without
+    /// snapshots answers `None` and the fold starts from the first event.
+    /// Postgres: `SELECT … FROM snapshots WHERE seq <= $1 ORDER BY seq DESC LIMIT 1`.
+    fn snapshot_at_or_before(&self, _seq: u64) -> StoreResult<Option<State>> {
+        Ok(None)
+    }
 }
 
 /// The full fold of incident `id` as of `upto`, from the log; `None` if it has no events.

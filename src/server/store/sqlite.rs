@@ -378,6 +378,25 @@ impl EventReader for Readers {
     fn incident_events(&self, id: IncidentId, upto: u64) -> StoreResult<Vec<StoredEvent>> {
         self.with(|conn| incident_bodies(conn, id, upto))
     }
+
+    fn snapshot_at_or_before(&self, seq: u64) -> StoreResult<Option<State>> {
+        // The header first: a snapshot past `seq` is not read (a large one takes a while).
+        let path = snapshot_path(&self.path);
+        let Some(header) = read_header(&path)?.filter(|h| h.seq <= seq) else { return Ok(None) };
+        let log = self.with(|conn| {
+            let text: String =
+                conn.query_row("SELECT value FROM meta WHERE key = 'log_id'", [], |r| r.get(0))?;
+            Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt {
+                what: "meta log_id".into(),
+                detail: format!("{text:?}: {e}"),
+            })
+        })?;
+        if header.log != log {
+            return Ok(None);
+        }
+        // The writer may have replaced the file since the header was read.
+        Ok(read_snapshot(&self.path, log)?.filter(|s| s.seq <= seq))
+    }
 }
 
 /// Where the SQLite store at `db` keeps its snapshot: beside it, so writing one never takes

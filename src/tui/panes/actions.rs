@@ -39,7 +39,8 @@ pub fn detail_lines(app: &App, inc: &Incident) -> Vec<Line<'static>> {
             if app.postmortem_settings().requires(inc) {
                 first.push(Span::styled(" · required to close as resolved", t.get("warn")));
             }
-            let key = app.keymap.first_key(Scope::Global, Action::Postmortem);
+            // A read-only console (a replay, the scoreboard) writes nothing: no hint.
+            let key = app.keymap.first_key(Scope::Global, Action::Postmortem).filter(|_| !app.solo);
             if let Some(key) = key {
                 first.push(Span::styled(format!(" · {key} writes it"), t.get("muted")));
             }
