@@ -13,12 +13,14 @@ fn is_dropped(c: char) -> bool {
 
 /// Escapes the characters that could change a line's structure wherever they stand: `\`
 /// (so a typed `\|` cannot undo the next escape), `|` (table cells), `<` (raw HTML, and
-/// comments that would hide what follows) and `` ` `` (a code span or fence swallowing the
-/// table delimiters after it).
+/// comments that would hide what follows), `` ` `` (a code span or fence swallowing the
+/// table delimiters after it) and `[` (links, images and link reference definitions: a
+/// `[x]: url` line is hidden by every CommonMark viewer, an image loads a remote pixel, a
+/// link can carry `javascript:`; URLs still show as text).
 fn escape_chars(line: &str, out: &mut String) {
     for c in line.chars() {
         match c {
-            '\\' | '|' | '<' | '`' => {
+            '\\' | '|' | '<' | '`' | '[' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -51,7 +53,23 @@ pub fn inline(text: &str) -> String {
     let folded: String = text.chars().map(|c| if matches!(c, '\n' | '\t') { ' ' } else { c }).collect();
     let mut out = String::with_capacity(folded.len() + 8);
     escape_chars(folded.trim(), &mut out);
-    neutralise_start(out)
+    neutralise_list(neutralise_start(out))
+}
+
+/// A leading list marker (`- `, `+ `, `* `, `1. `, `1) `) escaped: inline text is put in list
+/// items and cells, where it would open a nested list.
+fn neutralise_list(line: String) -> String {
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    let rest = &line[digits..];
+    let ordered = digits > 0 && digits < 10 && (rest.starts_with(". ") || rest.starts_with(") "));
+    let bullet = digits == 0 && (line.starts_with("- ") || line.starts_with("+ ") || line.starts_with("* "));
+    if ordered {
+        format!("{}\\{}", &line[..digits], rest)
+    } else if bullet {
+        format!("\\{line}")
+    } else {
+        line
+    }
 }
 
 /// Several lines of other people's text (a summary, the factors) as Markdown paragraphs: each
@@ -75,7 +93,7 @@ mod tests {
     fn a_note_cannot_forge_a_heading_a_table_a_fence_or_html() {
         assert_eq!(inline("# Root cause: nobody"), "\\# Root cause: nobody");
         assert_eq!(inline("a | b\n## c"), "a \\| b ## c");
-        assert_eq!(inline("\u{1b}[31mred\u{7}\r"), "[31mred");
+        assert_eq!(inline("\u{1b}[31mred\u{7}\r"), "\\[31mred");
         assert_eq!(inline("a\\|b"), "a\\\\\\|b", "a typed escape cannot undo ours");
         assert_eq!(inline("<!-- hide"), "\\<!-- hide");
         assert_eq!(inline("  > quoted"), "\\> quoted");
@@ -86,6 +104,11 @@ mod tests {
             "fine\n\\# Heading\n\\| a \\| b \\|\n\\|---\\|---\\|\n\\`\\`\\`\n\\~~~\n\\---\nok > fine\n- a list stays"
         );
         assert_eq!(block("para one\n\n  para two  \n"), "para one\n\n  para two");
+        assert_eq!(inline("[hidden]: http://evil.example"), "\\[hidden]: http://evil.example");
+        assert_eq!(inline("![p](https://e/p.png) [c](javascript:x)"), "!\\[p](https://e/p.png) \\[c](javascript:x)");
+        assert_eq!(inline("- nested"), "\\- nested");
+        assert_eq!(inline("12. nested"), "12\\. nested");
+        assert_eq!(inline("2026 was fine"), "2026 was fine");
         assert_eq!(inline(""), "");
         assert_eq!(block(""), "");
     }
