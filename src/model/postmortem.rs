@@ -294,15 +294,26 @@ pub struct EditError {
 
 impl Document {
     /// The document as Markdown a person edits (in `$EDITOR` or the console's editor): one
-    /// `## ` section per field, lists as `- ` items, hints in HTML comments that are ignored
-    /// when it is read back with [`Document::from_editable`].
+    /// `## ` section per field, lists as `- ` items (further lines of an item indented), hints
+    /// in one-line HTML comments. [`Document::from_editable`] reads it back to the same
+    /// document: a written line that would read as a heading, a comment or an escape starts
+    /// with `\`.
     pub fn to_editable(&self, title: &str, classes: &[String]) -> String {
         let mut out = format!(
-            "# Postmortem: {}\n<!-- Edit the sections below; keep the `## ` headings. -->\n",
-            one_line(title)
+            "<!-- Postmortem of {}. Edit the sections below and keep their `## ` headings; \
+             lines like this one are hints, left out when it is saved. -->\n",
+            hint_text(title)
         );
         let list = |items: &[String]| -> String {
-            items.iter().map(|i| format!("- {}\n", i.replace('\n', "\n  "))).collect()
+            items
+                .iter()
+                .map(|i| {
+                    let mut lines = i.lines();
+                    let first = lines.next().unwrap_or("");
+                    let rest: String = lines.map(|l| format!("\n  {l}")).collect();
+                    format!("- {first}{rest}\n")
+                })
+                .collect()
         };
         for heading in SECTIONS {
             out.push_str(&format!("\n## {heading}\n"));
@@ -310,7 +321,7 @@ impl Document {
                 "Summary" => out.push_str(&block(&self.summary)),
                 "Failure class" => {
                     if !classes.is_empty() {
-                        out.push_str(&format!("<!-- one of: {} -->\n", classes.join(", ")));
+                        out.push_str(&format!("<!-- one of: {} -->\n", hint_text(&classes.join(", "))));
                     }
                     out.push_str(&block(self.failure_class.as_deref().unwrap_or("")));
                 }
@@ -323,26 +334,30 @@ impl Document {
         out
     }
 
-    /// Reads back what [`Document::to_editable`] wrote, after a person edited it. Unknown
-    /// headings and text outside a section are errors naming their line, so nothing typed
-    /// is silently dropped. Field limits are checked by the server when it is written.
+    /// Reads back what [`Document::to_editable`] wrote, after a person edited it. Nothing typed
+    /// is silently dropped: an unknown heading, text before the first section, a comment left
+    /// open and a list line that is not an item are errors naming their line. Field limits are
+    /// checked by the server when it is written.
     pub fn from_editable(text: &str) -> Result<Document, EditError> {
         let mut doc = Document::default();
         let mut section: Option<&str> = None;
         let mut seen = std::collections::BTreeSet::new();
         let mut class_lines: Vec<(usize, String)> = Vec::new();
-        let mut in_comment = false;
         for (n, raw) in text.lines().enumerate() {
             let line_no = n + 1;
             let line = raw.trim_end();
-            // HTML comments are hints, never content (one line or several).
-            if in_comment {
-                in_comment = !line.contains("-->");
-                continue;
-            }
-            if line.trim_start().starts_with("<!--") {
-                in_comment = !line.contains("-->");
-                continue;
+            // Hints are one-line comments at the start of a line; one left open would hide
+            // everything after it, so it is refused rather than guessed at.
+            if line.starts_with("<!--") {
+                if line.ends_with("-->") {
+                    continue;
+                }
+                return Err(EditError {
+                    line: line_no,
+                    detail: "a comment left open: hints are one line, `<!-- … -->` (start a line of \
+                             text with `\\<!--` to keep it)"
+                        .into(),
+                });
             }
             if let Some(heading) = line.strip_prefix("## ") {
                 let found =
@@ -350,7 +365,8 @@ impl Document {
                         EditError {
                             line: line_no,
                             detail: format!(
-                                "`## {}` is not a section (sections: {})",
+                                "`## {}` is not a section (sections: {}; start a line of text with `\\##` \
+                             to keep it)",
                                 heading.trim(),
                                 SECTIONS.join(", ")
                             ),
@@ -363,7 +379,7 @@ impl Document {
                 continue;
             }
             let Some(current) = section else {
-                if line.trim().is_empty() || line.starts_with("# ") {
+                if line.trim().is_empty() {
                     continue;
                 }
                 return Err(EditError {
@@ -379,31 +395,33 @@ impl Document {
             };
             match list {
                 Some(items) => {
-                    let trimmed = line.trim_start();
-                    if let Some(item) = trimmed.strip_prefix("- ").or_else(|| trimmed.strip_prefix("* ")) {
+                    if let Some(item) = line.strip_prefix("- ").or_else(|| line.strip_prefix("* ")) {
                         items.push(item.trim().to_string());
-                    } else if trimmed.is_empty() {
-                    } else if line.starts_with(' ') && !items.is_empty() {
+                    } else if line.trim().is_empty() || line == "-" || line == "*" {
+                    } else if line.starts_with([' ', '\t']) && !items.is_empty() {
                         // An indented line continues the item above it.
                         if let Some(last) = items.last_mut() {
                             last.push('\n');
-                            last.push_str(trimmed);
+                            last.push_str(line.trim());
                         }
                     } else {
                         return Err(EditError {
                             line: line_no,
-                            detail: format!("under `## {current}` each entry starts with `- `"),
+                            detail: format!(
+                                "under `## {current}` each entry starts with `- ` (further lines of it \
+                                 indented)"
+                            ),
                         });
                     }
                 }
                 None if current == "Failure class" => {
                     if !line.trim().is_empty() {
-                        class_lines.push((line_no, line.trim().to_string()));
+                        class_lines.push((line_no, unescape(line).trim().to_string()));
                     }
                 }
                 None => {
                     let field = if current == "Summary" { &mut doc.summary } else { &mut doc.factors };
-                    field.push_str(line);
+                    field.push_str(unescape(line));
                     field.push('\n');
                 }
             }
@@ -424,17 +442,30 @@ impl Document {
     }
 }
 
-/// A paragraph section's body: the text and a newline, or nothing.
+/// A paragraph section's body: each line, escaped where it would read as structure, and a
+/// newline; or nothing.
 fn block(text: &str) -> String {
-    if text.trim().is_empty() {
-        String::new()
-    } else {
-        format!("{}\n", text.trim())
+    let text = text.trim();
+    if text.is_empty() {
+        return String::new();
     }
+    text.lines().map(|l| format!("{}{l}\n", if needs_escape(l) { "\\" } else { "" })).collect()
 }
 
-fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+/// Whether a written line would read as a heading, a hint or an escape at the start of a line.
+fn needs_escape(line: &str) -> bool {
+    line.starts_with("## ") || line.starts_with("<!--") || line.starts_with('\\')
+}
+
+/// A paragraph line as written: one leading `\` dropped.
+fn unescape(line: &str) -> &str {
+    line.strip_prefix('\\').unwrap_or(line)
+}
+
+/// Text inside a one-line hint: on one line, and unable to close the comment early.
+fn hint_text(s: &str) -> String {
+    let flat: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    flat.replace("-->", "→")
 }
 
 /// Decides writing a postmortem and adding or completing action items.
@@ -753,5 +784,29 @@ mod tests {
         let two = text.replace("dependency\n", "dependency\nnetwork\n");
         assert!(Document::from_editable(&two).unwrap_err().detail.contains("one name"));
         assert_eq!(Document::from_editable(""), Ok(Document::default()));
+    }
+
+    #[test]
+    fn whatever_was_written_reads_back_the_same_and_nothing_typed_is_dropped() {
+        let doc = Document {
+            summary: "## not a heading\n<!-- not a hint\n\\ a backslash\n# a hash".into(),
+            failure_class: Some("data".into()),
+            factors: "We saw <!-- in the logs\n<!-- TODO ask bob\nThe TTL was wrong.".into(),
+            well: vec!["a\n- b".into(), "<!-- x -->".into()],
+            badly: vec!["slow rollback".into()],
+            lucky: vec!["low traffic".into()],
+        };
+        let text = doc.to_editable("A title --> that tries to close the hint", &[]);
+        assert_eq!(Document::from_editable(&text), Ok(doc), "{text}");
+        // A comment left open would hide the rest: refused, with its line.
+        let open = text.replace("- slow rollback", "<!-- ask bob\n- slow rollback");
+        let err = Document::from_editable(&open).unwrap_err();
+        assert!(err.detail.contains("comment left open"), "{err}");
+        assert_eq!(open.lines().nth(err.line - 1), Some("<!-- ask bob"));
+        // Text typed onto the first line (the hint) opens it; text above the sections is refused.
+        let pasted = text.replacen("-->", "--> pasted text", 1);
+        assert!(Document::from_editable(&pasted).is_err());
+        let above = format!("# My notes\n{text}");
+        assert_eq!(Document::from_editable(&above).unwrap_err().line, 1);
     }
 }

@@ -105,7 +105,10 @@ mod tests {
         );
         assert_eq!(block("para one\n\n  para two  \n"), "para one\n\n  para two");
         assert_eq!(inline("[hidden]: http://evil.example"), "\\[hidden]: http://evil.example");
-        assert_eq!(inline("![p](https://e/p.png) [c](javascript:x)"), "!\\[p](https://e/p.png) \\[c](javascript:x)");
+        assert_eq!(
+            inline("![p](https://e/p.png) [c](javascript:x)"),
+            "!\\[p](https://e/p.png) \\[c](javascript:x)"
+        );
         assert_eq!(inline("- nested"), "\\- nested");
         assert_eq!(inline("12. nested"), "12\\. nested");
         assert_eq!(inline("2026 was fine"), "2026 was fine");
