@@ -362,7 +362,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             if let Some(r) = reason {
                 check_len("reason", r, MAX_TEXT)?;
             }
-            let closure = check_transition(inc.status, *status, inc.severity, reason.as_deref())
+            let closure = check_transition(inc.status, *status, reason.as_deref())
                 .map_err(|e| Rejection::Conflict(format!("{incident}: {e}")))?;
             if closure == Some(ClosureReason::Resolved) {
                 super::postmortem::check_close(inc, cx)?;

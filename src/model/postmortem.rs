@@ -690,6 +690,22 @@ mod tests {
         let mut relaxed = Library::default();
         relaxed.postmortem.required = vec![];
         assert!(s.decide_with(&close, &cx(&relaxed, "a")).is_ok());
+        // Straight from mitigated, as resolved: the same rule, nothing more (the lifecycle asks
+        // only for the closure reason).
+        let early = declare(&mut s, "z", Severity::Sev2);
+        run(&mut s, "a", Intent::SetStatus { incident: early, status: Status::Mitigated, reason: None })
+            .unwrap();
+        let close_early = Intent::SetStatus {
+            incident: early,
+            status: Status::Closed,
+            reason: Some("resolved: fixed".into()),
+        };
+        assert!(
+            matches!(s.decide(&close_early), Err(Rejection::Conflict(why)) if why.contains("postmortem"))
+        );
+        assert!(s.decide_with(&close_early, &cx(&relaxed, "a")).is_ok());
+        run(&mut s, "a", write(early, "what happened", None)).unwrap();
+        assert!(s.decide(&close_early).is_ok());
         run(&mut s, "a", write(id, "what happened", None)).unwrap();
         assert!(s.decide(&close).is_ok());
         // A SEV3 needs none by default; a drill's need follows `drills`.

@@ -1,12 +1,14 @@
 //! The incident lifecycle: statuses in order, which changes exist and what each asks of
-//! the person making it (a reason to reopen, a closure reason to skip the postmortem).
+//! the person making it (a reason to reopen, a closure reason to skip the postmortem status).
+//! Whether a postmortem must exist before closing as resolved is the server's configuration
+//! (`[postmortem] required`), checked against the document in `model::postmortem`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{snake_enum, Milestone, Severity};
+use super::{snake_enum, Milestone};
 
 snake_enum! {
     /// The incident lifecycle, in order. Transitions are decided by [`check_transition`].
@@ -102,8 +104,6 @@ pub enum TransitionError {
         closure_reasons()
     )]
     UnknownClosure { given: String },
-    #[error("{severity} is a major incident: it needs a postmortem before closing as resolved")]
-    PostmortemRequired { severity: Severity },
 }
 
 /// The valid closure reasons, for messages: `resolved, duplicate, false_positive or cancelled`.
@@ -119,7 +119,6 @@ fn closure_reasons() -> String {
 pub fn check_transition(
     from: Status,
     to: Status,
-    severity: Severity,
     reason: Option<&str>,
 ) -> Result<Option<ClosureReason>, TransitionError> {
     if from == to {
@@ -148,9 +147,6 @@ pub fn check_transition(
                     })?
                 }
             };
-            if closure == ClosureReason::Resolved && severity.is_major() {
-                return Err(TransitionError::PostmortemRequired { severity });
-            }
             Ok(Some(closure))
         }
     }
@@ -164,32 +160,29 @@ mod tests {
     fn the_lifecycle_moves_forward_freely() {
         use Status::*;
         for pair in [Declared, Investigating, Mitigating, Mitigated, Postmortem, Closed].windows(2) {
-            assert!(check_transition(pair[0], pair[1], Severity::Sev1, None).is_ok(), "{pair:?}");
+            assert!(check_transition(pair[0], pair[1], None).is_ok(), "{pair:?}");
         }
-        assert_eq!(check_transition(Declared, Mitigated, Severity::Sev3, None), Ok(None));
+        assert_eq!(check_transition(Declared, Mitigated, None), Ok(None));
     }
 
     #[test]
     fn going_backwards_is_a_reopen_that_needs_a_reason() {
         use Status::*;
         assert_eq!(
-            check_transition(Mitigated, Investigating, Severity::Sev2, None),
+            check_transition(Mitigated, Investigating, None),
             Err(TransitionError::ReasonRequired { from: Mitigated })
         );
         assert_eq!(
-            check_transition(Postmortem, Investigating, Severity::Sev2, Some("  ")),
+            check_transition(Postmortem, Investigating, Some("  ")),
             Err(TransitionError::ReasonRequired { from: Postmortem })
         );
-        assert_eq!(
-            check_transition(Mitigated, Investigating, Severity::Sev2, Some("errors are back")),
-            Ok(None)
-        );
+        assert_eq!(check_transition(Mitigated, Investigating, Some("errors are back")), Ok(None));
         assert!(matches!(
-            check_transition(Mitigating, Declared, Severity::Sev2, Some("x")),
+            check_transition(Mitigating, Declared, Some("x")),
             Err(TransitionError::NotAllowed { .. })
         ));
         assert!(matches!(
-            check_transition(Mitigated, Mitigating, Severity::Sev2, Some("x")),
+            check_transition(Mitigated, Mitigating, Some("x")),
             Err(TransitionError::NotAllowed { .. })
         ));
     }
@@ -197,31 +190,30 @@ mod tests {
     #[test]
     fn closed_only_reopens_with_a_reason_and_same_status_is_refused() {
         for to in Status::ALL.iter().filter(|s| **s != Status::Investigating) {
-            assert!(check_transition(Status::Closed, *to, Severity::Sev4, Some("resolved")).is_err());
+            assert!(check_transition(Status::Closed, *to, Some("resolved")).is_err());
         }
         assert_eq!(
-            check_transition(Status::Closed, Status::Investigating, Severity::Sev1, None),
+            check_transition(Status::Closed, Status::Investigating, None),
             Err(TransitionError::ReasonRequired { from: Status::Closed })
         );
         assert_eq!(
-            check_transition(Status::Closed, Status::Investigating, Severity::Sev1, Some("errors are back")),
+            check_transition(Status::Closed, Status::Investigating, Some("errors are back")),
             Ok(None)
         );
         assert_eq!(
-            check_transition(Status::Mitigating, Status::Mitigating, Severity::Sev4, None),
+            check_transition(Status::Mitigating, Status::Mitigating, None),
             Err(TransitionError::Unchanged(Status::Mitigating))
         );
     }
 
     #[test]
-    fn closing_early_needs_a_closure_reason_and_majors_need_a_postmortem() {
+    fn closing_early_needs_a_closure_reason() {
         use Status::*;
         assert_eq!(
-            check_transition(Investigating, Closed, Severity::Sev3, None),
+            check_transition(Investigating, Closed, None),
             Err(TransitionError::ClosureRequired { from: Investigating })
         );
-        let bad =
-            check_transition(Investigating, Closed, Severity::Sev3, Some("because: it is")).unwrap_err();
+        let bad = check_transition(Investigating, Closed, Some("because: it is")).unwrap_err();
         assert_eq!(bad, TransitionError::UnknownClosure { given: "because".into() });
         assert_eq!(
             bad.to_string(),
@@ -229,25 +221,18 @@ mod tests {
              false_positive or cancelled (e.g. `duplicate: of INC-3`)"
         );
         assert_eq!(
-            check_transition(Investigating, Closed, Severity::Sev3, Some("duplicate: of INC-3")),
+            check_transition(Investigating, Closed, Some("duplicate: of INC-3")),
             Ok(Some(ClosureReason::Duplicate))
         );
         assert_eq!(
-            check_transition(Declared, Closed, Severity::Sev1, Some("false_positive")),
+            check_transition(Declared, Closed, Some("false_positive")),
             Ok(Some(ClosureReason::FalsePositive))
         );
-        assert_eq!(
-            check_transition(Mitigated, Closed, Severity::Sev2, Some("resolved")),
-            Err(TransitionError::PostmortemRequired { severity: Severity::Sev2 })
-        );
-        assert_eq!(
-            check_transition(Mitigated, Closed, Severity::Sev3, Some("resolved")),
-            Ok(Some(ClosureReason::Resolved))
-        );
-        assert_eq!(
-            check_transition(Postmortem, Closed, Severity::Sev1, None),
-            Ok(Some(ClosureReason::Resolved))
-        );
+        // Whether a major closes as resolved without its postmortem document is the
+        // configuration's call (model::postmortem), not the lifecycle's.
+        assert_eq!(check_transition(Mitigated, Closed, Some("resolved")), Ok(Some(ClosureReason::Resolved)));
+        assert_eq!(check_transition(Mitigated, Closed, Some("resolved")), Ok(Some(ClosureReason::Resolved)));
+        assert_eq!(check_transition(Postmortem, Closed, None), Ok(Some(ClosureReason::Resolved)));
     }
 
     #[test]
