@@ -265,7 +265,9 @@ impl AddYears for NaiveDate {
 
 fn check_link(link: &str) -> Result<(), Rejection> {
     check_text("link", link, MAX_LINK)?;
-    if link.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    // Zero-width and bidi characters make a link read as another than it is.
+    let invisible = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
+    if link.chars().any(|c| c.is_control() || c.is_whitespace() || invisible(c)) {
         return Err(Rejection::Invalid {
             field: "link",
             detail: "must be one URL or ticket id, without spaces".into(),
@@ -502,6 +504,18 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 Rejection::Invalid { detail, .. } => Rejection::Invalid { field: "owner", detail },
                 other => other,
             })?;
+            // An owner who cannot see a private incident would never learn of their item.
+            if !inc.visible_to(owner.trim(), super::UserRole::Responder) {
+                return Err(Rejection::Invalid {
+                    field: "owner",
+                    detail: format!(
+                        "{} cannot see private {incident}: add them as a member first \
+                         (`warroom incident member add {incident} {}`)",
+                        owner.trim(),
+                        owner.trim()
+                    ),
+                });
+            }
             if let Some(due) = due {
                 check_due(*due, cx.now)?;
             }
@@ -758,6 +772,44 @@ mod tests {
             link: Some("rm -rf /".into()),
         };
         assert!(matches!(s.decide(&spaced), Err(Rejection::Invalid { field: "link", .. })));
+        let bidi = Intent::AddActionItem {
+            incident: id,
+            title: "t".into(),
+            owner: "o".into(),
+            due: None,
+            link: Some("https://a.example/\u{202E}gpj.exe".into()),
+        };
+        assert!(matches!(s.decide(&bidi), Err(Rejection::Invalid { field: "link", .. })));
+        // On a private incident the owner must be able to see it.
+        let secret = run(
+            &mut s,
+            "alice",
+            Intent::DeclareIncident {
+                title: "leak".into(),
+                severity: Severity::Sev1,
+                impact: String::new(),
+                drill: false,
+                services: Vec::new(),
+                private: true,
+            },
+        )
+        .unwrap()[0]
+            .fact
+            .incident()
+            .unwrap();
+        let to = |owner: &str| Intent::AddActionItem {
+            incident: secret,
+            title: "rotate keys".into(),
+            owner: owner.into(),
+            due: None,
+            link: None,
+        };
+        let err = s.decide(&to("bob")).unwrap_err();
+        assert!(
+            matches!(&err, Rejection::Invalid { field: "owner", detail } if detail.contains("member add")),
+            "{err}"
+        );
+        assert!(s.decide(&to("alice")).is_ok(), "the declarer sees it");
     }
 
     #[test]
