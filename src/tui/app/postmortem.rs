@@ -164,7 +164,11 @@ impl App {
                     let n = editor.unsaved();
                     self.flash(
                         Level::Info,
-                        format!("{}: postmortem closed, {n} unsaved changes dropped", editor.incident),
+                        format!(
+                            "{}: postmortem closed, {n} unsaved change{} dropped",
+                            editor.incident,
+                            if n == 1 { "" } else { "s" }
+                        ),
                     );
                     editor.asking = false;
                     after = After::Leave;
@@ -371,13 +375,16 @@ impl App {
             editor.refuse(r.detail.clone());
             editor.newer = newer.or(editor.newer.take());
         }
-        self.flash(
-            Level::Error,
-            format!(
-                "{incident}: postmortem NOT saved: {}. Your text is kept: {theirs} shows theirs, {merge} merges",
-                r.detail
-            ),
-        );
+        // Only a newer revision has a "theirs" to show or merge; any other refusal (a field's
+        // limit, the body's size) is for the writer to fix in their own text.
+        let stale = r.detail.contains("reload it")
+            || matches!(&self.overlay, Some(Overlay::Postmortem(e)) if e.newer.is_some());
+        let advice = if stale {
+            format!("Your text is kept: {theirs} shows theirs, {merge} merges")
+        } else {
+            "Your text is kept: fix it and save again".to_string()
+        };
+        self.flash(Level::Error, format!("{incident}: postmortem NOT saved: {}. {advice}", r.detail));
     }
 
     /// Closing `id` as resolved was refused: its postmortem is missing. Says why and offers to
