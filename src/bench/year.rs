@@ -359,7 +359,8 @@ impl Plan {
             out.push(Intent::AddActionItem {
                 incident: id,
                 title: format!("Alert earlier on what broke in {id}"),
-                owner: pick(&mut d),
+                // The declarer: someone who sees the incident even when it is private.
+                owner: actor.to_string(),
                 due: Some(now.date_naive() + chrono::Days::new(14)),
                 link: None,
             });
