@@ -108,14 +108,7 @@ pub(super) async fn write(client: &Client, json: bool, command: Command) -> colo
     match result {
         Ok(ack) => {
             remember(&outbox, None, ack.events.first().map(|e| e.actor.as_str()));
-            if json {
-                out!("{}", json_safe(serde_json::to_string(&ack)?));
-            } else {
-                for e in &ack.events {
-                    out!("{}", event_line(e));
-                }
-            }
-            Ok(())
+            print_ack(&ack, json)
         }
         Err(e) if e.keeps_queued() => {
             let waiting =
@@ -218,6 +211,18 @@ pub(super) async fn outbox(conn: &Connection, json: bool, cmd: OutboxCmd) -> col
         OutboxCmd::Drop { id } => {
             let cmd = outbox.drop_command(id)?;
             out!("dropped {} {id}; kept in {}", cmd.intent.kind(), outbox.rejected_path().display());
+        }
+    }
+    Ok(())
+}
+
+/// What a sent command wrote: its events, one line each, or the ack as JSON.
+pub(super) fn print_ack(ack: &crate::protocol::Ack, json: bool) -> color_eyre::Result<()> {
+    if json {
+        out!("{}", json_safe(serde_json::to_string(ack)?));
+    } else {
+        for e in &ack.events {
+            out!("{}", event_line(e));
         }
     }
     Ok(())

@@ -13,7 +13,7 @@ use super::{connect, Connection};
 use crate::client::Client;
 use crate::model::postmortem::{tagged_notes, Document};
 use crate::model::{Incident, IncidentId, Intent};
-use crate::present::{event_line, json_safe};
+use crate::present::json_safe;
 use crate::protocol::Command;
 use crate::report::postmortem::{render, report, Input, Template};
 
@@ -201,12 +201,5 @@ async fn send(
 ) -> color_eyre::Result<()> {
     let command = Command::new(Intent::WritePostmortem { incident: id, document, base: Some(base) });
     let ack = client.send(&command).await?;
-    if json {
-        out!("{}", json_safe(serde_json::to_string(&ack)?));
-    } else {
-        for e in &ack.events {
-            out!("{}", event_line(e));
-        }
-    }
-    Ok(())
+    super::outbox::print_ack(&ack, json)
 }
