@@ -154,16 +154,18 @@ fn list(state: &State, json: bool, open_only: bool, now: DateTime<Utc>) -> color
         out!("no {}action items", if open_only { "open " } else { "" });
         return Ok(());
     }
-    out!("{:<12} {:<8} {:<10} {:<12} {:<40} LINK", "ITEM", "STATUS", "DUE", "OWNER", "TITLE");
+    // The title last, as in `incident list`, with its link after it: a long title or URL
+    // never pushes another column out of line.
+    out!("{:<12} {:<8} {:<10} {:<12} TITLE (LINK)", "ITEM", "STATUS", "DUE", "OWNER");
     for r in rows {
         out!(
-            "{:<12} {:<8} {:<10} {:<12} {:<40} {}",
+            "{:<12} {:<8} {:<10} {:<12} {}{}",
             format!("{}#{}", r.incident, r.item),
             if r.status == "overdue" { "OVERDUE" } else { r.status },
             r.due.map_or_else(|| "-".to_string(), |d| d.to_string()),
             one_line(r.owner),
             one_line(r.title),
-            r.link.map_or_else(|| "-".to_string(), one_line)
+            r.link.map_or_else(String::new, |l| format!("  ({})", one_line(l)))
         );
     }
     Ok(())
