@@ -16,10 +16,8 @@ use warroom::client::sync::SyncEvent;
 use warroom::model::chaos::{RunId, StepKind, StopCause};
 use warroom::model::probe::Health;
 use warroom::model::{stamp, Context, IncidentId, Intent, Severity, State, UserRole};
-use warroom::protocol::{HaltReport, Snapshot, Whoami};
+use warroom::protocol::HaltReport;
 use warroom::tui::app::{App, Effect, Msg, Overlay, Pane};
-use warroom::tui::keymap::Keymap;
-use warroom::tui::theme::Themes;
 use warroom::tui::view;
 
 fn t0() -> DateTime<Utc> {
@@ -106,23 +104,18 @@ fn disarmed() -> State {
 }
 
 fn console(state: State, who: &str, role: UserRole, width: u16, height: u16) -> App {
-    let themes = Themes::presets();
-    let theme = themes.get("default").unwrap().clone();
-    let mut app =
-        App::new("http://127.0.0.1:7800", Keymap::default(), themes, theme, t0() + Duration::minutes(8));
-    app.update(Msg::Resize(width, height));
-    app.update(Msg::Me(Whoami { name: who.into(), role }));
-    app.update(Msg::Library(library()));
-    app.update(Msg::Sync(SyncEvent::Online));
-    let seq = state.seq;
-    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot {
-        log: uuid::Uuid::nil(),
-        seq,
+    let library = Some(library());
+    screen::console(
         state,
-        probes: vec![],
-    })));
-    app.prepare();
-    app
+        screen::Setup {
+            who,
+            role,
+            size: (width, height),
+            now: t0() + Duration::minutes(8),
+            theme: "default",
+            library,
+        },
+    )
 }
 
 fn villain(state: State) -> App {

@@ -13,7 +13,7 @@ use ratatui::Terminal;
 use screen::{find, text};
 use warroom::client::sync::SyncEvent;
 use warroom::model::{stamp, IncidentId, Intent, Milestone, Role, Severity, State, Status, UserRole};
-use warroom::protocol::{Snapshot, Whoami};
+use warroom::protocol::Whoami;
 use warroom::tui::app::{App, Effect, Msg, Overlay, Pane};
 use warroom::tui::keymap::Keymap;
 use warroom::tui::theme::Themes;
@@ -242,23 +242,10 @@ fn with_probes(width: u16, height: u16) -> App {
 }
 
 fn app_with(state: State, width: u16, height: u16, theme: &str) -> App {
-    let themes = Themes::presets();
-    let theme = themes.get(theme).unwrap().clone();
-    let mut app =
-        App::new("http://127.0.0.1:7800", Keymap::default(), themes, theme, t0() + Duration::minutes(30));
-    app.update(Msg::Resize(width, height));
-    app.update(Msg::Me(Whoami { name: "alice".into(), role: UserRole::Commander }));
-    app.update(Msg::Sync(SyncEvent::Online));
-    let seq = state.seq;
-    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot {
-        log: uuid::Uuid::nil(),
-        seq,
+    screen::console(
         state,
-        probes: Vec::new(),
-    })));
-    // As the runner does before every draw.
-    app.prepare();
-    app
+        screen::Setup { size: (width, height), theme, ..screen::Setup::alice(t0() + Duration::minutes(30)) },
+    )
 }
 
 fn app(width: u16, height: u16) -> App {

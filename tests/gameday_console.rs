@@ -212,22 +212,11 @@ fn view_of(state: &State, events: &[Event], concealed: bool) -> GamedayView {
 }
 
 fn console(state: State, who: &str, role: UserRole, width: u16, height: u16) -> App {
-    let themes = Themes::presets();
-    let theme = themes.get("default").unwrap().clone();
-    let mut app = App::new("http://127.0.0.1:7800", Keymap::default(), themes, theme, now());
-    app.update(Msg::Resize(width, height));
-    app.update(Msg::Me(Whoami { name: who.into(), role }));
-    app.update(Msg::Library(library()));
-    app.update(Msg::Sync(SyncEvent::Online));
-    let seq = state.seq;
-    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot {
-        log: uuid::Uuid::nil(),
-        seq,
+    let library = Some(library());
+    screen::console(
         state,
-        probes: vec![],
-    })));
-    app.prepare();
-    app
+        screen::Setup { who, role, size: (width, height), now: now(), theme: "default", library },
+    )
 }
 
 fn render(app: &mut App) -> Buffer {

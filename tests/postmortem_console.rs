@@ -14,7 +14,6 @@ use screen::{find, text};
 use warroom::client::sync::SyncEvent;
 use warroom::model::postmortem::Document;
 use warroom::model::{stamp, Fact, IncidentId, Intent, Severity, State, Status, UserRole};
-use warroom::protocol::{Snapshot, Whoami};
 use warroom::tui::app::{App, Edited, Effect, ExternalEdit, Msg, Overlay, Pane, Refusal};
 use warroom::tui::form::MenuPick;
 use warroom::tui::keymap::Keymap;
@@ -109,21 +108,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn app_with(state: State, width: u16, height: u16) -> App {
-    let themes = Themes::presets();
-    let theme = themes.get("default").unwrap().clone();
-    let mut app = App::new("http://127.0.0.1:7800", Keymap::default(), themes, theme, now());
-    app.update(Msg::Resize(width, height));
-    app.update(Msg::Me(Whoami { name: "alice".into(), role: UserRole::Commander }));
-    app.update(Msg::Sync(SyncEvent::Online));
-    let seq = state.seq;
-    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot {
-        log: uuid::Uuid::nil(),
-        seq,
-        state,
-        probes: Vec::new(),
-    })));
-    app.prepare();
-    app
+    screen::console(state, screen::Setup { size: (width, height), ..screen::Setup::alice(now()) })
 }
 
 fn render(app: &mut App) -> Buffer {

@@ -11,16 +11,12 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
 use screen::text;
-use warroom::client::sync::SyncEvent;
 use warroom::model::postmortem::Document;
 use warroom::model::stats::Since;
 use warroom::model::{
     stamp, Context, IncidentId, Intent, Library, Milestone, Severity, State, Status, UserRole,
 };
-use warroom::protocol::{Snapshot, Whoami};
 use warroom::tui::app::{App, Msg, Pane};
-use warroom::tui::keymap::Keymap;
-use warroom::tui::theme::Themes;
 use warroom::tui::view;
 
 fn now() -> DateTime<Utc> {
@@ -102,20 +98,7 @@ fn state() -> State {
 }
 
 fn console(width: u16, height: u16) -> App {
-    let themes = Themes::presets();
-    let theme = themes.get("default").unwrap().clone();
-    let mut app = App::new("http://127.0.0.1:7800", Keymap::default(), themes, theme, now());
-    app.update(Msg::Resize(width, height));
-    app.update(Msg::Me(Whoami { name: "alice".into(), role: UserRole::Commander }));
-    app.update(Msg::Sync(SyncEvent::Online));
-    let state = state();
-    app.update(Msg::Sync(SyncEvent::Snapshot(Snapshot {
-        log: uuid::Uuid::nil(),
-        seq: state.seq,
-        state,
-        probes: vec![],
-    })));
-    app
+    screen::console(state(), screen::Setup { size: (width, height), ..screen::Setup::alice(now()) })
 }
 
 fn render(app: &mut App) -> Buffer {

@@ -24,3 +24,59 @@ pub fn find(buf: &Buffer, needle: &str) -> (u16, u16) {
     }
     panic!("`{needle}` not on screen:\n{}", text(buf));
 }
+
+/// Who a test console is and what it shows: logged in, online, and synced to a state, as the
+/// runner leaves a console before its first draw.
+pub struct Setup<'a> {
+    pub who: &'a str,
+    pub role: warroom::model::UserRole,
+    pub size: (u16, u16),
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub theme: &'a str,
+    /// The server's library, when the test needs its playbooks or scenarios.
+    pub library: Option<warroom::protocol::Loaded>,
+}
+
+impl Setup<'_> {
+    /// Alice, a commander, at `now`, on an 80×24 terminal in the default theme.
+    pub fn alice(now: chrono::DateTime<chrono::Utc>) -> Setup<'static> {
+        Setup {
+            who: "alice",
+            role: warroom::model::UserRole::Commander,
+            size: (80, 24),
+            now,
+            theme: "default",
+            library: None,
+        }
+    }
+}
+
+/// A console set up as `setup` says, holding `state`.
+pub fn console(state: warroom::model::State, setup: Setup) -> warroom::tui::app::App {
+    use warroom::client::sync::SyncEvent;
+    use warroom::tui::app::Msg;
+    let themes = warroom::tui::theme::Themes::presets();
+    let theme = themes.get(setup.theme).expect("a preset theme").clone();
+    let mut app = warroom::tui::app::App::new(
+        "http://127.0.0.1:7800",
+        warroom::tui::keymap::Keymap::default(),
+        themes,
+        theme,
+        setup.now,
+    );
+    app.update(Msg::Resize(setup.size.0, setup.size.1));
+    app.update(Msg::Me(warroom::protocol::Whoami { name: setup.who.into(), role: setup.role }));
+    if let Some(library) = setup.library {
+        app.update(Msg::Library(library));
+    }
+    app.update(Msg::Sync(SyncEvent::Online));
+    let seq = state.seq;
+    app.update(Msg::Sync(SyncEvent::Snapshot(warroom::protocol::Snapshot {
+        log: uuid::Uuid::nil(),
+        seq,
+        state,
+        probes: Vec::new(),
+    })));
+    app.prepare();
+    app
+}
