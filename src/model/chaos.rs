@@ -898,22 +898,35 @@ pub(super) fn link_run(state: &mut State, event: &Event) {
 /// The link fact for an incident about to be declared about `services`, if a run caused it,
 /// with the `started` milestone it brings. A run of a game day that hides its chaos is linked
 /// at its debrief instead (the link names the scenario).
-pub(super) fn link(state: &State, incident: IncidentId, services: &[String]) -> Vec<Fact> {
+pub(super) fn link(
+    state: &State,
+    incident: IncidentId,
+    services: &[String],
+    now: DateTime<Utc>,
+) -> Vec<Fact> {
     let hidden = |r: &&Run| r.gameday.and_then(|g| state.gamedays.0.get(&g)).is_some_and(|g| g.hides_chaos());
     let Some(r) = state.chaos.cause_of(services).filter(|r| !hidden(r)) else { return Vec::new() };
     let mut facts = vec![Fact::RunLinked { run: r.id, incident, scenario: r.scenario.id.clone() }];
-    facts.extend(started_milestone(state, incident, r.id));
+    facts.extend(started_milestone(state, incident, r.id, now));
     facts
 }
 
 /// The `started` milestone a link brings an incident that has none: with a chaos run the
 /// fault's start is known exactly, the run's first successful inject (FireFighter's "started";
 /// in a game day, the moment the villain broke it), so time to detect and to recover are exact.
-pub(super) fn started_milestone(state: &State, incident: IncidentId, run: RunId) -> Option<Fact> {
+/// An inject the deciding clock puts in the future (a clock stepped back) is held to the rule of
+/// every milestone and brings none.
+pub(super) fn started_milestone(
+    state: &State,
+    incident: IncidentId,
+    run: RunId,
+    now: DateTime<Utc>,
+) -> Option<Fact> {
     if state.incidents.get(&incident).is_some_and(|i| i.milestones.contains_key(&super::Milestone::Started)) {
         return None;
     }
     let injected = state.chaos.runs.get(&run)?.steps.iter().find(|s| s.step == StepKind::Inject && s.ok)?.at;
+    super::incident::check_milestone_time(injected, now).ok()?;
     Some(Fact::MilestoneSet { incident, milestone: super::Milestone::Started, time: injected })
 }
 
@@ -1176,6 +1189,45 @@ fault = "clear"
         assert!(
             decide_as(&s, UserRole::Villain, Intent::StopScenario { run: RunId(1), reason: None }).is_err()
         );
+    }
+
+    #[test]
+    fn a_clock_stepped_back_before_the_inject_links_without_a_started_milestone() {
+        let mut s = State::default();
+        run_as(&mut s, Intent::StartScenario { scenario: "price-desync".into() });
+        let inject = Intent::RecordChaos {
+            run: RunId(1),
+            step: StepKind::Inject,
+            phase: Some(0),
+            driver: "demo".into(),
+            ok: true,
+            output: String::new(),
+        };
+        run_as(&mut s, inject);
+        let injected = s.chaos.runs[&RunId(1)].steps[0].at;
+        let declare = Intent::DeclareIncident {
+            title: "t".into(),
+            severity: Severity::Sev2,
+            impact: String::new(),
+            drill: false,
+            services: vec!["search".into()],
+            private: false,
+        };
+        let lib = library();
+        let at = |now| Context {
+            library: &lib,
+            now,
+            command_id: Uuid::nil(),
+            role: UserRole::Commander,
+            actor: "vera",
+        };
+        let started = |facts: &[Fact]| facts.iter().any(|f| matches!(f, Fact::MilestoneSet { .. }));
+        // Within the slack every milestone has, the inject is the start; a clock two days behind
+        // it would record a start after its own now, which no milestone may be.
+        let facts = s.decide_with(&declare, &at(injected - Duration::hours(1))).unwrap();
+        assert!(started(&facts));
+        let facts = s.decide_with(&declare, &at(injected - Duration::days(2))).unwrap();
+        assert!(facts.iter().any(|f| matches!(f, Fact::RunLinked { .. })) && !started(&facts), "{facts:?}");
     }
 
     #[test]

@@ -625,7 +625,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 }
             }
             if g.style.hides_chaos() {
-                facts.extend(deferred_links(state, g));
+                facts.extend(deferred_links(state, g, cx.now));
             }
             return Ok(facts);
         }
@@ -662,7 +662,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
 
 /// Each incident of a hidden game day's teams, linked to the run that caused it: the run of
 /// the game day that was active when it was declared and targets one of its services.
-fn deferred_links(state: &State, g: &GameDay) -> Vec<Fact> {
+fn deferred_links(state: &State, g: &GameDay, now: chrono::DateTime<chrono::Utc>) -> Vec<Fact> {
     let mut facts = Vec::new();
     for inc in state.incidents.values().filter(|i| i.gameday == Some(g.id) && i.caused_by.is_none()) {
         let declared = inc.declared_at();
@@ -674,7 +674,7 @@ fn deferred_links(state: &State, g: &GameDay) -> Vec<Fact> {
         });
         if let Some(r) = run {
             facts.push(Fact::RunLinked { incident: inc.id, run: r.id, scenario: r.scenario.id.clone() });
-            facts.extend(super::chaos::started_milestone(state, inc.id, r.id));
+            facts.extend(super::chaos::started_milestone(state, inc.id, r.id, now));
         }
     }
     facts

@@ -341,7 +341,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 gameday,
                 team,
             };
-            let link = super::chaos::link(state, incident, &services_of(&declared));
+            let link = super::chaos::link(state, incident, &services_of(&declared), cx.now);
             // Communicate first: the default playbook comes with the declaration.
             let mut facts = vec![declared];
             facts.extend(
@@ -554,7 +554,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// and times before it are typos like a year 0), and at most [`MILESTONE_SLACK`] after the
 /// deciding clock. That keeps every time the clocks and metrics add to far from the end of
 /// the representable range.
-fn check_milestone_time(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
+pub(super) fn check_milestone_time(time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
     let latest = now.checked_add_signed(MILESTONE_SLACK).unwrap_or(DateTime::<Utc>::MAX_UTC);
     let detail = if time < DateTime::UNIX_EPOCH {
         format!("{} is before 1970", time.to_rfc3339())

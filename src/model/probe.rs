@@ -153,7 +153,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
                 if let Some(checklist) = cx.library.default_for(*severity, drill) {
                     facts.push(Fact::PlaybookAttached { incident, checklist });
                 }
-                facts.extend(super::chaos::link(state, incident, std::slice::from_ref(probe)));
+                facts.extend(super::chaos::link(state, incident, std::slice::from_ref(probe), cx.now));
             }
             return Ok(facts);
         }
