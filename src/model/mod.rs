@@ -14,7 +14,7 @@ pub mod playbook;
 pub mod postmortem;
 pub mod probe;
 #[cfg(test)]
-mod props;
+pub(crate) mod props;
 pub mod stats;
 pub mod timeline;
 pub mod window;

@@ -769,6 +769,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::model::props::config(256))]
         /// Numbers and durations come from bodies: no text makes them panic, and an integer
         /// printed back reads the same.
         #[test]
