@@ -127,6 +127,9 @@ pub use crate::model::probe::{ProbeConfig, ProbeKind};
 pub struct ServerConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// Where the log lives: `postgres://user:pass@host/db` for a database several servers
+    /// share; unset, SQLite in the data dir (one server).
+    pub store: Option<String>,
     /// How people reach this server from outside (for `{{status_page_url}}`).
     pub public_url: Option<String>,
     /// More playbooks, besides the shipped ones and `playbooks/` in the config dir.
@@ -250,6 +253,22 @@ impl ServerConfig {
                 field: "data_dir".into(),
                 message: "must not be empty (leave it out for the platform's data dir)".into(),
             });
+        }
+        if let Some(store) = &self.store {
+            if !is_postgres_url(store) {
+                return Err(ConfigError::Invalid {
+                    path: path.into(),
+                    field: "store".into(),
+                    message: "must be a postgres:// URL (leave it out for SQLite in the data dir)".into(),
+                });
+            }
+            if let Err(e) = store.parse::<postgres::Config>() {
+                return Err(ConfigError::Invalid {
+                    path: path.into(),
+                    field: "store".into(),
+                    message: format!("`{}` is not a PostgreSQL URL: {e}", redact_url(store)),
+                });
+            }
         }
         let mut tokens = HashSet::new();
         let mut names = HashSet::new();
@@ -382,6 +401,22 @@ pub fn data_dir() -> PathBuf {
         return dir.into();
     }
     project_dirs().map_or_else(|| PathBuf::from(".warroom-data"), |d| d.data_dir().to_path_buf())
+}
+
+/// Whether `store` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(store: &str) -> bool {
+    store.starts_with("postgres://") || store.starts_with("postgresql://")
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ async fn start(
             network,
             gameday: file.gameday.clone(),
             postmortem: file.postmortem.clone(),
+            store: file.store.clone(),
             ..Default::default()
         }
         .with_limits(&file.limits),

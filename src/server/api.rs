@@ -47,6 +47,8 @@ pub(super) struct AppInner {
     snapshots: super::snapshots::Snapshots,
     /// Bounds the folds of `GET /state?at=` running at once.
     history: super::history::History,
+    /// Whether this server runs the side effects (it holds the lease), for `/healthz`.
+    effects: tokio::sync::watch::Receiver<bool>,
 }
 
 impl App {
@@ -62,6 +64,7 @@ impl App {
         telemetry: Arc<super::probes::Telemetry>,
         chaos: Arc<super::chaos::Runner>,
         scoreboard: Arc<super::gameday::Scoreboard>,
+        effects: tokio::sync::watch::Receiver<bool>,
     ) -> std::io::Result<App> {
         let snapshots = super::snapshots::Snapshots::start(hub.clone())?;
         Ok(App {
@@ -78,6 +81,7 @@ impl App {
                 closing: tokio::sync::watch::Sender::new(false),
                 events,
                 history: super::history::History::default(),
+                effects,
             }),
         })
     }
@@ -307,11 +311,13 @@ impl FromRequestParts<App> for Caller {
 /// the reason while they cannot.
 async fn healthz(State(app): State<App>) -> Response {
     let seq = app.hub().state().seq;
+    // Of servers sharing one store, only the lease holder probes, sends and injects.
+    let effects = if *app.inner.effects.borrow() { "here" } else { "standby" };
     match app.writer_health().problem() {
-        None => Json(serde_json::json!({ "status": "ok", "seq": seq })).into_response(),
+        None => Json(serde_json::json!({ "status": "ok", "seq": seq, "side_effects": effects })).into_response(),
         Some(problem) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "unavailable", "detail": problem, "seq": seq })),
+            Json(serde_json::json!({ "status": "unavailable", "detail": problem, "seq": seq, "side_effects": effects })),
         )
             .into_response(),
     }

@@ -9,6 +9,7 @@ pub mod gameday;
 pub mod history;
 pub mod hub;
 pub mod incidents;
+pub mod lease;
 pub mod library;
 pub mod notify;
 pub mod openapi;
@@ -69,6 +70,8 @@ pub struct ServerOptions {
     pub gameday: crate::config::GamedayConfig,
     /// `[postmortem]`: which incidents need one to close, and the failure classes.
     pub postmortem: crate::model::postmortem::Settings,
+    /// `store`: a `postgres://` URL shared by several servers; `None` is SQLite in the data dir.
+    pub store: Option<String>,
 }
 
 /// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
@@ -114,6 +117,7 @@ impl Default for ServerOptions {
             network: None,
             gameday: crate::config::GamedayConfig::default(),
             postmortem: crate::model::postmortem::Settings::default(),
+            store: None,
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct RunningServer {
     pub connections: Arc<conn::Registry>,
     /// Declared after `task`: the fan-out runtime winds down once nothing serves into it.
     _fanout: conn::Fanout,
+    /// Side effects run while this server holds it; released when the server stops.
+    lease: lease::Lease,
     _lock: File,
 }
 
@@ -149,6 +155,9 @@ impl RunningServer {
             self.task.abort();
             let _ = (&mut self.task).await;
         }
+        // Last: another server takes the side effects over at once, not after the lease's TTL.
+        let mut lease = std::mem::replace(&mut self.lease, lease::Lease::always());
+        let _ = tokio::task::spawn_blocking(move || lease.release()).await;
     }
 
     /// Waits until the server stops by itself (it does not, short of an error).
@@ -193,13 +202,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let lock = File::create(&lock_path).wrap_err_with(|| format!("creating {}", lock_path.display()))?;
     lock.try_lock()
         .map_err(|_| eyre!("data dir {} is in use by another warroom server", opts.data_dir.display()))?;
-    let path = db_path(&opts.data_dir);
-    let store = store::Store::open(&path).wrap_err_with(|| format!("opening {}", path.display()))?;
-    let readers = store.readers().wrap_err_with(|| format!("opening readers of {}", path.display()))?;
-    let state = store
-        .load_state(crate::model::Window::Timelines)
-        .wrap_err_with(|| format!("loading {}", path.display()))?;
-    let log = store.log_id().wrap_err_with(|| format!("reading {}", path.display()))?;
+    let (store, readers, state, log, lease_store) = open_store(&opts).await?;
     let listener = listen(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
@@ -268,7 +271,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     }
     let library = Arc::new(library::Shared::new(loaded));
     let hub = Arc::new(hub::Hub::new(log, state.clone(), opts.streams_per_user));
-    let writer = writer::spawn(Box::new(store), state, hub.clone(), library.clone());
+    let writer = writer::spawn(store, state, hub.clone(), library.clone());
     let users: HashMap<String, Caller> =
         opts.users.iter().map(|u| (u.token.clone(), Caller { name: u.name.clone(), role: u.role })).collect();
     let specs = opts
@@ -286,6 +289,11 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         )
         .wrap_err_with(|| format!("making the share key in {}", opts.data_dir.display()))?,
     );
+    // What acts on the world runs on one server of those sharing a store: the lease holder.
+    let lease = match lease_store {
+        Some(store) => lease::Lease::start(store).wrap_err("starting the side-effects lease")?,
+        None => lease::Lease::always(),
+    };
     let app = App::new(
         hub,
         writer,
@@ -296,13 +304,19 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         telemetry.clone(),
         runner.clone(),
         scoreboard,
+        lease.watch(),
     )
     .wrap_err("starting the snapshot thread")?;
-    runner.spawn(&app);
     gameday::spawn(app.clone());
-    gameday::announce(app.clone(), opts.channels.clone());
-    notify::spawn(app.clone(), opts.channels.clone());
-    probes::spawn(app.clone(), telemetry);
+    {
+        let (app, channels, runner) = (app.clone(), opts.channels.clone(), runner.clone());
+        lease::run_while_held(&lease, move || {
+            runner.spawn(&app);
+            gameday::announce(app.clone(), channels.clone());
+            notify::spawn(app.clone(), channels.clone());
+            probes::spawn(app.clone(), telemetry.clone());
+        });
+    }
     #[cfg(unix)]
     {
         let library = library.clone();
@@ -337,7 +351,57 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let fanout_handle = fanout.handle().ok_or_else(|| eyre!("the event fan-out runtime is gone"))?;
     let task =
         tokio::spawn(conn::serve(listener, app.clone(), router, connections.clone(), fanout_handle, stopped));
-    Ok(RunningServer { addr, app, shutdown: Some(shutdown), task, connections, _fanout: fanout, _lock: lock })
+    Ok(RunningServer {
+        addr,
+        app,
+        shutdown: Some(shutdown),
+        task,
+        connections,
+        _fanout: fanout,
+        lease,
+        _lock: lock,
+    })
+}
+
+/// An opened store: the writer's handle, readers, the state to serve, the log's id, and a
+/// handle for the side-effects lease when several servers share the store.
+type Opened = (
+    Box<dyn EventStore>,
+    Arc<dyn store::EventReader>,
+    crate::model::State,
+    uuid::Uuid,
+    Option<Box<dyn EventStore>>,
+);
+
+/// The store `opts` name, migrated, with its readers, the state to serve and the log's id:
+/// SQLite in the data dir, or the PostgreSQL database several servers share. Opened on a
+/// blocking thread (PostgreSQL's client blocks, and must never run on an async worker).
+async fn open_store(opts: &ServerOptions) -> color_eyre::Result<Opened> {
+    let (name, url) = match &opts.store {
+        Some(url) => (store::postgres::redact(url), Some(url.clone())),
+        None => (db_path(&opts.data_dir).display().to_string(), None),
+    };
+    let path = db_path(&opts.data_dir);
+    let opened = tokio::task::spawn_blocking(move || -> color_eyre::Result<_> {
+        let store: Box<dyn EventStore> = match &url {
+            Some(url) => {
+                Box::new(store::postgres::PgStore::open(url).wrap_err_with(|| format!("opening {name}"))?)
+            }
+            None => Box::new(store::Store::open(&path).wrap_err_with(|| format!("opening {name}"))?),
+        };
+        let readers = store.readers().wrap_err_with(|| format!("opening readers of {name}"))?;
+        let state =
+            store.load_state(crate::model::Window::Timelines).wrap_err_with(|| format!("loading {name}"))?;
+        let log = store.log_id().wrap_err_with(|| format!("reading {name}"))?;
+        // Several servers share it: side effects run on the one holding the lease.
+        let lease = if store.shared() {
+            Some(store.another().wrap_err_with(|| format!("connecting to {name}"))?)
+        } else {
+            None
+        };
+        Ok((store, readers, state, log, lease))
+    });
+    opened.await.wrap_err("opening the store")?
 }
 
 /// `[postmortem] failure_classes`: names a team can type, each once.

@@ -388,6 +388,8 @@ fn components() -> Value {
     let codes: Vec<String> =
         ERROR_CODES.iter().map(|(name, status, what)| format!("- `{name}` ({status}): {what}")).collect();
     let seq = json!({ "type": "integer", "minimum": 0 });
+    let side_effects = json!({ "enum": ["here", "standby"],
+        "description": "whether this server runs probes, messages and chaos (of servers sharing one PostgreSQL store, only the lease holder does)" });
     let time = json!({ "type": "string", "format": "date-time" });
     let uuid = json!({ "type": "string", "format": "uuid" });
     let more: Value = json!({
@@ -418,9 +420,11 @@ fn components() -> Value {
             "events": { "type": "array", "items": reference("Event") } })),
         "EventPage": object(&["events", "head"], json!({ "events": { "type": "array", "items": reference("Event") }, "head": seq })),
         "Whoami": object(&["name", "role"], json!({ "name": { "type": "string" }, "role": reference("UserRole") })),
-        "Health200": object(&["status", "seq"], json!({ "status": { "enum": ["ok"] }, "seq": seq })),
-        "Health503": object(&["status", "detail", "seq"], json!({ "status": { "enum": ["unavailable"] },
-            "detail": { "type": "string", "description": "why commands cannot be written" }, "seq": seq })),
+        "Health200": object(&["status", "seq", "side_effects"], json!({ "status": { "enum": ["ok"] }, "seq": seq,
+            "side_effects": side_effects.clone() })),
+        "Health503": object(&["status", "detail", "seq", "side_effects"], json!({ "status": { "enum": ["unavailable"] },
+            "detail": { "type": "string", "description": "why commands cannot be written" }, "seq": seq,
+            "side_effects": side_effects })),
         "Snapshot": object(&["log", "seq", "state", "probes"], json!({ "log": uuid, "seq": seq,
             "state": { "type": "object", "description": "the fold of the log, filtered for the caller; `chaos` (schema Chaos) holds the chaos runs and whether chaos is disarmed",
                        "additionalProperties": true, "properties": { "chaos": reference("Chaos") } },

@@ -123,12 +123,62 @@ pub struct Handle {
 pub fn spawn(store: Box<dyn EventStore>, state: State, hub: Arc<Hub>, library: Arc<Shared>) -> Handle {
     let (tx, rx) = mpsc::channel(4096);
     let health = Arc::new(Health::default());
-    let writer = Writer::new(store, state, hub, library, health.clone());
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let writer_health = health.clone();
+    // Everything that may connect to the store happens on the writer's thread: a PostgreSQL
+    // client blocks, and `spawn` is called from async code.
     std::thread::Builder::new()
         .name("warroom-writer".into())
-        .spawn(move || writer.run(rx))
+        .spawn(move || {
+            match store.watcher() {
+                Ok(Some(watcher)) => watch(watcher, Arc::downgrade(&wake)),
+                Ok(None) => {}
+                Err(e) => {
+                    crate::stderr!(
+                        "warroom: other servers' events will be seen only when this one writes ({e})"
+                    )
+                }
+            }
+            Writer::new(store, state, hub, library, writer_health, wake).run(rx)
+        })
         .expect("spawn writer thread");
     Handle { tx, health }
+}
+
+/// How long the writer waits for a word from other servers before looking at the log anyway:
+/// a notification lost with no broken connection still costs at most this.
+const WATCH_POLL: Duration = Duration::from_secs(5);
+
+/// Wakes the writer whenever another server appended to the shared log (and every
+/// [`WATCH_POLL`] regardless), until the writer is gone.
+fn watch(mut watcher: Box<dyn store::Watcher>, wake: std::sync::Weak<tokio::sync::Notify>) {
+    let spawned = std::thread::Builder::new().name("warroom-watch".into()).spawn(move || {
+        // Said once per outage, not once a second.
+        let mut failing = false;
+        loop {
+            let result = watcher.wait(WATCH_POLL);
+            let Some(wake) = wake.upgrade() else { return };
+            match result {
+                Ok(_) => {
+                    if std::mem::take(&mut failing) {
+                        crate::stderr!("warroom: listening to the shared log again");
+                    }
+                    // Also on a timeout: a cheap look at the log's head.
+                    wake.notify_one();
+                }
+                Err(e) => {
+                    if !std::mem::replace(&mut failing, true) {
+                        crate::stderr!("warroom: cannot listen to the shared log, retrying: {e}");
+                    }
+                    drop(wake);
+                    std::thread::sleep(STORE_RETRY);
+                }
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        crate::stderr!("warroom: other servers' events will be seen only when this one writes ({e})");
+    }
 }
 
 /// Marks the writer as gone when its thread ends, however it ends.
@@ -149,6 +199,8 @@ struct Writer {
     hub: Arc<Hub>,
     library: Arc<Shared>,
     health: Arc<Health>,
+    /// Notified when other servers appended to a shared log (see [`watch`]).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Writer {
@@ -158,12 +210,13 @@ impl Writer {
         hub: Arc<Hub>,
         library: Arc<Shared>,
         health: Arc<Health>,
+        wake: Arc<tokio::sync::Notify>,
     ) -> Writer {
         match store.another() {
             Ok(other) => checkpoint::start(other, hub.clone()),
             Err(e) => crate::stderr!("warroom: no state snapshots will be written ({e})"),
         }
-        Writer { store, working, hub, library, health }
+        Writer { store, working, hub, library, health, wake }
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<WriteRequest>) {
@@ -185,6 +238,22 @@ impl Writer {
                     }
                     Ok(None) => return,
                     Ok(Some(req)) => req,
+                }
+            } else if self.store.shared() {
+                let wake = self.wake.clone();
+                let next = clock.block_on(async {
+                    tokio::select! {
+                        req = rx.recv() => Some(req),
+                        () = wake.notified() => None,
+                    }
+                });
+                match next {
+                    Some(None) => return,
+                    Some(Some(req)) => req,
+                    None => {
+                        self.catch_up();
+                        continue;
+                    }
                 }
             } else {
                 match rx.blocking_recv() {
@@ -262,6 +331,16 @@ impl Writer {
         }
     }
 
+    /// Folds and publishes what other servers appended since our last batch: the stream of
+    /// this server's subscribers must not wait until this server writes. A failure is left
+    /// to the next wake or the next batch, which catches up under the append lock anyway.
+    fn catch_up(&mut self) {
+        let result = catch_up_from_log(self);
+        if let Err(e) = result {
+            crate::stderr!("warroom: reading other servers' events: {e}");
+        }
+    }
+
     /// While the store fails, try a real write now and then so `/healthz` turns healthy as
     /// soon as writes work again, even when no command comes.
     fn check_store(&mut self) {
@@ -273,6 +352,34 @@ impl Writer {
             self.health.set_store_problem(None);
         }
     }
+}
+
+fn catch_up_from_log(w: &mut Writer) -> Result<(), StoreError> {
+    loop {
+        let page = w.store.read_events(w.working.seq + 1, u64::MAX, 1000)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        let mut fresh = Vec::with_capacity(page.len());
+        for stored in page {
+            fresh.push(fold_foreign(&mut w.working, stored)?);
+        }
+        w.publish(&fresh);
+    }
+}
+
+/// Applies an event another server committed to `working`, checking it is the next one.
+fn fold_foreign(working: &mut State, stored: store::StoredEvent) -> Result<Committed, StoreError> {
+    let event = stored.decode()?;
+    if event.seq != working.seq + 1 {
+        return Err(StoreError::Corrupt {
+            what: format!("event {}", stored.seq),
+            detail: format!("follows {} (the log must be gap-free)", working.seq),
+        });
+    }
+    working.apply(&event);
+    let audience = super::hub::audience(working, &event);
+    Ok((event, Arc::from(stored.body), audience))
 }
 
 /// A panic's message, for the refusal and the operator's log.
@@ -316,6 +423,10 @@ fn write_batch(
         let now = Utc::now();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut fresh: Vec<Committed> = Vec::new();
+        // Other servers' events first (a shared log): decide sees every earlier event.
+        for stored in tx.catch_up(working.seq)? {
+            fresh.push(fold_foreign(working, stored)?);
+        }
         let mut in_batch: HashMap<Uuid, (u64, u64, String)> = HashMap::new();
         for req in batch {
             let id = req.command.id;

@@ -6,6 +6,7 @@
 //! async client inside these calls (the callers are already off the async threads), so no
 //! caller changes when it comes. Each method says how Postgres would implement it.
 
+pub mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -119,10 +120,48 @@ pub trait EventStore: Send {
     /// Readers for event pages and stream catch-up, shareable across request threads.
     /// Postgres: a pool of read connections (a replica, once there are replicas).
     fn readers(&self) -> StoreResult<Arc<dyn EventReader>>;
+
+    /// Whether other servers append to this log too: then each batch catches up first
+    /// ([`Batch::catch_up`]), side effects run under a lease, and a [`Watcher`] wakes the
+    /// writer for their events. SQLite's file has one server (`server.lock`).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// What tells this server that another one appended; `None` when no other one can.
+    fn watcher(&self) -> StoreResult<Option<Box<dyn Watcher>>> {
+        Ok(None)
+    }
+
+    /// Takes lease `name` for `holder`, or renews it, until `ttl` from now by the store's
+    /// clock; whether `holder` holds it now. A lease held by another and not expired is
+    /// theirs. A store with one server holds every lease.
+    fn lease(&mut self, _name: &str, _holder: Uuid, _ttl: std::time::Duration) -> StoreResult<bool> {
+        Ok(true)
+    }
+
+    /// Gives lease `name` up now if `holder` has it, so another server takes it at once.
+    fn release(&mut self, _name: &str, _holder: Uuid) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// Wakes a server when other servers appended to the shared log (PostgreSQL's `LISTEN`).
+pub trait Watcher: Send {
+    /// Blocks until another server may have appended (true) or `timeout` passed (false).
+    /// True also after a reconnect: what was announced meanwhile is only in the table.
+    fn wait(&mut self, timeout: std::time::Duration) -> StoreResult<bool>;
 }
 
 /// One batch's write transaction.
 pub trait Batch {
+    /// Events other servers committed after `after`, read under this transaction's append
+    /// lock so that deciding sees every earlier event. Postgres: `SELECT … WHERE seq > $1`
+    /// after `pg_advisory_xact_lock`. A store only this server writes has none.
+    fn catch_up(&mut self, _after: u64) -> StoreResult<Vec<StoredEvent>> {
+        Ok(Vec::new())
+    }
+
     /// What the log remembers of command `id`, as of this transaction.
     /// Postgres: `SELECT … FROM commands WHERE id = $1` in the same transaction.
     fn seen_command(&mut self, id: Uuid) -> StoreResult<Option<SeenCommand>>;

@@ -1,0 +1,159 @@
+//! Side effects on exactly one server: probes, notifiers, announcers and chaos drivers run
+//! only while this server holds the store's lease, in a runtime of their own dropped with it.
+//!
+//! The lease lives in the store with the database's clock (see `EventStore::lease`): its
+//! holder renews it every [`RENEW`]; another server takes it once [`TTL`] passed without a
+//! renewal. A holder that cannot renew stops its side effects after half the TTL, so two
+//! servers never act at once as long as the database's clock and ours run at the same rate.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::store::EventStore;
+
+/// The one lease side effects run under.
+pub const NAME: &str = "side-effects";
+/// How long a lease lasts without renewal: a dead holder's side effects move within this.
+pub const TTL: Duration = Duration::from_secs(6);
+/// How often the holder renews, and others try to take it.
+pub const RENEW: Duration = Duration::from_secs(1);
+
+/// This server's claim on the lease: whether it holds it now, as a watch.
+pub struct Lease {
+    pub holder: Uuid,
+    held: watch::Receiver<bool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lease {
+    /// A lease a store with one server always holds.
+    pub fn always() -> Lease {
+        let (_never_changes, held) = watch::channel(true);
+        Lease { holder: Uuid::nil(), held, stop: Arc::new(AtomicBool::new(true)), thread: None }
+    }
+
+    /// Starts taking and renewing the lease on `store` (a handle of its own) on a thread.
+    pub fn start(mut store: Box<dyn EventStore>) -> std::io::Result<Lease> {
+        let holder = Uuid::new_v4();
+        let (tx, held) = watch::channel(false);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new().name("warroom-lease".into()).spawn(move || {
+            let mut last_ok: Option<Instant> = None;
+            let mut failing = false;
+            while !stopping.load(Ordering::SeqCst) {
+                let asked = Instant::now();
+                match store.lease(NAME, holder, TTL) {
+                    Ok(ours) => {
+                        if std::mem::take(&mut failing) {
+                            crate::stderr!("warroom: the side-effects lease is reachable again");
+                        }
+                        last_ok = ours.then_some(asked);
+                        tx.send_if_modified(|h| std::mem::replace(h, ours) != ours);
+                    }
+                    Err(e) => {
+                        if !std::mem::replace(&mut failing, true) {
+                            crate::stderr!("warroom: cannot renew the side-effects lease: {e}");
+                        }
+                        // Held as of the last renewal until half the TTL is gone: then stop
+                        // acting, well before another server may take it.
+                        let still = last_ok.is_some_and(|t| t.elapsed() < TTL / 2);
+                        tx.send_if_modified(|h| std::mem::replace(h, still) != still);
+                    }
+                }
+                park_until(&stopping, asked + RENEW);
+            }
+            tx.send_replace(false);
+            if let Err(e) = store.release(NAME, holder) {
+                crate::stderr!(
+                    "warroom: releasing the side-effects lease: {e} (another server takes it within {} s)",
+                    TTL.as_secs()
+                );
+            }
+        })?;
+        Ok(Lease { holder, held, stop, thread: Some(thread) })
+    }
+
+    /// Whether this server holds the lease now, and every change after.
+    pub fn watch(&self) -> watch::Receiver<bool> {
+        self.held.clone()
+    }
+
+    /// Gives the lease up (another server takes it at once) and waits for that, bounded.
+    pub fn release(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Sleeps until `until` or until asked to stop (an unpark wakes it early).
+fn park_until(stop: &AtomicBool, until: Instant) {
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now >= until {
+            return;
+        }
+        std::thread::park_timeout(until - now);
+    }
+}
+
+/// Runs `start` (which spawns the side-effect tasks) whenever the lease is taken, in a runtime
+/// of its own, and drops that runtime with every task in it when the lease is lost; `None`
+/// when the lease is always held (the tasks run on the caller's runtime, as always).
+pub fn run_while_held(lease: &Lease, start: impl Fn() + Send + Sync + 'static) {
+    if lease.thread.is_none() {
+        start();
+        return;
+    }
+    let mut held = lease.watch();
+    tokio::spawn(async move {
+        let mut running: Option<tokio::runtime::Runtime> = None;
+        loop {
+            let now = *held.borrow_and_update();
+            match (now, running.is_some()) {
+                (true, false) => match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("warroom-effects")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => {
+                        crate::stderr!("warroom: this server holds the side-effects lease: probes, messages and chaos run here");
+                        let _entered = rt.enter();
+                        start();
+                        drop(_entered);
+                        running = Some(rt);
+                    }
+                    Err(e) => crate::stderr!("warroom: cannot start the side-effects runtime: {e}"),
+                },
+                (false, true) => {
+                    crate::stderr!("warroom: this server no longer holds the side-effects lease");
+                    if let Some(rt) = running.take() {
+                        rt.shutdown_background();
+                    }
+                }
+                _ => {}
+            }
+            if held.changed().await.is_err() {
+                if let Some(rt) = running.take() {
+                    rt.shutdown_background();
+                }
+                return;
+            }
+        }
+    });
+}

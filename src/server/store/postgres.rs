@@ -1,0 +1,569 @@
+//! The event store in PostgreSQL, shared by several servers: appends serialized by an advisory
+//! lock with each server catching up inside it, `NOTIFY` for fan-out, and leases for side effects.
+//!
+//! The `postgres` crate is the blocking face of `tokio-postgres` (same maintainers, same wire
+//! code): the store seam is blocking by design (the writer is a thread, readers run in
+//! `spawn_blocking`), so it fits without a second runtime of ours. Its calls must never run
+//! on an async worker thread; every caller here is already off them.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use postgres::{Client, Config, NoTls, Transaction};
+use uuid::Uuid;
+
+use super::{
+    Appended, Batch, EventReader, EventStore, SeenCommand, StoreError, StoreResult, StoredEvent, Watcher,
+};
+use crate::model::{IncidentId, State, Window};
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+/// The channel `NOTIFY` announces a new head on; the payload is the head's seq.
+const CHANNEL: &str = "warroom_log";
+/// Advisory lock keys (one 64-bit space per database): the log's appends, and migrations.
+const LOCK_APPEND: i64 = 0x7761_7272_6f6f_6d01;
+const LOCK_MIGRATE: i64 = 0x7761_7272_6f6f_6d02;
+
+/// Every schema this binary knows, oldest first; append only, like SQLite's.
+const MIGRATIONS: &[(u32, &str)] = &[(
+    1,
+    "CREATE TABLE events (
+         seq BIGINT PRIMARY KEY,
+         command_id TEXT NOT NULL,
+         at TEXT NOT NULL,
+         actor TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         body TEXT NOT NULL,
+         audience TEXT NULL
+     );
+     CREATE TABLE commands (
+         id TEXT PRIMARY KEY,
+         digest TEXT NOT NULL,
+         first_seq BIGINT NOT NULL,
+         last_seq BIGINT NOT NULL
+     );
+     CREATE TABLE touches (
+         incident BIGINT NOT NULL,
+         seq BIGINT NOT NULL,
+         PRIMARY KEY (incident, seq)
+     );
+     CREATE TABLE snapshots (
+         seq BIGINT PRIMARY KEY,
+         state TEXT NOT NULL
+     );
+     CREATE TABLE meta (
+         key TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     );
+     CREATE TABLE leases (
+         name TEXT PRIMARY KEY,
+         holder TEXT NOT NULL,
+         expires_at TIMESTAMPTZ NOT NULL
+     );",
+)];
+
+/// The newest schema this binary knows.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+pub use crate::config::{is_postgres_url as is_url, redact_url as redact};
+
+/// How we connect: the URL's settings, with a bounded connect and TCP keepalives so a dead
+/// database is noticed rather than waited on forever.
+fn config(url: &str) -> StoreResult<Config> {
+    let mut config = Config::from_str(url)
+        .map_err(|e| StoreError::Backend(format!("store {}: {e}", redact(url)).into()))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    config.keepalives(true).keepalives_idle(Duration::from_secs(10));
+    config.application_name("warroom");
+    Ok(config)
+}
+
+fn connect(config: &Config) -> StoreResult<Client> {
+    Ok(config.connect(NoTls)?)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(n)
+        .map_err(|_| StoreError::Corrupt { what: what.into(), detail: format!("{n} is negative") })
+}
+
+pub struct PgStore {
+    config: Config,
+    /// `None` after the connection broke: the next call connects again, so a restarted
+    /// database is used as soon as it is back. A mutex because reads take `&self`; one
+    /// thread owns the store, so it is never contended (writes use `get_mut`, no lock).
+    client: Mutex<Option<Client>>,
+}
+
+/// Closes connections where that may block: a `postgres::Client` runs its own little runtime
+/// to say goodbye, which panics on an async thread (an `App` is often dropped on one).
+fn close_off_runtime<T: Send + 'static>(clients: T) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let _ = std::thread::Builder::new().name("warroom-pg-close".into()).spawn(move || drop(clients));
+    } else {
+        drop(clients);
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        close_off_runtime(self.client.get_mut().unwrap_or_else(|p| p.into_inner()).take());
+    }
+}
+
+/// The live connection in `slot`, connecting first if there is none or it broke.
+fn live<'a>(slot: &'a mut Option<Client>, config: &Config) -> StoreResult<&'a mut Client> {
+    if slot.as_ref().is_none_or(Client::is_closed) {
+        *slot = None;
+        *slot = Some(connect(config)?);
+    }
+    Ok(slot.as_mut().expect("connected above"))
+}
+
+/// Runs `f` on the connection in `slot`; a connection that broke meanwhile is dropped, so the
+/// next call reconnects.
+fn using<T>(
+    slot: &mut Option<Client>,
+    config: &Config,
+    f: impl FnOnce(&mut Client) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let result = f(live(slot, config)?);
+    if slot.as_ref().is_some_and(Client::is_closed) {
+        *slot = None;
+    }
+    result
+}
+
+impl PgStore {
+    /// Connects to `url` and migrates its schema to [`SCHEMA_VERSION`].
+    pub fn open(url: &str) -> StoreResult<PgStore> {
+        let config = config(url)?;
+        let client = connect(&config)?;
+        let mut store = PgStore { config, client: Mutex::new(Some(client)) };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn write<T>(&mut self, f: impl FnOnce(&mut Client) -> StoreResult<T>) -> StoreResult<T> {
+        using(self.client.get_mut().unwrap_or_else(|p| p.into_inner()), &self.config, f)
+    }
+
+    /// A read; once more on a new connection if the old one turned out broken (a restarted
+    /// database is noticed only by the first query after it), since reading twice is harmless.
+    fn read<T>(&self, f: impl Fn(&mut Client) -> StoreResult<T>) -> StoreResult<T> {
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        match using(&mut slot, &self.config, &f) {
+            Err(_) if slot.is_none() => using(&mut slot, &self.config, &f),
+            result => result,
+        }
+    }
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`] in one transaction, under an advisory lock so
+/// servers starting together migrate once.
+fn migrate(client: &mut Client) -> StoreResult<u32> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_MIGRATE])?;
+    let found = schema_version(&mut tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew { found, known: SCHEMA_VERSION });
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         );",
+    )?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+        tx.batch_execute(sql).map_err(|e| StoreError::Corrupt {
+            what: format!("schema migration {version}"),
+            detail: e.to_string(),
+        })?;
+        tx.execute("INSERT INTO schema_version(version) VALUES ($1)", &[&(*version as i32)])?;
+    }
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES ('log_id', $1) ON CONFLICT (key) DO NOTHING",
+        &[&Uuid::new_v4().to_string()],
+    )?;
+    tx.commit()?;
+    Ok(SCHEMA_VERSION)
+}
+
+fn schema_version(client: &mut impl postgres::GenericClient) -> StoreResult<u32> {
+    let exists: bool = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?.get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let v: Option<i32> = client.query_one("SELECT MAX(version) FROM schema_version", &[])?.get(0);
+    Ok(v.map_or(0, |v| u32::try_from(v).unwrap_or(0)))
+}
+
+fn log_id(client: &mut impl postgres::GenericClient) -> StoreResult<Uuid> {
+    let text: String = client.query_one("SELECT value FROM meta WHERE key = 'log_id'", &[])?.get(0);
+    Uuid::parse_str(&text)
+        .map_err(|e| StoreError::Corrupt { what: "meta log_id".into(), detail: format!("{text:?}: {e}") })
+}
+
+fn stored(row: &postgres::Row) -> StoreResult<StoredEvent> {
+    Ok(StoredEvent {
+        seq: to_u64(row.get(0), "events.seq")?,
+        kind: row.get(1),
+        body: row.get(2),
+        audience: row.get(3),
+    })
+}
+
+fn event_bodies(
+    client: &mut impl postgres::GenericClient,
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> StoreResult<Vec<StoredEvent>> {
+    client
+        .query(
+            "SELECT seq, kind, body, audience FROM events WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+            &[&to_i64(from), &to_i64(to), &to_i64(limit as u64)],
+        )?
+        .iter()
+        .map(stored)
+        .collect()
+}
+
+impl EventStore for PgStore {
+    fn migrate(&mut self) -> StoreResult<u32> {
+        self.write(migrate)
+    }
+
+    fn log_id(&self) -> StoreResult<Uuid> {
+        self.read(log_id)
+    }
+
+    fn begin(&mut self) -> StoreResult<Box<dyn Batch + '_>> {
+        let slot = self.client.get_mut().unwrap_or_else(|p| p.into_inner());
+        let client = live(slot, &self.config)?;
+        let mut tx = client.transaction()?;
+        // Appends of every server, one at a time: whoever holds this decides against every
+        // event before it (it catches up first, see `catch_up`). A broken connection is
+        // noticed by `live` on the next call.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_APPEND])?;
+        Ok(Box::new(PgBatch { tx, head: None }))
+    }
+
+    fn load_state(&self, window: Window) -> StoreResult<State> {
+        self.read(|client| {
+            let snapshot = client.query_opt("SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1", &[])?;
+            let mut state = match snapshot {
+                Some(row) => {
+                    let seq = to_u64(row.get(0), "snapshots.seq")?;
+                    let text: String = row.get(1);
+                    match serde_json::from_str::<State>(&text) {
+                        Ok(s) if s.seq == seq => s.windowed(window),
+                        _ => {
+                            crate::stderr!(
+                                "warroom: ignoring the snapshot at seq {seq}: it does not read back; folding the whole log"
+                            );
+                            State::default().windowed(window)
+                        }
+                    }
+                }
+                None => State::default().windowed(window),
+            };
+            // Streamed in pages: a year's log does not sit in memory twice.
+            loop {
+                let page = event_bodies(client, state.seq + 1, u64::MAX, 10_000)?;
+                if page.is_empty() {
+                    break;
+                }
+                for stored in &page {
+                    let event = stored.decode()?;
+                    if event.seq != state.seq + 1 {
+                        return Err(StoreError::Corrupt {
+                            what: format!("event {}", stored.seq),
+                            detail: format!("follows {} (the log must be gap-free)", state.seq),
+                        });
+                    }
+                    state.apply(&event);
+                }
+            }
+            Ok(state)
+        })
+    }
+
+    fn write_snapshot(&mut self, state: &State) -> StoreResult<()> {
+        let text = serde_json::to_string(state)
+            .map_err(|e| StoreError::Backend(format!("serializing the snapshot: {e}").into()))?;
+        self.write(|client| {
+            let mut tx = client.transaction()?;
+            // Several servers may write the same seq's snapshot: they are equal, the first stays.
+            tx.execute(
+                "INSERT INTO snapshots(seq, state) VALUES ($1, $2) ON CONFLICT (seq) DO NOTHING",
+                &[&to_i64(state.seq), &text],
+            )?;
+            tx.execute("DELETE FROM snapshots WHERE seq < $1", &[&to_i64(state.seq)])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn last_snapshot_seq(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            let seq: Option<i64> = c.query_one("SELECT MAX(seq) FROM snapshots", &[])?.get(0);
+            seq.map_or(Ok(0), |s| to_u64(s, "snapshots.seq"))
+        })
+    }
+
+    fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+        self.read(|c| event_bodies(c, from, to, limit))
+    }
+
+    fn another(&self) -> StoreResult<Box<dyn EventStore>> {
+        let client = connect(&self.config)?;
+        Ok(Box::new(PgStore { config: self.config.clone(), client: Mutex::new(Some(client)) }))
+    }
+
+    fn readers(&self) -> StoreResult<Arc<dyn EventReader>> {
+        Ok(Arc::new(Readers { config: self.config.clone(), pool: Mutex::new(Vec::new()) }))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn watcher(&self) -> StoreResult<Option<Box<dyn Watcher>>> {
+        Ok(Some(Box::new(PgWatcher { config: self.config.clone(), client: None })))
+    }
+
+    fn lease(&mut self, name: &str, holder: Uuid, ttl: Duration) -> StoreResult<bool> {
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.write(|client| {
+            // The database's clock decides expiry: the servers' clocks may disagree.
+            let row = client.query_opt(
+                "INSERT INTO leases(name, holder, expires_at) \
+                 VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond') \
+                 ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+                 WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < clock_timestamp() \
+                 RETURNING holder",
+                &[&name, &holder.to_string(), &(ms as f64)],
+            )?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn release(&mut self, name: &str, holder: Uuid) -> StoreResult<()> {
+        self.write(|client| {
+            client.execute(
+                "DELETE FROM leases WHERE name = $1 AND holder = $2",
+                &[&name, &holder.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+struct PgBatch<'c> {
+    tx: Transaction<'c>,
+    /// The last seq this batch appended, announced at commit.
+    head: Option<u64>,
+}
+
+impl Batch for PgBatch<'_> {
+    fn catch_up(&mut self, after: u64) -> StoreResult<Vec<StoredEvent>> {
+        // Under the append lock, READ COMMITTED sees every commit made before it was granted.
+        self.tx
+            .query(
+                "SELECT seq, kind, body, audience FROM events WHERE seq > $1 ORDER BY seq",
+                &[&to_i64(after)],
+            )?
+            .iter()
+            .map(stored)
+            .collect()
+    }
+
+    fn seen_command(&mut self, id: Uuid) -> StoreResult<Option<SeenCommand>> {
+        let row = self.tx.query_opt(
+            "SELECT digest, first_seq, last_seq FROM commands WHERE id = $1",
+            &[&id.to_string()],
+        )?;
+        row.map(|r| {
+            Ok(SeenCommand {
+                digest: r.get(0),
+                first_seq: to_u64(r.get(1), "commands.first_seq")?,
+                last_seq: to_u64(r.get(2), "commands.last_seq")?,
+            })
+        })
+        .transpose()
+    }
+
+    fn append(&mut self, digest: &str, events: &[Appended]) -> StoreResult<()> {
+        let insert = self.tx.prepare(
+            "INSERT INTO events(seq, command_id, at, actor, kind, body, audience) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )?;
+        let touch =
+            self.tx.prepare("INSERT INTO touches(incident, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING")?;
+        for a in events {
+            let e = &a.event;
+            self.tx.execute(
+                &insert,
+                &[
+                    &to_i64(e.seq),
+                    &e.command_id.to_string(),
+                    &e.at.to_rfc3339(),
+                    &e.actor,
+                    &e.fact.kind(),
+                    &a.json,
+                    &a.audience,
+                ],
+            )?;
+            for id in &a.touches {
+                self.tx.execute(&touch, &[&to_i64(id.0), &to_i64(e.seq)])?;
+            }
+        }
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
+            self.tx.execute(
+                "INSERT INTO commands(id, digest, first_seq, last_seq) VALUES ($1, $2, $3, $4)",
+                &[
+                    &first.event.command_id.to_string(),
+                    &digest,
+                    &to_i64(first.event.seq),
+                    &to_i64(last.event.seq),
+                ],
+            )?;
+            self.head = Some(last.event.seq);
+        }
+        Ok(())
+    }
+
+    fn touch(&mut self) -> StoreResult<()> {
+        self.tx.execute("UPDATE meta SET value = value WHERE key = 'log_id'", &[])?;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        if let Some(head) = self.head {
+            // Delivered to every listening server at commit, never before.
+            self.tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head.to_string()])?;
+        }
+        Ok(self.tx.commit()?)
+    }
+}
+
+/// Pooled read connections; a broken one is dropped, not returned.
+struct Readers {
+    config: Config,
+    pool: Mutex<Vec<Client>>,
+}
+
+impl Readers {
+    /// A read on a pooled connection; once more on a new one if the pooled one turned out
+    /// broken (after a database restart every pooled connection is).
+    fn with<T>(&self, read: impl Fn(&mut Client) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let (mut client, fresh) = match pooled.filter(|c| !c.is_closed()) {
+            Some(c) => (c, false),
+            None => (connect(&self.config)?, true),
+        };
+        let mut result = read(&mut client);
+        if result.is_err() && client.is_closed() && !fresh {
+            close_off_runtime(client);
+            client = connect(&self.config)?;
+            result = read(&mut client);
+        }
+        if client.is_closed() {
+            close_off_runtime(client);
+        } else {
+            self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(client);
+        }
+        result
+    }
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        close_off_runtime(std::mem::take(self.pool.get_mut().unwrap_or_else(|p| p.into_inner())));
+    }
+}
+
+impl EventReader for Readers {
+    fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+        self.with(|c| event_bodies(c, from, to, limit))
+    }
+
+    fn incident_events(&self, id: IncidentId, upto: u64) -> StoreResult<Vec<StoredEvent>> {
+        self.with(|c| {
+            c.query(
+                "SELECT e.seq, e.kind, e.body, e.audience FROM touches t JOIN events e ON e.seq = t.seq \
+                 WHERE t.incident = $1 AND t.seq <= $2 ORDER BY t.seq",
+                &[&to_i64(id.0), &to_i64(upto)],
+            )?
+            .iter()
+            .map(stored)
+            .collect()
+        })
+    }
+
+    fn snapshot_at_or_before(&self, seq: u64) -> StoreResult<Option<State>> {
+        self.with(|c| {
+            let Some(row) = c.query_opt(
+                "SELECT seq, state FROM snapshots WHERE seq <= $1 ORDER BY seq DESC LIMIT 1",
+                &[&to_i64(seq)],
+            )?
+            else {
+                return Ok(None);
+            };
+            let at = to_u64(row.get(0), "snapshots.seq")?;
+            let text: String = row.get(1);
+            Ok(serde_json::from_str::<State>(&text).ok().filter(|s| s.seq == at))
+        })
+    }
+}
+
+/// `LISTEN`s for other servers' appends on a connection of its own.
+struct PgWatcher {
+    config: Config,
+    client: Option<Client>,
+}
+
+impl Watcher for PgWatcher {
+    fn wait(&mut self, timeout: Duration) -> StoreResult<bool> {
+        use postgres::fallible_iterator::FallibleIterator;
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            let mut client = connect(&self.config)?;
+            client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+            self.client = Some(client);
+            // Whatever was announced while we were not listening is in the table: look.
+            return Ok(true);
+        }
+        let client = self.client.as_mut().expect("connected above");
+        let (waited, rest) = {
+            let mut notifications = client.notifications();
+            let waited = notifications.timeout_iter(timeout).next().map(|n| n.is_some());
+            // Several commits announce themselves at once: one look serves them all.
+            let mut pending = notifications.iter();
+            let mut rest = false;
+            while let Ok(Some(_)) = pending.next() {
+                rest = true;
+            }
+            (waited, rest)
+        };
+        match waited {
+            Ok(first) => Ok(first || rest),
+            Err(e) => {
+                self.client = None;
+                Err(e.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Several servers on one PostgreSQL: one order for every subscriber, no acked command lost or
+//! doubled across a SIGKILL and a database restart, idempotency across servers, one lease holder.
+//!
+//! Each test starts its own PostgreSQL (`tests/pg`); where there is none they say so and pass,
+//! unless `WARROOM_REQUIRE_POSTGRES=1` (as in `.ci/run`).
+
+mod common;
+mod pg;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{declare, token, users, ServerProcess, DEADLINE};
+use futures_util::StreamExt;
+use warroom::client::{Client, StreamItem};
+use warroom::model::{Event, IncidentId, Intent, Severity, UserRole};
+use warroom::protocol::{Ack, Command};
+use warroom::server::{start, RunningServer, ServerOptions};
+
+/// A cluster and a database on it, made off the async threads (the client blocks).
+async fn database(name: &'static str) -> Option<(pg::Pg, String)> {
+    tokio::task::spawn_blocking(move || {
+        let pg = pg::Pg::start()?;
+        let url = pg.database(name);
+        Some((pg, url))
+    })
+    .await
+    .unwrap()
+}
+
+async fn server(url: &str, dir: &Path) -> RunningServer {
+    start(ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        users: users(),
+        store: Some(url.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn note(incident: IncidentId, text: String) -> Command {
+    Command::new(Intent::AddNote { incident, text })
+}
+
+/// Reads `stream` until it has seen `head` (known once the writers are done), returning
+/// every event's seq and command id in the order received.
+async fn follow(client: Client, head: tokio::sync::watch::Receiver<u64>) -> Vec<(u64, uuid::Uuid)> {
+    let mut seen: Vec<(u64, uuid::Uuid)> = Vec::new();
+    let mut stream = client.stream(0).await.unwrap();
+    loop {
+        let target = *head.borrow();
+        if target > 0 && seen.last().is_some_and(|(s, _)| *s >= target) {
+            return seen;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
+            Ok(Some(Ok(StreamItem::Event(e)))) => seen.push((e.seq, e.command_id)),
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(Some(Err(e))) => panic!("stream failed: {e}"),
+            Ok(None) => panic!("stream ended"),
+        }
+    }
+}
+
+fn assert_gap_free(what: &str, seqs: impl Iterator<Item = u64>, head: u64) {
+    let seqs: Vec<u64> = seqs.collect();
+    assert_eq!(seqs, (1..=head).collect::<Vec<_>>(), "{what}: not the gap-free sequence 1..={head}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_servers_give_every_subscriber_the_same_gap_free_log_and_end_in_one_state() {
+    let Some((_pg, url)) = database("three").await else { return };
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut servers = Vec::new();
+    for d in &dirs {
+        servers.push(server(&url, d.path()).await);
+    }
+    let urls: Vec<String> = servers.iter().map(RunningServer::url).collect();
+    let client = |i: usize, role| Client::new(&urls[i % 3], &token(role)).unwrap();
+
+    // 100 subscribers, spread across the servers, from before the first event.
+    let (head_tx, head_rx) = tokio::sync::watch::channel(0u64);
+    let subscribers: Vec<_> =
+        (0..100).map(|i| tokio::spawn(follow(client(i, UserRole::Observer), head_rx.clone()))).collect();
+
+    // 50 writers, spread across the servers: each declares an incident and writes notes on it.
+    let writers: Vec<_> = (0..50)
+        .map(|w| {
+            let c = client(w, UserRole::Commander);
+            tokio::spawn(async move {
+                let ack = c.send(&declare(&format!("writer {w}"), Severity::Sev3)).await.unwrap();
+                let id = ack.events[0].fact.incident().unwrap();
+                let mut acks = vec![ack];
+                for n in 0..8 {
+                    acks.push(c.send(&note(id, format!("writer {w} note {n}"))).await.unwrap());
+                }
+                acks
+            })
+        })
+        .collect();
+    let mut acks: Vec<Ack> = Vec::new();
+    for w in writers {
+        acks.extend(w.await.unwrap());
+    }
+    let head = acks.iter().map(|a| a.seq).max().unwrap();
+    head_tx.send_replace(head);
+
+    let mut received = Vec::new();
+    for s in subscribers {
+        received
+            .push(tokio::time::timeout(DEADLINE, s).await.expect("a subscriber reached the head").unwrap());
+    }
+    // Each subscriber: 1..=head with no gap, and all of them the same events in the same order.
+    for (i, r) in received.iter().enumerate() {
+        assert_gap_free(&format!("subscriber {i}"), r.iter().map(|(s, _)| *s), head);
+        assert_eq!(r, &received[0], "subscriber {i} saw another order than subscriber 0");
+    }
+    // Every ack's events are where the log says they are.
+    let order: HashMap<u64, uuid::Uuid> = received[0].iter().copied().collect();
+    for a in &acks {
+        for e in &a.events {
+            assert_eq!(order.get(&e.seq), Some(&e.command_id), "ack of seq {}", e.seq);
+        }
+    }
+    // The final states, as each server serves them, are identical.
+    let mut states = Vec::new();
+    for i in 0..3 {
+        let c = client(i, UserRole::Commander);
+        common::eventually("every server at the head", || {
+            let c = c.clone();
+            async move { c.snapshot().await.is_ok_and(|s| s.seq == head) }
+        })
+        .await;
+        states.push(serde_json::to_value(c.snapshot().await.unwrap().state).unwrap());
+    }
+    assert_eq!(states[0], states[1]);
+    assert_eq!(states[0], states[2]);
+    for s in servers {
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_command_to_two_servers_at_once_writes_once_and_both_answer_the_same() {
+    let Some((_pg, url)) = database("twice").await else { return };
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (s1, s2) = (server(&url, d1.path()).await, server(&url, d2.path()).await);
+    let c1 = Client::new(&s1.url(), &token(UserRole::Commander)).unwrap();
+    let c2 = Client::new(&s2.url(), &token(UserRole::Commander)).unwrap();
+    for round in 0..20 {
+        let cmd = declare(&format!("round {round}"), Severity::Sev2);
+        let (a, b) = tokio::join!(c1.send(&cmd), c2.send(&cmd));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a, b, "round {round}: two answers to one command");
+    }
+    let events = common::all_events(&c1).await;
+    let mut per_command: BTreeMap<uuid::Uuid, usize> = BTreeMap::new();
+    for e in &events {
+        *per_command.entry(e.command_id).or_default() += 1;
+    }
+    assert_eq!(per_command.len(), 20, "one command each");
+    let declared = events.iter().filter(|e| e.fact.kind() == "incident_declared").count();
+    assert_eq!(declared, 20, "each command declared once");
+    s1.stop().await;
+    s2.stop().await;
+}
+
+/// A server config on the shared store, for the real binary.
+fn config(dir: &Path, url: &str) -> std::path::PathBuf {
+    let cfg = warroom::config::ServerConfig { users: users(), store: Some(url.into()), ..Default::default() };
+    let path = dir.join("server.toml");
+    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+    path
+}
+
+/// Sends `cmd` to the servers in turn until one acknowledges it (the same id every time, so a
+/// retry after an unanswered write is safe).
+async fn send_until_acked(clients: &[Client], first: usize, cmd: &Command) -> Ack {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = first;
+    loop {
+        match clients[i % clients.len()].send(cmd).await {
+            Ok(ack) => return ack,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "command {} never acknowledged: {e}", cmd.id);
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_server_and_a_restarted_database_lose_and_double_no_acknowledged_command() {
+    let Some((pg, url)) = database("crash").await else { return };
+    let pg = Arc::new(pg);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &url);
+    let (da, db) = (dir.path().join("a"), dir.path().join("b"));
+    let mut a = ServerProcess::spawn(&da, &cfg, "127.0.0.1:0");
+    let b = ServerProcess::spawn(&db, &cfg, "127.0.0.1:0");
+    let clients: Vec<Client> =
+        [&a.url, &b.url].iter().map(|u| Client::new(u, &token(UserRole::Commander)).unwrap()).collect();
+
+    // A subscriber on A; when A dies it resumes on B from the last seq it saw.
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let subscriber = {
+        let (seen, clients) = (seen.clone(), clients.clone());
+        tokio::spawn(async move {
+            let mut on = 0;
+            loop {
+                let after = seen.lock().unwrap().last().copied().unwrap_or(0);
+                let Ok(mut stream) = clients[on % 2].stream(after).await else {
+                    on += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                while let Some(Ok(item)) = stream.next().await {
+                    if let StreamItem::Event(e) = item {
+                        seen.lock().unwrap().push(e.seq);
+                    }
+                }
+                on += 1;
+            }
+        })
+    };
+
+    let acked: Arc<Mutex<Vec<Ack>>> = Arc::default();
+    let writers: Vec<_> = (0..10)
+        .map(|w| {
+            let (clients, acked) = (clients.clone(), acked.clone());
+            tokio::spawn(async move {
+                let ack = send_until_acked(&clients, w, &declare(&format!("w{w}"), Severity::Sev3)).await;
+                let id = ack.events[0].fact.incident().unwrap();
+                acked.lock().unwrap().push(ack);
+                for n in 0..30 {
+                    let ack = send_until_acked(&clients, w, &note(id, format!("w{w} n{n}"))).await;
+                    acked.lock().unwrap().push(ack);
+                }
+            })
+        })
+        .collect();
+    let count = |n: usize| {
+        let acked = acked.clone();
+        move || {
+            let acked = acked.clone();
+            async move { acked.lock().unwrap().len() >= n }
+        }
+    };
+    common::eventually("50 acks", count(50)).await;
+    a.kill();
+    common::eventually("120 acks", count(120)).await;
+    let restart = pg.clone();
+    tokio::task::spawn_blocking(move || restart.restart()).await.unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    let events: Vec<Event> = common::all_events(&clients[1]).await;
+    let head = events.last().map_or(0, |e| e.seq);
+    assert_gap_free("the log", events.iter().map(|e| e.seq), head);
+    let by_seq: HashMap<u64, &Event> = events.iter().map(|e| (e.seq, e)).collect();
+    let acked = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 310);
+    for ack in &acked {
+        let id = ack.events[0].command_id;
+        let in_log: Vec<u64> = events.iter().filter(|e| e.command_id == id).map(|e| e.seq).collect();
+        let answered: Vec<u64> = ack.events.iter().map(|e| e.seq).collect();
+        assert_eq!(in_log, answered, "command {id}: in the log once, where its ack said");
+        for e in &ack.events {
+            assert_eq!(by_seq[&e.seq], e, "command {id}: the acked event is the stored one");
+        }
+    }
+    common::eventually("the subscriber at the head", || {
+        let seen = seen.clone();
+        async move { seen.lock().unwrap().last() == Some(&head) }
+    })
+    .await;
+    subscriber.abort();
+    assert_gap_free("the resumed subscriber", seen.lock().unwrap().iter().copied(), head);
+}
+
+/// What `/healthz` says about where the side effects run.
+async fn effects(url: &str) -> Option<String> {
+    let body: serde_json::Value = reqwest::get(format!("{url}/healthz")).await.ok()?.json().await.ok()?;
+    body["side_effects"].as_str().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_the_lease_holder_dies_another_server_takes_the_side_effects_over_within_ten_seconds() {
+    let Some((_pg, url)) = database("lease").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &url);
+    let mut procs: Vec<ServerProcess> = ["a", "b", "c"]
+        .iter()
+        .map(|n| ServerProcess::spawn(&dir.path().join(n), &cfg, "127.0.0.1:0"))
+        .collect();
+    // Exactly one holder once they settle, and never two at once.
+    let holder = async {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let mut here = Vec::new();
+            for (i, p) in procs.iter().enumerate() {
+                if effects(&p.url).await.as_deref() == Some("here") {
+                    here.push(i);
+                }
+            }
+            assert!(here.len() <= 1, "servers {here:?} all run side effects");
+            if let [one] = here[..] {
+                return one;
+            }
+            assert!(Instant::now() < deadline, "no server took the lease");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    .await;
+    procs[holder].kill();
+    let killed = Instant::now();
+    let others: Vec<String> =
+        procs.iter().enumerate().filter(|(i, _)| *i != holder).map(|(_, p)| p.url.clone()).collect();
+    loop {
+        let mut here = 0;
+        for u in &others {
+            here += usize::from(effects(u).await.as_deref() == Some("here"));
+        }
+        assert!(here <= 1, "two servers run side effects after the takeover");
+        if here == 1 {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(10), "nobody took the lease over within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
