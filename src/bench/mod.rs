@@ -135,10 +135,10 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
         let client = Client::new(&url, TOKEN)?;
         declare_bench(&client).await?;
         if wants("server") {
-            server::throughput(&url, &args).await?;
+            server::throughput(std::slice::from_ref(&url), &args).await?;
         }
         if wants("visibility") {
-            server::visibility(&url, &args).await?;
+            server::visibility(std::slice::from_ref(&url), &args).await?;
         }
         server.stop().await;
     }

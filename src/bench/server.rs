@@ -88,11 +88,12 @@ pub(super) struct Load {
     pub p99: Duration,
 }
 
-pub(super) async fn throughput(url: &str, args: &BenchArgs) -> color_eyre::Result<Load> {
+/// `args.writers` writers, spread over the servers at `urls`, each sending its notes in turn.
+pub(super) async fn throughput(urls: &[String], args: &BenchArgs) -> color_eyre::Result<Load> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..args.writers {
-        let client = Client::new(url, TOKEN)?;
+        let client = Client::new(&urls[w % urls.len()], TOKEN)?;
         let n = args.per_writer;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(n);
@@ -131,13 +132,14 @@ pub(super) struct Seen {
     pub p99: Duration,
 }
 
-pub(super) async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Result<Seen> {
-    let client = Client::new(url, TOKEN)?;
-    let head = client.snapshot().await?.seq;
+/// Subscribers spread over the servers at `urls`, and commands sent to them in turn.
+pub(super) async fn visibility(urls: &[String], args: &BenchArgs) -> color_eyre::Result<Seen> {
+    let clients: Vec<Client> = urls.iter().map(|u| Client::new(u, TOKEN)).collect::<Result<_, _>>()?;
+    let head = clients[0].snapshot().await?.seq;
     let (final_tx, final_rx) = watch::channel(u64::MAX);
     let mut subs = Vec::new();
     for s in 0..args.subscribers {
-        let c = Client::new(url, TOKEN)?;
+        let c = clients[s % clients.len()].clone();
         let mut stream = c.stream(head).await?;
         // Each stream says hello once connected: wait so the run starts with all attached.
         match stream.next().await {
@@ -178,7 +180,7 @@ pub(super) async fn visibility(url: &str, args: &BenchArgs) -> color_eyre::Resul
     let started = Instant::now();
     for i in 0..total {
         ticker.tick().await;
-        let (c, sent) = (client.clone(), sent.clone());
+        let (c, sent) = (clients[i % clients.len()].clone(), sent.clone());
         sends.push(tokio::spawn(async move {
             let t = Instant::now();
             let ack = c.send(&note(i)).await?;

@@ -1185,7 +1185,7 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
     let mut rates = Vec::new();
     let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        let load = server::throughput(&url, args).await?;
+        let load = server::throughput(std::slice::from_ref(&url), args).await?;
         rates.push(load.per_s);
         p50s.push(load.p50);
         p99s.push(load.p99);
@@ -1204,7 +1204,7 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
 
     let mut vis = Vec::new();
     for _ in 0..RUNS {
-        vis.push(server::visibility(&url, args).await?.p99);
+        vis.push(server::visibility(std::slice::from_ref(&url), args).await?.p99);
     }
     table.row(
         format!("visibility p99 ({} subscribers, {}/s)", args.subscribers, args.rate),
