@@ -212,6 +212,8 @@ pub struct LimitsConfig {
     pub idle_timeout: Option<crate::model::playbook::Every>,
     /// Event streams one user may hold open at once [default: 50].
     pub streams_per_user: Option<usize>,
+    /// How long a stop (SIGTERM, Ctrl-C) may take before what is left is cut [default: 10s].
+    pub shutdown_grace: Option<crate::model::playbook::Every>,
 }
 
 impl LimitsConfig {

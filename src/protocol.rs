@@ -196,6 +196,20 @@ pub struct ApiError {
 /// SSE event name the server sends when a subscriber fell behind and must reload the snapshot.
 pub const RESYNC_EVENT: &str = "resync";
 
+/// SSE event name that ends every stream of a stopping server; its data is a [`ShutdownNotice`].
+/// Not an error: reconnect after the wait it names, with `Last-Event-ID`.
+pub const SHUTDOWN_EVENT: &str = "shutdown";
+
+/// The data of a [`SHUTDOWN_EVENT`]. The same wait rides the frame's `retry` field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShutdownNotice {
+    pub reconnect_after_ms: u64,
+}
+
+/// The error code (503, with `Retry-After`) of a command or new stream sent to a stopping
+/// server, and `/healthz`'s status then.
+pub const SHUTTING_DOWN: &str = "shutting_down";
+
 pub const API_PREFIX: &str = "/api/v1";
 
 /// How a warroom client names itself to the server: `User-Agent: warroom/<version>`.

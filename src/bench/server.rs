@@ -162,6 +162,7 @@ pub(super) async fn visibility(urls: &[String], args: &BenchArgs) -> color_eyre:
                             seen.push((e.seq, Instant::now()));
                         }
                         Some(Ok(StreamItem::Resync(why))) => return Err(eyre!("subscriber {s} told to resync: {why}")),
+                        Some(Ok(StreamItem::Shutdown { .. })) => return Err(eyre!("subscriber {s}: the server stopped")),
                         Some(Ok(StreamItem::Hello { .. } | StreamItem::Heartbeat { .. } | StreamItem::Sample(_))) => {}
                         Some(Err(e)) => return Err(eyre!("subscriber {s}: {e}")),
                         None => return Err(eyre!("subscriber {s}: stream ended")),

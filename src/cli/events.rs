@@ -133,6 +133,10 @@ async fn follow_once(
                 *last = page_through(client, json, *last).await?;
             }
             StreamItem::Heartbeat { .. } | StreamItem::Sample(_) => {}
+            StreamItem::Shutdown { reconnect_after } => {
+                *backoff = reconnect_after;
+                return Ok("the server is restarting".into());
+            }
         }
     }
 }

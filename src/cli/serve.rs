@@ -158,25 +158,61 @@ pub(super) async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
             path.display()
         );
     }
-    // Ctrl-C or SIGTERM stop the server cleanly: chaos runs are rolled back and recorded.
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    #[cfg(unix)]
-    let terminated = term.recv();
-    #[cfg(not(unix))]
-    let terminated = std::future::pending::<Option<()>>();
+    // Ctrl-C or SIGTERM stop the server gracefully (see `RunningServer::stop`): nothing new is
+    // taken, what was taken is finished, chaos runs are rolled back and recorded, streams are
+    // told to come back. A second signal, or the grace running out, cuts it short: exit 1.
+    let mut signals = StopSignals::new()?;
     let mut server = server;
-    let ended = tokio::select! {
-        r = server.wait() => Some(r),
-        _ = tokio::signal::ctrl_c() => None,
-        _ = terminated => None,
-    };
-    match ended {
-        Some(r) => r,
-        None => {
-            server.stop().await;
-            Ok(())
+    tokio::select! {
+        r = server.wait() => return r,
+        () = signals.next() => {}
+    }
+    crate::stderr!("warroom: stopping: refusing new connections, finishing what is in flight");
+    let stopped = tokio::select! {
+        s = server.stop() => s,
+        () = signals.next() => {
+            crate::stderr!("warroom: stopped by a second signal: whatever was still finishing was cut");
+            std::process::exit(1);
         }
+    };
+    if !stopped.is_clean() {
+        crate::stderr!("warroom: {stopped}");
+        // Without unwinding: what was cut may be stuck in a way that would hold the exit up.
+        std::process::exit(1);
+    }
+    // The last line before the exit closes the connections left open (tests read it as such).
+    crate::stderr!("warroom: {stopped}");
+    Ok(())
+}
+
+/// SIGTERM (what supervisors send) and Ctrl-C, each time they come.
+struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        let ctrl_c = async {
+            // Without a handler there is no Ctrl-C to wait for.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        tokio::select! {
+            Some(()) = self.term.recv() => {}
+            () = ctrl_c => {}
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await;
     }
 }
 

@@ -13,7 +13,9 @@ use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 
 use crate::present::error_chain;
-use crate::protocol::{Ack, ApiError, Command, Event, EventPage, Snapshot, API_PREFIX, RESYNC_EVENT};
+use crate::protocol::{
+    Ack, ApiError, Command, Event, EventPage, Snapshot, API_PREFIX, RESYNC_EVENT, SHUTDOWN_EVENT,
+};
 
 /// How many times `state_at` asks again a server busy folding past states.
 const STATE_AT_TRIES: usize = 5;
@@ -59,7 +61,15 @@ pub enum StreamItem {
     },
     /// The stream cannot continue from where the client is: reload the snapshot.
     Resync(String),
+    /// The server is stopping (a restart, most likely): reconnect after this wait, from the
+    /// last event received. Not an error.
+    Shutdown {
+        reconnect_after: Duration,
+    },
 }
+
+/// The longest a shutdown notice may make a client wait before it reconnects.
+const MAX_RECONNECT_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Client {
@@ -356,6 +366,15 @@ impl Client {
                     })
                 }
                 RESYNC_EVENT => Ok(StreamItem::Resync(sse.data)),
+                // The wait is advice: one that cannot be read is the SSE `retry`, or a second.
+                SHUTDOWN_EVENT => {
+                    let after = serde_json::from_str::<crate::protocol::ShutdownNotice>(&sse.data)
+                        .map(|n| Duration::from_millis(n.reconnect_after_ms))
+                        .ok()
+                        .or(sse.retry)
+                        .unwrap_or(Duration::from_secs(1));
+                    Ok(StreamItem::Shutdown { reconnect_after: after.min(MAX_RECONNECT_AFTER) })
+                }
                 "sample" => serde_json::from_str(&sse.data)
                     .map(StreamItem::Sample)
                     .map_err(|e| protocol(format!("sample: {e}"))),

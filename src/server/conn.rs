@@ -1,10 +1,11 @@
 //! Connections: the accept loop and each connection's life — deadlines for headers and idle
-//! keep-alive, a cap that sheds idle anonymous peers first, and streams moved to the fan-out runtime.
+//! keep-alive, a cap that sheds idle anonymous peers first, streams moved to the fan-out runtime,
+//! and the drain of a stopping server (every request answered, none dropped unanswered).
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -29,6 +30,13 @@ pub const AUTH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Answered even past the cap, on connections admitted as overflow.
 const PUBLIC: [&str; 3] = ["/healthz", "/status", "/status.json"];
 const STREAM_PATH: &str = "/api/v1/stream";
+/// Responses that last until the server stops: they are not waited for as requests in flight
+/// (they end with a reconnect hint instead), and a stopping server opens no new ones.
+const ENDLESS: [&str; 2] = [STREAM_PATH, "/gameday/scoreboard/stream"];
+/// What a stopping server refuses with 503 `shutting_down`: anything that would write, or hold a
+/// connection open. Reads are still answered.
+const REFUSED_WHILE_DRAINING: [&str; 4] =
+    ["/api/v1/commands", "/api/v1/chaos/halt", STREAM_PATH, "/gameday/scoreboard/stream"];
 /// An event stream whose peer has taken nothing for this long is closed: it holds a socket, a
 /// descriptor and up to [`WRITE_BUFFER`] for nobody. Longer than the client's own silence
 /// limit (25 s, heartbeats every 10 s): a client that reads never comes near it.
@@ -139,6 +147,15 @@ struct Slot {
     stream: bool,
     /// See [`ConnHandle::stalled`].
     stalled: Arc<AtomicU64>,
+    /// Of `busy`: requests that end by themselves (not [`ENDLESS`]), which a stopping server
+    /// waits for.
+    calls: usize,
+    /// Of `busy`: responses in [`ENDLESS`].
+    streams: usize,
+    /// The server is stopping and this connection closes once its response is out (it said
+    /// `Connection: close`, or its stream was told to end): a stopping server waits for it,
+    /// so nothing it sent is cut by the exit.
+    closing: bool,
 }
 
 impl Slot {
@@ -153,13 +170,86 @@ pub struct Registry {
     /// Stall times are milliseconds since this, plus one (zero means "not stalled").
     epoch: Instant,
     table: Mutex<Table>,
-    /// Signalled when the last connection closes.
-    drained: Notify,
+    /// The server is stopping: `/healthz` says so, writes and new streams are refused, and
+    /// every answer closes its connection (see [`Registry::drain`]).
+    draining: AtomicBool,
+    /// Signalled, while draining, when a request finishes or a connection closes.
+    settled: Notify,
+    /// Set when streams must end: their connections close once the last frame is out.
+    ending: watch::Sender<bool>,
 }
 
 impl Registry {
     pub fn new(limits: Limits) -> Arc<Registry> {
-        Arc::new(Registry { limits, epoch: Instant::now(), table: Mutex::default(), drained: Notify::new() })
+        Arc::new(Registry {
+            limits,
+            epoch: Instant::now(),
+            table: Mutex::default(),
+            draining: AtomicBool::new(false),
+            settled: Notify::new(),
+            ending: watch::Sender::new(false),
+        })
+    }
+
+    /// Starts the drain of a stopping server; returns the requests in flight now, which finish.
+    /// From here `/healthz` answers 503 (a load balancer stops sending), commands and new
+    /// streams get 503 `shutting_down` with `Retry-After`, and every response produced from
+    /// now on carries `Connection: close`. Idle keep-alive connections are left open on purpose:
+    /// HTTP/1.1 has no way to close one without racing a request the client may be sending on
+    /// it, so each is closed by its client after its 503, or by the process's exit.
+    pub fn drain(&self) -> usize {
+        let t = self.lock();
+        // Under the table's lock: a request is either counted here or begun after, and then
+        // sees the flag when it is routed.
+        self.draining.store(true, Ordering::SeqCst);
+        t.slots.values().map(|s| s.calls).sum()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Tells every open stream's connection to close once its last frame is out; how many.
+    /// (The streams' bodies are ended by `App::close_streams`.)
+    pub fn end_streams(&self) -> usize {
+        let mut t = self.lock();
+        let mut n = 0;
+        for s in t.slots.values_mut().filter(|s| s.streams > 0) {
+            s.closing = true;
+            n += 1;
+        }
+        drop(t);
+        self.ending.send_replace(true);
+        n
+    }
+
+    /// Requests in flight and connections still closing (see [`Registry::settled`]).
+    pub fn unsettled(&self) -> (usize, usize) {
+        let t = self.lock();
+        let calls = t.slots.values().map(|s| s.calls).sum();
+        let closing = t.slots.values().filter(|s| s.closing).count();
+        (calls, closing)
+    }
+
+    /// Waits until no request is in flight and every connection told to close has closed (so
+    /// its answer is out of this process). Answers to requests that arrive meanwhile on idle
+    /// connections are waited for too.
+    pub async fn settled(&self) {
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.unsettled() == (0, 0) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn note_settling(&self) {
+        if self.is_draining() {
+            self.settled.notify_waiters();
+        }
     }
 
     pub fn limits(&self) -> Limits {
@@ -206,6 +296,9 @@ impl Registry {
             shed: Some(shed),
             stream: false,
             stalled: stalled.clone(),
+            calls: 0,
+            streams: 0,
+            closing: false,
         };
         if let Some(key) = slot.idle_key(id) {
             t.idle.insert(key);
@@ -264,21 +357,8 @@ impl Registry {
                 t.open -= 1;
             }
         }
-        if t.slots.is_empty() {
-            self.drained.notify_waiters();
-        }
-    }
-
-    async fn drained(&self) {
-        loop {
-            let notified = self.drained.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.lock().slots.is_empty() {
-                return;
-            }
-            notified.await;
-        }
+        drop(t);
+        self.note_settling();
     }
 }
 
@@ -347,13 +427,28 @@ impl ConnHandle {
         }
     }
 
-    fn begin(self: &Arc<Self>, authenticated: bool) -> Busy {
+    fn begin(self: &Arc<Self>, authenticated: bool, endless: bool) -> Busy {
         self.update(|s| {
             s.busy += 1;
             s.served = true;
             s.authenticated |= authenticated;
+            if endless {
+                s.streams += 1;
+            } else {
+                s.calls += 1;
+            }
         });
-        Busy(self.clone())
+        Busy { handle: self.clone(), endless }
+    }
+
+    /// While draining: this connection's answer says `Connection: close`, and the stop waits
+    /// for it to be out.
+    fn close_after_answer(&self) {
+        self.update(|s| s.closing = true);
+    }
+
+    fn is_closing(&self) -> bool {
+        self.registry.lock().slots.get(&self.id).is_some_and(|s| s.closing)
     }
 
     /// When the connection must close unless a request arrives; `None` while one is in flight.
@@ -390,15 +485,25 @@ impl Drop for ConnHandle {
 }
 
 /// Marks a request in flight until its response body is dropped (fully written or abandoned).
-struct Busy(Arc<ConnHandle>);
+struct Busy {
+    handle: Arc<ConnHandle>,
+    endless: bool,
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.update(|s| {
+        let endless = self.endless;
+        self.handle.update(|s| {
             s.busy = s.busy.saturating_sub(1);
+            if endless {
+                s.streams = s.streams.saturating_sub(1);
+            } else {
+                s.calls = s.calls.saturating_sub(1);
+            }
             s.since = Instant::now();
         });
-        self.0.changed.notify_one();
+        self.handle.changed.notify_one();
+        self.handle.registry.note_settling();
     }
 }
 
@@ -417,7 +522,7 @@ impl HttpBody for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
-        let handle = &this.busy.0;
+        let handle = &this.busy.handle;
         // Asked for more: whatever was handed before is written or buffered.
         handle.stalled.store(0, Ordering::Relaxed);
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
@@ -478,8 +583,9 @@ impl Drop for Fanout {
     }
 }
 
-/// Accepts until `stopped` fires (or its sender is dropped), then asks every connection to
-/// finish its request and waits for all of them to close.
+/// Accepts until `stopped` fires (or its sender is dropped), then takes the connections the
+/// kernel has already queued and closes the listener: from then on a connect is refused. The
+/// connections it leaves live on (see [`Registry::drain`]).
 pub async fn serve(
     listener: TcpListener,
     app: App,
@@ -488,7 +594,6 @@ pub async fn serve(
     fanout: tokio::runtime::Handle,
     mut stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    let (closing, closing_rx) = watch::channel(false);
     let mut warned: Option<Instant> = None;
     let sweeper = tokio::spawn(sweep_stalled(registry.clone()));
     loop {
@@ -512,16 +617,59 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some((handle, shed, migrate)) = registry.admit() else {
-            continue;
-        };
-        spawn_connection(tcp, &app, &router, handle, shed, migrate, closing_rx.clone(), &fanout);
+        admit(tcp, &app, &router, &registry, &fanout);
+    }
+    // A connection the kernel completed but nobody accepted is reset when the listener closes,
+    // though its client may have sent a request already: take them all, and answer them as a
+    // stopping server does (Registry::drain).
+    while let Some(Ok((tcp, _))) = futures_util::FutureExt::now_or_never(listener.accept()) {
+        admit(tcp, &app, &router, &registry, &fanout);
     }
     drop(listener);
     sweeper.abort();
-    closing.send_replace(true);
-    registry.drained().await;
     Ok(())
+}
+
+fn admit(
+    tcp: TcpStream,
+    app: &App,
+    router: &axum::Router,
+    registry: &Arc<Registry>,
+    fanout: &tokio::runtime::Handle,
+) {
+    if let Some((handle, shed, migrate)) = registry.admit() {
+        let ending = registry.ending.subscribe();
+        spawn_connection(tcp, app, router, handle, shed, migrate, ending, fanout);
+    }
+}
+
+/// What a stopping server answers at once instead of routing (`None`: route it). `/healthz`
+/// fails so a load balancer stops sending; a write or a new stream is refused with a hint to
+/// come back, since it would not be finished or would hold the stop up.
+fn refuse_while_draining(app: &App, path: &str) -> Option<axum::response::Response> {
+    let retry = super::stream::RECONNECT_AFTER.as_secs().max(1);
+    if path == "/healthz" {
+        let body = serde_json::json!({
+            "status": crate::protocol::SHUTTING_DOWN,
+            "detail": "the server is shutting down",
+            "seq": app.hub().state().seq,
+        });
+        return Some((StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response());
+    }
+    if !REFUSED_WHILE_DRAINING.contains(&path) {
+        return None;
+    }
+    let refusal = HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        crate::protocol::SHUTTING_DOWN,
+        format!(
+            "the server is shutting down: it finishes what it already took and takes nothing new; \
+             retry after {retry} s (a restarted server has everything acknowledged)"
+        ),
+    );
+    let mut resp = refusal.into_response();
+    resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry));
+    Some(resp)
 }
 
 /// Errors that concern one peer only (it reset before we accepted it).
@@ -538,7 +686,7 @@ fn spawn_connection(
     handle: Arc<ConnHandle>,
     shed: oneshot::Receiver<()>,
     migrate: oneshot::Receiver<()>,
-    closing: watch::Receiver<bool>,
+    ending: watch::Receiver<bool>,
     fanout: &tokio::runtime::Handle,
 ) {
     // Small SSE frames must leave at once: with Nagle's algorithm a frame waits for the ACK of
@@ -550,8 +698,16 @@ fn spawn_connection(
         hyper::service::service_fn(move |req: Request<Incoming>| {
             let (app, router, handle) = (app.clone(), router.clone(), handle.clone());
             async move {
-                let busy = handle.begin(authenticated(&app, req.headers()));
                 let path = req.uri().path();
+                let endless = ENDLESS.contains(&path);
+                let busy = handle.begin(authenticated(&app, req.headers()), endless);
+                if handle.registry.is_draining() {
+                    if let Some(resp) = refuse_while_draining(&app, path) {
+                        return Ok::<_, Infallible>(
+                            closing(&handle, resp).map(|inner| Tracked { inner, busy }),
+                        );
+                    }
+                }
                 if handle.overflow && !PUBLIC.contains(&path) {
                     let max = handle.registry.limits.max_connections;
                     let refusal = HttpError::new(
@@ -564,7 +720,7 @@ fn spawn_connection(
                     );
                     let mut resp = refusal.into_response();
                     resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-                    return Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, busy }));
+                    return Ok(resp.map(|inner| Tracked { inner, busy }));
                 }
                 let stream = path == STREAM_PATH;
                 let resp = match router.oneshot(req.map(Body::new)).await {
@@ -574,6 +730,10 @@ fn spawn_connection(
                 if stream && resp.status().is_success() {
                     handle.migrate();
                 }
+                // An answer finished while the server stops closes its connection, so the
+                // client sends nothing more on it; a stream's connection closes when it ends.
+                let resp =
+                    if handle.registry.is_draining() && !endless { closing(&handle, resp) } else { resp };
                 Ok(resp.map(|inner| Tracked { inner, busy }))
             }
         })
@@ -583,7 +743,7 @@ fn spawn_connection(
     // keep-alive connections after the header timeout.
     builder.header_read_timeout(None).keep_alive(!handle.overflow).max_buf_size(WRITE_BUFFER);
     let conn = builder.serve_connection(TokioIo::new(tcp), service);
-    let mut driver = Box::pin(drive(conn, handle, shed, closing));
+    let mut driver = Box::pin(drive(conn, handle, shed, ending));
     let fanout = fanout.clone();
     tokio::spawn(async move {
         tokio::select! {
@@ -597,12 +757,21 @@ fn spawn_connection(
     });
 }
 
-/// Runs one connection until it ends, is shed, misses its deadline, or the server stops.
+/// Marks `resp` as the connection's last: the client opens a new connection for anything
+/// more (refused once the listener is closed), and the stop waits until this one has closed.
+fn closing(handle: &ConnHandle, mut resp: axum::response::Response) -> axum::response::Response {
+    handle.close_after_answer();
+    resp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    resp
+}
+
+/// Runs one connection until it ends, is shed, misses its deadline, or its stream is told to
+/// end while the server stops (then it closes once the last frame is out).
 async fn drive<S>(
     conn: hyper::server::conn::http1::Connection<TokioIo<TcpStream>, S>,
     handle: Arc<ConnHandle>,
     mut shed: oneshot::Receiver<()>,
-    mut closing: watch::Receiver<bool>,
+    mut ending: watch::Receiver<bool>,
 ) where
     S: hyper::service::HttpService<Incoming, ResBody = Tracked>,
 {
@@ -620,9 +789,13 @@ async fn drive<S>(
                 }
             }
             _ = handle.changed.notified() => {}
-            _ = closing.changed(), if !stopping => {
+            // Only a connection serving a stream closes here: an idle one stays open to answer
+            // its client's next request with a 503 rather than race it (Registry::drain).
+            changed = ending.changed(), if !stopping => {
                 stopping = true;
-                conn.as_mut().graceful_shutdown();
+                if changed.is_ok() && handle.is_closing() {
+                    conn.as_mut().graceful_shutdown();
+                }
             }
         }
     }
@@ -648,7 +821,7 @@ mod tests {
         limits.overflow = 1;
         let reg = Registry::new(limits);
         let (authed, mut authed_shed, _m1) = reg.admit().unwrap();
-        drop(authed.begin(true));
+        drop(authed.begin(true, false));
         let (_anon, mut anon_shed, _m2) = reg.admit().unwrap();
         // Full: the anonymous one goes, though the authenticated one has been idle longer.
         let (third, _s3, _m3) = reg.admit().unwrap();
@@ -656,8 +829,8 @@ mod tests {
         assert!(anon_shed.try_recv().is_ok());
         assert!(authed_shed.try_recv().is_err());
         // Both busy now: nothing to shed, so one overflow connection, then refusals.
-        let _b1 = authed.begin(true);
-        let _b3 = third.begin(false);
+        let _b1 = authed.begin(true, false);
+        let _b3 = third.begin(false, false);
         let (over, _s4, _m4) = reg.admit().unwrap();
         assert!(over.overflow);
         assert!(reg.admit().is_none());
@@ -670,7 +843,8 @@ mod tests {
         let (stuck, mut stuck_shed, _m1) = reg.admit().unwrap();
         let (reading, mut reading_shed, _m2) = reg.admit().unwrap();
         let (request, mut request_shed, _m3) = reg.admit().unwrap();
-        let (_busy1, _busy2, _busy3) = (stuck.begin(true), reading.begin(true), request.begin(true));
+        let (_busy1, _busy2, _busy3) =
+            (stuck.begin(true, true), reading.begin(true, true), request.begin(true, false));
         stuck.migrate();
         reading.migrate();
         let start = Instant::now();
@@ -684,5 +858,36 @@ mod tests {
         assert!(stuck_shed.try_recv().is_ok());
         assert!(reading_shed.try_recv().is_err() && request_shed.try_recv().is_err());
         assert_eq!(reg.open(), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn a_stopping_server_waits_for_requests_in_flight_and_last_answers_but_not_idle_connections() {
+        let reg = Registry::new(Limits::from_fd_limit(256, HEADER_TIMEOUT, IDLE_TIMEOUT));
+        let (call, _s1, _m1) = reg.admit().unwrap();
+        let (stream, _s2, _m2) = reg.admit().unwrap();
+        let (idle, _s3, _m3) = reg.admit().unwrap();
+        drop(idle.begin(true, false));
+        let in_flight = call.begin(true, false);
+        let streaming = stream.begin(true, true);
+        // The stream and the idle keep-alive connection do not hold the stop up.
+        assert_eq!(reg.drain(), 1);
+        assert_eq!(reg.unsettled(), (1, 0));
+        let settled = reg.settled();
+        tokio::pin!(settled);
+        assert!(futures_util::poll!(settled.as_mut()).is_pending());
+        // Answered with `Connection: close`: waited for until the connection is gone.
+        call.close_after_answer();
+        drop(in_flight);
+        assert_eq!(reg.unsettled(), (0, 1));
+        assert!(futures_util::poll!(settled.as_mut()).is_pending());
+        drop(call);
+        settled.await;
+        // Streams are ended last, and waited for until their connections close.
+        assert_eq!(reg.end_streams(), 1);
+        assert_eq!(reg.unsettled(), (0, 1));
+        drop(streaming);
+        drop(stream);
+        reg.settled().await;
+        assert_eq!(reg.open(), (1, 0), "the idle connection stays open to answer its next request");
     }
 }

@@ -26,11 +26,13 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use color_eyre::eyre::{eyre, WrapErr};
 use store::EventStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 pub use api::App;
 pub use writer::{Caller, WriteError};
@@ -72,11 +74,18 @@ pub struct ServerOptions {
     pub postmortem: crate::model::postmortem::Settings,
     /// `store`: a `postgres://` URL shared by several servers; `None` is SQLite in the data dir.
     pub store: Option<String>,
+    /// How long a stop may take before what is left is cut (`[limits] shutdown_grace`).
+    pub shutdown_grace: Duration,
 }
 
 /// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
 /// responder's consoles and a wall screen, far from what would crowd out the room.
 pub const STREAMS_PER_USER: usize = 50;
+
+/// How long a stop may take unless `[limits] shutdown_grace` says otherwise: enough for
+/// commands in flight and chaos rollbacks, short of what a supervisor (systemd's 90 s,
+/// Kubernetes' 30 s) waits before it kills.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 impl ServerOptions {
     /// Applies the server file's `[limits]`, keeping the defaults for what it leaves out.
@@ -92,6 +101,9 @@ impl ServerOptions {
         }
         if let Some(n) = limits.streams_per_user {
             self.streams_per_user = n;
+        }
+        if let Some(t) = limits.shutdown_grace {
+            self.shutdown_grace = Duration::from_secs(t.0.unsigned_abs());
         }
         self
     }
@@ -118,6 +130,7 @@ impl Default for ServerOptions {
             gameday: crate::config::GamedayConfig::default(),
             postmortem: crate::model::postmortem::Settings::default(),
             store: None,
+            shutdown_grace: SHUTDOWN_GRACE,
         }
     }
 }
@@ -130,11 +143,63 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Open connections, for the cap and for tests that watch them close.
     pub connections: Arc<conn::Registry>,
+    /// The bound on [`RunningServer::stop`].
+    grace: Duration,
+    /// Run last when the server stops (see [`RunningServer::on_exit`]).
+    exit_hooks: Vec<Box<dyn FnOnce() + Send>>,
     /// Declared after `task`: the fan-out runtime winds down once nothing serves into it.
-    _fanout: conn::Fanout,
+    fanout: conn::Fanout,
     /// Side effects run while this server holds it; released when the server stops.
     lease: lease::Lease,
+    lock: File,
+}
+
+/// What a stop did and what it had to cut. Holding it keeps the stopped server's last
+/// connections served (the fan-out runtime) and its data dir locked; drop it to let go.
+pub struct Stopped {
+    pub took: Duration,
+    /// Requests in flight when the drain began; each got its answer unless `cut` says not.
+    pub finished: usize,
+    /// Event streams ended with the reconnect hint.
+    pub streams: usize,
+    /// What the deadline cut short, in words; empty for a clean stop.
+    pub cut: Vec<String>,
+    _fanout: conn::Fanout,
+    _queue: Option<AbortOnDrop>,
     _lock: File,
+}
+
+impl Stopped {
+    pub fn is_clean(&self) -> bool {
+        self.cut.is_empty()
+    }
+}
+
+impl std::fmt::Display for Stopped {
+    /// The operator's line: `stopped cleanly in 0.3 s (…)` or what was cut.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let took = self.took.as_secs_f64();
+        let (requests, streams) = (self.finished, self.streams);
+        let counts = format!(
+            "{requests} request{} in flight finished, {streams} event stream{} told to reconnect",
+            if requests == 1 { "" } else { "s" },
+            if streams == 1 { "" } else { "s" }
+        );
+        if self.cut.is_empty() {
+            write!(f, "stopped cleanly in {took:.2} s ({counts})")
+        } else {
+            write!(f, "stop cut after {took:.2} s ([limits] shutdown_grace): {}", self.cut.join("; "))
+        }
+    }
+}
+
+/// A task that ends when its holder is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl RunningServer {
@@ -142,27 +207,110 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting and lets open requests finish; event streams never finish by
-    /// themselves, so after a short grace the rest is cut.
-    pub async fn stop(mut self) {
-        // Chaos first, while the writer still records: every run ends with its rollback.
-        self.app.chaos().shutdown().await;
+    /// Adds work to do when the server stops, after everything else (chaos rolled back, the
+    /// writer's queue drained, streams ended): e.g. releasing what this server holds for
+    /// others. Hooks run in the order added, even when the stop was cut.
+    pub fn on_exit(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.exit_hooks.push(Box::new(hook));
+    }
+
+    /// Stops gracefully, within the grace (`[limits] shutdown_grace`), in this order:
+    /// 1. new connections are refused (the listener closes) and `/healthz` answers 503 on the
+    ///    ones still open; commands and new streams get 503 `shutting_down` with `Retry-After`;
+    /// 2. requests in flight finish and their answers go out; at the same time every chaos run
+    ///    ends with its rollback, recorded while the writer still takes commands;
+    /// 3. the writer's queue is drained and closed to the server's own actors;
+    /// 4. event streams end with a reconnect hint (see `stream`);
+    /// 5. the exit hooks run ([`RunningServer::on_exit`]).
+    ///
+    /// A step the deadline overtakes is cut and named in [`Stopped::cut`]; the rest still runs.
+    pub async fn stop(mut self) -> Stopped {
+        let started = Instant::now();
+        let deadline = started + self.grace;
+        let mut cut = Vec::new();
         if let Some(tx) = self.shutdown.take() {
+            // The accept loop may have ended by itself (an error): then nothing listens anyway.
             let _ = tx.send(());
         }
-        self.app.close_streams();
-        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.task).await.is_err() {
+        if tokio::time::timeout_at(deadline, &mut self.task).await.is_err() {
             self.task.abort();
-            let _ = (&mut self.task).await;
+            cut.push("the accept loop did not stop".to_string());
+        }
+        // Only now: a client told to close its connection must find the listener closed, not
+        // be reset by the kernel from the backlog of a listener closing after it connected.
+        let finished = self.connections.drain();
+        let chaos = async {
+            let rolled_back = tokio::time::timeout_at(deadline, self.app.chaos().shutdown()).await;
+            if rolled_back.is_err() {
+                cut.push("chaos rollbacks still running (the next start rolls them back)".to_string());
+            }
+        };
+        // Whatever is still unanswered at the deadline is counted once, at the end.
+        let _ = tokio::join!(tokio::time::timeout_at(deadline, self.connections.settled()), chaos);
+        let queue = if Instant::now() < deadline { hold_queue(&self.app, deadline).await } else { None };
+        if queue.is_none() {
+            cut.push("the writer's queue was not drained (nothing acknowledged is lost)".to_string());
+        }
+        let streams = self.connections.end_streams();
+        self.app.close_streams();
+        let _ = tokio::time::timeout_at(deadline, self.connections.settled()).await;
+        let (calls, closing) = self.connections.unsettled();
+        if calls > 0 {
+            cut.push(format!("requests in flight not answered: {calls}"));
+        }
+        if closing > 0 {
+            cut.push(format!("connections still sending their last answer or stream: {closing}"));
+        }
+        for hook in std::mem::take(&mut self.exit_hooks) {
+            hook();
         }
         // Last: another server takes the side effects over at once, not after the lease's TTL.
         let mut lease = std::mem::replace(&mut self.lease, lease::Lease::always());
-        let _ = tokio::task::spawn_blocking(move || lease.release()).await;
+        if tokio::time::timeout_at(deadline, tokio::task::spawn_blocking(move || lease.release()))
+            .await
+            .is_err()
+        {
+            cut.push(format!(
+                "the side-effects lease was not released (it expires within {} s)",
+                lease::TTL.as_secs()
+            ));
+        }
+        let RunningServer { fanout, lock, .. } = self;
+        Stopped {
+            took: started.elapsed(),
+            finished,
+            streams,
+            cut,
+            _fanout: fanout,
+            _queue: queue,
+            _lock: lock,
+        }
     }
 
     /// Waits until the server stops by itself (it does not, short of an error).
     pub async fn wait(&mut self) -> color_eyre::Result<()> {
         (&mut self.task).await.wrap_err("server task")?.wrap_err("serving HTTP")
+    }
+}
+
+/// Drains the writer's queue and keeps it closed: a task takes every slot of the queue, which
+/// it gets only once the writer has taken every command queued before, and no sender can queue
+/// another while it holds them. The writer commits and answers what it took as always (HTTP
+/// commands were waited for already; what the server's own actors sent last is committed or
+/// not, never half). `None` when the deadline came first.
+async fn hold_queue(app: &App, deadline: Instant) -> Option<AbortOnDrop> {
+    let tx = app.inner.writer.tx.clone();
+    let (held, drained) = oneshot::channel::<()>();
+    let task = AbortOnDrop(tokio::spawn(async move {
+        // An error is a writer that is gone: nothing is queued for it, nothing can be.
+        let _all = tx.reserve_many(tx.max_capacity()).await;
+        if held.send(()).is_ok() {
+            std::future::pending::<()>().await;
+        }
+    }));
+    match tokio::time::timeout_at(deadline, drained).await {
+        Ok(Ok(())) => Some(task),
+        _ => None,
     }
 }
 
@@ -357,9 +505,11 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         shutdown: Some(shutdown),
         task,
         connections,
-        _fanout: fanout,
+        grace: opts.shutdown_grace,
+        exit_hooks: Vec::new(),
+        fanout,
         lease,
-        _lock: lock,
+        lock,
     })
 }
 

@@ -54,6 +54,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("internal", 500, "a bug met deciding this command: refused, nothing written; not worth a retry"),
     ("unavailable", 503, "the event store cannot be written or read now"),
     ("too_many_connections", 503, "the server is at its connection cap"),
+    (
+        "shutting_down",
+        503,
+        "the server is stopping: it finishes what it took and takes no commands or streams; retry after `Retry-After` seconds",
+    ),
 ];
 
 /// One client command kind: its `kind`, what it does, and its fields beside `id` and `kind`
@@ -422,7 +427,7 @@ fn components() -> Value {
         "Whoami": object(&["name", "role"], json!({ "name": { "type": "string" }, "role": reference("UserRole") })),
         "Health200": object(&["status", "seq", "side_effects"], json!({ "status": { "enum": ["ok"] }, "seq": seq,
             "side_effects": side_effects.clone() })),
-        "Health503": object(&["status", "detail", "seq", "side_effects"], json!({ "status": { "enum": ["unavailable"] },
+        "Health503": object(&["status", "detail", "seq"], json!({ "status": { "enum": ["unavailable", "shutting_down"] },
             "detail": { "type": "string", "description": "why commands cannot be written" }, "seq": seq,
             "side_effects": side_effects })),
         "Snapshot": object(&["log", "seq", "state", "probes"], json!({ "log": uuid, "seq": seq,
@@ -599,7 +604,7 @@ fn paths() -> Value {
                    query("limit", limit(super::api::MAX_PAGE as u64), "events at most")]),
             ok_json("a page of events", reference("EventPage")), &[400]),
         "/api/v1/stream": authed_get(
-            "Server-Sent Events: `id` = seq, `event` = kind, `data` = event JSON; `hello` first, `resync` when the client must reload the snapshot; comments as heartbeats",
+            "Server-Sent Events: `id` = seq, `event` = kind, `data` = event JSON; `hello` first, `resync` when the client must reload the snapshot, `shutdown` (with `retry`, data `{reconnect_after_ms}`) last when the server stops: reconnect then with `Last-Event-ID`; comments as heartbeats",
             json!([{ "name": "Last-Event-ID", "in": "header", "schema": count.clone(), "description": "resume after this seq" },
                    query("after", count, "resume after this seq")]),
             json!({ "description": "an endless event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } }),

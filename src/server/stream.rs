@@ -3,7 +3,8 @@
 //! to re-sync from the snapshot rather than silently skipping events. Frames are built once
 //! per event and shared; a subscriber that is behind gets its pending frames in one write.
 //! Each subscriber gets an event about a private incident it may not see as a `redacted`
-//! placeholder, and is told to re-sync when what it may see changes.
+//! placeholder, and is told to re-sync when what it may see changes. A stopping server ends
+//! every stream with a `shutdown` event and a `retry` hint: come back soon, with Last-Event-ID.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use super::api::{query_numbers, App, HttpError};
 use super::hub::{placeholder_json, sse_frame, Published, StreamSlot, View};
 use super::writer::Caller;
 use crate::model::Fact;
-use crate::protocol::RESYNC_EVENT;
+use crate::protocol::{ShutdownNotice, RESYNC_EVENT, SHUTDOWN_EVENT};
 
 const CATCH_UP_PAGE: usize = 1000;
 /// Most frames, and about the most bytes, coalesced into one chunk for a subscriber that is
@@ -27,6 +28,9 @@ const CATCH_UP_PAGE: usize = 1000;
 const MAX_COALESCE: usize = 256;
 const MAX_CHUNK: usize = 64 * 1024;
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// When a stopping server tells its clients to come back (streams' `retry`, commands'
+/// `Retry-After`): about what a restart takes. Clients add their own jitter.
+pub const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 pub async fn stream(
     State(app): State<App>,
@@ -137,7 +141,7 @@ impl Follower {
     /// The next chunk to send, or `None` when the stream ends.
     async fn step(&mut self) -> Option<Bytes> {
         if *self.closing.borrow() {
-            return None;
+            return self.shut_down().await;
         }
         match self.phase {
             Phase::Hello => {
@@ -154,6 +158,30 @@ impl Follower {
             Phase::Live => self.live().await,
             Phase::Done => None,
         }
+    }
+
+    /// The server is stopping: the events committed before the stop that this subscriber
+    /// lacks (read from the store, as a catch-up: the relay may not have handed them over yet),
+    /// then the shutdown notice, so its client resumes from the head; `None` once sent.
+    async fn shut_down(&mut self) -> Option<Bytes> {
+        let mut chunk = Bytes::new();
+        match self.phase {
+            Phase::Done => return None,
+            // Nothing sent yet, not even the hello: the client resumes from where it asked.
+            Phase::Hello => {}
+            Phase::CatchUp | Phase::Live => {
+                self.head = self.app.hub().state().seq;
+                if self.next <= self.head {
+                    chunk = self.catch_up().await;
+                    // Ended with a resync: the client must reload anyway.
+                    if matches!(self.phase, Phase::Done) {
+                        return Some(chunk);
+                    }
+                }
+            }
+        }
+        self.phase = Phase::Done;
+        Some(concat(&[chunk, shutdown_notice()]))
     }
 
     /// The last chunk: what was still to send, then the resync notice.
@@ -223,7 +251,7 @@ impl Follower {
                     // Telemetry is lossy by design: a lagging subscriber just misses samples.
                     Err(_) => Some(Bytes::new()),
                 },
-                _ = self.closing.changed() => return None,
+                _ = self.closing.changed() => return self.shut_down().await,
                 () = quiet.as_mut() => {
                     let due = last_sent + heartbeat;
                     let now = tokio::time::Instant::now();
@@ -252,7 +280,7 @@ impl Follower {
             Batch::End(chunk, reason) => Some(self.end(chunk, reason)),
             Batch::Closed(chunk) => {
                 self.phase = Phase::Done;
-                Some(chunk)
+                Some(concat(&[chunk, shutdown_notice()]))
             }
         }
     }
@@ -374,6 +402,14 @@ fn concat(batch: &[Bytes]) -> Bytes {
             Bytes::from(chunk)
         }
     }
+}
+
+/// The end of a stream whose server is stopping: `retry` for generic EventSource clients,
+/// and an event naming the same wait for ours (`client::StreamItem::Shutdown`).
+fn shutdown_notice() -> Bytes {
+    let ms = u64::try_from(RECONNECT_AFTER.as_millis()).unwrap_or(u64::MAX);
+    let data = serde_json::to_string(&ShutdownNotice { reconnect_after_ms: ms }).unwrap_or_default();
+    Bytes::from(format!("retry: {ms}\nevent: {SHUTDOWN_EVENT}\ndata: {data}\n\n"))
 }
 
 fn resync(reason: &str) -> Bytes {
