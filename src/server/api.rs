@@ -184,7 +184,30 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(refuse_old_clients))
+        .layer(axum::middleware::from_fn(trace_requests))
         .with_state(app)
+}
+
+/// One log line per request (target `warroom::request`: `debug`, a server error `warn`) with
+/// the method, the path without its query (share tokens travel there; headers, and so bearer
+/// tokens, are never logged), the status and the latency to the response's head. What the
+/// handler logs carries the request's span.
+async fn trace_requests(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument as _;
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::debug_span!(target: "warroom::request", "request", %method, %path);
+    let response = next.run(req).instrument(span).await;
+    let status = response.status().as_u16();
+    // Whole microseconds: a float's last digits are noise in a log line.
+    let latency_ms = start.elapsed().as_micros() as f64 / 1000.0;
+    if response.status().is_server_error() {
+        tracing::warn!(target: "warroom::request", %method, %path, status, latency_ms, "request failed");
+    } else {
+        tracing::debug!(target: "warroom::request", %method, %path, status, latency_ms, "request");
+    }
+    response
 }
 
 /// A warroom client older than [`MIN_CLIENT_VERSION`] is told to upgrade (426) instead of

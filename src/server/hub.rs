@@ -388,9 +388,7 @@ impl Hub {
         let (events, _) = broadcast::channel(STREAM_BUFFER);
         let (streams_out, _) = broadcast::channel(STREAM_BUFFER);
         let relay = Relay::start(streams_out.clone()).unwrap_or_else(|e| {
-            crate::stderr!(
-                "warroom: starting the event relay thread: {e} (the writer will wake streams itself)"
-            );
+            tracing::warn!("starting the event relay thread: {e} (the writer will wake streams itself)");
             Relay::Inline
         });
         let streams = Arc::new(StreamCounts { per_user: streams_per_user, open: Mutex::default() });

@@ -216,7 +216,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     }
     let shipped = runner.shipped_dir();
     if let Err(e) = chaos::catalogue::write_shipped(&shipped) {
-        crate::stderr!("warroom: writing the shipped chaos scenarios to {}: {e}", shipped.display());
+        tracing::error!("writing the shipped chaos scenarios to {}: {e}", shipped.display());
     }
     // A kick-off goes out during a drill: only on a channel that takes drills.
     check_postmortem(&opts.postmortem)?;
@@ -264,7 +264,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     };
     let loaded = load();
     for e in &loaded.errors {
-        crate::stderr!("warroom: {e}");
+        tracing::warn!("{e}");
     }
     let library = Arc::new(library::Shared::new(loaded));
     let hub = Arc::new(hub::Hub::new(log, state.clone(), opts.streams_per_user));
@@ -310,14 +310,14 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     let loaded = load();
-                    crate::stderr!(
-                        "warroom: reloaded {} playbooks and {} chaos scenarios ({} problems)",
+                    tracing::info!(
+                        "reloaded {} playbooks and {} chaos scenarios ({} problems)",
                         loaded.library.playbooks.len(),
                         loaded.library.scenarios.len(),
                         loaded.errors.len()
                     );
                     for e in &loaded.errors {
-                        crate::stderr!("warroom: {e}");
+                        tracing::warn!("{e}");
                     }
                     library.replace(loaded);
                 }

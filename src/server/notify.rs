@@ -148,8 +148,11 @@ impl Notifier {
                 Issued::Failed(e) => {
                     // The attempt happened but the log does not say so; the message stays
                     // pending, and is picked up again after a restart or a lag.
-                    crate::stderr!(
-                        "warroom: notifier: attempt {attempt} of message {} for {} on channel `{}` \
+                    tracing::error!(
+                        incident = %job.incident,
+                        message_id = %job.message,
+                        channel = %job.channel,
+                        "notifier: attempt {attempt} of message {} for {} on channel `{}` \
                          ({outcome}: {detail}) was not recorded: {e}; stopped delivering it for now",
                         job.message,
                         job.incident,
