@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// WARROOM_LOG=info,warroom::request=debug]
     #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Human)]
     pub log_format: crate::logging::LogFormat,
+    /// Also serve /metrics without a token on this address [default: from [metrics] listen in
+    /// --config, else none: /metrics is served to admin tokens on --listen only]
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 /// The server file and where it came from (`None`: no file, the defaults).
@@ -57,8 +61,10 @@ async fn start(
     listen: Option<String>,
     data: Option<PathBuf>,
     demo: bool,
+    metrics_listen: Option<String>,
 ) -> color_eyre::Result<Started> {
     let ServerFile { config: file, path } = file;
+    let metrics_listen = metrics_listen.or(file.metrics.listen.clone());
     let data_dir = data.or(file.data_dir.clone()).unwrap_or_else(|| config::data_dir().join("server"));
     if data_dir.as_os_str().is_empty() {
         bail!("--data must not be empty: leave it out for {}", config::data_dir().join("server").display());
@@ -118,6 +124,7 @@ async fn start(
             network,
             gameday: file.gameday.clone(),
             postmortem: file.postmortem.clone(),
+            metrics_listen,
             ..Default::default()
         }
         .with_limits(&file.limits),
@@ -141,7 +148,7 @@ pub(super) async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
     };
     crate::logging::init(args.log_format, crate::logging::Sink::Stderr)?;
     let Started { server, data_dir, demo_users, shop, .. } =
-        start(file, args.listen, args.data, args.demo).await?;
+        start(file, args.listen, args.data, args.demo, args.metrics_listen).await?;
     // Start-up lines go to stdout, but a server must not die because nobody reads them
     // (a closed pipe makes println! panic).
     macro_rules! say {
@@ -154,6 +161,9 @@ pub(super) async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
     // The first line is machine-read by tests and scripts: keep its shape.
     say!("warroom listening on {}", server.url());
     say!("data dir {}", data_dir.display());
+    if let Some(addr) = server.app.metrics().listen_addr() {
+        say!("metrics on http://{addr}/metrics");
+    }
     if let Some(p) = demo_users {
         say!("demo users and tokens in {}", p.display());
     }
@@ -209,7 +219,7 @@ pub(super) async fn demo(
     // add users, channels or probes to it.
     let file = ServerFile { config: ServerConfig::default(), path: None };
     let Started { server, data_dir, users, shop: _shop, .. } =
-        start(file, Some(listen), Some(data_dir), true).await?;
+        start(file, Some(listen), Some(data_dir), true, None).await?;
     // Alice the commander unless `--as` names someone (by name or role, as `:as` does).
     let names: Vec<_> = users.iter().map(|u| (u.name.clone(), u.role)).collect();
     let result = async {

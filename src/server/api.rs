@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use tokio::sync::oneshot;
 
 use super::hub::{Hub, View};
+use super::metrics::CommandOutcome;
 use super::store::{EventReader, StoredEvent};
 use super::writer::{Caller, Handle, WriteError, WriteRequest};
 use crate::model::{Intent, Rejection};
@@ -47,6 +48,8 @@ pub(super) struct AppInner {
     snapshots: super::snapshots::Snapshots,
     /// Bounds the folds of `GET /state?at=` running at once.
     history: super::history::History,
+    /// Counters for `/metrics`.
+    metrics: super::metrics::Metrics,
 }
 
 impl App {
@@ -64,6 +67,7 @@ impl App {
         scoreboard: Arc<super::gameday::Scoreboard>,
     ) -> std::io::Result<App> {
         let snapshots = super::snapshots::Snapshots::start(hub.clone())?;
+        let metrics = super::metrics::Metrics::new(hub.state().seq);
         Ok(App {
             inner: Arc::new(AppInner {
                 snapshots,
@@ -78,6 +82,7 @@ impl App {
                 closing: tokio::sync::watch::Sender::new(false),
                 events,
                 history: super::history::History::default(),
+                metrics,
             }),
         })
     }
@@ -104,6 +109,11 @@ impl App {
     /// The chaos runner (halt, shutdown, the catalogue).
     pub fn chaos(&self) -> &Arc<super::chaos::Runner> {
         &self.inner.chaos
+    }
+
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &super::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// The newest game day's live scoreboard.
@@ -180,6 +190,7 @@ pub fn router(app: App) -> Router {
         .route("/gameday/scoreboard", get(super::gameday::page))
         .route("/gameday/scoreboard.json", get(super::gameday::json))
         .route("/gameday/scoreboard/stream", get(super::gameday::stream))
+        .route("/metrics", get(super::metrics::get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -340,11 +351,34 @@ async fn healthz(State(app): State<App>) -> Response {
     }
 }
 
+/// `POST /api/v1/commands`, counted by kind and outcome with its time to answer.
 async fn post_command(
     State(app): State<App>,
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
+    let received = std::time::Instant::now();
+    let received_at = chrono::Utc::now();
+    let mut kind = "unknown";
+    let answer = command(&app, caller, body, &mut kind).await;
+    let outcome = match &answer {
+        // A replay answers with the events first written before this request arrived. (Two
+        // copies racing in one batch both count as ok: the second never reached the log.)
+        Ok(ack) if ack.events.first().is_some_and(|e| e.at < received_at) => CommandOutcome::Replay,
+        Ok(_) => CommandOutcome::Ok,
+        Err(e) => CommandOutcome::of_error(e),
+    };
+    app.metrics().command(kind, &outcome, received.elapsed());
+    Ok(Json(answer?).into_response())
+}
+
+/// Checks and submits one posted command; `kind` is set once it is known.
+async fn command(
+    app: &App,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+    kind: &mut &'static str,
+) -> Result<crate::protocol::Ack, HttpError> {
     let body = body.map_err(|r| {
         let status = r.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -368,6 +402,7 @@ async fn post_command(
     }
     let command: Command =
         serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("invalid command: {e}")))?;
+    *kind = command.intent.kind();
     if command.intent.is_internal() {
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,
@@ -421,7 +456,7 @@ async fn post_command(
             }
         }
     }
-    Ok(Json(ack).into_response())
+    Ok(ack)
 }
 
 /// The emergency stop: rolls back every run and disarms, then records; answers what it did

@@ -407,6 +407,17 @@ impl Hub {
         Ok(StreamSlot { counts: self.streams.clone(), user: user.to_string() })
     }
 
+    /// Each user holding event streams open now, and how many (for `/metrics`).
+    pub fn open_streams(&self) -> Vec<(String, usize)> {
+        self.streams
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(u, n)| (u.clone(), *n))
+            .collect()
+    }
+
     /// The users holding at least one event stream open now.
     pub fn open_users(&self) -> Vec<String> {
         self.streams.open.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()

@@ -10,6 +10,7 @@ pub mod history;
 pub mod hub;
 pub mod incidents;
 pub mod library;
+pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod probes;
@@ -69,6 +70,8 @@ pub struct ServerOptions {
     pub gameday: crate::config::GamedayConfig,
     /// `[postmortem]`: which incidents need one to close, and the failure classes.
     pub postmortem: crate::model::postmortem::Settings,
+    /// `[metrics] listen`: serve `/metrics` here too, without a token.
+    pub metrics_listen: Option<String>,
 }
 
 /// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
@@ -114,6 +117,7 @@ impl Default for ServerOptions {
             network: None,
             gameday: crate::config::GamedayConfig::default(),
             postmortem: crate::model::postmortem::Settings::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -335,6 +339,12 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let connections = conn::Registry::new(limits);
     let fanout = conn::Fanout::start().wrap_err("starting the event fan-out threads")?;
     let fanout_handle = fanout.handle().ok_or_else(|| eyre!("the event fan-out runtime is gone"))?;
+    // Last of what can fail: a failed start leaves no listener behind.
+    if let Some(listen) = &opts.metrics_listen {
+        metrics::serve(listen, app.clone())
+            .await
+            .wrap_err_with(|| format!("[metrics] listen on {listen}"))?;
+    }
     let task =
         tokio::spawn(conn::serve(listener, app.clone(), router, connections.clone(), fanout_handle, stopped));
     Ok(RunningServer { addr, app, shutdown: Some(shutdown), task, connections, _fanout: fanout, _lock: lock })
