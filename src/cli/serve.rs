@@ -220,6 +220,7 @@ pub(super) async fn demo(
     let file = ServerFile { config: ServerConfig::default(), path: None };
     let Started { server, data_dir, users, shop: _shop, .. } =
         start(file, Some(listen), Some(data_dir), true, None).await?;
+    tracing::info!(url = %server.url(), data_dir = %data_dir.display(), "warroom demo listening");
     // Alice the commander unless `--as` names someone (by name or role, as `:as` does).
     let names: Vec<_> = users.iter().map(|u| (u.name.clone(), u.role)).collect();
     let result = async {
