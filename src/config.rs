@@ -149,6 +149,24 @@ pub struct ServerConfig {
     /// `[postmortem]`: `required` severities (SEV1, SEV2), `drills`, `failure_classes`.
     #[serde(default)]
     pub postmortem: crate::model::postmortem::Settings,
+    /// `[metrics]`: where Prometheus scrapes without a token.
+    #[serde(default, skip_serializing_if = "MetricsConfig::is_empty")]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: `/metrics` is always served to admins' bearer tokens on the API's address;
+/// `listen` serves it without a token on an address of its own (one only the monitoring
+/// network reaches, e.g. `127.0.0.1:9100`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub listen: Option<String>,
+}
+
+impl MetricsConfig {
+    fn is_empty(&self) -> bool {
+        *self == MetricsConfig::default()
+    }
 }
 
 /// `[gameday]`: how game days are scored and announced.
@@ -249,6 +267,13 @@ impl ServerConfig {
             field: format!("users[{i}].{field}"),
             message,
         };
+        if self.metrics.listen.as_ref().is_some_and(|l| l.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                path: path.into(),
+                field: "metrics.listen".into(),
+                message: "must not be empty (leave it out to serve /metrics to admins only)".into(),
+            });
+        }
         if self.data_dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
             return Err(ConfigError::Invalid {
                 path: path.into(),
@@ -475,5 +500,18 @@ mod tests {
         let typo = "[limits]\nheader_timout = \"5s\"\n";
         let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), typo).unwrap_err().to_string();
         assert!(msg.contains("line 2") && msg.contains("header_timout"), "{msg}");
+    }
+
+    #[test]
+    fn the_metrics_address_is_read_and_an_empty_one_is_refused_by_field() {
+        let text = "[metrics]\nlisten = \"127.0.0.1:9100\"\n";
+        let c = parse_toml::<ServerConfig>(Path::new("w.toml"), text).unwrap();
+        assert_eq!(c.metrics.listen.as_deref(), Some("127.0.0.1:9100"));
+        let empty = parse_toml::<ServerConfig>(Path::new("w.toml"), "[metrics]\nlisten = \" \"\n").unwrap();
+        let msg = empty.validate(Path::new("w.toml")).unwrap_err().to_string();
+        assert!(msg.starts_with("w.toml: metrics.listen: must not be empty"), "{msg}");
+        let typo = "[metrics]\nlisen = \"127.0.0.1:9100\"\n";
+        let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), typo).unwrap_err().to_string();
+        assert!(msg.contains("line 2") && msg.contains("lisen"), "{msg}");
     }
 }

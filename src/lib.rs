@@ -2,8 +2,9 @@
 //! One ordered event log on a server, folded by the same pure reducer on every client.
 
 /// Like `eprintln!`, but a closed or dead stderr is ignored instead of panicking: a
-/// diagnostic must never be what kills the server or skips the console's cleanup. Messages
+/// diagnostic must never be what kills the CLI or skips the console's cleanup. Messages
 /// often quote other people's text (a refusal naming a step), so they are escaped too.
+/// For what a CLI verb tells its user; the server logs through `tracing` (see [`logging`]).
 #[macro_export]
 macro_rules! stderr {
     ($($t:tt)*) => {{
@@ -19,6 +20,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod journal;
+pub mod logging;
 pub mod model;
 pub mod present;
 pub mod protocol;

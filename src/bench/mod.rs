@@ -8,6 +8,7 @@ mod connections;
 mod console;
 mod probes;
 mod server;
+mod store;
 mod year;
 
 pub use console::big_state;
@@ -28,8 +29,8 @@ use crate::protocol::Command;
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Which parts to run: server, visibility, polling, connections, fanout, render, console,
-    /// probes, chaos, year (comma-separated). Default: all but year, which takes minutes and runs only
-    /// when named.
+    /// probes, chaos, year, store (comma-separated). Default: all but year, which takes minutes,
+    /// and store, which needs --store: each runs only when named.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Concurrent writers for the throughput run.
@@ -78,6 +79,10 @@ pub struct BenchArgs {
     pub hold_watch: Option<String>,
     #[arg(long, hide = true, default_value_t = 0)]
     pub watch_after: u64,
+    /// The `store` part: a PostgreSQL server (`postgres://user@host:port/db`, a role that may
+    /// CREATE DATABASE) to compare with SQLite, with one and with three servers.
+    #[arg(long)]
+    pub store: Option<String>,
     /// Internal: watch `--streams` event streams against this address and report when every
     /// one of them saw each event (a child of the fan-out run).
     #[arg(long, hide = true)]
@@ -165,6 +170,10 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     }
     if named("year") {
         year::year(&args).await?;
+    }
+    if named("store") {
+        let url = args.store.as_deref().ok_or_else(|| eyre!("--only store needs --store postgres://…"))?;
+        store::store(&args, url).await?;
     }
     Ok(())
 }

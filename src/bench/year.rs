@@ -714,7 +714,7 @@ async fn start_server(
 
 /// Raw fsync rate of the disk under `dir`: 4 KiB appends, each made durable with fdatasync,
 /// for about two seconds.
-fn fsyncs_per_s(dir: &Path) -> color_eyre::Result<f64> {
+pub(super) fn fsyncs_per_s(dir: &Path) -> color_eyre::Result<f64> {
     use std::io::Write;
     let path = dir.join("fsync-probe.tmp");
     let mut f = std::fs::File::create(&path).map_err(|e| eyre!("creating {}: {e}", path.display()))?;

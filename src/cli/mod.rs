@@ -191,7 +191,11 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
         Some(Cmd::Scoreboard(args)) => scoreboard::scoreboard(&cli.conn, args).await,
         Some(Cmd::Stats(args)) => stats::stats(&cli.conn, cli.json, args).await,
         Some(Cmd::Replay(args)) => replay::replay(&cli.conn, args).await,
-        Some(Cmd::Bench(args)) => crate::bench::run(args).await,
+        Some(Cmd::Bench(args)) => {
+            // Its servers log as `serve`'s do (problems only, by default).
+            crate::logging::init(crate::logging::LogFormat::Human, crate::logging::Sink::Stderr)?;
+            crate::bench::run(args).await
+        }
         Some(Cmd::Tui { theme, quiet }) => {
             crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await
         }

@@ -25,6 +25,15 @@ pub struct ServeArgs {
     /// Add demo users (one per role) and seed realistic incidents into an empty log.
     #[arg(long)]
     pub demo: bool,
+    /// How the server logs to stderr: `human` lines, or `json` (one object a line). What is
+    /// logged: the WARROOM_LOG env var, RUST_LOG's syntax [default: info; per-request lines:
+    /// WARROOM_LOG=info,warroom::request=debug]
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Human)]
+    pub log_format: crate::logging::LogFormat,
+    /// Also serve /metrics without a token on this address [default: from [metrics] listen in
+    /// --config, else none: /metrics is served to admin tokens on --listen only]
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 /// The server file and where it came from (`None`: no file, the defaults).
@@ -52,8 +61,10 @@ async fn start(
     listen: Option<String>,
     data: Option<PathBuf>,
     demo: bool,
+    metrics_listen: Option<String>,
 ) -> color_eyre::Result<Started> {
     let ServerFile { config: file, path } = file;
+    let metrics_listen = metrics_listen.or(file.metrics.listen.clone());
     let data_dir = data.or(file.data_dir.clone()).unwrap_or_else(|| config::data_dir().join("server"));
     if data_dir.as_os_str().is_empty() {
         bail!("--data must not be empty: leave it out for {}", config::data_dir().join("server").display());
@@ -114,6 +125,7 @@ async fn start(
             gameday: file.gameday.clone(),
             postmortem: file.postmortem.clone(),
             store: file.store.clone(),
+            metrics_listen,
             ..Default::default()
         }
         .with_limits(&file.limits),
@@ -135,8 +147,9 @@ pub(super) async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
         }
         None => ServerFile { config: ServerConfig::default(), path: None },
     };
+    crate::logging::init(args.log_format, crate::logging::Sink::Stderr)?;
     let Started { server, data_dir, demo_users, shop, .. } =
-        start(file, args.listen, args.data, args.demo).await?;
+        start(file, args.listen, args.data, args.demo, args.metrics_listen).await?;
     // Start-up lines go to stdout, but a server must not die because nobody reads them
     // (a closed pipe makes println! panic).
     macro_rules! say {
@@ -145,9 +158,13 @@ pub(super) async fn serve(args: ServeArgs) -> color_eyre::Result<()> {
             let _ = writeln!(std::io::stdout(), $($t)*);
         }};
     }
+    tracing::info!(url = %server.url(), data_dir = %data_dir.display(), "warroom listening");
     // The first line is machine-read by tests and scripts: keep its shape.
     say!("warroom listening on {}", server.url());
     say!("data dir {}", data_dir.display());
+    if let Some(addr) = server.app.metrics().listen_addr() {
+        say!("metrics on http://{addr}/metrics");
+    }
     if let Some(p) = demo_users {
         say!("demo users and tokens in {}", p.display());
     }
@@ -229,11 +246,18 @@ pub(super) async fn demo(
         None => Some(tempfile::Builder::new().prefix("warroom-demo-").tempdir()?),
     };
     let data_dir = data.unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
+    // The console owns the terminal: the server's log goes to a file beside its data.
+    std::fs::create_dir_all(&data_dir)?;
+    crate::logging::init(
+        crate::logging::LogFormat::Human,
+        crate::logging::Sink::File(data_dir.join("demo-server.log")),
+    )?;
     // The demo stands alone: no server file, so a `server.toml` in the config dir cannot
     // add users, channels or probes to it.
     let file = ServerFile { config: ServerConfig::default(), path: None };
     let Started { server, data_dir, users, shop: _shop, .. } =
-        start(file, Some(listen), Some(data_dir), true).await?;
+        start(file, Some(listen), Some(data_dir), true, None).await?;
+    tracing::info!(url = %server.url(), data_dir = %data_dir.display(), "warroom demo listening");
     // Alice the commander unless `--as` names someone (by name or role, as `:as` does).
     let names: Vec<_> = users.iter().map(|u| (u.name.clone(), u.role)).collect();
     let result = async {
@@ -246,8 +270,9 @@ pub(super) async fn demo(
         let client = Client::new(&server.url(), &token)?;
         // The demo's outboxes live with its data, one per user, not in the user's data dir.
         let demo = crate::tui::DemoUsers { users, first };
-        // The server shares this process and terminal: its messages go to a file while the
-        // console draws, never over the screen.
+        // The server shares this process and terminal: its log is already in a file; whatever
+        // else writes to stderr (a library, a thread's panic) joins it while the console
+        // draws, never over the screen.
         let _quiet = StderrTo::file(&data_dir.join("demo-server.log"));
         crate::tui::run(client, look, &data_dir.join("client"), Some(demo)).await
     }

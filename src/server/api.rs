@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use tokio::sync::oneshot;
 
 use super::hub::{Hub, View};
+use super::metrics::CommandOutcome;
 use super::store::{EventReader, StoredEvent};
 use super::writer::{Caller, Handle, WriteError, WriteRequest};
 use crate::model::{Intent, Rejection};
@@ -49,6 +50,8 @@ pub(super) struct AppInner {
     history: super::history::History,
     /// Whether this server runs the side effects (it holds the lease), for `/healthz`.
     effects: tokio::sync::watch::Receiver<bool>,
+    /// Counters for `/metrics`.
+    metrics: super::metrics::Metrics,
 }
 
 impl App {
@@ -67,6 +70,7 @@ impl App {
         effects: tokio::sync::watch::Receiver<bool>,
     ) -> std::io::Result<App> {
         let snapshots = super::snapshots::Snapshots::start(hub.clone())?;
+        let metrics = super::metrics::Metrics::new(hub.state().seq);
         Ok(App {
             inner: Arc::new(AppInner {
                 snapshots,
@@ -82,6 +86,7 @@ impl App {
                 events,
                 history: super::history::History::default(),
                 effects,
+                metrics,
             }),
         })
     }
@@ -108,6 +113,11 @@ impl App {
     /// The chaos runner (halt, shutdown, the catalogue).
     pub fn chaos(&self) -> &Arc<super::chaos::Runner> {
         &self.inner.chaos
+    }
+
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &super::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// The newest game day's live scoreboard.
@@ -184,11 +194,35 @@ pub fn router(app: App) -> Router {
         .route("/gameday/scoreboard", get(super::gameday::page))
         .route("/gameday/scoreboard.json", get(super::gameday::json))
         .route("/gameday/scoreboard/stream", get(super::gameday::stream))
+        .route("/metrics", get(super::metrics::get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(refuse_old_clients))
+        .layer(axum::middleware::from_fn(trace_requests))
         .with_state(app)
+}
+
+/// One log line per request (target `warroom::request`: `debug`, a server error `warn`) with
+/// the method, the path without its query (share tokens travel there; headers, and so bearer
+/// tokens, are never logged), the status and the latency to the response's head. What the
+/// handler logs carries the request's span.
+async fn trace_requests(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument as _;
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::debug_span!(target: "warroom::request", "request", %method, %path);
+    let response = next.run(req).instrument(span).await;
+    let status = response.status().as_u16();
+    // Whole microseconds: a float's last digits are noise in a log line.
+    let latency_ms = start.elapsed().as_micros() as f64 / 1000.0;
+    if response.status().is_server_error() {
+        tracing::warn!(target: "warroom::request", %method, %path, status, latency_ms, "request failed");
+    } else {
+        tracing::debug!(target: "warroom::request", %method, %path, status, latency_ms, "request");
+    }
+    response
 }
 
 /// A warroom client older than [`MIN_CLIENT_VERSION`] is told to upgrade (426) instead of
@@ -323,11 +357,34 @@ async fn healthz(State(app): State<App>) -> Response {
     }
 }
 
+/// `POST /api/v1/commands`, counted by kind and outcome with its time to answer.
 async fn post_command(
     State(app): State<App>,
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
+    let received = std::time::Instant::now();
+    let received_at = chrono::Utc::now();
+    let mut kind = "unknown";
+    let answer = command(&app, caller, body, &mut kind).await;
+    let outcome = match &answer {
+        // A replay answers with the events first written before this request arrived. (Two
+        // copies racing in one batch both count as ok: the second never reached the log.)
+        Ok(ack) if ack.events.first().is_some_and(|e| e.at < received_at) => CommandOutcome::Replay,
+        Ok(_) => CommandOutcome::Ok,
+        Err(e) => CommandOutcome::of_error(e),
+    };
+    app.metrics().command(kind, &outcome, received.elapsed());
+    Ok(Json(answer?).into_response())
+}
+
+/// Checks and submits one posted command; `kind` is set once it is known.
+async fn command(
+    app: &App,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+    kind: &mut &'static str,
+) -> Result<crate::protocol::Ack, HttpError> {
     let body = body.map_err(|r| {
         let status = r.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -351,6 +408,7 @@ async fn post_command(
     }
     let command: Command =
         serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("invalid command: {e}")))?;
+    *kind = command.intent.kind();
     if command.intent.is_internal() {
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,
@@ -404,7 +462,7 @@ async fn post_command(
             }
         }
     }
-    Ok(Json(ack).into_response())
+    Ok(ack)
 }
 
 /// The emergency stop: rolls back every run and disarms, then records; answers what it did

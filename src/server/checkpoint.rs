@@ -26,7 +26,7 @@ pub fn start(store: Box<dyn EventStore>, hub: Arc<Hub>) {
         Checkpoints { hub: Arc::downgrade(&hub), live, state, last, writes }.run();
     });
     if let Err(e) = spawned {
-        crate::stderr!("warroom: no state snapshots will be written (thread: {e})");
+        tracing::error!("no state snapshots will be written (thread: {e})");
     }
 }
 
@@ -41,14 +41,14 @@ fn spawn_writes(mut store: Box<dyn EventStore>) -> Option<Writes> {
             // A failed snapshot only costs start-up time (the log is intact), but an operator
             // should know why restarts got slow.
             if let Err(e) = store.write_snapshot(&state) {
-                crate::stderr!("warroom: writing the snapshot at seq {} failed: {e}", state.seq);
+                tracing::error!(seq = state.seq, "writing the snapshot at seq {} failed: {e}", state.seq);
             }
         }
     });
     match spawned {
         Ok(_) => Some(Writes { tx, busy }),
         Err(e) => {
-            crate::stderr!("warroom: no state snapshots will be written (thread: {e})");
+            tracing::error!("no state snapshots will be written (thread: {e})");
             None
         }
     }

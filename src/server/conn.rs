@@ -608,7 +608,7 @@ pub async fn serve(
                 // Out of descriptors (or worse): free one by shedding an idle connection, and
                 // never spin on a failing accept.
                 if warned.is_none_or(|w| w.elapsed() > Duration::from_secs(60)) {
-                    crate::stderr!("warroom: accepting connections: {e} (shedding idle connections)");
+                    tracing::error!("accepting connections: {e} (shedding idle connections)");
                     warned = Some(Instant::now());
                 }
                 if !registry.shed_one() {

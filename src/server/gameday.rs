@@ -180,7 +180,7 @@ async fn rebuild(app: &App) -> Option<Tally> {
             Ok(page) if !page.is_empty() => page,
             Ok(_) => break,
             Err(e) => {
-                crate::stderr!("warroom: reading the log for {id}'s scoreboard: {}", e.detail());
+                tracing::error!(gameday = %id, "reading the log for {id}'s scoreboard: {}", e.detail());
                 break;
             }
         };
@@ -194,7 +194,9 @@ async fn rebuild(app: &App) -> Option<Tally> {
             next = row.seq + 1;
             match serde_json::from_str::<Event>(&row.body) {
                 Ok(e) => tally.apply(&e),
-                Err(e) => crate::stderr!("warroom: {id}'s scoreboard skips event {}: {e}", row.seq),
+                Err(e) => {
+                    tracing::warn!(gameday = %id, seq = row.seq, "{id}'s scoreboard skips event {}: {e}", row.seq)
+                }
             }
         }
     }
@@ -408,8 +410,10 @@ impl super::reactor::Reactor for Announcer {
                 super::reactor::Issued::Recorded(_) | super::reactor::Issued::AlreadyRecorded => {}
                 super::reactor::Issued::Settled(_) => return,
                 super::reactor::Issued::Failed(e) => {
-                    crate::stderr!(
-                        "warroom: {}'s kick-off of #{} on `{}` ({detail}) was not recorded: {e}",
+                    tracing::warn!(
+                        gameday = %post.gameday,
+                        channel = %post.channel,
+                        "{}'s kick-off of #{} on `{}` ({detail}) was not recorded: {e}",
                         post.gameday,
                         post.plan,
                         post.channel

@@ -140,7 +140,7 @@ pub(super) async fn state_at(app: &App, caller: &Caller, at: u64) -> Result<Resp
             fold_at(reader.as_ref(), at).map_err(|e| HttpError::unavailable(e.to_string()))?
         };
         let json = serde_json::to_vec(&view.filter(&state)).map_err(|e| {
-            crate::stderr!("warroom: serializing the state at seq {at} failed: {e}");
+            tracing::error!(seq = at, "serializing the state at seq {at} failed: {e}");
             HttpError::unavailable("the state could not be serialized; see the server's log")
         })?;
         let head = format!("{{\"log\":\"{log}\",\"seq\":{},\"state\":", state.seq);

@@ -388,9 +388,7 @@ impl Hub {
         let (events, _) = broadcast::channel(STREAM_BUFFER);
         let (streams_out, _) = broadcast::channel(STREAM_BUFFER);
         let relay = Relay::start(streams_out.clone()).unwrap_or_else(|e| {
-            crate::stderr!(
-                "warroom: starting the event relay thread: {e} (the writer will wake streams itself)"
-            );
+            tracing::warn!("starting the event relay thread: {e} (the writer will wake streams itself)");
             Relay::Inline
         });
         let streams = Arc::new(StreamCounts { per_user: streams_per_user, open: Mutex::default() });
@@ -407,6 +405,17 @@ impl Hub {
         }
         *n += 1;
         Ok(StreamSlot { counts: self.streams.clone(), user: user.to_string() })
+    }
+
+    /// Each user holding event streams open now, and how many (for `/metrics`).
+    pub fn open_streams(&self) -> Vec<(String, usize)> {
+        self.streams
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(u, n)| (u.clone(), *n))
+            .collect()
     }
 
     /// The users holding at least one event stream open now.

@@ -51,14 +51,14 @@ impl Lease {
                 match store.lease(NAME, holder, TTL) {
                     Ok(ours) => {
                         if std::mem::take(&mut failing) {
-                            crate::stderr!("warroom: the side-effects lease is reachable again");
+                            tracing::info!("the side-effects lease is reachable again");
                         }
                         last_ok = ours.then_some(asked);
                         tx.send_if_modified(|h| std::mem::replace(h, ours) != ours);
                     }
                     Err(e) => {
                         if !std::mem::replace(&mut failing, true) {
-                            crate::stderr!("warroom: cannot renew the side-effects lease: {e}");
+                            tracing::warn!("cannot renew the side-effects lease: {e}");
                         }
                         // Held as of the last renewal until half the TTL is gone: then stop
                         // acting, well before another server may take it.
@@ -70,8 +70,8 @@ impl Lease {
             }
             tx.send_replace(false);
             if let Err(e) = store.release(NAME, holder) {
-                crate::stderr!(
-                    "warroom: releasing the side-effects lease: {e} (another server takes it within {} s)",
+                tracing::warn!(
+                    "releasing the side-effects lease: {e} (another server takes it within {} s)",
                     TTL.as_secs()
                 );
             }
@@ -125,23 +125,25 @@ pub fn run_while_held(lease: &Lease, start: impl Fn() + Send + Sync + 'static) {
         loop {
             let now = *held.borrow_and_update();
             match (now, running.is_some()) {
-                (true, false) => match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("warroom-effects")
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => {
-                        crate::stderr!("warroom: this server holds the side-effects lease: probes, messages and chaos run here");
-                        let _entered = rt.enter();
-                        start();
-                        drop(_entered);
-                        running = Some(rt);
+                (true, false) => {
+                    match tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .thread_name("warroom-effects")
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => {
+                            tracing::info!("this server holds the side-effects lease: probes, messages and chaos run here");
+                            let _entered = rt.enter();
+                            start();
+                            drop(_entered);
+                            running = Some(rt);
+                        }
+                        Err(e) => tracing::error!("cannot start the side-effects runtime: {e}"),
                     }
-                    Err(e) => crate::stderr!("warroom: cannot start the side-effects runtime: {e}"),
-                },
+                }
                 (false, true) => {
-                    crate::stderr!("warroom: this server no longer holds the side-effects lease");
+                    tracing::warn!("this server no longer holds the side-effects lease");
                     if let Some(rt) = running.take() {
                         rt.shutdown_background();
                     }

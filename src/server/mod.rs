@@ -11,6 +11,7 @@ pub mod hub;
 pub mod incidents;
 pub mod lease;
 pub mod library;
+pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod probes;
@@ -76,6 +77,8 @@ pub struct ServerOptions {
     pub store: Option<String>,
     /// How long a stop may take before what is left is cut (`[limits] shutdown_grace`).
     pub shutdown_grace: Duration,
+    /// `[metrics] listen`: serve `/metrics` here too, without a token.
+    pub metrics_listen: Option<String>,
 }
 
 /// Streams one user may hold unless `[limits] streams_per_user` says otherwise: plenty for a
@@ -131,6 +134,7 @@ impl Default for ServerOptions {
             postmortem: crate::model::postmortem::Settings::default(),
             store: None,
             shutdown_grace: SHUTDOWN_GRACE,
+            metrics_listen: None,
         }
     }
 }
@@ -367,7 +371,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     }
     let shipped = runner.shipped_dir();
     if let Err(e) = chaos::catalogue::write_shipped(&shipped) {
-        crate::stderr!("warroom: writing the shipped chaos scenarios to {}: {e}", shipped.display());
+        tracing::error!("writing the shipped chaos scenarios to {}: {e}", shipped.display());
     }
     // A kick-off goes out during a drill: only on a channel that takes drills.
     check_postmortem(&opts.postmortem)?;
@@ -415,7 +419,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     };
     let loaded = load();
     for e in &loaded.errors {
-        crate::stderr!("warroom: {e}");
+        tracing::warn!("{e}");
     }
     let library = Arc::new(library::Shared::new(loaded));
     let hub = Arc::new(hub::Hub::new(log, state.clone(), opts.streams_per_user));
@@ -472,14 +476,14 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     let loaded = load();
-                    crate::stderr!(
-                        "warroom: reloaded {} playbooks and {} chaos scenarios ({} problems)",
+                    tracing::info!(
+                        "reloaded {} playbooks and {} chaos scenarios ({} problems)",
                         loaded.library.playbooks.len(),
                         loaded.library.scenarios.len(),
                         loaded.errors.len()
                     );
                     for e in &loaded.errors {
-                        crate::stderr!("warroom: {e}");
+                        tracing::warn!("{e}");
                     }
                     library.replace(loaded);
                 }
@@ -497,6 +501,12 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let connections = conn::Registry::new(limits);
     let fanout = conn::Fanout::start().wrap_err("starting the event fan-out threads")?;
     let fanout_handle = fanout.handle().ok_or_else(|| eyre!("the event fan-out runtime is gone"))?;
+    // Last of what can fail: a failed start leaves no listener behind.
+    if let Some(listen) = &opts.metrics_listen {
+        metrics::serve(listen, app.clone())
+            .await
+            .wrap_err_with(|| format!("[metrics] listen on {listen}"))?;
+    }
     let task =
         tokio::spawn(conn::serve(listener, app.clone(), router, connections.clone(), fanout_handle, stopped));
     Ok(RunningServer {

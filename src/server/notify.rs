@@ -50,6 +50,9 @@ pub fn spawn(app: App, channels: Vec<ChannelConfig>) {
 pub fn spawn_with(app: App, channels: Vec<ChannelConfig>, backoff: Backoff) {
     let http = http_client();
     let hub = app.hub().clone();
+    for c in &channels {
+        app.metrics().channel(&c.name);
+    }
     let n = Notifier {
         channels: channels.into_iter().map(|c| (c.name.clone(), c)).collect(),
         app,
@@ -129,6 +132,7 @@ impl Notifier {
             };
             attempt += 1;
             let ok = result.is_ok();
+            self.app.metrics().delivery(&job.channel, ok);
             let last = !ok && (self.backoff.is_last(attempt) || !self.channels.contains_key(&job.channel));
             let detail = result.unwrap_or_else(|e| e);
             // One id per attempt: a retry after a crash records the same attempt once.
@@ -148,8 +152,11 @@ impl Notifier {
                 Issued::Failed(e) => {
                     // The attempt happened but the log does not say so; the message stays
                     // pending, and is picked up again after a restart or a lag.
-                    crate::stderr!(
-                        "warroom: notifier: attempt {attempt} of message {} for {} on channel `{}` \
+                    tracing::error!(
+                        incident = %job.incident,
+                        message_id = %job.message,
+                        channel = %job.channel,
+                        "notifier: attempt {attempt} of message {} for {} on channel `{}` \
                          ({outcome}: {detail}) was not recorded: {e}; stopped delivering it for now",
                         job.message,
                         job.incident,

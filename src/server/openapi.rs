@@ -624,6 +624,11 @@ fn paths() -> Value {
             json!({ "description": "an endless event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } })),
         "/api/v1/openapi.json": authed_get("this document", json!([]),
             ok_json("OpenAPI 3.1", json!({ "type": "object" })), &[]),
+        "/metrics": authed_get(
+            "Prometheus metrics (OpenMetrics text), for admin tokens; `[metrics] listen` serves them without a token on an address of its own",
+            json!([]),
+            json!({ "description": "the exposition", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } }),
+            &[403]),
         "/status": { "get": { "summary": "the public status page (HTML, no JavaScript)", "security": [],
             "responses": { "200": { "description": "the page", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
         "/status.json": { "get": { "summary": "the public status page's content", "security": [],

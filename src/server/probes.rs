@@ -176,8 +176,11 @@ async fn run(
                 // A conflict means the log already says so (a restart raced us): fine.
                 Issued::Recorded(_) | Issued::AlreadyRecorded | Issued::Settled(_) => {}
                 // The next run sees the same change and records it again, under the same id.
-                Issued::Failed(e) => crate::stderr!(
-                    "warroom: probe {}: the change from {current} to {next_state} was not recorded: {e}; \
+                Issued::Failed(e) => tracing::warn!(
+                    probe = %spec.name,
+                    from = %current,
+                    to = %next_state,
+                    "probe {}: the change from {current} to {next_state} was not recorded: {e}; \
                      trying again on its next run",
                     spec.name
                 ),

@@ -125,7 +125,11 @@ impl Follower {
             Ok(v) => Some(Bytes::from(v)),
             // Every model type serializes; should one ever not, say so instead of dying.
             Err(e) => {
-                crate::stderr!("warroom: serializing the state at seq {} failed: {e}", self.state.seq);
+                tracing::error!(
+                    seq = self.state.seq,
+                    "serializing the state at seq {} failed: {e}",
+                    self.state.seq
+                );
                 None
             }
         };

@@ -134,9 +134,7 @@ pub fn spawn(store: Box<dyn EventStore>, state: State, hub: Arc<Hub>, library: A
                 Ok(Some(watcher)) => watch(watcher, Arc::downgrade(&wake)),
                 Ok(None) => {}
                 Err(e) => {
-                    crate::stderr!(
-                        "warroom: other servers' events will be seen only when this one writes ({e})"
-                    )
+                    tracing::error!("other servers' events will be seen only when this one writes ({e})")
                 }
             }
             Writer::new(store, state, hub, library, writer_health, wake).run(rx)
@@ -161,14 +159,14 @@ fn watch(mut watcher: Box<dyn store::Watcher>, wake: std::sync::Weak<tokio::sync
             match result {
                 Ok(_) => {
                     if std::mem::take(&mut failing) {
-                        crate::stderr!("warroom: listening to the shared log again");
+                        tracing::info!("listening to the shared log again");
                     }
                     // Also on a timeout: a cheap look at the log's head.
                     wake.notify_one();
                 }
                 Err(e) => {
                     if !std::mem::replace(&mut failing, true) {
-                        crate::stderr!("warroom: cannot listen to the shared log, retrying: {e}");
+                        tracing::warn!("cannot listen to the shared log, retrying: {e}");
                     }
                     drop(wake);
                     std::thread::sleep(STORE_RETRY);
@@ -177,7 +175,7 @@ fn watch(mut watcher: Box<dyn store::Watcher>, wake: std::sync::Weak<tokio::sync
         }
     });
     if let Err(e) = spawned {
-        crate::stderr!("warroom: other servers' events will be seen only when this one writes ({e})");
+        tracing::error!("other servers' events will be seen only when this one writes ({e})");
     }
 }
 
@@ -214,7 +212,7 @@ impl Writer {
     ) -> Writer {
         match store.another() {
             Ok(other) => checkpoint::start(other, hub.clone()),
-            Err(e) => crate::stderr!("warroom: no state snapshots will be written ({e})"),
+            Err(e) => tracing::error!("no state snapshots will be written ({e})"),
         }
         Writer { store, working, hub, library, health, wake }
     }
@@ -304,8 +302,8 @@ impl Writer {
                 }
                 let why = panic_text(&panic);
                 for req in batch {
-                    crate::stderr!(
-                        "warroom: refused command {} ({} by {}): the writer panicked: {why}",
+                    tracing::error!(
+                        "refused command {} ({} by {}): the writer panicked: {why}",
                         req.command.id,
                         req.command.intent.kind(),
                         req.caller.name
@@ -326,7 +324,7 @@ impl Writer {
                 "publishing the events from seq {seq} panicked ({}): the served state may differ from the log; restart the server",
                 panic_text(&panic)
             );
-            crate::stderr!("warroom: {why}");
+            tracing::error!("{why}");
             self.health.set_fatal(why);
         }
     }
@@ -337,7 +335,7 @@ impl Writer {
     fn catch_up(&mut self) {
         let result = catch_up_from_log(self);
         if let Err(e) = result {
-            crate::stderr!("warroom: reading other servers' events: {e}");
+            tracing::warn!("reading other servers' events: {e}");
         }
     }
 

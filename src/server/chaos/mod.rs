@@ -227,7 +227,7 @@ impl Runner {
                     reason: Some(format!("stop condition: {probe} went down ({})", sc.stop_when.describe())),
                     record: true,
                 });
-                crate::stderr!("warroom: {run} stopped: {probe} went down");
+                tracing::warn!(%run, %probe, "{run} stopped: {probe} went down");
             }
         }
     }
@@ -398,7 +398,7 @@ impl Runner {
             let since = *alone_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= limit {
                 let reason = format!("no villain or admin connected for {}s", limit.as_secs());
-                crate::stderr!("warroom: chaos dead man: {reason}; rolling back every run");
+                tracing::warn!("chaos dead man: {reason}; rolling back every run");
                 for l in lock(&self.live).values() {
                     let _ = l.tx.send(Stop {
                         cause: StopCause::DeadMan,
@@ -443,14 +443,13 @@ impl Runner {
                     // Refused: the state moved on (a run already ended); nothing to retry.
                     Err(WriteError::Rejected(Rejection::Conflict(_))) => break,
                     Err(WriteError::Rejected(r)) => {
-                        crate::stderr!("warroom: chaos record {} refused: {r}", command.intent.kind());
+                        let kind = command.intent.kind();
+                        tracing::error!(command = %command.id, kind, "chaos record {kind} refused: {r}");
                         break;
                     }
                     Err(e) => {
-                        crate::stderr!(
-                            "warroom: chaos record {} failed ({e}); retrying",
-                            command.intent.kind()
-                        );
+                        let kind = command.intent.kind();
+                        tracing::warn!(command = %command.id, kind, "chaos record {kind} failed ({e}); retrying");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
@@ -781,8 +780,9 @@ impl RunTask {
                 return;
             }
             self.done.send_replace(Some(Err(failed.join("; "))));
-            crate::stderr!(
-                "warroom: {} rollback failed ({}); retrying in {}s",
+            tracing::error!(
+                run = %self.run,
+                "{} rollback failed ({}); retrying in {}s",
                 self.run,
                 failed.join("; "),
                 backoff.as_secs()

@@ -136,11 +136,11 @@ async fn watch_phases(shared: Weak<Shared>, proxy: String, transitions: fault_en
             Ok(None) => return,
             // Only when this reader fell 1024 transitions behind; the next ones still count.
             Err(EngineError::MissedPhaseTransitions(n)) => {
-                eprintln!("warroom: chaos proxy `{proxy}`: missed {n} phase transitions");
+                tracing::warn!(%proxy, "chaos proxy `{proxy}`: missed {n} phase transitions");
                 continue;
             }
             Err(e) => {
-                eprintln!("warroom: chaos proxy `{proxy}`: phase transitions stopped: {e}");
+                tracing::error!(%proxy, "chaos proxy `{proxy}`: phase transitions stopped: {e}");
                 return;
             }
         };

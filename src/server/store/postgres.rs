@@ -271,8 +271,8 @@ impl EventStore for PgStore {
                     match serde_json::from_str::<State>(&text) {
                         Ok(s) if s.seq == seq => s.windowed(window),
                         _ => {
-                            crate::stderr!(
-                                "warroom: ignoring the snapshot at seq {seq}: it does not read back; folding the whole log"
+                            tracing::warn!(
+                                "ignoring the snapshot at seq {seq}: it does not read back; folding the whole log"
                             );
                             State::default().windowed(window)
                         }

@@ -443,20 +443,14 @@ fn read_snapshot(db: &Path, log: Uuid) -> StoreResult<Option<State>> {
     let header: Option<SnapshotHeader> =
         lines.next().and_then(|l| l.ok()).and_then(|l| serde_json::from_str(&l).ok());
     let Some(header) = header.filter(|h| h.log == log) else {
-        crate::stderr!(
-            "warroom: ignoring {}: not a snapshot of this log; folding the whole log",
-            path.display()
-        );
+        tracing::warn!("ignoring {}: not a snapshot of this log; folding the whole log", path.display());
         return Ok(None);
     };
     let body = text.split_once('\n').map_or("", |(_, b)| b);
     match serde_json::from_str::<State>(body) {
         Ok(state) if state.seq == header.seq => Ok(Some(state)),
         Ok(_) | Err(_) => {
-            crate::stderr!(
-                "warroom: ignoring {}: it does not read back; folding the whole log",
-                path.display()
-            );
+            tracing::warn!("ignoring {}: it does not read back; folding the whole log", path.display());
             Ok(None)
         }
     }
