@@ -170,7 +170,16 @@ async fn the_same_command_to_two_servers_at_once_writes_once_and_both_answer_the
 
 /// A server config on the shared store, for the real binary.
 fn config(dir: &Path, url: &str) -> std::path::PathBuf {
-    let cfg = warroom::config::ServerConfig { users: users(), store: Some(url.into()), ..Default::default() };
+    config_with(dir, url, Vec::new())
+}
+
+fn config_with(dir: &Path, url: &str, probes: Vec<warroom::config::ProbeConfig>) -> std::path::PathBuf {
+    let cfg = warroom::config::ServerConfig {
+        users: users(),
+        store: Some(url.into()),
+        probes,
+        ..Default::default()
+    };
     let path = dir.join("server.toml");
     std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
     path
@@ -289,11 +298,47 @@ async fn effects(url: &str) -> Option<String> {
     body["side_effects"].as_str().map(str::to_string)
 }
 
+/// An HTTP target that answers 200 and counts its requests: how many servers probe it.
+async fn counting_target() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    (url, hits)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_the_lease_holder_dies_another_server_takes_the_side_effects_over_within_ten_seconds() {
     let Some((_pg, url)) = database("lease").await else { return };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &url);
+    let (target, hits) = counting_target().await;
+    // One probe every second: three servers probing would hit it three times as often.
+    let probe: warroom::config::ProbeConfig = toml::from_str(&format!(
+        "name = \"search\"\nurl = \"{target}/health\"\ninterval = \"1s\"\ntimeout = \"1s\"\nconditions = [\"[STATUS] == 200\"]\n"
+    ))
+    .unwrap();
+    let cfg = config_with(dir.path(), &url, vec![probe]);
+    let began = Instant::now();
     let mut procs: Vec<ServerProcess> = ["a", "b", "c"]
         .iter()
         .map(|n| ServerProcess::spawn(&dir.path().join(n), &cfg, "127.0.0.1:0"))
@@ -317,6 +362,12 @@ async fn when_the_lease_holder_dies_another_server_takes_the_side_effects_over_w
         }
     }
     .await;
+    let survivor = Client::new(&procs[(holder + 1) % 3].url, &token(UserRole::Commander)).unwrap();
+    common::eventually("the probe recorded up", || {
+        let c = survivor.clone();
+        async move { common::all_events(&c).await.iter().any(|e| e.fact.kind() == "probe_changed") }
+    })
+    .await;
     procs[holder].kill();
     let killed = Instant::now();
     let others: Vec<String> =
@@ -333,4 +384,18 @@ async fn when_the_lease_holder_dies_another_server_takes_the_side_effects_over_w
         assert!(killed.elapsed() < Duration::from_secs(10), "nobody took the lease over within 10 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The new holder probes: wait for two more hits, then count. One prober on a 1 s grid hits at
+    // most once a second, plus one where the grid changed hands; several would hit more often.
+    let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+    common::eventually("the new holder probing", || {
+        let hits = hits.clone();
+        async move { hits.load(std::sync::atomic::Ordering::SeqCst) >= before + 2 }
+    })
+    .await;
+    let (n, secs) = (hits.load(std::sync::atomic::Ordering::SeqCst), began.elapsed().as_secs_f64());
+    assert!(n as f64 <= secs + 2.0, "{n} probe requests in {secs:.1} s: more than one server probed");
+    // Its result is in the log once: the new holder saw `up` already recorded and wrote nothing.
+    let events = common::all_events(&survivor).await;
+    let changes: Vec<&Event> = events.iter().filter(|e| e.fact.kind() == "probe_changed").collect();
+    assert_eq!(changes.len(), 1, "probe results recorded: {changes:?}");
 }
