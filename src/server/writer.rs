@@ -359,10 +359,22 @@ fn catch_up_from_log(w: &mut Writer) -> Result<(), StoreError> {
             return Ok(());
         }
         let mut fresh = Vec::with_capacity(page.len());
+        let mut failed = None;
         for stored in page {
-            fresh.push(fold_foreign(&mut w.working, stored)?);
+            match fold_foreign(&mut w.working, stored) {
+                Ok(c) => fresh.push(c),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
+        // What was folded is published either way: the working state and the served one
+        // must not part (the next batch catches up from the working state's seq).
         w.publish(&fresh);
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
 }
 
@@ -425,6 +437,7 @@ fn write_batch(
         for stored in tx.catch_up(working.seq)? {
             fresh.push(fold_foreign(working, stored)?);
         }
+        tx.prefetch_seen(&batch.iter().map(|r| r.command.id).collect::<Vec<_>>())?;
         let mut in_batch: HashMap<Uuid, (u64, u64, String)> = HashMap::new();
         for req in batch {
             let id = req.command.id;

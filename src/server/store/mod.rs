@@ -162,6 +162,13 @@ pub trait Batch {
         Ok(Vec::new())
     }
 
+    /// Reads what the log remembers of all these ids at once, so that [`Batch::seen_command`]
+    /// on them costs no further query. Postgres: one `WHERE id = ANY($1)` per batch instead of a
+    /// round trip per command. A store whose lookups are local (SQLite) needs nothing.
+    fn prefetch_seen(&mut self, _ids: &[Uuid]) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// What the log remembers of command `id`, as of this transaction.
     /// Postgres: `SELECT … FROM commands WHERE id = $1` in the same transaction.
     fn seen_command(&mut self, id: Uuid) -> StoreResult<Option<SeenCommand>>;

@@ -258,7 +258,7 @@ impl EventStore for PgStore {
         // event before it (it catches up first, see `catch_up`). A broken connection is
         // noticed by `live` on the next call.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_APPEND])?;
-        Ok(Box::new(PgBatch { tx, head: None }))
+        Ok(Box::new(PgBatch { tx, head: None, seen: Default::default(), rows: Rows::default() }))
     }
 
     fn load_state(&self, window: Window) -> StoreResult<State> {
@@ -376,6 +376,55 @@ struct PgBatch<'c> {
     tx: Transaction<'c>,
     /// The last seq this batch appended, announced at commit.
     head: Option<u64>,
+    /// What the batch's commands' ids were seen as, read in one query ([`Batch::prefetch_seen`]).
+    seen: std::collections::HashMap<String, Option<SeenCommand>>,
+    /// Rows appended, written in one statement per table at commit: each statement is a
+    /// round trip to the database, and a batch holds up to hundreds of commands.
+    rows: Rows,
+}
+
+#[derive(Default)]
+struct Rows {
+    seq: Vec<i64>,
+    command_id: Vec<String>,
+    at: Vec<String>,
+    actor: Vec<String>,
+    kind: Vec<String>,
+    body: Vec<String>,
+    audience: Vec<Option<String>>,
+    touch_incident: Vec<i64>,
+    touch_seq: Vec<i64>,
+    cmd_id: Vec<String>,
+    cmd_digest: Vec<String>,
+    cmd_first: Vec<i64>,
+    cmd_last: Vec<i64>,
+}
+
+impl PgBatch<'_> {
+    fn flush(&mut self) -> StoreResult<()> {
+        let r = std::mem::take(&mut self.rows);
+        if !r.seq.is_empty() {
+            self.tx.execute(
+                "INSERT INTO events(seq, command_id, at, actor, kind, body, audience) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])",
+                &[&r.seq, &r.command_id, &r.at, &r.actor, &r.kind, &r.body, &r.audience],
+            )?;
+        }
+        if !r.touch_seq.is_empty() {
+            self.tx.execute(
+                "INSERT INTO touches(incident, seq) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
+                &[&r.touch_incident, &r.touch_seq],
+            )?;
+        }
+        if !r.cmd_id.is_empty() {
+            self.tx.execute(
+                "INSERT INTO commands(id, digest, first_seq, last_seq) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])",
+                &[&r.cmd_id, &r.cmd_digest, &r.cmd_first, &r.cmd_last],
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl Batch for PgBatch<'_> {
@@ -391,11 +440,36 @@ impl Batch for PgBatch<'_> {
             .collect()
     }
 
+    fn prefetch_seen(&mut self, ids: &[Uuid]) -> StoreResult<()> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let mut seen: std::collections::HashMap<String, Option<SeenCommand>> =
+            ids.iter().map(|id| (id.clone(), None)).collect();
+        for r in self
+            .tx
+            .query("SELECT id, digest, first_seq, last_seq FROM commands WHERE id = ANY($1)", &[&ids])?
+        {
+            let id: String = r.get(0);
+            seen.insert(
+                id,
+                Some(SeenCommand {
+                    digest: r.get(1),
+                    first_seq: to_u64(r.get(2), "commands.first_seq")?,
+                    last_seq: to_u64(r.get(3), "commands.last_seq")?,
+                }),
+            );
+        }
+        self.seen = seen;
+        Ok(())
+    }
+
     fn seen_command(&mut self, id: Uuid) -> StoreResult<Option<SeenCommand>> {
-        let row = self.tx.query_opt(
-            "SELECT digest, first_seq, last_seq FROM commands WHERE id = $1",
-            &[&id.to_string()],
-        )?;
+        let key = id.to_string();
+        // Prefetched for the batch's ids (the writer remembers what this batch appended).
+        if let Some(seen) = self.seen.get(&key) {
+            return Ok(seen.clone());
+        }
+        let row =
+            self.tx.query_opt("SELECT digest, first_seq, last_seq FROM commands WHERE id = $1", &[&key])?;
         row.map(|r| {
             Ok(SeenCommand {
                 digest: r.get(0),
@@ -407,39 +481,26 @@ impl Batch for PgBatch<'_> {
     }
 
     fn append(&mut self, digest: &str, events: &[Appended]) -> StoreResult<()> {
-        let insert = self.tx.prepare(
-            "INSERT INTO events(seq, command_id, at, actor, kind, body, audience) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )?;
-        let touch =
-            self.tx.prepare("INSERT INTO touches(incident, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING")?;
+        let r = &mut self.rows;
         for a in events {
             let e = &a.event;
-            self.tx.execute(
-                &insert,
-                &[
-                    &to_i64(e.seq),
-                    &e.command_id.to_string(),
-                    &e.at.to_rfc3339(),
-                    &e.actor,
-                    &e.fact.kind(),
-                    &a.json,
-                    &a.audience,
-                ],
-            )?;
+            r.seq.push(to_i64(e.seq));
+            r.command_id.push(e.command_id.to_string());
+            r.at.push(e.at.to_rfc3339());
+            r.actor.push(e.actor.clone());
+            r.kind.push(e.fact.kind().to_string());
+            r.body.push(a.json.clone());
+            r.audience.push(a.audience.clone());
             for id in &a.touches {
-                self.tx.execute(&touch, &[&to_i64(id.0), &to_i64(e.seq)])?;
+                r.touch_incident.push(to_i64(id.0));
+                r.touch_seq.push(to_i64(e.seq));
             }
         }
         if let (Some(first), Some(last)) = (events.first(), events.last()) {
-            self.tx.execute(
-                "INSERT INTO commands(id, digest, first_seq, last_seq) VALUES ($1, $2, $3, $4)",
-                &[
-                    &first.event.command_id.to_string(),
-                    &digest,
-                    &to_i64(first.event.seq),
-                    &to_i64(last.event.seq),
-                ],
-            )?;
+            r.cmd_id.push(first.event.command_id.to_string());
+            r.cmd_digest.push(digest.to_string());
+            r.cmd_first.push(to_i64(first.event.seq));
+            r.cmd_last.push(to_i64(last.event.seq));
             self.head = Some(last.event.seq);
         }
         Ok(())
@@ -451,6 +512,7 @@ impl Batch for PgBatch<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.flush()?;
         if let Some(head) = self.head {
             // Delivered to every listening server at commit, never before.
             self.tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head.to_string()])?;
