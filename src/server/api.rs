@@ -49,7 +49,7 @@ pub(super) struct AppInner {
     /// Bounds the folds of `GET /state?at=` running at once.
     history: super::history::History,
     /// Whether this server runs the side effects (it holds the lease), for `/healthz`.
-    effects: tokio::sync::watch::Receiver<bool>,
+    effects: super::lease::Held,
     /// Counters for `/metrics`.
     metrics: super::metrics::Metrics,
 }
@@ -67,7 +67,7 @@ impl App {
         telemetry: Arc<super::probes::Telemetry>,
         chaos: Arc<super::chaos::Runner>,
         scoreboard: Arc<super::gameday::Scoreboard>,
-        effects: tokio::sync::watch::Receiver<bool>,
+        effects: super::lease::Held,
     ) -> std::io::Result<App> {
         let snapshots = super::snapshots::Snapshots::start(hub.clone())?;
         let metrics = super::metrics::Metrics::new(hub.state().seq);
@@ -346,7 +346,7 @@ impl FromRequestParts<App> for Caller {
 async fn healthz(State(app): State<App>) -> Response {
     let seq = app.hub().state().seq;
     // Of servers sharing one store, only the lease holder probes, sends and injects.
-    let effects = if *app.inner.effects.borrow() { "here" } else { "standby" };
+    let effects = if super::lease::holds(&app.inner.effects) { "here" } else { "standby" };
     match app.writer_health().problem() {
         None => Json(serde_json::json!({ "status": "ok", "seq": seq, "side_effects": effects })).into_response(),
         Some(problem) => (

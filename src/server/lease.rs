@@ -22,10 +22,19 @@ pub const TTL: Duration = Duration::from_secs(6);
 /// How often the holder renews, and others try to take it.
 pub const RENEW: Duration = Duration::from_secs(1);
 
-/// This server's claim on the lease: whether it holds it now, as a watch.
+/// Until when this server may act on its lease: renewed with every renewal, and running out
+/// by itself when renewals stop coming, even while a renewal hangs on a dead connection.
+pub type Held = watch::Receiver<Option<Instant>>;
+
+/// Whether `held` says this server holds the lease now.
+pub fn holds(held: &Held) -> bool {
+    held.borrow().is_some_and(|until| Instant::now() < until)
+}
+
+/// This server's claim on the lease: until when it may act on it, as a watch.
 pub struct Lease {
     pub holder: Uuid,
-    held: watch::Receiver<bool>,
+    held: Held,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -33,18 +42,21 @@ pub struct Lease {
 impl Lease {
     /// A lease a store with one server always holds.
     pub fn always() -> Lease {
-        let (_never_changes, held) = watch::channel(true);
+        // A century from now, or as far as the clock goes: never runs out.
+        let forever = (1..=100u64)
+            .rev()
+            .find_map(|years| Instant::now().checked_add(Duration::from_secs(years * 365 * 86_400)));
+        let (_never_changes, held) = watch::channel(forever);
         Lease { holder: Uuid::nil(), held, stop: Arc::new(AtomicBool::new(true)), thread: None }
     }
 
     /// Starts taking and renewing the lease on `store` (a handle of its own) on a thread.
     pub fn start(mut store: Box<dyn EventStore>) -> std::io::Result<Lease> {
         let holder = Uuid::new_v4();
-        let (tx, held) = watch::channel(false);
+        let (tx, held) = watch::channel(None);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new().name("warroom-lease".into()).spawn(move || {
-            let mut last_ok: Option<Instant> = None;
             let mut failing = false;
             while !stopping.load(Ordering::SeqCst) {
                 let asked = Instant::now();
@@ -53,22 +65,21 @@ impl Lease {
                         if std::mem::take(&mut failing) {
                             tracing::info!("the side-effects lease is reachable again");
                         }
-                        last_ok = ours.then_some(asked);
-                        tx.send_if_modified(|h| std::mem::replace(h, ours) != ours);
+                        // Ours until half the TTL after we asked: the database's expiry is a
+                        // full TTL after it answered, so we stop acting well before another
+                        // server may take it, however long the next renewal hangs.
+                        tx.send_replace(ours.then(|| asked + TTL / 2));
                     }
                     Err(e) => {
+                        // What we had runs out by itself.
                         if !std::mem::replace(&mut failing, true) {
                             tracing::warn!("cannot renew the side-effects lease: {e}");
                         }
-                        // Held as of the last renewal until half the TTL is gone: then stop
-                        // acting, well before another server may take it.
-                        let still = last_ok.is_some_and(|t| t.elapsed() < TTL / 2);
-                        tx.send_if_modified(|h| std::mem::replace(h, still) != still);
                     }
                 }
                 park_until(&stopping, asked + RENEW);
             }
-            tx.send_replace(false);
+            tx.send_replace(None);
             if let Err(e) = store.release(NAME, holder) {
                 tracing::warn!(
                     "releasing the side-effects lease: {e} (another server takes it within {} s)",
@@ -79,8 +90,8 @@ impl Lease {
         Ok(Lease { holder, held, stop, thread: Some(thread) })
     }
 
-    /// Whether this server holds the lease now, and every change after.
-    pub fn watch(&self) -> watch::Receiver<bool> {
+    /// Until when this server holds the lease, and every renewal after.
+    pub fn watch(&self) -> Held {
         self.held.clone()
     }
 
@@ -123,8 +134,9 @@ pub fn run_while_held(lease: &Lease, start: impl Fn() + Send + Sync + 'static) {
     tokio::spawn(async move {
         let mut running: Option<tokio::runtime::Runtime> = None;
         loop {
-            let now = *held.borrow_and_update();
-            match (now, running.is_some()) {
+            let until = *held.borrow_and_update();
+            let holding = until.is_some_and(|t| Instant::now() < t);
+            match (holding, running.is_some()) {
                 (true, false) => {
                     match tokio::runtime::Builder::new_multi_thread()
                         .worker_threads(1)
@@ -150,11 +162,21 @@ pub fn run_while_held(lease: &Lease, start: impl Fn() + Send + Sync + 'static) {
                 }
                 _ => {}
             }
-            if held.changed().await.is_err() {
-                if let Some(rt) = running.take() {
-                    rt.shutdown_background();
+            // A renewal, a loss, or the time we may act running out.
+            let expiry = async {
+                match until.filter(|_| holding) {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
                 }
-                return;
+            };
+            tokio::select! {
+                changed = held.changed() => if changed.is_err() {
+                    if let Some(rt) = running.take() {
+                        rt.shutdown_background();
+                    }
+                    return;
+                },
+                () = expiry => {}
             }
         }
     });
