@@ -104,14 +104,7 @@ pub fn fold_at(reader: &dyn EventReader, at: u64) -> StoreResult<State> {
             });
         }
         for row in rows {
-            let event = row.decode()?;
-            if event.seq != state.seq + 1 {
-                return Err(StoreError::Corrupt {
-                    what: format!("event {}", row.seq),
-                    detail: format!("follows {} (the log must be gap-free)", state.seq),
-                });
-            }
-            state.apply(&event);
+            row.fold_into(&mut state)?;
         }
     }
     Ok(state.windowed(Window::Summaries))

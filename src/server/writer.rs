@@ -380,14 +380,7 @@ fn catch_up_from_log(w: &mut Writer) -> Result<(), StoreError> {
 
 /// Applies an event another server committed to `working`, checking it is the next one.
 fn fold_foreign(working: &mut State, stored: store::StoredEvent) -> Result<Committed, StoreError> {
-    let event = stored.decode()?;
-    if event.seq != working.seq + 1 {
-        return Err(StoreError::Corrupt {
-            what: format!("event {}", stored.seq),
-            detail: format!("follows {} (the log must be gap-free)", working.seq),
-        });
-    }
-    working.apply(&event);
+    let event = stored.fold_into(working)?;
     let audience = super::hub::audience(working, &event);
     Ok((event, Arc::from(stored.body), audience))
 }

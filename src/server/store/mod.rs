@@ -66,6 +66,27 @@ impl StoredEvent {
         serde_json::from_str(&self.body)
             .map_err(|e| StoreError::Corrupt { what: format!("event {}", self.seq), detail: e.to_string() })
     }
+
+    /// Decodes this event and applies it to `state`, whose next event it must be (the log is
+    /// gap-free); the event applied. Nothing is applied when it is not.
+    pub fn fold_into(&self, state: &mut State) -> StoreResult<Event> {
+        let event = self.decode()?;
+        check_next(state, &event, self.seq)?;
+        state.apply(&event);
+        Ok(event)
+    }
+}
+
+/// Whether `event` (stored in row `row`) is the one that follows `state`: every fold of the
+/// log checks it.
+pub fn check_next(state: &State, event: &Event, row: u64) -> StoreResult<()> {
+    if event.seq == state.seq + 1 {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        what: format!("event {row}"),
+        detail: format!("follows {} (the log must be gap-free)", state.seq),
+    })
 }
 
 /// One event as the writer appends it: its JSON (written as is, and sent to subscribers),

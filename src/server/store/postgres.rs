@@ -287,14 +287,7 @@ impl EventStore for PgStore {
                     break;
                 }
                 for stored in &page {
-                    let event = stored.decode()?;
-                    if event.seq != state.seq + 1 {
-                        return Err(StoreError::Corrupt {
-                            what: format!("event {}", stored.seq),
-                            detail: format!("follows {} (the log must be gap-free)", state.seq),
-                        });
-                    }
-                    state.apply(&event);
+                    stored.fold_into(&mut state)?;
                 }
             }
             Ok(state)

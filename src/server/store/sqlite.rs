@@ -226,12 +226,7 @@ impl EventStore for SqliteStore {
             let body: String = row.get(1)?;
             let event: Event = serde_json::from_str(&body)
                 .map_err(|e| StoreError::Corrupt { what: format!("event {seq}"), detail: e.to_string() })?;
-            if event.seq != state.seq + 1 {
-                return Err(StoreError::Corrupt {
-                    what: format!("event {seq}"),
-                    detail: format!("follows {} (the log must be gap-free)", state.seq),
-                });
-            }
+            super::check_next(&state, &event, seq)?;
             state.apply(&event);
         }
         Ok(state)
