@@ -435,20 +435,52 @@ pub fn is_postgres_url(store: &str) -> bool {
     store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
 
-/// `url` without its password, for messages and logs.
+/// What a PostgreSQL `url` names, without any password (in the authority or `?password=`), for
+/// messages and logs: user, hosts, ports and database as the driver reads them.
 pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
+    let Ok(config) = url.parse::<postgres::Config>() else {
+        return "(a store URL that does not parse)".into();
+    };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                postgres::config::Host::Unix(path) => path.display().to_string(),
+            };
+            match config.get_ports().get(i).or(config.get_ports().first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    format!(
+        "postgres://{}@{}/{}",
+        config.get_user().unwrap_or(""),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_url_is_shown_without_its_password_in_any_form() {
+        for (url, shown) in [
+            ("postgres://wr:s3cret@db.internal:5433/warroom", "postgres://wr@db.internal:5433/warroom"),
+            ("postgresql://wr@db/warroom?password=s3cret", "postgres://wr@db:5432/warroom"),
+            ("postgresql://wr:s3cret@/warroom?host=/run/postgresql", "postgres://wr@/run/postgresql/warroom"),
+            ("postgres://wr:s3cret@db:notaport/warroom", "(a store URL that does not parse)"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+            assert!(!redact_url(url).contains("s3cret"));
+        }
+    }
 
     #[test]
     fn a_typo_in_the_server_config_names_file_and_line() {

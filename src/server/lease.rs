@@ -123,9 +123,17 @@ fn park_until(stop: &AtomicBool, until: Instant) {
 }
 
 /// Runs `start` (which spawns the side-effect tasks) whenever the lease is taken, in a runtime
-/// of its own, and drops that runtime with every task in it when the lease is lost; `None`
-/// when the lease is always held (the tasks run on the caller's runtime, as always).
-pub fn run_while_held(lease: &Lease, start: impl Fn() + Send + Sync + 'static) {
+/// of its own; when the lease is lost, runs `wind_down` there (bounded by [`WIND_DOWN`]) and
+/// drops that runtime with every task in it. When the lease is always held the tasks run on
+/// the caller's runtime, as always.
+/// How long the side effects get to wind down (chaos rollbacks) when the lease is lost.
+const WIND_DOWN: Duration = Duration::from_secs(3);
+
+/// What winds the side effects down when the lease is lost, run on their own runtime.
+pub type WindDown =
+    Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+pub fn run_while_held(lease: &Lease, start: impl Fn() + Send + Sync + 'static, wind_down: WindDown) {
     if lease.thread.is_none() {
         start();
         return;
@@ -157,6 +165,9 @@ pub fn run_while_held(lease: &Lease, start: impl Fn() + Send + Sync + 'static) {
                 (false, true) => {
                     tracing::warn!("this server no longer holds the side-effects lease");
                     if let Some(rt) = running.take() {
+                        // Chaos acts first and records after: its faults are rolled back even
+                        // when the database (and so the lease) is out of reach.
+                        let _ = tokio::time::timeout(WIND_DOWN, rt.spawn(wind_down())).await;
                         rt.shutdown_background();
                     }
                 }

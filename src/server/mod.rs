@@ -462,12 +462,22 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     gameday::spawn(app.clone());
     {
         let (app, channels, runner) = (app.clone(), opts.channels.clone(), runner.clone());
-        lease::run_while_held(&lease, move || {
-            runner.spawn(&app);
-            gameday::announce(app.clone(), channels.clone());
-            notify::spawn(app.clone(), channels.clone());
-            probes::spawn(app.clone(), telemetry.clone());
+        let wind = runner.clone();
+        let wind_down: lease::WindDown = Box::new(move || {
+            let runner = wind.clone();
+            Box::pin(async move { runner.shutdown().await })
         });
+        lease::run_while_held(
+            &lease,
+            move || {
+                runner.new_term();
+                runner.spawn(&app);
+                gameday::announce(app.clone(), channels.clone());
+                notify::spawn(app.clone(), channels.clone());
+                probes::spawn(app.clone(), telemetry.clone());
+            },
+            wind_down,
+        );
     }
     #[cfg(unix)]
     {

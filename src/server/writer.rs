@@ -274,6 +274,11 @@ impl Writer {
     /// only the command that caused it: the batch's transaction rolls back and each of its
     /// commands is tried again on its own.
     fn handle(&mut self, batch: Vec<WriteRequest>) {
+        // Other servers' events read before the append lock, not under it: the batch then
+        // reads under the lock only what was committed in the last moments.
+        if self.store.shared() && !self.health.store_failing() {
+            self.catch_up();
+        }
         let library = self.library.get();
         let decided = catch_unwind(AssertUnwindSafe(|| {
             write_batch(self.store.as_mut(), &mut self.working, &library.library, &batch, &self.health)

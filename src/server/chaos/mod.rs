@@ -87,6 +87,9 @@ pub struct Runner {
     handled: Mutex<HashSet<RunId>>,
     /// Told when the last live run leaves (shutdown waits for it).
     emptied: Notify,
+    /// Set by [`Runner::shutdown`]: no run starts here any more (the server stops, or gives
+    /// its side effects to another server); cleared by [`Runner::new_term`].
+    stopping: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -115,6 +118,7 @@ impl Runner {
             network: std::sync::OnceLock::new(),
             handled: Mutex::default(),
             emptied: Notify::new(),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -143,6 +147,18 @@ impl Runner {
 
     fn dead_man(&self) -> Duration {
         self.config.dead_man.map_or(DEAD_MAN, |d| Duration::from_secs(d.0.max(1).unsigned_abs()))
+    }
+
+    /// A new term of this server's side effects (it took the lease again, after losing it):
+    /// the tasks of the last term are gone with their runtime, so what they held is
+    /// forgotten; the runs still active in the log are picked up again by [`Runner::spawn`],
+    /// which rolls them back, and records still queued are written by the new record loop.
+    pub fn new_term(&self) {
+        lock(&self.handled).clear();
+        lock(&self.live).clear();
+        let queued = lock(&self.records.queue).len();
+        *lock(&self.records.pending) = queued;
+        self.stopping.store(false, Ordering::SeqCst);
     }
 
     /// Starts the runner on `app`'s log: rolls back what a crash left running, then follows.
@@ -240,7 +256,8 @@ impl Runner {
     }
 
     fn start_task(self: &Arc<Self>, app: &App, run: RunId, scenario: String, stop: Option<Stop>) {
-        if !lock(&self.handled).insert(run) {
+        // A stopping runner starts nothing: the next holder of the side effects picks it up.
+        if self.stopping.load(Ordering::SeqCst) || !lock(&self.handled).insert(run) {
             return;
         }
         let mut live = lock(&self.live);
@@ -346,6 +363,7 @@ impl Runner {
     /// The server is stopping: every run ends with its rollback, and what was done is written
     /// while the writer still runs (bounded).
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let waiting: Vec<RolledBack> = {
             let live = lock(&self.live);
             live.values()

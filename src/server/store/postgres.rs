@@ -81,10 +81,39 @@ fn config(url: &str) -> StoreResult<Config> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(5));
     }
-    config.keepalives(true).keepalives_idle(Duration::from_secs(10));
+    // A dead peer is noticed in about 20 s, not the kernel's two hours.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(3))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(20));
+    // The append lock is every server's: a server frozen inside its transaction (a paused VM,
+    // SIGSTOP) must not hold it for good. The database ends such a session, which releases the
+    // lock; a batch waiting longer than a few seconds for it fails (503) and is retried by
+    // its client, instead of queueing every server's writes behind it without a word.
+    let mut options = config.get_options().map(str::to_string).unwrap_or_default();
+    options.push_str(&format!(
+        " -c idle_in_transaction_session_timeout={} -c lock_timeout={} -c statement_timeout={}",
+        IDLE_IN_TRANSACTION.as_millis(),
+        LOCK_WAIT.as_millis(),
+        STATEMENT.as_millis()
+    ));
+    config.options(options.trim());
     config.application_name("warroom");
     Ok(config)
 }
+
+/// How long a session may sit idle inside a transaction before the database ends it.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+/// How long a batch waits for the append lock (other servers' batches take milliseconds).
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long one statement may run: a page of a year's log reads in well under this.
+const STATEMENT: Duration = Duration::from_secs(60);
+
+/// Most read connections one server keeps open: streams catching up after a restart all read
+/// at once, and PostgreSQL's `max_connections` (100 by default) is shared by every server.
+const MAX_READERS: usize = 8;
 
 fn connect(config: &Config) -> StoreResult<Client> {
     Ok(config.connect(NoTls)?)
@@ -253,7 +282,10 @@ impl EventStore for PgStore {
     fn begin(&mut self) -> StoreResult<Box<dyn Batch + '_>> {
         let slot = self.client.get_mut().unwrap_or_else(|p| p.into_inner());
         let client = live(slot, &self.config)?;
-        let mut tx = client.transaction()?;
+        // READ COMMITTED whatever the database's default: each statement then sees what was
+        // committed before it, so the catch-up after the lock sees the previous holder's batch.
+        let mut tx =
+            client.build_transaction().isolation_level(postgres::IsolationLevel::ReadCommitted).start()?;
         // Appends of every server, one at a time: whoever holds this decides against every
         // event before it (it catches up first, see `catch_up`). A broken connection is
         // noticed by `live` on the next call.
@@ -327,7 +359,11 @@ impl EventStore for PgStore {
     }
 
     fn readers(&self) -> StoreResult<Arc<dyn EventReader>> {
-        Ok(Arc::new(Readers { config: self.config.clone(), pool: Mutex::new(Vec::new()) }))
+        Ok(Arc::new(Readers {
+            config: self.config.clone(),
+            pool: Mutex::new(Pool::default()),
+            freed: std::sync::Condvar::new(),
+        }))
     }
 
     fn shared(&self) -> bool {
@@ -514,31 +550,81 @@ impl Batch for PgBatch<'_> {
     }
 }
 
-/// Pooled read connections; a broken one is dropped, not returned.
+/// Pooled read connections, at most [`MAX_READERS`] open; a broken one is dropped, not
+/// returned. A reader finding all of them busy waits for one.
 struct Readers {
     config: Config,
-    pool: Mutex<Vec<Client>>,
+    pool: Mutex<Pool>,
+    freed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Client>,
+    /// Connections open, idle or lent out.
+    open: usize,
 }
 
 impl Readers {
+    /// A connection to read on: an idle one, a new one while under the cap, else the next
+    /// one given back. `(client, fresh)`.
+    fn take(&self) -> StoreResult<(Client, bool)> {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            while let Some(c) = pool.idle.pop() {
+                if !c.is_closed() {
+                    return Ok((c, false));
+                }
+                pool.open -= 1;
+                close_off_runtime(c);
+            }
+            if pool.open < MAX_READERS {
+                pool.open += 1;
+                drop(pool);
+                return match connect(&self.config) {
+                    Ok(c) => Ok((c, true)),
+                    Err(e) => {
+                        self.give_back(None);
+                        Err(e)
+                    }
+                };
+            }
+            pool = self.freed.wait(pool).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Returns a connection to the pool, or (`None`, or a broken one) frees its place.
+    fn give_back(&self, client: Option<Client>) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        match client.filter(|c| !c.is_closed()) {
+            Some(c) => pool.idle.push(c),
+            None => pool.open -= 1,
+        }
+        drop(pool);
+        self.freed.notify_one();
+    }
+
     /// A read on a pooled connection; once more on a new one if the pooled one turned out
     /// broken (after a database restart every pooled connection is).
     fn with<T>(&self, read: impl Fn(&mut Client) -> StoreResult<T>) -> StoreResult<T> {
-        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let (mut client, fresh) = match pooled.filter(|c| !c.is_closed()) {
-            Some(c) => (c, false),
-            None => (connect(&self.config)?, true),
-        };
+        let (mut client, fresh) = self.take()?;
         let mut result = read(&mut client);
         if result.is_err() && client.is_closed() && !fresh {
             close_off_runtime(client);
-            client = connect(&self.config)?;
+            client = match connect(&self.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.give_back(None);
+                    return Err(e);
+                }
+            };
             result = read(&mut client);
         }
         if client.is_closed() {
             close_off_runtime(client);
+            self.give_back(None);
         } else {
-            self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(client);
+            self.give_back(Some(client));
         }
         result
     }
@@ -546,7 +632,7 @@ impl Readers {
 
 impl Drop for Readers {
     fn drop(&mut self) {
-        close_off_runtime(std::mem::take(self.pool.get_mut().unwrap_or_else(|p| p.into_inner())));
+        close_off_runtime(std::mem::take(&mut self.pool.get_mut().unwrap_or_else(|p| p.into_inner()).idle));
     }
 }
 
