@@ -162,6 +162,22 @@ async fn the_same_command_to_two_servers_at_once_writes_once_and_both_answer_the
         *per_command.entry(e.command_id).or_default() += 1;
     }
     assert_eq!(per_command.len(), 20, "one command each");
+    // A client acked by one server resumes on the other at once: it waits for that server to
+    // read the log instead of calling the client ahead of it (which would force a reload).
+    // The other server hears no notification here, as if they were all lost.
+    s2.app.writer_health().set_failpoint(warroom::server::writer::Failpoint::Deaf, true);
+    for round in 0..20 {
+        let ack = c1.send(&declare(&format!("resume {round}"), Severity::Sev4)).await.unwrap();
+        let page = c2.events(ack.seq, 10).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(
+            page.head >= ack.seq,
+            "round {round}: the other server's head {} is behind {}",
+            page.head,
+            ack.seq
+        );
+        let mut stream = c2.stream(ack.seq).await.unwrap_or_else(|e| panic!("round {round}: stream: {e}"));
+        assert!(matches!(stream.next().await, Some(Ok(StreamItem::Hello { .. }))), "round {round}");
+    }
     let declared = events.iter().filter(|e| e.fact.kind() == "incident_declared").count();
     assert_eq!(declared, 20, "each command declared once");
     s1.stop().await;

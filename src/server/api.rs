@@ -555,6 +555,26 @@ pub(super) fn query_numbers(raw: Option<&str>, allowed: &[&str]) -> Result<HashM
     Ok(out)
 }
 
+/// This server's head, once it reached `after` if it can: on a shared store a client may
+/// resume here with a seq another server gave it moments ago, before this one read it. The
+/// writer is told to read the log, and the answer waits for it, at most [`CATCH_UP_WAIT`].
+pub(super) async fn head_reaching(app: &App, after: u64) -> u64 {
+    let head = app.hub().state().seq;
+    let Some(follow) = app.inner.writer.follow.as_ref().filter(|_| after > head) else { return head };
+    follow.notify_one();
+    let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
+    loop {
+        let head = app.hub().state().seq;
+        if head >= after || tokio::time::Instant::now() >= deadline {
+            return head;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// How long a read on a shared store waits for this server to reach a seq a client already has.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A reader can only be behind the log or at its head. Past it, it knows events this log
 /// never had (its server was reset or replaced): a 400 its sync reads as "reload".
 pub(super) fn check_after(after: u64, head: u64) -> Result<(), HttpError> {
@@ -579,6 +599,7 @@ async fn get_events(
     if limit == 0 || limit > MAX_PAGE {
         return Err(HttpError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}")));
     }
+    head_reaching(&app, after).await;
     let (head, view) = {
         let state = app.hub().state();
         (state.seq, View::of(&state, &caller))

@@ -47,7 +47,7 @@ pub async fn stream(
             .ok_or_else(|| HttpError::bad_request("Last-Event-ID must be an event seq"))?,
         None => q.get("after").copied().unwrap_or(0),
     };
-    super::api::check_after(after, app.hub().state().seq)?;
+    super::api::check_after(after, super::api::head_reaching(&app, after).await)?;
     let slot = app.hub().open_stream(&caller.name).map_err(|cap| {
         HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -73,6 +73,9 @@ pub enum Failpoint {
     PanicOn(Uuid),
     /// Every write transaction fails as if the disk were gone, until removed.
     StoreDown,
+    /// Other servers' notifications are ignored (as if lost): only a look asked for by a
+    /// reader, or the periodic one, reads what they appended.
+    Deaf,
 }
 
 impl Health {
@@ -117,6 +120,8 @@ impl Health {
 pub struct Handle {
     pub tx: mpsc::Sender<WriteRequest>,
     pub health: Arc<Health>,
+    /// On a shared store: wakes the writer to read what other servers appended.
+    pub follow: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Starts the writer thread. It owns the store; it stops when every sender is dropped.
@@ -124,6 +129,7 @@ pub fn spawn(store: Box<dyn EventStore>, state: State, hub: Arc<Hub>, library: A
     let (tx, rx) = mpsc::channel(4096);
     let health = Arc::new(Health::default());
     let wake = Arc::new(tokio::sync::Notify::new());
+    let follow = store.shared().then(|| wake.clone());
     let writer_health = health.clone();
     // Everything that may connect to the store happens on the writer's thread: a PostgreSQL
     // client blocks, and `spawn` is called from async code.
@@ -131,7 +137,7 @@ pub fn spawn(store: Box<dyn EventStore>, state: State, hub: Arc<Hub>, library: A
         .name("warroom-writer".into())
         .spawn(move || {
             match store.watcher() {
-                Ok(Some(watcher)) => watch(watcher, Arc::downgrade(&wake)),
+                Ok(Some(watcher)) => watch(watcher, Arc::downgrade(&wake), writer_health.clone()),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!("other servers' events will be seen only when this one writes ({e})")
@@ -140,7 +146,7 @@ pub fn spawn(store: Box<dyn EventStore>, state: State, hub: Arc<Hub>, library: A
             Writer::new(store, state, hub, library, writer_health, wake).run(rx)
         })
         .expect("spawn writer thread");
-    Handle { tx, health }
+    Handle { tx, health, follow }
 }
 
 /// How long the writer waits for a word from other servers before looking at the log anyway:
@@ -149,7 +155,11 @@ const WATCH_POLL: Duration = Duration::from_secs(5);
 
 /// Wakes the writer whenever another server appended to the shared log (and every
 /// [`WATCH_POLL`] regardless), until the writer is gone.
-fn watch(mut watcher: Box<dyn store::Watcher>, wake: std::sync::Weak<tokio::sync::Notify>) {
+fn watch(
+    mut watcher: Box<dyn store::Watcher>,
+    wake: std::sync::Weak<tokio::sync::Notify>,
+    health: Arc<Health>,
+) {
     let spawned = std::thread::Builder::new().name("warroom-watch".into()).spawn(move || {
         // Said once per outage, not once a second.
         let mut failing = false;
@@ -162,7 +172,9 @@ fn watch(mut watcher: Box<dyn store::Watcher>, wake: std::sync::Weak<tokio::sync
                         tracing::info!("listening to the shared log again");
                     }
                     // Also on a timeout: a cheap look at the log's head.
-                    wake.notify_one();
+                    if !health.failpoint(&Failpoint::Deaf) {
+                        wake.notify_one();
+                    }
                 }
                 Err(e) => {
                     if !std::mem::replace(&mut failing, true) {
