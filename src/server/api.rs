@@ -561,15 +561,22 @@ pub(super) fn query_numbers(raw: Option<&str>, allowed: &[&str]) -> Result<HashM
 pub(super) async fn head_reaching(app: &App, after: u64) -> u64 {
     let head = app.hub().state().seq;
     let Some(follow) = app.inner.writer.follow.as_ref().filter(|_| after > head) else { return head };
+    // Subscribed before looking again: an event applied after the look is announced after it.
+    let mut published = app.hub().subscribe();
     follow.notify_one();
-    let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
-    loop {
-        let head = app.hub().state().seq;
-        if head >= after || tokio::time::Instant::now() >= deadline {
-            return head;
+    let reached = async {
+        loop {
+            let head = app.hub().state().seq;
+            if head >= after {
+                return;
+            }
+            if let Err(tokio::sync::broadcast::error::RecvError::Closed) = published.recv().await {
+                return;
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    };
+    let _ = tokio::time::timeout(CATCH_UP_WAIT, reached).await;
+    app.hub().state().seq
 }
 
 /// How long a read on a shared store waits for this server to reach a seq a client already has.
