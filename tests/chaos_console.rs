@@ -38,11 +38,7 @@ fn fold(intents: Vec<Intent>) -> State {
         } else {
             ("victor", UserRole::Villain)
         };
-        let cx = Context { library: &lib, now, command_id: uuid::Uuid::nil(), role, actor };
-        let facts = s.decide_with(&intent, &cx).unwrap_or_else(|e| panic!("{}: {e}", intent.kind()));
-        for e in stamp(s.seq + 1, now, actor, role, uuid::Uuid::nil(), facts) {
-            s.apply(&e);
-        }
+        screen::play(&mut s, &lib, now, actor, role, &intent);
     }
     s
 }

@@ -22,7 +22,7 @@ use warroom::model::chaos::{RunId, StepKind, StopCause, Verdict};
 use warroom::model::gameday::score::Tally;
 use warroom::model::gameday::{GameDayId, Style};
 use warroom::model::probe::Health;
-use warroom::model::{stamp, Context, Event, Intent, Severity, State, UserRole};
+use warroom::model::{stamp, Event, Intent, Severity, State, UserRole};
 use warroom::protocol::{Command, GamedayView, Snapshot, Whoami};
 use warroom::tui::app::{App, Effect, Msg, Pane};
 use warroom::tui::keymap::Keymap;
@@ -44,13 +44,7 @@ fn fold(steps: Vec<Step>) -> (State, Vec<Event>) {
     let mut s = State::default();
     let mut events = Vec::new();
     for (secs, actor, role, intent) in steps {
-        let now = t0() + Duration::seconds(secs);
-        let cx = Context { library: &lib, now, command_id: uuid::Uuid::nil(), role, actor };
-        let facts = s.decide_with(&intent, &cx).unwrap_or_else(|e| panic!("{}: {e}", intent.kind()));
-        for e in stamp(s.seq + 1, now, actor, role, uuid::Uuid::nil(), facts) {
-            s.apply(&e);
-            events.push(e);
-        }
+        events.extend(screen::play(&mut s, &lib, t0() + Duration::seconds(secs), actor, role, &intent));
     }
     (s, events)
 }
@@ -416,12 +410,7 @@ fn an_informed_kick_off_toasts_everyone_and_a_hint_only_its_team() {
             Intent::GiveHint { gameday: GD, team: "red".into(), plan: None, text: "check stock".into() },
         ),
     ] {
-        let cx = Context { library: &lib, now: now(), command_id: uuid::Uuid::nil(), role, actor };
-        let facts = later.decide_with(&intent, &cx).unwrap();
-        for e in stamp(later.seq + 1, now(), actor, role, uuid::Uuid::nil(), facts) {
-            later.apply(&e);
-            news.push(e);
-        }
+        news.extend(screen::play(&mut later, &lib, now(), actor, role, &intent));
     }
     let kickoff = news.iter().find(|e| e.fact.kind() == "scenario_kicked_off").expect("an informed kick-off");
     let hint = news.iter().find(|e| e.fact.kind() == "hint_given").unwrap();

@@ -13,7 +13,7 @@ use ratatui::Terminal;
 use screen::text;
 use warroom::client::replay::{Player, Replay, MAX_GAP};
 use warroom::model::probe::Health;
-use warroom::model::{stamp, Context, Event, IncidentId, Intent, Library, Severity, State, Status, UserRole};
+use warroom::model::{Event, IncidentId, Intent, Library, Severity, State, Status, UserRole};
 use warroom::protocol::Whoami;
 use warroom::tui::keymap::Keymap;
 use warroom::tui::replay::{control, Control, ReplayConsole};
@@ -69,15 +69,10 @@ fn script() -> (State, State, Vec<Event>) {
     for (secs, actor, intent) in steps {
         let now = t0() + chrono::Duration::seconds(secs);
         let role = if actor == "warroom" { UserRole::Admin } else { UserRole::Commander };
-        let cx = Context { library: &library, now, command_id: uuid::Uuid::nil(), role, actor };
-        let facts = s.decide_with(&intent, &cx).unwrap_or_else(|e| panic!("{}: {e}", intent.kind()));
         if matches!(&intent, Intent::DeclareIncident { title, .. } if title == "Card payments fail") {
             base = Some(s.clone());
         }
-        for e in stamp(s.seq + 1, now, actor, role, uuid::Uuid::nil(), facts) {
-            s.apply(&e);
-            log.push(e);
-        }
+        log.extend(screen::play(&mut s, &library, now, actor, role, &intent));
     }
     (base.unwrap(), s, log)
 }

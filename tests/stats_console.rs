@@ -13,9 +13,7 @@ use ratatui::Terminal;
 use screen::text;
 use warroom::model::postmortem::Document;
 use warroom::model::stats::Since;
-use warroom::model::{
-    stamp, Context, IncidentId, Intent, Library, Milestone, Severity, State, Status, UserRole,
-};
+use warroom::model::{IncidentId, Intent, Library, Milestone, Severity, State, Status, UserRole};
 use warroom::tui::app::{App, Msg, Pane};
 use warroom::tui::view;
 
@@ -30,17 +28,7 @@ fn state() -> State {
     let library = Library::default();
     let mut s = State::default();
     let run = |s: &mut State, at: DateTime<Utc>, intent: Intent| {
-        let cx = Context {
-            library: &library,
-            now: at,
-            command_id: uuid::Uuid::nil(),
-            role: UserRole::Admin,
-            actor: "alice",
-        };
-        let facts = s.decide_with(&intent, &cx).unwrap_or_else(|e| panic!("{}: {e}", intent.kind()));
-        for e in stamp(s.seq + 1, at, "alice", UserRole::Admin, uuid::Uuid::nil(), facts) {
-            s.apply(&e);
-        }
+        screen::play(s, &library, at, "alice", UserRole::Admin, &intent);
     };
     let services = ["checkout", "payments", "search", "stock"];
     let classes = ["deployment", "configuration", "dependency"];

@@ -1,4 +1,5 @@
-//! Reading a console frame drawn on ratatui's `TestBackend`: its text, and where a needle is.
+//! Reading a console frame drawn on ratatui's `TestBackend`: its text, and where a needle is;
+//! building the state a console shows, as the server's writer would.
 #![allow(dead_code)]
 
 use ratatui::buffer::Buffer;
@@ -79,4 +80,23 @@ pub fn console(state: warroom::model::State, setup: Setup) -> warroom::tui::app:
     })));
     app.prepare();
     app
+}
+
+/// Decides `intent` as `actor` (of `role`) at `now` against `library` and applies its events,
+/// as the server's writer does; a refusal panics naming the intent. The events applied.
+pub fn play(
+    s: &mut warroom::model::State,
+    library: &warroom::model::Library,
+    now: chrono::DateTime<chrono::Utc>,
+    actor: &str,
+    role: warroom::model::UserRole,
+    intent: &warroom::model::Intent,
+) -> Vec<warroom::model::Event> {
+    let cx = warroom::model::Context { library, now, command_id: uuid::Uuid::nil(), role, actor };
+    let facts = s.decide_with(intent, &cx).unwrap_or_else(|e| panic!("{}: {e}", intent.kind()));
+    let events = warroom::model::stamp(s.seq + 1, now, actor, role, uuid::Uuid::nil(), facts);
+    for e in &events {
+        s.apply(e);
+    }
+    events
 }
