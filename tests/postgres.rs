@@ -415,3 +415,23 @@ async fn when_the_lease_holder_dies_another_server_takes_the_side_effects_over_w
     let changes: Vec<&Event> = events.iter().filter(|e| e.fact.kind() == "probe_changed").collect();
     assert_eq!(changes.len(), 1, "probe results recorded: {changes:?}");
 }
+
+/// The snapshot's size is what spaces the next one (`snapshot_every`), also after a restart:
+/// the PostgreSQL store reports what it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_reports_the_size_of_its_last_snapshot() {
+    use warroom::server::store::postgres::PgStore;
+    use warroom::server::store::EventStore;
+    let Some((_pg, url)) = database("snapshot_size").await else { return };
+    tokio::task::spawn_blocking(move || {
+        let mut store = PgStore::open(&url).unwrap();
+        assert_eq!(store.last_snapshot_bytes().unwrap(), 0, "no snapshot yet");
+        let state = warroom::model::State { seq: 7, ..Default::default() };
+        let bytes = store.write_snapshot(&state).unwrap();
+        assert_eq!(bytes, serde_json::to_string(&state).unwrap().len() as u64);
+        assert_eq!(store.last_snapshot_seq().unwrap(), 7);
+        assert_eq!(store.last_snapshot_bytes().unwrap(), bytes);
+    })
+    .await
+    .unwrap();
+}

@@ -415,7 +415,7 @@ fn a_closed_incident_held_as_a_summary_is_fetched_before_its_draft_opens() {
     assert!(a.overlay.is_none());
     assert!(a.fetching.contains(&IncidentId(1)), "{effects:?}");
     assert!(flash(&a).contains("fetching INC-1 in full for its notes"), "{}", flash(&a));
-    let incident = full.incidents[&IncidentId(1)].clone();
+    let incident = full.incidents[&IncidentId(1)].as_ref().clone();
     a.update(Msg::Fetched(Box::new(warroom::protocol::FullIncident {
         log: uuid::Uuid::nil(),
         seq: full.seq,

@@ -73,7 +73,7 @@ async fn a_closed_incident_fetched_on_demand_equals_the_full_fold() {
 
     let fetched = alice.incident(IncidentId(1)).await.unwrap();
     assert_eq!(fetched.log, snap.log);
-    assert_eq!(fetched.incident, full.incidents[&IncidentId(1)]);
+    assert_eq!(fetched.incident, *full.incidents[&IncidentId(1)]);
     assert_eq!(state.adopt(fetched.incident, fetched.seq), Adopted::Done);
     assert_eq!(state.incidents[&IncidentId(1)], full.incidents[&IncidentId(1)]);
     // A note on the adopted incident folds as on the full state.
@@ -164,7 +164,7 @@ async fn a_restarted_server_still_folds_closed_incidents_from_its_index() {
     let root = Client::new(&server.url(), &token(UserRole::Admin)).unwrap();
     for id in [1, 2, 3] {
         let got = root.incident(IncidentId(id)).await.unwrap();
-        assert_eq!(got.incident, before.incidents[&IncidentId(id)], "INC-{id}");
+        assert_eq!(got.incident, *before.incidents[&IncidentId(id)], "INC-{id}");
     }
 }
 
@@ -238,7 +238,7 @@ fn the_console_shows_a_closed_incidents_full_timeline_on_enter() {
     assert!(before.contains("earlier entries loading"), "{before}");
     assert!(!before.contains("the indexer stopped consuming"), "{before}");
 
-    let incident = full.incidents[&IncidentId(2)].clone();
+    let incident = full.incidents[&IncidentId(2)].as_ref().clone();
     assert!(app
         .update(Msg::Fetched(Box::new(FullIncident { log: uuid::Uuid::nil(), seq, incident })))
         .is_empty());
@@ -274,7 +274,7 @@ async fn a_reopened_incident_is_fetched_whole() {
     let held = &snap.state.incidents[&IncidentId(1)];
     assert!(held.status.is_open() && !held.is_full(), "{held:?}");
     assert_eq!(held.timeline_len(), full.incidents[&IncidentId(1)].timeline_len());
-    assert_eq!(alice.incident(IncidentId(1)).await.unwrap().incident, full.incidents[&IncidentId(1)]);
+    assert_eq!(alice.incident(IncidentId(1)).await.unwrap().incident, *full.incidents[&IncidentId(1)]);
 
     let themes = warroom::tui::theme::Themes::presets();
     let theme = themes.get("default").unwrap().clone();

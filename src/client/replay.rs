@@ -170,7 +170,7 @@ impl Replay {
 
     /// The incident as it was at the position.
     pub fn incident(&self) -> Option<&Incident> {
-        self.state.incidents.get(&self.concern.id)
+        self.state.incidents.get(&self.concern.id).map(|i| &**i)
     }
 
     /// Whether the event at `pos` concerns the incident (where `step` stops).

@@ -1160,7 +1160,7 @@ fault = "clear"
             .iter()
             .filter(|e| s.touched(e).contains(&inc.id) || e.fact.incident() == Some(inc.id))
             .collect();
-        assert_eq!(crate::model::window::fold_incident(inc.id, theirs).as_ref(), Some(inc));
+        assert_eq!(crate::model::window::fold_incident(inc.id, theirs).as_ref(), Some(&**inc));
         // A person declaring about a target is linked too; about another service, not.
         for (services, linked) in [(vec!["search".to_string()], true), (vec!["payment".to_string()], false)] {
             let events = run_as(

@@ -453,7 +453,7 @@ pub(super) fn apply_declared(state: &mut State, event: &Event) {
     };
     inc.timeline
         .push(TimelineEntry::of(event, EntryKind::Declared { title: title.clone(), severity: *severity }));
-    state.incidents.insert(*incident, inc);
+    state.incidents.insert(*incident, std::sync::Arc::new(inc));
 }
 
 /// Folds a fact about an incident itself into it; returns the timeline entry it writes.

@@ -20,6 +20,7 @@ pub mod timeline;
 pub mod window;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,10 @@ pub use window::{Adopted, Elided, Window};
 pub struct State {
     /// The seq of the last event applied.
     pub seq: u64,
-    pub incidents: BTreeMap<IncidentId, Incident>,
+    /// Each incident behind an `Arc`: copies of the state (the writer's, the readers', the
+    /// snapshot's) share every incident neither has changed since, and a change copies only
+    /// the incident it changes (`Arc::make_mut`). A closed incident is shared for good.
+    pub incidents: BTreeMap<IncidentId, Arc<Incident>>,
     /// Each probe's health: only changes are events.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub probes: BTreeMap<String, probe::ProbeState>,
@@ -62,7 +66,7 @@ pub struct State {
 
 impl State {
     pub fn incident(&self, id: IncidentId) -> Result<&Incident, Rejection> {
-        self.incidents.get(&id).ok_or(Rejection::UnknownIncident(id))
+        self.incidents.get(&id).map(|i| &**i).ok_or(Rejection::UnknownIncident(id))
     }
 
     /// The id the next declared incident gets; refused once the numbers run out (only a
@@ -189,7 +193,8 @@ impl State {
                 if matches!(fact, Fact::RunLinked { .. }) {
                     chaos::link_run(self, event);
                 }
-                let Some(inc) = fact.incident().and_then(|id| self.incidents.get_mut(&id)) else {
+                let Some(inc) = fact.incident().and_then(|id| self.incidents.get_mut(&id)).map(Arc::make_mut)
+                else {
                     return;
                 };
                 let kind = match fact {
@@ -253,7 +258,7 @@ impl State {
 
     /// Incidents in the order a responder wants them: open first, worst first, oldest first.
     pub fn incidents_by_priority(&self) -> Vec<&Incident> {
-        let mut list: Vec<&Incident> = self.incidents.values().collect();
+        let mut list: Vec<&Incident> = self.incidents.values().map(|i| &**i).collect();
         list.sort_by_key(|i| (!i.status.is_open(), i.severity, i.declared_at(), i.id));
         list
     }

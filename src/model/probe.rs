@@ -189,7 +189,7 @@ pub(super) fn apply(state: &mut State, event: &Event) {
             // moment of detection if nobody recorded one.
             let hearing: Vec<IncidentId> = hearing(state, probe, *from, *to).collect();
             for id in hearing {
-                let Some(inc) = state.incidents.get_mut(&id) else { continue };
+                let Some(inc) = state.incidents.get_mut(&id).map(std::sync::Arc::make_mut) else { continue };
                 inc.updated_at = at;
                 if to.is_bad() {
                     inc.milestones.entry(Milestone::Detected).or_insert(at);

@@ -633,7 +633,7 @@ fn run(
         let mine =
             touches.get(id).map(|ix| ix.iter().map(|&i| &log[i]).collect::<Vec<_>>()).unwrap_or_default();
         let own = crate::model::window::fold_incident(*id, mine);
-        prop_assert_eq!(own.as_ref(), Some(full));
+        prop_assert_eq!(own.as_ref(), Some(&**full));
         for copy in [&server.incidents[id], &client.incidents[id]] {
             prop_assert_eq!(copy.timeline_len(), full.timeline_len());
             prop_assert!(full.timeline.ends_with(&copy.timeline));

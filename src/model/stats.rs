@@ -310,8 +310,12 @@ fn finish_all(groups: BTreeMap<&str, GroupAcc>) -> Vec<Group> {
 /// The statistics of the incidents in `state` declared at or after `since` (all of them when
 /// None), as of `now`.
 pub fn compute(state: &State, since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Stats {
-    let counted: Vec<&Incident> =
-        state.incidents.values().filter(|i| since.is_none_or(|s| i.declared_at() >= s)).collect();
+    let counted: Vec<&Incident> = state
+        .incidents
+        .values()
+        .map(|i| &**i)
+        .filter(|i| since.is_none_or(|s| i.declared_at() >= s))
+        .collect();
     let mut overall = GroupAcc::default();
     let mut severity: BTreeMap<Severity, GroupAcc> = BTreeMap::new();
     // Keys borrowed from the state: a year of incidents is not a year of string copies.

@@ -3,6 +3,8 @@
 //! incidents as summaries; the fold is the same `apply`, and what it dropped is fetched on
 //! demand (the server folds it again from the log's per-incident index).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Event, Fact, Incident, IncidentId, State};
@@ -71,6 +73,73 @@ impl Incident {
     }
 }
 
+impl Incident {
+    /// A copy of this closed incident as `window` keeps it, without copying what it drops
+    /// first: what `clone()` then [`Incident::window`] give.
+    fn windowed_copy(&self, window: Window) -> Incident {
+        let Incident {
+            id,
+            title,
+            impact,
+            severity,
+            status,
+            drill,
+            declared_by,
+            closure,
+            roles,
+            milestones,
+            timeline,
+            updated_at,
+            checklist,
+            messages,
+            snoozed,
+            services,
+            private,
+            members,
+            caused_by,
+            gameday,
+            team,
+            postmortem,
+            actions,
+            elided,
+        } = self;
+        let summary = window == Window::Summaries;
+        let mut copy = Incident {
+            id: *id,
+            title: title.clone(),
+            impact: impact.clone(),
+            severity: *severity,
+            status: *status,
+            drill: *drill,
+            declared_by: declared_by.clone(),
+            closure: closure.clone(),
+            roles: roles.clone(),
+            milestones: milestones.clone(),
+            timeline: Vec::new(),
+            updated_at: *updated_at,
+            checklist: if summary { None } else { checklist.clone() },
+            messages: if summary { Vec::new() } else { messages.clone() },
+            snoozed: if summary { Default::default() } else { snoozed.clone() },
+            services: services.clone(),
+            private: *private,
+            members: members.clone(),
+            caused_by: *caused_by,
+            gameday: *gameday,
+            team: team.clone(),
+            postmortem: postmortem.clone(),
+            actions: actions.clone(),
+            elided: elided.clone(),
+        };
+        let cut = copy.elided.get_or_insert_with(Elided::default);
+        cut.timeline = cut.timeline.saturating_add(u64::try_from(timeline.len()).unwrap_or(u64::MAX));
+        if summary {
+            cut.messages = cut.messages.saturating_add(u64::try_from(messages.len()).unwrap_or(u64::MAX));
+            cut.checklist |= checklist.is_some();
+        }
+        copy
+    }
+}
+
 /// What [`State::adopt`] did with a fetched full incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adopted {
@@ -92,7 +161,14 @@ impl State {
     pub fn set_window(&mut self, window: Window) {
         self.window = window;
         for inc in self.incidents.values_mut() {
-            inc.window(window);
+            if window == Window::Full || inc.status.is_open() {
+                continue;
+            }
+            match Arc::get_mut(inc) {
+                Some(own) => own.window(window),
+                // Shared with another copy of the state: copy only what the window keeps.
+                None => *inc = Arc::new(inc.windowed_copy(window)),
+            }
         }
     }
 
@@ -103,7 +179,7 @@ impl State {
             std::cmp::Ordering::Greater => Adopted::Later,
             std::cmp::Ordering::Less => Adopted::Stale,
             std::cmp::Ordering::Equal => {
-                self.incidents.insert(full.id, full);
+                self.incidents.insert(full.id, Arc::new(full));
                 Adopted::Done
             }
         }
@@ -132,7 +208,7 @@ pub fn fold_incident<'e>(id: IncidentId, events: impl IntoIterator<Item = &'e Ev
         state.seq = e.seq.saturating_sub(1);
         state.apply(e);
     }
-    state.incidents.remove(&id)
+    state.incidents.remove(&id).map(Arc::unwrap_or_clone)
 }
 
 #[cfg(test)]
@@ -209,7 +285,7 @@ mod tests {
                 })
                 .collect();
             s = State::default();
-            assert_eq!(fold_incident(id, mine).as_ref(), full.incidents.get(&id), "{id}");
+            assert_eq!(fold_incident(id, mine).as_ref(), full.incidents.get(&id).map(|i| &**i), "{id}");
         }
         // The probe's turn to down reached both; its turn back up only the open one.
         assert!(full.incidents[&IncidentId(1)].timeline.iter().any(|e| e.kind.tag() == "health"));
@@ -238,16 +314,16 @@ mod tests {
             // Windowing after the fact drops the tail too; the counts agree.
             assert_eq!(later.incidents[&IncidentId(1)].timeline_len(), full_one.timeline_len());
             // A fetched full incident is adopted at the same seq only.
-            assert_eq!(later.adopt(full_one.clone(), s.seq + 1), Adopted::Later);
-            assert_eq!(later.adopt(full_one.clone(), s.seq - 1), Adopted::Stale);
-            assert_eq!(later.adopt(full_one.clone(), s.seq), Adopted::Done);
+            assert_eq!(later.adopt(Incident::clone(full_one), s.seq + 1), Adopted::Later);
+            assert_eq!(later.adopt(Incident::clone(full_one), s.seq - 1), Adopted::Stale);
+            assert_eq!(later.adopt(Incident::clone(full_one), s.seq), Adopted::Done);
             assert_eq!(later.incidents[&IncidentId(1)], *full_one);
         }
     }
 
     #[test]
     fn a_summary_forgets_messages_and_checklist_but_says_so() {
-        let mut inc = fold(&a_log(), Window::Full).incidents[&IncidentId(1)].clone();
+        let mut inc = fold(&a_log(), Window::Full).incidents[&IncidentId(1)].as_ref().clone();
         inc.messages.push(crate::model::comms::Message {
             id: uuid::Uuid::nil(),
             channel: "status".into(),
@@ -269,5 +345,38 @@ mod tests {
         // It reads back as it was written (the snapshot a client is sent).
         let json = serde_json::to_string(&inc).unwrap();
         assert_eq!(serde_json::from_str::<Incident>(&json).unwrap(), inc);
+    }
+
+    #[test]
+    fn windowing_a_shared_copy_cuts_exactly_as_windowing_its_own() {
+        let mut full = fold(&a_log(), Window::Full);
+        let one = Arc::make_mut(full.incidents.get_mut(&IncidentId(1)).unwrap());
+        assert!(!one.status.is_open() && !one.timeline.is_empty());
+        one.messages.push(crate::model::comms::Message {
+            id: uuid::Uuid::nil(),
+            channel: "status".into(),
+            audience: crate::model::Audience::StatusPage,
+            text: "we are on it".into(),
+            step: None,
+            by: "ann".into(),
+            at: chrono::DateTime::UNIX_EPOCH,
+            delivery: Delivery::Pending { attempts: 0, error: None },
+            status: None,
+        });
+        one.snoozed.insert(crate::model::Audience::StatusPage, chrono::DateTime::UNIX_EPOCH);
+        let unshared = |s: &State| State {
+            incidents: s.incidents.iter().map(|(id, i)| (*id, Arc::new(Incident::clone(i)))).collect(),
+            ..s.clone()
+        };
+        for window in [Window::Timelines, Window::Summaries] {
+            // `full` still holds every incident, so windowing the clone copies them.
+            let shared = full.clone().windowed(window);
+            let own = unshared(&full).windowed(window);
+            assert_eq!(shared, own, "{window:?}");
+            assert!(full.incidents[&IncidentId(1)].is_full(), "the shared original is untouched");
+            // Twice: what was cut before is counted on.
+            let again = |s: &State| s.clone().windowed(Window::Summaries);
+            assert_eq!(again(&shared), unshared(&own).windowed(Window::Summaries), "{window:?} twice");
+        }
     }
 }

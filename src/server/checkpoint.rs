@@ -1,29 +1,29 @@
-//! State snapshots for fast restarts, kept off the writer's path: a thread folds the
-//! committed events into its own copy of the state and, every [`SNAPSHOT_EVERY`] events,
-//! hands a copy to a second thread that writes it. The writer never clones the state or
-//! waits for the write, and the follower never stops reading events for longer than a copy
-//! takes (had it stopped for the write, it could fall behind the broadcast buffer and have to
-//! copy the shared state under the lock the writer publishes through).
+//! State snapshots for fast restarts, kept off the writer's path: a thread follows the
+//! committed events' seqs and, every [`snapshot_every`] events, takes a copy of the shared
+//! state and hands it to a second thread that writes it. The copy is cheap: incidents are
+//! shared (`Arc`), so it costs a pointer per incident under the hub's read lock, and the
+//! writer's next change to an incident copies only that incident. The writer never clones the
+//! state or waits for the write, and no third copy of a year's state is kept to fold into.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::broadcast;
 
 use super::hub::{Hub, Published};
-use super::store::{EventStore, SNAPSHOT_EVERY};
+use super::store::{snapshot_every, EventStore};
 use crate::model::State;
 
 /// Starts the snapshot threads; `store` is a second handle on the writer's store.
 pub fn start(store: Box<dyn EventStore>, hub: Arc<Hub>) {
     let spawned = std::thread::Builder::new().name("warroom-checkpoint".into()).spawn(move || {
         let last = store.last_snapshot_seq().unwrap_or(0);
-        // Subscribe before copying, so no event falls between the copy and the first one read.
+        let bytes = store.last_snapshot_bytes().unwrap_or(0);
         let live = hub.subscribe();
-        let state = hub.state().clone();
+        let seq = hub.state().seq;
         // Weak, so the thread holds no sender: it ends when the server drops the hub.
-        let writes = spawn_writes(store);
-        Checkpoints { hub: Arc::downgrade(&hub), live, state, last, writes }.run();
+        let writes = spawn_writes(store, bytes);
+        Checkpoints { hub: Arc::downgrade(&hub), live, seq, last, writes }.run();
     });
     if let Err(e) = spawned {
         tracing::error!("no state snapshots will be written (thread: {e})");
@@ -31,22 +31,27 @@ pub fn start(store: Box<dyn EventStore>, hub: Arc<Hub>) {
 }
 
 /// The thread that writes snapshots, one at a time; `None` if it could not start.
-fn spawn_writes(mut store: Box<dyn EventStore>) -> Option<Writes> {
+fn spawn_writes(mut store: Box<dyn EventStore>, last_bytes: u64) -> Option<Writes> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<State>(1);
     let busy = Arc::new(AtomicBool::new(false));
     let done = busy.clone();
+    let bytes = Arc::new(AtomicU64::new(last_bytes));
+    let written = bytes.clone();
     let spawned = std::thread::Builder::new().name("warroom-snapshot".into()).spawn(move || {
         while let Ok(state) = rx.recv() {
             let _idle = Idle(&done);
             // A failed snapshot only costs start-up time (the log is intact), but an operator
             // should know why restarts got slow.
-            if let Err(e) = store.write_snapshot(&state) {
-                tracing::error!(seq = state.seq, "writing the snapshot at seq {} failed: {e}", state.seq);
+            match store.write_snapshot(&state) {
+                Ok(size) => written.store(size, Ordering::Release),
+                Err(e) => {
+                    tracing::error!(seq = state.seq, "writing the snapshot at seq {} failed: {e}", state.seq)
+                }
             }
         }
     });
     match spawned {
-        Ok(_) => Some(Writes { tx, busy }),
+        Ok(_) => Some(Writes { tx, busy, bytes }),
         Err(e) => {
             tracing::error!("no state snapshots will be written (thread: {e})");
             None
@@ -59,6 +64,8 @@ fn spawn_writes(mut store: Box<dyn EventStore>) -> Option<Writes> {
 struct Writes {
     tx: std::sync::mpsc::SyncSender<State>,
     busy: Arc<AtomicBool>,
+    /// The size of the last snapshot written (0 before the first): it spaces the next.
+    bytes: Arc<AtomicU64>,
 }
 
 /// Marks the write thread idle when a write ends, however it ends.
@@ -73,7 +80,8 @@ impl Drop for Idle<'_> {
 struct Checkpoints {
     hub: Weak<Hub>,
     live: broadcast::Receiver<Arc<Published>>,
-    state: State,
+    /// The newest committed seq this thread heard of.
+    seq: u64,
     /// The seq of the newest snapshot written.
     last: u64,
     writes: Option<Writes>,
@@ -86,37 +94,32 @@ impl Checkpoints {
         self.snapshot_if_due();
         loop {
             match self.live.blocking_recv() {
-                Ok(p) => {
-                    if p.seq > self.state.seq {
-                        self.state.apply(&p.event);
-                    }
-                }
+                Ok(p) => self.seq = self.seq.max(p.seq),
                 // The server is stopping.
                 Err(broadcast::error::RecvError::Closed) => return,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Copying the state took longer than the buffer lasts (a starved thread):
-                    // copy the shared state once (closed incidents hold no timelines), go on.
-                    let Some(hub) = self.hub.upgrade() else { return };
-                    self.live = hub.subscribe();
-                    self.state = hub.state().clone();
-                }
+                // Only seqs are read here, and the next event brings the newest.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
             }
             self.snapshot_if_due();
         }
     }
 
-    /// Hands a copy of the state to the writing thread when [`SNAPSHOT_EVERY`] events came
-    /// since the last snapshot, unless it is still writing one (then after the next event).
+    /// Hands a copy of the shared state to the writing thread when [`snapshot_every`] events
+    /// came since the last snapshot, unless it is still writing one (then after the next event).
     fn snapshot_if_due(&mut self) {
-        if self.state.seq < self.last.saturating_add(SNAPSHOT_EVERY) {
+        let Some(writes) = &self.writes else { return };
+        let every = snapshot_every(writes.bytes.load(Ordering::Acquire));
+        if self.seq < self.last.saturating_add(every) {
             return;
         }
-        let Some(writes) = &self.writes else { return };
+        let Some(hub) = self.hub.upgrade() else { return };
         if writes.busy.swap(true, Ordering::AcqRel) {
             return;
         }
-        match writes.tx.try_send(self.state.clone()) {
-            Ok(()) => self.last = self.state.seq,
+        let state = hub.state().clone();
+        let seq = state.seq;
+        match writes.tx.try_send(state) {
+            Ok(()) => self.last = seq,
             Err(_) => self.writes = None,
         }
     }

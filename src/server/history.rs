@@ -220,7 +220,10 @@ mod tests {
         }
         // A snapshot at 3, marked so that a fold that starts from it shows: used from 3 on only.
         let mut marked = folded(&log, 3);
-        marked.incidents.values_mut().for_each(|i| i.title = "from the snapshot".into());
+        marked
+            .incidents
+            .values_mut()
+            .for_each(|i| std::sync::Arc::make_mut(i).title = "from the snapshot".into());
         store.write_snapshot(&marked).unwrap();
         let title = |at: u64| {
             fold_at(readers.as_ref(), at).unwrap().incidents[&crate::model::IncidentId(1)].title.clone()

@@ -196,6 +196,7 @@ impl View {
                 .incidents
                 .iter()
                 .filter(|(id, _)| self.sees(Readers { incident: audience_of(state, **id), plot: None }))
+                .map(|(id, i)| (id, &**i))
                 .collect(),
             probes: &state.probes,
             components: &state.components,

@@ -95,6 +95,7 @@ pub async fn list(State(app): State<App>, caller: Caller, uri: Uri) -> Result<Js
     let mut found: Vec<&Incident> = state
         .incidents
         .values()
+        .map(|i| &**i)
         .filter(|i| {
             view.sees(super::hub::Readers { incident: i.private.then_some(i.id), plot: None }) && matches(i)
         })
@@ -116,7 +117,7 @@ async fn full(app: &App, caller: &Caller, id: IncidentId) -> Result<FullIncident
             return Err(unknown(id));
         }
         if inc.is_full() {
-            return Ok(FullIncident { log: app.hub().log, seq: state.seq, incident: inc.clone() });
+            return Ok(FullIncident { log: app.hub().log, seq: state.seq, incident: Incident::clone(inc) });
         }
         state.seq
     };

@@ -351,7 +351,7 @@ impl App {
     }
 
     pub fn selected_incident(&self) -> Option<&crate::model::Incident> {
-        self.selected.and_then(|id| self.state.incidents.get(&id))
+        self.selected.and_then(|id| self.state.incidents.get(&id)).map(|i| &**i)
     }
 
     /// The step under the cursor in the playbook pane.

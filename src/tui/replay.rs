@@ -179,7 +179,7 @@ impl ReplayConsole {
                 chaos.runs.insert(run.id, run.clone());
             }
             shown.chaos = chaos;
-            shown.incidents.insert(id, inc.clone());
+            shown.incidents.insert(id, std::sync::Arc::new(inc.clone()));
         }
         self.view.state = shown;
         self.view.selected = Some(id);

@@ -326,7 +326,7 @@ impl EventStore for PgStore {
         })
     }
 
-    fn write_snapshot(&mut self, state: &State) -> StoreResult<()> {
+    fn write_snapshot(&mut self, state: &State) -> StoreResult<u64> {
         let text = serde_json::to_string(state)
             .map_err(|e| StoreError::Backend(format!("serializing the snapshot: {e}").into()))?;
         self.write(|client| {
@@ -338,7 +338,7 @@ impl EventStore for PgStore {
             )?;
             tx.execute("DELETE FROM snapshots WHERE seq < $1", &[&to_i64(state.seq)])?;
             tx.commit()?;
-            Ok(())
+            Ok(u64::try_from(text.len()).unwrap_or(u64::MAX))
         })
     }
 
@@ -346,6 +346,15 @@ impl EventStore for PgStore {
         self.read(|c| {
             let seq: Option<i64> = c.query_one("SELECT MAX(seq) FROM snapshots", &[])?.get(0);
             seq.map_or(Ok(0), |s| to_u64(s, "snapshots.seq"))
+        })
+    }
+
+    fn last_snapshot_bytes(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            let bytes: Option<i32> = c
+                .query_opt("SELECT octet_length(state) FROM snapshots ORDER BY seq DESC LIMIT 1", &[])?
+                .map(|row| row.get(0));
+            Ok(bytes.map_or(0, |b| u64::try_from(b).unwrap_or(0)))
         })
     }
 

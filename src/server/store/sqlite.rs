@@ -232,7 +232,7 @@ impl EventStore for SqliteStore {
         Ok(state)
     }
 
-    fn write_snapshot(&mut self, state: &State) -> StoreResult<()> {
+    fn write_snapshot(&mut self, state: &State) -> StoreResult<u64> {
         use std::io::Write;
         let path = snapshot_path(&self.path);
         let partial = path.with_extension("snapshot.partial");
@@ -246,17 +246,25 @@ impl EventStore for SqliteStore {
         let file = out.into_inner().map_err(|e| io(e.into_error()))?;
         // Durable before it replaces the last one, which stays whole if we crash meanwhile.
         file.sync_all().map_err(io)?;
+        let bytes = file.metadata().map_err(io)?.len();
         std::fs::rename(&partial, &path).map_err(io)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
-        Ok(())
+        Ok(bytes)
     }
 
     fn last_snapshot_seq(&self) -> StoreResult<u64> {
         Ok(read_header(&snapshot_path(&self.path))?
             .filter(|h| Some(h.log) == self.log_id().ok())
             .map_or(0, |h| h.seq))
+    }
+
+    fn last_snapshot_bytes(&self) -> StoreResult<u64> {
+        if self.last_snapshot_seq()? == 0 {
+            return Ok(0);
+        }
+        Ok(std::fs::metadata(snapshot_path(&self.path)).map_or(0, |m| m.len()))
     }
 
     fn read_events(&self, from: u64, to: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
@@ -596,8 +604,15 @@ mod tests {
         batch.commit().unwrap();
         let state = store.load_state(Window::Full).unwrap();
         assert_eq!(store.last_snapshot_seq().unwrap(), 0);
-        store.write_snapshot(&state).unwrap();
+        assert_eq!(store.last_snapshot_bytes().unwrap(), 0);
+        let bytes = store.write_snapshot(&state).unwrap();
         assert_eq!(store.last_snapshot_seq().unwrap(), 1);
+        assert!(bytes > 0);
+        assert_eq!(
+            store.last_snapshot_bytes().unwrap(),
+            bytes,
+            "what spaces the next snapshot after a restart"
+        );
         assert!(snapshot_path(&path).exists(), "beside the database");
         // A later event is folded on top of the snapshot.
         let mut batch = store.begin().unwrap();
