@@ -112,7 +112,7 @@ impl Incident {
             status: *status,
             drill: *drill,
             declared_by: declared_by.clone(),
-            closure: closure.clone(),
+            closure: *closure,
             roles: roles.clone(),
             milestones: milestones.clone(),
             timeline: Vec::new(),
