@@ -367,3 +367,70 @@ async fn a_subscriber_that_stops_reading_holds_up_neither_acks_nor_other_streams
     assert_eq!(ids, (1..=last).collect::<Vec<_>>());
     s.server.stop().await;
 }
+
+/// A stream's connection writes the stream itself once hyper has sent the head: in HTTP/1.1
+/// chunked framing, and it notices a peer that leaves without waiting for a write to fail.
+/// Heartbeats are an hour apart here, so nothing is written after the hello: without the
+/// connection watching its socket, the slot would stay taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_peer_leaves_frees_its_slot_though_nothing_is_written() {
+    let s = server_with(|o| {
+        o.streams_per_user = 1;
+        o.heartbeat = Duration::from_secs(3600);
+    })
+    .await;
+    let (sock, got) = raw_stream(&s.url, UserRole::Observer, false).await;
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(
+        text.contains("Transfer-Encoding: chunked") || text.contains("transfer-encoding: chunked"),
+        "{text}"
+    );
+    // The hello is one chunk: its size line, then the frame.
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    let (size, frame) = body.split_once("\r\n").unwrap();
+    assert!(frame.starts_with("event: hello\n"), "{body:?}");
+    assert!(usize::from_str_radix(size, 16).unwrap() >= "event: hello\n".len(), "{body:?}");
+    let olivia = client(&s, UserRole::Observer);
+    assert!(olivia.stream(0).await.is_err(), "the one stream she may hold is taken");
+    drop(sock);
+    eventually("the left stream's slot to be freed", || async {
+        match olivia.stream(0).await {
+            Ok(mut st) => matches!(st.next().await, Some(Ok(StreamItem::Hello { .. }))),
+            Err(_) => false,
+        }
+    })
+    .await;
+    s.server.stop().await;
+}
+
+/// hyper frames an HTTP/1.0 response by closing the connection, not in chunks: such a stream
+/// stays with hyper, and still streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_1_0_stream_is_sent_by_hyper_unchunked() {
+    let s = server_with(|_| {}).await;
+    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
+    let mut sock = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET /api/v1/stream HTTP/1.0\r\nHost: warroom\r\nAuthorization: Bearer {}\r\n\r\n",
+        token(UserRole::Observer)
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let ack = client(&s, UserRole::Commander).send(&declare()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let wanted = format!("id: {}\n", ack.seq);
+    tokio::time::timeout(DEADLINE, async {
+        while !String::from_utf8_lossy(&got).contains(&wanted) {
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream closed early: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the HTTP/1.0 stream did not carry the event before the deadline");
+    let text = String::from_utf8_lossy(&got);
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    assert!(body.starts_with("event: hello\n"), "no chunk size line before the frame: {body:?}");
+    assert!(!text.to_ascii_lowercase().contains("transfer-encoding"), "{text}");
+    s.server.stop().await;
+}

@@ -6,7 +6,6 @@
 //! placeholder, and is told to re-sync when what it may see changes. A stopping server ends
 //! every stream with a `shutdown` event and a `retry` hint: come back soon, with Last-Event-ID.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,12 +82,15 @@ pub async fn stream(
         _slot: slot,
     };
     // The body itself follows the broadcast: no task or channel per subscriber, and a
-    // disconnect simply drops it.
+    // disconnect simply drops it. Its connection writes it (see `conn::Takeover`).
     let body = futures_util::stream::unfold(follower, |mut f| async move {
         let chunk = f.step().await?;
-        Some((Ok::<_, Infallible>(chunk), f))
+        Some((chunk, f))
     });
-    Ok(sse_response(Body::from_stream(body)))
+    let (handoff, body) = super::conn::Handoff::new(Box::pin(body));
+    let mut response = sse_response(body);
+    response.extensions_mut().insert(handoff);
+    Ok(response)
 }
 
 /// An event stream's response: never cached, never buffered by a proxy (nginx honours
