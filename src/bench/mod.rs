@@ -124,11 +124,13 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
     if let Some(addr) = &args.hold_streams {
         return connections::hold_streams(addr, args.streams).await;
     }
-    if let Some(addr) = &args.hold_watch {
-        return year::hold_watch(addr, args.streams, args.watch_after).await;
+    if let Some(addr) = args.hold_watch.clone() {
+        let (streams, after) = (args.streams, args.watch_after);
+        return one_thread(move || async move { year::hold_watch(&addr, streams, after).await }).await;
     }
-    if let Some(addr) = &args.watch_streams {
-        return connections::watch_streams(addr, args.streams).await;
+    if let Some(addr) = args.watch_streams.clone() {
+        let streams = args.streams;
+        return one_thread(move || async move { connections::watch_streams(&addr, streams).await }).await;
     }
     let named = |part: &str| args.only.iter().any(|o| o == part);
     let wants = |part: &str| args.only.is_empty() || named(part);
@@ -176,6 +178,22 @@ pub async fn run(args: BenchArgs) -> color_eyre::Result<()> {
         store::store(&args, url).await?;
     }
     Ok(())
+}
+
+/// Runs a watcher child on one thread of its own (a current-thread runtime): it stands for
+/// clients on other machines, so it should take as little of the server's two cores as it
+/// can. On the multi-threaded runtime its two workers woke each other for every batch of
+/// reads, CPU the server then did not get.
+async fn one_thread<F, Fut>(watch: F) -> color_eyre::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = color_eyre::Result<()>>,
+{
+    let thread = std::thread::Builder::new().name("warroom-watch".into()).spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(watch())
+    })?;
+    tokio::task::spawn_blocking(move || thread.join().map_err(|_| eyre!("the watcher thread panicked"))?)
+        .await?
 }
 
 /// Commands each ack-latency sample sends, one at a time.

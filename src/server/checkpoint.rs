@@ -38,6 +38,8 @@ fn spawn_writes(mut store: Box<dyn EventStore>, last_bytes: u64) -> Option<Write
     let bytes = Arc::new(AtomicU64::new(last_bytes));
     let written = bytes.clone();
     let spawned = std::thread::Builder::new().name("warroom-snapshot".into()).spawn(move || {
+        // Nothing waits for a snapshot: a core an ack needs goes to the ack first.
+        super::conn::lower_priority();
         while let Ok(state) = rx.recv() {
             let _idle = Idle(&done);
             // A failed snapshot only costs start-up time (the log is intact), but an operator
