@@ -321,10 +321,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_summary_forgets_messages_and_checklist_but_says_so() {
-        let mut inc = fold(&a_log(), Window::Full).incidents[&IncidentId(1)].as_ref().clone();
-        inc.messages.push(crate::model::comms::Message {
+    fn a_status_update() -> crate::model::comms::Message {
+        crate::model::comms::Message {
             id: uuid::Uuid::nil(),
             channel: "status".into(),
             audience: crate::model::Audience::StatusPage,
@@ -334,7 +332,13 @@ mod tests {
             at: chrono::DateTime::UNIX_EPOCH,
             delivery: Delivery::Pending { attempts: 0, error: None },
             status: None,
-        });
+        }
+    }
+
+    #[test]
+    fn a_summary_forgets_messages_and_checklist_but_says_so() {
+        let mut inc = fold(&a_log(), Window::Full).incidents[&IncidentId(1)].as_ref().clone();
+        inc.messages.push(a_status_update());
         let mut timelines = inc.clone();
         timelines.window(Window::Timelines);
         assert_eq!(timelines.messages.len(), 1, "the server keeps messages to decide and deliver");
@@ -352,17 +356,7 @@ mod tests {
         let mut full = fold(&a_log(), Window::Full);
         let one = Arc::make_mut(full.incidents.get_mut(&IncidentId(1)).unwrap());
         assert!(!one.status.is_open() && !one.timeline.is_empty());
-        one.messages.push(crate::model::comms::Message {
-            id: uuid::Uuid::nil(),
-            channel: "status".into(),
-            audience: crate::model::Audience::StatusPage,
-            text: "we are on it".into(),
-            step: None,
-            by: "ann".into(),
-            at: chrono::DateTime::UNIX_EPOCH,
-            delivery: Delivery::Pending { attempts: 0, error: None },
-            status: None,
-        });
+        one.messages.push(a_status_update());
         one.snoozed.insert(crate::model::Audience::StatusPage, chrono::DateTime::UNIX_EPOCH);
         let unshared = |s: &State| State {
             incidents: s.incidents.iter().map(|(id, i)| (*id, Arc::new(Incident::clone(i)))).collect(),
