@@ -1,6 +1,7 @@
 //! Connections: the accept loop and each connection's life — deadlines for headers and idle
-//! keep-alive, a cap that sheds idle anonymous peers first, streams moved to the fan-out runtime,
-//! and the drain of a stopping server (every request answered, none dropped unanswered).
+//! keep-alive, a cap that sheds idle anonymous peers first, streams moved to the fan-out runtime
+//! and written by their connection once hyper has sent the head ([`Takeover`]), and the drain
+//! of a stopping server (every request answered, none dropped unanswered).
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
