@@ -248,19 +248,26 @@ async fn one_user_at_the_stream_cap_gets_429_and_others_still_stream() {
     assert_eq!(seen, ack.seq);
     // Closing one of olivia's streams gives her the slot back.
     held.pop();
-    eventually("olivia's slot to be freed", || async {
-        match olivia.stream(0).await {
-            Ok(mut st) => matches!(st.next().await, Some(Ok(StreamItem::Hello { .. }))),
-            Err(_) => false,
-        }
-    })
-    .await;
+    eventually("olivia's slot to be freed", || opens_a_stream(&olivia)).await;
     s.server.stop().await;
+}
+
+/// Whether `client` may open a stream now (it says hello).
+async fn opens_a_stream(client: &Client) -> bool {
+    match client.stream(0).await {
+        Ok(mut st) => matches!(st.next().await, Some(Ok(StreamItem::Hello { .. }))),
+        Err(_) => false,
+    }
 }
 
 /// Opens an event stream on a raw socket (with a small receive window when `small`) and
 /// reads up to its hello; the socket and the bytes read so far.
 async fn raw_stream(url: &str, role: UserRole, small: bool) -> (TcpStream, Vec<u8>) {
+    raw_stream_over(url, role, small, "HTTP/1.1").await
+}
+
+/// [`raw_stream`], asked in HTTP `version`.
+async fn raw_stream_over(url: &str, role: UserRole, small: bool, version: &str) -> (TcpStream, Vec<u8>) {
     let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     if small {
@@ -269,7 +276,7 @@ async fn raw_stream(url: &str, role: UserRole, small: bool) -> (TcpStream, Vec<u
     }
     let mut sock = socket.connect(addr).await.unwrap();
     let head = format!(
-        "GET /api/v1/stream HTTP/1.1\r\nHost: warroom\r\nAuthorization: Bearer {}\r\n\r\n",
+        "GET /api/v1/stream {version}\r\nHost: warroom\r\nAuthorization: Bearer {}\r\n\r\n",
         token(role)
     );
     sock.write_all(head.as_bytes()).await.unwrap();
@@ -393,13 +400,7 @@ async fn a_stream_whose_peer_leaves_frees_its_slot_though_nothing_is_written() {
     let olivia = client(&s, UserRole::Observer);
     assert!(olivia.stream(0).await.is_err(), "the one stream she may hold is taken");
     drop(sock);
-    eventually("the left stream's slot to be freed", || async {
-        match olivia.stream(0).await {
-            Ok(mut st) => matches!(st.next().await, Some(Ok(StreamItem::Hello { .. }))),
-            Err(_) => false,
-        }
-    })
-    .await;
+    eventually("the left stream's slot to be freed", || opens_a_stream(&olivia)).await;
     s.server.stop().await;
 }
 
@@ -408,29 +409,15 @@ async fn a_stream_whose_peer_leaves_frees_its_slot_though_nothing_is_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_1_0_stream_is_sent_by_hyper_unchunked() {
     let s = server_with(|_| {}).await;
-    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
-    let mut sock = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "GET /api/v1/stream HTTP/1.0\r\nHost: warroom\r\nAuthorization: Bearer {}\r\n\r\n",
-        token(UserRole::Observer)
-    );
-    sock.write_all(head.as_bytes()).await.unwrap();
-    let ack = client(&s, UserRole::Commander).send(&declare()).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let wanted = format!("id: {}\n", ack.seq);
-    tokio::time::timeout(DEADLINE, async {
-        while !String::from_utf8_lossy(&got).contains(&wanted) {
-            let n = sock.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the stream closed early: {:?}", String::from_utf8_lossy(&got));
-            got.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await
-    .expect("the HTTP/1.0 stream did not carry the event before the deadline");
-    let text = String::from_utf8_lossy(&got);
+    let (mut sock, got) = raw_stream_over(&s.url, UserRole::Observer, false, "HTTP/1.0").await;
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(!text.to_ascii_lowercase().contains("transfer-encoding"), "{text}");
     let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
     assert!(body.starts_with("event: hello\n"), "no chunk size line before the frame: {body:?}");
-    assert!(!text.to_ascii_lowercase().contains("transfer-encoding"), "{text}");
+    // And it streams: the next event arrives on it.
+    let ack = client(&s, UserRole::Commander).send(&declare()).await.unwrap();
+    let (ids, resync) = read_ids_until(&mut sock, got, ack.seq).await;
+    assert!(!resync);
+    assert_eq!(ids.last(), Some(&ack.seq));
     s.server.stop().await;
 }

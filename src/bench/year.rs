@@ -594,6 +594,15 @@ fn calibrate(incidents: usize, events: u64, library: &Library) -> color_eyre::Re
     Ok((((per_incident - base).max(0.0) / per_100) * 100.0).round() as usize)
 }
 
+/// Closes INC-1, the bench's drill, where the load parts write (see `year`).
+fn close_the_drill() -> Command {
+    Command::new(Intent::SetStatus {
+        incident: IncidentId(1),
+        status: crate::model::Status::Closed,
+        reason: Some("cancelled".into()),
+    })
+}
+
 /// The log the year's ack p99 is compared with: this many events, written as the year is.
 const SMALL_LOG: u64 = 10_000;
 
@@ -608,14 +617,7 @@ async fn small_log(args: &BenchArgs, config: &str) -> color_eyre::Result<Vec<sup
         let (mut server, url, _) = start_server(dir.path(), config).await?;
         let written = generate(&url, 100, SMALL_LOG, library.clone()).await?;
         let admin = Client::new(&url, TOKEN)?;
-        admin
-            .send(&Command::new(Intent::SetStatus {
-                incident: IncidentId(1),
-                status: crate::model::Status::Closed,
-                reason: Some("cancelled".into()),
-            }))
-            .await
-            .map_err(|e| eyre!("closing INC-1 on the small log: {e}"))?;
+        admin.send(&close_the_drill()).await.map_err(|e| eyre!("closing INC-1 on the small log: {e}"))?;
         let load = server::throughput(std::slice::from_ref(&url), args).await?;
         println!(
             "small log ({} events): {:.0} commands/s, ack p50 {} p99 {}",
@@ -1142,12 +1144,7 @@ pub(super) async fn year(args: &BenchArgs) -> color_eyre::Result<()> {
     // would grow it by ~80,000 entries that every client holds, an incident no real room has;
     // closed, the notes cost the server the same and the year stays a year.
     let admin = Client::new(&url, TOKEN)?;
-    let closing = Command::new(Intent::SetStatus {
-        incident: IncidentId(1),
-        status: crate::model::Status::Closed,
-        reason: Some("cancelled".into()),
-    });
-    match admin.send(&closing).await {
+    match admin.send(&close_the_drill()).await {
         Ok(_) => println!("year: closed INC-1, the bench's drill, where the load parts write"),
         Err(e) => println!("year: INC-1 stays as it is ({e})"),
     }
