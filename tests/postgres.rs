@@ -435,3 +435,49 @@ async fn the_store_reports_the_size_of_its_last_snapshot() {
     .await
     .unwrap();
 }
+
+/// A share link (the big screen's) made by one server opens the scoreboard on every server
+/// of the store: behind a load balancer, the screen's requests land on any of them. Each data
+/// dir keeps its own key file; the store keeps the first one offered, for all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_link_from_one_server_opens_the_scoreboard_on_another() {
+    use warroom::model::gameday::Style;
+    let Some((_pg, url)) = database("share_key").await else { return };
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = server(&url, a_dir.path()).await;
+    let b = server(&url, b_dir.path()).await;
+    let own = |dir: &tempfile::TempDir| std::fs::read(dir.path().join("share.key")).unwrap();
+    assert_ne!(own(&a_dir), own(&b_dir), "each server made its own key file");
+    let root = Client::new(&format!("http://{}", a.addr), &token(UserRole::Admin)).unwrap();
+    root.send(&Command::new(Intent::CreateGameday { name: "Black Friday".into(), style: Style::FireDrill }))
+        .await
+        .unwrap();
+    let link = root.gameday().await.unwrap().share_url.expect("the game master's share link");
+    let query = link.split_once('?').expect("a token in the link").1;
+    let http = reqwest::Client::new();
+    for (name, addr) in [("a", a.addr), ("b", b.addr)] {
+        // Server b learns of the game day from the store: wait for it, not for a time.
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let resp =
+                http.get(format!("http://{addr}/gameday/scoreboard.json?{query}")).send().await.unwrap();
+            let status = resp.status().as_u16();
+            if status == 200 {
+                break;
+            }
+            let body = resp.text().await.unwrap();
+            assert!(Instant::now() < deadline, "server {name} refuses the share link: {status} {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // A restart keeps the agreed key.
+    drop(b.stop().await);
+    let b = server(&url, b_dir.path()).await;
+    let resp = http.get(format!("http://{}/gameday/scoreboard.json?{query}", b.addr)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "after a restart");
+    // A token under another key opens nothing.
+    let forged = "ab".repeat(32);
+    let resp =
+        http.get(format!("http://{}/gameday/scoreboard.json?token={forged}", b.addr)).send().await.unwrap();
+    assert!(resp.status().is_client_error(), "a forged token: {}", resp.status());
+}

@@ -39,31 +39,18 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    /// The share key lives in the data dir (made on first start, readable by the server's
-    /// user only), so share links survive restarts and differ between servers.
-    pub fn new(data_dir: &Path, public_url: &str) -> std::io::Result<Scoreboard> {
-        let path = data_dir.join("share.key");
-        let secret = match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= 32 => bytes,
-            _ => {
-                let mut bytes = vec![0u8; 32];
-                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-                    .map_err(|_| std::io::Error::other("no randomness for the share key"))?;
-                write_private(&path, &bytes)?;
-                bytes
-            }
-        };
-        Ok(Scoreboard {
+    /// `secret`: the share key (see [`share_key`]).
+    pub fn new(secret: &[u8], public_url: &str) -> Scoreboard {
+        Scoreboard {
             board: watch::Sender::new(None),
-            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
             public_url: Mutex::new(public_url.trim_end_matches('/').to_string()),
-        })
+        }
     }
 
     /// The read-only share token of a game day's scoreboard.
     pub fn token(&self, gameday: GameDayId) -> String {
-        let tag = ring::hmac::sign(&self.key, format!("scoreboard {gameday}").as_bytes());
-        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        to_hex(ring::hmac::sign(&self.key, format!("scoreboard {gameday}").as_bytes()).as_ref())
     }
 
     /// Whether `token` opens `gameday`'s scoreboard (constant time).
@@ -109,11 +96,41 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+/// The share key: kept in the data dir (made on first start, readable by the server's user
+/// only), so share links survive restarts. Servers sharing a store then agree on one through
+/// `shared`, which is offered this server's key as hex and answers the key the store kept (the
+/// first offered), so a share link opens on any of them; a server alone keeps its own.
+pub fn share_key(
+    data_dir: &Path,
+    shared: impl FnOnce(&str) -> color_eyre::Result<String>,
+) -> color_eyre::Result<Vec<u8>> {
+    use color_eyre::eyre::{eyre, WrapErr};
+    let path = data_dir.join("share.key");
+    let own = match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => bytes,
+        _ => {
+            let mut bytes = vec![0u8; 32];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                .map_err(|_| eyre!("no randomness for the share key"))?;
+            write_private(&path, &bytes).wrap_err_with(|| format!("writing {}", path.display()))?;
+            bytes
+        }
+    };
+    let agreed = shared(&to_hex(&own))?;
+    hex(&agreed)
+        .filter(|k| k.len() >= 32)
+        .ok_or_else(|| eyre!("the store's shared share key is not 32 or more bytes of hex"))
 }
 
 /// Follows the log: a tally of the newest game day, its board published on every change.

@@ -354,7 +354,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
     let lock = File::create(&lock_path).wrap_err_with(|| format!("creating {}", lock_path.display()))?;
     lock.try_lock()
         .map_err(|_| eyre!("data dir {} is in use by another warroom server", opts.data_dir.display()))?;
-    let (store, readers, state, log, lease_store) = open_store(&opts).await?;
+    let (store, readers, state, log, lease_store, secret) = open_store(&opts).await?;
     let listener = listen(&opts.listen).await.wrap_err_with(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let public_url = opts.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
@@ -434,13 +434,10 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         })
         .collect::<color_eyre::Result<Vec<_>>>()?;
     let telemetry = Arc::new(probes::Telemetry::new(specs));
-    let scoreboard = Arc::new(
-        gameday::Scoreboard::new(
-            &opts.data_dir,
-            opts.public_url.as_deref().unwrap_or(&format!("http://{addr}")),
-        )
-        .wrap_err_with(|| format!("making the share key in {}", opts.data_dir.display()))?,
-    );
+    let scoreboard = Arc::new(gameday::Scoreboard::new(
+        &secret,
+        opts.public_url.as_deref().unwrap_or(&format!("http://{addr}")),
+    ));
     // What acts on the world runs on one server of those sharing a store: the lease holder.
     let lease = match lease_store {
         Some(store) => lease::Lease::start(store).wrap_err("starting the side-effects lease")?,
@@ -541,10 +538,12 @@ type Opened = (
     crate::model::State,
     uuid::Uuid,
     Option<Box<dyn EventStore>>,
+    Vec<u8>,
 );
 
-/// The store `opts` name, migrated, with its readers, the state to serve and the log's id:
-/// SQLite in the data dir, or the PostgreSQL database several servers share. Opened on a
+/// The store `opts` name, migrated, with its readers, the state to serve, the log's id and
+/// the share key (see `gameday::share_key`): SQLite in the data dir, or the PostgreSQL
+/// database several servers share. Opened on a
 /// blocking thread (PostgreSQL's client blocks, and must never run on an async worker).
 async fn open_store(opts: &ServerOptions) -> color_eyre::Result<Opened> {
     let (name, url) = match &opts.store {
@@ -552,8 +551,9 @@ async fn open_store(opts: &ServerOptions) -> color_eyre::Result<Opened> {
         None => (db_path(&opts.data_dir).display().to_string(), None),
     };
     let path = db_path(&opts.data_dir);
+    let data_dir = opts.data_dir.clone();
     let opened = tokio::task::spawn_blocking(move || -> color_eyre::Result<_> {
-        let store: Box<dyn EventStore> = match &url {
+        let mut store: Box<dyn EventStore> = match &url {
             Some(url) => {
                 Box::new(store::postgres::PgStore::open(url).wrap_err_with(|| format!("opening {name}"))?)
             }
@@ -563,13 +563,19 @@ async fn open_store(opts: &ServerOptions) -> color_eyre::Result<Opened> {
         let state =
             store.load_state(crate::model::Window::Timelines).wrap_err_with(|| format!("loading {name}"))?;
         let log = store.log_id().wrap_err_with(|| format!("reading {name}"))?;
+        let secret = gameday::share_key(&data_dir, |own| {
+            store
+                .shared_value("share_key", own)
+                .wrap_err_with(|| format!("agreeing on the share key in {name}"))
+        })
+        .wrap_err_with(|| format!("the share key in {}", data_dir.display()))?;
         // Several servers share it: side effects run on the one holding the lease.
         let lease = if store.shared() {
             Some(store.another().wrap_err_with(|| format!("connecting to {name}"))?)
         } else {
             None
         };
-        Ok((store, readers, state, log, lease))
+        Ok((store, readers, state, log, lease, secret))
     });
     opened.await.wrap_err("opening the store")?
 }

@@ -168,6 +168,13 @@ pub trait EventStore: Send {
         Ok(None)
     }
 
+    /// A value every server on this store shares, set once: the first `fresh` offered under
+    /// `name` is kept, and every caller after gets it back. A store one server holds alone
+    /// (SQLite) keeps nothing and returns `fresh`.
+    fn shared_value(&mut self, _name: &str, fresh: &str) -> StoreResult<String> {
+        Ok(fresh.to_string())
+    }
+
     /// Takes lease `name` for `holder`, or renews it, until `ttl` from now by the store's
     /// clock; whether `holder` holds it now. A lease held by another and not expired is
     /// theirs. A store with one server holds every lease.

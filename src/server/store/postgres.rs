@@ -399,6 +399,18 @@ impl EventStore for PgStore {
         })
     }
 
+    fn shared_value(&mut self, name: &str, fresh: &str) -> StoreResult<String> {
+        let key = format!("shared:{name}");
+        self.write(|client| {
+            // First writer wins; a concurrent start reads the winner's value.
+            client.execute(
+                "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &fresh],
+            )?;
+            Ok(client.query_one("SELECT value FROM meta WHERE key = $1", &[&key])?.get(0))
+        })
+    }
+
     fn release(&mut self, name: &str, holder: Uuid) -> StoreResult<()> {
         self.write(|client| {
             client.execute(
