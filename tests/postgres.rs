@@ -455,29 +455,32 @@ async fn a_share_link_from_one_server_opens_the_scoreboard_on_another() {
     let link = root.gameday().await.unwrap().share_url.expect("the game master's share link");
     let query = link.split_once('?').expect("a token in the link").1;
     let http = reqwest::Client::new();
-    for (name, addr) in [("a", a.addr), ("b", b.addr)] {
-        // Server b learns of the game day from the store: wait for it, not for a time.
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let resp =
-                http.get(format!("http://{addr}/gameday/scoreboard.json?{query}")).send().await.unwrap();
-            let status = resp.status().as_u16();
-            if status == 200 {
-                break;
-            }
-            let body = resp.text().await.unwrap();
-            assert!(Instant::now() < deadline, "server {name} refuses the share link: {status} {body}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    opens(&http, "a", a.addr, query).await;
+    // Server b learns of the game day from the store.
+    opens(&http, "b", b.addr, query).await;
     // A restart keeps the agreed key.
     drop(b.stop().await);
     let b = server(&url, b_dir.path()).await;
-    let resp = http.get(format!("http://{}/gameday/scoreboard.json?{query}", b.addr)).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 200, "after a restart");
+    opens(&http, "b, restarted", b.addr, query).await;
     // A token under another key opens nothing.
     let forged = "ab".repeat(32);
     let resp =
         http.get(format!("http://{}/gameday/scoreboard.json?token={forged}", b.addr)).send().await.unwrap();
     assert!(resp.status().is_client_error(), "a forged token: {}", resp.status());
+}
+
+/// Waits until `addr` opens the scoreboard with the share link's `query` (a server may not have
+/// the game day yet): fails at the deadline with the last refusal.
+async fn opens(http: &reqwest::Client, name: &str, addr: std::net::SocketAddr, query: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let resp = http.get(format!("http://{addr}/gameday/scoreboard.json?{query}")).send().await.unwrap();
+        let status = resp.status().as_u16();
+        if status == 200 {
+            return;
+        }
+        let body = resp.text().await.unwrap();
+        assert!(Instant::now() < deadline, "server {name} refuses the share link: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -543,8 +543,8 @@ type Opened = (
 
 /// The store `opts` name, migrated, with its readers, the state to serve, the log's id and
 /// the share key (see `gameday::share_key`): SQLite in the data dir, or the PostgreSQL
-/// database several servers share. Opened on a
-/// blocking thread (PostgreSQL's client blocks, and must never run on an async worker).
+/// database several servers share. Opened on a blocking thread (PostgreSQL's client blocks,
+/// and must never run on an async worker).
 async fn open_store(opts: &ServerOptions) -> color_eyre::Result<Opened> {
     let (name, url) = match &opts.store {
         Some(url) => (store::postgres::redact(url), Some(url.clone())),
