@@ -445,3 +445,24 @@ impl super::reactor::Reactor for Announcer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_server_keeps_its_own_key_and_a_shared_one_uses_the_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let alone = |own: &str| Ok(own.to_string());
+        let first = share_key(dir.path(), alone).unwrap();
+        assert_eq!(first.len(), 32);
+        assert_eq!(share_key(dir.path(), alone).unwrap(), first, "kept across restarts");
+        let kept = "5a".repeat(32);
+        assert_eq!(share_key(dir.path(), |_| Ok(kept.clone())).unwrap(), vec![0x5a; 32]);
+        // A store holding something that is no key stops the start, naming it.
+        for bad in ["not hex", "ab"] {
+            let err = share_key(dir.path(), |_| Ok(bad.to_string())).unwrap_err();
+            assert!(err.to_string().contains("shared share key"), "{err}");
+        }
+    }
+}
