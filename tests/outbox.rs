@@ -290,3 +290,29 @@ fn queuing_for_a_server_never_reached_is_refused_with_a_clear_error() {
         .unwrap_or(false);
     assert!(!queued, "nothing queued");
 }
+
+/// Any answer counts as reaching the server, a read included: `incident list` or `events`
+/// before the server went down is enough for a note written after to be queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_reached_only_by_reads_still_gets_a_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let data = dir.path().join("server");
+    let alice = token(UserRole::Commander);
+    let mut server = ServerProcess::spawn(&data, &config, "127.0.0.1:0");
+    let url = server.url.clone();
+    ok(&cli(
+        &url,
+        &dir.path().join("writer"),
+        &alice,
+        &["incident", "declare", "Checkout down", "--severity", "SEV2"],
+    ));
+    for read in [&["incident", "list"][..], &["events"], &["incident", "show", "INC-1"], &["probe", "list"]] {
+        let home = dir.path().join(format!("reader-{}", read.join("-")));
+        ok(&cli(&url, &home, &alice, read));
+        server.kill();
+        let said = ok(&cli(&url, &home, &alice, &["incident", "note", "INC-1", "written offline"]));
+        assert!(said.contains("queued"), "after `{}`: {said}", read.join(" "));
+        server = ServerProcess::spawn(&data, &config, &server.listen);
+    }
+}

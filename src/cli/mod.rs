@@ -81,9 +81,10 @@ pub enum Cmd {
         /// Keep the data here instead of a fresh temporary dir.
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Address for the embedded server, so other consoles can join [default: a free port]
+        /// Address for the embedded server, so other consoles can join (port 0: a free port)
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
+        /// Theme: default, light, high-contrast, mono, or one of yours [default: config, or mono under NO_COLOR]
         #[arg(long)]
         theme: Option<String>,
         /// Start as this demo user, by name or role (victor, villain, bob…); `U` switches
@@ -148,8 +149,16 @@ pub enum Cmd {
     Config(ConfigCmd),
 }
 
-/// Server URL and client for the CLI and console, from flags, env, then config.toml.
+/// Server URL and client for a CLI verb, from flags, env, then config.toml. Any verb that
+/// gets an answer records the server as reached, so a command written after it went down is
+/// queued, not refused as a possible typo in its URL.
 pub fn connect(conn: &Connection) -> color_eyre::Result<Client> {
+    Ok(client(conn)?.on_first_answer(|c| outbox::remember(&outbox_for(c), None, None)))
+}
+
+/// The same client for the console, which records what it reached itself (and must not
+/// write to stderr over its screen).
+pub(super) fn client(conn: &Connection) -> color_eyre::Result<Client> {
     let file = ClientConfig::load_default()?;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let server = conn
@@ -197,9 +206,9 @@ pub async fn run(cli: Cli) -> color_eyre::Result<()> {
             crate::bench::run(args).await
         }
         Some(Cmd::Tui { theme, quiet }) => {
-            crate::tui::open(connect(&cli.conn)?, theme.as_deref(), quiet).await
+            crate::tui::open(client(&cli.conn)?, theme.as_deref(), quiet).await
         }
-        None => crate::tui::open(connect(&cli.conn)?, None, false).await,
+        None => crate::tui::open(client(&cli.conn)?, None, false).await,
         Some(Cmd::Demo { data, listen, theme, as_user }) => serve::demo(data, listen, theme, as_user).await,
         Some(Cmd::Keys { markdown }) => config::keys(markdown),
         Some(Cmd::Config(ConfigCmd::Init { force })) => config::init(force),

@@ -4,7 +4,7 @@
 use clap::Args;
 use color_eyre::eyre::eyre;
 
-use super::{connect, Connection};
+use super::{client, Connection};
 use crate::model::IncidentId;
 
 #[derive(Args, Debug)]
@@ -30,5 +30,5 @@ pub async fn replay(conn: &Connection, args: ReplayArgs) -> color_eyre::Result<(
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| eyre!("--max-gap must be a number of seconds above 0, got {}", args.max_gap))?;
-    crate::tui::open_replay(connect(conn)?, args.theme.as_deref(), args.incident, args.speed, max_gap).await
+    crate::tui::open_replay(client(conn)?, args.theme.as_deref(), args.incident, args.speed, max_gap).await
 }

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{connect, Connection};
+use super::{client, Connection};
 
 #[derive(Args, Debug)]
 pub struct ScoreboardArgs {
@@ -16,5 +16,5 @@ pub struct ScoreboardArgs {
 }
 
 pub async fn scoreboard(conn: &Connection, args: ScoreboardArgs) -> color_eyre::Result<()> {
-    crate::tui::open_scoreboard(connect(conn)?, args.theme.as_deref(), args.quiet).await
+    crate::tui::open_scoreboard(client(conn)?, args.theme.as_deref(), args.quiet).await
 }

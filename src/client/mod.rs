@@ -6,6 +6,7 @@ pub mod replay;
 pub mod replica;
 pub mod sync;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use eventsource_stream::Eventsource;
@@ -71,11 +72,17 @@ pub enum StreamItem {
 /// The longest a shutdown notice may make a client wait before it reconnects.
 const MAX_RECONNECT_AFTER: Duration = Duration::from_secs(30);
 
+/// What a client does the first time its server answers it (see [`Client::on_first_answer`]).
+type AnswerHook = Arc<dyn Fn(&Client) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Client {
     base: String,
     token: String,
     http: reqwest::Client,
+    /// Whether the server has answered a call with success yet (shared by clones).
+    answered: Arc<std::sync::atomic::AtomicBool>,
+    on_answer: Option<AnswerHook>,
 }
 
 impl Client {
@@ -87,7 +94,20 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ClientError::Protocol { url: base.into(), detail: e.to_string() })?;
-        Ok(Client { base: base.trim_end_matches('/').to_string(), token: token.to_string(), http })
+        Ok(Client {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            http,
+            answered: Arc::default(),
+            on_answer: None,
+        })
+    }
+
+    /// Runs `hook` once, the first time any call of this client (or a clone) succeeds: the
+    /// CLI records there that the server was reached, whatever verb reached it.
+    pub fn on_first_answer(mut self, hook: impl Fn(&Client) + Send + Sync + 'static) -> Client {
+        self.on_answer = Some(Arc::new(hook));
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -110,6 +130,11 @@ impl Client {
     async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
         let status = resp.status();
         if status.is_success() {
+            if !self.answered.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                if let Some(hook) = &self.on_answer {
+                    hook(self);
+                }
+            }
             return Ok(resp);
         }
         let body = resp.text().await.unwrap_or_default();
