@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use rusqlite::{params, Connection};
-use warroom::model::{stamp, Context, Event, Fact, Intent, State, UserRole};
+use warroom::model::{stamp, Context, Event, Fact, Intent, State, UserRole, FOLD_VERSION};
 use warroom::server::store::{EventStore, Store, SCHEMA_VERSION};
 
 /// Every fact kind the model had when the golden log was written.
@@ -121,9 +121,29 @@ fn the_golden_log_folds_to_the_checked_in_state() {
     let expected = golden_state();
     assert!(
         state == expected,
-        "the golden log folds differently now:\n{}\nexpected:\n{}",
+        "the golden log folds differently now (if that is meant, bump FOLD_VERSION, or servers \
+         would read snapshots of the old fold as this one's, then update state.json and \
+         fold.txt):\n{}\nexpected:\n{}",
         serde_json::to_string_pretty(&state).unwrap(),
         serde_json::to_string_pretty(&expected).unwrap()
+    );
+}
+
+/// `fold.txt` names the fold `state.json` is of, with a checksum of it: a change to the state
+/// must come with a fold number, and that number is this build's [`FOLD_VERSION`].
+#[test]
+fn the_golden_state_is_of_this_builds_fold() {
+    let recorded = std::fs::read_to_string(golden("fold.txt")).unwrap();
+    let state = std::fs::read(golden("state.json")).unwrap();
+    // FNV-1a: a tripwire, not a defence.
+    let sum =
+        state.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+    let line = format!("fold {FOLD_VERSION} state.json fnv1a {sum:016x}");
+    assert_eq!(
+        recorded.trim(),
+        line,
+        "state.json or FOLD_VERSION changed: a new golden state is a new fold (bump FOLD_VERSION, \
+         say why in its doc) and fold.txt then reads `{line}`"
     );
 }
 

@@ -428,9 +428,16 @@ async fn the_store_reports_the_size_of_its_last_snapshot() {
         assert_eq!(store.last_snapshot_bytes().unwrap(), 0, "no snapshot yet");
         let state = warroom::model::State { seq: 7, ..Default::default() };
         let bytes = store.write_snapshot(&state).unwrap();
-        assert_eq!(bytes, serde_json::to_string(&state).unwrap().len() as u64);
+        let fold = format!("{{\"fold\":{}}}\n", warroom::model::FOLD_VERSION);
+        assert_eq!(bytes, (fold.len() + serde_json::to_string(&state).unwrap().len()) as u64);
         assert_eq!(store.last_snapshot_seq().unwrap(), 7);
         assert_eq!(store.last_snapshot_bytes().unwrap(), bytes);
+        assert_eq!(store.load_state(warroom::model::Window::Full).unwrap().seq, 7, "read");
+        // The row as a build before fold numbers wrote it: another fold's, so not read.
+        let mut sql = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        sql.execute("UPDATE snapshots SET state = substr(state, $1)", &[&(fold.len() as i32 + 1)]).unwrap();
+        assert_eq!(store.last_snapshot_seq().unwrap(), 0, "a snapshot of this fold is due");
+        assert_eq!(store.load_state(warroom::model::Window::Full).unwrap().seq, 0, "the log, folded");
     })
     .await
     .unwrap();

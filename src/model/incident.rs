@@ -464,7 +464,7 @@ pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
         Fact::StatusChanged { from, to, reason, closure, .. } => {
             inc.status = *to;
             inc.closure = *closure;
-            if let Some(m) = to.milestone() {
+            for m in to.milestones_from(*from, *closure) {
                 inc.milestones.entry(m).or_insert(at);
             }
             EntryKind::StatusChange { from: *from, to: *to, reason: reason.clone() }

@@ -37,6 +37,15 @@ pub use playbook::Audience;
 pub use timeline::{EntryKind, TimelineEntry};
 pub use window::{Adopted, Elided, Window};
 
+/// Which fold this build is: bumped whenever the same events fold into a different state, so
+/// that a snapshot made by another fold is not read (the server folds the log again instead,
+/// and its next snapshot is of this fold). The log is the truth; a snapshot only saves time.
+///
+/// 1. Everything before the number existed (snapshots without one are of fold 1).
+/// 2. A forward move stamps the milestones of the statuses it skips: declared → mitigated is
+///    also acknowledged.
+pub const FOLD_VERSION: u32 = 2;
+
 /// Everything every responder sees. Maps are ordered so equal states serialize equally.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {

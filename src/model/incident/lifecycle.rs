@@ -51,6 +51,24 @@ impl Status {
             _ => None,
         }
     }
+
+    /// The milestones a move from `from` to this status reaches: a forward move passes every
+    /// status between (declared → mitigated is acknowledged and mitigated), except that an
+    /// incident closed for another reason than `resolved` (a duplicate, a false positive) was
+    /// never mitigated. A move back reaches only its own.
+    pub fn milestones_from(self, from: Status, closure: Option<ClosureReason>) -> Vec<Milestone> {
+        let passed: Vec<Status> = if self > from {
+            Status::ALL.iter().copied().filter(|s| *s > from && *s <= self).collect()
+        } else {
+            vec![self]
+        };
+        let unresolved = self == Status::Closed && closure.is_some_and(|c| c != ClosureReason::Resolved);
+        passed
+            .into_iter()
+            .filter_map(Status::milestone)
+            .filter(|m| !(unresolved && *m == Milestone::Mitigated))
+            .collect()
+    }
 }
 
 impl ClosureReason {
@@ -155,6 +173,27 @@ pub fn check_transition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forward_move_reaches_the_milestones_of_the_statuses_it_skips() {
+        use Milestone as M;
+        use Status as S;
+        assert_eq!(S::Investigating.milestones_from(S::Declared, None), [M::Acknowledged]);
+        assert_eq!(S::Mitigating.milestones_from(S::Declared, None), [M::Acknowledged]);
+        assert_eq!(S::Mitigated.milestones_from(S::Declared, None), [M::Acknowledged, M::Mitigated]);
+        assert_eq!(S::Postmortem.milestones_from(S::Mitigating, None), [M::Mitigated]);
+        let resolved = Some(ClosureReason::Resolved);
+        assert_eq!(
+            S::Closed.milestones_from(S::Declared, resolved),
+            [M::Acknowledged, M::Mitigated, M::Resolved]
+        );
+        // A false positive was acknowledged and closed, never mitigated.
+        let fp = Some(ClosureReason::FalsePositive);
+        assert_eq!(S::Closed.milestones_from(S::Declared, fp), [M::Acknowledged, M::Resolved]);
+        // Back to investigating: only its own (already stamped, so the first time stays).
+        assert_eq!(S::Investigating.milestones_from(S::Closed, None), [M::Acknowledged]);
+        assert_eq!(S::Mitigating.milestones_from(S::Investigating, None), Vec::<M>::new());
+    }
 
     #[test]
     fn the_lifecycle_moves_forward_freely() {

@@ -17,6 +17,20 @@ use crate::model::{Event, IncidentId, State, Window};
 
 pub use sqlite::{snapshot_path, SqliteStore as Store, SCHEMA_VERSION};
 
+/// The fold of a snapshot written before snapshots said which fold made them.
+fn first_fold() -> u32 {
+    1
+}
+
+/// Why a snapshot is not read: another fold made it ([`crate::model::FOLD_VERSION`]).
+fn other_fold(what: &str, fold: u32) -> String {
+    format!(
+        "ignoring {what}: it was made by fold {fold} and this warroom folds as {} (the same events \
+         give a different state); folding the whole log",
+        crate::model::FOLD_VERSION
+    )
+}
+
 /// Write a snapshot after at least this many events, so a restart folds few.
 pub const SNAPSHOT_EVERY: u64 = 10_000;
 

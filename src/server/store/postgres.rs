@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{
     Appended, Batch, EventReader, EventStore, SeenCommand, StoreError, StoreResult, StoredEvent, Watcher,
 };
-use crate::model::{IncidentId, State, Window};
+use crate::model::{IncidentId, State, Window, FOLD_VERSION};
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
@@ -295,17 +295,16 @@ impl EventStore for PgStore {
 
     fn load_state(&self, window: Window) -> StoreResult<State> {
         self.read(|client| {
-            let snapshot = client.query_opt("SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1", &[])?;
+            let snapshot =
+                client.query_opt("SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1", &[])?;
             let mut state = match snapshot {
                 Some(row) => {
                     let seq = to_u64(row.get(0), "snapshots.seq")?;
                     let text: String = row.get(1);
-                    match serde_json::from_str::<State>(&text) {
-                        Ok(s) if s.seq == seq => s.windowed(window),
-                        _ => {
-                            tracing::warn!(
-                                "ignoring the snapshot at seq {seq}: it does not read back; folding the whole log"
-                            );
+                    match read_snapshot(&text, seq) {
+                        Ok(s) => s.windowed(window),
+                        Err(why) => {
+                            tracing::warn!("{why}");
                             State::default().windowed(window)
                         }
                     }
@@ -328,6 +327,7 @@ impl EventStore for PgStore {
 
     fn write_snapshot(&mut self, state: &State) -> StoreResult<u64> {
         let text = serde_json::to_string(state)
+            .map(|json| format!("{}{json}", fold_line()))
             .map_err(|e| StoreError::Backend(format!("serializing the snapshot: {e}").into()))?;
         self.write(|client| {
             let mut tx = client.transaction()?;
@@ -344,7 +344,10 @@ impl EventStore for PgStore {
 
     fn last_snapshot_seq(&self) -> StoreResult<u64> {
         self.read(|c| {
-            let seq: Option<i64> = c.query_one("SELECT MAX(seq) FROM snapshots", &[])?.get(0);
+            // Only this fold's: after an upgrade, the first snapshot of the new fold is due.
+            let seq: Option<i64> = c
+                .query_one("SELECT MAX(seq) FROM snapshots WHERE starts_with(state, $1)", &[&fold_line()])?
+                .get(0);
             seq.map_or(Ok(0), |s| to_u64(s, "snapshots.seq"))
         })
     }
@@ -686,8 +689,40 @@ impl EventReader for Readers {
             };
             let at = to_u64(row.get(0), "snapshots.seq")?;
             let text: String = row.get(1);
-            Ok(serde_json::from_str::<State>(&text).ok().filter(|s| s.seq == at))
+            Ok(read_snapshot(&text, at).ok())
         })
+    }
+}
+
+/// A snapshot row's first line: the fold that made it ([`FOLD_VERSION`]). A row written
+/// before folds were numbered is the state alone, fold 1; an older warroom cannot read a row
+/// with this line and folds the log instead, which is right, as it is not its fold.
+fn fold_line() -> String {
+    format!("{{\"fold\":{FOLD_VERSION}}}\n")
+}
+
+/// The state of the snapshot row at `seq`, or why it is not read (said on stderr: the cost is
+/// a fold of the whole log at start).
+fn read_snapshot(text: &str, seq: u64) -> Result<State, String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        fold: u32,
+    }
+    // The state's JSON has no raw newline: a first line is the fold's.
+    let (fold, body) = match text.split_once('\n') {
+        Some((head, body)) => match serde_json::from_str::<Head>(head) {
+            Ok(h) => (h.fold, body),
+            Err(_) => (super::first_fold(), text),
+        },
+        None => (super::first_fold(), text),
+    };
+    let what = format!("the snapshot at seq {seq}");
+    if fold != FOLD_VERSION {
+        return Err(super::other_fold(&what, fold));
+    }
+    match serde_json::from_str::<State>(body) {
+        Ok(state) if state.seq == seq => Ok(state),
+        _ => Err(format!("ignoring {what}: it does not read back; folding the whole log")),
     }
 }
 

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use uuid::Uuid;
 
 use super::{Appended, Batch, EventReader, EventStore, SeenCommand, StoreError, StoreResult, StoredEvent};
-use crate::model::{Event, IncidentId, State, Window};
+use crate::model::{Event, IncidentId, State, Window, FOLD_VERSION};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -237,7 +237,7 @@ impl EventStore for SqliteStore {
         let path = snapshot_path(&self.path);
         let partial = path.with_extension("snapshot.partial");
         let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", partial.display()).into());
-        let header = SnapshotHeader { log: self.log_id()?, seq: state.seq };
+        let header = SnapshotHeader { log: self.log_id()?, seq: state.seq, fold: FOLD_VERSION };
         let file = std::fs::File::create(&partial).map_err(io)?;
         let mut out = std::io::BufWriter::new(file);
         serde_json::to_writer(&mut out, &header).map_err(|e| io(e.into()))?;
@@ -256,7 +256,7 @@ impl EventStore for SqliteStore {
 
     fn last_snapshot_seq(&self) -> StoreResult<u64> {
         Ok(read_header(&snapshot_path(&self.path))?
-            .filter(|h| Some(h.log) == self.log_id().ok())
+            .filter(|h| Some(h.log) == self.log_id().ok() && h.fold == FOLD_VERSION)
             .map_or(0, |h| h.seq))
     }
 
@@ -410,11 +410,14 @@ pub fn snapshot_path(db: &Path) -> PathBuf {
     db.with_file_name(name)
 }
 
-/// The snapshot file's first line: which log and seq the state on the second line is of.
+/// The snapshot file's first line: which log and seq the state on the second line is of, and
+/// which fold made it ([`FOLD_VERSION`]; absent before it existed: 1).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SnapshotHeader {
     log: Uuid,
     seq: u64,
+    #[serde(default = "super::first_fold")]
+    fold: u32,
 }
 
 fn read_header(path: &Path) -> StoreResult<Option<SnapshotHeader>> {
@@ -449,6 +452,10 @@ fn read_snapshot(db: &Path, log: Uuid) -> StoreResult<Option<State>> {
         tracing::warn!("ignoring {}: not a snapshot of this log; folding the whole log", path.display());
         return Ok(None);
     };
+    if header.fold != FOLD_VERSION {
+        tracing::warn!("{}", super::other_fold(&path.display().to_string(), header.fold));
+        return Ok(None);
+    }
     let body = text.split_once('\n').map_or("", |(_, b)| b);
     match serde_json::from_str::<State>(body) {
         Ok(state) if state.seq == header.seq => Ok(Some(state)),
@@ -633,6 +640,33 @@ mod tests {
         // So is a damaged one.
         std::fs::write(snapshot_path(&path), "{\"log\":\"x\"").unwrap();
         assert_eq!(store.load_state(Window::Full).unwrap().seq, 2);
+    }
+
+    #[test]
+    fn a_snapshot_made_by_another_fold_is_not_read_and_the_log_is_folded_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        let mut batch = store.begin().unwrap();
+        batch.append("d", &[declared(1)]).unwrap();
+        batch.commit().unwrap();
+        // A snapshot that says less than the log, so which of the two was read shows.
+        let mut thin = store.load_state(Window::Full).unwrap();
+        thin.incidents.clear();
+        store.write_snapshot(&thin).unwrap();
+        assert_eq!(store.load_state(Window::Full).unwrap().incidents.len(), 0, "this fold's is read");
+        assert_eq!(store.last_snapshot_seq().unwrap(), 1);
+        let text = std::fs::read_to_string(snapshot_path(&path)).unwrap();
+        let ours = format!(",\"fold\":{FOLD_VERSION}}}");
+        assert!(text.lines().next().unwrap().ends_with(&ours), "{text}");
+        // The same file as a build before fold numbers wrote it (fold 1), then as a later fold.
+        for older_or_newer in ["}".to_string(), format!(",\"fold\":{}}}", FOLD_VERSION + 1)] {
+            std::fs::write(snapshot_path(&path), text.replacen(&ours, &older_or_newer, 1)).unwrap();
+            let loaded = store.load_state(Window::Full).unwrap();
+            assert_eq!((loaded.seq, loaded.incidents.len()), (1, 1), "the log, folded");
+            assert_eq!(store.last_snapshot_seq().unwrap(), 0, "a snapshot of this fold is due");
+            assert!(store.readers().unwrap().snapshot_at_or_before(1).unwrap().is_none());
+        }
     }
 
     #[test]
