@@ -213,6 +213,19 @@ fn s_x_h_and_a_drive_chaos_for_a_villain() {
     assert!(f.title().contains("HALT"));
     let effects = a.update(enter());
     assert_eq!(effects, [Effect::Halt("halt from console".into())]);
+    // The prefilled reason is selected: what is typed replaces it, never joins it.
+    a.update(key('H'));
+    for c in "end of test".chars() {
+        a.update(key(c));
+    }
+    assert_eq!(a.update(enter()), [Effect::Halt("end of test".into())]);
+    // An arrow keeps it, to add to it.
+    a.update(key('H'));
+    a.update(Msg::Key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE)));
+    for c in ": payments down".chars() {
+        a.update(key(c));
+    }
+    assert_eq!(a.update(enter()), [Effect::Halt("halt from console: payments down".into())]);
     assert!(
         !a.pending.iter().any(|p| matches!(p.intent, Intent::HaltAll { .. })),
         "a halt is never a queued command"

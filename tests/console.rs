@@ -292,6 +292,21 @@ fn help_overlay_at_80x24() {
     insta::assert_snapshot!(text(&render(&mut a)));
 }
 
+/// On a wide screen the help is as wide as its longest line: nothing is cut.
+#[test]
+fn the_help_at_160_columns_shows_every_line_whole() {
+    let mut a = app(160, 48);
+    a.update(key(KeyCode::Char('?')));
+    let whole = "HALT ALL chaos: roll back every run and disarm (asks a reason)";
+    for _ in 0..200 {
+        if text(&render(&mut a)).contains(whole) {
+            return;
+        }
+        a.update(key(KeyCode::Char('j')));
+    }
+    panic!("`{whole}` never shown whole:\n{}", text(&render(&mut a)));
+}
+
 #[test]
 fn declare_form_at_80x24() {
     let mut a = app(80, 24);
@@ -575,6 +590,47 @@ fn closing_early_asks_why_and_never_offers_resolved_for_a_major() {
             incident: IncidentId(1),
             status: Status::Closed,
             reason: Some("duplicate".into())
+        }
+    );
+}
+
+/// The closure menu offers `resolved` exactly when the server would take it: once the
+/// postmortem is written, or when the server's `[postmortem] required` does not ask for one.
+#[test]
+fn closing_early_offers_resolved_once_the_postmortem_is_written_or_not_required() {
+    let closures = |a: &mut App| {
+        a.overlay = None;
+        a.update(key(KeyCode::Char('s')));
+        a.update(key(KeyCode::Char('6')));
+        let Some(Overlay::Menu(menu)) = &a.overlay else { panic!("closure menu expected") };
+        (menu.title.clone(), menu.items.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>())
+    };
+    // The shipped policy requires one for SEV1 and SEV2: INC-1 is a SEV1 without one.
+    let mut a = app(80, 24);
+    a.update(Msg::Library(library()));
+    assert_eq!(closures(&mut a).1, ["duplicate", "false_positive", "cancelled"]);
+    let mut lenient = library();
+    lenient.library.postmortem.required.clear();
+    a.update(Msg::Library(lenient));
+    assert_eq!(closures(&mut a).1, ["resolved", "duplicate", "false_positive", "cancelled"]);
+    // Required again, and now written: resolved is back, and the title no longer says "without".
+    a.update(Msg::Library(library()));
+    let document = warroom::model::postmortem::Document {
+        summary: "The PSP's certificate expired.".into(),
+        ..Default::default()
+    };
+    arrive(&mut a, "alice", Intent::WritePostmortem { incident: IncidentId(1), document, base: Some(0) });
+    let (title, items) = closures(&mut a);
+    assert_eq!(items, ["resolved", "duplicate", "false_positive", "cancelled"]);
+    assert_eq!(title, "INC-1: close, because…");
+    let effects = a.update(key(KeyCode::Enter));
+    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(
+        cmd.intent,
+        Intent::SetStatus {
+            incident: IncidentId(1),
+            status: Status::Closed,
+            reason: Some("resolved".into())
         }
     );
 }
@@ -1035,6 +1091,23 @@ fn enter_on_a_probe_opens_its_full_reason_conditions_samples_and_incidents() {
     a.update(key(KeyCode::Char('G')));
     let shown = text(&render(&mut a));
     assert!(shown.contains("none linked: i declares one"), "{shown}");
+    // It follows the probe: a recovery and the clock show while it is open, where it was.
+    let fact = warroom::model::Fact::ProbeChanged {
+        probe: "payment".into(),
+        from: warroom::model::probe::Health::Down,
+        to: warroom::model::probe::Health::Up,
+        failed: vec![],
+    };
+    for e in stamp(a.state.seq + 1, a.now, "warroom", UserRole::Admin, uuid::Uuid::nil(), vec![fact]) {
+        a.update(Msg::Sync(SyncEvent::Event(e)));
+    }
+    a.update(Msg::Tick(a.now + Duration::seconds(75)));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("payment — up"), "{shown}");
+    assert!(shown.contains("none linked: i declares one"), "still scrolled down:\n{shown}");
+    a.update(key(KeyCode::Char('g')));
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("up since") && shown.contains("(1m15s ago)"), "{shown}");
     a.update(key(KeyCode::Esc));
     assert!(a.overlay.is_none());
     assert_eq!(a.focus, Pane::Health);
@@ -1124,4 +1197,20 @@ fn the_assign_form_and_the_command_line_complete_names_from_the_servers_users() 
     a.update(key(KeyCode::Tab));
     let Some(Overlay::Command(line)) = &a.overlay else { panic!() };
     assert_eq!(line.input, "assign scribe bobby ");
+}
+
+/// `/` filters from any pane: the filter typed in the stats pane is a filter, never keys (it
+/// once declared an incident titled "rill" from `/drill`).
+#[test]
+fn a_filter_typed_in_another_pane_filters_the_incidents_and_sends_nothing() {
+    let mut a = app(120, 40);
+    a.focus = Pane::Stats;
+    let mut effects = type_text(&mut a, "/prices");
+    effects.extend(a.update(key(KeyCode::Enter)));
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Send(_))), "{effects:?}");
+    assert!(a.overlay.is_none(), "no form opened");
+    assert_eq!((a.focus, a.filter.as_str()), (Pane::Incidents, "prices"));
+    assert_eq!(a.state.incidents.len(), 4, "nothing declared");
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("Prices differ between listing"), "{shown}");
 }

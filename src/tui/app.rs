@@ -9,7 +9,7 @@ use ratatui::layout::{Position, Rect};
 use super::command::Pools;
 use super::keymap::{Key, Keymap, Scope};
 use super::layout::{layout, list_rows, Areas};
-use super::overlay::{filter, Context, Input, Outcome};
+use super::overlay::{filter, Context, Input, Outcome, Reader};
 use super::theme::{Theme, Themes};
 use crate::client::sync::SyncEvent;
 use crate::model::{Fact, IncidentId, Intent, State, UserRole};
@@ -335,6 +335,13 @@ impl App {
         self.list_offset = self.list_offset.min(self.list.len().saturating_sub(rows));
         if self.focus == Pane::Stats {
             self.stats.refresh(&self.state, self.now);
+        }
+        // A probe's reader follows the probe (its health, its clock, new samples).
+        if let Some(Overlay::Reader(open)) = &self.overlay {
+            if let Some(fresh) = open.probe.as_deref().and_then(|name| self.probe_reader_of(name)) {
+                let scroll = open.scroll;
+                self.overlay = Some(Overlay::Reader(Reader { scroll, ..fresh }));
+            }
         }
     }
 

@@ -227,6 +227,8 @@ impl Form {
     pub fn halt(theme: &Theme, reason: &str) -> Form {
         let mut text = area("why everything stops", theme);
         text.insert_str(reason);
+        // Selected: enter sends it as it is, typing replaces it, an arrow keeps it to edit.
+        text.select_all();
         Form::Halt { text, error: None }
     }
 

@@ -429,7 +429,9 @@ const DEFAULTS: &[(Scope, &str, Action)] = &[
     (Scope::Global, "s", Action::Status),
     (Scope::Global, "v", Action::Severity),
     (Scope::Global, "a", Action::Assign),
-    (Scope::Incidents, "/", Action::Filter),
+    // From any pane: it moves to the incidents pane, so a filter typed in the wrong pane
+    // never runs as keys (`/drill` in the stats pane declared an incident titled "rill").
+    (Scope::Global, "/", Action::Filter),
     (Scope::Incidents, "enter", Action::Open),
     (Scope::Detail, "enter", Action::Open),
     (Scope::Health, "enter", Action::Open),
@@ -665,7 +667,8 @@ mod tests {
         let km = Keymap::default();
         let esc: Key = "esc".parse().unwrap();
         assert_eq!(km.lookup(Scope::Detail, esc), Some(Action::Back));
-        assert_eq!(km.lookup(Scope::Detail, "/".parse().unwrap()), None);
+        assert_eq!(km.lookup(Scope::Detail, "x".parse().unwrap()), None);
+        assert_eq!(km.lookup(Scope::Stats, "/".parse().unwrap()), Some(Action::Filter));
         let user = BTreeMap::from([
             ("ctrl-n".to_string(), "note".to_string()),
             ("n".to_string(), "none".to_string()),

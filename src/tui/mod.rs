@@ -540,9 +540,14 @@ async fn flusher(outbox: Outbox, client: Client, mut kick: mpsc::Receiver<()>, t
 /// postmortem's save, a close that needs one).
 pub fn flushed_msgs(done: crate::client::outbox::Flushed) -> Vec<Msg> {
     use crate::client::ClientError;
-    let rejected = done.rejected_path.display().to_string();
+    // The status bar is one line: the reason first, then only the file's name (`warroom
+    // outbox list` and `config paths` say where it is), so the reason is what gets read.
+    let rejected = done
+        .rejected_path
+        .file_name()
+        .map_or_else(|| done.rejected_path.display().to_string(), |name| name.to_string_lossy().into_owned());
     let mut refused: Vec<String> =
-        done.refused.iter().map(|(_, e)| format!("{e} (moved to {rejected})")).collect();
+        done.refused.iter().map(|(_, e)| format!("{e} (kept in {rejected})")).collect();
     if done.unreadable > 0 {
         refused.push(format!("{} unreadable outbox line(s) moved to {rejected}", done.unreadable));
     }

@@ -385,12 +385,24 @@ impl App {
                         vec![]
                     }
                     Some(TransitionRule::CloseEarly) => {
+                        // Resolved is offered when the server would take it: the postmortem is
+                        // written, or the server's `[postmortem] required` does not ask for one
+                        // (SEV1/SEV2 by default, until the library is loaded).
+                        let needs_postmortem = inc.postmortem.is_none()
+                            && self
+                                .library
+                                .as_ref()
+                                .map_or(inc.severity.is_major(), |l| l.library.postmortem.requires(inc));
                         let items = ClosureReason::ALL
                             .iter()
-                            .filter(|c| !(**c == ClosureReason::Resolved && inc.severity.is_major()))
+                            .filter(|c| !(**c == ClosureReason::Resolved && needs_postmortem))
                             .map(|c| (c.to_string(), MenuPick::Close(id, *c)))
                             .collect();
-                        let title = format!("{id}: close without postmortem, because…");
+                        let title = if inc.postmortem.is_some() {
+                            format!("{id}: close, because…")
+                        } else {
+                            format!("{id}: close without postmortem, because…")
+                        };
                         self.overlay = Some(Overlay::Menu(Menu::new(title, items)));
                         vec![]
                     }
@@ -570,8 +582,14 @@ impl App {
     /// The probe under the cursor in the health pane in full: its state and every failed
     /// condition (the row cuts them), what it checks, its last samples, its incidents.
     pub fn probe_reader(&self) -> Option<Reader> {
-        use crate::model::probe::Health;
         let p = self.probe_order().get(self.probe).and_then(|i| self.probes.get(*i))?;
+        self.probe_reader_of(&p.name)
+    }
+
+    /// The reader of probe `name` as it is now (the open one is rebuilt each frame).
+    pub fn probe_reader_of(&self, name: &str) -> Option<Reader> {
+        use crate::model::probe::Health;
+        let p = self.probes.iter().find(|p| p.name == name)?;
         let state = self.state.probes.get(&p.name);
         let health = state.map_or(Health::Unknown, |s| s.health);
         let mut paras = Vec::new();
@@ -626,7 +644,9 @@ impl App {
             paras.push(Para::Text("none linked: i declares one".into()));
         }
         paras.extend(linked.into_iter().map(Para::Text));
-        Some(Reader::new(format!("{} — {health}", p.name), paras))
+        let mut reader = Reader::new(format!("{} — {health}", p.name), paras);
+        reader.probe = Some(p.name.clone());
+        Some(reader)
     }
 
     /// The server's users, for completing names; empty until the library has loaded.

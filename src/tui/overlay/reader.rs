@@ -21,6 +21,8 @@ pub struct Reader {
     pub paras: Vec<Para>,
     /// The first row shown, of the rows laid out at the reader's width.
     pub scroll: usize,
+    /// The probe it shows, kept current as samples and changes arrive (`None`: a fixed text).
+    pub probe: Option<String>,
 }
 
 /// Rows moved by a page key: the reader is tall, but a page keeps a little context.
@@ -28,7 +30,7 @@ const PAGE: usize = 10;
 
 impl Reader {
     pub fn new(title: impl Into<String>, paras: Vec<Para>) -> Reader {
-        Reader { title: title.into(), paras, scroll: 0 }
+        Reader { title: title.into(), paras, scroll: 0, probe: None }
     }
 
     /// Where the reader is drawn on a terminal of `full`: wide enough to read, never wider

@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use ratatui::style::Modifier;
@@ -202,9 +202,14 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
 }
 
 fn help(f: &mut Frame, area: Rect, app: &App, scroll: u16) {
-    let r = centered(area, 76, area.height.saturating_sub(2));
+    let lines = help_lines(app);
+    // As wide as its longest line where the screen allows; narrower screens wrap, never cut.
+    let widest = lines.iter().map(Line::width).max().unwrap_or(0);
+    let width = u16::try_from(widest).unwrap_or(u16::MAX).saturating_add(2).max(40);
+    let r = centered(area, width, area.height.saturating_sub(2));
     f.render_widget(Clear, r);
-    let p = Paragraph::new(help_lines(app))
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
         .block(popup(
             app,
             format!(

@@ -76,6 +76,10 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
         {
             return None;
         }
+        // Filtering works from any pane, but is hinted where the list is.
+        if action == Action::Filter && scope != crate::tui::keymap::Scope::Incidents {
+            return None;
+        }
         // The postmortem's where the incident is read.
         if action == Action::Postmortem && scope != crate::tui::keymap::Scope::Detail {
             return None;
