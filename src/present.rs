@@ -93,7 +93,7 @@ pub fn event_line(e: &Event) -> String {
             format!("{incident} {assigned_role}: {}", one_line(person))
         }
         Fact::MilestoneSet { incident, milestone, time } => {
-            format!("{incident} {milestone} at {}", time.format("%H:%M:%S"))
+            format!("{incident} {milestone} at {}", time.format("%Y-%m-%d %H:%M:%S UTC"))
         }
         Fact::PlaybookAttached { incident, checklist } => {
             format!("{incident} playbook {}: {}", checklist.playbook, one_line(&checklist.title))
@@ -240,6 +240,24 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_milestone_line_says_the_day_too() {
+        let time = "2026-11-21T09:12:00Z".parse().unwrap();
+        let e = Event {
+            seq: 3,
+            at: time,
+            actor: "alice".into(),
+            role: crate::model::UserRole::Commander,
+            command_id: uuid::Uuid::nil(),
+            fact: Fact::MilestoneSet {
+                incident: crate::model::IncidentId(8),
+                milestone: crate::model::Milestone::Started,
+                time,
+            },
+        };
+        assert!(event_line(&e).ends_with("INC-8 started at 2026-11-21 09:12:00 UTC"), "{}", event_line(&e));
+    }
 
     #[test]
     fn escape_sequences_from_other_users_cannot_reach_the_terminal() {

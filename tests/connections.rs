@@ -421,3 +421,47 @@ async fn an_http_1_0_stream_is_sent_by_hyper_unchunked() {
     assert_eq!(ids.last(), Some(&ack.seq));
     s.server.stop().await;
 }
+
+/// A body that never finishes holds its slot only until the body deadline: then it is answered
+/// 408 and its connection closes, so token holders sending half a body cannot fill the cap
+/// (bodies are read before the role check: an observer's token is enough to try).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_bodies_are_answered_408_and_free_their_slots() {
+    let s = server_with(|o| o.max_connections = Some(2)).await;
+    let head = format!(
+        "POST /api/v1/commands HTTP/1.1\r\nHost: warroom\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"id\"",
+        token(UserRole::Observer)
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut sock = TcpStream::connect(s.server.addr).await.unwrap();
+        sock.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(sock);
+    }
+    // Both slots are busy with them now: a command is refused until they are cut.
+    let commander = client(&s, UserRole::Commander);
+    eventually("both stalled requests to hold their slots", || async { s.server.connections.open().0 == 2 })
+        .await;
+    for mut sock in stalled {
+        let mut got = Vec::new();
+        let read = async {
+            let mut buf = [0u8; 1024];
+            loop {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(DEADLINE, read).await.expect("the stalled request was never cut");
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("body_timeout"), "{text}");
+    }
+    eventually("a command to be served once the stalled bodies are cut", || async {
+        commander.send(&declare()).await.is_ok()
+    })
+    .await;
+    s.server.stop().await;
+}

@@ -292,6 +292,12 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
         assert_eq!(resp["error"], code, "{what}: {resp}");
         assert!(resp["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {resp}");
     }
+    // An unknown kind is answered with the kinds a client may send, not the server's own.
+    let body = Some(cmd_json(json!({"kind":"drop_tables"})));
+    let (_, resp) = call("POST", &u("/api/v1/commands"), Some(&commander), body).await;
+    let detail = resp["detail"].as_str().unwrap();
+    assert!(detail.contains("unknown kind `drop_tables`") && detail.contains("declare_incident"), "{detail}");
+    assert!(!detail.contains("record_probe") && !detail.contains("record_kickoff"), "{detail}");
     for (path, want) in [
         ("/api/v1/events?after=x", StatusCode::BAD_REQUEST),
         ("/api/v1/events?limit=0", StatusCode::BAD_REQUEST),

@@ -389,6 +389,8 @@ async fn command(
         let status = r.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             HttpError::new(status, "too_large", format!("a command may be at most {MAX_BODY} bytes"))
+        } else if r.body_text().contains(super::conn::BODY_TIMEOUT_TEXT) {
+            HttpError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", super::conn::BODY_TIMEOUT_TEXT)
         } else {
             HttpError::new(status, "bad_request", r.body_text())
         }
@@ -407,7 +409,7 @@ async fn command(
         }
     }
     let command: Command =
-        serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(format!("invalid command: {e}")))?;
+        serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(invalid_command(&e)))?;
     *kind = command.intent.kind();
     if command.intent.is_internal() {
         return Err(HttpError::new(
@@ -645,4 +647,22 @@ async fn method_not_allowed() -> HttpError {
         "method_not_allowed",
         "this endpoint does not take that method",
     )
+}
+
+/// Why a command's body did not read, as serde says it, except that an unknown `kind` lists
+/// only the kinds a client may send (not the server's own records, which are refused anyway).
+fn invalid_command(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let unknown_kind = text
+        .strip_prefix("unknown variant `")
+        .and_then(|rest| rest.split_once('`'))
+        .filter(|(_, expected)| expected.contains("`declare_incident`"));
+    match unknown_kind {
+        Some((given, _)) => format!(
+            "invalid command: unknown kind `{}`; a command's kind is one of {}",
+            crate::present::escape_control(given),
+            super::openapi::client_kinds().join(", ")
+        ),
+        None => format!("invalid command: {text}"),
+    }
 }

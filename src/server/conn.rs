@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -544,6 +545,58 @@ impl HttpBody for Tracked {
     }
 }
 
+/// From a request's head to the last byte of its body. A body that has not all arrived by then
+/// fails, the request is answered 408 and its connection closes: without it, a peer (any
+/// token holder: bodies are read before the role check) could hold a busy slot for ever, and
+/// enough of them fill the cap for everyone. Shorter than a stop's drain, so a stalled body
+/// never holds a stop up. 64 KiB in 5 s is 13 KB/s, slower than any real client.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a body that missed [`BODY_TIMEOUT`] fails with; the command handler answers 408.
+pub const BODY_TIMEOUT_TEXT: &str = "the request body did not all arrive within 5 s";
+
+/// A request body that fails once [`BODY_TIMEOUT`] has passed since the head arrived. The
+/// timer is made only if the body is not already there (most are, whole, with the head).
+pub struct Deadlined {
+    inner: Incoming,
+    due: Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Deadlined {
+    pub fn new(inner: Incoming, due: Instant) -> Deadlined {
+        Deadlined { inner, due, timer: None }
+    }
+}
+
+impl HttpBody for Deadlined {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(this.due)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BODY_TIMEOUT_TEXT.into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Whether a request carries a token of a configured user (the handlers still check it).
 fn authenticated(app: &App, headers: &HeaderMap) -> bool {
     headers
@@ -730,7 +783,8 @@ fn spawn_connection(
                 let stream = path == STREAM_PATH;
                 // hyper answers these with a chunked body, which the connection can go on writing.
                 let chunked = req.method() == Method::GET && req.version() == Version::HTTP_11;
-                let mut resp = match router.oneshot(req.map(Body::new)).await {
+                let due = Instant::now() + BODY_TIMEOUT;
+                let mut resp = match router.oneshot(req.map(|b| Body::new(Deadlined::new(b, due)))).await {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };

@@ -37,6 +37,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         409,
         "the command no longer applies to the current state (e.g. an invalid status transition)",
     ),
+    ("body_timeout", 408, "the request body did not all arrive within 5 s of its head; the connection closes"),
     ("too_large", 413, "a command body over 64 KiB"),
     ("invalid", 422, "a field's value can never be accepted; the detail names the field"),
     ("key_reused", 422, "the command id was already used for a different command"),
@@ -67,6 +68,11 @@ struct Kind {
     kind: &'static str,
     summary: &'static str,
     fields: Vec<(&'static str, Value, bool)>,
+}
+
+/// The names of the command kinds a client may send, for an error that lists them.
+pub(super) fn client_kinds() -> Vec<&'static str> {
+    kinds().iter().map(|k| k.kind).collect()
 }
 
 /// The command kinds a client may send. `record_probe` and `record_delivery` are the server's
