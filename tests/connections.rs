@@ -465,3 +465,26 @@ async fn half_sent_bodies_are_answered_408_and_free_their_slots() {
     .await;
     s.server.stop().await;
 }
+
+/// A client that shuts its sending side once the request is out still gets its answer (the
+/// command used to be written, its ack never sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_closed_request_is_answered() {
+    let s = server_with(|_| {}).await;
+    let body = serde_json::to_string(&declare()).unwrap();
+    let mut sock = TcpStream::connect(s.server.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/commands HTTP/1.1\r\nHost: warroom\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        token(UserRole::Commander),
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(DEADLINE, sock.read_to_end(&mut got)).await.expect("no answer").unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"events\""), "the ack: {text}");
+    s.server.stop().await;
+}

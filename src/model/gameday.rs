@@ -362,10 +362,10 @@ fn plan_of(g: &GameDay, n: u32) -> Result<&Plan, Rejection> {
     })
 }
 
-/// A name a person types (a team, a game day): one line, no control characters, and none of
+/// A name a person types (a team, a game day, a status page component): one line, no control characters, and none of
 /// the invisible or reordering ones (zero-width, bidi) that make two names look alike or one
 /// display as another on the big screen.
-fn check_name(field: &'static str, text: &str, max: usize) -> Result<(), Rejection> {
+pub(crate) fn check_name(field: &'static str, text: &str, max: usize) -> Result<(), Rejection> {
     check_text(field, text, max)?;
     if text.chars().any(char::is_control) {
         return Err(Rejection::Invalid { field, detail: "must not contain control characters".into() });

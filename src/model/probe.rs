@@ -15,6 +15,10 @@ use super::intent::{check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_FAILED,
 use super::timeline::{EntryKind, TimelineEntry};
 use super::{Context, IncidentId, State};
 
+/// Most components the status page holds by hand (besides the configured ones): the public
+/// page stays a page.
+pub const MAX_COMPONENTS: usize = 200;
+
 mod condition;
 mod spec;
 pub use condition::{classify, parse_all, Condition, Observation, Verdict};
@@ -114,6 +118,16 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             let known = overridden || cx.library.components.iter().any(|c| c == component);
             if !known && !cx.role.may_create_components() {
                 return Err(Rejection::UnknownComponent(component.clone()));
+            }
+            // A new one goes on the public page: a name to read, and a page of bounded size.
+            if !known {
+                super::gameday::check_name("component", component, MAX_NAME)?;
+                if state.components.len() >= MAX_COMPONENTS {
+                    return Err(Rejection::Conflict(format!(
+                        "the status page already holds {MAX_COMPONENTS} components set by hand: \
+                         clear one first (status null)"
+                    )));
+                }
             }
             Fact::ComponentSet { component: component.clone(), status: *status }
         }
@@ -274,5 +288,34 @@ mod tests {
         );
         assert!(as_role(UserRole::Commander, "cdn").is_ok());
         assert!(as_role(UserRole::Admin, "cdn").is_ok());
+        // A new one goes on the public page: no control characters, no hidden ones.
+        for bad in ["cdn\u{1b}[2J", "cdn\u{1b}]52;c;SGk=\u{7}", "a\nb", "pay\u{202e}ment"] {
+            assert!(
+                matches!(as_role(UserRole::Admin, bad), Err(Rejection::Invalid { field: "component", .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_status_page_holds_a_bounded_number_of_components_set_by_hand() {
+        use crate::model::incident::ComponentStatus::MajorOutage;
+        let library = Library::default();
+        let cx = Context {
+            library: &library,
+            now: t(0),
+            command_id: Uuid::nil(),
+            role: UserRole::Admin,
+            actor: "",
+        };
+        let mut s = State::default();
+        for n in 0..MAX_COMPONENTS {
+            s.components.insert(format!("c{n}"), MajorOutage);
+        }
+        let new = Intent::SetComponent { component: "one-more".into(), status: Some(MajorOutage) };
+        assert!(matches!(s.decide_with(&new, &cx), Err(Rejection::Conflict(_))));
+        // One already there can still be changed or cleared.
+        let clear = Intent::SetComponent { component: "c7".into(), status: None };
+        assert!(s.decide_with(&clear, &cx).is_ok());
     }
 }

@@ -808,7 +808,14 @@ fn spawn_connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Deadlines are ours (see `ConnHandle::deadline`): hyper's would also cut authenticated
     // keep-alive connections after the header timeout.
-    builder.header_read_timeout(None).keep_alive(!handle.overflow).max_buf_size(WRITE_BUFFER);
+    // A client may shut its sending side once its request is out (some proxies do): it still
+    // gets its answer. Without this, hyper closed such a connection at once, so a command was
+    // written but its ack never sent.
+    builder
+        .header_read_timeout(None)
+        .keep_alive(!handle.overflow)
+        .max_buf_size(WRITE_BUFFER)
+        .half_close(true);
     let conn = builder.serve_connection(TokioIo::new(Watched { tcp, takeover: takeover.clone() }), service);
     let mut driver = Box::pin(drive(conn, handle, shed, ending, takeover));
     let fanout = fanout.clone();

@@ -99,8 +99,23 @@ pub async fn json(State(app): State<App>) -> Json<Page> {
 const TEMPLATE: &str = include_str!("../../assets/status-page/status.html");
 const STYLESHEET: &str = include_str!("../../assets/status-page/status.css");
 
+/// Text for the page: HTML-escaped, and without control characters (a terminal reading the
+/// page with `curl` would obey an ESC or an OSC 52 clipboard write; HTML has no use for them).
+/// Line breaks and tabs stay: they are whitespace there.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub async fn html(State(app): State<App>) -> impl IntoResponse {
@@ -157,6 +172,16 @@ pub async fn html(State(app): State<App>) -> impl IntoResponse {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_page_escapes_html_and_drops_control_characters() {
+        assert_eq!(super::esc("<b>\"a&b\"</b>"), "&lt;b&gt;&quot;a&amp;b&quot;&lt;/b&gt;");
+        assert_eq!(
+            super::esc("cdn\u{1b}[2J\u{1b}]52;c;SGk=\u{7}\r"),
+            "cdn\u{FFFD}[2J\u{FFFD}]52;c;SGk=\u{FFFD}\u{FFFD}"
+        );
+        assert_eq!(super::esc("line one\nline two"), "line one\nline two");
+    }
+
     use super::*;
 
     #[test]
