@@ -200,6 +200,14 @@ async fn when_every_slot_is_busy_healthz_still_answers_and_other_requests_get_50
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "too_many_connections");
     assert!(body["detail"].as_str().unwrap().contains("limit of 2 connections"), "{body}");
+    // The refusal shows where an operator looks: /healthz and /metrics count it.
+    let health: serde_json::Value =
+        reqwest::get(format!("{}/healthz", s.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(health["connections"]["max"], 2, "{health}");
+    assert!(health["connections"]["refused"].as_u64() >= Some(1), "{health}");
+    let c = s.server.app.metrics().connections().unwrap();
+    assert!(c.refused >= 1 && c.max == 2, "{c:?}");
+    assert!(s.server.app.metrics().render(&s.server.app).contains("warroom_connections_refused_total"));
     // A stream ending frees its slot for commands again.
     streams.pop();
     let commander = client(&s, UserRole::Commander);

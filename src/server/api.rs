@@ -347,11 +347,20 @@ async fn healthz(State(app): State<App>) -> Response {
     let seq = app.hub().state().seq;
     // Of servers sharing one store, only the lease holder probes, sends and injects.
     let effects = if super::lease::holds(&app.inner.effects) { "here" } else { "standby" };
+    // How full it is, and whom the cap turned away: a server answering here may still be
+    // refusing everything else.
+    let connections = app.metrics().connections();
     match app.writer_health().problem() {
-        None => Json(serde_json::json!({ "status": "ok", "seq": seq, "side_effects": effects })).into_response(),
+        None => Json(serde_json::json!({
+            "status": "ok", "seq": seq, "side_effects": effects, "connections": connections
+        }))
+        .into_response(),
         Some(problem) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "unavailable", "detail": problem, "seq": seq, "side_effects": effects })),
+            Json(serde_json::json!({
+                "status": "unavailable", "detail": problem, "seq": seq, "side_effects": effects,
+                "connections": connections
+            })),
         )
             .into_response(),
     }

@@ -179,6 +179,10 @@ pub struct Registry {
     settled: Notify,
     /// Set when streams must end: their connections close once the last frame is out.
     ending: watch::Sender<bool>,
+    /// Requests refused `503 too_many_connections`, since start.
+    refused: AtomicU64,
+    /// When the last warning about refusals was logged (ms since `epoch`, plus one; 0: never).
+    warned: AtomicU64,
 }
 
 impl Registry {
@@ -190,7 +194,40 @@ impl Registry {
             draining: AtomicBool::new(false),
             settled: Notify::new(),
             ending: watch::Sender::new(false),
+            refused: AtomicU64::new(0),
+            warned: AtomicU64::new(0),
         })
+    }
+
+    /// The cap, as configured or derived from the open-file limit.
+    pub fn max_connections(&self) -> usize {
+        self.limits.max_connections
+    }
+
+    /// Requests refused `503 too_many_connections` since start.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request refused at the cap, and says so in the log at most every 10 s: an
+    /// operator must see that users are being turned away, and why.
+    fn refuse(&self) {
+        let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = self.stamp(Instant::now());
+        let last = self.warned.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= 10_000;
+        if due && self.warned.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            let (open, overflow) = self.open();
+            tracing::warn!(
+                refused,
+                open,
+                overflow,
+                "at the connection cap of {}: refusing requests with 503 too_many_connections ({refused} so \
+                 far); every slot is busy with streams or requests in flight. Raise [limits] max_connections \
+                 (and the open-file limit), or look for one peer holding many connections",
+                self.limits.max_connections
+            );
+        }
     }
 
     /// Starts the drain of a stopping server; returns the requests in flight now, which finish.
@@ -767,6 +804,7 @@ fn spawn_connection(
                     }
                 }
                 if handle.overflow && !PUBLIC.contains(&path) {
+                    handle.registry.refuse();
                     let max = handle.registry.limits.max_connections;
                     let refusal = HttpError::new(
                         StatusCode::SERVICE_UNAVAILABLE,

@@ -90,6 +90,17 @@ pub struct Metrics {
     first_seq: u64,
     /// Where `[metrics] listen` serves, once bound.
     listen: OnceLock<SocketAddr>,
+    /// The server's connections, once it serves (the cap and who it turned away).
+    connections: OnceLock<std::sync::Arc<super::conn::Registry>>,
+}
+
+/// The connections as `/healthz` and `/metrics` tell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Connections {
+    pub open: usize,
+    pub overflow: usize,
+    pub max: usize,
+    pub refused: u64,
 }
 
 impl Metrics {
@@ -100,7 +111,20 @@ impl Metrics {
             deliveries: Family::default(),
             first_seq,
             listen: OnceLock::new(),
+            connections: OnceLock::new(),
         }
+    }
+
+    /// Reports on `registry`'s connections from now on.
+    pub fn watch_connections(&self, registry: std::sync::Arc<super::conn::Registry>) {
+        let _ = self.connections.set(registry);
+    }
+
+    /// Open connections, the cap, and requests refused at it; `None` before the server serves.
+    pub fn connections(&self) -> Option<Connections> {
+        let r = self.connections.get()?;
+        let (open, overflow) = r.open();
+        Some(Connections { open, overflow, max: r.max_connections(), refused: r.refused() })
     }
 
     /// One command posted to the API, from its receipt to its answer.
@@ -213,6 +237,27 @@ impl Metrics {
             "1 while commands can be written, 0 while they cannot (/healthz says why)",
             healthy,
         );
+        if let Some(c) = self.connections() {
+            let open = Family::<ConnLabels, Gauge>::default();
+            open.get_or_create(&ConnLabels { served: "full" }).set(i64::try_from(c.open).unwrap_or(i64::MAX));
+            open.get_or_create(&ConnLabels { served: "overflow" })
+                .set(i64::try_from(c.overflow).unwrap_or(i64::MAX));
+            r.register(
+                "connections",
+                "Open connections: served in full (under the cap), or as overflow past it (only /healthz and /status)",
+                open,
+            );
+            let max = Gauge::<i64>::default();
+            max.set(i64::try_from(c.max).unwrap_or(i64::MAX));
+            r.register("connections_max", "The connection cap ([limits] max_connections)", max);
+            let refused = Counter::<u64>::default();
+            refused.inc_by(c.refused);
+            r.register(
+                "connections_refused",
+                "Requests refused 503 too_many_connections because every slot was busy",
+                refused,
+            );
+        }
         let build = Family::<VersionLabels, Gauge>::default();
         build.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         r.register("build_info", "The running warroom's version, as a label; always 1", build);
@@ -221,6 +266,11 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &r);
         out
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnLabels {
+    served: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

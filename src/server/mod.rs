@@ -506,6 +506,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         limits.max_connections = max;
     }
     let connections = conn::Registry::new(limits);
+    app.metrics().watch_connections(connections.clone());
     let fanout = conn::Fanout::start().wrap_err("starting the event fan-out threads")?;
     let fanout_handle = fanout.handle().ok_or_else(|| eyre!("the event fan-out runtime is gone"))?;
     // Last of what can fail: a failed start leaves no listener behind.

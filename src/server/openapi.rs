@@ -401,6 +401,11 @@ fn components() -> Value {
     let seq = json!({ "type": "integer", "minimum": 0 });
     let side_effects = json!({ "enum": ["here", "standby"],
         "description": "whether this server runs probes, messages and chaos (of servers sharing one PostgreSQL store, only the lease holder does)" });
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let connections = json!({ "type": "object", "required": ["open", "overflow", "max", "refused"],
+        "additionalProperties": false,
+        "description": "open connections (under the cap, and past it as overflow), the cap, and requests refused 503 too_many_connections since start",
+        "properties": { "open": count, "overflow": count, "max": count, "refused": count } });
     let time = json!({ "type": "string", "format": "date-time" });
     let uuid = json!({ "type": "string", "format": "uuid" });
     let more: Value = json!({
@@ -431,11 +436,11 @@ fn components() -> Value {
             "events": { "type": "array", "items": reference("Event") } })),
         "EventPage": object(&["events", "head"], json!({ "events": { "type": "array", "items": reference("Event") }, "head": seq })),
         "Whoami": object(&["name", "role"], json!({ "name": { "type": "string" }, "role": reference("UserRole") })),
-        "Health200": object(&["status", "seq", "side_effects"], json!({ "status": { "enum": ["ok"] }, "seq": seq,
-            "side_effects": side_effects.clone() })),
+        "Health200": object(&["status", "seq", "side_effects", "connections"], json!({ "status": { "enum": ["ok"] }, "seq": seq,
+            "side_effects": side_effects.clone(), "connections": connections.clone() })),
         "Health503": object(&["status", "detail", "seq"], json!({ "status": { "enum": ["unavailable", "shutting_down"] },
             "detail": { "type": "string", "description": "why commands cannot be written" }, "seq": seq,
-            "side_effects": side_effects })),
+            "side_effects": side_effects, "connections": connections })),
         "Snapshot": object(&["log", "seq", "state", "probes"], json!({ "log": uuid, "seq": seq,
             "state": { "type": "object", "description": "the fold of the log, filtered for the caller; `chaos` (schema Chaos) holds the chaos runs and whether chaos is disarmed",
                        "additionalProperties": true, "properties": { "chaos": reference("Chaos") } },
