@@ -401,7 +401,7 @@ async fn the_share_stream_sends_a_new_board_when_a_team_scores() {
     let (_, share) = room.fire_drill().await;
     room.inject().await;
     let stream = share.replace("/gameday/scoreboard?", "/gameday/scoreboard/stream?");
-    let resp = reqwest::get(stream).await.unwrap();
+    let resp = reqwest::get(&stream).await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut events = Box::pin(eventsource_stream::Eventsource::eventsource(resp.bytes_stream()));
     let first = next_board(&mut events).await;
@@ -422,6 +422,29 @@ async fn the_share_stream_sends_a_new_board_when_a_team_scores() {
     assert_eq!(team(&scored["board"], OWLS)["points"], 100, "{scored}");
     assert_eq!(scored["board"]["teams"][0]["team"], OWLS, "{scored}");
     assert_eq!(team(&scored["board"], BIRDS)["points"], 0, "{scored}");
+
+    // The link counts its streams as a user's are counted ([limits] streams_per_user, 50 by
+    // default): whoever saw it on the wall cannot fill the connection cap with it.
+    let mut held = vec![events];
+    let refused = loop {
+        let resp = reqwest::get(&stream).await.unwrap();
+        if resp.status() != 200 {
+            break resp;
+        }
+        held.push(Box::pin(eventsource_stream::Eventsource::eventsource(resp.bytes_stream())));
+        assert!(held.len() <= 50, "more than 50 scoreboards open on one link");
+    };
+    assert_eq!(held.len(), 50);
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_streams", "{body}");
+    // One closing frees its place.
+    held.pop();
+    let deadline = Instant::now() + DEADLINE;
+    while reqwest::get(&stream).await.unwrap().status() != 200 {
+        assert!(Instant::now() < deadline, "the closed scoreboard's place was never freed");
+        tokio::task::yield_now().await;
+    }
 }
 
 /// The next `board` event of a share stream; the plot must not be in it.

@@ -311,19 +311,30 @@ pub async fn json(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Respo
 pub async fn stream(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Response, HttpError> {
     let g = shared(&app, q.as_deref())?;
     let id = g.id;
+    // The link is shown to a room, and anyone who saw it could open streams with it: they
+    // count against the link as a user's count against the user ([limits] streams_per_user),
+    // so the link cannot fill the connection cap. The name cannot be a user's (a control
+    // character), and the slot lives as long as the body.
+    let slot = app.hub().open_stream(&format!("\u{0}share link of {id}")).map_err(|cap| {
+        HttpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!("the share link of {id} already has {cap} scoreboards open ([limits] streams_per_user)"),
+        )
+    })?;
     let changes = app.scoreboard().subscribe();
     let closing = app.closing();
     let heartbeat = app.inner.heartbeat;
-    let state = (app, changes, closing, true, id);
+    let state = (app, changes, closing, true, id, slot);
     let body = futures_util::stream::unfold(
         state,
-        move |(app, mut changes, mut closing, first, id)| async move {
+        move |(app, mut changes, mut closing, first, id, slot)| async move {
             if !first {
                 tokio::select! {
                     r = changes.changed() => { r.ok()?; }
                     _ = closing.changed() => return None,
                     () = tokio::time::sleep(heartbeat) => {
-                        return Some((Ok::<_, Infallible>(Bytes::from_static(b": heartbeat\n\n")), (app, changes, closing, false, id)));
+                        return Some((Ok::<_, Infallible>(Bytes::from_static(b": heartbeat\n\n")), (app, changes, closing, false, id, slot)));
                     }
                 }
             }
@@ -333,7 +344,7 @@ pub async fn stream(State(app): State<App>, RawQuery(q): RawQuery) -> Result<Res
             let json = serde_json::to_string(&shared_board(&app, &g)).unwrap_or_default();
             Some((
                 Ok(Bytes::from(format!("event: board\ndata: {json}\n\n"))),
-                (app, changes, closing, false, id),
+                (app, changes, closing, false, id, slot),
             ))
         },
     );
