@@ -246,6 +246,14 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
             "bad_request",
         ),
         (
+            "id is the nil uuid, which redacted placeholders carry",
+            "POST",
+            &commander,
+            Some(json!({"id":"00000000-0000-0000-0000-000000000000","kind":"add_note","incident":"INC-1","text":"t"}).to_string()),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
             "id is not a uuid",
             "POST",
             &commander,
@@ -443,4 +451,10 @@ async fn a_warroom_client_too_old_for_the_server_is_told_to_upgrade() {
     assert_eq!(whoami("curl/8.5.0").await.0, StatusCode::OK);
     assert_eq!(whoami(warroom::protocol::USER_AGENT).await.0, StatusCode::OK);
     assert_eq!(ts.client(UserRole::Observer).whoami().await.unwrap().name, "olivia");
+    // The health check and the public page answer whoever asks.
+    for path in ["/healthz", "/status", "/status.json"] {
+        let old = reqwest::Client::builder().user_agent("warroom/0.0.9").build().unwrap();
+        let status = old.get(format!("{}{path}", ts.url)).send().await.unwrap().status();
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
 }

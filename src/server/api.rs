@@ -231,6 +231,11 @@ async fn trace_requests(req: axum::extract::Request, next: axum::middleware::Nex
 /// [`MIN_CLIENT_VERSION`]: crate::protocol::MIN_CLIENT_VERSION
 async fn refuse_old_clients(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use crate::protocol::{parse_version, MIN_CLIENT_VERSION};
+    // The health check and the public page answer anyone: a probe that happens to send an
+    // old warroom's User-Agent must not read "down".
+    if ["/healthz", "/status", "/status.json"].contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
     let client = req
         .headers()
         .get(header::USER_AGENT)
@@ -420,6 +425,13 @@ async fn command(
     let command: Command =
         serde_json::from_slice(&body).map_err(|e| HttpError::bad_request(invalid_command(&e)))?;
     *kind = command.intent.kind();
+    // The nil id is what every `redacted` placeholder carries: a command of its own must be
+    // told apart from them (and a client that sends it has not made an id at all).
+    if command.id.is_nil() {
+        return Err(HttpError::bad_request(
+            "invalid command: `id` is the nil UUID; make a fresh one (a v4 UUID) for each command",
+        ));
+    }
     if command.intent.is_internal() {
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,
