@@ -238,6 +238,9 @@ async fn a_stop_that_outlives_its_grace_is_cut_and_says_what_it_cut() {
     let stopped = tokio::time::timeout(DEADLINE, server.stop()).await.expect("the stop was not bounded");
     assert!(!stopped.is_clean());
     assert!(stopped.to_string().contains("requests in flight not answered: 1"), "{stopped}");
+    // Only that: the writer's queue was empty and a lone server's lease is nothing to release,
+    // though the grace had run out before either was looked at.
+    assert_eq!(stopped.cut.len(), 1, "{stopped}");
 }
 
 /// A `warroom serve` child whose stderr the test can read at any moment, in full.
