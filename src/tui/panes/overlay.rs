@@ -49,22 +49,29 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
 fn draw_confirm(f: &mut Frame, area: Rect, app: &App, c: &crate::tui::overlay::Confirm) {
     let t = &app.theme;
     let width = area.width.saturating_sub(8).clamp(40, 90);
-    let r = centered(area, width, c.rows.len() as u16 + 4);
+    let label_w = c.rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(8) + 2;
+    // What is confirmed is read in full: a long value wraps under itself, never cut.
+    let text_w = usize::from(width).saturating_sub(2 + label_w).max(10);
+    let mut lines: Vec<Line> = Vec::new();
+    for (label, value) in &c.rows {
+        let chars: Vec<char> = one_line(value).chars().collect();
+        let mut breaks = crate::tui::form::soft_breaks(&chars, text_w);
+        if breaks.is_empty() {
+            breaks.push((0, 0));
+        }
+        for (i, (a, b)) in breaks.into_iter().enumerate() {
+            let head = if i == 0 { format!("{:<label_w$}", one_line(label)) } else { " ".repeat(label_w) };
+            lines.push(Line::from(vec![
+                Span::styled(head, t.get("muted")),
+                Span::styled(chars[a..b].iter().collect::<String>().trim_end().to_string(), t.get("text")),
+            ]));
+        }
+    }
+    let r = centered(area, width, u16::try_from(lines.len()).unwrap_or(u16::MAX).saturating_add(4));
     f.render_widget(Clear, r);
     let block = popup(app, one_line(&c.title)).border_style(t.get("villain"));
     let inner = block.inner(r);
     f.render_widget(block, r);
-    let label_w = c.rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(8) + 2;
-    let mut lines: Vec<Line> = c
-        .rows
-        .iter()
-        .map(|(label, value)| {
-            Line::from(vec![
-                Span::styled(format!("{:<label_w$}", one_line(label)), t.get("muted")),
-                Span::styled(one_line(value), t.get("text")),
-            ])
-        })
-        .collect();
     lines.push(Line::default());
     lines.push(Line::from(vec![
         Span::styled(key(app, Scope::Confirm, Action::Submit), t.get("focus")),
