@@ -192,8 +192,10 @@ async fn poisoned_server() -> (warroom::server::RunningServer, tempfile::TempDir
     send(&eve, Intent::SnoozeClock { incident: inc, audience: Audience::Staff, minutes: 5 }).await;
     send(
         &eve,
+        // A new component must be a plain name now; a configured one (the careless admin's
+        // probe) is set as it is named, and older logs hold whatever was allowed then.
         Intent::SetComponent {
-            component: nasty("component"),
+            component: nasty("configured").replace(['\r', '\u{85}', '\u{0}'], ""),
             status: Some(warroom::model::incident::ComponentStatus::MajorOutage),
         },
     )
