@@ -1122,10 +1122,11 @@ fn enter_on_a_timeline_entry_taller_than_the_pane_opens_it_whole_in_a_reader() {
     arrive(&mut a, "bob", Intent::AddNote { incident: IncidentId(1), text: "newest note".into() });
     a.update(key(KeyCode::Enter));
     assert_eq!(a.focus, Pane::Detail);
-    // Up selects the long entry; the pane shows only its newest lines.
+    // Up selects the long entry; the pane shows its head (when, who, what), cut below.
     a.update(key(KeyCode::Char('k')));
     let shown = text(&render(&mut a));
-    assert!(shown.contains("LAST LINE") && !shown.contains("step 1 of"), "{shown}");
+    assert!(shown.contains("step 1 of") && !shown.contains("LAST LINE"), "{shown}");
+    assert!(shown.contains("bob        note"), "{shown}");
     a.update(key(KeyCode::Enter));
     let Some(Overlay::Reader(reader)) = &a.overlay else { panic!("enter opens the entry: {:?}", a.overlay) };
     assert!(reader.title.contains("note"), "{}", reader.title);

@@ -268,10 +268,17 @@ fn timeline_lines<'a>(app: &App, inc: &'a Incident, height: usize, width: usize)
             break;
         }
     }
+    let only_newest = blocks.len() == 1;
     let mut lines: Vec<Line> = blocks.into_iter().rev().flatten().collect();
-    // Keep the newest lines when the oldest entry only partly fits.
     if lines.len() > height {
-        lines.drain(..lines.len() - height);
+        if only_newest {
+            // The newest entry alone is taller than the pane: its head (when, who, what) says
+            // more than its tail; Enter reads it whole.
+            lines.truncate(height);
+        } else {
+            // Keep the newest lines when the oldest entry only partly fits.
+            lines.drain(..lines.len() - height);
+        }
     }
     lines
 }
