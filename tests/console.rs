@@ -666,6 +666,13 @@ fn the_command_line_completes_and_declares() {
 fn observers_are_told_no_before_the_server_has_to() {
     let mut a = app(80, 24);
     a.update(Msg::Me(Whoami { name: "olivia".into(), role: UserRole::Observer }));
+    // The keys they may not use are greyed in the hint row, as chaos keys are for non-villains.
+    let buf = render(&mut a);
+    let theme = Themes::presets().get("default").unwrap().clone();
+    let (x, y) = find(&buf, "n note");
+    assert_eq!(buf[(x, y)].fg, theme.get("muted").fg.unwrap(), "the note key is greyed");
+    let (x, y) = find(&buf, "? help");
+    assert_eq!(buf[(x, y)].fg, theme.get("focus").fg.unwrap(), "help is not");
     assert!(a.update(key(KeyCode::Char('n'))).is_empty());
     assert!(a.overlay.is_none());
     assert!(a.flash.as_ref().unwrap().text.contains("observer may not add note"));

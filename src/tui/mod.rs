@@ -198,12 +198,24 @@ async fn sessions(
             if previous.is_some() {
                 // Said once, on the new user's own screen: whose console this is now.
                 let now = sw.label(current).unwrap_or_default();
-                let back = sw.target().and_then(|i| sw.label(i)).unwrap_or_default();
                 let key = look
                     .keymap
                     .first_key(keymap::Scope::Global, keymap::Action::SwitchUser)
                     .unwrap_or_else(|| ":as".into());
-                app.flash(app::Level::Info, format!("this console is now {now}; {key}: back to {back}"));
+                // "back" only when `U` returns to whoever was here before.
+                let text = match sw.target() {
+                    Some(to) if Some(to) == previous => {
+                        format!(
+                            "this console is now {now}; {key}: back to {}",
+                            sw.label(to).unwrap_or_default()
+                        )
+                    }
+                    Some(to) => {
+                        format!("this console is now {now}; {key}: to {}", sw.label(to).unwrap_or_default())
+                    }
+                    None => format!("this console is now {now}"),
+                };
+                app.flash(app::Level::Info, text);
             }
             app.switch = Some(sw);
         }
