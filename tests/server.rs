@@ -311,6 +311,7 @@ async fn auth_and_bad_input_get_a_named_4xx_never_a_5xx() {
         ("/api/v1/events?limit=0", StatusCode::BAD_REQUEST),
         ("/api/v1/events?limit=99999999", StatusCode::BAD_REQUEST),
         ("/api/v1/events?after=-1", StatusCode::BAD_REQUEST),
+        ("/api/v1/events?after=1&after=2", StatusCode::BAD_REQUEST),
         ("/api/v1/events?colour=red", StatusCode::BAD_REQUEST),
         ("/api/v1/stream?after=abc", StatusCode::BAD_REQUEST),
         ("/api/v1/nothing", StatusCode::NOT_FOUND),

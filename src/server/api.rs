@@ -573,7 +573,11 @@ pub(super) fn query_numbers(raw: Option<&str>, allowed: &[&str]) -> Result<HashM
         let n = value
             .parse::<u64>()
             .map_err(|_| HttpError::bad_request(format!("`{key}` must be a whole number, got `{value}`")))?;
-        out.insert(key.to_string(), n);
+        // Which one would count is a guess either way (a proxy may keep the first, we the
+        // last): refused, as `/incidents` refuses it.
+        if out.insert(key.to_string(), n).is_some() {
+            return Err(HttpError::bad_request(format!("`{key}` is given more than once")));
+        }
     }
     Ok(out)
 }
