@@ -336,6 +336,7 @@ fn playbook_pane_alone_at_80x24() {
     let mut a = app_with(with_playbook(), 80, 24, "default");
     a.update(key(KeyCode::Tab));
     a.update(key(KeyCode::Tab));
+    a.update(key(KeyCode::Tab));
     assert_eq!(a.focus, Pane::Playbook);
     insta::assert_snapshot!(text(&render(&mut a)));
 }
@@ -355,6 +356,7 @@ fn an_overdue_clock_is_drawn_as_an_alert() {
 fn space_ticks_and_m_composes_the_steps_rendered_message() {
     let mut a = app_with(with_playbook(), 160, 48, "default");
     a.update(Msg::Library(library()));
+    a.update(key(KeyCode::Tab));
     a.update(key(KeyCode::Tab));
     a.update(key(KeyCode::Tab));
     // The first step is already ticked by bob: space unticks it.
@@ -384,6 +386,7 @@ fn space_ticks_and_m_composes_the_steps_rendered_message() {
 fn the_composer_sends_exactly_the_rendered_text_and_wraps_it_only_on_screen() {
     let mut a = app_with(with_playbook(), 80, 24, "default");
     a.update(Msg::Library(library()));
+    a.update(key(KeyCode::Tab));
     a.update(key(KeyCode::Tab));
     a.update(key(KeyCode::Tab));
     a.update(key(KeyCode::Char('j')));
@@ -420,7 +423,7 @@ fn health_board_beside_everything_at_160x48() {
 #[test]
 fn health_pane_at_80x24() {
     let mut a = with_probes(80, 24);
-    for _ in 0..3 {
+    for _ in 0..2 {
         a.update(key(KeyCode::Tab));
     }
     assert_eq!(a.focus, Pane::Health);
@@ -430,7 +433,7 @@ fn health_pane_at_80x24() {
 #[test]
 fn i_on_a_down_probe_declares_prefilled_with_the_service() {
     let mut a = with_probes(80, 24);
-    for _ in 0..3 {
+    for _ in 0..2 {
         a.update(key(KeyCode::Tab));
     }
     // Worst first: payment (down) heads the board.

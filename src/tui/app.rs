@@ -106,11 +106,13 @@ pub enum Pane {
 }
 
 impl Pane {
+    /// In `tab` order: the list and the incident, then the lower panes top to bottom as the
+    /// wide layout draws them (health above the playbook), then the panes that replace them.
     pub const ALL: [Pane; 7] = [
         Pane::Incidents,
         Pane::Detail,
-        Pane::Playbook,
         Pane::Health,
+        Pane::Playbook,
         Pane::Chaos,
         Pane::Scoreboard,
         Pane::Stats,
