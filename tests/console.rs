@@ -676,6 +676,14 @@ fn observers_are_told_no_before_the_server_has_to() {
     assert_eq!(buf[(x, y)].fg, theme.get("muted").fg.unwrap(), "the note key is greyed");
     let (x, y) = find(&buf, "? help");
     assert_eq!(buf[(x, y)].fg, theme.get("focus").fg.unwrap(), "help is not");
+    // By the same table the server enforces: a responder writes notes but hands over no role.
+    let mut r = app(80, 24);
+    r.update(Msg::Me(Whoami { name: "bob".into(), role: UserRole::Responder }));
+    let buf = render(&mut r);
+    let (x, y) = find(&buf, "n note");
+    assert_eq!(buf[(x, y)].fg, theme.get("focus").fg.unwrap(), "a responder's note key");
+    let (x, y) = find(&buf, "a assign");
+    assert_eq!(buf[(x, y)].fg, theme.get("muted").fg.unwrap(), "a responder's assign key");
     assert!(a.update(key(KeyCode::Char('n'))).is_empty());
     assert!(a.overlay.is_none());
     assert!(a.flash.as_ref().unwrap().text.contains("observer may not add note"));

@@ -3,7 +3,7 @@
 
 use super::{App, Effect, Level, Pane, TimelineView};
 use crate::model::incident::{transition_rule, TransitionRule};
-use crate::model::{ClosureReason, Intent, Role, Severity};
+use crate::model::{ClosureReason, IncidentId, Intent, Role, Severity};
 use crate::present::one_line;
 use crate::tui::command::{self, Parsed};
 use crate::tui::form::{Form, Menu, MenuPick};
@@ -291,6 +291,39 @@ impl App {
     }
 
     /// True when the user's role may do this; otherwise says so.
+    /// Whether this console's user may do what `action` sends, by the permission table
+    /// (`UserRole::may`, which the server enforces), for the hint row to grey what is not
+    /// theirs. Actions that send no incident command answer true.
+    pub fn may_act(&self, action: Action) -> bool {
+        let incident = IncidentId(1);
+        let probe = match action {
+            Action::Declare | Action::DeclareFromProbe => Intent::DeclareIncident {
+                title: String::new(),
+                severity: Severity::Sev3,
+                impact: String::new(),
+                drill: false,
+                services: Vec::new(),
+                private: false,
+            },
+            Action::Note => Intent::AddNote { incident, text: String::new() },
+            Action::Status => {
+                Intent::SetStatus { incident, status: crate::model::Status::Mitigated, reason: None }
+            }
+            Action::Severity => Intent::SetSeverity { incident, severity: Severity::Sev3 },
+            Action::Assign => Intent::AssignRole { incident, role: Role::Scribe, person: String::new() },
+            Action::Tick => Intent::TickStep { incident, step: String::new() },
+            Action::Compose => Intent::SendMessage {
+                incident,
+                channel: String::new(),
+                text: String::new(),
+                step: None,
+                status: None,
+            },
+            _ => return true,
+        };
+        self.may(&probe)
+    }
+
     pub(super) fn guard(&mut self, intent: &Intent) -> bool {
         if self.may(intent) {
             return true;

@@ -93,21 +93,10 @@ pub fn draw_hints(f: &mut Frame, area: Rect, app: &App) {
             Action::SwitchUser => format!("{}: {}", action.hint(), app.switch_hint()?),
             _ => action.hint().to_string(),
         };
-        // So are incident actions for an observer, who reads only (the server refuses them).
-        let writes = matches!(
-            action,
-            Action::Declare
-                | Action::Note
-                | Action::Status
-                | Action::Severity
-                | Action::Assign
-                | Action::Tick
-                | Action::Compose
-                | Action::DeclareFromProbe
-        );
-        let reads_only = app.me.as_ref().is_some_and(|m| m.role == crate::model::UserRole::Observer);
+        // So are the incident actions the role may not take (an observer's, a villain's, a
+        // responder's hand-over), by the same permission table the server enforces.
         let key_style =
-            if (chaos && !may_chaos) || (writes && reads_only) { t.get("muted") } else { t.get("focus") };
+            if (chaos && !may_chaos) || !app.may_act(action) { t.get("muted") } else { t.get("focus") };
         Some([Span::styled(first, key_style), Span::styled(format!(" {label}  "), t.get("muted"))])
     };
     // Help and quit are kept whatever the width: the rest fill what is left, in order.
