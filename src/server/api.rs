@@ -403,8 +403,8 @@ async fn command(
         let status = r.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             HttpError::new(status, "too_large", format!("a command may be at most {MAX_BODY} bytes"))
-        } else if r.body_text().contains(super::conn::BODY_TIMEOUT_TEXT) {
-            HttpError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", super::conn::BODY_TIMEOUT_TEXT)
+        } else if super::conn::BodyTimedOut::in_chain(&r) {
+            HttpError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", super::conn::BodyTimedOut.to_string())
         } else {
             HttpError::new(status, "bad_request", r.body_text())
         }

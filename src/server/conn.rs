@@ -589,8 +589,25 @@ impl HttpBody for Tracked {
 /// never holds a stop up. 64 KiB in 5 s is 13 KB/s, slower than any real client.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a body that missed [`BODY_TIMEOUT`] fails with; the command handler answers 408.
-pub const BODY_TIMEOUT_TEXT: &str = "the request body did not all arrive within 5 s";
+/// What a body that missed [`BODY_TIMEOUT`] fails with; the command handler finds it in the
+/// rejection's sources ([`BodyTimedOut::in_chain`]) and answers 408.
+#[derive(Debug)]
+pub struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request body did not all arrive within {} s", BODY_TIMEOUT.as_secs())
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl BodyTimedOut {
+    /// Whether `e` or any error it was caused by is a missed body deadline.
+    pub fn in_chain(e: &(dyn std::error::Error + 'static)) -> bool {
+        std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<BodyTimedOut>())
+    }
+}
 
 /// A request body that fails once [`BODY_TIMEOUT`] has passed since the head arrived. The
 /// timer is made only if the body is not already there (most are, whole, with the head).
@@ -620,7 +637,7 @@ impl HttpBody for Deadlined {
         }
         let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(this.due)));
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Some(Err(BODY_TIMEOUT_TEXT.into()))),
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut)))),
             Poll::Pending => Poll::Pending,
         }
     }
