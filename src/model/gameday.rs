@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use super::event::{Event, Fact};
 use super::incident::{numbered_id, snake_enum};
-use super::intent::{check_len, check_text, Intent, Rejection, MAX_NAME, MAX_TEXT, MAX_TITLE};
+use super::intent::{check_len, check_name, check_text, Intent, Rejection, MAX_NAME, MAX_TEXT, MAX_TITLE};
 use super::{Context, State, UserRole};
 
 numbered_id!(
@@ -360,24 +360,6 @@ fn plan_of(g: &GameDay, n: u32) -> Result<&Plan, Rejection> {
         field: "plan",
         detail: format!("{} has no scenario #{n} planned ({} planned)", g.id, g.plans.len()),
     })
-}
-
-/// A name a person types (a team, a game day, a status page component): one line, no control characters, and none of
-/// the invisible or reordering ones (zero-width, bidi) that make two names look alike or one
-/// display as another on the big screen.
-pub(crate) fn check_name(field: &'static str, text: &str, max: usize) -> Result<(), Rejection> {
-    check_text(field, text, max)?;
-    if text.chars().any(char::is_control) {
-        return Err(Rejection::Invalid { field, detail: "must not contain control characters".into() });
-    }
-    let hidden = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}');
-    if text.chars().any(hidden) {
-        return Err(Rejection::Invalid {
-            field,
-            detail: "must not contain invisible or direction-changing characters".into(),
-        });
-    }
-    Ok(())
 }
 
 fn par(field: &'static str, minutes: Option<u32>, default: u32) -> Result<u64, Rejection> {

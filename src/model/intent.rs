@@ -408,6 +408,24 @@ pub enum Rejection {
     Invalid { field: &'static str, detail: String },
 }
 
+/// A name a person types (a team, a game day, a status page component): one line, no control
+/// characters, and none of the invisible or reordering ones (zero-width, bidi) that make two
+/// names look alike or one display as another on the big screen or the public page.
+pub(crate) fn check_name(field: &'static str, text: &str, max: usize) -> Result<(), Rejection> {
+    check_text(field, text, max)?;
+    if text.chars().any(char::is_control) {
+        return Err(Rejection::Invalid { field, detail: "must not contain control characters".into() });
+    }
+    let hidden = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}');
+    if text.chars().any(hidden) {
+        return Err(Rejection::Invalid {
+            field,
+            detail: "must not contain invisible or direction-changing characters".into(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), Rejection> {
     if text.trim().is_empty() {
         return Err(Rejection::Invalid { field, detail: "must not be empty".into() });

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::event::{Event, Fact};
 use super::incident::snake_enum;
 use super::incident::Milestone;
-use super::intent::{check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_FAILED, MAX_NAME, MAX_TEXT};
+use super::intent::{
+    check_name, check_text, clip, Intent, Rejection, MAX_DETAIL, MAX_FAILED, MAX_NAME, MAX_TEXT,
+};
 use super::timeline::{EntryKind, TimelineEntry};
 use super::{Context, IncidentId, State};
 
@@ -121,7 +123,7 @@ pub(super) fn decide(state: &State, intent: &Intent, cx: &Context) -> Result<Vec
             }
             // A new one goes on the public page: a name to read, and a page of bounded size.
             if !known {
-                super::gameday::check_name("component", component, MAX_NAME)?;
+                check_name("component", component, MAX_NAME)?;
                 if state.components.len() >= MAX_COMPONENTS {
                     return Err(Rejection::Conflict(format!(
                         "the status page already holds {MAX_COMPONENTS} components set by hand: \
