@@ -230,6 +230,10 @@ pub struct LimitsConfig {
     pub idle_timeout: Option<crate::model::playbook::Every>,
     /// Event streams one user may hold open at once [default: 50].
     pub streams_per_user: Option<usize>,
+    /// Commands one user may send per second, on average [default: 20].
+    pub commands_per_second: Option<u32>,
+    /// Commands one user may send at once, before `commands_per_second` applies [default: 200].
+    pub command_burst: Option<u32>,
     /// How long a stop (SIGTERM, Ctrl-C) may take before what is left is cut [default: 10s].
     pub shutdown_grace: Option<crate::model::playbook::Every>,
 }
@@ -321,6 +325,8 @@ impl ServerConfig {
         for (field, value) in [
             ("max_connections", self.limits.max_connections),
             ("streams_per_user", self.limits.streams_per_user),
+            ("commands_per_second", self.limits.commands_per_second.map(|n| n as usize)),
+            ("command_burst", self.limits.command_burst.map(|n| n as usize)),
         ] {
             if value == Some(0) {
                 return Err(ConfigError::Invalid {
@@ -529,6 +535,14 @@ mod tests {
         let c = parse_toml::<ServerConfig>(Path::new("w.toml"), zero).unwrap();
         let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
         assert_eq!(msg, "w.toml: limits.max_connections: must be at least 1");
+        let rate = "[limits]\ncommands_per_second = 5\ncommand_burst = 0\n";
+        let c = parse_toml::<ServerConfig>(Path::new("w.toml"), rate).unwrap();
+        assert_eq!(c.limits.commands_per_second, Some(5));
+        let msg = c.validate(Path::new("w.toml")).unwrap_err().to_string();
+        assert_eq!(msg, "w.toml: limits.command_burst: must be at least 1");
+        let negative = "[limits]\ncommands_per_second = -1\n";
+        let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), negative).unwrap_err().to_string();
+        assert!(msg.starts_with("w.toml: line 2:") && msg.contains("-1"), "{msg}");
         let typo = "[limits]\nheader_timout = \"5s\"\n";
         let msg = parse_toml::<ServerConfig>(Path::new("w.toml"), typo).unwrap_err().to_string();
         assert!(msg.contains("line 2") && msg.contains("header_timout"), "{msg}");

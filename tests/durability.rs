@@ -149,6 +149,8 @@ async fn a_restart_from_a_snapshot_and_the_events_after_it_rebuilds_the_same_sta
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
         users: common::users(),
+        commands_per_second: common::UNLIMITED,
+        command_burst: common::UNLIMITED,
         ..Default::default()
     };
     let server = start(opts()).await.unwrap();

@@ -5,7 +5,7 @@ mod common;
 
 use common::{all_events, eventually, TestServer};
 use reqwest::StatusCode;
-use warroom::client::ClientError;
+use warroom::client::{Client, ClientError};
 use warroom::model::{Intent, Severity, UserRole};
 use warroom::protocol::Command;
 use warroom::server::writer::Failpoint;
@@ -226,5 +226,85 @@ async fn responders_cannot_invent_status_page_components() {
     let names: Vec<&str> =
         page["components"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
     assert!(names.contains(&"cdn") && names.contains(&"payment") && !names.contains(&"paymnet"), "{page}");
+    server.stop().await;
+}
+
+/// One runaway script holding a token cannot take the writer and everyone's memory: past
+/// its burst it is told when to come back, nothing of it is written, and everyone else (and
+/// the emergency stop) goes on. Our client waits as told and gets the same command in once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_past_their_command_rate_is_told_when_to_come_back_and_nobody_else_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = warroom::server::start(warroom::server::ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        users: common::users(),
+        commands_per_second: 1,
+        command_burst: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = server.url();
+    let http = reqwest::Client::new();
+    let post = |role: UserRole, command: &Command| {
+        http.post(format!("{url}/api/v1/commands")).bearer_auth(common::token(role)).json(command).send()
+    };
+    for i in 0..3 {
+        let resp = post(UserRole::Commander, &note(&format!("burst {i}"))).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "within the burst");
+    }
+    let fourth = note("one too many");
+    let refused = post(UserRole::Commander, &fourth).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("alice") && detail.contains("[limits]") && detail.contains("1 s"), "{detail}");
+    // Others have buckets of their own, and the emergency stop is never held back.
+    let resp = post(UserRole::Responder, &note("bob's own")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let halt = Command::new(Intent::HaltAll { reason: "stop the drill".into() });
+    for _ in 0..5 {
+        let resp = post(UserRole::Villain, &halt).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "halt_all is never rate limited");
+    }
+    let admin = Client::new(&url, &common::token(UserRole::Admin)).unwrap();
+    let titles = |events: &[warroom::model::Event]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match &e.fact {
+                warroom::model::Fact::IncidentDeclared { title, .. } => Some(title.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let events = all_events(&admin).await;
+    assert_eq!(
+        titles(&events),
+        ["burst 0", "burst 1", "burst 2", "bob's own"],
+        "the refused one was not written"
+    );
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth(common::token(UserRole::Admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("warroom_commands_total{")
+            && l.contains("outcome=\"refused:rate_limited\"")
+            && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    // Our client waits as told and sends the same command again: written once.
+    let alice = Client::new(&url, &common::token(UserRole::Commander)).unwrap();
+    alice.send(&fourth).await.expect("sent again after Retry-After");
+    let events = all_events(&admin).await;
+    assert_eq!(titles(&events).iter().filter(|t| *t == "one too many").count(), 1);
     server.stop().await;
 }

@@ -205,8 +205,10 @@ pub(super) async fn bench_server(dir: &std::path::Path) -> color_eyre::Result<cr
         listen: "127.0.0.1:0".into(),
         data_dir: dir.to_path_buf(),
         users: vec![UserConfig { name: "bench".into(), role: UserRole::Admin, token: TOKEN.into() }],
-        // One user opens every subscriber of the visibility run.
+        // One user opens every subscriber of the visibility run, and sends all the load.
         streams_per_user: usize::MAX,
+        commands_per_second: u32::MAX,
+        command_burst: u32::MAX,
         ..Default::default()
     })
     .await
@@ -228,13 +230,22 @@ pub(super) async fn ack_latencies(client: &Client, n: usize) -> color_eyre::Resu
     Ok(lat)
 }
 
-/// A real `warroom serve` in a child process, with `config` as its server.toml and its data
-/// under `dir`; the child (killed on drop) and its URL once it listens.
+/// The `[limits]` every bench server gets: the bench's load is one user's, far past the rate
+/// a person or a script is held to (`[limits] commands_per_second`).
+const UNLIMITED_COMMANDS: &str = "commands_per_second = 4294967295\ncommand_burst = 4294967295\n";
+
+/// A real `warroom serve` in a child process, with `config` as its server.toml (plus
+/// [`UNLIMITED_COMMANDS`]) and its data under `dir`; the child (killed on drop) and its URL
+/// once it listens.
 pub(super) async fn serve_child(
     dir: &std::path::Path,
     config: &str,
 ) -> color_eyre::Result<(tokio::process::Child, String)> {
     let config_path = dir.join("server.toml");
+    let config = match config.contains("[limits]\n") {
+        true => config.replacen("[limits]\n", &format!("[limits]\n{UNLIMITED_COMMANDS}"), 1),
+        false => format!("{config}\n[limits]\n{UNLIMITED_COMMANDS}"),
+    };
     std::fs::write(&config_path, config)?;
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])

@@ -110,6 +110,8 @@ async fn pg_run(
                         token: TOKEN.into(),
                     }],
                     streams_per_user: usize::MAX,
+                    commands_per_second: u32::MAX,
+                    command_burst: u32::MAX,
                     store: Some(created.clone()),
                     ..Default::default()
                 })

@@ -20,6 +20,20 @@ use crate::protocol::{
 
 /// How many times `state_at` asks again a server busy folding past states.
 const STATE_AT_TRIES: usize = 5;
+/// How many times `send` sends a command again that the server held to its user's rate.
+const SEND_TRIES: usize = 5;
+
+/// The wait a 429 names (`Retry-After`, whole seconds), kept between 1 and 10 s.
+fn retry_after(resp: &reqwest::Response) -> Duration {
+    let secs = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .clamp(1, 10);
+    Duration::from_secs(secs)
+}
 
 /// Events asked for at a time when reading a range (the server's largest page).
 const EVENT_PAGE: usize = 10_000;
@@ -166,17 +180,29 @@ impl Client {
             .map_err(|e| ClientError::Protocol { url: self.base.clone(), detail: e.to_string() })
     }
 
+    /// Sends one command. A server that holds this user to their rate (429 `rate_limited`) is
+    /// sent the same command again after the wait it names, a few times: the id makes the
+    /// copy harmless. Past that the command is as good as unsent (`Unreachable`): the
+    /// console's and the CLI's outboxes keep it.
     pub async fn send(&self, command: &Command) -> Result<Ack, ClientError> {
-        let resp = self
-            .http
-            .post(self.url("/commands"))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(15))
-            .json(command)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        self.json(resp).await
+        let mut tries = 0;
+        loop {
+            let resp = self
+                .http
+                .post(self.url("/commands"))
+                .bearer_auth(&self.token)
+                .timeout(Duration::from_secs(15))
+                .json(command)
+                .send()
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            if resp.status() == StatusCode::TOO_MANY_REQUESTS && tries < SEND_TRIES {
+                tries += 1;
+                tokio::time::sleep(retry_after(&resp)).await;
+                continue;
+            }
+            return self.json(resp).await;
+        }
     }
 
     /// A GET under `/api/v1`, answered with JSON.
@@ -220,14 +246,7 @@ impl Client {
                 .map_err(|e| self.unreachable(e))?;
             if resp.status() == StatusCode::TOO_MANY_REQUESTS && tries < STATE_AT_TRIES {
                 tries += 1;
-                let wait = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(1)
-                    .clamp(1, 10);
-                tokio::time::sleep(Duration::from_secs(wait)).await;
+                tokio::time::sleep(retry_after(&resp)).await;
                 continue;
             }
             let mut snap: Snapshot = self.json(resp).await?;

@@ -52,6 +52,8 @@ pub(super) struct AppInner {
     effects: super::lease::Held,
     /// Counters for `/metrics`.
     metrics: super::metrics::Metrics,
+    /// Commands per user (`[limits] commands_per_second`, `command_burst`).
+    command_rate: super::ratelimit::CommandRate,
 }
 
 impl App {
@@ -68,6 +70,7 @@ impl App {
         chaos: Arc<super::chaos::Runner>,
         scoreboard: Arc<super::gameday::Scoreboard>,
         effects: super::lease::Held,
+        command_rate: super::ratelimit::CommandRate,
     ) -> std::io::Result<App> {
         let snapshots = super::snapshots::Snapshots::start(hub.clone())?;
         let metrics = super::metrics::Metrics::new(hub.state().seq);
@@ -87,6 +90,7 @@ impl App {
                 history: super::history::History::default(),
                 effects,
                 metrics,
+                command_rate,
             }),
         })
     }
@@ -265,13 +269,18 @@ async fn refuse_old_clients(req: axum::extract::Request, next: axum::middleware:
     next.run(req).await
 }
 
-/// A refusal: a status and the JSON body every client understands.
+/// A refusal: a status and the JSON body every client understands, and for one worth
+/// sending again later, after how many seconds (`Retry-After`).
 #[derive(Debug)]
-pub struct HttpError(pub StatusCode, pub ApiError);
+pub struct HttpError(pub StatusCode, pub ApiError, pub Option<u64>);
 
 impl HttpError {
     pub fn new(status: StatusCode, error: &str, detail: impl Into<String>) -> Self {
-        HttpError(status, ApiError { error: error.into(), detail: detail.into() })
+        HttpError(status, ApiError { error: error.into(), detail: detail.into() }, None)
+    }
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.2 = Some(secs);
+        self
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)
@@ -286,7 +295,11 @@ impl HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
+        let mut resp = (self.0, Json(self.1)).into_response();
+        if let Some(secs) = self.2 {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }
 
@@ -469,6 +482,34 @@ async fn command(
             ));
         }
         _ => {}
+    }
+    // The emergency stop is never held back; everything else is, past the user's rate.
+    if !matches!(command.intent, Intent::HaltAll { .. }) {
+        let rate = &app.inner.command_rate;
+        if let Err(limited) = rate.take(&caller.name, std::time::Instant::now()) {
+            if let Some(refused) = limited.warn {
+                tracing::warn!(
+                    "{} is sending commands faster than [limits] commands_per_second ({}/s, \
+                     command_burst {}): {refused} refused since the last warning",
+                    caller.name,
+                    rate.per_second(),
+                    rate.burst()
+                );
+            }
+            let secs = limited.retry_after_secs();
+            return Err(HttpError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "{} has sent more than {} commands at once or {} a second ([limits] \
+                     command_burst, commands_per_second): send it again in {secs} s",
+                    caller.name,
+                    rate.burst(),
+                    rate.per_second()
+                ),
+            )
+            .retry_after(secs));
+        }
     }
     let mut ack = app.submit(caller.clone(), command).await?;
     // New and replayed acks alike: what the caller may see now, the rest as placeholders

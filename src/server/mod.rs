@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod probes;
+pub mod ratelimit;
 pub mod reactor;
 pub mod snapshots;
 pub mod status_page;
@@ -62,6 +63,10 @@ pub struct ServerOptions {
     pub idle_timeout: std::time::Duration,
     /// Event streams one user may hold open at once.
     pub streams_per_user: usize,
+    /// Commands one user may send per second on average, and at once (`[limits]
+    /// commands_per_second`, `command_burst`).
+    pub commands_per_second: u32,
+    pub command_burst: u32,
     /// `[chaos]`: drivers' settings and the dead-man time.
     pub chaos: crate::config::ChaosConfig,
     /// Directories of chaos scenarios besides the shipped ones, in override order.
@@ -105,6 +110,12 @@ impl ServerOptions {
         if let Some(n) = limits.streams_per_user {
             self.streams_per_user = n;
         }
+        if let Some(n) = limits.commands_per_second {
+            self.commands_per_second = n;
+        }
+        if let Some(n) = limits.command_burst {
+            self.command_burst = n;
+        }
         if let Some(t) = limits.shutdown_grace {
             self.shutdown_grace = Duration::from_secs(t.0.unsigned_abs());
         }
@@ -127,6 +138,8 @@ impl Default for ServerOptions {
             header_timeout: conn::HEADER_TIMEOUT,
             idle_timeout: conn::IDLE_TIMEOUT,
             streams_per_user: STREAMS_PER_USER,
+            commands_per_second: ratelimit::COMMANDS_PER_SECOND,
+            command_burst: ratelimit::COMMAND_BURST,
             chaos: crate::config::ChaosConfig::default(),
             scenario_dirs: Vec::new(),
             network: None,
@@ -457,6 +470,7 @@ pub async fn start(opts: ServerOptions) -> color_eyre::Result<RunningServer> {
         runner.clone(),
         scoreboard,
         lease.watch(),
+        ratelimit::CommandRate::new(opts.commands_per_second, opts.command_burst),
     )
     .wrap_err("starting the snapshot thread")?;
     gameday::spawn(app.clone());

@@ -48,6 +48,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ),
     ("too_many_streams", 429, "the user already holds [limits] streams_per_user event streams"),
     (
+        "rate_limited",
+        429,
+        "the user sent commands faster than [limits] commands_per_second (past command_burst); send the same command again after `Retry-After` seconds",
+    ),
+    (
         "history_busy",
         429,
         "`GET /api/v1/state?at=` folds past states a few at a time and queues a few more; past that, ask again after `Retry-After` seconds",
@@ -570,7 +575,7 @@ fn paths() -> Value {
     let limit = |max: u64| json!({ "type": "integer", "minimum": 1, "maximum": max });
     // Query numbers are read as u64: anything larger is a 400.
     let count = json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX });
-    let mut post_responses = error_responses(&[400, 401, 403, 404, 409, 413, 422, 426, 500, 503]);
+    let mut post_responses = error_responses(&[400, 401, 403, 404, 408, 409, 413, 422, 426, 429, 500, 503]);
     post_responses.insert(
         "200".into(),
         ok_json("durable; a replayed id returns the original answer", reference("Ack")),

@@ -44,6 +44,8 @@ impl TestServer {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_path_buf(),
             users: users(),
+            commands_per_second: UNLIMITED,
+            command_burst: UNLIMITED,
             ..Default::default()
         })
         .await
@@ -57,9 +59,20 @@ impl TestServer {
     }
 }
 
-/// Writes a server config with the test users; returns its path.
+/// The per-user command rate test servers allow: none to speak of. Tests that load a server
+/// (thousands of commands from two users) are about something else; `tests/hardening.rs`
+/// holds a server to a rate of its own.
+pub const UNLIMITED: u32 = u32::MAX;
+
+/// Writes a server config with the test users (and no command rate to speak of); returns its
+/// path.
 pub fn write_config(dir: &Path) -> PathBuf {
-    let cfg = warroom::config::ServerConfig { users: users(), ..Default::default() };
+    let limits = warroom::config::LimitsConfig {
+        commands_per_second: Some(UNLIMITED),
+        command_burst: Some(UNLIMITED),
+        ..Default::default()
+    };
+    let cfg = warroom::config::ServerConfig { users: users(), limits, ..Default::default() };
     let path = dir.join("server.toml");
     std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
     path
