@@ -126,20 +126,37 @@ fn area(placeholder: &str, theme: &Theme) -> TextArea<'static> {
 }
 
 /// Where a line of `chars` breaks when shown `width` columns wide: `(start, end)` ranges
-/// that cover it exactly, broken after a space when one is in reach. Only the display
-/// breaks; the text keeps its own lines, so what is sent is what was typed.
+/// that cover it exactly, broken after a space when one is in reach. Widths are terminal
+/// cells, not characters: CJK and most emoji take two, so counting characters would hand
+/// ratatui lines twice too wide, and it cuts what does not fit. Only the display breaks; the
+/// text keeps its own lines, so what is sent is what was typed.
 pub fn soft_breaks(chars: &[char], width: usize) -> Vec<(usize, usize)> {
+    use unicode_width::UnicodeWidthChar;
     let width = width.max(1);
     let mut pieces = Vec::new();
     let mut start = 0;
-    while chars.len() - start > width {
-        let limit = start + width;
-        let end = chars[start..limit].iter().rposition(|c| *c == ' ').map_or(limit, |i| start + i + 1);
-        pieces.push((start, end));
-        start = end;
+    loop {
+        let (mut end, mut used, mut space) = (start, 0, None);
+        while let Some(c) = chars.get(end) {
+            let w = c.width().unwrap_or(1);
+            if used + w > width {
+                break;
+            }
+            used += w;
+            if *c == ' ' {
+                space = Some(end);
+            }
+            end += 1;
+        }
+        if end == chars.len() {
+            pieces.push((start, end));
+            return pieces;
+        }
+        // At least one character a piece, even one wider than the width: always moves on.
+        let cut = space.map_or(end.max(start + 1), |i| i + 1);
+        pieces.push((start, cut));
+        start = cut;
     }
-    pieces.push((start, chars.len()));
-    pieces
 }
 
 fn text_of(t: &TextArea) -> String {
@@ -456,5 +473,24 @@ mod tests {
         let long: Vec<char> = "x".repeat(45).chars().collect();
         assert_eq!(soft_breaks(&long, 20), [(0, 20), (20, 40), (40, 45)], "no space: cut at the width");
         assert_eq!(soft_breaks(&[], 20), [(0, 0)]);
+    }
+
+    #[test]
+    fn soft_breaks_count_terminal_cells_so_wide_characters_are_never_cut() {
+        use unicode_width::UnicodeWidthStr;
+        let note = "決済サービスが停止しています。原因はデータベースの接続プールの枯渇です。 Payments 💳 down — الدفع معطل";
+        let chars: Vec<char> = note.chars().collect();
+        for width in [1, 2, 3, 7, 20, 41] {
+            let pieces = soft_breaks(&chars, width);
+            let text: Vec<String> = pieces.iter().map(|(a, b)| chars[*a..*b].iter().collect()).collect();
+            assert_eq!(text.concat(), note, "nothing added or lost at width {width}");
+            // A piece fits its cells, but for a lone character wider than the whole width.
+            assert!(
+                text.iter().all(|p| p.width() <= width || p.chars().count() == 1),
+                "width {width}: {text:?}"
+            );
+        }
+        // Twenty cells hold ten CJK characters, not twenty.
+        assert_eq!(soft_breaks(&chars, 20)[0], (0, 10));
     }
 }
