@@ -32,6 +32,7 @@ const CORPUS: &[&str] = &[
     "\u{202e}txt.exe",
     "\u{2066}",
     "\u{85}",
+    "\t",
 ];
 
 fn nasty(field: &str) -> String {
@@ -113,7 +114,7 @@ async fn poisoned_server() -> (warroom::server::RunningServer, tempfile::TempDir
         playbook_dirs: vec![playbooks],
         // A configured probe (an admin's file can be careless too), pointing nowhere.
         probes: vec![warroom::config::ProbeConfig {
-            name: nasty("configured").replace(['\r', '\u{85}', '\u{0}'], ""),
+            name: nasty("configured").replace(['\r', '\u{85}', '\u{0}', '\t'], ""),
             kind: warroom::config::ProbeKind::Tcp,
             url: None,
             address: Some("127.0.0.1:9".into()),
@@ -195,7 +196,7 @@ async fn poisoned_server() -> (warroom::server::RunningServer, tempfile::TempDir
         // A new component must be a plain name now; a configured one (the careless admin's
         // probe) is set as it is named, and older logs hold whatever was allowed then.
         Intent::SetComponent {
-            component: nasty("configured").replace(['\r', '\u{85}', '\u{0}'], ""),
+            component: nasty("configured").replace(['\r', '\u{85}', '\u{0}', '\t'], ""),
             status: Some(warroom::model::incident::ComponentStatus::MajorOutage),
         },
     )
@@ -255,7 +256,7 @@ async fn no_field_of_any_event_reaches_a_terminal_raw_through_the_cli() {
     ] {
         assert!(kinds.contains(kind), "the corpus log lacks {kind}: {kinds:?}");
     }
-    let configured = nasty("configured").replace(['\r', '\u{85}', '\u{0}'], "");
+    let configured = nasty("configured").replace(['\r', '\u{85}', '\u{0}', '\t'], "");
     let runs: Vec<Vec<&str>> = vec![
         vec!["incident", "list", "--all"],
         vec!["incident", "show", "INC-1"],
@@ -325,6 +326,8 @@ async fn no_field_of_any_event_reaches_the_console_raw() {
                 let buf = term.backend().buffer().clone();
                 let shown: String = buf.content().iter().map(|c| c.symbol()).collect();
                 assert_clean(&format!("the console ({id}, {pane:?}, zoom {zoom})"), &shown);
+                // A tab is layout on a CLI's line, but a cell holding one moves the cursor.
+                assert!(!shown.contains('\t'), "the console ({id}, {pane:?}) drew a raw tab");
                 assert!(std::time::Instant::now() < deadline);
             }
         }

@@ -412,7 +412,10 @@ async fn play(
         console.tick(start.elapsed());
         if console.dirty {
             crossterm::queue!(stdout, BeginSynchronizedUpdate)?;
-            terminal.draw(|f| console.draw(f))?;
+            terminal.draw(|f| {
+                console.draw(f);
+                crate::tui::view::no_controls(f.buffer_mut());
+            })?;
             crossterm::execute!(stdout, EndSynchronizedUpdate)?;
             stdout.flush()?;
             console.dirty = false;

@@ -10,6 +10,24 @@ use super::layout::{MIN_HEIGHT, MIN_WIDTH};
 use super::panes;
 
 pub fn draw(f: &mut Frame, app: &App) {
+    draw_panes(f, app);
+    no_controls(f.buffer_mut());
+}
+
+/// The last gate before the terminal: a cell holding a control character (a tab in a pasted
+/// `ps` table, anything a pane forgot to escape) is drawn as a space. A raw tab moves the
+/// terminal's cursor past cells ratatui believes it wrote, leaving an older frame's text
+/// there. Text is escaped where it is laid out (`present::escape_control`); this only makes
+/// sure nothing slips past.
+pub fn no_controls(buf: &mut ratatui::buffer::Buffer) {
+    for cell in &mut buf.content {
+        if cell.symbol().chars().any(char::is_control) {
+            cell.set_symbol(" ");
+        }
+    }
+}
+
+fn draw_panes(f: &mut Frame, app: &App) {
     let areas = app.areas();
     let full = f.area();
     if areas.too_small {

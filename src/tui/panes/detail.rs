@@ -216,7 +216,8 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
 /// The entry's text (escaped), soft-wrapped at `width`: every word of it is shown, none
 /// is cut at the pane's edge.
 fn entry_text(e: &TimelineEntry, width: usize) -> Vec<String> {
-    let summary = escape_control(&e.kind.summary()).into_owned();
+    // Tabs (pasted tables) become spaces, as in the reader: a terminal would jump them.
+    let summary = escape_control(&e.kind.summary()).replace('\t', "    ");
     let mut lines = Vec::new();
     for line in summary.lines() {
         let chars: Vec<char> = line.chars().collect();
