@@ -52,7 +52,7 @@ pub const VERBS: &[Verb] = &[
     verb("status", &["st"], "status [STATUS [REASON…]]", Some(Action::Status)),
     verb("severity", &["sev"], "severity [SEV]", Some(Action::Severity)),
     verb("assign", &[], "assign [ROLE PERSON]", Some(Action::Assign)),
-    verb("milestone", &[], "milestone MILESTONE (now)", None),
+    verb("milestone", &[], "milestone MILESTONE [HH:MM | 2026-11-21T09:12:00Z] (UTC; default now)", None),
     verb("member", &[], "member add|remove PERSON (private incidents)", None),
     verb("tick", &[], "tick [STEP]", Some(Action::Tick)),
     verb("untick", &[], "untick STEP", None),
@@ -92,6 +92,29 @@ pub const VERBS: &[Verb] = &[
 
 fn verb_of(word: &str) -> Option<&'static Verb> {
     VERBS.iter().find(|v| v.name == word || v.aliases.contains(&word))
+}
+
+/// When a milestone was reached, as a commander back-fills it: an RFC 3339 time, or `HH:MM`
+/// (`HH:MM:SS`) in UTC as the console shows times: the latest such time not after `now`, so
+/// "23:50" typed at ten past midnight is last night.
+fn milestone_time(
+    when: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(when) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let clock = chrono::NaiveTime::parse_from_str(when, "%H:%M")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(when, "%H:%M:%S"))
+        .map_err(|_| {
+            format!(
+                "`{}` is not a time: give HH:MM in UTC (today, or yesterday if that is still to \
+                 come) or an RFC 3339 time such as 2026-11-21T09:12:00Z",
+                crate::present::one_line(when)
+            )
+        })?;
+    let today = now.date_naive().and_time(clock).and_utc();
+    Ok(if today > now { today - chrono::Duration::days(1) } else { today })
 }
 
 fn usage(verb: &str) -> String {
@@ -262,11 +285,14 @@ pub fn parse_in(line: &str, target: Target) -> Result<Parsed, String> {
         }
         "milestone" => {
             need(1)?;
-            Parsed::Intent(Intent::SetMilestone {
-                incident: incident()?,
-                milestone: args[0].parse()?,
-                time: now,
-            })
+            if args.len() > 2 {
+                return Err(usage(verb));
+            }
+            let time = match args.get(1) {
+                Some(when) => milestone_time(when, now)?,
+                None => now,
+            };
+            Parsed::Intent(Intent::SetMilestone { incident: incident()?, milestone: args[0].parse()?, time })
         }
         "tick" | "untick" => {
             need(1)?;
@@ -609,6 +635,28 @@ mod tests {
         );
         assert_eq!(parse("q", None, now()), Ok(Parsed::Action(Action::Quit)));
         assert_eq!(parse("theme mono", None, now()), Ok(Parsed::Theme("mono".into())));
+    }
+
+    #[test]
+    fn a_milestone_takes_the_time_it_was_reached_and_refuses_what_is_not_a_time() {
+        let sel = Some(IncidentId(3));
+        let at = |line: &str| match parse(line, sel, now()) {
+            Ok(Parsed::Intent(Intent::SetMilestone { time, .. })) => Ok(time.to_rfc3339()),
+            Ok(other) => panic!("{line}: {other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(at("milestone started"), Ok(now().to_rfc3339()), "no time: now");
+        assert_eq!(at("milestone started 09:12"), Ok("2026-11-21T09:12:00+00:00".into()));
+        assert_eq!(at("milestone started 09:12:30"), Ok("2026-11-21T09:12:30+00:00".into()));
+        // Still to come today (it is 10:00): last night's.
+        assert_eq!(at("milestone started 23:50"), Ok("2026-11-20T23:50:00+00:00".into()));
+        assert_eq!(
+            at("milestone detected 2026-11-21T08:05:00+01:00"),
+            Ok("2026-11-21T07:05:00+00:00".into())
+        );
+        let bad = at("milestone started yesterday").unwrap_err();
+        assert!(bad.contains("`yesterday` is not a time") && bad.contains("HH:MM"), "{bad}");
+        assert!(at("milestone started 09:12 today").unwrap_err().starts_with("usage: :milestone"));
     }
 
     #[test]
