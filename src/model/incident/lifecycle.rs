@@ -100,7 +100,8 @@ pub fn transition_rule(from: Status, to: Status) -> Option<TransitionRule> {
         (Closed, _) => None,
         (Postmortem, Closed) => Some(TransitionRule::Free),
         (_, Closed) => Some(TransitionRule::CloseEarly),
-        (Mitigated | Postmortem, Investigating) => Some(TransitionRule::Reopen),
+        // "The fix did not work": back to investigating, with a written reason, as a reopen.
+        (Mitigating | Mitigated | Postmortem, Investigating) => Some(TransitionRule::Reopen),
         // Forward moves may skip steps (a fast fix goes declared → mitigated).
         (f, t) if t > f => Some(TransitionRule::Free),
         _ => None,
@@ -113,7 +114,7 @@ pub enum TransitionError {
     NotAllowed { from: Status, to: Status },
     #[error("already {0}")]
     Unchanged(Status),
-    #[error("going back from {from} to investigating reopens the incident: give a reason")]
+    #[error("going back from {from} to investigating: give a reason (what changed)")]
     ReasonRequired { from: Status },
     #[error("closing from {from} skips the postmortem: give a closure reason ({})", closure_reasons())]
     ClosureRequired { from: Status },
@@ -216,6 +217,12 @@ mod tests {
             Err(TransitionError::ReasonRequired { from: Postmortem })
         );
         assert_eq!(check_transition(Mitigated, Investigating, Some("errors are back")), Ok(None));
+        // The fix did not work, or mitigating was a slip of the key: back, with a reason.
+        assert_eq!(
+            check_transition(Mitigating, Investigating, None),
+            Err(TransitionError::ReasonRequired { from: Mitigating })
+        );
+        assert_eq!(check_transition(Mitigating, Investigating, Some("the rollback did not help")), Ok(None));
         assert!(matches!(
             check_transition(Mitigating, Declared, Some("x")),
             Err(TransitionError::NotAllowed { .. })
