@@ -825,10 +825,46 @@ channel = "public"
         assert_eq!((told.channel.as_str(), &told.delivery), (OUTSIDE, &Delivery::SentOutside { at: t(3) }));
         let entry = inc.timeline.last().unwrap();
         assert_eq!(entry.kind.summary(), "ticked (sent outside warroom) staff: Tell staff");
-        // The other audience's clock is untouched; unticking does not undo what was said.
+        // The other audience's clock is untouched.
         let page = clocks(inc).into_iter().find(|c| c.audience == Audience::StatusPage).unwrap();
         assert_eq!(page.due, t(5));
+        // A mis-tick taken back: nobody was told after all, so the clock is as it was (due 5
+        // minutes after the declaration), and the record of telling them is gone; the
+        // timeline keeps both.
+        let before = clocks(&s.incidents[&id]).len();
         run(&mut s, &lib, t(4), Intent::UntickStep { incident: id, step: "staff".into() });
-        assert_eq!(clocks(&s.incidents[&id])[0].due, t(13));
+        let inc = &s.incidents[&id];
+        let staff = clocks(inc).into_iter().find(|c| c.audience == Audience::Staff).unwrap();
+        assert_eq!((staff.last, staff.due), (None, t(5)));
+        assert!(staff.overdue(t(6)));
+        assert!(inc.messages.iter().all(|m| m.channel != OUTSIDE), "{:?}", inc.messages);
+        assert_eq!(clocks(inc).len(), before);
+        let kinds: Vec<String> = inc.timeline.iter().rev().take(2).map(|e| e.kind.summary()).collect();
+        assert_eq!(kinds, ["unticked staff: Tell staff", "ticked (sent outside warroom) staff: Tell staff"]);
+    }
+
+    #[test]
+    fn unticking_a_step_warroom_sent_keeps_the_message_that_went_out() {
+        let (mut s, lib) = declared(Severity::Sev1);
+        let id = IncidentId(1);
+        let intent = Intent::SendMessage {
+            incident: id,
+            channel: "staff".into(),
+            text: "We are investigating.".into(),
+            step: Some("staff".into()),
+            status: None,
+        };
+        let message = match &run(&mut s, &lib, t(3), intent)[0].fact {
+            crate::model::Fact::MessageQueued { message, .. } => *message,
+            other => panic!("{other:?}"),
+        };
+        delivered(&mut s, &lib, t(3), message);
+        let sent = s.incidents[&id].messages.len();
+        assert!(s.incidents[&id].checklist.as_ref().unwrap().step("staff").unwrap().ticked.is_some());
+        run(&mut s, &lib, t(4), Intent::UntickStep { incident: id, step: "staff".into() });
+        let inc = &s.incidents[&id];
+        assert_eq!(inc.messages.len(), sent, "a message that went out stays");
+        let staff = clocks(inc).into_iter().find(|c| c.audience == Audience::Staff).unwrap();
+        assert_eq!(staff.last, Some(t(3)));
     }
 }

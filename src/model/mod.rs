@@ -44,7 +44,9 @@ pub use window::{Adopted, Elided, Window};
 /// 1. Everything before the number existed (snapshots without one are of fold 1).
 /// 2. A forward move stamps the milestones of the statuses it skips: declared → mitigated is
 ///    also acknowledged.
-pub const FOLD_VERSION: u32 = 2;
+/// 3. Unticking a communicate step ticked by hand takes back its "sent outside warroom"
+///    message: the audience's clock runs from its last real update again.
+pub const FOLD_VERSION: u32 = 3;
 
 /// Everything every responder sees. Maps are ordered so equal states serialize equally.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

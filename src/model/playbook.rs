@@ -515,7 +515,19 @@ pub(super) fn apply(inc: &mut Incident, event: &Event) -> Option<EntryKind> {
         Fact::StepUnticked { step, .. } => {
             let s = inc.checklist.as_mut().and_then(|l| l.step_mut(step))?;
             s.ticked = None;
-            EntryKind::Step { step: step.clone(), title: s.step.title.clone(), action: "unticked".into() }
+            let title = s.step.title.clone();
+            // A tick by hand said its audience was told outside warroom; taking the tick back
+            // takes that back too, so the audience's clock runs from its last real update
+            // again. A stray space bar must not silence a clock for an hour. A message warroom
+            // itself sent stays: it went out.
+            let told_outside = inc.messages.iter().rposition(|m| {
+                m.step.as_deref() == Some(step.as_str())
+                    && matches!(m.delivery, comms::Delivery::SentOutside { .. })
+            });
+            if let Some(i) = told_outside {
+                inc.messages.remove(i);
+            }
+            EntryKind::Step { step: step.clone(), title, action: "unticked".into() }
         }
         Fact::StepAssigned { step, person, .. } => {
             let s = inc.checklist.as_mut().and_then(|l| l.step_mut(step))?;
