@@ -226,6 +226,8 @@ pub struct App {
     pub alerted: Option<IncidentId>,
     /// The demo's users this console may become (`U`, `:as`); None in any other console.
     pub switch: Option<Switch>,
+    /// The demo: quit was asked for once; asked again at once, it quits (see `on_action`).
+    pub quit_armed: bool,
     /// The scoreboard pane's board, as last fetched.
     pub board: BoardView,
     /// `warroom scoreboard`: the scoreboard alone, read-only; nothing is ever sent.
@@ -289,6 +291,7 @@ impl App {
             not_signed_in: None,
             alerted: None,
             switch: None,
+            quit_armed: false,
             board: BoardView::default(),
             solo: false,
             stats: Default::default(),

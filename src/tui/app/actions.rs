@@ -7,7 +7,7 @@ use crate::model::{ClosureReason, IncidentId, Intent, Role, Severity};
 use crate::present::one_line;
 use crate::tui::command::{self, Parsed};
 use crate::tui::form::{Form, Menu, MenuPick};
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Scope};
 use crate::tui::layout::list_rows;
 use crate::tui::overlay::{CommandLine, Help, Overlay, Para, Reader};
 
@@ -18,7 +18,23 @@ impl App {
             self.flash(Level::Warn, super::gameday::READ_ONLY);
             return vec![];
         }
+        // Anything else in between disarms it.
+        let quit_armed = std::mem::take(&mut self.quit_armed);
         match action {
+            // The demo's console runs its server: quitting it stops the room for every console
+            // connected, so a stray `q` (it also closes readers and menus) only asks.
+            Action::Quit if self.switch.is_some() && !quit_armed => {
+                self.quit_armed = true;
+                let key = self.keymap.first_key(Scope::Global, Action::Quit).unwrap_or_else(|| ":q".into());
+                self.flash(
+                    Level::Warn,
+                    format!(
+                        "{key} again quits the demo and stops its server for every console connected \
+                         to it; any other key stays"
+                    ),
+                );
+                return vec![];
+            }
             Action::Quit => return vec![Effect::Quit],
             // Keys of an overlay's layer reach that overlay's component, never the panes.
             Action::Cancel

@@ -216,4 +216,21 @@ mod tests {
         assert!(err.contains("victor (villain)"), "the error lists who there is: {err}");
         assert!(sw.find("observer").is_err(), "a role nobody has");
     }
+
+    #[test]
+    fn in_the_demo_q_asks_once_before_it_stops_the_server_for_everyone() {
+        let quits = |effects: &[Effect]| effects.iter().any(|e| matches!(e, Effect::Quit));
+        let mut app = console(Some(demo()));
+        assert!(!quits(&press(&mut app, 'q')), "a stray q does not stop the room");
+        let flash = app.flash.as_ref().map(|f| f.text.clone()).unwrap_or_default();
+        assert!(flash.contains("q again quits the demo") && flash.contains("every console"), "{flash}");
+        assert!(quits(&press(&mut app, 'q')), "asked again at once, it quits");
+        // Anything in between disarms it.
+        let mut app = console(Some(demo()));
+        press(&mut app, 'q');
+        press(&mut app, 'j');
+        assert!(!quits(&press(&mut app, 'q')));
+        // Any other console quits at once: its server is elsewhere, its outbox on disk.
+        assert!(quits(&press(&mut console(None), 'q')));
+    }
 }
