@@ -212,7 +212,7 @@ impl Form {
     }
 
     pub fn reason(incident: IncidentId, status: Status, theme: &Theme) -> Form {
-        Form::Reason { incident, status, text: area("why it is reopened", theme), error: None }
+        Form::Reason { incident, status, text: area("why it goes back: what changed", theme), error: None }
     }
 
     pub fn assign(incident: IncidentId, role: Role, theme: &Theme, users: Vec<String>) -> Form {
