@@ -1081,6 +1081,56 @@ fn a_withheld_drill_update_is_tagged_withheld_not_failed() {
     assert_ne!(theme.get("entry.withheld"), theme.get("entry.failed"));
 }
 
+/// Closing does not touch the public status page: an incident over for us that the page
+/// still shows as going on says so, in the detail pane and when the close is picked.
+#[test]
+fn a_closed_incident_the_status_page_still_shows_as_ongoing_says_so() {
+    let mut s = realistic_state();
+    let id = IncidentId(1);
+    let publish = |s: &mut State, status| {
+        let send = Intent::SendMessage {
+            incident: id,
+            channel: "public".into(),
+            text: "We are on it.".into(),
+            step: None,
+            status,
+        };
+        let queued = run_with_library(s, "alice", send);
+        let Some(warroom::model::Fact::MessageQueued { message, .. }) = queued.first().map(|e| &e.fact)
+        else {
+            panic!("{queued:?}")
+        };
+        let report = Intent::RecordDelivery {
+            incident: id,
+            message: *message,
+            ok: true,
+            detail: "published on the status page".into(),
+            last: false,
+        };
+        run_with_library(s, "warroom", report);
+    };
+    let mut fixed = s.clone();
+    publish(&mut s, None);
+    let postmortem = Intent::SetStatus { incident: id, status: Status::Postmortem, reason: None };
+    run_with_library(&mut s, "alice", postmortem.clone());
+    let mut a = app_with(s, 160, 48, "default");
+    a.selected = Some(id);
+    let shown = text(&render(&mut a));
+    assert!(shown.contains("the status page still shows investigating: send the all-clear"), "{shown}");
+    // Picking closed warns while the menu can still be left.
+    a.update(Msg::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE)));
+    a.update(Msg::Key(KeyEvent::new(KeyCode::Char('6'), KeyModifiers::NONE)));
+    let flash = a.flash.as_ref().map(|f| f.text.clone()).unwrap_or_default();
+    assert!(flash.contains("still shows INC-1 as investigating"), "{flash}");
+    // Where the page was given the all-clear, nothing to say.
+    publish(&mut fixed, Some(warroom::model::comms::PublicStatus::Fixed));
+    run_with_library(&mut fixed, "alice", postmortem);
+    let mut a = app_with(fixed, 160, 48, "default");
+    a.selected = Some(id);
+    let shown = text(&render(&mut a));
+    assert!(!shown.contains("still shows"), "{shown}");
+}
+
 #[test]
 fn enter_on_a_probe_opens_its_full_reason_conditions_samples_and_incidents() {
     let mut a = with_probes(80, 24);

@@ -92,6 +92,16 @@ impl PublicStatus {
     }
 }
 
+/// What the public status page shows for `inc` now: the status its last published update
+/// carried. `None` when nothing was published (a drill's updates never are). Closing an
+/// incident does not change it: only an update (the all-clear) does.
+pub fn public_status(inc: &Incident) -> Option<PublicStatus> {
+    inc.messages.iter().rev().filter(|m| m.audience == Audience::StatusPage).find_map(|m| match m.delivery {
+        Delivery::Delivered { .. } => Some(m.status.unwrap_or(PublicStatus::of(inc.status))),
+        _ => None,
+    })
+}
+
 /// Why a drill's status page update is recorded and not published.
 pub const NOT_PUBLISHED_DRILL: &str = "not published: drill";
 /// Why a drill's message on a channel that reaches real people is recorded and not sent.

@@ -428,6 +428,18 @@ impl App {
         match pick {
             MenuPick::Status(id, status) => {
                 let Some(inc) = self.state.incidents.get(&id) else { return vec![] };
+                // Closing does not touch the public page, and stops the clocks that would
+                // have reminded anyone: say so while there is still a menu to back out of.
+                let page = crate::model::comms::public_status(inc).filter(|s| {
+                    status == crate::model::Status::Closed && *s != crate::model::comms::PublicStatus::Fixed
+                });
+                if let Some(shown) = page {
+                    self.flash(
+                        Level::Warn,
+                        format!("the public status page still shows {id} as {shown}: send the all-clear (m on its step)"),
+                    );
+                }
+                let Some(inc) = self.state.incidents.get(&id) else { return vec![] };
                 match transition_rule(inc.status, status) {
                     Some(TransitionRule::Reopen) => {
                         self.overlay = Some(Overlay::Form(Box::new(Form::reason(id, status, &self.theme))));

@@ -208,9 +208,24 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
             Span::styled(crate::model::comms::describe(c, app.now), style),
             Span::styled(more, t.get("muted")),
         ]));
+    } else if let Some(shown) = stale_public_status(inc) {
+        // The clocks stopped, but the public page still says it is going on.
+        lines.push(Line::from(vec![
+            Span::styled("comms  ", t.get("muted")),
+            Span::styled(format!("the status page still shows {shown}: send the all-clear"), t.get("alert")),
+        ]));
     }
     lines.extend(super::actions::detail_lines(app, inc));
     lines
+}
+
+/// What the public status page still says of an incident that is over for us (postmortem
+/// or closed) while no all-clear was published: `None` when the page says fixed, or never
+/// showed it.
+pub fn stale_public_status(inc: &Incident) -> Option<crate::model::comms::PublicStatus> {
+    use crate::model::comms::{public_status, PublicStatus};
+    let over = matches!(inc.status, crate::model::Status::Postmortem | crate::model::Status::Closed);
+    public_status(inc).filter(|s| over && *s != PublicStatus::Fixed)
 }
 
 /// The entry's text (escaped), soft-wrapped at `width`: every word of it is shown, none
