@@ -350,6 +350,14 @@ fn an_overdue_clock_is_drawn_as_an_alert() {
     let theme = Themes::presets().get("default").unwrap().clone();
     let (x, y) = find(&buf, "status_page update overdue");
     assert_eq!(buf[(x, y)].fg, theme.get("alert").fg.unwrap());
+    // The list marks it too, so an overdue audience shows whichever incident is selected.
+    let (_, inc1) = find(&buf, "SEV1 INC-1");
+    let (x, y) = find(&buf, "◷");
+    assert_eq!(y, inc1, "the first ◷ on screen is INC-1's row in the list:\n{}", text(&buf));
+    assert_eq!(buf[(x, y)].fg, theme.get("alert").fg.unwrap());
+    let shown = text(&buf);
+    let closed = shown.lines().find(|l| l.contains("INC-4")).unwrap_or_default();
+    assert!(!closed.contains('◷'), "a closed incident has no clock: {closed}");
 }
 
 #[test]

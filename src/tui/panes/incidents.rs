@@ -57,6 +57,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             let sev = t.severity(inc.severity);
             let selected = app.selected == Some(inc.id);
             let mut title = Vec::new();
+            // An audience overdue its update, whichever incident is selected: communicate first.
+            if crate::model::comms::clocks(inc).iter().any(|c| c.overdue(app.now)) {
+                title.push(Span::styled("◷ ", t.get("alert")));
+            }
             if app.my_name().is_some_and(|me| inc.roles.values().any(|p| p == me)) {
                 // Yours: you hold a role on it.
                 title.push(Span::styled("★ ", t.get("focus")));

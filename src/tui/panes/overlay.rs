@@ -128,7 +128,7 @@ pub(crate) fn key(app: &App, scope: Scope, action: Action) -> String {
 const LEGEND: &[(&str, &str)] = &[
     ("█ ▓ ▒ ░ ·", "severity SEV1 (worst) … SEV5"),
     ("● ◐ ✖ ○", "service up, degraded, down, not probed yet"),
-    ("◷", "a communication clock: when an audience is due its next update"),
+    ("◷", "a communication clock: when an audience is due its next update (in the list: one is overdue)"),
     ("★", "yours: you hold a role on it, or the step is yours"),
     ("⇢ name", "step assigned to that person"),
     ("✓ name", "step ticked by that person"),
