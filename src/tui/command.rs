@@ -214,8 +214,17 @@ pub fn parse_in(line: &str, target: Target) -> Result<Parsed, String> {
         if let Some(parsed) = action_of(word, rest) {
             return parsed;
         }
-        let names: Vec<&str> = VERBS.iter().map(|v| v.name).collect();
-        return Err(format!("unknown command `{word}` (try: {})", names.join(", ")));
+        // The likely one first: the whole list is wider than any status line.
+        let names: Vec<String> = VERBS.iter().map(|v| v.name.to_string()).collect();
+        let word = crate::present::one_line(word);
+        let close = crate::model::incident::close_matches(&word, &names);
+        return Err(match close.as_slice() {
+            [] => format!("unknown command `{word}` (Tab after : lists them; ? shows the keys)"),
+            close => format!(
+                "unknown command `{word}`: did you mean {}?",
+                close.iter().map(|c| format!(":{c}")).collect::<Vec<_>>().join(" or ")
+            ),
+        });
     };
     if let (Some(action), true) = (verb.bare, rest.is_empty()) {
         return Ok(Parsed::Action(action));
@@ -894,6 +903,10 @@ mod tests {
         );
         assert!(parse("member kick carol", inc, now()).unwrap_err().starts_with("usage: :member"));
         assert!(parse("frobnicate", None, now()).unwrap_err().contains("unknown command"));
+        assert_eq!(
+            parse("asign internal_liaison alice", None, now()).unwrap_err(),
+            "unknown command `asign`: did you mean :assign?"
+        );
         assert!(parse("assign boss bob", Some(IncidentId(1)), now())
             .unwrap_err()
             .contains("incident_commander"));
