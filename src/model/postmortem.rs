@@ -422,6 +422,18 @@ impl Document {
                     }
                 }
                 None => {
+                    // A heading typed onto the end of a line (or its line break lost) would pour
+                    // the next section into this one and drop it without a word. (In a list the
+                    // line is refused anyway: it does not start with `- `.)
+                    if let Some(glued) = glued_heading(line) {
+                        return Err(EditError {
+                            line: line_no,
+                            detail: format!(
+                                "`## {glued}` ends a line of text: a section heading starts its own \
+                                 line (start the line with `\\` to keep it as text)"
+                            ),
+                        });
+                    }
                     let field = if current == "Summary" { &mut doc.summary } else { &mut doc.factors };
                     field.push_str(unescape(line));
                     field.push('\n');
@@ -454,9 +466,26 @@ fn block(text: &str) -> String {
     text.lines().map(|l| format!("{}{l}\n", if needs_escape(l) { "\\" } else { "" })).collect()
 }
 
-/// Whether a written line would read as a heading, a hint or an escape at the start of a line.
+/// Whether a written line would read as a heading, a hint or an escape at the start of a line,
+/// or as a heading glued to the end of one.
 fn needs_escape(line: &str) -> bool {
-    line.starts_with("## ") || line.starts_with("<!--") || line.starts_with('\\')
+    line.starts_with("## ")
+        || line.starts_with("<!--")
+        || line.starts_with('\\')
+        || glued_heading(line).is_some()
+}
+
+/// The section whose heading ends `line` after some text (`pool too small## What went well`);
+/// `None` for a line escaped with `\\`.
+fn glued_heading(line: &str) -> Option<&'static str> {
+    if line.starts_with('\\') {
+        return None;
+    }
+    let lower = line.trim_end().to_lowercase();
+    SECTIONS.iter().copied().find(|s| {
+        let heading = format!("## {}", s.to_lowercase());
+        lower.len() > heading.len() && lower.ends_with(&heading)
+    })
 }
 
 /// A paragraph line as written: one leading `\` dropped.
@@ -839,6 +868,14 @@ mod tests {
         assert_eq!(bad.lines().nth(err.line - 1), Some("## Lessons"));
         let stray = text.replace("- low traffic", "low traffic");
         assert!(Document::from_editable(&stray).unwrap_err().detail.contains("starts with `- `"));
+        // A heading typed onto the end of a line would drop its section: refused, named.
+        let glued = text.replace(
+            "No alert on pool size.\n\n## What went well",
+            "No alert on pool size.## What went well",
+        );
+        let err = Document::from_editable(&glued).unwrap_err();
+        assert!(err.detail.contains("`## What went well` ends a line of text"), "{err}");
+        assert_eq!(glued.lines().nth(err.line - 1), Some("No alert on pool size.## What went well"));
         let two = text.replace("dependency\n", "dependency\nnetwork\n");
         assert!(Document::from_editable(&two).unwrap_err().detail.contains("one name"));
         assert_eq!(Document::from_editable(""), Ok(Document::default()));
@@ -847,7 +884,8 @@ mod tests {
     #[test]
     fn whatever_was_written_reads_back_the_same_and_nothing_typed_is_dropped() {
         let doc = Document {
-            summary: "## not a heading\n<!-- not a hint\n\\ a backslash\n# a hash".into(),
+            summary: "## not a heading\n<!-- not a hint\n\\ a backslash\n# a hash\nsee ## What went well"
+                .into(),
             failure_class: Some("data".into()),
             factors: "We saw <!-- in the logs\n<!-- TODO ask bob\nThe TTL was wrong.".into(),
             well: vec!["a\n- b".into(), "<!-- x -->".into()],
