@@ -370,7 +370,15 @@ fn space_ticks_and_m_composes_the_steps_rendered_message() {
     // The first step is already ticked by bob: space unticks it.
     let effects = a.update(key(KeyCode::Char(' ')));
     let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
-    assert_eq!(cmd.intent, Intent::UntickStep { incident: IncidentId(1), step: "notify-staff".into() });
+    let untick = Intent::UntickStep { incident: IncidentId(1), step: "notify-staff".into() };
+    assert_eq!(cmd.intent, untick);
+    // Pressed again before the server answered: each press flips what the last one asked for.
+    let tick = Intent::TickStep { incident: IncidentId(1), step: "notify-staff".into() };
+    for want in [&tick, &untick, &tick] {
+        let effects = a.update(key(KeyCode::Char(' ')));
+        let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
+        assert_eq!(&cmd.intent, want);
+    }
     a.update(key(KeyCode::Char('j')));
     a.update(key(KeyCode::Char('j')));
     a.update(key(KeyCode::Char('m')));

@@ -198,7 +198,22 @@ impl App {
                     return vec![];
                 };
                 let step = s.step.id.clone();
-                let intent = if s.ticked.is_some() {
+                // Presses faster than the acks: the last press still on its way says what the
+                // step will be, so each press flips it (commands go out in order) instead of
+                // repeating one the server then refuses as already done.
+                let ticked = self
+                    .pending
+                    .iter()
+                    .rev()
+                    .find_map(|p| match &p.intent {
+                        Intent::TickStep { incident, step: s } if *incident == id && *s == step => Some(true),
+                        Intent::UntickStep { incident, step: s } if *incident == id && *s == step => {
+                            Some(false)
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or(s.ticked.is_some());
+                let intent = if ticked {
                     Intent::UntickStep { incident: id, step }
                 } else {
                     Intent::TickStep { incident: id, step }
