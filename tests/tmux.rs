@@ -545,6 +545,10 @@ fn switching_users_keeps_the_terminal_and_quitting_restores_it() {
         console.wait_for(who);
         assert_eq!(modes(), on, "as {who}");
     }
+    // The demo's console runs its server: q asks once, then quits.
+    console.press("q");
+    console.wait_for("q again quits the demo");
+    assert_eq!(modes(), on, "still running after one q");
     console.press("q");
     console.wait_for("console-ended");
     assert_eq!(modes(), "alt=0 mouse=0 sgr=0 cursor=1");
