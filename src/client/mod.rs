@@ -185,23 +185,26 @@ impl Client {
     /// copy harmless. Past that the command is as good as unsent (`Unreachable`): the
     /// console's and the CLI's outboxes keep it.
     pub async fn send(&self, command: &Command) -> Result<Ack, ClientError> {
-        let mut tries = 0;
+        let request = || self.http.post(self.url("/commands")).timeout(Duration::from_secs(15)).json(command);
+        let resp = self.patiently(SEND_TRIES, request).await?;
+        self.json(resp).await
+    }
+
+    /// Sends what `request` builds (with this client's token); a 429 is sent again after the
+    /// wait it names (`Retry-After`), up to `tries` more times, and the last answer is returned.
+    async fn patiently(
+        &self,
+        tries: usize,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut waited = 0;
         loop {
-            let resp = self
-                .http
-                .post(self.url("/commands"))
-                .bearer_auth(&self.token)
-                .timeout(Duration::from_secs(15))
-                .json(command)
-                .send()
-                .await
-                .map_err(|e| self.unreachable(e))?;
-            if resp.status() == StatusCode::TOO_MANY_REQUESTS && tries < SEND_TRIES {
-                tries += 1;
-                tokio::time::sleep(retry_after(&resp)).await;
-                continue;
+            let resp = request().bearer_auth(&self.token).send().await.map_err(|e| self.unreachable(e))?;
+            if resp.status() != StatusCode::TOO_MANY_REQUESTS || waited == tries {
+                return Ok(resp);
             }
-            return self.json(resp).await;
+            waited += 1;
+            tokio::time::sleep(retry_after(&resp)).await;
         }
     }
 
@@ -234,25 +237,12 @@ impl Client {
     /// user may see it now; `probes` is empty (samples are live only). A server busy folding
     /// other past states (429) is asked again after the wait it names, a few times.
     pub async fn state_at(&self, seq: u64) -> Result<Snapshot, ClientError> {
-        let mut tries = 0;
-        loop {
-            let resp = self
-                .http
-                .get(self.url(&format!("/state?at={seq}")))
-                .bearer_auth(&self.token)
-                .timeout(Duration::from_secs(60))
-                .send()
-                .await
-                .map_err(|e| self.unreachable(e))?;
-            if resp.status() == StatusCode::TOO_MANY_REQUESTS && tries < STATE_AT_TRIES {
-                tries += 1;
-                tokio::time::sleep(retry_after(&resp)).await;
-                continue;
-            }
-            let mut snap: Snapshot = self.json(resp).await?;
-            snap.state.set_window(crate::model::Window::Summaries);
-            return Ok(snap);
-        }
+        let url = self.url(&format!("/state?at={seq}"));
+        let request = || self.http.get(&url).timeout(Duration::from_secs(60));
+        let resp = self.patiently(STATE_AT_TRIES, request).await?;
+        let mut snap: Snapshot = self.json(resp).await?;
+        snap.state.set_window(crate::model::Window::Summaries);
+        Ok(snap)
     }
 
     /// Every event with `after < seq <= last`, page after page, as this user may read them
