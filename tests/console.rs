@@ -1053,6 +1053,24 @@ fn run_with_library(s: &mut State, actor: &str, intent: Intent) -> Vec<warroom::
     events
 }
 
+/// Sends `send` (a status page update) as alice and records the notifier's report that it was
+/// published.
+fn published(s: &mut State, send: Intent) {
+    let Intent::SendMessage { incident, .. } = send else { panic!("{send:?}") };
+    let queued = run_with_library(s, "alice", send);
+    let Some(warroom::model::Fact::MessageQueued { message, .. }) = queued.first().map(|e| &e.fact) else {
+        panic!("{queued:?}")
+    };
+    let report = Intent::RecordDelivery {
+        incident,
+        message: *message,
+        ok: true,
+        detail: "published on the status page".into(),
+        last: false,
+    };
+    run_with_library(s, "warroom", report);
+}
+
 #[test]
 fn a_withheld_drill_update_is_tagged_withheld_not_failed() {
     let mut s = realistic_state();
@@ -1073,18 +1091,7 @@ fn a_withheld_drill_update_is_tagged_withheld_not_failed() {
         step: None,
         status: None,
     };
-    let queued = run_with_library(&mut s, "alice", send);
-    let Some(warroom::model::Fact::MessageQueued { message, .. }) = queued.first().map(|e| &e.fact) else {
-        panic!("{queued:?}")
-    };
-    let report = Intent::RecordDelivery {
-        incident: id,
-        message: *message,
-        ok: true,
-        detail: "published on the status page".into(),
-        last: false,
-    };
-    run_with_library(&mut s, "warroom", report);
+    published(&mut s, send);
     let mut a = app_with(s, 160, 48, "default");
     a.selected = Some(id);
     let buf = render(&mut a);
@@ -1111,19 +1118,7 @@ fn a_closed_incident_the_status_page_still_shows_as_ongoing_says_so() {
             step: None,
             status,
         };
-        let queued = run_with_library(s, "alice", send);
-        let Some(warroom::model::Fact::MessageQueued { message, .. }) = queued.first().map(|e| &e.fact)
-        else {
-            panic!("{queued:?}")
-        };
-        let report = Intent::RecordDelivery {
-            incident: id,
-            message: *message,
-            ok: true,
-            detail: "published on the status page".into(),
-            last: false,
-        };
-        run_with_library(s, "warroom", report);
+        published(s, send);
     };
     let mut fixed = s.clone();
     publish(&mut s, None);
