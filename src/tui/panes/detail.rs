@@ -222,7 +222,7 @@ fn header_lines<'a>(app: &App, inc: &'a Incident) -> Vec<Line<'a>> {
 /// What the public status page still says of an incident that is over for us (postmortem
 /// or closed) while no all-clear was published: `None` when the page says fixed, or never
 /// showed it.
-pub fn stale_public_status(inc: &Incident) -> Option<crate::model::comms::PublicStatus> {
+fn stale_public_status(inc: &Incident) -> Option<crate::model::comms::PublicStatus> {
     use crate::model::comms::{public_status, PublicStatus};
     let over = matches!(inc.status, crate::model::Status::Postmortem | crate::model::Status::Closed);
     public_status(inc).filter(|s| over && *s != PublicStatus::Fixed)
