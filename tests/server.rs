@@ -459,3 +459,39 @@ async fn a_warroom_client_too_old_for_the_server_is_told_to_upgrade() {
         assert_eq!(status, StatusCode::OK, "{path}");
     }
 }
+
+/// The demo seeds its incidents even when its probes' first results reached the log before
+/// it ran (a busy machine: it had come up with no incidents at all), and a restart that holds
+/// incidents gets no second copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_seeds_its_incidents_after_its_probes_wrote_first_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (users, _) = warroom::demo::users(dir.path()).unwrap();
+    let server = warroom::server::start(warroom::server::ServerOptions {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().join("data"),
+        users: users.clone(),
+        channels: warroom::demo::channels(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // What a probe's first result does: an event that is not an incident.
+    let admin = users.iter().find(|u| u.role == UserRole::Admin).unwrap();
+    let component = Intent::SetComponent {
+        component: "cdn".into(),
+        status: Some(warroom::model::incident::ComponentStatus::Operational),
+    };
+    warroom::client::Client::new(&server.url(), &admin.token)
+        .unwrap()
+        .send(&Command::new(component))
+        .await
+        .unwrap();
+    assert!(server.app.hub().state().seq > 0 && server.app.hub().state().incidents.is_empty());
+    warroom::demo::seed(&server.app, &users).await.unwrap();
+    let seeded = server.app.hub().state().incidents.len();
+    assert!(seeded >= 4, "{seeded} incidents seeded");
+    warroom::demo::seed(&server.app, &users).await.unwrap();
+    assert_eq!(server.app.hub().state().incidents.len(), seeded, "seeded once");
+    server.stop().await;
+}
