@@ -507,6 +507,15 @@ mod tests {
         stmt.query_map([], |r| r.get::<_, String>(1)).unwrap().collect::<Result<_, _>>().unwrap()
     }
 
+    /// A store at `path` whose log holds one event: INC-1 declared.
+    fn with_one_incident(path: &std::path::Path) -> SqliteStore {
+        let mut store = SqliteStore::open(path).unwrap();
+        let mut batch = store.begin().unwrap();
+        batch.append("d", &[declared(1)]).unwrap();
+        batch.commit().unwrap();
+        store
+    }
+
     fn declared(seq: u64) -> Appended {
         let fact = Fact::IncidentDeclared {
             incident: IncidentId(1),
@@ -605,10 +614,7 @@ mod tests {
     fn snapshots_live_beside_the_log_and_only_count_for_their_own_log() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let mut store = SqliteStore::open(&path).unwrap();
-        let mut batch = store.begin().unwrap();
-        batch.append("d", &[declared(1)]).unwrap();
-        batch.commit().unwrap();
+        let mut store = with_one_incident(&path);
         let state = store.load_state(Window::Full).unwrap();
         assert_eq!(store.last_snapshot_seq().unwrap(), 0);
         assert_eq!(store.last_snapshot_bytes().unwrap(), 0);
@@ -646,10 +652,7 @@ mod tests {
     fn a_snapshot_made_by_another_fold_is_not_read_and_the_log_is_folded_instead() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let mut store = SqliteStore::open(&path).unwrap();
-        let mut batch = store.begin().unwrap();
-        batch.append("d", &[declared(1)]).unwrap();
-        batch.commit().unwrap();
+        let mut store = with_one_incident(&path);
         // A snapshot that says less than the log, so which of the two was read shows.
         let mut thin = store.load_state(Window::Full).unwrap();
         thin.incidents.clear();
