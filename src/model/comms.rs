@@ -663,13 +663,7 @@ channel = "public"
         let (mut s, lib) = declared(Severity::Sev1);
         let id = IncidentId(1);
         let end: DateTime<Utc> = "+262142-12-31T23:59:59Z".parse().unwrap();
-        let cx = Context {
-            library: &lib,
-            now: t(1),
-            command_id: uuid::Uuid::nil(),
-            role: UserRole::Admin,
-            actor: "",
-        };
+        let cx = Context::admin(&lib, t(1));
         let set = Intent::SetMilestone { incident: id, milestone: Milestone::Declared, time: end };
         let err = s.decide_with(&set, &cx).unwrap_err();
         assert!(matches!(err, Rejection::Invalid { field: "time", .. }), "{err}");

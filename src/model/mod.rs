@@ -293,6 +293,14 @@ pub struct Context<'a> {
     pub actor: &'a str,
 }
 
+#[cfg(test)]
+impl<'a> Context<'a> {
+    /// An admin with no name deciding at `now`, for the model's tests.
+    pub(crate) fn admin(library: &'a Library, now: DateTime<Utc>) -> Context<'a> {
+        Context { library, now, command_id: uuid::Uuid::nil(), role: UserRole::Admin, actor: "" }
+    }
+}
+
 /// For `skip_serializing_if` on additive flags: absent means false, so old logs and digests
 /// read and hash as they always did.
 pub(crate) fn is_false(b: &bool) -> bool {
@@ -540,13 +548,7 @@ pub(super) mod tests {
     fn an_intent_routed_to_the_wrong_aggregate_is_refused_not_a_panic() {
         let s = State::default();
         let library = Library::default();
-        let cx = Context {
-            library: &library,
-            now: t(0),
-            command_id: Uuid::nil(),
-            role: UserRole::Admin,
-            actor: "",
-        };
+        let cx = Context::admin(&library, t(0));
         let note = Intent::AddNote { incident: IncidentId(1), text: "n".into() };
         let component = Intent::SetComponent { component: "cdn".into(), status: None };
         let decided = [

@@ -303,13 +303,7 @@ mod tests {
     fn the_status_page_holds_a_bounded_number_of_components_set_by_hand() {
         use crate::model::incident::ComponentStatus::MajorOutage;
         let library = Library::default();
-        let cx = Context {
-            library: &library,
-            now: t(0),
-            command_id: Uuid::nil(),
-            role: UserRole::Admin,
-            actor: "",
-        };
+        let cx = Context::admin(&library, t(0));
         let mut s = State::default();
         for n in 0..MAX_COMPONENTS {
             s.components.insert(format!("c{n}"), MajorOutage);
