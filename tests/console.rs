@@ -601,16 +601,16 @@ fn closing_early_asks_why_and_never_offers_resolved_for_a_major() {
     let Some(Overlay::Menu(menu)) = &a.overlay else { panic!("closure menu expected") };
     let labels: Vec<_> = menu.items.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["duplicate", "false_positive", "cancelled"]);
+    enter_closes_inc1_as(&mut a, "duplicate");
+}
+
+/// Enter on the open closure menu closes INC-1 with `reason`.
+fn enter_closes_inc1_as(a: &mut App, reason: &str) {
     let effects = a.update(key(KeyCode::Enter));
     let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
-    assert_eq!(
-        cmd.intent,
-        Intent::SetStatus {
-            incident: IncidentId(1),
-            status: Status::Closed,
-            reason: Some("duplicate".into())
-        }
-    );
+    let close =
+        Intent::SetStatus { incident: IncidentId(1), status: Status::Closed, reason: Some(reason.into()) };
+    assert_eq!(cmd.intent, close);
 }
 
 /// The closure menu offers `resolved` exactly when the server would take it: once the
@@ -642,16 +642,7 @@ fn closing_early_offers_resolved_once_the_postmortem_is_written_or_not_required(
     let (title, items) = closures(&mut a);
     assert_eq!(items, ["resolved", "duplicate", "false_positive", "cancelled"]);
     assert_eq!(title, "INC-1: close, because…");
-    let effects = a.update(key(KeyCode::Enter));
-    let [Effect::Send(cmd)] = effects.as_slice() else { panic!("{effects:?}") };
-    assert_eq!(
-        cmd.intent,
-        Intent::SetStatus {
-            incident: IncidentId(1),
-            status: Status::Closed,
-            reason: Some("resolved".into())
-        }
-    );
+    enter_closes_inc1_as(&mut a, "resolved");
 }
 
 #[test]
